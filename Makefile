@@ -1,0 +1,63 @@
+# Rufweiche — the two commands a newcomer types are `make run` and `make test`.
+# Both install whatever is missing first (Python packages into .venv, Debian peers via apt).
+
+SHELL := /bin/bash
+# pjsua2-python ships wheels for CPython 3.8-3.12: prefer an interpreter it supports.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages the test suite talks to (real peers) and the media tools.
+APT_PEERS := sip-tester baresip-core kamailio kamailio-sqlite-modules kamailio-presence-modules \
+             sqlite3 mosquitto mosquitto-clients chromium chromium-driver tshark espeak-ng sox \
+             iproute2 util-linux
+
+SETTINGS ?=
+RUN_ARGS ?= --dialplans dialplans/
+
+.PHONY: run test lint bench peers install clean typecheck unit
+
+run: $(STAMP)
+	$(BIN)/rufweiche run $(RUN_ARGS) $(if $(SETTINGS),--settings $(SETTINGS))
+
+test: peers $(STAMP) lint
+	@set +e; $(BIN)/python -m pytest --cov --cov-report= -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest: no test selected (exit 5), not a failure"; rc=0; fi; \
+	  [ $$rc -eq 0 ] || exit $$rc
+	$(BIN)/coverage combine -q 2>/dev/null || true
+	$(BIN)/coverage report --include='rules/*' --fail-under=100
+	@$(BIN)/coverage report --fail-under=0 | tail -1
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not peer and not netns" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: peers $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@[ -n "$(PYTHON)" ] || { echo "No python3 found: apt-get install python3 python3-venv"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Installs only what is missing, so a second run costs a dpkg query.
+peers:
+	@missing=$$(for p in $(APT_PEERS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .coverage .coverage.* build *.egg-info

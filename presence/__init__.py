@@ -1,0 +1,1 @@
+"""Presence: per-person state, its MQTT/SIP/HTTP inputs and outputs."""

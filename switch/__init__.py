@@ -1,0 +1,1 @@
+"""Everything with I/O: CLI, settings, supervisor, workers, the call flow, the pjsua2 seam."""

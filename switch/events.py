@@ -1,0 +1,249 @@
+"""Events into and commands out of the sans-I/O call flow (:mod:`switch.callflow`).
+
+Theory of operation
+-------------------
+One :class:`~switch.callflow.CallFlow` exists per incoming call. The I/O layer
+(switch/pjsua/) turns pjsua2 callbacks into the *events* below, feeds them to
+``CallFlow.handle(event)`` and carries out the *commands* it returns, in order.
+Timers are commands too (:class:`StartTimer`/:class:`CancelTimer`); the I/O layer
+feeds a :class:`TimerFired` back when one expires. Nothing here touches a socket.
+
+Legs: the caller's leg is :data:`CALLER`; outbound legs get small integers from the
+call flow (``Dial.leg``), so events about them name the same integer.
+
+Every event carries ``at``, a ``time.monotonic_ns()`` reading taken in the callback
+(CLOCK_MONOTONIC is system-wide on Linux, so readings from worker processes and the
+supervisor compare). The latency figures are differences of these stamps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rules.decision import Decision, Failure, Target
+
+CALLER = 0
+"""Leg id of the incoming (caller's) leg. Outbound legs are numbered from 1."""
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class LegRinging:
+    """A target sent 180/183. ``early_media`` when it came with SDP (183 or 180+SDP)."""
+
+    leg: int
+    status: int
+    early_media: bool
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered:
+    """A target sent 200 OK to our INVITE (it may come without any 18x before it)."""
+
+    leg: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed:
+    """An outbound INVITE got a final error, a transport error, or could not be sent.
+
+    ``status`` is the SIP status (or 503 for a local failure such as no free leg,
+    408 for a transport time-out); ``failure`` is its class for the dial plan.
+    """
+
+    leg: int
+    status: int
+    reason: str
+    failure: Failure
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegHungUp:
+    """An answered outbound leg ended (BYE from the target, or media/transport death)."""
+
+    leg: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerGone:
+    """The caller's leg ended: CANCEL before answer, BYE after, or its transport died."""
+
+    cancelled: bool  # True for CANCEL (before answer), False for BYE
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    timer: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmDigit:
+    """A DTMF digit from an outbound leg that awaits answer confirmation."""
+
+    leg: int
+    digit: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The worker stops: end the call now (after its grace period ran out)."""
+
+    at: int
+
+
+Event = (
+    LegRinging
+    | LegAnswered
+    | LegFailed
+    | LegHungUp
+    | CallerGone
+    | TimerFired
+    | ConfirmDigit
+    | Shutdown
+)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Send an INVITE to ``target`` as outbound leg ``leg``.
+
+    ``display`` is the From display name the callee sees ("Tischlerei Müller: +49 171 …");
+    ``caller`` the original caller's URI for From/P-Asserted-Identity; ``diverted_from``
+    the called business number for Diversion (RFC 5806) and History-Info (RFC 7044).
+    """
+
+    leg: int
+    target: Target
+    display: str
+    caller: str | None
+    diverted_from: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """End an outbound leg: CANCEL while it rings, BYE once answered."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelayRinging:
+    """Send 180 (or 183 with early media from ``media_from_leg``) to the caller."""
+
+    status: int
+    media_from_leg: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAndBridge:
+    """Answer the caller (200 OK) and bridge its media with outbound leg ``leg``."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCaller:
+    """Send a final error to the caller's INVITE (never from inside onIncomingCall)."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUpCaller:
+    """BYE to the caller (after answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    timer: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    timer: str
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # bridged to a target, then ended normally
+    MISSED = "missed"  # no target answered; the final action ran
+    REJECTED = "rejected"  # the plan rejected the call at once
+    CANCELLED = "cancelled"  # the caller hung up before anyone answered
+    ABORTED = "aborted"  # the worker stopped or died
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The call is over; the flow accepts no more events. For records and metrics."""
+
+    outcome: Outcome
+    answered_leg: int | None
+    hung_up_by: str  # "caller", "callee", "switch"
+    sip_status: int  # final status sent to the caller (200 when answered)
+    at: int
+
+
+Command = (
+    Dial
+    | Cancel
+    | RelayRinging
+    | AnswerAndBridge
+    | RejectCaller
+    | HangUpCaller
+    | StartTimer
+    | CancelTimer
+    | Finished
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """What the I/O layer knows of a new incoming INVITE when it creates a flow."""
+
+    call_id: str
+    called: str  # E.164 when it could be normalised, else the request-URI user
+    caller: str | None  # E.164 / URI of the caller; None when anonymous or withheld
+    caller_display: str | None
+    at: int
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+__all__ = [
+    "CALLER",
+    "AnswerAndBridge",
+    "CallerGone",
+    "Cancel",
+    "CancelTimer",
+    "Command",
+    "ConfirmDigit",
+    "Decision",
+    "Dial",
+    "Event",
+    "Finished",
+    "HangUpCaller",
+    "IncomingCall",
+    "LegAnswered",
+    "LegFailed",
+    "LegHungUp",
+    "LegRinging",
+    "Outcome",
+    "RejectCaller",
+    "RelayRinging",
+    "Shutdown",
+    "StartTimer",
+    "TimerFired",
+]
