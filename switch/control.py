@@ -13,7 +13,7 @@ worker -> supervisor
     ``{"op": "ready", "worker": name, "sip": "host:port", "capacity": legs}``
     ``{"op": "call", "phase": "started"|"answered"|"ended", "record": CallRecord.to_dict()}``
     ``{"op": "legs", "in_use": n, "capacity": legs}``  after every change
-    ``{"op": "presence_set", "tenant": T, "person": P, "state": S, "source": "phone"}``  feature code
+    ``{"op": "presence_set", "tenant": T, "person": P, "state": S}``  from a feature code
     ``{"op": "reload_failed", "problems": [str, ...]}`` / ``{"op": "reloaded", "tenants": n}``
 
 Messages are small; a line longer than :data:`MAX_LINE` is a protocol error.
