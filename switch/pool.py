@@ -1,0 +1,197 @@
+"""Worker processes as the supervisor sees them: spawn, talk, watch, restart.
+
+Each worker is ``python -m switch.worker`` with one pjsua2 endpoint (at most four
+call legs, see DESIGN.md). The supervisor keeps a :class:`WorkerProcess` per slot:
+it starts the process with one end of a ``socketpair`` as ``--control-fd``, reads
+the worker's JSON lines (:mod:`switch.control`) and hands each message to
+``on_message``. When the process exits without being asked to, the slot restarts it
+after a short back-off (well within the 5 s the operations guide promises) and
+reports the death through ``on_exit`` so the calls it carried can be closed as
+aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from switch import control
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[["WorkerProcess", dict[str, Any]], Awaitable[None] | None]
+ExitHandler = Callable[["WorkerProcess", int], Awaitable[None] | None]
+
+
+@dataclass
+class WorkerSpec:
+    """What a worker slot is started with."""
+
+    name: str
+    sip: str  # host:port the worker listens on
+    dialplans: Sequence[Path]
+    routes: dict[str, str] = field(default_factory=dict)
+    trunk: str | None = None
+    grace_seconds: float = 10.0
+    extra_args: Sequence[str] = ()
+
+    def argv(self, control_fd: int) -> list[str]:
+        args = [sys.executable, "-m", "switch.worker", "--name", self.name, "--sip", self.sip]
+        for path in self.dialplans:
+            args += ["--dialplans", str(path)]
+        for alias, target in sorted(self.routes.items()):
+            args += ["--route", f"{alias}={target}"]
+        if self.trunk:
+            args += ["--trunk", self.trunk]
+        args += ["--grace", str(self.grace_seconds), "--control-fd", str(control_fd)]
+        return [*args, *self.extra_args]
+
+
+async def _maybe_await(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
+
+
+class WorkerProcess:
+    """One worker slot. ``run()`` keeps a process alive in it until ``stop()``."""
+
+    RESTART_DELAY = 0.5  # seconds between a crash and the restart
+
+    def __init__(self, spec: WorkerSpec, on_message: MessageHandler, on_exit: ExitHandler) -> None:
+        self.spec = spec
+        self._on_message = on_message
+        self._on_exit = on_exit
+        self._writer: asyncio.StreamWriter | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._stopping = False
+        self.ready = asyncio.Event()
+        self.restarts = 0
+        self.legs_in_use = 0
+        self.capacity = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Send a control message; False when the worker is not connected right now."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return False
+        try:
+            writer.write(control.encode(message))
+            await writer.drain()
+        except (ConnectionError, OSError):
+            return False
+        return True
+
+    async def run(self) -> None:
+        while not self._stopping:
+            returncode = await self._run_once()
+            if self._stopping:
+                break
+            self.restarts += 1
+            log.error(
+                "worker %s exited with %s; restarting in %.1f s",
+                self.name,
+                _describe_exit(returncode),
+                self.RESTART_DELAY,
+            )
+            await asyncio.sleep(self.RESTART_DELAY)
+
+    async def _run_once(self) -> int:
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ready.clear()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *self.spec.argv(child_sock.fileno()),
+                pass_fds=(child_sock.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal goes to the supervisor only
+            )
+        finally:
+            child_sock.close()
+        reader, self._writer = await asyncio.open_unix_connection(
+            sock=parent_sock, limit=control.MAX_LINE + 1
+        )
+        log.info("worker %s started (pid %d) on %s", self.name, self._process.pid, self.spec.sip)
+        reading = asyncio.create_task(self._read(reader))
+        try:
+            returncode = await self._process.wait()
+        finally:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(reading, 1.0)
+            reading.cancel()
+            self._writer.close()
+            self._writer = None
+            self.ready.clear()
+            self.legs_in_use = 0
+        await _maybe_await(self._on_exit(self, returncode))
+        return returncode
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except (ConnectionError, ValueError) as exc:  # ValueError: line over the limit
+                log.error("worker %s control channel broke: %s", self.name, exc)
+                return
+            if not line:
+                return
+            try:
+                message = control.decode(line)
+            except control.ControlProtocolError as exc:
+                log.error("worker %s sent a bad control message: %s", self.name, exc)
+                continue
+            if message["op"] == "ready":
+                self.capacity = int(message.get("capacity", 0))
+                self.ready.set()
+            elif message["op"] == "legs":
+                self.legs_in_use = int(message.get("in_use", 0))
+            try:
+                await _maybe_await(self._on_message(self, message))
+            except Exception:  # a bug in one handler must not stop the channel
+                log.exception("handling %r from worker %s failed", message.get("op"), self.name)
+
+    async def stop(self, grace: float) -> None:
+        """Drain and stop the worker; SIGKILL if it outlives ``grace`` + 5 s."""
+        self._stopping = True
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        if not await self.send({"op": "stop", "grace": grace}):
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), grace + 5.0)
+        except TimeoutError:
+            log.error("worker %s did not stop in %.0f s; killing it", self.name, grace + 5.0)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"status {returncode}"
