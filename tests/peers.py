@@ -1,0 +1,141 @@
+"""Real protocol peers for tests, as plain functions and context managers (no pytest here).
+
+Reusable by every helper's tests; wrap them in a fixture where you need one.
+
+Ports
+    :func:`free_port` binds port 0 on 127.0.0.1 and returns the number the kernel chose
+    (TCP or UDP). Never assume 1883/5060 are free: other sessions run their own peers.
+    :func:`wait_for_tcp` polls until something accepts on a port (peers are not
+    listening the moment they start; PEERS.md §3).
+
+Mosquitto (PEERS.md §3)
+    ``with mosquitto_broker(tmp_path) as broker:`` starts a private broker on a free
+    loopback port (anonymous, ``persistence false``, log in ``tmp_path/mosquitto.log``)
+    and yields a :class:`MosquittoBroker` with ``host``/``port`` (``broker.address`` is
+    the ``(host, port)`` pair). It can be killed (``broker.kill()``, SIGKILL: clients
+    see their connection die) or stopped (``broker.stop()``, SIGTERM) and started again
+    on the *same* port (``broker.start()``) to test reconnects. Without persistence the
+    restarted broker has no retained messages: whatever a subscriber finds was
+    published again. The process is always gone when the block exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = LOOPBACK) -> int:
+    """A port that was free a moment ago (bind to port 0 and let the kernel choose)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_tcp(host: str, port: int, timeout: float = 5.0) -> None:
+    """Return once ``host:port`` accepts a TCP connection; ``TimeoutError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
+            time.sleep(0.02)
+
+
+def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class MosquittoBroker:
+    """One mosquitto process on a fixed loopback port; restartable on that port."""
+
+    def __init__(self, workdir: Path, port: int | None = None, host: str = LOOPBACK) -> None:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not os.path.exists(exe):
+            raise FileNotFoundError("mosquitto not installed (apt-get install mosquitto)")
+        self.exe = exe
+        self.host = host
+        self.port = port or free_port()
+        self.workdir = workdir
+        self.config = workdir / "mosquitto.conf"
+        self.log = workdir / "mosquitto.log"
+        self.config.write_text(
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 5.0) -> None:
+        if self.running:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.log.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    [self.exe, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+                )
+            try:
+                wait_for_tcp(self.host, self.port, timeout=min(2.0, timeout))
+                return
+            except TimeoutError:
+                # The old socket of a just-killed broker can hold the port for a moment.
+                if self.proc.poll() is None or time.monotonic() > deadline:
+                    self._end(signal.SIGKILL)
+                    raise
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: the broker dies without closing anything politely."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM: the broker shuts down (it can take ~2 s, PEERS.md §3)."""
+        self._end(signal.SIGTERM)
+
+    def _end(self, sig: int) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            _wait_gone(proc, 5)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@contextlib.contextmanager
+def mosquitto_broker(workdir: Path, port: int | None = None) -> Iterator[MosquittoBroker]:
+    """A running private broker; killed (and waited for) when the block exits."""
+    broker = MosquittoBroker(workdir, port)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.kill()

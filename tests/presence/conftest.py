@@ -1,0 +1,16 @@
+"""Fixtures for presence tests: a private Mosquitto per test (tests/peers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.peers import MosquittoBroker, mosquitto_broker
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    with mosquitto_broker(tmp_path) as broker:
+        yield broker

@@ -1,0 +1,121 @@
+"""PIDF (RFC 3863) + RPID (RFC 4480) documents: build, parse, and a peer's document."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from presence import pidf
+from presence.errors import PidfError
+from rules.presence import PresenceState as S
+
+CET = timezone(timedelta(hours=1))
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=CET)
+
+
+@pytest.mark.parametrize(
+    ("state", "basic", "activities"),
+    [
+        (S.AVAILABLE, "open", ()),
+        (S.BUSY, "open", ("on-the-phone",)),
+        (S.AWAY, "open", ("away",)),
+        (S.DND, "open", ("busy",)),
+        (S.OFFLINE, "closed", ()),
+    ],
+)
+def test_state_mapping_round_trip(state: S, basic: str, activities: tuple[str, ...]) -> None:
+    doc = pidf.parse(pidf.build("sip:anna@office.example", state, timestamp=T0))
+    assert (doc.entity, doc.basic, doc.activities, doc.state, doc.timestamp) == (
+        "sip:anna@office.example",
+        basic,
+        activities,
+        state,
+        T0,
+    )
+
+
+def test_document_structure_follows_rfc_3863_and_4480() -> None:
+    body = pidf.build("sip:anna@office.example", S.AWAY, note="on site", until=T0)
+    root = ET.fromstring(body)
+    ns = {"p": pidf.NS_PIDF, "dm": pidf.NS_DM, "r": pidf.NS_RPID}
+    assert root.tag == f"{{{pidf.NS_PIDF}}}presence"
+    assert root.find("p:tuple/p:status/p:basic", ns).text == "open"  # type: ignore[union-attr]
+    acts = root.find("dm:person/r:activities", ns)
+    assert acts is not None
+    assert acts.get("until") == T0.isoformat()
+    assert acts.find("r:away", ns) is not None
+    assert root.find("dm:person/dm:note", ns).text == "on site"  # type: ignore[union-attr]
+    assert root.find("p:note", ns).text == "on site"  # type: ignore[union-attr]
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+
+
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xD7FF), min_size=1, max_size=80
+    )
+)
+def test_any_note_survives(note: str) -> None:
+    doc = pidf.parse(pidf.build("sip:a@b", S.AWAY, note=note))
+    assert doc.note == note
+
+
+def test_entity_and_note_checks() -> None:
+    with pytest.raises(PidfError, match="not a sip:"):
+        pidf.build("anna@office", S.AWAY)
+    with pytest.raises(PidfError, match=r"XML 1\.0"):
+        pidf.build("sip:a@b", S.AWAY, note="bell\x07")
+    with pytest.raises(PidfError, match="no time zone"):
+        pidf.build("sip:a@b", S.AWAY, until=datetime(2026, 1, 1))
+
+
+# A NOTIFY body as sent by a Linphone-style client: two tuples, Z-suffixed time, no note
+# at top level, an RPID activity with a foreign extension element beside it.
+PEER_DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+ xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" xmlns:x="urn:example:x" entity="sip:bert@192.0.2.1">
+ <tuple id="desk"><status><basic>closed</basic></status></tuple>
+ <tuple id="mobile"><status><basic>open</basic></status>
+  <timestamp>2026-11-25T08:00:00Z</timestamp></tuple>
+ <dm:person id="p1"><rpid:activities><rpid:on-the-phone/><x:ext/></rpid:activities>
+  <dm:note>Call me later</dm:note></dm:person>
+</presence>"""
+
+
+def test_peer_document() -> None:
+    doc = pidf.parse(PEER_DOC)
+    assert doc.entity == "sip:bert@192.0.2.1"
+    assert doc.basic == "open"
+    assert doc.activities == ("on-the-phone",)
+    assert doc.state == S.BUSY
+    assert doc.note == "Call me later"
+    assert doc.timestamp == datetime(2026, 11, 25, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (b"<presence", "not well-formed"),
+        (b'<x xmlns="urn:other"/>', "root element"),
+        (b'<presence xmlns="urn:ietf:params:xml:ns:pidf"/>', "no entity"),
+        (b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"/>', "basic status"),
+        (
+            b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="t">'
+            b"<status><basic>maybe</basic></status></tuple></presence>",
+            "basic status",
+        ),
+        (
+            b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="t">'
+            b"<status><basic>open</basic></status><timestamp>yesterday</timestamp></tuple></presence>",
+            "timestamp 'yesterday'",
+        ),
+        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><presence/>', "DTD"),
+        (b" " * 70000, "over 65536"),
+    ],
+)
+def test_bad_documents(document: bytes, message: str) -> None:
+    with pytest.raises(PidfError, match=message):
+        pidf.parse(document)
