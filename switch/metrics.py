@@ -54,8 +54,9 @@ LOSS_BUCKETS: Final = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 MOS_BUCKETS: Final = (1.0, 2.0, 2.5, 3.0, 3.3, 3.6, 3.8, 4.0, 4.2, 4.4, 4.5)
 
 HOPS: Final = ("invite", "ringing", "answer")
-SERIES: Final = ("invite", "ringing", "answer", "pdd", "mos")
-"""The series :class:`LatencyWindow` keeps: the three hops, PDD (seconds) and MOS."""
+SERIES: Final = ("invite", "ringing", "answer", "pdd", "mos", "jitter", "rtt", "loss")
+"""The series :class:`LatencyWindow` keeps: the hops, PDD, jitter and RTT in seconds; MOS; loss
+as a ratio."""
 
 
 # --------------------------------------------------------------------------- window
@@ -343,11 +344,14 @@ class Metrics:
                 continue
             if media.jitter_ms is not None:
                 self.media_jitter.labels(leg=kind).observe(media.jitter_ms / 1000)
+                self.window.add("jitter", media.jitter_ms / 1000, now)
             if media.rtt_ms is not None:
                 self.media_rtt.labels(leg=kind).observe(media.rtt_ms / 1000)
+                self.window.add("rtt", media.rtt_ms / 1000, now)
             ratio = loss_ratio(media)
             if ratio is not None:
                 self.media_loss.labels(leg=kind).observe(ratio)
+                self.window.add("loss", ratio, now)
             if media.mos is not None:
                 self.media_mos.labels(leg=kind).observe(media.mos)
                 self.window.add("mos", media.mos, now)

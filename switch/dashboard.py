@@ -1,0 +1,322 @@
+"""What the dashboard shows, and the feed that pushes it to browsers (server-sent events).
+
+Theory of operation
+-------------------
+:class:`DashboardState` is plain state: the supervisor feeds it the same call reports
+it gives to the record writer and the metrics (:meth:`DashboardState.observe`), plus
+presence boards and worker status. :meth:`DashboardState.snapshot` renders everything
+into one JSON-ready dict; the clock comes in as an argument, so it is testable without
+time passing. Latency quantiles come from the :class:`~switch.metrics.LatencyWindow`
+that :class:`~switch.metrics.Metrics` fills (one window, one truth).
+
+:class:`LiveFeed` wraps a state: every change wakes the subscribers
+(:meth:`LiveFeed.stream`, one per ``EventSource``), which send a fresh snapshot,
+at most every ``min_interval`` seconds (a burst of calls coalesces into one push) and
+at least every ``refresh`` seconds (the windows age, and a proxy must see traffic).
+
+The supervisor's part, per call report::
+
+    writer.submit(phase, record, store_caller=plan.store_caller)
+    metrics.observe(phase, record)
+    feed.observe(phase, record)
+
+Phone numbers are masked in everything this module renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from switch.calllog import CallRecord
+from switch.metrics import HOPS, LatencyWindow
+from switch.records import iso_utc, mask_number
+
+NS_PER_S: Final = 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Red-flag thresholds (DESIGN.md, "Budgets"); the alert rules use the same figures."""
+
+    invite_p99_s: float = 0.005
+    pdd_p99_s: float = 3.0
+    mos_min: float = 3.6
+    window_minutes: int = 5  # "now" = the last five minutes
+
+
+@dataclass(slots=True)
+class _ActiveCall:
+    call_id: str
+    tenant: str | None
+    caller: str | None  # masked
+    called: str
+    worker: str
+    started_wall: float
+    state: str = "ringing"
+    answered_wall: float | None = None
+    answered_by: str | None = None
+    by_service: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "tenant": self.tenant,
+            "caller": self.caller,
+            "called": self.called,
+            "worker": self.worker,
+            "state": self.state,
+            "started": self.started_wall,
+            "answered": self.answered_wall,
+            "answered_by": self.answered_by,
+            "by_service": self.by_service,
+        }
+
+
+@dataclass(slots=True)
+class _Today:
+    calls: int = 0
+    answered_owner: int = 0
+    answered_service: int = 0
+    missed: int = 0
+
+    def to_json(self, tenant: str) -> dict[str, Any]:
+        return {
+            "tenant": tenant,
+            "calls": self.calls,
+            "answered_owner": self.answered_owner,
+            "answered_service": self.answered_service,
+            "missed": self.missed,
+        }
+
+
+@dataclass(slots=True)
+class _Worker:
+    up: bool
+    in_use: int = 0
+    capacity: int = 0
+
+
+@dataclass(slots=True)
+class DashboardState:
+    window: LatencyWindow
+    budgets: Budgets = field(default_factory=Budgets)
+    tz: str = "UTC"  # the day that "calls today" counts
+    active: dict[str, _ActiveCall] = field(default_factory=dict)
+    today: dict[str, _Today] = field(default_factory=dict)
+    today_date: date | None = None
+    presence: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    workers: dict[str, _Worker] = field(default_factory=dict)
+
+    def observe(self, phase: str, record: CallRecord) -> None:
+        """Take one call report; ``ended`` removes the call and counts it for today."""
+        if phase == "ended":
+            self.active.pop(record.call_id, None)
+            self._count_today(record)
+            return
+        call = self.active.get(record.call_id)
+        if call is None:
+            call = self.active[record.call_id] = _ActiveCall(
+                call_id=record.call_id,
+                tenant=record.tenant,
+                caller=mask_number(record.caller),
+                called=record.called,
+                worker=record.worker,
+                started_wall=record.started_wall,
+            )
+        if record.answer_relayed_ns is not None:
+            call.state = "answered"
+            offset = (record.answer_relayed_ns - record.invite_in_ns) / NS_PER_S
+            call.answered_wall = record.started_wall + offset
+            call.answered_by = record.answered_by
+            call.by_service = record.answered_by_service
+
+    def _count_today(self, record: CallRecord) -> None:
+        day = datetime.fromtimestamp(record.started_wall, ZoneInfo(self.tz)).date()
+        if self.today_date is None or day > self.today_date:
+            self.today, self.today_date = {}, day
+        elif day < self.today_date:
+            return  # a call from yesterday that ended after midnight: not today's
+        counts = self.today.setdefault(record.tenant or "-", _Today())
+        counts.calls += 1
+        if record.outcome == "answered" or record.answer_relayed_ns is not None:
+            if record.answered_by_service:
+                counts.answered_service += 1
+            else:
+                counts.answered_owner += 1
+        else:
+            counts.missed += 1
+
+    def forget_worker(self, worker: str) -> list[str]:
+        """A worker died: drop its calls (their records close as aborted); return their ids."""
+        gone = [cid for cid, call in self.active.items() if call.worker == worker]
+        for call_id in gone:
+            del self.active[call_id]
+        return gone
+
+    def set_presence(self, tenant: str, people: Mapping[str, Any]) -> None:
+        """One tenant's board: person -> state (a string/enum, or a record with
+        ``.state`` and ``.since``, e.g. :class:`presence.model.PresenceRecord`)."""
+        board: dict[str, dict[str, Any]] = {}
+        for person, value in sorted(people.items()):
+            state = getattr(value, "state", value)
+            since = getattr(value, "since", None)
+            board[person] = {
+                "state": str(getattr(state, "value", state)),
+                "since": since.timestamp() if isinstance(since, datetime) else since,
+            }
+        self.presence[tenant] = board
+
+    def set_worker(self, worker: str, *, up: bool, in_use: int = 0, capacity: int = 0) -> None:
+        self.workers[worker] = _Worker(up, in_use if up else 0, capacity)
+
+    # -- rendering
+
+    def latency(self, now: float) -> dict[str, Any]:
+        minutes = self.budgets.window_minutes
+        return {
+            series: {
+                "now": self.window.now(series, now, minutes).to_json(),
+                "hour": self.window.hour(series, now).to_json(),
+                "series": self.window.per_minute_series(series, now),
+            }
+            for series in (*HOPS, "pdd")
+        }
+
+    def media(self, now: float) -> dict[str, Any]:
+        minutes = self.budgets.window_minutes
+        return {
+            series: {
+                "now": self.window.now(series, now, minutes).to_json(),
+                "hour": self.window.hour(series, now).to_json(),
+            }
+            for series in ("mos", "jitter", "loss", "rtt")
+        }
+
+    def flags(self, now: float) -> list[dict[str, Any]]:
+        """Budgets exceeded now: one entry per problem, worst first, for the red banner."""
+        b, minutes = self.budgets, self.budgets.window_minutes
+        flags: list[dict[str, Any]] = []
+        for name, up in sorted(self.workers.items()):
+            if not up.up:
+                flags.append({"code": "worker_down", "message": f"worker {name} is down"})
+        invite = self.window.now("invite", now, minutes).p99
+        if invite is not None and invite > b.invite_p99_s:
+            flags.append(
+                {
+                    "code": "invite_delay",
+                    "message": f"added INVITE delay p99 {invite * 1000:.1f} ms "
+                    f"> {b.invite_p99_s * 1000:g} ms",
+                }
+            )
+        pdd = self.window.now("pdd", now, minutes).p99
+        if pdd is not None and pdd > b.pdd_p99_s:
+            flags.append(
+                {
+                    "code": "pdd",
+                    "message": f"post-dial delay p99 {pdd:.2f} s > {b.pdd_p99_s:g} s",
+                }
+            )
+        mos = self.window.now("mos", now, minutes).p50
+        if mos is not None and mos < b.mos_min:
+            flags.append({"code": "mos", "message": f"median MOS {mos:.2f} < {b.mos_min:g}"})
+        return flags
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        today = datetime.fromtimestamp(now, ZoneInfo(self.tz)).date()
+        counts = self.today if self.today_date == today else {}
+        return {
+            "at": iso_utc(now),
+            "now": now,
+            "budgets": {
+                "invite_p99_ms": self.budgets.invite_p99_s * 1000,
+                "pdd_p99_s": self.budgets.pdd_p99_s,
+                "mos_min": self.budgets.mos_min,
+            },
+            "active_calls": [
+                c.to_json() for c in sorted(self.active.values(), key=lambda c: c.started_wall)
+            ],
+            "presence": self.presence,
+            "latency": self.latency(now),
+            "media": self.media(now),
+            "today": [c.to_json(t) for t, c in sorted(counts.items())],
+            "workers": [
+                {"name": n, "up": w.up, "in_use": w.in_use, "capacity": w.capacity}
+                for n, w in sorted(self.workers.items())
+            ],
+            "flags": self.flags(now),
+        }
+
+
+class LiveFeed:
+    """Pushes :class:`DashboardState` snapshots to subscribers whenever it changes."""
+
+    def __init__(
+        self,
+        state: DashboardState,
+        *,
+        min_interval: float = 0.2,
+        refresh: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.min_interval = min_interval
+        self.refresh = refresh
+        self.clock = clock
+        self._subscribers: set[asyncio.Event] = set()
+        self._closed = False
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def changed(self) -> None:
+        for event in self._subscribers:
+            event.set()
+
+    def observe(self, phase: str, record: CallRecord) -> None:
+        self.state.observe(phase, record)
+        self.changed()
+
+    def set_presence(self, tenant: str, people: Mapping[str, Any]) -> None:
+        self.state.set_presence(tenant, people)
+        self.changed()
+
+    def set_worker(self, worker: str, *, up: bool, in_use: int = 0, capacity: int = 0) -> None:
+        self.state.set_worker(worker, up=up, in_use=in_use, capacity=capacity)
+        self.changed()
+
+    def forget_worker(self, worker: str) -> list[str]:
+        gone = self.state.forget_worker(worker)
+        self.changed()
+        return gone
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot(self.clock())
+
+    def close(self) -> None:
+        """End every stream (at shutdown, so that open EventSources do not hold it up)."""
+        self._closed = True
+        self.changed()
+
+    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+        """Snapshots for one subscriber: one now, then one after each change (coalesced)."""
+        event = asyncio.Event()
+        self._subscribers.add(event)
+        try:
+            while not self._closed:
+                event.clear()
+                yield self.snapshot()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), self.refresh)
+                if self._closed:
+                    break
+                await asyncio.sleep(self.min_interval)
+        finally:
+            self._subscribers.discard(event)
