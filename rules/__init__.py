@@ -1,5 +1,47 @@
 """Rufweiche dial-plan language: pure models and the routing decision.
 
-Nothing in this package performs I/O, reads a clock or imports asyncio. The clock
-(`now`) and the presence snapshot come in as arguments to :func:`rules.decide`.
+Nothing in this package performs network I/O, reads a clock or imports asyncio. The clock
+(``now``) and the presence snapshot come in as arguments to :func:`rules.decide`; the loader
+reads the YAML files it is given and nothing else.
+
+Public API::
+
+    load_plan(path) / load_plan_text(text, source) -> DialPlan     raise DialPlanError
+    load_dialplans(paths) -> DialPlanSet                           files and/or directories
+    decide(plan, CallInfo(called, caller), presence, now) -> Decision
+    normalize_number(raw, region="DE") -> "+49..." | None
 """
+
+from rules.days import DayStatus
+from rules.decide import CallInfo, decide
+from rules.decision import Decision, Failure, Final, FinalKind, OnFailure, Step, Target
+from rules.errors import DialPlanError, Problem, RulesError
+from rules.loader import DialPlanSet, load_dialplans, load_plan, load_plan_text
+from rules.numbers import normalize_number
+from rules.plan import DialPlan, Person
+from rules.presence import PresenceSnapshot, PresenceState
+
+__all__ = [
+    "CallInfo",
+    "DayStatus",
+    "Decision",
+    "DialPlan",
+    "DialPlanError",
+    "DialPlanSet",
+    "Failure",
+    "Final",
+    "FinalKind",
+    "OnFailure",
+    "Person",
+    "PresenceSnapshot",
+    "PresenceState",
+    "Problem",
+    "RulesError",
+    "Step",
+    "Target",
+    "decide",
+    "load_dialplans",
+    "load_plan",
+    "load_plan_text",
+    "normalize_number",
+]

@@ -1,0 +1,643 @@
+"""From a parsed YAML document to a :class:`rules.plan.DialPlan`, collecting every problem.
+
+Theory of operation: the document is validated section by section (and the rules one by one), so
+that a typo in one rule does not hide an unknown person in another. Sections that validated are
+then cross-checked (references to people, devices, schedules, caller lists; numbers; time zone;
+holidays) and compiled into the runtime structures: schedules into minute-of-week interval
+tables, caller lists into frozensets, extensions into a dict keyed by E.164 number, rule steps
+into finished :class:`rules.decision.Step` objects wherever nothing depends on the call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated, Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from rules import conditions as c
+from rules.days import supported_subdivisions
+from rules.decision import Final, FinalKind, Target
+from rules.errors import DialPlanError, Problem
+from rules.model import (
+    Announcement,
+    CallerAnonymous,
+    CallerList,
+    CallerNumber,
+    CallerPrefix,
+    PersonSpec,
+    PlanSpec,
+    PresenceNot,
+    Reject,
+    Ring,
+    RuleSpec,
+    ScheduleSpec,
+    ServiceSpec,
+    When,
+)
+from rules.numbers import normalize_number, normalize_prefix
+from rules.plan import (
+    DEFAULT_FEATURE_CODES,
+    DialPlan,
+    Extension,
+    Person,
+    Pick,
+    Rule,
+    StepPlan,
+    Vacation,
+)
+from rules.timeofweek import ScheduleSyntaxError, Week, compile_week, parse_days
+from rules.yamlsource import Document, Path
+
+T = TypeVar("T")
+
+REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    480: "Temporarily Unavailable",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+}
+# When every step failed and the rule names no final action (documented in docs/dialplan.md).
+DEFAULT_FINAL = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
+_URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$")
+CALLEE = "callee"
+
+
+def suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f", did you mean {close[0]!r}?" if close else ""
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    info = PlanSpec.model_fields[name]
+    annotation: Any = info.annotation
+    if info.metadata:
+        annotation = Annotated[(annotation, *info.metadata)]
+    return TypeAdapter(annotation)
+
+
+_RULE: TypeAdapter[RuleSpec] = TypeAdapter(RuleSpec)
+
+
+def _message(error: Any) -> str:
+    text = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        text = text.removeprefix(prefix)
+    return text
+
+
+class Builder:
+    """Compiles one document; ``problems`` collects everything wrong with it."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = list(doc.problems)
+        self.warnings: list[Problem] = []
+        self.region = "DE"
+        self.people: dict[str, Person] = {}
+        self.service: dict[str, Person] = {}
+        self.person_specs: dict[str, PersonSpec] = {}
+        self.schedules: dict[str, c.ScheduleIs] = {}
+        self.lists: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
+        self.numbers: list[str] = []
+        self.extension_people: set[str] = set()
+        self.broken: set[str] = set()  # sections that failed validation: skip checks against them
+
+    # --- reporting -------------------------------------------------------------------------
+
+    def error(self, loc: Path, message: str) -> None:
+        found, _ = self.doc.position(loc)
+        where = _dotted(found)
+        self.problems.append(self.doc.problem(loc, f"{where}: {message}" if where else message))
+
+    def warn(self, loc: Path, message: str) -> None:
+        found, _ = self.doc.position(loc)
+        where = _dotted(found)
+        self.warnings.append(self.doc.problem(loc, f"{where}: {message}" if where else message))
+
+    def validated(self, adapter: TypeAdapter[T], value: Any, loc: Path) -> T | None:
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            for error in exc.errors():
+                self.error((*loc, *error["loc"]), _message(error))
+            return None
+
+    # --- the whole plan --------------------------------------------------------------------
+
+    def build(self) -> DialPlan:
+        raw = self.doc.data
+        if self.problems:
+            raise DialPlanError(self.problems)
+        if not isinstance(raw, dict):
+            self.error((), "a dial plan is a mapping of keys (tenant, name, rules, ...)")
+            raise DialPlanError(self.problems)
+        fields = {info.alias or name: name for name, info in PlanSpec.model_fields.items()}
+        for key in raw:
+            if key not in fields:
+                self.error((key,), f"unknown key {key!r}{suggest(key, fields)}")
+        parts: dict[str, Any] = {}
+        for key, name in fields.items():
+            info = PlanSpec.model_fields[name]
+            if key not in raw:
+                if info.is_required():
+                    self.error((), f"missing required key {key!r}")
+                    self.broken.add(key)
+                else:
+                    parts[name] = info.get_default(call_default_factory=True)
+                continue
+            if key == "rules" and isinstance(raw[key], list):
+                rules = [self.validated(_RULE, item, (key, i)) for i, item in enumerate(raw[key])]
+                if any(r is None for r in rules):
+                    self.broken.add(key)
+                parts[name] = tuple(rules)
+                continue
+            value = self.validated(_adapter(name), raw[key], (key,))
+            if value is None and raw[key] is not None:
+                self.broken.add(key)
+            parts[name] = value
+        return self.compile(parts)
+
+    def compile(self, parts: dict[str, Any]) -> DialPlan:
+        self.region = parts["region"] or "DE"
+        zone = self.zone(parts["timezone"])
+        holiday_country, holiday_subdivision = self.holidays(parts["holidays"])
+        numbers = self.plan_numbers(parts["numbers"] or ())
+        self.compile_schedules(parts["schedules"] or {})
+        self.compile_lists(parts["caller_lists"] or {})
+        for pid, spec in (parts["service"] or {}).items():
+            self.service[pid] = self.compile_person(pid, spec, ("service", pid), is_service=True)
+        for pid, spec in (parts["people"] or {}).items():
+            if pid in self.service:
+                self.error(("people", pid), f"{pid!r} is both a person and a service")
+            self.person_specs[pid] = spec
+            self.people[pid] = self.compile_person(pid, spec, ("people", pid), is_service=False)
+        extensions = self.compile_extensions(parts["extensions"] or {}, set(numbers))
+        rules = self.compile_rules(parts["rules"] or (), ("rules",), bool(extensions))
+        if "rules" not in self.broken:
+            self.check_rule_coverage(parts["rules"] or ())
+        if not numbers and not extensions and "numbers" not in self.broken:
+            self.warn(("numbers",), "the plan answers no number")
+        if self.problems:
+            raise DialPlanError(self.problems)
+        spec = PlanSpec.model_construct(**parts)
+        closed = frozenset(parts["closed_days"] or ())
+        return DialPlan(
+            tenant=parts["tenant"],
+            name=parts["name"],
+            announce_as=parts["announce_as"] or parts["name"],
+            timezone=parts["timezone"],
+            zone=zone,
+            region=self.region,
+            numbers=(*numbers, *extensions),
+            people=self.people,
+            service=self.service,
+            feature_codes=parts["feature_codes"] or DEFAULT_FEATURE_CODES,
+            rules=rules,
+            extensions=extensions,
+            holiday_country=holiday_country,
+            holiday_subdivision=holiday_subdivision,
+            closed_days=closed,
+            vacations=tuple(
+                Vacation(v.from_, v.to, v.name or "vacation") for v in parts["vacations"] or ()
+            ),
+            source=self.doc.source,
+            spec=spec,
+            warnings=tuple(self.warnings),
+        )
+
+    # --- sections ----------------------------------------------------------------------------
+
+    def zone(self, name: str | None) -> zoneinfo.ZoneInfo:
+        utc = zoneinfo.ZoneInfo("UTC")
+        if name is None:
+            return utc
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            hint = suggest(name, zoneinfo.available_timezones())
+            self.error(("timezone",), f"unknown time zone {name!r}{hint}")
+            return utc
+
+    def holidays(self, spec: Any) -> tuple[str | None, str | None]:
+        if spec is None:
+            return None, None
+        subdivisions = supported_subdivisions(spec.country)
+        if subdivisions is None:
+            self.error(("holidays", "country"), f"no public holidays known for {spec.country!r}")
+            return None, None
+        if spec.subdivision is not None and spec.subdivision not in subdivisions:
+            hint = suggest(spec.subdivision, subdivisions)
+            self.error(
+                ("holidays", "subdivision"),
+                f"unknown subdivision {spec.subdivision!r} of {spec.country}{hint}"
+                f" (known: {', '.join(subdivisions)})",
+            )
+            return None, None
+        return spec.country, spec.subdivision
+
+    def number(self, raw: str, loc: Path) -> str | None:
+        e164 = normalize_number(raw, self.region)
+        if e164 is None:
+            self.error(loc, f"{raw!r} is not a valid phone number (region {self.region})")
+        return e164
+
+    def plan_numbers(self, raws: tuple[str, ...]) -> list[str]:
+        for i, raw in enumerate(raws):
+            e164 = self.number(raw, ("numbers", i))
+            if e164 is None:
+                continue
+            if e164 in self.numbers:
+                self.error(("numbers", i), f"number {raw!r} is listed twice")
+            else:
+                self.numbers.append(e164)
+        return self.numbers
+
+    def schedule(self, name: str, spec: ScheduleSpec, loc: Path) -> c.ScheduleIs | None:
+        entries: list[tuple[str, str]] = []
+        ok = True
+        for key, texts in spec.days.items():
+            try:
+                parse_days(key)
+            except ScheduleSyntaxError as exc:
+                self.error((*loc, key), str(exc))
+                ok = False
+                continue
+            for i, text in enumerate(texts):
+                try:
+                    compile_week([(key, text)])
+                except ScheduleSyntaxError as exc:
+                    self.error((*loc, key, i), str(exc))
+                    ok = False
+                else:
+                    entries.append((key, text))
+        if not ok:
+            return None
+        try:
+            week = Week.of(compile_week(entries))
+        except ScheduleSyntaxError as exc:
+            self.error(loc, f"schedule {name!r}: {exc}")
+            return None
+        return c.ScheduleIs(name, week, spec.on_closed_days, week.describe())
+
+    def compile_schedules(self, specs: Mapping[str, ScheduleSpec]) -> None:
+        for name, spec in specs.items():
+            compiled = self.schedule(name, spec, ("schedules", name))
+            if compiled is not None:
+                self.schedules[name] = compiled
+
+    def compile_lists(self, specs: Mapping[str, tuple[str, ...]]) -> None:
+        for name, entries in specs.items():
+            if name == "anonymous":
+                self.error(("caller_lists", name), "'anonymous' is reserved for withheld numbers")
+            numbers: set[str] = set()
+            prefixes: list[str] = []
+            for i, raw in enumerate(entries):
+                if raw.endswith("*"):
+                    prefix = self.prefix(raw[:-1], ("caller_lists", name, i))
+                    if prefix is not None:
+                        prefixes.append(prefix)
+                else:
+                    number = self.number(raw, ("caller_lists", name, i))
+                    if number is not None:
+                        numbers.add(number)
+            self.lists[name] = (frozenset(numbers), tuple(prefixes))
+
+    def prefix(self, raw: str, loc: Path) -> str | None:
+        prefix = normalize_prefix(raw, self.region)
+        if prefix is None:
+            self.error(loc, f"{raw!r} is not a number prefix like '+49 171' or '0171'")
+        return prefix
+
+    def device_uri(self, raw: str, loc: Path) -> str:
+        if _URI.match(raw):
+            return raw
+        number = normalize_number(raw, self.region)
+        if number is None:
+            self.error(loc, f"device {raw!r} is neither a sip: URI nor a valid phone number")
+            return raw
+        return f"tel:{number}"
+
+    def compile_person(
+        self, pid: str, spec: PersonSpec | ServiceSpec, loc: Path, *, is_service: bool
+    ) -> Person:
+        if pid == CALLEE:
+            self.error(
+                loc, f"{CALLEE!r} is reserved: it means the person whose extension was called"
+            )
+        devices = {
+            name: self.device_uri(uri, (*loc, "devices", name))
+            for name, uri in spec.devices.items()
+        }
+        if "current" in devices:
+            self.error((*loc, "devices", "current"), "'current' is reserved for the current device")
+        first = next(iter(devices))
+        choices: list[tuple[c.Condition | None, str]] = []
+        default = first
+        if isinstance(spec, PersonSpec):
+            default, choices = self.person_choices(spec, devices, loc, first)
+        return Person(pid, spec.name or pid, devices, tuple(choices), default, is_service)
+
+    def person_choices(
+        self, spec: PersonSpec, devices: Mapping[str, str], loc: Path, first: str
+    ) -> tuple[str, list[tuple[c.Condition | None, str]]]:
+        def known(device: str, where: Path) -> bool:
+            if device in devices:
+                return True
+            self.error(where, f"unknown device {device!r}{suggest(device, devices)}")
+            return False
+
+        choices: list[tuple[c.Condition | None, str]] = []
+        default = first
+        if isinstance(spec.current, str):
+            if known(spec.current, (*loc, "current")):
+                default = spec.current
+        elif spec.current is not None:
+            for i, choice in enumerate(spec.current):
+                where = (*loc, "current", i)
+                condition = self.when(choice.when, (*where, "when"), False)
+                if known(choice.device, (*where, "device")):
+                    choices.append((condition, choice.device))
+        if spec.home_office is not None:
+            office = spec.home_office
+            days_text, device = (
+                (office, "home") if isinstance(office, str) else (office.days, office.device)
+            )
+            where = (*loc, "home_office")
+            try:
+                days = frozenset(parse_days(days_text))
+            except ScheduleSyntaxError as exc:
+                self.error(where, str(exc))
+            else:
+                if known(device, where if isinstance(office, str) else (*where, "device")):
+                    choices.append((c.WeekdayIs(days, days_text), device))
+                    if not isinstance(spec.current, str):
+                        # on office days "the person" is the first device that is not the home one
+                        default = next((d for d in devices if d != device), device)
+        return default, choices
+
+    def compile_extensions(self, specs: Mapping[str, Any], taken: set[str]) -> dict[str, Extension]:
+        extensions: dict[str, Extension] = {}
+        for raw, spec in specs.items():
+            loc = ("extensions", raw)
+            number = self.number(raw, loc)
+            if spec.person not in self.people and "people" not in self.broken:
+                self.error((*loc, "person"), self.unknown_person(spec.person))
+            if number is None:
+                continue
+            if number in taken or number in extensions:
+                self.error(loc, f"number {raw!r} is claimed twice in this plan")
+                continue
+            self.extension_people.add(spec.person)
+            rules = self.compile_rules(spec.rules, (*loc, "rules"), True)
+            extensions[number] = Extension(number, spec.person, rules)
+        return extensions
+
+    def unknown_person(self, name: str) -> str:
+        return f"unknown person {name!r}{suggest(name, [*self.people, *self.service])}"
+
+    # --- rules ---------------------------------------------------------------------------------
+
+    def compile_rules(
+        self, specs: tuple[RuleSpec | None, ...], loc: Path, has_extensions: bool
+    ) -> tuple[Rule, ...]:
+        seen: set[str] = set()
+        rules = []
+        for i, spec in enumerate(specs):
+            if spec is None:  # failed validation, already reported
+                continue
+            where = (*loc, i)
+            if spec.name in seen:
+                self.error((*where, "name"), f"rule name {spec.name!r} is used twice")
+            seen.add(spec.name)
+            condition = self.when(spec.when, (*where, "when"), has_extensions)
+            rules.append(self.rule(spec, condition, where, has_extensions))
+        return tuple(rules)
+
+    def rule(
+        self, spec: RuleSpec, condition: c.Condition | None, loc: Path, has_extensions: bool
+    ) -> Rule:
+        steps: list[StepPlan] = []
+        final = DEFAULT_FINAL
+        for i, item in enumerate(spec.then):
+            where = (*loc, "then", i)
+            if final is not DEFAULT_FINAL:
+                self.error(
+                    where, "nothing can follow a final action (reject, voicemail, announcement)"
+                )
+                break
+            if isinstance(item, Ring):
+                steps.append(self.step(item, where, has_extensions))
+            else:
+                final = self.final(item)
+        static = None
+        if all(s.static is not None for s in steps):
+            static = tuple(s.static for s in steps if s.static is not None)
+        return Rule(spec.name, condition, tuple(steps), final, static)
+
+    @staticmethod
+    def final(item: str | Reject | Announcement | Any) -> Final:
+        if item == "voicemail":
+            return Final(FinalKind.VOICEMAIL, 480, "Temporarily Unavailable")
+        if isinstance(item, Announcement):
+            return Final(FinalKind.ANNOUNCEMENT, 480, "Temporarily Unavailable", item.announcement)
+        status = item.reject.status if isinstance(item, Reject) else 603
+        reason = item.reject.reason if isinstance(item, Reject) else None
+        return Final(FinalKind.REJECT, status, reason or REASONS.get(status, "Rejected"))
+
+    def step(self, spec: Ring, loc: Path, has_extensions: bool) -> StepPlan:
+        sources: list[Target | Pick] = []
+        for i, ref in enumerate(spec.ring):
+            sources.extend(self.targets(ref, (*loc, "ring", i), has_extensions))
+        if spec.parallel is False and len(sources) > 1:
+            self.error(
+                (*loc, "parallel"),
+                "a step rings its targets together; write one step per target to ring them in turn",
+            )
+        plan = StepPlan(
+            tuple(sources),
+            spec.timeout,
+            spec.parallel,
+            spec.confirm,
+            spec.on_busy,
+            spec.on_no_answer,
+            spec.on_unreachable,
+            None,
+        )
+        if sources and all(isinstance(s, Target) for s in sources):
+            targets = tuple(s for s in sources if isinstance(s, Target))
+            return _with_static(plan, targets)
+        return plan
+
+    def targets(self, ref: str, loc: Path, has_extensions: bool) -> list[Target | Pick]:
+        owner, _, device = ref.partition(".")
+        if owner == CALLEE:
+            if not has_extensions:
+                self.error(loc, f"{ref!r}: 'callee' needs an extensions section")
+                return []
+            chosen = None if device in ("", "current") else device
+            return [Pick(ref, None, chosen)]
+        if owner in self.service:
+            person = self.service[owner]
+            if device in ("", "current"):
+                return [person.target(ref, d) for d in person.devices]
+            if device in person.devices:
+                return [person.target(ref, device)]
+            self.error(loc, f"{ref!r}: unknown device {device!r}{suggest(device, person.devices)}")
+            return []
+        if owner in self.people:
+            person = self.people[owner]
+            if device in ("", "current"):
+                return [Pick(ref, owner, None)]
+            if device in person.devices:
+                return [person.target(ref, device)]
+            hint = suggest(device, [*person.devices, "current"])
+            self.error(loc, f"{ref!r}: unknown device {device!r}{hint}")
+            return []
+        if "people" not in self.broken and "service" not in self.broken:
+            self.error(loc, self.unknown_person(owner))
+        return []
+
+    def when(self, spec: When | None, loc: Path, has_extensions: bool) -> c.Condition | None:
+        if spec is None:
+            return None
+        parts: list[c.Condition] = []
+        add = parts.append
+        if spec.schedule is not None:
+            add(self.schedule_condition(spec.schedule, (*loc, "schedule")))
+        if spec.weekday is not None:
+            try:
+                add(c.WeekdayIs(frozenset(parse_days(spec.weekday)), spec.weekday))
+            except ScheduleSyntaxError as exc:
+                self.error((*loc, "weekday"), str(exc))
+        for kind in ("holiday", "closed", "vacation"):
+            value = getattr(spec, kind)
+            if value is not None:
+                add(c.DayKindIs(kind, value))
+        if spec.caller is not None:
+            forms = [self.caller(form, (*loc, "caller", i)) for i, form in enumerate(spec.caller)]
+            add(forms[0] if len(forms) == 1 else c.AnyOf(tuple(forms)))
+        if spec.called is not None:
+            numbers = [self.number(raw, (*loc, "called", i)) for i, raw in enumerate(spec.called)]
+            for raw, number in zip(spec.called, numbers, strict=True):
+                if number is not None and number not in self.numbers:
+                    self.error((*loc, "called"), f"{raw!r} is not one of this plan's numbers")
+            add(c.CalledIn(frozenset(n for n in numbers if n is not None)))
+        if spec.extension is not None:
+            add(c.IsExtension(spec.extension))
+        for who, form in (spec.presence or {}).items():
+            add(self.presence(who, form, (*loc, "presence", who), has_extensions))
+        for combinator, items in (("all", spec.all_), ("any", spec.any_)):
+            if items is not None:
+                subs = [
+                    self.when(s, (*loc, combinator, i), has_extensions) for i, s in enumerate(items)
+                ]
+                real = tuple(s if s is not None else c.AllOf(()) for s in subs)
+                add(c.AllOf(real) if combinator == "all" else c.AnyOf(real))
+        if spec.not_ is not None:
+            add(c.Not(self.when(spec.not_, (*loc, "not"), has_extensions) or c.AllOf(())))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else c.AllOf(tuple(parts))
+
+    def schedule_condition(self, spec: tuple[str, ...] | ScheduleSpec, loc: Path) -> c.Condition:
+        if isinstance(spec, ScheduleSpec):
+            return self.schedule("inline", spec, loc) or c.AllOf(())
+        found: list[c.Condition] = []
+        for i, name in enumerate(spec):
+            if name in self.schedules:
+                found.append(self.schedules[name])
+            elif "schedules" not in self.broken:
+                hint = suggest(name, self.schedules)
+                self.error((*loc, i) if len(spec) > 1 else loc, f"unknown schedule {name!r}{hint}")
+        return found[0] if len(found) == 1 else c.AnyOf(tuple(found))
+
+    def caller(self, form: Any, loc: Path) -> c.Condition:
+        if isinstance(form, CallerAnonymous):
+            return c.CallerAnonymousIs(form.anonymous)
+        if isinstance(form, str):
+            if form == "anonymous":
+                return c.CallerAnonymousIs(True)
+            if form[:1] in "+0123456789":
+                form = CallerNumber(number=(form,))
+            else:
+                form = CallerList(list=(form,))
+        if isinstance(form, CallerNumber):
+            parsed = [self.number(raw, (*loc, "number")) for raw in form.number]
+            found = frozenset(n for n in parsed if n is not None)
+            return c.CallerIn(found, (), f"number {', '.join(sorted(found))}")
+        if isinstance(form, CallerPrefix):
+            prefixes = [self.prefix(raw, (*loc, "prefix")) for raw in form.prefix]
+            kept = tuple(p for p in prefixes if p is not None)
+            return c.CallerIn(frozenset(), kept, f"prefix {', '.join(kept)}")
+        numbers: set[str] = set()
+        starts: list[str] = []
+        for name in form.list:
+            if name in self.lists:
+                numbers |= self.lists[name][0]
+                starts.extend(self.lists[name][1])
+            elif "caller_lists" not in self.broken:
+                self.error(loc, f"unknown caller list {name!r}{suggest(name, self.lists)}")
+        names = ", ".join(repr(n) for n in form.list)
+        return c.CallerIn(frozenset(numbers), tuple(starts), f"list {names}")
+
+    def presence(self, who: str, form: Any, loc: Path, has_extensions: bool) -> c.Condition:
+        if who == CALLEE and not has_extensions:
+            self.error(loc, "'callee' needs an extensions section")
+        elif who not in (CALLEE, *self.people, *self.service) and "people" not in self.broken:
+            self.error(loc, self.unknown_person(who))
+        if isinstance(form, PresenceNot):
+            states, negate = form.not_, True
+        else:
+            states, negate = form, False
+        text = ("not " if negate else "") + "/".join(s.value for s in states)
+        return c.PresenceIs(who, frozenset(states), negate, text)
+
+    def check_rule_coverage(self, specs: tuple[RuleSpec | None, ...]) -> None:
+        if not specs:
+            self.warn(("rules",), "the plan has no rules: every call is rejected with 480")
+        elif specs[-1] is not None and specs[-1].when is not None:
+            self.warn(
+                ("rules", len(specs) - 1),
+                f"the last rule {specs[-1].name!r} has conditions: calls that no rule matches "
+                "are rejected with 480",
+            )
+
+
+def _with_static(plan: StepPlan, targets: tuple[Target, ...]) -> StepPlan:
+    return StepPlan(
+        plan.sources,
+        plan.timeout,
+        plan.parallel,
+        plan.confirm,
+        plan.on_busy,
+        plan.on_no_answer,
+        plan.on_unreachable,
+        plan.build(targets),
+    )
+
+
+def _dotted(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def build_plan(doc: Document) -> DialPlan:
+    """Validate and compile ``doc``; raises :class:`DialPlanError` with every problem found."""
+    return Builder(doc).build()

@@ -1,0 +1,153 @@
+"""The runtime form of a dial plan: what :func:`rules.compile.build_plan` produces and
+:func:`rules.decide` walks. Immutable after loading, except for two memo tables (day status per
+date, holidays per year) that only ever cache the results of pure functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from rules.conditions import Condition, Context
+from rules.days import DayStatus, public_holidays
+from rules.decision import Final, OnFailure, Step, Target
+from rules.errors import Problem
+from rules.model import PlanSpec
+from rules.presence import PresenceState
+
+DEFAULT_FEATURE_CODES: Mapping[str, PresenceState] = {
+    "*30": PresenceState.AVAILABLE,
+    "*31": PresenceState.AWAY,
+    "*32": PresenceState.DND,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person of the business, or (``is_service``) the secretarial service answering for it."""
+
+    id: str
+    name: str
+    devices: Mapping[str, str]  # device name -> URI ("sip:201@office", "tel:+49170...")
+    choices: tuple[tuple[Condition | None, str], ...]  # which device "current" means, first match
+    default_device: str  # when no choice matches
+    is_service: bool = False
+
+    def current(self, ctx: Context) -> tuple[str, str]:
+        """(device name, why) of the device that ringing "the person" rings now."""
+        for condition, device in self.choices:
+            if condition is None:
+                return device, "always"
+            ok, why = condition.check(ctx)
+            if ok:
+                return device, why
+        return self.default_device, "default device"
+
+    def target(self, ref: str, device: str) -> Target:
+        return Target(ref, self.devices[device], self.id, device, self.is_service)
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A target chosen when the call comes in: "the person" (current device) or "the callee"."""
+
+    ref: str  # as written: "mayer", "mayer.current", "callee", "callee.mobile"
+    person: str | None  # None = the callee (the person whose extension was called)
+    device: str | None  # None = the person's current device
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    sources: tuple[Target | Pick, ...]
+    timeout: float
+    parallel: bool | None  # None: parallel when the step has several targets
+    confirm: bool
+    on_busy: OnFailure
+    on_no_answer: OnFailure
+    on_unreachable: OnFailure
+    static: Step | None  # the finished step when no source is a Pick
+
+    def build(self, targets: tuple[Target, ...]) -> Step:
+        parallel = self.parallel if self.parallel is not None else len(targets) > 1
+        return Step(
+            targets,
+            self.timeout,
+            parallel,
+            self.confirm,
+            self.on_busy,
+            self.on_no_answer,
+            self.on_unreachable,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    condition: Condition | None  # None: always matches
+    steps: tuple[StepPlan, ...]
+    final: Final
+    static_steps: tuple[Step, ...] | None  # precomputed when no step has a Pick
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    number: str  # E.164
+    person: str
+    rules: tuple[Rule, ...]  # tried before the plan's rules
+
+
+@dataclass(frozen=True, slots=True)
+class Vacation:
+    start: dt.date
+    end: dt.date  # inclusive
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class DialPlan:
+    tenant: str
+    name: str
+    announce_as: str
+    timezone: str
+    zone: ZoneInfo
+    region: str
+    numbers: tuple[str, ...]  # every number the plan answers (main numbers, then extensions)
+    people: Mapping[str, Person]
+    service: Mapping[str, Person]
+    feature_codes: Mapping[str, PresenceState]
+    rules: tuple[Rule, ...]
+    extensions: Mapping[str, Extension]
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    closed_days: frozenset[dt.date]
+    vacations: tuple[Vacation, ...]
+    source: str
+    spec: PlanSpec = field(repr=False)
+    warnings: tuple[Problem, ...] = ()
+    _days: dict[dt.date, DayStatus] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return f"<DialPlan {self.tenant!r} from {self.source!r}>"
+
+    def person(self, person_id: str) -> Person | None:
+        """A person or a service by id."""
+        return self.people.get(person_id) or self.service.get(person_id)
+
+    def day_status(self, date: dt.date) -> DayStatus:
+        """Holiday / closed day / vacation of ``date`` for this plan (memoised; cheap)."""
+        status = self._days.get(date)
+        if status is None:
+            holiday = None
+            if self.holiday_country is not None:
+                table = public_holidays(self.holiday_country, self.holiday_subdivision, date.year)
+                holiday = table.get(date)
+            vacation = next((v.name for v in self.vacations if v.start <= date <= v.end), None)
+            status = DayStatus(date, holiday, date in self.closed_days, vacation)
+            self._days[date] = status
+        return status
+
+    def local(self, now: dt.datetime) -> dt.datetime:
+        """``now`` as wall-clock time in the plan's zone (what schedules are matched against)."""
+        return now.astimezone(self.zone)

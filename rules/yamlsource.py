@@ -1,0 +1,132 @@
+"""YAML text -> plain Python data plus the position of every mapping key and sequence item.
+
+PyYAML's composer keeps a mark (line, column) on every node; we walk the node tree ourselves so
+that each value can be traced back to ``line:col`` when validation fails later, and so that
+duplicate keys are reported (PyYAML's constructor silently keeps the last one).
+
+Scalars follow YAML 1.2 rather than PyYAML's YAML 1.1 defaults where the difference bites a
+dial-plan author: ``07:00`` stays a string (1.1 reads it as the sexagesimal integer 420),
+``+4917012345`` and ``0171...`` stay strings (phone numbers, not integers or octal), and only
+``true``/``false`` are booleans (``NO``, the ISO code of Norway, stays a string).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from rules.errors import Problem
+
+Path = tuple[str | int, ...]
+
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+
+
+@dataclass
+class Document:
+    """The parsed file: ``data`` plus ``marks[path] = (line, col)``, both 1-based."""
+
+    source: str
+    data: Any
+    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def position(self, loc: Path) -> tuple[Path, tuple[int, int]]:
+        """The longest part of ``loc`` found in the file (pydantic adds parts), and its mark."""
+        node = self.data
+        found: list[str | int] = []
+        best = self.marks.get((), (1, 1))
+        for part in loc:
+            if isinstance(part, str) and part.startswith("="):
+                continue  # a union tag (rules.model), not a key of the file
+            if (isinstance(node, dict) and isinstance(part, str) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            ):
+                node = node[part]  # type: ignore[index]
+            else:
+                continue  # a union tag or a name pydantic inserted; not in the file
+            found.append(part)
+            best = self.marks.get(tuple(found), best)
+        return tuple(found), best
+
+    def problem(self, loc: Path, message: str) -> Problem:
+        _, (line, col) = self.position(loc)
+        return Problem(self.source, line, col, message)
+
+
+def _scalar(node: yaml.ScalarNode, constructor: yaml.constructor.SafeConstructor) -> Any:
+    tag, text = node.tag, node.value
+    if tag == _INT and (":" in text or (len(text) > 1 and text[0] in "+0")):
+        return text
+    if tag == _FLOAT and ":" in text:
+        return text
+    if tag == _BOOL and text not in _TRUE and text not in _FALSE:
+        return text
+    if tag == _BOOL:
+        return text in _TRUE
+    if tag == _NULL:
+        return None
+    return constructor.construct_object(node)
+
+
+def parse(text: str, source: str) -> Document:
+    """Parse ``text``; syntax errors and duplicate keys end up in ``Document.problems``."""
+    doc = Document(source, None)
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        doc.problems.append(Problem(source, line, col, f"YAML syntax error: {what}"))
+        return doc
+    except yaml.YAMLError as exc:  # e.g. a reader error on a control character
+        doc.problems.append(Problem(source, 1, 1, f"YAML syntax error: {exc}"))
+        return doc
+    if root is None:
+        doc.problems.append(Problem(source, 1, 1, "the dial plan is empty"))
+        return doc
+    constructor = yaml.constructor.SafeConstructor()
+    marks = doc.marks
+    marks[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
+
+    def build(node: yaml.Node, path: Path) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    doc.problems.append(
+                        Problem(source, *key_mark, "a key must be a plain word or number")
+                    )
+                    continue
+                key = key_node.value
+                here = (*path, key)
+                if key in result:
+                    first = marks[here][0]
+                    doc.problems.append(
+                        Problem(source, *key_mark, f"duplicate key {key!r} (first at line {first})")
+                    )
+                    continue
+                marks[here] = key_mark
+                result[key] = build(value_node, here)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            items: list[Any] = []
+            for index, item in enumerate(node.value):
+                marks[(*path, index)] = (item.start_mark.line + 1, item.start_mark.column + 1)
+                items.append(build(item, (*path, index)))
+            return items
+        assert isinstance(node, yaml.ScalarNode)
+        return _scalar(node, constructor)
+
+    doc.data = build(root, ())
+    return doc

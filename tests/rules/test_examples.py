@@ -1,0 +1,59 @@
+"""Every example dial plan in dialplans/ loads, and the set of them loads as one DialPlanSet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from rules import CallInfo, FinalKind, PresenceState, decide, load_dialplans, load_plan
+
+DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"
+FILES = sorted(DIALPLANS.glob("*.yaml"))
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_there_are_examples() -> None:
+    assert len(FILES) >= 1
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_example_loads_without_warnings(path: Path) -> None:
+    plan = load_plan(path)
+    assert plan.tenant == path.stem
+    assert plan.numbers
+    assert plan.warnings == ()
+
+
+def test_all_examples_form_one_set() -> None:
+    plans = load_dialplans([DIALPLANS])
+    assert len(plans) == len(FILES)
+    for plan in plans:
+        for number in plan.numbers:
+            assert plans.for_number(number) is plan
+
+
+def test_tischlerei_routes_a_weekday_call_to_jan_first() -> None:
+    plan = load_plan(DIALPLANS / "tischlerei-mueller.yaml")
+    call = CallInfo("+49 2331 987654-0", "+49 30 1234567")
+    decision = decide(plan, call, {}, dt.datetime(2027, 5, 26, 10, 0, tzinfo=BERLIN))
+    assert decision.rule == "Jan in the workshop"
+    assert [s.targets[0].ref for s in decision.steps] == [
+        "jan.desk",
+        "jan.mobile",
+        "heimbuero.assistant",
+    ]
+    assert [s.timeout for s in decision.steps] == [15, 20, 60]
+    assert decision.final.kind is FinalKind.VOICEMAIL
+    assert decision.announce_as == "Tischlerei Müller"
+
+
+def test_tischlerei_on_a_holiday_goes_to_the_service() -> None:
+    plan = load_plan(DIALPLANS / "tischlerei-mueller.yaml")
+    call = CallInfo("+4923319876540", None)
+    when = dt.datetime(2027, 5, 27, 10, 0, tzinfo=BERLIN)  # Fronleichnam, a holiday in NW
+    decision = decide(plan, call, {"jan": PresenceState.AVAILABLE}, when)
+    assert decision.rule == "otherwise the service"
+    assert any("Fronleichnam" in line for line in decision.trace)
