@@ -1,0 +1,109 @@
+"""The dispatcher in front of SIPp stand-in workers: spread, failover, load cap, pacing.
+
+The caller is a SIPp UAC on 127.0.0.1, configured as a trunk; the workers answer the
+dispatcher's OPTIONS pings (PEERS.md §6) so they stay active.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
+from tests.edge.peers import count_requests, free_port, sipp_caller, sipp_stats, sipp_worker
+
+pytestmark = [pytest.mark.peer, needs_kamailio]
+
+NUMBER = "+4930123456"
+
+
+def trunk_edge(*ports: int, maxload: int = 10, rate: int = 100) -> dict[str, object]:
+    return {
+        "workers": [{"uri": f"sip:127.0.0.1:{p}", "maxload": maxload} for p in ports],
+        "trunk_sources": ["127.0.0.1/32"],
+        "public_numbers": [NUMBER],
+        "worker_rate": rate,
+    }
+
+
+async def test_calls_spread_over_two_workers(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    w1, w2 = free_port(), free_port()
+    workers = [await start(sipp_worker(tmp_path, p)) for p in (w1, w2)]
+    edge = await start_edge(**trunk_edge(w1, w2))
+    caller = await start(
+        sipp_caller(tmp_path, edge.settings.listen_port, NUMBER, calls=20, rate=40, hold_ms=300)
+    )
+    assert await caller.wait(15) == 0, caller.output()
+    for worker in workers:
+        await worker.stop()
+    got = [count_requests(tmp_path / f"worker-{p}.msg", "INVITE") for p in (w1, w2)]
+    assert sum(got) == 20
+    # Call load (alg 10) sends each call to the least loaded worker: both carry a share.
+    assert min(got) >= 5, got
+
+
+async def test_failover_from_a_worker_answering_503(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    busy, good = free_port(), free_port()
+    workers = [
+        await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
+        await start(sipp_worker(tmp_path, good)),
+    ]
+    edge = await start_edge(**trunk_edge(busy, good))
+    # Calls overlap (500 ms at 10/s): the good worker carries load, so call load picks the
+    # busy one (no load: its calls fail) first, and its 503 must fail over to the good one.
+    caller = await start(
+        sipp_caller(tmp_path, edge.settings.listen_port, NUMBER, calls=10, rate=10, hold_ms=500)
+    )
+    assert await caller.wait(15) == 0, caller.output()
+    assert sipp_stats(tmp_path / "caller.csv")["SuccessfulCall(C)"] == 10
+    for worker in workers:
+        await worker.stop()  # SIPp writes its message file out at exit
+    assert count_requests(tmp_path / f"worker-{good}.msg", "INVITE") == 10
+    assert count_requests(tmp_path / f"worker-{busy}.msg", "INVITE") >= 1
+
+
+async def test_all_workers_full_gets_503_from_the_edge(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    w1, w2 = free_port(), free_port()
+    workers = [await start(sipp_worker(tmp_path, p)) for p in (w1, w2)]
+    edge = await start_edge(**trunk_edge(w1, w2, maxload=2))
+    port = edge.settings.listen_port
+    caller = await start(sipp_caller(tmp_path, port, NUMBER, calls=6, rate=100, hold_ms=2000))
+    await caller.wait(15)
+    stats = sipp_stats(tmp_path / "caller.csv")
+    assert (stats["SuccessfulCall(C)"], stats["FailedCall(C)"]) == (4, 2)
+    assert "every worker is full" in edge.log_tail(200)
+    # BYE released the load (ds_load_update): the next call gets a worker again.
+    again = await start(sipp_caller(tmp_path, port, NUMBER, name="again"))
+    assert await again.wait(10) == 0, again.output()
+    for worker in workers:
+        await worker.stop()
+    offered = sum(count_requests(tmp_path / f"worker-{p}.msg", "INVITE") for p in (w1, w2))
+    assert offered == 4 + 1  # never more than maxload at once, then the one after
+
+
+async def test_pacing_caps_new_calls_per_worker_and_second(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    w1, w2 = free_port(), free_port()
+    workers = [await start(sipp_worker(tmp_path, p)) for p in (w1, w2)]
+    edge = await start_edge(**trunk_edge(w1, w2, rate=2))
+    caller = await start(
+        sipp_caller(tmp_path, edge.settings.listen_port, NUMBER, calls=12, rate=200, hold_ms=50)
+    )
+    await caller.wait(15)
+    for worker in workers:
+        await worker.stop()
+    offered = sum(count_requests(tmp_path / f"worker-{p}.msg", "INVITE") for p in (w1, w2))
+    stats = sipp_stats(tmp_path / "caller.csv")
+    # 2 per worker and second; the 60 ms burst may straddle one pipelimit interval.
+    assert 4 <= offered <= 8, offered
+    assert stats["SuccessfulCall(C)"] == offered
+    assert stats["FailedCall(C)"] == 12 - offered
+    assert "at its rate limit" in edge.log_tail(200)
