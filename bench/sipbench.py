@@ -1,0 +1,695 @@
+"""Side-by-side SIP benchmark: Rufweiche against baselines measured in the same run.
+
+``python -m bench.sipbench [--quick] [--rows direct,kamailio,worker] [--out DIR]``
+
+Rows (see :mod:`bench.targets`): SIPp caller → (nothing | Kamailio | one worker |
+edge + pool) → SIPp callee, all on 127.0.0.1. For each row:
+
+1. latency: a fixed moderate rate, short calls; INVITE→180 and INVITE→200 at the
+   caller and INVITE in → INVITE out at the callee, from wire timestamps
+   (:mod:`bench.wire`), p50/p99;
+2. rate search: the highest calls/second with zero failed calls, stepwise, every
+   step bounded in calls and seconds; a dead target ends the search (and is noted);
+3. media (direct and worker rows): one-way audio delay and loss (:mod:`bench.media`);
+4. memory (worker row): RSS idle and after batches of calls, growth per call.
+
+Results: ``bench/results/sipbench-<UTC time>.json`` (raw figures, machine info) and a
+Markdown table printed and written to ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import media, sipp, wire
+from bench.sipp import BenchError, free_port, free_port_pair
+from bench.targets import TARGETS, Endpoint, TargetFactory, TargetUnavailable, kamailio_version
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+DOC = REPO / "docs" / "performance.md"
+
+# Targets from issue 10.
+TARGET_ADDED_RATIO = 2.0  # Rufweiche-added INVITE→180 ≤ 2× Kamailio-added, p50 and p99
+TARGET_MACHINE_CPS = 300  # through the edge
+TARGET_AUDIO_MS = 20.0  # added one-way delay, no loss
+TARGET_WORKER_MB = 40.0  # RSS per worker; no growth over 10,000 calls
+
+
+@dataclass(frozen=True)
+class Plan:
+    latency_calls: int
+    latency_rate: float
+    hold_ms: int
+    step_seconds: float
+    min_step_calls: int
+    baseline_ladder: tuple[int, ...]
+    worker_ladder: tuple[int, ...]
+    refine_steps: int
+    media_seconds: float
+    memory_batches: int
+    memory_batch_calls: int
+    memory_rate: float
+    pause_between_steps: float
+
+
+FULL = Plan(
+    latency_calls=400,
+    latency_rate=20,
+    hold_ms=100,
+    step_seconds=4.0,
+    min_step_calls=40,
+    baseline_ladder=(100, 200, 400, 800, 1200, 1600),
+    worker_ladder=(5, 10, 15, 20, 25, 30, 40, 50, 70, 100),
+    refine_steps=2,
+    media_seconds=10.0,
+    memory_batches=5,
+    memory_batch_calls=400,
+    memory_rate=10,
+    pause_between_steps=1.0,
+)
+QUICK = Plan(
+    latency_calls=10,
+    latency_rate=20,
+    hold_ms=50,
+    step_seconds=0.5,
+    min_step_calls=5,
+    baseline_ladder=(50, 200),
+    worker_ladder=(10,),
+    refine_steps=0,
+    media_seconds=1.2,
+    memory_batches=1,
+    memory_batch_calls=10,
+    memory_rate=10,
+    pause_between_steps=0.3,
+)
+
+
+def log(msg: str) -> None:
+    print(f"[sipbench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- one row: a SIPp callee and a target in front of it -------------------------------
+
+
+class Row:
+    """A SIPp callee plus a target; the target can be restarted after a crash."""
+
+    def __init__(self, name: str, factory: TargetFactory, workdir: Path) -> None:
+        self.name = name
+        self.factory = factory
+        self.workdir = workdir
+        self.uas_port = free_port()
+        self.uas_media = free_port_pair()
+        self.rx_sock: socket.socket | None = None
+        self._stack = contextlib.ExitStack()
+        self._target: contextlib.ExitStack | None = None
+        self.ep: Endpoint | None = None
+        self.starts = 0
+
+    def __enter__(self) -> Row:
+        # The media receiver owns the port the callee advertises in its SDP.
+        self.rx_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._stack.callback(self.rx_sock.close)
+        self.rx_sock.bind(("127.0.0.1", 0))
+        sdp_port = self.rx_sock.getsockname()[1]
+        self._stack.enter_context(
+            sipp.uas(self.workdir, port=self.uas_port, media_port=self.uas_media, sdp_port=sdp_port)
+        )
+        self.start_target()
+        return self
+
+    def start_target(self) -> Endpoint:
+        self.stop_target()
+        self.starts += 1
+        stack = contextlib.ExitStack()
+        try:
+            self.ep = stack.enter_context(
+                self.factory(self.workdir / f"target{self.starts}", self.uas_port)
+            )
+        except BaseException:
+            stack.close()
+            raise
+        self._target = stack
+        return self.ep
+
+    def stop_target(self) -> None:
+        if self._target is not None:
+            self._target.close()
+            self._target = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_target()
+        self._stack.close()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self.ep is None:
+            raise BenchError(f"row {self.name!r} has no running target")
+        return self.ep
+
+    def crash_note(self) -> dict[str, Any]:
+        ep = self.endpoint
+        tail = ""
+        logs = sorted((self.workdir / f"target{self.starts}").glob("*.log"))
+        if logs:
+            tail = logs[0].read_text(errors="replace")[-600:]
+        return {"exit_codes": ep.exit_codes(), "log_tail": tail}
+
+
+# --- measurements ---------------------------------------------------------------------
+
+
+def measure_latency(row: Row, plan: Plan) -> dict[str, Any]:
+    ep = row.endpoint
+    uac_port = free_port()
+    pcap = row.workdir / "latency.pcap"
+    with wire.capture(pcap, [uac_port, row.uas_port]):
+        run = sipp.run_uac(
+            row.workdir / "latency",
+            target=ep.target,
+            service=ep.service,
+            port=uac_port,
+            calls=plan.latency_calls,
+            rate=plan.latency_rate,
+            hold_ms=plan.hold_ms,
+        )
+    timings = wire.call_timings(wire.sip_packets(pcap), caller=uac_port, callee=row.uas_port)
+    ringing = [t.ringing for t in timings if t.ringing is not None]
+    answer = [t.answer for t in timings if t.answer is not None]
+    forward = [t.forward for t in timings if t.forward is not None]
+    return {
+        "sipp": run.as_dict(),
+        "calls_seen": len(timings),
+        "no_180": sum(1 for t in timings if t.ringing is None and t.answer is not None),
+        "invite_180_ms": wire.summarize_ms(ringing),
+        "invite_200_ms": wire.summarize_ms(answer),
+        "invite_out_ms": wire.summarize_ms(forward) if ep.name != "direct" else None,
+        "target_alive": ep.alive(),
+    }
+
+
+def run_step(row: Row, plan: Plan, rate: int, tag: str) -> dict[str, Any]:
+    calls = max(plan.min_step_calls, int(rate * plan.step_seconds))
+    run = sipp.run_uac(
+        row.workdir / f"step_{tag}_{rate}",
+        target=row.endpoint.target,
+        service=row.endpoint.service,
+        port=free_port(),
+        calls=calls,
+        rate=rate,
+        hold_ms=plan.hold_ms,
+        recv_timeout_ms=2000,
+        extra_time=5.0,
+    )
+    alive = row.endpoint.alive()
+    step = {"rate": rate, **run.as_dict(), "target_alive": alive}
+    if not alive:
+        step["crash"] = row.crash_note()
+    step["ok"] = run.ok and alive
+    log(
+        f"{row.name}: {rate} calls/s x {calls}: "
+        f"{'ok' if step['ok'] else 'FAILED'} "
+        f"(success {run.stats.successful if run.stats else '?'}, "
+        f"failed {run.stats.failed if run.stats else '?'}, alive {alive})"
+    )
+    return step
+
+
+def search_rate(row: Row, plan: Plan, ladder: tuple[int, ...]) -> dict[str, Any]:
+    """Climb ``ladder`` until the first failed step, then bisect ``refine_steps`` times."""
+    steps: list[dict[str, Any]] = []
+    crashes: list[dict[str, Any]] = []
+    best: int | None = None
+    first_bad: int | None = None
+
+    def attempt(rate: int, tag: str) -> bool:
+        if not row.endpoint.alive():
+            row.start_target()
+        step = run_step(row, plan, rate, tag)
+        steps.append(step)
+        if not step["target_alive"]:
+            crashes.append({"rate": rate, **step["crash"]})
+            row.start_target()
+        time.sleep(plan.pause_between_steps)
+        return bool(step["ok"])
+
+    for rate in ladder:
+        if attempt(rate, "climb"):
+            best = rate
+        else:
+            first_bad = rate
+            break
+    lo = best or 0
+    hi = first_bad
+    for _ in range(plan.refine_steps):
+        if hi is None or hi - lo <= max(1, lo // 10):
+            break
+        mid = (lo + hi) // 2
+        if mid <= lo:
+            break
+        if attempt(mid, "refine"):
+            lo = best = mid
+        else:
+            hi = mid
+    return {
+        "max_ok_cps": best,
+        "first_failed_cps": hi,
+        "ceiling_reached": first_bad is None,
+        "ladder_top": ladder[-1],
+        "crashes": crashes,
+        "steps": steps,
+    }
+
+
+def rss_kb(pid: int) -> dict[str, int]:
+    """VmRSS/VmHWM from /proc/PID/status and Pss from smaps_rollup, in kB."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, val = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(val.split()[0])
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["Pss"] = int(line.split()[1])
+    return out
+
+
+def slope(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of ys over xs."""
+    if len(xs) < 2:
+        return None
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else None
+
+
+def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
+    """RSS of a freshly started target, then after each batch of calls."""
+    ep = row.start_target()
+    pid = ep.pids()[0]
+    time.sleep(1.0)
+    samples = [{"calls": 0, **rss_kb(pid)}]
+    done = 0
+    failed = 0
+    for b in range(plan.memory_batches):
+        run = sipp.run_uac(
+            row.workdir / f"memory_{b}",
+            target=ep.target,
+            service=ep.service,
+            port=free_port(),
+            calls=plan.memory_batch_calls,
+            rate=rate,
+            hold_ms=plan.hold_ms,
+            recv_timeout_ms=2000,
+        )
+        done += run.stats.successful if run.stats else 0
+        failed += run.stats.failed if run.stats else plan.memory_batch_calls
+        if not ep.alive():
+            return {"crashed_after_calls": done, "samples": samples, "crash": row.crash_note()}
+        time.sleep(1.0)  # sockets of ended calls are released after a delay
+        samples.append({"calls": done, **rss_kb(pid)})
+        log(f"{row.name}: memory after {done} calls: {samples[-1]}")
+    xs = [float(s["calls"]) for s in samples]
+    ys = [float(s.get("VmRSS", 0)) for s in samples]
+    tail = slice(1, None) if len(samples) > 2 else slice(None)  # skip warm-up
+    per_call = slope(xs[tail], ys[tail])
+    return {
+        "rate": rate,
+        "calls": done,
+        "failed": failed,
+        "idle_rss_kb": samples[0].get("VmRSS"),
+        "idle_pss_kb": samples[0].get("Pss"),
+        "final_rss_kb": samples[-1].get("VmRSS"),
+        "growth_kb_per_call": round(per_call, 3) if per_call is not None else None,
+        "growth_kb_per_call_all": round(s, 3) if (s := slope(xs, ys)) is not None else None,
+        "samples": samples,
+    }
+
+
+def measure_media(row: Row, plan: Plan) -> dict[str, Any]:
+    if row.rx_sock is None:
+        raise BenchError("media receiver socket missing")
+    ep = row.endpoint
+    return media.measure((ep.host, ep.port), row.rx_sock, plan.media_seconds, user=ep.service)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    pj = "missing"
+    with contextlib.suppress(Exception):
+        from importlib.metadata import version
+
+        pj = version("pjsua2-python")
+    rev = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "hostname": platform.node(),
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "pjsua2_python": pj,
+        "sipp": sipp.sipp_version(),
+        "kamailio": kamailio_version(),
+        "git": rev,
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def run_row(name: str, plan: Plan, workdir: Path, factory: TargetFactory) -> dict[str, Any]:
+    result: dict[str, Any] = {"row": name}
+    ladder = plan.baseline_ladder if name in ("direct", "kamailio") else plan.worker_ladder
+    t0 = time.monotonic()
+    try:
+        with Row(name, factory, workdir / name) as row:
+            log(f"{name}: latency, {plan.latency_calls} calls at {plan.latency_rate}/s")
+            result["latency"] = measure_latency(row, plan)
+            if name in ("direct", "worker"):
+                log(f"{name}: media, {plan.media_seconds} s")
+                try:
+                    result["media"] = measure_media(row, plan)
+                except BenchError as exc:
+                    result["media"] = {"error": str(exc)}
+            log(f"{name}: rate search over {ladder}")
+            result["rate_search"] = search_rate(row, plan, ladder)
+            if name == "worker":
+                found = result["rate_search"]["max_ok_cps"] or plan.memory_rate
+                rate = max(1.0, min(plan.memory_rate, found * 0.6))
+                log(f"{name}: memory, {plan.memory_batches} x {plan.memory_batch_calls} calls")
+                result["memory"] = measure_memory(row, plan, rate)
+    except TargetUnavailable as exc:
+        result["skipped"] = str(exc)
+        log(f"{name}: skipped: {exc}")
+    except BenchError as exc:
+        result["error"] = str(exc)
+        log(f"{name}: ERROR: {exc}")
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def added(row: dict[str, Any], base: dict[str, Any], metric: str, q: str) -> float | None:
+    try:
+        return float(row["latency"][metric][q]) - float(base["latency"][metric][q])
+    except (KeyError, TypeError):
+        return None
+
+
+def headline(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    direct = rows.get("direct", {})
+    out: dict[str, Any] = {}
+    for name in ("kamailio", "worker", "edge_pool"):
+        if name in rows and "latency" in rows[name]:
+            out[name] = {
+                f"added_{m}_{q}": added(rows[name], direct, f"invite_{m}_ms", q)
+                for m in ("180", "200")
+                for q in ("p50", "p99")
+            }
+    for via in ("worker", "edge_pool"):
+        k, w = out.get("kamailio"), out.get(via)
+        if k and w:
+            ratios: dict[str, float | None] = {}
+            for q in ("p50", "p99"):
+                a, b = w[f"added_180_{q}"], k[f"added_180_{q}"]
+                ratios[q] = round(a / b, 2) if a is not None and b else None
+            out[f"ratio_{via}_vs_kamailio_180"] = ratios
+    return out
+
+
+def _fmt(v: Any, nd: int = 2) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def _verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("met" if ok else "**not met**")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    rows: dict[str, dict[str, Any]] = report["rows"]
+    h = report["headline"]
+    plan = report["plan"]
+    lines = [
+        "# Rufweiche performance",
+        "",
+        f"Latest run: {report['started']} ({'quick smoke run' if report['quick'] else 'full run'}"
+        f", {report['seconds']} s), git {m['git']}. Produced by `python -m bench.sipbench`; "
+        f"raw figures in `bench/results/{report['file']}`, earlier runs beside it.",
+        "",
+        f"Machine: {m['nproc']} × {m['cpu_model']}, Linux {m['kernel']}, Python {m['python']}, "
+        f"pjsua2-python {m['pjsua2_python']}, {m['sipp']}, Kamailio {m['kamailio']}. "
+        f"Load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_start'])} "
+        "(other sessions may share the machine).",
+        "",
+        "All traffic on 127.0.0.1. Caller and callee are SIPp 3.6 (`bench/scenarios/`): the "
+        "callee sends 180 and 200 at once and echoes Record-Route. Delays come from kernel "
+        "timestamps of a `dumpcap` capture on `lo` (caller's port: INVITE out → first 180/200 "
+        "in; callee's port: INVITE forwarded), not from SIPp's 1 ms-resolution timers.",
+        "",
+        f"## Signalling delay at {plan['latency_rate']} calls/s "
+        f"({plan['latency_calls']} calls, {plan['hold_ms']} ms calls)",
+        "",
+        "| row | INVITE→180 p50 | p99 | INVITE→200 p50 | p99 | INVITE in→out p50 | p99 "
+        "| added 180 p50 | added 180 p99 | calls ok |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, r in rows.items():
+        if "latency" not in r:
+            why = r.get("skipped") or r.get("error") or "?"
+            lines.append(f"| {name} | {why} | | | | | | | | |")
+            continue
+        lat = r["latency"]
+        r180, r200, fwd = (
+            lat["invite_180_ms"] or {},
+            lat["invite_200_ms"] or {},
+            lat["invite_out_ms"] or {},
+        )
+        hd = h.get(name, {})
+        s = lat["sipp"]
+        lines.append(
+            f"| {name} | {_fmt(r180.get('p50'), 3)} | {_fmt(r180.get('p99'), 3)} "
+            f"| {_fmt(r200.get('p50'), 3)} | {_fmt(r200.get('p99'), 3)} "
+            f"| {_fmt(fwd.get('p50'), 3)} | {_fmt(fwd.get('p99'), 3)} "
+            f"| {_fmt(hd.get('added_180_p50'), 3)} | {_fmt(hd.get('added_180_p99'), 3)} "
+            f"| {s['successful']}/{s['calls']} |"
+        )
+    lines += ["", "All delays in ms. *added* = row minus the direct SIPp→SIPp row of this run.", ""]
+
+    lines += ["## Targets (issue 10)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
+    for via in ("worker", "edge_pool"):
+        ratio = h.get(f"ratio_{via}_vs_kamailio_180")
+        if ratio:
+            ok = None
+            if ratio["p50"] is not None and ratio["p99"] is not None:
+                ok = ratio["p50"] <= TARGET_ADDED_RATIO and ratio["p99"] <= TARGET_ADDED_RATIO
+            lines.append(
+                f"| added INVITE→180 ({via}) ≤ {TARGET_ADDED_RATIO:g}× Kamailio's, p50 and p99 "
+                f"| {_fmt(ratio['p50'])}× / {_fmt(ratio['p99'])}× | {_verdict(ok)} |"
+            )
+    edge = rows.get("edge_pool", {})
+    edge_cps = edge.get("rate_search", {}).get("max_ok_cps")
+    lines.append(
+        f"| ≥ {TARGET_MACHINE_CPS} calls/s per machine through the edge, zero failures "
+        f"| {_fmt(edge_cps) if edge_cps else edge.get('skipped', '–')} "
+        f"| {_verdict(None if not edge_cps else edge_cps >= TARGET_MACHINE_CPS)} |"
+    )
+    w = rows.get("worker", {})
+    rs = w.get("rate_search")
+    if rs:
+        crashed = [c["rate"] for c in rs["crashes"]]
+        lines.append(
+            "| per worker: highest rate with zero failures, no crash at any offered rate "
+            f"| {_fmt(rs['max_ok_cps'])} calls/s; "
+            + (f"crashed at {crashed} calls/s" if crashed else "no crash")
+            + f" | {_verdict(not crashed)} |"
+        )
+    wm = w.get("media")
+    if wm and "delay_ms" in wm and wm["delay_ms"]:
+        base = rows.get("direct", {}).get("media", {}).get("delay_ms") or {}
+        a50 = wm["delay_ms"]["p50"] - base.get("p50", 0.0)
+        a99 = wm["delay_ms"]["p99"] - base.get("p99", 0.0)
+        ok = a99 <= TARGET_AUDIO_MS and wm["burst_loss"] == 0
+        lines.append(
+            f"| added one-way audio delay ≤ {TARGET_AUDIO_MS:g} ms, no loss "
+            f"| +{a50:.1f} ms p50 / +{a99:.1f} ms p99, {wm['burst_loss']} of "
+            f"{wm['bursts_sent']} bursts lost | {_verdict(ok)} |"
+        )
+    elif wm:
+        lines.append(f"| added one-way audio delay ≤ {TARGET_AUDIO_MS:g} ms | {wm} | – |")
+    mem = w.get("memory")
+    if mem and "idle_rss_kb" in mem:
+        idle_mb = (mem["idle_rss_kb"] or 0) / 1024
+        final_mb = (mem["final_rss_kb"] or 0) / 1024
+        g = mem["growth_kb_per_call"]
+        proj = (mem["idle_rss_kb"] + 10_000 * g) / 1024 if g is not None else None
+        ok = final_mb <= TARGET_WORKER_MB and (g is None or g <= 0.5)
+        lines.append(
+            f"| ≤ {TARGET_WORKER_MB:g} MB per worker, no growth over 10,000 calls "
+            f"| idle {idle_mb:.1f} MB, {final_mb:.1f} MB after {mem['calls']} calls, "
+            f"{_fmt(g)} kB/call (→ {_fmt(proj, 1)} MB at 10,000) | {_verdict(ok)} |"
+        )
+    elif mem:
+        lines.append(f"| ≤ {TARGET_WORKER_MB:g} MB per worker | crashed: {mem} | **not met** |")
+
+    lines += [
+        "",
+        f"## Highest rate with zero failed calls ({plan['hold_ms']} ms calls, "
+        f"steps of {plan['step_seconds']} s)",
+        "",
+        "| row | max ok calls/s | first failing step | crashes | steps (calls/s: ok) |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for name, r in rows.items():
+        rs = r.get("rate_search")
+        if not rs:
+            continue
+        best = _fmt(rs["max_ok_cps"])
+        if rs["ceiling_reached"]:
+            best = f"≥ {best} (top of ladder)"
+        steps = ", ".join(
+            f"{s['rate']}: {'ok' if s['ok'] else 'fail' if s['target_alive'] else 'CRASH'}"
+            for s in rs["steps"]
+        )
+        crashes = ", ".join(str(c["rate"]) for c in rs["crashes"]) or "none"
+        lines.append(f"| {name} | {best} | {_fmt(rs['first_failed_cps'])} | {crashes} | {steps} |")
+
+    lines += ["", "## Media: one-way audio delay (PCMU, 20 ms packets)", ""]
+    lines += [
+        "| path | p50 ms | p99 ms | max ms | bursts heard/sent | RTP packets in/out |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in rows.items():
+        md = r.get("media")
+        if not md:
+            continue
+        if "error" in md or not md.get("delay_ms"):
+            lines.append(f"| {name} | {md.get('error', 'no burst heard')} | | | | |")
+            continue
+        d = md["delay_ms"]
+        lines.append(
+            f"| {name} | {d['p50']:.2f} | {d['p99']:.2f} | {d['max']:.2f} "
+            f"| {md['bursts_heard']}/{md['bursts_sent']} "
+            f"| {md['packets_received']}/{md['packets_sent']} |"
+        )
+    lines += [
+        "",
+        "One call, a small Python caller (`bench/media.py`) streaming silence with a 40 ms "
+        "1 kHz burst every 200 ms; the far end detects each burst's first loud sample. "
+        "Delay = heard − spoken for that sample (send time from the sender, arrival from "
+        "the kernel's receive timestamp).",
+        "",
+    ]
+    if mem and "samples" in mem:
+        lines += ["## Worker memory", "", "| calls | VmRSS kB | Pss kB |", "| ---: | ---: | ---: |"]
+        for s in mem["samples"]:
+            lines.append(f"| {s['calls']} | {s.get('VmRSS', '–')} | {s.get('Pss', '–')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="sipbench-"))
+    try:
+        yield d
+    finally:
+        if not keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def run(
+    rows: list[str],
+    quick: bool,
+    out_dir: Path = RESULTS,
+    doc: Path | None = DOC,
+    keep: bool = False,
+    on_row: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    plan = QUICK if quick else FULL
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    report: dict[str, Any] = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "quick": quick,
+        "plan": asdict(plan),
+        "machine": machine_info(),
+        "rows": {},
+    }
+    with _workdir(keep) as wd:
+        if keep:
+            log(f"work directory {wd}")
+        for name in rows:
+            report["rows"][name] = run_row(name, plan, wd, TARGETS[name])
+            if on_row:
+                on_row(name, report["rows"][name])
+    report["headline"] = headline(report["rows"])
+    report["seconds"] = round(time.monotonic() - t0, 1)
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fname = f"sipbench-{started.strftime('%Y%m%dT%H%M%SZ')}{'-quick' if quick else ''}.json"
+    report["file"] = fname
+    (out_dir / fname).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    text = markdown(report)
+    if doc is not None:
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(text + "\n")
+    print(text)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.sipbench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a few calls per row (< 30 s)")
+    ap.add_argument("--rows", default="direct,kamailio,worker,edge_pool")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON file")
+    ap.add_argument("--doc", type=Path, default=None, help="Markdown file to write")
+    ap.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, pcaps)")
+    args = ap.parse_args(argv)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in TARGETS]
+    if unknown:
+        ap.error(f"unknown rows {unknown!r}; choose from {sorted(TARGETS)}")
+    doc = None if args.no_doc else (args.doc or DOC)
+    if not shutil.which("sipp") or not shutil.which("dumpcap"):
+        print("sipbench: needs sipp (sip-tester) and dumpcap (tshark): make peers", file=sys.stderr)
+        return 2
+    run(rows, args.quick, out_dir=args.out, doc=doc, keep=args.keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
