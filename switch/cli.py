@@ -1,0 +1,429 @@
+"""``rufweiche``: the command line.
+
+    rufweiche check [PATH...]                 validate dial plans
+    rufweiche explain PATH --to NUMBER ...    who rings for one call, and why
+    rufweiche week PATH ...                   which rule answers at each hour of a week
+    rufweiche run ...                         start the switch
+
+Users never see a traceback: an expected error is a one-line message (one line per
+problem for a dial plan) and exit status 1 (2 for a usage error, from click); anything
+unexpected is reported as an internal error with exit status 70 (EX_SOFTWARE), and its
+traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+import phonenumbers
+
+from rules import (
+    CallInfo,
+    DialPlan,
+    DialPlanError,
+    DialPlanSet,
+    PresenceState,
+    decide,
+    load_dialplans,
+)
+from rules.decision import Decision, FinalKind, OnFailure, Step, Target
+from switch import weekview
+
+EX_SOFTWARE = 70  # sysexits.h: internal software error
+DEFAULT_DIALPLANS = Path("dialplans")
+ANONYMOUS = "anonymous"
+
+
+class CliError(click.ClickException):
+    """An expected failure: one clear message, exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"rufweiche: {self.format_message()}", err=True)
+
+
+class _Main(click.Group):
+    """Turns unexpected exceptions into one line and exit status 70."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(
+                f"rufweiche: internal error: {type(exc).__name__}: {exc}, please report "
+                "(run with --debug to see where)",
+                err=True,
+            )
+            ctx.exit(EX_SOFTWARE)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def main(debug: bool) -> None:
+    """Rufweiche: a SIP call-routing switch for virtual offices."""
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def dialplan_files(paths: Iterable[Path]) -> list[Path]:
+    """Files named on the command line, directories expanded to their *.yaml / *.yml."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            if not found:
+                raise CliError(f"{path}: no dial plans (*.yaml) in this directory")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CliError(f"{path}: no such file or directory")
+    return files
+
+
+def load(paths: Iterable[Path]) -> DialPlanSet:
+    """Load and validate; on problems, print each one and exit 1."""
+    files = dialplan_files(paths)
+    try:
+        plans = load_dialplans(files)
+    except DialPlanError as exc:
+        fail_with_problems(exc)
+    for warning in plans.warnings:
+        click.echo(f"{warning} (warning)", err=True)
+    return plans
+
+
+def fail_with_problems(exc: DialPlanError) -> NoReturn:
+    problems = exc.problems or (str(exc),)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    count = len(problems)
+    raise CliError(f"{count} problem{'s' if count != 1 else ''} found, nothing loaded")
+
+
+def pick_plan(plans: DialPlanSet, *, to: str | None, tenant: str | None) -> DialPlan:
+    if tenant is not None:
+        if tenant not in plans.plans:
+            raise CliError(
+                f"tenant {tenant!r} not found; tenants: {', '.join(sorted(plans.plans))}"
+            )
+        return plans.plans[tenant]
+    if to is not None:
+        plan = plans.for_number(to)
+        if plan is None:
+            numbers = ", ".join(number for plan in plans for number in plan.numbers)
+            raise CliError(f"number {to!r} belongs to no dial plan; numbers: {numbers}")
+        return plan
+    if len(plans) == 1:
+        return next(iter(plans))
+    raise CliError(
+        f"{len(plans)} dial plans loaded: choose one with --tenant "
+        f"({', '.join(sorted(plans.plans))}) or --to NUMBER"
+    )
+
+
+def parse_presence(plan: DialPlan, items: Sequence[str]) -> dict[str, PresenceState]:
+    """``("jan=away", ...)`` -> snapshot, with the valid names in every error."""
+    states = ", ".join(state.value for state in PresenceState)
+    snapshot: dict[str, PresenceState] = {}
+    for item in items:
+        person, sep, state = item.partition("=")
+        person, state = person.strip(), state.strip().lower()
+        if not sep or not person or not state:
+            raise CliError(f"--presence {item!r}: expected PERSON=STATE, e.g. jan=away")
+        if person not in plan.people:
+            raise CliError(
+                f"--presence {item!r}: no person {person!r} in {plan.name}; "
+                f"people: {', '.join(sorted(plan.people))}"
+            )
+        try:
+            snapshot[person] = PresenceState(state)
+        except ValueError:
+            raise CliError(
+                f"--presence {item!r}: unknown state {state!r}; states: {states}"
+            ) from None
+    return snapshot
+
+
+def parse_caller(raw: str | None) -> str | None:
+    if raw is None or raw.strip().lower() == ANONYMOUS:
+        return None
+    return raw.strip()
+
+
+def parse_local_time(raw: str | None, zone: ZoneInfo) -> tuple[datetime, str | None]:
+    """``--at`` as wall time in the plan's timezone; a note when the clock skips or repeats it."""
+    if raw is None:
+        return datetime.now(zone), None
+    try:
+        wall = datetime.fromisoformat(raw.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise CliError(f"--at {raw!r}: expected a local time like '2027-05-27 10:00'") from None
+    if wall.tzinfo is not None:
+        return wall.astimezone(zone), None
+    instant = weekview.local_instant(wall.date(), wall.time(), zone)
+    if instant is None:
+        shifted = wall.replace(tzinfo=zone).astimezone(zone)
+        return shifted, f"{wall:%H:%M} does not exist that day (clocks go forward): {shifted:%H:%M}"
+    if instant.replace(fold=1).utcoffset() != instant.utcoffset():
+        return instant, f"{wall:%H:%M} happens twice that day (clocks go back): the first one"
+    return instant, None
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def check(paths: tuple[Path, ...]) -> None:
+    """Validate dial plans (default: dialplans/). Prints every problem as path:line:col."""
+    plans = load(paths or (DEFAULT_DIALPLANS,))
+    for plan in plans:
+        click.echo(summary_line(plan))
+    count = len(plans)
+    click.echo(f"{count} dial plan{'s' if count != 1 else ''} ok")
+
+
+def summary_line(plan: DialPlan) -> str:
+    rules_count = len(plan.rules)
+    parts = [
+        f"{plan.tenant}: {plan.name}",
+        f"{len(plan.numbers)} number{'s' if len(plan.numbers) != 1 else ''}",
+        f"{len(plan.people)} {'person' if len(plan.people) == 1 else 'people'}",
+        f"{rules_count} rule{'s' if rules_count != 1 else ''}",
+        f"holidays {holiday_region(plan)}",
+        f"{plan.timezone}",
+    ]
+    return ", ".join(parts) + f" ({plan.source})"
+
+
+def holiday_region(plan: DialPlan) -> str:
+    if plan.holiday_country is None:
+        return "none"
+    if plan.holiday_subdivision is None:
+        return plan.holiday_country
+    return f"{plan.holiday_country}-{plan.holiday_subdivision}"
+
+
+# -- explain -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--to", "to", required=True, metavar="NUMBER", help="The number that was called.")
+@click.option(
+    "--from", "caller", metavar="NUMBER|anonymous", help="The caller (default: anonymous)."
+)
+@click.option(
+    "--at", "at", metavar="'YYYY-MM-DD HH:MM'", help="Local time of the plan (default: now)."
+)
+@click.option(
+    "--presence",
+    "presence",
+    multiple=True,
+    metavar="PERSON=STATE",
+    help="Presence of a person, e.g. jan=away (repeatable; default: everyone available).",
+)
+def explain(
+    path: Path, to: str, caller: str | None, at: str | None, presence: tuple[str, ...]
+) -> None:
+    """Who rings for one call, in what order, how long, and why."""
+    plans = load([path])
+    plan = pick_plan(plans, to=to, tenant=None)
+    zone = ZoneInfo(plan.timezone)
+    now, note = parse_local_time(at, zone)
+    call = CallInfo(called=to, caller=parse_caller(caller))
+    decision = decide(plan, call, parse_presence(plan, presence), now)
+    click.echo(render_decision(plan, call, now, decision, note))
+
+
+def format_number(number: str | None) -> str:
+    if number is None:
+        return "anonymous"
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
+def long_date(moment: datetime) -> str:
+    weekday = weekview.WEEKDAYS[moment.weekday()]
+    month = weekview.MONTHS[moment.month - 1]
+    return f"{weekday} {moment.day} {month} {moment.year}, {moment:%H:%M}"
+
+
+def target_label(plan: DialPlan, target: Target) -> str:
+    owner = plan.person(target.owner)
+    who = owner.name if owner is not None else target.owner
+    return f"{who} {target.device} ({target.uri})"
+
+
+def step_line(plan: DialPlan, number: int, step: Step) -> list[str]:
+    labels = [target_label(plan, target) for target in step.targets]
+    if len(labels) == 1:
+        what = f"ring {labels[0]}"
+    elif step.parallel:
+        what = "ring at the same time " + ", ".join(labels[:-1]) + " and " + labels[-1]
+    else:
+        what = "ring " + ", then ".join(labels)
+    lines = [f" {number}. {what} for {step.timeout:g} s"]
+    extras = []
+    if step.confirm:
+        extras.append("the one who answers presses 1 to take the call")
+    for failure, action in (
+        ("busy", step.on_busy),
+        ("no answer", step.on_no_answer),
+        ("unreachable", step.on_unreachable),
+    ):
+        if action is OnFailure.FINAL:
+            extras.append(f"if {failure}: stop ringing, go to the final action")
+    lines.extend(f"    {extra}" for extra in extras)
+    return lines
+
+
+def final_line(decision: Decision) -> str:
+    final = decision.final
+    if final.kind is FinalKind.VOICEMAIL:
+        text = "voicemail"
+    elif final.kind is FinalKind.ANNOUNCEMENT:
+        text = f"announcement {final.announcement!r}" if final.announcement else "announcement"
+    else:
+        text = f"reject with {final.sip_status} {final.reason}"
+    return f" then: {text}" if decision.steps else f" at once: {text}"
+
+
+def render_decision(
+    plan: DialPlan, call: CallInfo, now: datetime, decision: Decision, note: str | None
+) -> str:
+    lines = [
+        f"{plan.name} — {long_date(now)} ({plan.timezone}), "
+        f"caller {format_number(call.caller)}, called {format_number(call.called)}"
+    ]
+    if note:
+        lines.append(f"(note: {note})")
+    lines.append(f"Rule: {decision.rule if decision.rule is not None else weekview.NO_RULE}")
+    for number, step in enumerate(decision.steps, start=1):
+        lines.extend(step_line(plan, number, step))
+    lines.append(final_line(decision))
+    if decision.trace:
+        lines.append("Why:")
+        lines.extend(f"  - {line}" for line in decision.trace)
+    return "\n".join(lines)
+
+
+# -- week --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--tenant", help="Which dial plan, when PATH holds several.")
+@click.option(
+    "--week", "week", metavar="YYYY-Www", help="ISO week, e.g. 2027-W21 (default: this week)."
+)
+@click.option("--to", "to", metavar="NUMBER", help="The number called (default: the plan's first).")
+@click.option(
+    "--from", "caller", metavar="NUMBER|anonymous", help="The caller (default: anonymous)."
+)
+@click.option(
+    "--presence", multiple=True, metavar="PERSON=STATE", help="e.g. jan=away (repeatable)."
+)
+@click.option(
+    "--slot",
+    "slot_minutes",
+    type=click.Choice(["60", "30", "15"]),
+    default="60",
+    show_default=True,
+    help="Minutes per slot.",
+)
+@click.option("--svg", "svg", type=click.Path(path_type=Path), help="Also draw the week into FILE.")
+def week(
+    path: Path,
+    tenant: str | None,
+    week: str | None,
+    to: str | None,
+    caller: str | None,
+    presence: tuple[str, ...],
+    slot_minutes: str,
+    svg: Path | None,
+) -> None:
+    """Which rule answers at each hour of a week: a table, and optionally an SVG picture."""
+    plans = load([path])
+    plan = pick_plan(plans, to=to, tenant=tenant)
+    zone = ZoneInfo(plan.timezone)
+    try:
+        monday = (
+            weekview.parse_iso_week(week)
+            if week
+            else date.fromisocalendar(*datetime.now(zone).isocalendar()[:2], 1)
+        )
+    except weekview.WeekViewError as exc:
+        raise CliError(f"--week: {exc}") from None
+    call = CallInfo(called=to or plan.numbers[0], caller=parse_caller(caller))
+    grid = weekview.week_grid(
+        plan,
+        monday,
+        call,
+        parse_presence(plan, presence),
+        slot_minutes=int(slot_minutes),
+    )
+
+    def style(text: str, rule: str | None) -> str:
+        return click.style(text, fg=weekview.terminal_colour(grid, rule), bold=rule is not None)
+
+    click.echo(weekview.render_text(grid, style=style), nl=False)
+    if svg is not None:
+        try:
+            svg.write_text(weekview.render_svg(grid), encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{svg}: cannot write: {exc.strerror}") from None
+        click.echo(f"wrote {svg}")
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--dialplans",
+    "dialplans",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    default=[DEFAULT_DIALPLANS],
+    show_default=True,
+    help="Dial plan file or directory (repeatable).",
+)
+@click.option("--sip", default="127.0.0.1:5060", show_default=True, metavar="HOST:PORT")
+@click.option("--http", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option("--settings", type=click.Path(path_type=Path), help="Settings file (YAML).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
+@click.option("--mqtt", default="127.0.0.1:1883", show_default=True, metavar="HOST:PORT")
+@click.option("--no-mqtt", is_flag=True, help="Run without an MQTT broker.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+def run(**options: Any) -> None:
+    """Start the switch: supervisor, SIP workers, HTTP and MQTT."""
+    try:
+        supervisor = importlib.import_module("switch.supervisor")
+    except ImportError as exc:
+        raise CliError(
+            f"the switch cannot start: switch.supervisor is not available ({exc})"
+        ) from None
+    code = supervisor.main(**options)
+    if isinstance(code, int) and code:
+        raise click.exceptions.Exit(code)

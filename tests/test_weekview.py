@@ -1,0 +1,152 @@
+"""The week grid and its two renderings, with a stand-in for the rules (pure code)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from switch import weekview
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def office_hours(instant: datetime) -> str | None:
+    """Mon-Fri 08-17 'Office', Saturday mornings 'Saturday', otherwise no rule."""
+    local = instant.astimezone(BERLIN)
+    if local.weekday() < 5 and 8 <= local.hour < 17:
+        return "Office"
+    if local.weekday() == 5 and local.hour < 12:
+        return "Saturday"
+    return None
+
+
+def grid_for(monday: date, slot_minutes: int = 60) -> weekview.WeekGrid:
+    return weekview.compute_week(
+        monday=monday,
+        zone=BERLIN,
+        slot_minutes=slot_minutes,
+        rule_at=office_hours,
+        day_notes=lambda day: ("Testfeiertag",) if day == monday else (),
+        rule_names=("Saturday", "Unused", "Office"),
+        title="Test — week",
+        timezone="Europe/Berlin",
+    )
+
+
+def test_parse_iso_week() -> None:
+    assert weekview.parse_iso_week("2027-W21") == date(2027, 5, 24)
+    assert weekview.parse_iso_week(" 2027-w01 ") == date(2027, 1, 4)
+    assert weekview.iso_week_label(date(2027, 5, 24)) == "2027-W21"
+
+
+@pytest.mark.parametrize("text", ["2027-21", "2027-W54", "W21", "", "2027-Wxx"])
+def test_parse_iso_week_rejects(text: str) -> None:
+    with pytest.raises(weekview.WeekViewError, match="ISO week"):
+        weekview.parse_iso_week(text)
+
+
+def test_grid_asks_rules_per_slot_and_legend_follows_plan_order() -> None:
+    grid = grid_for(date(2027, 5, 24))
+    assert [day.date for day in grid.days] == [date(2027, 5, 24 + i) for i in range(7)]
+    assert all(len(day.cells) == 24 for day in grid.days)
+    monday = grid.days[0]
+    assert monday.cells[7].rule is None
+    assert monday.cells[8].rule == "Office"
+    assert monday.cells[16].rule == "Office"
+    assert monday.cells[17].rule is None
+    assert monday.notes == ("Testfeiertag",)
+    # Plan order, rules that never apply left out, "no rule" last.
+    assert grid.legend == (("A", "Saturday"), ("B", "Office"), ("·", weekview.NO_RULE))
+    assert grid.letter("Office") == "B"
+    assert grid.letter(None) == "·"
+
+
+def test_half_hour_slots() -> None:
+    grid = grid_for(date(2027, 5, 24), slot_minutes=30)
+    assert len(grid.days[0].cells) == 48
+    assert grid.days[0].cells[17].start == time(8, 30)
+
+
+def test_bad_slot_size() -> None:
+    with pytest.raises(weekview.WeekViewError, match="slot of 20"):
+        weekview.slot_times(20)
+
+
+def test_spring_forward_hour_does_not_exist() -> None:
+    # 28 March 2027: Berlin skips 02:00-03:00.
+    grid = grid_for(date(2027, 3, 22))
+    sunday = grid.days[6]
+    assert sunday.date == date(2027, 3, 28)
+    assert [cell.exists for cell in sunday.cells].count(False) == 1
+    assert not sunday.cells[2].exists
+    assert "clocks go forward" in sunday.notes
+    assert all(cell.exists for day in grid.days[:6] for cell in day.cells)
+
+
+def test_autumn_hour_taken_once_and_noted() -> None:
+    # 31 October 2027: Berlin repeats 02:00-03:00.
+    grid = grid_for(date(2027, 10, 25))
+    sunday = grid.days[6]
+    assert all(cell.exists for cell in sunday.cells)
+    assert "clocks go back" in sunday.notes
+    instant = weekview.local_instant(sunday.date, time(2, 30), BERLIN)
+    assert instant is not None
+    assert instant.utcoffset() == ZoneInfo("Europe/Berlin").utcoffset(datetime(2027, 10, 1))
+
+
+def test_text_table_has_letters_legend_and_notes() -> None:
+    text = weekview.render_text(grid_for(date(2027, 5, 24)))
+    lines = text.splitlines()
+    assert lines[0] == "Test — week (Europe/Berlin)"
+    assert lines[2].split()[:3] == ["00", "01", "02"]
+    monday = next(line for line in lines if line.startswith("Mon 24 May"))
+    assert "B  B  B" in monday
+    assert monday.endswith("Testfeiertag")
+    saturday = next(line for line in lines if line.startswith("Sat 29 May"))
+    assert "A  A" in saturday
+    assert "B" not in saturday[11:]
+    assert "  A  Saturday" in lines
+    assert "  B  Office" in lines
+    assert f"  ·  {weekview.NO_RULE}" in lines
+
+
+def test_text_table_style_hook_sees_rules() -> None:
+    seen: set[str | None] = set()
+
+    def style(text: str, rule: str | None) -> str:
+        seen.add(rule)
+        return f"[{text}]"
+
+    text = weekview.render_text(grid_for(date(2027, 5, 24)), style=style)
+    assert "[B][B]" not in text  # one letter per hour, each styled on its own
+    assert "[B]  [B]" in text
+    assert seen == {"Office", "Saturday", None}
+
+
+def test_svg_is_xml_with_one_block_per_slot() -> None:
+    grid = grid_for(date(2027, 3, 22), slot_minutes=30)
+    root = ET.fromstring(weekview.render_svg(grid))
+    assert root.tag == f"{SVG}svg"
+    slots = [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "slot"]
+    assert len(slots) == 7 * 48
+    rules = [rect.get("data-rule") for rect in slots]
+    assert rules.count("Office") == 5 * 18
+    assert rules.count("") == 2  # 02:00-03:00 on the spring-forward Sunday
+    texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
+    assert "Testfeiertag" in texts
+    assert "Test — week" in texts
+    legend = [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "legend"]
+    assert len(legend) == len(grid.legend)
+    office = next(rect for rect in slots if rect.get("data-rule") == "Office")
+    assert office.get("fill") == weekview.rule_colour(grid, "Office")
+    assert office.get("fill") != weekview.rule_colour(grid, "Saturday")
+
+
+def test_terminal_colour() -> None:
+    grid = grid_for(date(2027, 5, 24))
+    assert weekview.terminal_colour(grid, None) is None
+    assert weekview.terminal_colour(grid, "Saturday") != weekview.terminal_colour(grid, "Office")
