@@ -34,7 +34,20 @@ def free_port(host: str = "127.0.0.1") -> int:
                 except OSError:
                     continue
         return port
-    raise RuntimeError("no free port found on {host!r}")
+    raise RuntimeError(f"no free port found on {host!r}")
+
+
+def free_port_pair(host: str = "127.0.0.1") -> int:
+    """A port P such that P and P+1 are free (baresip takes TLS on P+1)."""
+    for _ in range(50):
+        port = free_port(host)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind((host, port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port pair found on {host!r}")
 
 
 class Process:

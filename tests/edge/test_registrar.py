@@ -1,0 +1,124 @@
+"""People's phones register with the edge (digest auth, HA1 from the secrets file), and a
+worker reaches a registered phone through the edge's location lookup.
+
+The phone is baresip (PEERS.md §1) with auto-answer; the worker is a SIPp UAC sending from
+an address in the dispatcher list, calling ``sip:alice@office``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from switch.edge import Edge
+from switch.secrets import add_user
+from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
+from tests.edge.peers import Process, free_port, free_port_pair, sip_request, sipp_caller
+
+pytestmark = [
+    pytest.mark.peer,
+    needs_kamailio,
+    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
+]
+
+PASSWORD = "s3cret"
+
+
+def baresip_phone(tmp: Path, edge_port: int, user: str, password: str) -> Process:
+    home = tmp / f"phone-{user}"
+    home.mkdir()
+    # baresip listens on UDP+TCP at the port and TLS at port+1 (PEERS.md §1).
+    sip = free_port_pair()
+    rtp = free_port()
+    (home / "config").write_text(
+        "\n".join(
+            [
+                "poll_method\tepoll",
+                f"sip_listen\t127.0.0.1:{sip}",
+                "audio_source\tausine,440",
+                "audio_alert\tnone",
+                "audio_player\tnone",
+                "ausrc_srate\t48000",
+                "ausrc_channels\t2",
+                f"rtp_ports\t{rtp}-{rtp + 9}",
+                "rtcp_mux\tno",
+                "module_path\t/usr/lib/baresip/modules",
+                "module\tg711.so",
+                "module\tausine.so",
+                "module_app\taccount.so",
+                "",
+            ]
+        )
+    )
+    (home / "accounts").write_text(
+        f"<sip:{user}@127.0.0.1:{edge_port}>;auth_pass={password};regint=60;"
+        "answermode=auto;audio_codecs=PCMU\n"
+    )
+    (home / "contacts").write_text("")
+    return Process(
+        ["baresip", "-f", str(home), "-n", "127.0.0.1"], tmp / f"phone-{user}.log", cwd=tmp
+    )
+
+
+def bindings(edge: Edge, user: str) -> list[str]:
+    with sqlite3.connect(edge.paths.db) as db:
+        rows = db.execute("SELECT contact FROM location WHERE username = ?", (user,)).fetchall()
+    return [r[0] for r in rows]
+
+
+async def wait_for(predicate: object, seconds: float) -> bool:
+    assert callable(predicate)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if await asyncio.to_thread(predicate):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_wrong_password_gets_401_and_no_binding(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", PASSWORD, realm="office")
+    edge = await start_edge(secrets_file=secrets)
+    address = (edge.settings.listen_host, edge.settings.listen_port)
+    challenge = await asyncio.to_thread(
+        sip_request,
+        address,
+        "REGISTER",
+        f"sip:{address[0]}:{address[1]}",
+        from_uri=f"sip:alice@{address[0]}",
+    )
+    assert challenge is not None
+    assert challenge.status == 401
+    assert 'realm="office"' in challenge.text
+    phone = await start(baresip_phone(tmp_path, address[1], "alice", "wrong"))
+    assert await wait_for(lambda: "401 Unauthorized" in phone.output(), 5), phone.output()
+    await asyncio.sleep(0.5)
+    assert bindings(edge, "alice") == []
+
+
+async def test_phone_registers_and_a_worker_reaches_it(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", PASSWORD, realm="office")
+    sender = free_port()
+    edge = await start_edge(
+        secrets_file=secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 4}]
+    )
+    port = edge.settings.listen_port
+    phone = await start(baresip_phone(tmp_path, port, "alice", PASSWORD))
+    assert await wait_for(lambda: bindings(edge, "alice"), 5), phone.output()
+    # The worker asks the edge for sip:alice@office: location lookup, relay, auto-answer.
+    call = await start(
+        sipp_caller(tmp_path, port, "alice", port=sender, domain="office", hold_ms=500)
+    )
+    assert await call.wait(10) == 0, call.output() + phone.output()
+    assert "Call established: sip:caller@127.0.0.1" in phone.output()
