@@ -10,6 +10,8 @@ Public API::
     load_dialplans(paths) -> DialPlanSet                           files and/or directories
     decide(plan, CallInfo(called, caller), presence, now) -> Decision
     normalize_number(raw, region="DE") -> "+49..." | None
+    week_grid(plan, call, presence, year, week) -> ((slot, Decision), ...)   for the week view
+    DialPlan.day_status(date) -> DayStatus (holiday / closed day / vacation)
 """
 
 from rules.days import DayStatus
@@ -20,6 +22,7 @@ from rules.loader import DialPlanSet, load_dialplans, load_plan, load_plan_text
 from rules.numbers import normalize_number
 from rules.plan import DialPlan, Person
 from rules.presence import PresenceSnapshot, PresenceState
+from rules.week import week_days, week_grid, week_slots, week_status
 
 __all__ = [
     "CallInfo",
@@ -44,4 +47,8 @@ __all__ = [
     "load_plan",
     "load_plan_text",
     "normalize_number",
+    "week_days",
+    "week_grid",
+    "week_slots",
+    "week_status",
 ]

@@ -114,6 +114,7 @@ class Builder:
         self.schedules: dict[str, c.ScheduleIs] = {}
         self.lists: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
         self.numbers: list[str] = []
+        self.number_marks: dict[str, tuple[int, int]] = {}
         self.extension_people: set[str] = set()
         self.broken: set[str] = set()  # sections that failed validation: skip checks against them
 
@@ -216,6 +217,7 @@ class Builder:
                 Vacation(v.from_, v.to, v.name or "vacation") for v in parts["vacations"] or ()
             ),
             source=self.doc.source,
+            number_marks=self.number_marks,
             spec=spec,
             warnings=tuple(self.warnings),
         )
@@ -265,6 +267,7 @@ class Builder:
                 self.error(("numbers", i), f"number {raw!r} is listed twice")
             else:
                 self.numbers.append(e164)
+                self.number_marks[e164] = self.doc.position(("numbers", i))[1]
         return self.numbers
 
     def schedule(self, name: str, spec: ScheduleSpec, loc: Path) -> c.ScheduleIs | None:
@@ -403,6 +406,7 @@ class Builder:
                 self.error(loc, f"number {raw!r} is claimed twice in this plan")
                 continue
             self.extension_people.add(spec.person)
+            self.number_marks[number] = self.doc.position(loc)[1]
             rules = self.compile_rules(spec.rules, (*loc, "rules"), True)
             extensions[number] = Extension(number, spec.person, rules)
         return extensions

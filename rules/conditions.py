@@ -1,69 +1,70 @@
 """Compiled conditions: small objects that answer "does this call match, and why (not)?".
 
 Each condition is built once at load time from the ``when:`` of a rule and holds everything it
-needs precompiled (frozensets, interval tables), so that ``check`` costs a few dict/set look-ups
-and one f-string for the trace.
+needs precompiled (frozensets, interval tables, the constant parts of its trace text), so that
+``check`` costs a few dict/set look-ups and a string concatenation. ``decide`` has a budget of
+20 µs at p99 on a slow core; an f-string with format specs alone costs about 1 µs there.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from rules.days import DayStatus
 from rules.presence import PresenceState
-from rules.timeofweek import DAY_TITLES, Week
+from rules.timeofweek import DAY_TITLES, MINUTES_PER_DAY, Interval, Week
+
+# "Mon 00:00" ... "Sun 23:59", indexed by minute of the week.
+STAMPS = tuple(
+    f"{DAY_TITLES[m // MINUTES_PER_DAY]} {m % MINUTES_PER_DAY // 60:02d}:{m % 60:02d}"
+    for m in range(7 * MINUTES_PER_DAY)
+)
+_AVAILABLE = PresenceState.AVAILABLE
+_ONE_DAY = dt.timedelta(days=1)
 
 
 class Context:
     """One call as the conditions see it (built by :func:`rules.decide`, never by authors)."""
 
     __slots__ = (
-        "_day",
         "called",
         "callee",
         "caller",
         "date",
+        "day",
         "day_status",
-        "local",
         "minute",
         "presence",
-        "stamp",
         "weekday",
     )
 
     def __init__(
         self,
-        local: dt.datetime,
+        date: dt.date,
+        minute: int,
         caller: str | None,
         called: str,
         presence: Mapping[str, PresenceState],
         callee: str | None,
         day_status: Callable[[dt.date], DayStatus],
     ) -> None:
-        self.local = local
-        self.date = local.date()
-        self.weekday = local.weekday()
-        self.minute = self.weekday * 1440 + local.hour * 60 + local.minute
-        self.stamp = f"{DAY_TITLES[self.weekday]} {local.hour:02d}:{local.minute:02d}"
+        self.date = date
+        self.minute = minute  # minute of the week, local wall-clock time
+        self.weekday = minute // MINUTES_PER_DAY
         self.caller = caller
         self.called = called
         self.presence = presence
         self.callee = callee
         self.day_status = day_status
-        self._day: DayStatus | None = None
+        self.day = day_status(date)
 
     @property
-    def day(self) -> DayStatus:
-        if self._day is None:
-            self._day = self.day_status(self.date)
-        return self._day
-
-    def state(self, person: str) -> PresenceState:
-        # A person missing from the snapshot counts as available (rules/presence.py).
-        return self.presence.get(person, PresenceState.AVAILABLE)
+    def stamp(self) -> str:
+        return STAMPS[self.minute]
 
 
 class Condition(Protocol):
@@ -76,20 +77,29 @@ class ScheduleIs:
     week: Week
     on_closed_days: bool
     described: str
+    _outside: str = field(init=False, repr=False, compare=False)
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _intervals: tuple[Interval, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        outside = f" is outside schedule {self.name!r} ({self.described})"
+        object.__setattr__(self, "_outside", outside)
+        object.__setattr__(self, "_starts", self.week.starts)
+        object.__setattr__(self, "_intervals", self.week.intervals)
 
     def check(self, ctx: Context) -> tuple[bool, str]:
-        interval = self.week.find(ctx.minute)
-        if interval is None:
-            return False, f"{ctx.stamp} is outside schedule {self.name!r} ({self.described})"
+        minute = ctx.minute
+        index = bisect.bisect_right(self._starts, minute) - 1
+        interval = self._intervals[index] if index >= 0 else None
+        if interval is None or minute >= interval.end:
+            return False, f"{STAMPS[minute]}{self._outside}"
+        text = f"{STAMPS[minute]} is in {interval.label} of schedule {self.name!r}"
         if not self.on_closed_days:
-            origin = ctx.date - dt.timedelta(days=(ctx.weekday - interval.origin) % 7)
-            status = ctx.day if origin == ctx.date else ctx.day_status(origin)
+            back = (ctx.weekday - interval.origin) % 7
+            status = ctx.day if not back else ctx.day_status(ctx.date - back * _ONE_DAY)
             if status.closed:
-                return False, (
-                    f"{ctx.stamp} is in {interval.label} of schedule {self.name!r}, "
-                    f"but {origin.isoformat()} is {status.why}"
-                )
-        return True, f"{ctx.stamp} is in {interval.label} of schedule {self.name!r}"
+                return False, f"{text}, but {status.iso} is {status.why}"
+        return True, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +108,16 @@ class WeekdayIs:
     text: str
 
     def check(self, ctx: Context) -> tuple[bool, str]:
-        ok = ctx.weekday in self.days
-        return ok, f"{DAY_TITLES[ctx.weekday]} is {'' if ok else 'not '}in {self.text!r}"
+        if ctx.weekday in self.days:
+            return True, f"{DAY_TITLES[ctx.weekday]} is in {self.text!r}"
+        return False, f"{DAY_TITLES[ctx.weekday]} is not in {self.text!r}"
+
+
+_NOT_KIND = {
+    "holiday": "not a public holiday",
+    "closed": "not closed",
+    "vacation": "not in a vacation",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +133,8 @@ class DayKindIs:
             actual = day.vacation is not None
         else:
             actual = day.closed
-        what = day.why if actual else f"not {'a ' if self.kind != 'vacation' else 'in '}"
-        if not actual:
-            what += {"holiday": "public holiday", "closed": "closed day", "vacation": "vacation"}[
-                self.kind
-            ]
-        return actual is self.expected, f"{ctx.date.isoformat()} is {what}"
+        what = day.why if actual else _NOT_KIND[self.kind]
+        return actual is self.expected, f"{day.iso} is {what}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +159,24 @@ class CallerAnonymousIs:
     expected: bool
 
     def check(self, ctx: Context) -> tuple[bool, str]:
-        anonymous = ctx.caller is None
-        text = "caller is anonymous" if anonymous else f"caller {ctx.caller} is not anonymous"
-        return anonymous is self.expected, text
+        caller = ctx.caller
+        if caller is None:
+            return self.expected, "caller is anonymous"
+        return not self.expected, f"caller {caller} is not anonymous"
 
 
 @dataclass(frozen=True, slots=True)
 class CalledIn:
     numbers: frozenset[str]
+    listed: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "listed", ", ".join(sorted(self.numbers)))
 
     def check(self, ctx: Context) -> tuple[bool, str]:
-        ok = ctx.called in self.numbers
-        listed = ", ".join(sorted(self.numbers))
-        return ok, f"called {ctx.called} is {'' if ok else 'not '}one of {listed}"
+        if ctx.called in self.numbers:
+            return True, f"called {ctx.called} is one of {self.listed}"
+        return False, f"called {ctx.called} is not one of {self.listed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +186,7 @@ class IsExtension:
     def check(self, ctx: Context) -> tuple[bool, str]:
         if ctx.callee is None:
             return not self.expected, f"called {ctx.called} is not an extension"
-        return self.expected, f"called {ctx.called} is the extension of {ctx.callee!r}"
+        return self.expected, f"called {ctx.called} is the extension of {ctx.callee}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,16 +195,20 @@ class PresenceIs:
     states: frozenset[PresenceState]
     negate: bool
     text: str  # "available", "not dnd/offline"
+    wanted: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wanted", f" (wanted {self.text})")
 
     def check(self, ctx: Context) -> tuple[bool, str]:
         who = self.person
         if who == "callee":
             if ctx.callee is None:
-                return False, f"called {ctx.called} is not an extension, so there is no callee"
+                return False, f"called {ctx.called} is not an extension: no callee"
             who = ctx.callee
-        state = ctx.state(who)
-        ok = (state in self.states) is not self.negate
-        return ok, f"{who} is {state.value} (wanted {self.text})"
+        # A person missing from the snapshot counts as available (rules/presence.py).
+        state = ctx.presence.get(who, _AVAILABLE)
+        return (state in self.states) is not self.negate, f"{who} is {state.value}{self.wanted}"
 
 
 @dataclass(frozen=True, slots=True)

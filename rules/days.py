@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import holidays
 
@@ -18,6 +18,10 @@ class DayStatus:
     holiday: str | None = None  # name of the public holiday
     closed_day: bool = False  # listed in closed_days
     vacation: str | None = None  # name of the vacation ("vacation" when unnamed)
+    iso: str = field(init=False, repr=False, compare=False)  # "2027-05-26", for traces
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "iso", self.date.isoformat())
 
     @property
     def closed(self) -> bool:

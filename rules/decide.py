@@ -17,7 +17,7 @@ from rules.decision import Decision, Final, FinalKind, Step, Target
 from rules.numbers import ANONYMOUS_WORDS, routing_number
 from rules.plan import DialPlan, Pick, Rule
 from rules.presence import PresenceSnapshot
-from rules.timeofweek import DAY_TITLES
+from rules.timeofweek import DAY_TITLES, HHMM
 
 NO_MATCH = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
 
@@ -87,10 +87,18 @@ def decide(
     local = now.astimezone(plan.zone)
     region = plan.region
     called = routing_number(call.called, region)
-    caller = _caller(call.caller, region)
+    raw_caller = call.caller
+    caller = (
+        None
+        if raw_caller is None or raw_caller.lower() in ANONYMOUS_WORDS
+        else routing_number(raw_caller, region)
+    )
     extension = plan.extensions.get(called)
+    day_minute = local.hour * 60 + local.minute
+    weekday = local.weekday()
     ctx = Context(
-        local,
+        local.date(),
+        weekday * 1440 + day_minute,
         caller,
         called,
         presence,
@@ -98,20 +106,20 @@ def decide(
         plan.day_status,
     )
     trace = [
-        f"call from {caller or 'anonymous'} to {called} at {DAY_TITLES[ctx.weekday]} "
-        f"{ctx.date.isoformat()} {local.hour:02d}:{local.minute:02d} {local.tzname()} "
-        f"({plan.timezone})"
+        f"call from {caller or 'anonymous'} to {called} at {DAY_TITLES[weekday]} {ctx.day.iso} "
+        f"{HHMM[day_minute]} {local.tzname()}{plan.zone_suffix}"
     ]
     rules = plan.rules if extension is None else extension.rules + plan.rules
     for rule in rules:
-        if rule.condition is None:
-            ok, why = True, "no conditions"
+        condition = rule.condition
+        if condition is None:
+            trace.append(f"{rule.trace_prefix}no conditions → match")
         else:
-            ok, why = rule.condition.check(ctx)
-        if not ok:
-            trace.append(f"rule {rule.name!r}: {why} → no match")
-            continue
-        trace.append(f"rule {rule.name!r}: {why} → match")
+            ok, why = condition.check(ctx)
+            if not ok:
+                trace.append(f"{rule.trace_prefix}{why} → no match")
+                continue
+            trace.append(f"{rule.trace_prefix}{why} → match")
         steps = rule.static_steps
         if steps is None:
             steps = _resolve(rule, plan, ctx, trace)

@@ -68,13 +68,15 @@ class DialPlanSet:
             for number in plan.numbers:
                 claimed = by_number.get(number)
                 if claimed is not None:
+                    line, col = plan.number_marks.get(number, (1, 1))
+                    other_line = claimed.number_marks.get(number, (1, 1))[0]
                     problems.append(
                         Problem(
                             plan.source,
-                            1,
-                            1,
+                            line,
+                            col,
                             f"number {number} is claimed by tenant {plan.tenant!r} and by "
-                            f"tenant {claimed.tenant!r} in {claimed.source}",
+                            f"tenant {claimed.tenant!r} in {claimed.source}:{other_line}",
                         )
                     )
                     continue

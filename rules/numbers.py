@@ -9,6 +9,8 @@ import phonenumbers
 
 _E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 _PUNCTUATION = re.compile(r"[\s\-/().]")
+_ROUTING: dict[tuple[str, str], str] = {}
+_ROUTING_MAX = 65536
 ANONYMOUS_WORDS = frozenset({"", "anonymous", "unknown", "restricted", "withheld", "private"})
 
 
@@ -37,9 +39,14 @@ def routing_number(raw: str, region: str) -> str:
     validity check would cost ~60 µs on the hot path. Anything else goes through the cached
     :func:`normalize_number`; what still cannot be read is kept verbatim (it will match no list).
     """
-    if _E164.match(raw):
-        return raw
-    return normalize_number(raw, region) or raw
+    key = (raw, region)
+    found = _ROUTING.get(key)
+    if found is None:
+        found = raw if _E164.match(raw) else normalize_number(raw, region) or raw
+        if len(_ROUTING) >= _ROUTING_MAX:
+            _ROUTING.clear()  # a crude bound; refilling costs microseconds per number
+        _ROUTING[key] = found
+    return found
 
 
 def normalize_prefix(raw: str, region: str) -> str | None:

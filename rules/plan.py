@@ -37,13 +37,15 @@ class Person:
 
     def current(self, ctx: Context) -> tuple[str, str]:
         """(device name, why) of the device that ringing "the person" rings now."""
+        reason = "default device"
         for condition, device in self.choices:
             if condition is None:
                 return device, "always"
             ok, why = condition.check(ctx)
             if ok:
                 return device, why
-        return self.default_device, "default device"
+            reason = f"default device: {why}"
+        return self.default_device, reason
 
     def target(self, ref: str, device: str) -> Target:
         return Target(ref, self.devices[device], self.id, device, self.is_service)
@@ -89,6 +91,10 @@ class Rule:
     steps: tuple[StepPlan, ...]
     final: Final
     static_steps: tuple[Step, ...] | None  # precomputed when no step has a Pick
+    trace_prefix: str = field(init=False, repr=False, compare=False)  # "rule 'x': "
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trace_prefix", f"rule {self.name!r}: ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +130,14 @@ class DialPlan:
     closed_days: frozenset[dt.date]
     vacations: tuple[Vacation, ...]
     source: str
+    number_marks: Mapping[str, tuple[int, int]]  # number -> (line, column) in the source
     spec: PlanSpec = field(repr=False)
     warnings: tuple[Problem, ...] = ()
     _days: dict[dt.date, DayStatus] = field(default_factory=dict, repr=False)
+    zone_suffix: str = field(init=False, repr=False)  # " (Europe/Berlin)", for traces
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zone_suffix", f" ({self.timezone})")
 
     def __repr__(self) -> str:
         return f"<DialPlan {self.tenant!r} from {self.source!r}>"

@@ -24,6 +24,7 @@ GROUPS = {
 }
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+HHMM = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(MINUTES_PER_DAY))
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
