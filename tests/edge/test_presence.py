@@ -1,0 +1,94 @@
+"""Presence at the edge: the switch PUBLISHes PIDF, a phone SUBSCRIBEs and gets a NOTIFY.
+
+The publisher is a SIPp UAC sending from a worker's address (the edge takes PUBLISH only
+from workers); the watcher is a SIPp UAC that authenticates like a phone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from switch.secrets import add_user
+from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
+from tests.edge.peers import SCENARIOS, Process, free_port, sip_request
+
+pytestmark = [pytest.mark.peer, needs_kamailio]
+
+
+def sipp_uac(
+    tmp: Path, scenario: str, edge_port: int, port: int, name: str, *extra: str
+) -> Process:
+    return Process(
+        [
+            "sipp",
+            "-sf",
+            str(SCENARIOS / scenario),
+            f"127.0.0.1:{edge_port}",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "1",
+            "-key",
+            "presentity",
+            "jan",
+            "-key",
+            "domain",
+            "office",
+            *extra,
+            "-nostdin",
+            "-timeout",
+            "10",
+            "-timeout_error",
+            "-trace_err",
+            "-error_file",
+            str(tmp / f"{name}.err"),
+        ],
+        tmp / f"{name}.out",
+        cwd=tmp,
+    )
+
+
+async def test_published_pidf_reaches_a_subscribed_phone(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", "s3cret", realm="office")
+    sender = free_port()
+    edge = await start_edge(
+        secrets_file=secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 2}]
+    )
+    port = edge.settings.listen_port
+    address = (edge.settings.listen_host, port)
+
+    # Not from a worker and not one of ours: a forged PUBLISH is refused.
+    forged = await asyncio.to_thread(
+        sip_request,
+        address,
+        "PUBLISH",
+        "sip:jan@office",
+        source="127.0.0.6",
+        extra="Event: presence",
+    )
+    assert forged is not None
+    assert forged.status == 403
+
+    publish = await start(sipp_uac(tmp_path, "publish.xml", port, sender, "publish"))
+    assert await publish.wait(10) == 0, publish.output()
+    watcher = await start(
+        sipp_uac(
+            tmp_path,
+            "subscribe.xml",
+            port,
+            free_port(),
+            "subscribe",
+            *("-key", "authuser", "alice", "-au", "alice", "-ap", "s3cret"),
+            *("-auth_uri", "jan@office"),
+        )
+    )
+    # rc 0 only if the NOTIFY body held the published note (ereg check_it in the scenario).
+    assert await watcher.wait(10) == 0, watcher.output() + edge.log_tail(40)
