@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,46 +15,17 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from switch.dashboard import DashboardState, LiveFeed
-from switch.http import Health, HealthReport, make_app, serve
+from switch.http import HealthReport, make_app, serve
 from switch.metrics import Metrics
-from switch.records import RecordWriter, month_bounds
+from switch.records import month_bounds
+from tests.switch.liveapp import LiveApp, live_app
 from tests.switch.sample_records import make_record
 
 
-@dataclass
-class Switchboard:
-    """The parts the supervisor owns, wired as it wires them, around a running app."""
-
-    url: str
-    writer: RecordWriter
-    metrics: Metrics
-    feed: LiveFeed
-    workers: dict[str, bool]
-
-    def report(self, phase: str, record: object, store_caller: str = "full") -> None:
-        from switch.calllog import CallRecord
-
-        assert isinstance(record, CallRecord)
-        self.writer.submit(phase, record, store_caller=store_caller)
-        self.metrics.observe(phase, record)
-        self.feed.observe(phase, record)
-
-
 @pytest.fixture
-async def switchboard(tmp_path: Path) -> AsyncIterator[Switchboard]:
-    metrics = Metrics()
-    # refresh: a closed page is noticed at the next write, at the latest after this.
-    feed = LiveFeed(DashboardState(metrics.window), min_interval=0.05, refresh=0.3)
-    workers = {"w1": True}
-    async with RecordWriter(tmp_path / "records.db") as writer:
-        health = Health(
-            workers=lambda: (sum(workers.values()), len(workers)),
-            database_writable=lambda: writer.writable,
-            broker=lambda: True,
-        )
-        app = make_app(writer, metrics, health, feed=feed)
-        async with serve(app) as url:
-            yield Switchboard(url, writer, metrics, feed, workers)
+async def switchboard(tmp_path: Path) -> AsyncIterator[LiveApp]:
+    async with live_app(tmp_path) as app:
+        yield app
 
 
 async def get(url: str) -> tuple[int, str, str]:
@@ -63,7 +33,7 @@ async def get(url: str) -> tuple[int, str, str]:
         return response.status, response.headers.get("Content-Type", ""), await response.text()
 
 
-async def test_metrics_endpoint_parses_as_prometheus_text(switchboard: Switchboard) -> None:
+async def test_metrics_endpoint_parses_as_prometheus_text(switchboard: LiveApp) -> None:
     switchboard.report("ended", make_record(ended_ms=900.0, outcome="missed"))
     status, content_type, body = await get(switchboard.url + "/metrics")
     assert status == 200
@@ -75,7 +45,7 @@ async def test_metrics_endpoint_parses_as_prometheus_text(switchboard: Switchboa
     assert calls.value == 1
 
 
-async def test_healthz_reports_readiness(switchboard: Switchboard) -> None:
+async def test_healthz_reports_readiness(switchboard: LiveApp) -> None:
     status, _, body = await get(switchboard.url + "/healthz")
     assert status == 200
     health = json.loads(body)
@@ -103,7 +73,7 @@ async def test_healthz_with_an_async_or_failing_provider() -> None:
         assert status == expected, body
 
 
-async def test_api_calls_filters(switchboard: Switchboard) -> None:
+async def test_api_calls_filters(switchboard: LiveApp) -> None:
     nov, _ = month_bounds("2026-11")
     switchboard.report("started", make_record(tenant="tischlerei", started_wall=nov + 10))
     switchboard.report(
@@ -152,7 +122,7 @@ async def read_events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[st
             event, data = "", ""
 
 
-async def test_events_stream_pushes_a_submitted_call(switchboard: Switchboard) -> None:
+async def test_events_stream_pushes_a_submitted_call(switchboard: LiveApp) -> None:
     record = make_record(caller="+4917112345678", started_wall=time.time())
     async with (
         aiohttp.ClientSession() as session,
