@@ -46,8 +46,7 @@ class WorkerSpec:
 
     def argv(self, control_fd: int) -> list[str]:
         args = [sys.executable, "-m", "switch.worker", "--name", self.name, "--sip", self.sip]
-        for path in self.dialplans:
-            args += ["--dialplans", str(path)]
+        args += ["--dialplans", *(str(path) for path in self.dialplans)]
         for alias, target in sorted(self.routes.items()):
             args += ["--route", f"{alias}={target}"]
         if self.trunk:

@@ -1,0 +1,394 @@
+"""The supervisor: one asyncio process that owns everything but SIP.
+
+Theory of operation
+-------------------
+``rufweiche run`` validates the dial plans and the settings, then starts, under one
+``AsyncExitStack`` (so shutdown runs in reverse order and cannot be skipped):
+
+* the call-record writer (SQLite, :mod:`switch.records`), which first closes the
+  calls a previous run left open as ``aborted``;
+* the presence hub (:mod:`presence.hub`), its SQLite store and, when enabled, the
+  MQTT bridge (:mod:`presence.mqtt`) — a dead broker only delays MQTT, never calls;
+* the HTTP server (:mod:`switch.http`: ``/metrics``, ``/healthz``, the API and the
+  dashboard);
+* the worker slots (:mod:`switch.pool`): pjsua2 processes that carry the calls. Each
+  worker loads the dial plans itself and keeps a presence replica that the supervisor
+  pushes on every change, so a routing decision needs no round trip;
+* a watcher that reloads the dial plans when a file changes. A broken file keeps the
+  last good set: the problems go to the log and to ``/healthz``.
+
+Every report a worker sends about a call goes to the record writer, the metrics and
+the dashboard feed, and drives "busy" presence of the person who answered. When a
+worker dies, its calls are closed as ``aborted`` and the slot restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from presence.errors import PresenceError
+from presence.http import presence_routes
+from presence.hub import PresenceHub
+from presence.model import Key, PresenceRecord
+from presence.mqtt import PresenceBridge
+from presence.store import PresenceStore
+from rules import DialPlanError, DialPlanSet, load_dialplans
+from switch.calllog import CallRecord
+from switch.dashboard import DashboardState, LiveFeed
+from switch.http import Health, make_app, serve
+from switch.metrics import Metrics
+from switch.pool import WorkerProcess, WorkerSpec
+from switch.records import RecordsError, RecordWriter
+from switch.settings import Settings, SettingsError, endpoint, load_settings
+
+log = logging.getLogger("rufweiche")
+
+RELOAD_DEBOUNCE_MS = 300
+
+
+@dataclass
+class _Call:
+    """What the supervisor remembers of a call in progress."""
+
+    worker: str
+    record: CallRecord
+    busy: Key | None = None  # the person made busy by answering
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    plans: DialPlanSet
+    writer: RecordWriter
+    metrics: Metrics
+    feed: LiveFeed
+    hub: PresenceHub
+    bridge: PresenceBridge | None = None
+    workers: list[WorkerProcess] = field(default_factory=list)
+    calls: dict[str, _Call] = field(default_factory=dict)
+    plan_problems: list[str] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- worker reports
+
+    async def on_worker_message(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "call":
+            self._on_call(
+                worker, str(message.get("phase")), CallRecord.from_dict(message["record"])
+            )
+        elif op in ("ready", "legs"):
+            self._worker_status(worker, up=True)
+            if op == "ready":
+                log.info("worker %s ready on %s", worker.name, message.get("sip"))
+                for tenant in self.hub.directory:
+                    await worker.send(self._presence_message(tenant))
+        elif op == "presence_set":
+            try:
+                self.hub.set(
+                    str(message["tenant"]),
+                    str(message["person"]),
+                    str(message["state"]),
+                    source="phone",
+                )
+            except (PresenceError, KeyError) as exc:
+                log.warning("feature code from worker %s ignored: %s", worker.name, exc)
+        elif op == "reload_failed":
+            log.error(
+                "worker %s kept its dial plans: %s", worker.name, "; ".join(message["problems"])
+            )
+        elif op == "reloaded":
+            log.info("worker %s reloaded %s tenants", worker.name, message.get("tenants"))
+        else:
+            log.warning("worker %s sent unknown op %r", worker.name, op)
+
+    def _on_call(self, worker: WorkerProcess, phase: str, record: CallRecord) -> None:
+        plan = self.plans.plans.get(record.tenant) if record.tenant else None
+        policy = getattr(plan, "store_caller", "full")
+        try:
+            self.writer.submit(phase, record, store_caller=policy)
+        except ValueError as exc:
+            log.error("call %s: bad report from worker %s: %s", record.call_id, worker.name, exc)
+            return
+        self.metrics.observe(phase, record)
+        self.feed.observe(phase, record)
+        call = self.calls.setdefault(record.call_id, _Call(worker.name, record))
+        call.record = record
+        if phase == "answered" and call.busy is None and record.tenant:
+            self._mark_busy(call, record)
+        elif phase == "ended":
+            self.calls.pop(record.call_id, None)
+            self._clear_busy(call)
+
+    def _mark_busy(self, call: _Call, record: CallRecord) -> None:
+        if record.answered_by_service or not record.answered_by or not record.tenant:
+            return
+        person = record.answered_by.split(".", 1)[0]
+        if person not in self.hub.directory.get(record.tenant, frozenset()):
+            return
+        self.hub.call_started(record.tenant, person)
+        call.busy = (record.tenant, person)
+
+    def _clear_busy(self, call: _Call) -> None:
+        if call.busy is not None:
+            with contextlib.suppress(PresenceError):
+                self.hub.call_ended(*call.busy)
+            call.busy = None
+
+    async def on_worker_exit(self, worker: WorkerProcess, returncode: int) -> None:
+        self._worker_status(worker, up=False)
+        lost = [cid for cid, call in self.calls.items() if call.worker == worker.name]
+        for call_id in lost:
+            self._clear_busy(self.calls.pop(call_id))
+        self.metrics.forget_worker_calls(lost)
+        self.feed.forget_worker(worker.name)
+        if returncode != 0 or lost:
+            closed = await self.writer.close_aborted(worker.name)
+            if closed:
+                log.error("worker %s: %d calls lost, closed as aborted", worker.name, closed)
+
+    def _worker_status(self, worker: WorkerProcess, *, up: bool) -> None:
+        self.metrics.set_worker(
+            worker.name, up=up, in_use=worker.legs_in_use, capacity=worker.capacity
+        )
+        self.feed.set_worker(
+            worker.name, up=up, in_use=worker.legs_in_use, capacity=worker.capacity
+        )
+
+    # -- presence replication
+
+    def _presence_message(self, tenant: str) -> dict[str, Any]:
+        states = {person: str(state) for person, state in self.hub.snapshot(tenant).items()}
+        return {"op": "presence", "tenant": tenant, "states": states}
+
+    def on_presence_change(self, key: Key, _record: PresenceRecord | None) -> None:
+        tenant = key[0]
+        message = self._presence_message(tenant)
+        for worker in self.workers:
+            asyncio.get_running_loop().create_task(worker.send(message))
+        self._show_presence(tenant)
+
+    def _show_presence(self, tenant: str) -> None:
+        people = {
+            person: SimpleNamespace(state=record.shown, since=record.since)
+            for person, record in self.hub.people(tenant)
+        }
+        self.feed.set_presence(tenant, people)
+        counts: dict[str, int] = {}
+        for value in people.values():
+            counts[str(value.state)] = counts.get(str(value.state), 0) + 1
+        self.metrics.set_presence(tenant, counts)
+
+    # -- dial plans
+
+    async def watch_dialplans(self) -> None:
+        from watchfiles import awatch
+
+        paths = [p for p in self.settings.dialplans if p.exists()]
+        if not paths:
+            return
+        async for _changes in awatch(
+            *paths, debounce=RELOAD_DEBOUNCE_MS, stop_event=self.stopping, recursive=True
+        ):
+            await self.reload()
+
+    async def reload(self) -> bool:
+        started = time.perf_counter()
+        try:
+            plans = await asyncio.to_thread(load_dialplans, self.settings.dialplans)
+        except DialPlanError as exc:
+            self.plan_problems = [str(p) for p in exc.problems]
+            log.error(
+                "dial plans NOT reloaded, the last good set stays in force:\n  %s",
+                "\n  ".join(self.plan_problems),
+            )
+            return False
+        self.plans = plans
+        self.plan_problems = []
+        self.hub.replace_directory(directory_of(plans))
+        for tenant in self.hub.directory:
+            self._show_presence(tenant)
+        message = {"op": "reload", "paths": [str(p) for p in self.settings.dialplans]}
+        for worker in self.workers:
+            await worker.send(message)
+        log.info(
+            "dial plans reloaded: %d tenants in %.0f ms",
+            len(plans),
+            (time.perf_counter() - started) * 1000,
+        )
+        return True
+
+    # -- health
+
+    def health(self) -> Health:
+        return Health(
+            workers=lambda: (sum(1 for w in self.workers if w.ready.is_set()), len(self.workers)),
+            database_writable=lambda: self.writer.writable,
+            broker=lambda: None if self.bridge is None else self.bridge.connected.is_set(),
+            detail=lambda: {
+                "dial_plans": {
+                    "tenants": len(self.plans),
+                    "ok": not self.plan_problems,
+                    "problems": self.plan_problems,
+                },
+                "workers": {
+                    w.name: {"pid": w.pid, "ready": w.ready.is_set(), "restarts": w.restarts}
+                    for w in self.workers
+                },
+            },
+        )
+
+
+def directory_of(plans: DialPlanSet) -> dict[str, set[str]]:
+    return {plan.tenant: set(plan.people) for plan in plans}
+
+
+def worker_specs(settings: Settings) -> list[WorkerSpec]:
+    sip = settings.sip_endpoint()
+    if settings.workers == 1:
+        addresses = [str(sip)]
+    else:
+        # Several workers need the edge in front (issue: the Kamailio edge); each worker
+        # listens on its own loopback port above the public one.
+        addresses = [f"127.0.0.1:{sip.port + 1 + i}" for i in range(settings.workers)]
+    return [
+        WorkerSpec(
+            name=f"w{i + 1}",
+            sip=address,
+            dialplans=settings.dialplans,
+            routes=dict(settings.routes),
+            trunk=settings.trunk,
+            grace_seconds=settings.grace_seconds,
+        )
+        for i, address in enumerate(addresses)
+    ]
+
+
+async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        writer = await stack.enter_async_context(RecordWriter(settings.data_dir / "calls.sqlite3"))
+        store = await stack.enter_async_context(
+            PresenceStore(settings.data_dir / "presence.sqlite3")
+        )
+        hub = PresenceHub(directory_of(plans), records=await store.load())
+        await stack.enter_async_context(hub)
+        await stack.enter_async_context(store.recording(hub))
+        metrics = Metrics()
+        feed = LiveFeed(DashboardState(window=metrics.window))
+        stack.callback(feed.close)
+        sup = Supervisor(settings, plans, writer, metrics, feed, hub)
+        for tenant in hub.directory:
+            sup._show_presence(tenant)
+        hub.add_listener(sup.on_presence_change)
+
+        if settings.mqtt.enabled:
+            broker = endpoint(settings.mqtt.broker, 1883)
+            password = (
+                settings.mqtt.password_file.read_text().strip()
+                if settings.mqtt.password_file
+                else None
+            )
+            sup.bridge = await stack.enter_async_context(
+                PresenceBridge(
+                    hub,
+                    broker.host,
+                    broker.port,
+                    username=settings.mqtt.username,
+                    password=password,
+                    discovery=settings.mqtt.home_assistant_discovery,
+                )
+            )
+
+        app = make_app(writer, metrics, sup.health(), presence_routes(hub), feed=feed)
+        http = settings.http_endpoint()
+        url = await stack.enter_async_context(serve(app, http.host, http.port))
+        log.info("dashboard on %s/dashboard, metrics on %s/metrics", url, url)
+
+        sup.workers = [
+            WorkerProcess(spec, sup.on_worker_message, sup.on_worker_exit)
+            for spec in worker_specs(settings)
+        ]
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, sup.stopping.set)
+        stack.callback(_remove_signal_handlers, loop)
+
+        async with asyncio.TaskGroup() as tasks:
+            for worker in sup.workers:
+                tasks.create_task(worker.run(), name=f"worker-{worker.name}")
+            watcher = tasks.create_task(sup.watch_dialplans(), name="dialplan-watch")
+            await sup.stopping.wait()
+            log.info("stopping: draining calls for up to %.0f s", settings.grace_seconds)
+            await asyncio.gather(*(w.stop(settings.grace_seconds) for w in sup.workers))
+            watcher.cancel()
+    log.info("stopped")
+    return 0
+
+
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+
+
+def main(
+    dialplans: Sequence[Path] = (),
+    sip: str | None = None,
+    http: str | None = None,
+    settings: Path | None = None,
+    workers: int | None = None,
+    data_dir: Path | None = None,
+    mqtt: str | None = None,
+    no_mqtt: bool = False,
+    log_level: str | None = None,
+    **_ignored: Any,
+) -> int:
+    """Entry point of ``rufweiche run``; returns the process exit code."""
+    overrides: dict[str, Any] = {
+        "dialplans": tuple(dialplans) or None,
+        "sip": sip,
+        "http": http,
+        "workers": workers,
+        "data_dir": data_dir,
+        "log_level": log_level.upper() if log_level else None,
+    }
+    try:
+        config = load_settings(settings, overrides)
+        if mqtt is not None or no_mqtt:
+            mqtt_settings = config.mqtt.model_copy(
+                update={
+                    "enabled": not no_mqtt,
+                    **({"broker": mqtt} if mqtt is not None else {}),
+                }
+            )
+            config = config.model_copy(update={"mqtt": mqtt_settings})
+    except SettingsError as exc:
+        print(f"rufweiche: {exc}")
+        return 2
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        plans = load_dialplans(config.dialplans)
+    except DialPlanError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"rufweiche: {len(exc.problems)} problem(s) in the dial plans; not started")
+        return 1
+    for warning in plans.warnings:
+        log.warning("%s", warning)
+    try:
+        return asyncio.run(serve_switch(config, plans))
+    except (RecordsError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
