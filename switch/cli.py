@@ -14,8 +14,8 @@ traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -173,7 +173,7 @@ def parse_local_time(raw: str | None, zone: ZoneInfo) -> tuple[datetime, str | N
         return wall.astimezone(zone), None
     instant = weekview.local_instant(wall.date(), wall.time(), zone)
     if instant is None:
-        shifted = wall.replace(tzinfo=zone).astimezone(zone)
+        shifted = wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
         return shifted, f"{wall:%H:%M} does not exist that day (clocks go forward): {shifted:%H:%M}"
     if instant.replace(fold=1).utcoffset() != instant.utcoffset():
         return instant, f"{wall:%H:%M} happens twice that day (clocks go back): the first one"
@@ -243,8 +243,9 @@ def explain(
     zone = ZoneInfo(plan.timezone)
     now, note = parse_local_time(at, zone)
     call = CallInfo(called=to, caller=parse_caller(caller))
-    decision = decide(plan, call, parse_presence(plan, presence), now)
-    click.echo(render_decision(plan, call, now, decision, note))
+    snapshot = parse_presence(plan, presence)
+    decision = decide(plan, call, snapshot, now)
+    click.echo(render_decision(plan, call, now, decision, note, snapshot))
 
 
 def format_number(number: str | None) -> str:
@@ -304,14 +305,27 @@ def final_line(decision: Decision) -> str:
 
 
 def render_decision(
-    plan: DialPlan, call: CallInfo, now: datetime, decision: Decision, note: str | None
+    plan: DialPlan,
+    call: CallInfo,
+    now: datetime,
+    decision: Decision,
+    note: str | None = None,
+    presence: Mapping[str, PresenceState] | None = None,
 ) -> str:
+    """The decision as a person reads it: who rings, how long, what then, and why."""
+    local = now.astimezone(ZoneInfo(plan.timezone))
     lines = [
-        f"{plan.name} — {long_date(now)} ({plan.timezone}), "
+        f"{plan.name} — {long_date(local)} ({plan.timezone}), "
         f"caller {format_number(call.caller)}, called {format_number(call.called)}"
     ]
     if note:
         lines.append(f"(note: {note})")
+    why_closed = plan.day_status(local.date()).why
+    if why_closed:
+        lines.append(f"This day is {why_closed}.")
+    if presence:
+        states = ", ".join(f"{person} {state.value}" for person, state in sorted(presence.items()))
+        lines.append(f"Presence: {states} (everyone else available)")
     lines.append(f"Rule: {decision.rule if decision.rule is not None else weekview.NO_RULE}")
     for number, step in enumerate(decision.steps, start=1):
         lines.extend(step_line(plan, number, step))

@@ -294,7 +294,7 @@ def render_svg(grid: WeekGrid) -> str:
     row_px = 30
     label_px = 170
     notes_px = 230
-    top = 64
+    top = 84
     slot_px = hour_px * grid.slot_minutes / 60
     grid_width = 24 * hour_px
     width = label_px + grid_width + notes_px
