@@ -1,0 +1,213 @@
+"""``rufweiche report``: the month per business, from the call records.
+
+Per business: calls received; answered by the owner's people (``answered_by_service``
+false), answered by the secretarial service, missed; minutes the service spent on the
+phone for the business (what it bills); the average answer delay (INVITE in -> 200 OK
+relayed to the caller).
+
+:func:`aggregate` is pure (rows in, figures out); :func:`load_rows` reads the rows
+with :mod:`switch.records`; :func:`report_main` is what the CLI command calls.
+
+Months are calendar months in ``tz`` (UTC unless told otherwise), by the time the
+call arrived. A call still active when the report runs counts as received and "in
+progress"; a call aborted by a worker crash after it was answered counts as answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from switch.records import RecordReader, RecordsError, month_bounds
+
+NO_PLAN: Final = "(no plan)"
+FORMATS: Final = ("table", "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """The columns of one stored call that the report needs."""
+
+    tenant: str | None
+    outcome: str | None
+    answered_by_service: bool
+    answer_relayed_ms: float | None
+    ended_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessMonth:
+    tenant: str
+    received: int
+    answered_owner: int
+    answered_service: int
+    missed: int
+    in_progress: int
+    service_minutes: float
+    avg_answer_delay_s: float | None
+
+
+@dataclass(slots=True)
+class _Sums:
+    received: int = 0
+    answered_owner: int = 0
+    answered_service: int = 0
+    missed: int = 0
+    in_progress: int = 0
+    service_ms: float = 0.0
+    answer_delay_ms: float = 0.0
+
+    def freeze(self, tenant: str) -> BusinessMonth:
+        answered = self.answered_owner + self.answered_service
+        return BusinessMonth(
+            tenant=tenant,
+            received=self.received,
+            answered_owner=self.answered_owner,
+            answered_service=self.answered_service,
+            missed=self.missed,
+            in_progress=self.in_progress,
+            service_minutes=self.service_ms / 60_000,
+            avg_answer_delay_s=self.answer_delay_ms / answered / 1000 if answered else None,
+        )
+
+
+def aggregate(rows: Iterable[ReportRow]) -> list[BusinessMonth]:
+    """Figures per business, sorted by name; a total is :func:`total` of these."""
+    sums: dict[str, _Sums] = {}
+    for row in rows:
+        s = sums.setdefault(row.tenant or NO_PLAN, _Sums())
+        s.received += 1
+        if row.answer_relayed_ms is not None:
+            s.answer_delay_ms += row.answer_relayed_ms
+            if row.answered_by_service:
+                s.answered_service += 1
+                if row.ended_ms is not None:
+                    s.service_ms += max(0.0, row.ended_ms - row.answer_relayed_ms)
+            else:
+                s.answered_owner += 1
+        elif row.outcome is None:
+            s.in_progress += 1
+        else:
+            s.missed += 1
+    return [sums[t].freeze(t) for t in sorted(sums)]
+
+
+def total(months: Iterable[BusinessMonth]) -> BusinessMonth:
+    months = list(months)
+    answered = sum(m.answered_owner + m.answered_service for m in months)
+    delay = sum(
+        (m.avg_answer_delay_s or 0.0) * (m.answered_owner + m.answered_service) for m in months
+    )
+    return BusinessMonth(
+        tenant="total",
+        received=sum(m.received for m in months),
+        answered_owner=sum(m.answered_owner for m in months),
+        answered_service=sum(m.answered_service for m in months),
+        missed=sum(m.missed for m in months),
+        in_progress=sum(m.in_progress for m in months),
+        service_minutes=sum(m.service_minutes for m in months),
+        avg_answer_delay_s=delay / answered if answered else None,
+    )
+
+
+COLUMNS: Final = (
+    ("business", "Business"),
+    ("received", "Received"),
+    ("answered_owner", "Owner"),
+    ("answered_service", "Service"),
+    ("missed", "Missed"),
+    ("in_progress", "Active"),
+    ("service_minutes", "Service min"),
+    ("avg_answer_delay_s", "Avg answer s"),
+)
+
+
+def _cells(m: BusinessMonth) -> list[str]:
+    return [
+        m.tenant,
+        str(m.received),
+        str(m.answered_owner),
+        str(m.answered_service),
+        str(m.missed),
+        str(m.in_progress),
+        f"{m.service_minutes:.1f}",
+        "" if m.avg_answer_delay_s is None else f"{m.avg_answer_delay_s:.1f}",
+    ]
+
+
+def render_csv(months: list[BusinessMonth]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([key for key, _ in COLUMNS])
+    for m in months:
+        writer.writerow(_cells(m))
+    return out.getvalue()
+
+
+def render_table(month: str, months: list[BusinessMonth]) -> str:
+    if not months:
+        return f"No calls in {month}.\n"
+    rows = [[title for _, title in COLUMNS]] + [_cells(m) for m in [*months, total(months)]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest]).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    body = [line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
+    return f"Calls in {month}\n\n" + "\n".join(body) + "\n"
+
+
+async def load_rows(
+    db: Path, month: str, tenant: str | None = None, tz: str = "UTC"
+) -> list[ReportRow]:
+    since, until = month_bounds(month, tz)
+    sql = (
+        "SELECT tenant, outcome, answered_by_service, answer_relayed_ms, ended_ms FROM calls "
+        "WHERE started_wall >= ? AND started_wall < ?"
+    )
+    args: list[Any] = [since, until]
+    if tenant is not None:
+        sql += " AND tenant = ?"
+        args.append(tenant)
+    async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
+        return [ReportRow(r[0], r[1], bool(r[2]), r[3], r[4]) for r in await cursor.fetchall()]
+
+
+def report_main(
+    month: str,
+    tenant: str | None,
+    fmt: str,
+    db: Path,
+    *,
+    tz: str = "UTC",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Print the month's report; 0 on success, 2 for a bad argument, 1 for a database problem."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if fmt not in FORMATS:
+        print(f"report: format {fmt!r} is not one of {', '.join(FORMATS)}", file=err)
+        return 2
+    try:
+        month_bounds(month, tz)
+    except ValueError as exc:
+        print(f"report: {exc}", file=err)
+        return 2
+    try:
+        rows = asyncio.run(load_rows(Path(db), month, tenant, tz))
+    except RecordsError as exc:
+        print(f"report: {exc}", file=err)
+        return 1
+    months = aggregate(rows)
+    out.write(render_csv(months) if fmt == "csv" else render_table(month, months))
+    return 0
