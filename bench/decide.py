@@ -194,11 +194,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(calls: int, loads: int, seed: int, out: Path | None) -> dict[str, Any]:
+def run(
+    calls: int, loads: int, seed: int, out: Path | None, seats: int = 1400, home_office: int = 900
+) -> dict[str, Any]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stadtverwaltung.yaml"
-        path.write_text(generate(seed=seed), encoding="utf-8")
+        path.write_text(generate(seats, home_office, seed), encoding="utf-8")
         size = path.stat().st_size
         municipal, load_seconds = measure_loads(path, loads)
     small, small_load_seconds = measure_loads(CRAFTSMAN_PLAN, loads)
@@ -228,6 +230,8 @@ def run(calls: int, loads: int, seed: int, out: Path | None) -> dict[str, Any]:
             "people": len(municipal.people),
             "numbers": len(municipal.numbers),
             "rules": len(municipal.rules),
+            "extensions": len(municipal.extensions),
+            "extension_rules": sum(len(e.rules) for e in municipal.extensions.values()),
             "load_seconds": load_seconds,
             "load_median_s": load_median,
         },
@@ -282,10 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seats", type=int, default=1400, help="extensions in the plan")
+    parser.add_argument("--home-office", type=int, default=900, help="people in home office")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="Print only, write no JSON.")
     args = parser.parse_args(argv)
-    run(args.calls, args.loads, args.seed, None if args.no_write else args.out)
+    run(
+        args.calls,
+        args.loads,
+        args.seed,
+        None if args.no_write else args.out,
+        args.seats,
+        args.home_office,
+    )
     return 0
 
 
