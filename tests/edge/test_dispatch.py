@@ -6,6 +6,8 @@ dispatcher's OPTIONS pings (PEERS.md §6) so they stay active.
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,25 @@ async def test_pacing_caps_new_calls_per_worker_and_second(
     assert stats["SuccessfulCall(C)"] == offered
     assert stats["FailedCall(C)"] == 12 - offered
     assert "at its rate limit" in edge.log_tail(200)
+
+
+async def test_dead_worker_is_skipped_and_marked_inactive(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    dead, good = free_port(), free_port()  # nothing listens on ``dead``
+    await start(sipp_worker(tmp_path, good))
+    # Listed last: with equal load, call load picks the last entry, so the first call tries
+    # the dead worker, times out (no 100 Trying in 500 ms) and fails over.
+    edge = await start_edge(**trunk_edge(good, dead), worker_timeout_ms=500)
+    caller = await start(
+        sipp_caller(tmp_path, edge.settings.listen_port, NUMBER, calls=6, rate=6, hold_ms=100)
+    )
+    assert await caller.wait(15) == 0, caller.output()
+    kamcmd = await asyncio.create_subprocess_exec(
+        *("kamcmd", "-s", f"unix:{edge.paths.ctl_socket}", "dispatcher.list"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    listing = (await kamcmd.communicate())[0].decode()
+    flags = dict(re.findall(r"URI: sip:127\.0\.0\.1:(\d+)\s+FLAGS: (\w+)", listing))
+    assert flags[str(dead)].startswith("I"), listing  # inactive (by timeout or by ping)
+    assert flags[str(good)].startswith("A"), listing
