@@ -1,0 +1,562 @@
+"""The lifecycle of one incoming call, as a sans-I/O state machine.
+
+Theory of operation
+-------------------
+One :class:`CallFlow` exists per incoming call. It is built from the call
+(:class:`~switch.events.IncomingCall`) and the routing plan that :func:`rules.decide`
+returned for it (:class:`~rules.decision.Decision`). The I/O layer (switch/pjsua/)
+calls :meth:`CallFlow.start` once, then :meth:`CallFlow.handle` with every event about
+the call, and carries out the returned commands in order. Nothing here touches a
+socket, a clock or pjsua2: time comes in as the ``at`` stamp of each event, and timers
+are commands (:class:`~switch.events.StartTimer`) whose expiry comes back as an event.
+This is h11's ``_state.py`` applied to a B2BUA: the whole lifecycle lives in this file.
+
+There are two layers of state.
+
+*The call* (:class:`CallState`)::
+
+    IDLE ──start()──▶ DIALLING ──first LegAnswered──▶ BRIDGED
+      │                  │                               │
+      └──no steps────────┴──all steps failed, caller─────┴──either side hangs up,
+                            gone, Shutdown                  Shutdown
+                                   ▼                               ▼
+                                FINISHED ◀─────────────────────────┘
+
+:data:`CALL_TRANSITIONS` lists, per state, the events that can move the call and where
+to. An event not listed for a state never changes the call state, though it may still
+yield commands that keep the world consistent (a Cancel for a late 200).
+
+*Each outbound leg* (:class:`LegState`, :data:`LEG_TRANSITIONS`): DIALLING (INVITE sent)
+→ RINGING (18x seen) → BRIDGED (200, and it won), or FAILED (final error), CANCELLED
+(we ended it: CANCEL before its answer, BYE after, RFC 3261 §9.1/§15) or HUNG_UP
+(the callee ended a bridged leg). The last three are final.
+
+Steps, rounds and timers
+~~~~~~~~~~~~~~~~~~~~~~~~
+The plan's steps run in order. A step rings in one or more *rounds*:
+
+* a step with one target, or with ``parallel=True``, is one round: every target is
+  dialled at once and the first answer wins;
+* a step with several targets and ``parallel=False`` is a *hunt group*: one round per
+  target, in plan order, each ringing alone for the step's ``timeout``.
+
+Each round starts one timer, named ``step-N`` (one-round step) or ``step-N.K`` (hunt
+position K), N and K counted from 1 as people count. A step runs once per call, so the
+names never repeat and a :class:`~switch.events.TimerFired` from an earlier round is
+recognised as stale and ignored. A round ends when all its legs have failed or when
+its timer fires (the remaining legs are cancelled and count as NO_ANSWER); its timer
+is cancelled when it ends any other way. A step with no targets is skipped.
+
+When a step's last round ended, the step failed. Its failure is the most telling
+failure among its legs, in this order: NO_ANSWER (somebody rang and nobody picked up),
+BUSY, DECLINED, UNREACHABLE. ``Step.on(failure)`` then says NEXT (go on with the
+next step) or FINAL (carry out the final action at once); after the last step the
+final action runs anyway. In a parallel round one failure only ends that leg.
+
+Towards the caller
+~~~~~~~~~~~~~~~~~~
+* Ringing is relayed once, on the first 18x of any live leg: as 183 with early media
+  from that leg when it brought SDP and rings alone (a single-target step or a hunt
+  position), as plain 180 otherwise, because in a parallel round it is unclear whose
+  media to follow. Known limitation: when the followed leg then fails and the flow
+  moves on, the caller keeps the (now silent) early-media session; playing ringback
+  ourselves belongs to the media services of a later issue.
+* The first 200 wins: AnswerAndBridge, Cancel for every other live leg, CancelTimer.
+  A 200 without any 18x before it is normal (Kamailio with several children reorders
+  them). A 200 on a leg we no longer want (glare in a parallel round, a 200 crossing
+  our CANCEL, any 200 after the call finished) gets a Cancel, which the I/O layer
+  turns into ACK + BYE (RFC 3261 §13.2.2.4, §15).
+* The final action: ``REJECT`` answers the caller with ``Final.sip_status``/``reason``.
+  ``VOICEMAIL`` and ``ANNOUNCEMENT`` need media services that do not exist yet, so for
+  now they reject with ``Final.sip_status`` (480) and a reason saying so; they plug in
+  at :meth:`CallFlow._final_action`. The outcome is REJECTED when the plan rejected
+  the call without dialling anyone, MISSED otherwise.
+* Answer confirmation (``Step.confirm``, "press 1 to take the call") comes in a later
+  issue: for now every answer counts as confirmed and ConfirmDigit is ignored; the
+  hook is :meth:`CallFlow._on_answered`.
+
+Ending
+~~~~~~
+* CallerGone before the answer: Cancel every live leg, CancelTimer, Finished
+  (CANCELLED, status 487: pjsua itself answers the caller's CANCEL with 487 Request
+  Terminated, RFC 3261 §9.2, so no command is needed for it). After the answer:
+  Cancel (= BYE) for the bridged leg, Finished(ANSWERED, hung up by the caller).
+* LegHungUp of the bridged leg: HangUpCaller, Finished(ANSWERED, by the callee).
+  A LegHungUp of any other leg is ignored (its round timer still ends it).
+* Shutdown: Cancel every live leg, then RejectCaller(503) before the answer or
+  HangUpCaller after it, Finished(ABORTED, by the switch).
+
+Finished is emitted exactly once, as the last command of its batch. Afterwards
+every event yields nothing, except a 200 on a leg, which gets its Cancel (above).
+
+Errors: protocol surprises never raise. :class:`~switch.errors.CallFlowError` is raised
+only for misuse by the driving code: an event naming a leg the flow never dialled,
+``handle()`` before ``start()``, ``start()`` twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from rules.decision import Decision, Failure, FinalKind, OnFailure, Target
+from switch.errors import CallFlowError
+from switch.events import (
+    CALLER,
+    AnswerAndBridge,
+    CallerGone,
+    Cancel,
+    CancelTimer,
+    Command,
+    ConfirmDigit,
+    Dial,
+    Event,
+    Finished,
+    HangUpCaller,
+    IncomingCall,
+    LegAnswered,
+    LegFailed,
+    LegHungUp,
+    LegRinging,
+    Outcome,
+    RejectCaller,
+    RelayRinging,
+    Shutdown,
+    StartTimer,
+    TimerFired,
+)
+
+ANONYMOUS: Final = "Anonym"
+"""Shown to the callee in place of a withheld caller number."""
+
+
+class CallState(StrEnum):
+    IDLE = "idle"  # built, start() not called yet
+    DIALLING = "dialling"  # ringing targets; the caller is not answered
+    BRIDGED = "bridged"  # the caller is answered and bridged with one leg
+    FINISHED = "finished"  # Finished was emitted; nothing more happens
+
+
+class LegState(StrEnum):
+    DIALLING = "dialling"  # INVITE sent, no response yet
+    RINGING = "ringing"  # 180/183 seen
+    BRIDGED = "bridged"  # answered and bridged with the caller
+    FAILED = "failed"  # final error response, transport error, or could not be sent
+    CANCELLED = "cancelled"  # we ended it: CANCEL before its answer, BYE after
+    HUNG_UP = "hung_up"  # the callee ended it after the bridge
+
+
+UNANSWERED: Final = frozenset({LegState.DIALLING, LegState.RINGING})
+"""Leg states in which the leg still might answer and we still want it to."""
+
+START = "start"
+"""The pseudo-event of :meth:`CallFlow.start` in :data:`CALL_TRANSITIONS`."""
+
+# Like h11's EVENT_TRIGGERED_TRANSITIONS: from each state, the events that can move the
+# call, and the states each can lead to (the handler picks one by the event's details).
+CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[CallState]]]] = {
+    CallState.IDLE: {START: frozenset({CallState.DIALLING, CallState.FINISHED})},
+    CallState.DIALLING: {
+        LegAnswered: frozenset({CallState.BRIDGED}),
+        LegFailed: frozenset({CallState.DIALLING, CallState.FINISHED}),
+        TimerFired: frozenset({CallState.DIALLING, CallState.FINISHED}),
+        CallerGone: frozenset({CallState.FINISHED}),
+        Shutdown: frozenset({CallState.FINISHED}),
+    },
+    CallState.BRIDGED: {
+        LegHungUp: frozenset({CallState.FINISHED}),
+        LegFailed: frozenset({CallState.FINISHED}),  # the bridged leg died with an error
+        CallerGone: frozenset({CallState.FINISHED}),
+        Shutdown: frozenset({CallState.FINISHED}),
+    },
+    CallState.FINISHED: {},
+}
+
+
+class LegInput(StrEnum):
+    RINGING = "ringing"
+    ANSWER = "answer"  # the leg answered and won
+    FAIL = "fail"
+    CANCEL = "cancel"
+    HANG_UP = "hang_up"
+
+
+LEG_TRANSITIONS: Final[Mapping[LegState, Mapping[LegInput, LegState]]] = {
+    LegState.DIALLING: {
+        LegInput.RINGING: LegState.RINGING,
+        LegInput.ANSWER: LegState.BRIDGED,
+        LegInput.FAIL: LegState.FAILED,
+        LegInput.CANCEL: LegState.CANCELLED,
+    },
+    LegState.RINGING: {
+        LegInput.RINGING: LegState.RINGING,
+        LegInput.ANSWER: LegState.BRIDGED,
+        LegInput.FAIL: LegState.FAILED,
+        LegInput.CANCEL: LegState.CANCELLED,
+    },
+    LegState.BRIDGED: {
+        LegInput.FAIL: LegState.HUNG_UP,  # an error instead of a BYE: it is gone all the same
+        LegInput.HANG_UP: LegState.HUNG_UP,
+        LegInput.CANCEL: LegState.CANCELLED,
+    },
+    LegState.FAILED: {},
+    LegState.CANCELLED: {},
+    LegState.HUNG_UP: {},
+}
+
+STEP_FAILURE_ORDER: Final = (
+    Failure.NO_ANSWER,
+    Failure.BUSY,
+    Failure.DECLINED,
+    Failure.UNREACHABLE,
+)
+"""Which leg failure names the failure of a whole step: the first one present here."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """What the flow knows about one outbound leg. Stamps are the ``at`` of events."""
+
+    leg: int
+    target: Target
+    step: int  # index into Decision.steps, 0-based (as CallRecord's LegRecord.step)
+    state: LegState
+    ringing_at: int | None = None  # first 18x
+    answered_at: int | None = None  # the 200 that won
+    ended_at: int | None = None  # when it failed, we cancelled it, or the callee hung up
+    status: int | None = None  # final SIP status reported by LegFailed (487 after a CANCEL)
+    reason: str | None = None
+    failure: Failure | None = None  # how it counted for its step (NO_ANSWER when timed out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """The legs ringing now: a whole step, or one position of a hunt group."""
+
+    step: int
+    position: int  # hunt position, 0 for a one-round step
+    timer: str
+    legs: tuple[int, ...]
+
+
+class CallFlow:
+    """The sans-I/O state machine of one incoming call (see the module docstring)."""
+
+    def __init__(self, call: IncomingCall, decision: Decision) -> None:
+        self.call = call
+        self.decision = decision
+        self.state = CallState.IDLE
+        self._legs: dict[int, LegView] = {}
+        self._round: _Round | None = None  # set exactly while DIALLING
+        self._step_failures: list[Failure] = []
+        self._ringing_relayed = False
+        self._answered_leg: int | None = None
+        self.result: Finished | None = None
+        """The Finished command, once emitted (for records)."""
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def finished(self) -> bool:
+        return self.state is CallState.FINISHED
+
+    @property
+    def answered_leg(self) -> int | None:
+        """The leg bridged with the caller, once one answered (kept after the end)."""
+        return self._answered_leg
+
+    @property
+    def legs(self) -> Mapping[int, LegView]:
+        """Every outbound leg dialled so far, by leg id (a read-only view)."""
+        return MappingProxyType(self._legs)
+
+    @property
+    def timer(self) -> str | None:
+        """The timer of the round ringing now, if any."""
+        return None if self._round is None else self._round.timer
+
+    def start(self, at: int) -> list[Command]:
+        """Begin the call: dial the first step, or carry out the final action at once."""
+        if self.state is not CallState.IDLE:
+            raise CallFlowError(
+                f"call flow {self.call.call_id!r} started twice (state {self.state.value!r})",
+                call_id=self.call.call_id,
+            )
+        self.state = CallState.DIALLING
+        return self._begin_step(0, at)
+
+    def handle(self, event: Event) -> list[Command]:
+        """Feed one event; return the commands to carry out, in order."""
+        if self.state is CallState.IDLE:
+            raise CallFlowError(
+                f"call flow {self.call.call_id!r} got {type(event).__name__} before start()",
+                call_id=self.call.call_id,
+            )
+        match event:
+            case LegRinging():
+                return self._on_ringing(event)
+            case LegAnswered():
+                return self._on_answered(event)
+            case LegFailed():
+                return self._on_failed(event)
+            case LegHungUp():
+                return self._on_hung_up(event)
+            case CallerGone():
+                return self._on_caller_gone(event)
+            case TimerFired():
+                return self._on_timer(event)
+            case ConfirmDigit():
+                self._leg(event.leg)  # still reject a leg id we never dialled
+                return []  # answer confirmation comes later: every answer counts as confirmed
+            case _:
+                return self._on_shutdown(event)
+
+    # ------------------------------------------------------------------ event handlers
+
+    def _on_ringing(self, event: LegRinging) -> list[Command]:
+        view = self._leg(event.leg)
+        if view.state not in UNANSWERED:
+            return []  # a late 18x from a leg we gave up on
+        ringing_at = event.at if view.ringing_at is None else view.ringing_at
+        self._move(view, LegInput.RINGING, ringing_at=ringing_at)
+        if self._ringing_relayed:
+            return []
+        self._ringing_relayed = True
+        assert self._round is not None  # an unanswered leg means we are dialling
+        if event.early_media and len(self._round.legs) == 1:
+            return [RelayRinging(183, media_from_leg=event.leg)]
+        return [RelayRinging(180)]
+
+    def _on_answered(self, event: LegAnswered) -> list[Command]:
+        view = self._leg(event.leg)
+        if view.state is LegState.BRIDGED:
+            return []  # a retransmitted 200 of the leg we already bridged
+        if view.state in UNANSWERED:
+            # Answer confirmation (Step.confirm) will hook in here: instead of bridging,
+            # prompt the callee and wait for ConfirmDigit. Until then: confirmed.
+            return self._bridge(view, event.at)
+        # A 200 we no longer want (glare, crossed our CANCEL, after the end): the I/O
+        # layer ACKs and BYEs it on Cancel, RFC 3261 §13.2.2.4 and §15.
+        return [Cancel(event.leg)]
+
+    def _on_failed(self, event: LegFailed) -> list[Command]:
+        view = self._leg(event.leg)
+        if view.state is LegState.BRIDGED:
+            return self._callee_gone(view, event.at)
+        if view.state is LegState.CANCELLED and view.status is None:
+            # Normally 487 Request Terminated after our CANCEL (RFC 3261 §9.2): keep it
+            # for the record, nothing else to do.
+            self._legs[view.leg] = replace(view, status=event.status, reason=event.reason)
+            return []
+        if view.state not in UNANSWERED:
+            return []  # a repeated report of a leg already accounted for
+        self._move(
+            view,
+            LegInput.FAIL,
+            ended_at=event.at,
+            status=event.status,
+            reason=event.reason,
+            failure=event.failure,
+        )
+        self._step_failures.append(event.failure)
+        if self._live_unanswered():
+            return []  # in a parallel round one failure just ends that leg
+        return self._round_over(event.at, timer_running=True)
+
+    def _on_hung_up(self, event: LegHungUp) -> list[Command]:
+        view = self._leg(event.leg)
+        if view.state is not LegState.BRIDGED:
+            return []  # only the bridged leg's end matters; others are cancelled or timed out
+        return self._callee_gone(view, event.at)
+
+    def _on_caller_gone(self, event: CallerGone) -> list[Command]:
+        if self._round is not None:
+            commands = self._cancel_unanswered(event.at)
+            commands.append(CancelTimer(self._round.timer))
+            self._round = None
+            # pjsua answers the CANCEL and the INVITE (487) itself, RFC 3261 §9.2.
+            commands.append(self._finish(Outcome.CANCELLED, "caller", 487, event.at))
+            return commands
+        if self.state is CallState.BRIDGED:
+            view = self._bridged()
+            self._move(view, LegInput.CANCEL, ended_at=event.at)
+            return [Cancel(view.leg), self._finish(Outcome.ANSWERED, "caller", 200, event.at)]
+        return []
+
+    def _on_timer(self, event: TimerFired) -> list[Command]:
+        if self._round is None or event.timer != self._round.timer:
+            return []  # stale: the round it belonged to has ended
+        commands = self._cancel_unanswered(event.at, Failure.NO_ANSWER)
+        commands.extend(self._round_over(event.at, timer_running=False))
+        return commands
+
+    def _on_shutdown(self, event: Shutdown) -> list[Command]:
+        if self._round is not None:
+            commands = self._cancel_unanswered(event.at)
+            commands.append(CancelTimer(self._round.timer))
+            self._round = None
+            commands.append(RejectCaller(503, "Service Unavailable"))
+            commands.append(self._finish(Outcome.ABORTED, "switch", 503, event.at))
+            return commands
+        if self.state is CallState.BRIDGED:
+            view = self._bridged()
+            self._move(view, LegInput.CANCEL, ended_at=event.at)
+            return [
+                Cancel(view.leg),
+                HangUpCaller(),
+                self._finish(Outcome.ABORTED, "switch", 200, event.at),
+            ]
+        return []
+
+    # ------------------------------------------------------------------ steps and rounds
+
+    def _begin_step(self, index: int, at: int) -> list[Command]:
+        steps = self.decision.steps
+        while index < len(steps) and not steps[index].targets:
+            index += 1  # a step with nobody to ring is skipped
+        if index == len(steps):
+            return self._final_action(at)
+        self._step_failures = []
+        return self._dial_round(index, 0)
+
+    def _dial_round(self, index: int, position: int) -> list[Command]:
+        step = self.decision.steps[index]
+        if not step.parallel and len(step.targets) > 1:  # hunt group: one target at a time
+            targets: tuple[Target, ...] = (step.targets[position],)
+            timer = f"step-{index + 1}.{position + 1}"
+        else:
+            targets = step.targets
+            timer = f"step-{index + 1}"
+        display = f"{self.decision.announce_as}: {self.call.caller or ANONYMOUS}"
+        commands: list[Command] = []
+        legs: list[int] = []
+        for target in targets:
+            leg = len(self._legs) + 1  # CALLER is 0; outbound legs count from 1
+            self._legs[leg] = LegView(leg, target, index, LegState.DIALLING)
+            legs.append(leg)
+            commands.append(Dial(leg, target, display, self.call.caller, self.call.called))
+        self._round = _Round(index, position, timer, tuple(legs))
+        commands.append(StartTimer(timer, step.timeout))
+        return commands
+
+    def _round_over(self, at: int, *, timer_running: bool) -> list[Command]:
+        """Every leg of the round has failed or timed out: hunt on, next step, or final."""
+        assert self._round is not None
+        done = self._round
+        self._round = None
+        commands: list[Command] = [CancelTimer(done.timer)] if timer_running else []
+        step = self.decision.steps[done.step]
+        if not step.parallel and done.position + 1 < len(step.targets):
+            commands.extend(self._dial_round(done.step, done.position + 1))
+            return commands
+        failure = min(self._step_failures, key=STEP_FAILURE_ORDER.index)
+        if step.on(failure) is OnFailure.NEXT:
+            commands.extend(self._begin_step(done.step + 1, at))
+        else:
+            commands.extend(self._final_action(at))
+        return commands
+
+    def _final_action(self, at: int) -> list[Command]:
+        """No step connected the call: carry out ``Decision.final``."""
+        final = self.decision.final
+        if final.kind is FinalKind.REJECT:
+            reason = final.reason
+        else:
+            # Media services (voicemail, announcements) will answer the caller here.
+            reason = f"{final.reason} ({final.kind.value} not available yet)"
+        dialled = bool(self._legs)
+        rejected = final.kind is FinalKind.REJECT and not dialled
+        outcome = Outcome.REJECTED if rejected else Outcome.MISSED
+        return [
+            RejectCaller(final.sip_status, reason),
+            self._finish(outcome, "switch", final.sip_status, at),
+        ]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _bridge(self, view: LegView, at: int) -> list[Command]:
+        assert self._round is not None
+        commands: list[Command] = [AnswerAndBridge(view.leg)]
+        self._move(view, LegInput.ANSWER, answered_at=at)
+        self._answered_leg = view.leg
+        commands.extend(self._cancel_unanswered(at))
+        commands.append(CancelTimer(self._round.timer))
+        self._round = None
+        self.state = CallState.BRIDGED
+        return commands
+
+    def _callee_gone(self, view: LegView, at: int) -> list[Command]:
+        self._move(view, LegInput.HANG_UP, ended_at=at)
+        return [HangUpCaller(), self._finish(Outcome.ANSWERED, "callee", 200, at)]
+
+    def _cancel_unanswered(self, at: int, failure: Failure | None = None) -> list[Command]:
+        """Cancel every leg still ringing; ``failure`` is how they count for the step."""
+        commands: list[Command] = []
+        for view in self._live_unanswered():
+            self._move(view, LegInput.CANCEL, ended_at=at, failure=failure)
+            commands.append(Cancel(view.leg))
+            if failure is not None:
+                self._step_failures.append(failure)
+        return commands
+
+    def _live_unanswered(self) -> list[LegView]:
+        return [view for view in self._legs.values() if view.state in UNANSWERED]
+
+    def _bridged(self) -> LegView:
+        assert self._answered_leg is not None
+        return self._legs[self._answered_leg]
+
+    def _leg(self, leg: int) -> LegView:
+        try:
+            return self._legs[leg]
+        except KeyError:
+            what = "the caller's leg" if leg == CALLER else "not a leg this flow dialled"
+            raise CallFlowError(
+                f"leg {leg!r} of call {self.call.call_id!r} is {what}",
+                call_id=self.call.call_id,
+                leg=leg,
+            ) from None
+
+    def _move(
+        self,
+        view: LegView,
+        move: LegInput,
+        *,
+        ringing_at: int | None = None,
+        answered_at: int | None = None,
+        ended_at: int | None = None,
+        status: int | None = None,
+        reason: str | None = None,
+        failure: Failure | None = None,
+    ) -> None:
+        # A KeyError here is a bug in this module: the handlers only make listed moves.
+        state = LEG_TRANSITIONS[view.state][move]
+        self._legs[view.leg] = replace(
+            view,
+            state=state,
+            ringing_at=ringing_at if ringing_at is not None else view.ringing_at,
+            answered_at=answered_at if answered_at is not None else view.answered_at,
+            ended_at=ended_at if ended_at is not None else view.ended_at,
+            status=status if status is not None else view.status,
+            reason=reason if reason is not None else view.reason,
+            failure=failure if failure is not None else view.failure,
+        )
+
+    def _finish(self, outcome: Outcome, hung_up_by: str, sip_status: int, at: int) -> Finished:
+        self.state = CallState.FINISHED
+        self.result = Finished(outcome, self._answered_leg, hung_up_by, sip_status, at)
+        return self.result
+
+
+__all__ = [
+    "CALL_TRANSITIONS",
+    "LEG_TRANSITIONS",
+    "STEP_FAILURE_ORDER",
+    "CallFlow",
+    "CallState",
+    "LegState",
+    "LegView",
+]
