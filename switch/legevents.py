@@ -1,0 +1,69 @@
+"""What the SIP endpoint (switch/pjsua/) reports about its legs, as small frozen objects.
+
+The pjsua2 callbacks copy what they need into these and return; the worker loop reads
+them after ``libHandleEvents`` and turns them into call-flow events. A leg is named by a
+*handle*: an integer the endpoint never reuses (pjsua's own call ids are reused at once).
+Every object carries ``at``, a ``time.monotonic_ns()`` reading taken in the callback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switch.calllog import MediaStats
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingInvite:
+    """A new INVITE. The endpoint holds the leg; the worker must answer or reject it soon."""
+
+    handle: int
+    call_id: str
+    request_uri: str
+    called_user: str | None  # request-URI user part (unescaped)
+    from_uri: str
+    from_user: str | None
+    from_display: str | None
+    asserted: str | None  # P-Asserted-Identity URI when present (RFC 3325)
+    source: str  # "ip:port" the INVITE came from
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegProgress:
+    """A provisional response (180/183) on an outbound leg."""
+
+    handle: int
+    status: int
+    early_media: bool  # it carried SDP
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegConnected:
+    """2xx to our INVITE (outbound leg) or ACK to our 2xx (inbound leg)."""
+
+    handle: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegEnded:
+    """The leg is gone. ``status`` is the last status pjsua saw (final response or 200 for BYE)."""
+
+    handle: int
+    status: int
+    reason: str
+    connected: bool  # it had been answered before it ended
+    at: int
+    media: MediaStats | None = None  # RTCP figures when the leg had media
+
+
+@dataclass(frozen=True, slots=True)
+class LegDigit:
+    handle: int
+    digit: str
+    at: int
+
+
+LegEvent = IncomingInvite | LegProgress | LegConnected | LegEnded | LegDigit

@@ -1,0 +1,176 @@
+"""pjsua2 Call subclasses: each callback copies what it needs into a frozen leg event.
+
+The callbacks run on the endpoint thread inside ``libHandleEvents``. They never answer,
+never block and never raise into pjsua2 (a C++ director exception can abort the process):
+everything is wrapped, logged and dropped. Stream statistics are read in the DISCONNECTED
+callback, the last moment the media session still exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pjsua2 as pj
+
+from switch.calllog import MediaStats
+from switch.legevents import LegConnected, LegDigit, LegEnded, LegEvent, LegProgress
+
+log = logging.getLogger("switch.pjsua")
+
+_AUDIO_LIVE = frozenset(
+    {pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
+)
+
+
+def _has_sdp(prm: Any) -> bool:
+    """Whether the message behind a call-state event carried a body (18x with SDP)."""
+    try:
+        event = prm.e
+        if event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return False
+        tsx_state = event.body.tsxState
+        if tsx_state.type != pj.PJSIP_EVENT_RX_MSG:
+            return False
+        whole: str = tsx_state.src.rdata.wholeMsg
+    except Exception:  # a foreign object we cannot read: assume no SDP
+        return False
+    head, _, body = whole.partition("\r\n\r\n")
+    return "v=0" in body[:8] and "application/sdp" in head.lower()
+
+
+def read_stats(call: Any, index: int | None = None) -> MediaStats | None:
+    """RTCP figures of the call's audio stream ``index`` (default: the first live one)."""
+    try:
+        if index is None:
+            info = call.getInfo()
+            index = next(
+                (
+                    m.index
+                    for m in info.media
+                    if m.type == pj.PJMEDIA_TYPE_AUDIO and m.status in _AUDIO_LIVE
+                ),
+                None,
+            )
+        if index is None:
+            return None
+        stat = call.getStreamStat(index)
+        stream = call.getStreamInfo(index)
+        rtcp = stat.rtcp
+        rx, tx = rtcp.rxStat, rtcp.txStat
+        jitter = rx.jitterUsec.mean / 1000.0 if rx.jitterUsec.n else None
+        rtt = rtcp.rttUsec.mean / 1000.0 if rtcp.rttUsec.n else None
+        return MediaStats(
+            codec=str(stream.codecName) or None,
+            rx_packets=int(rx.pkt),
+            tx_packets=int(tx.pkt),
+            rx_loss=int(rx.loss),
+            jitter_ms=jitter,
+            rtt_ms=rtt,
+        )
+    except Exception as exc:  # stats are a nicety; never let them break a call
+        log.debug("stream stats unavailable: %s", exc)
+        return None
+
+
+class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
+    """One SIP dialog: the caller's (inbound) or a target's (outbound)."""
+
+    def __init__(
+        self,
+        account: Any,
+        pj_call_id: int,
+        handle: int,
+        *,
+        inbound: bool,
+        emit: Callable[[LegEvent], None],
+        media_changed: Callable[[int], None],
+    ) -> None:
+        super().__init__(account, pj_call_id)
+        self.handle = handle
+        self.inbound = inbound
+        self.connected = False
+        self.ended = False
+        self.answered_by_us = False  # inbound: we sent 2xx
+        self.stats: MediaStats | None = None
+        self._emit = emit
+        self._media_changed = media_changed
+        self._last_progress = 0
+
+    def onCallState(self, prm: Any) -> None:
+        at = time.monotonic_ns()
+        try:
+            info = self.getInfo()
+            state = info.state
+            if state == pj.PJSIP_INV_STATE_EARLY and not self.inbound:
+                status = int(info.lastStatusCode)
+                early = _has_sdp(prm)
+                # pjsua reports every 18x; relay each distinct one only once.
+                if status != self._last_progress or early:
+                    self._last_progress = status
+                    self._emit(LegProgress(self.handle, status, early, at))
+            elif state in (pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
+                if not self.connected and (
+                    state == pj.PJSIP_INV_STATE_CONFIRMED or not self.inbound
+                ):
+                    self.connected = True
+                    self._emit(LegConnected(self.handle, at))
+            elif state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
+                self.ended = True
+                self._emit(
+                    LegEnded(
+                        self.handle,
+                        int(info.lastStatusCode),
+                        str(info.lastReason),
+                        self.connected,
+                        at,
+                        self.stats,
+                    )
+                )
+        except Exception:
+            log.exception("leg %d: call state callback failed", self.handle)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        try:
+            self._media_changed(self.handle)
+        except Exception:
+            log.exception("leg %d: media state callback failed", self.handle)
+
+    def onStreamDestroyed(self, prm: Any) -> None:
+        # The last moment the stream's RTCP figures exist: at DISCONNECTED they are gone.
+        try:
+            stats = read_stats(self, int(prm.streamIdx))
+            if stats is not None:
+                self.stats = stats
+        except Exception:
+            log.exception("leg %d: stream destroyed callback failed", self.handle)
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        at = time.monotonic_ns()
+        try:
+            self._emit(LegDigit(self.handle, str(prm.digit), at))
+        except Exception:
+            log.exception("leg %d: DTMF callback failed", self.handle)
+
+    def release(self) -> None:
+        """Let Python drop this object without running the C++ destructor.
+
+        pjsua reuses a call id as soon as the call is gone, and ``Call::~Call`` hangs
+        up whatever call now holds the id it remembers: collecting an ended Leg after
+        its id went to a new call CANCELled that new call (seen under load). The C++
+        object (about a hundred bytes) is leaked instead; workers are recycled anyway.
+        """
+        self.thisown = False
+
+    def audio(self) -> Any | None:
+        """The leg's audio port in the conference bridge, when its media is up."""
+        try:
+            info = self.getInfo()
+            for media in info.media:
+                if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in _AUDIO_LIVE:
+                    return self.getAudioMedia(media.index)
+        except Exception as exc:
+            log.debug("leg %d: no audio: %s", self.handle, exc)
+        return None

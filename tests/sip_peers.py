@@ -1,0 +1,333 @@
+"""Real SIP peers for the worker tests: SIPp processes, the worker process, OPTIONS pings.
+
+Every process runs in its own process group and is killed by the fixture that started it
+(``finally``), so that a failing test leaves nothing behind. Ports come from binding port 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[1]
+SIPP_DIR = REPO / "tests" / "switch" / "sipp"
+PYTHON = sys.executable
+
+
+def free_udp_port(pair: bool = False) -> int:
+    """A UDP port free right now (and, with ``pair``, the one above it too, for RTP+RTCP)."""
+    for _ in range(200):
+        port = random.randrange(20000, 60000, 2) if pair else 0
+        socks = []
+        try:
+            for offset in (0, 1) if pair else (0,):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind((LOOPBACK, port + offset if port else 0))
+            return int(socks[0].getsockname()[1])
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free UDP port found")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
+    """SIGTERM the process group, then SIGKILL it after ``grace`` seconds."""
+    if proc.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    return proc.returncode
+
+
+def sip_options(port: int, host: str = LOOPBACK, timeout: float = 1.0) -> str | None:
+    """Send one OPTIONS (with rport) and return the status line of the answer, or None."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((LOOPBACK, 0))
+    local = sock.getsockname()[1]
+    branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+    message = (
+        f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {LOOPBACK}:{local};branch={branch};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@{LOOPBACK}:{local}>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:{host}:{port}>\r\n"
+        f"Call-ID: {uuid.uuid4().hex}@{LOOPBACK}\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        sock.sendto(message.encode(), (host, port))
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except (TimeoutError, ConnectionRefusedError):
+                continue
+            text = data.decode(errors="replace")
+            if branch in text and not text.startswith("SIP/2.0 1"):
+                return text.split("\r\n", 1)[0]
+        return None
+    finally:
+        sock.close()
+
+
+class Sipp:
+    """One SIPp process running a scenario of tests/switch/sipp/ (or a built-in one)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        scenario: str,
+        args: Sequence[str],
+        *,
+        port: int | None = None,
+        media_port: int | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.name = name
+        self.port = port or free_udp_port()
+        self.media_port = media_port or free_udp_port(pair=True)
+        self.messages = workdir / f"{name}_msgs.log"
+        self.logs = workdir / f"{name}_logs.log"
+        self.stat = workdir / f"{name}_stat.csv"
+        scenario_args = (
+            ["-sn", scenario] if "." not in scenario else ["-sf", str(SIPP_DIR / scenario)]
+        )
+        self.cmd = [
+            "sipp",
+            *scenario_args,
+            "-i",
+            LOOPBACK,
+            "-p",
+            str(self.port),
+            "-mi",
+            LOOPBACK,
+            "-mp",
+            str(self.media_port),
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(self.messages),
+            "-trace_logs",
+            "-log_file",
+            str(self.logs),
+            "-trace_stat",
+            "-stf",
+            str(self.stat),
+            *args,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.out = workdir / f"{name}.out"
+
+    def start(self) -> Sipp:
+        with self.out.open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc)
+            raise AssertionError(f"sipp {self.name} still running after {timeout} s") from None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def wait_bound(self, timeout: float = 5.0) -> None:
+        """Until SIPp has bound its SIP port (probing by trying to bind it ourselves)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind((LOOPBACK, self.port))
+            except OSError:
+                return
+            finally:
+                probe.close()
+            time.sleep(0.02)
+        raise AssertionError(f"sipp {self.name} did not bind UDP {self.port}")
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def log_lines(self) -> list[str]:
+        return self.logs.read_text(errors="replace").splitlines() if self.logs.exists() else []
+
+    def message_text(self) -> str:
+        return self.messages.read_text(errors="replace") if self.messages.exists() else ""
+
+    def received(self, method_or_status: str) -> list[str]:
+        """Every message SIPp received whose start line begins with ``method_or_status``."""
+        blocks = self.message_text().split("----------------------------------------------")
+        found = []
+        for block in blocks:
+            if "message received" not in block:
+                continue
+            body = block.split("\n", 2)[-1].lstrip()
+            if body.startswith(method_or_status):
+                found.append(body)
+        return found
+
+    def diagnostics(self) -> str:
+        parts = [f"--- {self.name}: {' '.join(self.cmd)}"]
+        for path in (self.out, self.logs):
+            if path.exists():
+                parts.append(path.read_text(errors="replace")[-3000:])
+        return "\n".join(parts)
+
+
+class WorkerProcess:
+    """``python -m switch.worker`` with a control socketpair whose messages are collected."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        dialplans: Sequence[Path],
+        *,
+        routes: Sequence[str] = (),
+        trunk: str | None = None,
+        grace: float = 3.0,
+        extra: Sequence[str] = (),
+        port: int | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.port = port or free_udp_port()
+        self.log = workdir / "worker.log"
+        self._ours, theirs = socket.socketpair()
+        self._theirs = theirs
+        cmd = [
+            PYTHON,
+            "-m",
+            "switch.worker",
+            "--sip",
+            f"{LOOPBACK}:{self.port}",
+            "--dialplans",
+            *[str(p) for p in dialplans],
+            "--control-fd",
+            str(theirs.fileno()),
+            "--name",
+            "wt",
+            "--grace",
+            str(grace),
+            *extra,
+        ]
+        for route in routes:
+            cmd += ["--route", route]
+        if trunk:
+            cmd += ["--trunk", trunk]
+        self.cmd = cmd
+        self.messages: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> WorkerProcess:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=[self._theirs.fileno()],
+                start_new_session=True,
+            )
+        self._theirs.close()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.wait_for(lambda m: m["op"] == "ready", timeout)
+        return self
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = self._ours.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                with self._lock:
+                    self.messages.append(json.loads(line))
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._ours.sendall(json.dumps(message).encode() + b"\n")
+
+    def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for message in self.messages:
+                    if predicate(message):
+                        return message
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no matching control message; log:\n{self.log_text()[-3000:]}")
+
+    def records(self, phase: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m["record"] for m in self.messages if m["op"] == "call" and m["phase"] == phase]
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> int | None:
+        rc = stop_process(self.proc, grace=10.0) if self.proc is not None else None
+        self._ours.close()
+        return rc
+
+
+@contextmanager
+def running(*things: Sipp | WorkerProcess) -> Iterator[None]:
+    """Stop every process on the way out, whatever happened."""
+    try:
+        yield
+    finally:
+        for thing in things:
+            thing.stop()
+
+
+def write_plan(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

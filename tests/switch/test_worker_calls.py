@@ -1,0 +1,340 @@
+"""The B2BUA worker against SIPp callers and targets: ringing, failover, cancel, hang-up, capacity.
+
+Each test writes a dial plan into tmp_path whose devices are SIPp processes on free
+loopback ports, starts ``python -m switch.worker`` with a control socketpair, places
+calls with SIPp and checks what each peer received plus the call records the worker sent.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, sip_options, write_plan
+
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
+
+BUSINESS = "+49 30 1234560"
+BUSINESS_E164 = "+49301234560"
+CALLER = "+491715550100"
+
+
+def plan(tmp_path: Path, steps: str, devices: dict[str, str]) -> Path:
+    device_map = ", ".join(f'{name}: "sip:{name}@{address}"' for name, address in devices.items())
+    return write_plan(
+        tmp_path / "plan.yaml",
+        f"""
+tenant: test-tenant
+name: Tischlerei Test
+numbers: ["{BUSINESS}"]
+people:
+  jan:
+    name: Jan
+    devices: {{{device_map}}}
+rules:
+  - name: test rule
+    then:
+{steps}
+""",
+    )
+
+
+def caller(
+    tmp_path: Path, worker: WorkerProcess, scenario: str = "uac_call.xml", *extra: str
+) -> Sipp:
+    return Sipp(
+        tmp_path,
+        "caller",
+        scenario,
+        [
+            f"{LOOPBACK}:{worker.port}",
+            "-s",
+            BUSINESS_E164,
+            "-key",
+            "caller",
+            CALLER,
+            "-m",
+            "1",
+            "-timeout",
+            "20",
+            "-timeout_error",
+            *extra,
+        ],
+    )
+
+
+def target(tmp_path: Path, name: str, scenario: str, *extra: str) -> Sipp:
+    return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "20", "-timeout_error", *extra])
+
+
+def header(message: str, name: str) -> str:
+    match = re.search(rf"^{name}:\s*(.*)$", message, re.MULTILINE | re.IGNORECASE)
+    assert match, f"no {name} in\n{message}"
+    return match.group(1).strip()
+
+
+def wait_all(*peers: Sipp, timeout: float = 20.0) -> None:
+    for peer in peers:
+        rc = peer.wait(timeout)
+        assert rc == 0, peer.diagnostics()
+
+
+def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
+    desk = target(tmp_path, "desk", "uas_ring.xml")
+    mobile = target(tmp_path, "mobile", "uas_answer.xml", "-rtp_echo")
+    dialplan = plan(
+        tmp_path,
+        "      - {ring: [jan.desk], timeout: 1s}\n      - {ring: [jan.mobile], timeout: 5s}",
+        {"desk": desk.address, "mobile": mobile.address},
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, "uac_call.xml", "-d", "500")
+    with running(desk, mobile, worker, call):
+        desk.start()
+        mobile.start()
+        desk.wait_bound()
+        mobile.wait_bound()
+        worker.start()
+        started = time.monotonic()
+        call.start()
+        wait_all(call, desk, mobile)
+        assert time.monotonic() - started >= 1.0  # the desk rang for its full second
+
+        assert "GOT CANCEL" in desk.log_lines()
+        invite = mobile.received("INVITE")[0]
+        assert header(invite, "From").startswith(f'"Tischlerei Test: {CALLER}" <sip:{CALLER}@')
+        assert header(invite, "P-Asserted-Identity").startswith(f"<sip:{CALLER}@")
+        assert header(invite, "Diversion") == (
+            f"<sip:{BUSINESS_E164}@{LOOPBACK}:{worker.port}>;reason=unconditional;counter=1"
+        )
+        history = header(invite, "History-Info")
+        assert history.startswith(f"<sip:{BUSINESS_E164}@")
+        assert "index=1.1;mp=1" in history
+        assert "FINAL 200" in call.log_lines()
+        assert "PROV 180" in call.log_lines()
+
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert record["outcome"] == "answered"
+        assert record["answered_by"] == "jan.mobile"
+        assert record["hung_up_by"] == "caller"
+        assert [(leg["target"], leg["status"]) for leg in record["legs"]] == [
+            ("jan.desk", 487),
+            ("jan.mobile", 200),
+        ]
+        for stamp in ("decision_ns", "first_18x_in_ns", "first_18x_relayed_ns", "answer_in_ns"):
+            assert record[stamp] >= record["invite_in_ns"], stamp
+        assert record["answer_relayed_ns"] >= record["answer_in_ns"]
+        assert all(leg["invite_out_ns"] >= record["decision_ns"] for leg in record["legs"])
+        mobile_media = record["legs"][1]["media"]
+        assert mobile_media
+        assert mobile_media["rx_packets"] > 0
+        assert worker.alive()
+
+
+def test_parallel_ring_first_answer_wins_others_cancelled(tmp_path: Path) -> None:
+    a = target(tmp_path, "a", "uas_answer.xml")
+    b = target(tmp_path, "b", "uas_ring.xml")
+    c = target(tmp_path, "c", "uas_ring.xml")
+    dialplan = plan(
+        tmp_path,
+        "      - {ring: [jan.a, jan.b, jan.c], parallel: true, timeout: 5s}",
+        {"a": a.address, "b": b.address, "c": c.address},
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, "uac_call.xml", "-d", "300")
+    with running(a, b, c, worker, call):
+        for peer in (a, b, c):
+            peer.start()
+            peer.wait_bound()
+        worker.start()
+        call.start()
+        wait_all(call, a, b, c)
+        assert "GOT CANCEL" in b.log_lines()
+        assert "GOT CANCEL" in c.log_lines()
+        assert "GOT BYE" in a.log_lines()
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert record["answered_by"] == "jan.a"
+        assert sorted(leg["status"] for leg in record["legs"]) == [200, 487, 487]
+
+
+def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
+    busy = target(tmp_path, "busy", "uas_busy.xml")
+    other = target(tmp_path, "other", "uas_answer.xml")
+    dialplan = plan(
+        tmp_path,
+        "      - {ring: [jan.busy], timeout: 10s}\n      - {ring: [jan.other], timeout: 5s}",
+        {"busy": busy.address, "other": other.address},
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, "uac_call.xml", "-d", "200")
+    with running(busy, other, worker, call):
+        busy.start()
+        other.start()
+        busy.wait_bound()
+        other.wait_bound()
+        worker.start()
+        started = time.monotonic()
+        call.start()
+        wait_all(call, busy, other)
+        assert time.monotonic() - started < 5  # failover on 486 at once, not after 10 s
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert [(leg["target"], leg["status"]) for leg in record["legs"]] == [
+            ("jan.busy", 486),
+            ("jan.other", 200),
+        ]
+
+
+def test_caller_cancels_while_ringing_every_target_gets_cancel(tmp_path: Path) -> None:
+    a = target(tmp_path, "a", "uas_ring.xml")
+    b = target(tmp_path, "b", "uas_ring.xml")
+    dialplan = plan(
+        tmp_path,
+        "      - {ring: [jan.a, jan.b], parallel: true, timeout: 10s}",
+        {"a": a.address, "b": b.address},
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, "uac_cancel.xml")
+    with running(a, b, worker, call):
+        for peer in (a, b):
+            peer.start()
+            peer.wait_bound()
+        worker.start()
+        call.start()
+        wait_all(call, a, b)
+        assert "FINAL 487" in call.log_lines()
+        assert "GOT CANCEL" in a.log_lines()
+        assert "GOT CANCEL" in b.log_lines()
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert record["outcome"] == "cancelled"
+        assert record["hung_up_by"] == "caller"
+
+
+def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
+    callee = target(tmp_path, "callee", "uas_answer_bye.xml")
+    dialplan = plan(
+        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, "uac_wait_bye.xml")
+    with running(callee, worker, call):
+        callee.start()
+        callee.wait_bound()
+        worker.start()
+        call.start()
+        wait_all(call, callee)
+        assert "GOT BYE" in call.log_lines()
+        assert "BYE ANSWERED" in callee.log_lines()
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert record["hung_up_by"] == "callee"
+        assert record["outcome"] == "answered"
+
+
+def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
+    callee = target(tmp_path, "callee", "uas_early.xml", "-rtp_echo")
+    dialplan = plan(
+        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, "uac_call.xml", "-d", "200")
+    with running(callee, worker, call):
+        callee.start()
+        callee.wait_bound()
+        worker.start()
+        call.start()
+        wait_all(call, callee)
+        assert "PROV 183" in call.log_lines()
+        progress = call.received("SIP/2.0 183")[0]
+        assert "application/sdp" in progress.lower()
+        assert "m=audio" in progress
+
+
+def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> None:
+    dialplan = plan(tmp_path, "      - {ring: [jan.x], timeout: 5s}", {"x": "127.0.0.1:9"})
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = Sipp(
+        tmp_path,
+        "caller",
+        "uac_final.xml",
+        [
+            f"{LOOPBACK}:{worker.port}",
+            "-s",
+            "+49301111111",
+            "-key",
+            "caller",
+            CALLER,
+            "-m",
+            "1",
+            "-timeout",
+            "10",
+            "-timeout_error",
+        ],
+    )
+    with running(worker, call):
+        worker.start()
+        call.start()
+        wait_all(call)
+        assert "FINAL 404" in call.log_lines()
+        assert sip_options(worker.port) == "SIP/2.0 200 OK"
+
+
+def five_calls(tmp_path: Path, *worker_args: str) -> tuple[list[str], WorkerProcess]:
+    callee = target(tmp_path, "callee", "uas_answer.xml")
+    callee.cmd[callee.cmd.index("-m") + 1] = "5"
+    dialplan = plan(
+        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
+    )
+    worker = WorkerProcess(tmp_path, [dialplan], extra=worker_args)
+    call = Sipp(
+        tmp_path,
+        "caller",
+        "uac_final.xml",
+        [
+            f"{LOOPBACK}:{worker.port}",
+            "-s",
+            BUSINESS_E164,
+            "-key",
+            "caller",
+            CALLER,
+            "-m",
+            "5",
+            "-r",
+            "50",
+            "-l",
+            "5",
+            "-d",
+            "1500",
+            "-timeout",
+            "15",
+        ],
+    )
+    with running(callee, worker, call):
+        callee.start()
+        callee.wait_bound()
+        worker.start()
+        call.start()
+        call.wait(20)
+        finals = [line.split()[-1] for line in call.log_lines() if line.startswith("FINAL")]
+        assert len(finals) == 5, call.diagnostics()
+        assert worker.alive()
+        assert sip_options(worker.port) == "SIP/2.0 200 OK"
+        for response in call.received("SIP/2.0 503"):
+            assert re.search(r"^Retry-After: \d+", response, re.MULTILINE), response
+    return finals, worker
+
+
+def test_five_calls_at_once_two_bridged_rest_rejected_worker_survives(tmp_path: Path) -> None:
+    finals, _ = five_calls(tmp_path)
+    assert finals.count("200") == 2, finals  # two bridged calls fill pjsua's 4 call slots
+    # Beyond that pjsua answers 486 itself, before the worker sees the INVITE; a call
+    # arriving while a slot is still free gets the worker's 503 + Retry-After.
+    assert sorted(finals) == ["200", "200", *sorted(f for f in finals if f in ("486", "503"))]
+
+
+def test_five_calls_with_spare_leg_overflow_gets_503(tmp_path: Path) -> None:
+    finals, worker = five_calls(tmp_path, "--spare-leg")
+    assert finals.count("200") == 1, finals
+    assert finals.count("503") == 4, finals
+    assert worker.wait_for(lambda m: m["op"] == "ready")["capacity"] == 3
