@@ -36,7 +36,7 @@ class UnknownPersonError(PresenceError):
 
 class PresenceValueError(PresenceError):
     def __init__(self, field: str, value: object, reason: str) -> None:
-        super().__init__(f"{field} {value!r}: {reason}")
+        super().__init__(f"{field} {value!r} {reason}")
         self.field = field
         self.value = value
         self.reason = reason

@@ -93,7 +93,9 @@ def clean_note(note: str | None) -> str | None:
     if not stripped:
         return None
     if len(stripped) > NOTE_MAX:
-        raise PresenceValueError("note", stripped[:40] + "…", f"longer than {NOTE_MAX} characters")
+        raise PresenceValueError(
+            "note", stripped[:40] + "…", f"is longer than {NOTE_MAX} characters"
+        )
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in stripped):
         raise PresenceValueError("note", stripped, "contains control characters")
     return stripped

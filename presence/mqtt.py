@@ -114,6 +114,21 @@ class PresenceBridge:
         """Sessions started so far (1 after the first connect, 2 after one reconnect, …)."""
         self.commands_applied = 0
         self.commands_ignored = 0
+        self._publishing = False
+
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    @property
+    def settled(self) -> bool:
+        """Connected, and every change of the hub so far has been acknowledged by the broker."""
+        return (
+            self.connected.is_set()
+            and not self._publishing
+            and self._watch is not None
+            and not self._watch.pending
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -223,6 +238,7 @@ class PresenceBridge:
     async def _publisher(self, client: aiomqtt.Client, watch: Watch) -> None:
         while True:
             batch = await watch.next_batch()
+            self._publishing = True
             try:
                 keys = sorted(batch)
                 for start in range(0, len(keys), PUBLISH_CHUNK):
@@ -231,6 +247,8 @@ class PresenceBridge:
             except BaseException:
                 watch.add(batch)  # not lost: the next session publishes them (removals too)
                 raise
+            finally:
+                self._publishing = False
 
     async def _publish_person(self, client: aiomqtt.Client, key: Key) -> None:
         tenant, person = key

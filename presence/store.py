@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -66,8 +67,21 @@ class PresenceStore:
         self._db: aiosqlite.Connection | None = None
 
     async def __aenter__(self) -> Self:
+        # Checked first: when aiosqlite's connect fails it leaves its worker thread to post a
+        # result to the event loop later, which fails if the loop has closed by then.
+        if not self._path.parent.is_dir():
+            raise StoreError(self._path, "directory does not exist")
+        if not os.access(self._path.parent, os.W_OK | os.X_OK):
+            raise StoreError(self._path, "directory is not writable")
+        pending = aiosqlite.connect(self._path)
         try:
-            self._db = await aiosqlite.connect(self._path)
+            self._db = await pending
+        except (OSError, aiosqlite.Error) as exc:
+            thread = getattr(pending, "_thread", None)
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 1.0)
+            raise StoreError(self._path, str(exc)) from None
+        try:
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute(SCHEMA)
             await self._db.commit()

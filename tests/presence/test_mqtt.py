@@ -1,0 +1,238 @@
+"""The MQTT bridge against a real Mosquitto (a private broker per test, tests/peers.py).
+
+Commands are sent with ``mosquitto_pub`` (another client implementation than ours);
+states are read by fresh aiomqtt subscribers, so a retained message is what they see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import aiomqtt
+import pytest
+
+from presence.hub import PresenceHub
+from presence.mqtt import PresenceBridge, backoff_delay
+from presence.topics import Topics, decode_state
+from rules.presence import PresenceState as S
+from tests.peers import MosquittoBroker
+
+pytestmark = pytest.mark.peer
+
+DIRECTORY = {"acme": {"anna", "bert"}, "beta": {"carl"}}
+TOPICS = Topics()
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll: the conditions live in other tasks and a peer process, not in one Event."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def retained(
+    broker: MosquittoBroker, topic_filter: str, quiet: float = 0.3
+) -> dict[str, bytes]:
+    """Everything a brand-new subscriber gets for ``topic_filter`` (the retained messages)."""
+    found: dict[str, bytes] = {}
+    async with aiomqtt.Client(broker.host, broker.port, timeout=5) as client:
+        await client.subscribe(topic_filter, qos=1)
+        while True:
+            try:
+                async with asyncio.timeout(quiet):
+                    message = await anext(client.messages)
+            except TimeoutError:
+                return found
+            assert message.retain, f"{message.topic} arrived live, not retained"
+            assert isinstance(message.payload, bytes)
+            found[str(message.topic)] = message.payload
+
+
+async def mosquitto_pub(
+    broker: MosquittoBroker, topic: str, payload: str, *, retain: bool = False
+) -> None:
+    args = ["-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", topic, "-m", payload]
+    proc = await asyncio.create_subprocess_exec("mosquitto_pub", *args, *(["-r"] if retain else []))
+    assert await asyncio.wait_for(proc.wait(), 5) == 0
+
+
+def cut_connection(bridge: PresenceBridge) -> None:
+    """Shut the bridge's TCP socket under it: the broker sees the client vanish, no DISCONNECT."""
+    assert bridge.client is not None
+    sock = cast(socket.socket, bridge.client._client.socket())
+    sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+async def bridge(mosquitto: MosquittoBroker) -> AsyncIterator[PresenceBridge]:
+    hub = PresenceHub(DIRECTORY)
+    async with PresenceBridge(
+        hub,
+        mosquitto.host,
+        mosquitto.port,
+        backoff_initial=0.05,
+        backoff_max=0.3,
+        timeout=2,
+        stop_timeout=2,
+    ) as b:
+        await asyncio.wait_for(b.connected.wait(), 5)
+        yield b
+
+
+def hub_of(bridge: PresenceBridge) -> PresenceHub:
+    return bridge._hub
+
+
+async def test_command_changes_hub_and_state_is_retained(
+    mosquitto: MosquittoBroker, bridge: PresenceBridge
+) -> None:
+    hub = hub_of(bridge)
+    until = (datetime.now(UTC) + timedelta(hours=4)).replace(microsecond=0)
+    command = {"state": "away", "note": "Baustelle Nord", "until": until.isoformat()}
+    await mosquitto_pub(mosquitto, TOPICS.command("acme", "anna"), json.dumps(command))
+    await eventually(lambda: hub.snapshot("acme")["anna"] == S.AWAY)
+    assert bridge.commands_applied == 1
+
+    await eventually(lambda: bridge.settled)
+    states = await retained(mosquitto, "rufweiche/v1/+/person/+/presence")
+    assert set(states) == {TOPICS.presence(*key) for key in hub.keys()}  # noqa: SIM118
+    anna = decode_state(states[TOPICS.presence("acme", "anna")])
+    assert (anna.state, anna.note, anna.until, anna.source) == (
+        S.AWAY,
+        "Baustelle Nord",
+        until,
+        "mqtt",
+    )
+    assert decode_state(states[TOPICS.presence("beta", "carl")]).state == S.AVAILABLE
+    assert await retained(mosquitto, TOPICS.status) == {TOPICS.status: b"online"}
+    config = await retained(mosquitto, "homeassistant/sensor/+/config")
+    assert json.loads(config["homeassistant/sensor/rufweiche_acme_anna/config"])["state_topic"] == (
+        TOPICS.presence("acme", "anna")
+    )
+
+    # a call shows up as busy in the retained state
+    hub.call_started("acme", "anna")
+    await eventually(lambda: bridge.settled)
+    states = await retained(mosquitto, TOPICS.presence("acme", "anna"))
+    assert decode_state(states[TOPICS.presence("acme", "anna")]).state == S.BUSY
+
+    # a person who leaves the dial plan disappears from the broker
+    hub.replace_directory({"acme": {"anna"}})
+    await eventually(lambda: bridge.settled)
+    assert set(await retained(mosquitto, "rufweiche/v1/+/person/+/presence")) == {
+        TOPICS.presence("acme", "anna")
+    }
+    assert set(await retained(mosquitto, "homeassistant/#")) == {
+        "homeassistant/sensor/rufweiche_acme_anna/config"
+    }
+
+
+async def test_bad_commands_are_ignored(mosquitto: MosquittoBroker, bridge: PresenceBridge) -> None:
+    hub = hub_of(bridge)
+    await mosquitto_pub(mosquitto, TOPICS.command("acme", "anna"), "{not json")
+    await mosquitto_pub(mosquitto, TOPICS.command("acme", "anna"), '{"state": "sleeping"}')
+    await mosquitto_pub(mosquitto, TOPICS.command("acme", "zoe"), "away")
+    await mosquitto_pub(mosquitto, TOPICS.command("nope", "anna"), "away")
+    await mosquitto_pub(mosquitto, TOPICS.command("acme", "bert"), "offline")  # the good one
+    await eventually(lambda: bridge.commands_applied == 1)
+    assert bridge.commands_ignored == 4
+    assert dict(hub.snapshot("acme")) == {"anna": S.AVAILABLE, "bert": S.OFFLINE}
+    assert bridge.connected.is_set()  # none of it hurt the session
+
+    # A retained command arrives live once (applied) and then again, flagged retained, on
+    # every resubscribe: that replay is ignored, or it would undo later changes.
+    await mosquitto_pub(mosquitto, TOPICS.command("beta", "carl"), "dnd", retain=True)
+    await eventually(lambda: hub.snapshot("beta")["carl"] == S.DND)
+    hub.set("beta", "carl", "available", source="web")
+    cut_connection(bridge)
+    await eventually(lambda: bridge.connections == 2 and bridge.commands_ignored == 5)
+    assert hub.snapshot("beta")["carl"] == S.AVAILABLE
+
+
+async def test_broker_dies_and_returns(mosquitto: MosquittoBroker, bridge: PresenceBridge) -> None:
+    hub = hub_of(bridge)
+    mosquitto.kill()
+    await eventually(lambda: not bridge.connected.is_set())
+    # the hub works on without the broker
+    hub.set("acme", "bert", "dnd", source="web", note="while the broker was down")
+    assert hub.snapshot("acme")["bert"] == S.DND
+    await asyncio.sleep(0.5)  # a few failed reconnects (backoff 0.05 .. 0.3 s)
+    assert bridge.connections == 1
+
+    mosquitto.start()  # same port, empty retained store (persistence false)
+    await eventually(lambda: bridge.connections == 2)
+    await eventually(lambda: bridge.settled)
+    states = await retained(mosquitto, "rufweiche/v1/+/person/+/presence")
+    assert len(states) == 3  # all republished, not just the change
+    bert = decode_state(states[TOPICS.presence("acme", "bert")])
+    assert (bert.state, bert.note) == (S.DND, "while the broker was down")
+    assert await retained(mosquitto, TOPICS.status) == {TOPICS.status: b"online"}
+
+    # and the command subscription is back
+    await mosquitto_pub(mosquitto, TOPICS.command("acme", "anna"), "away")
+    await eventually(lambda: hub.snapshot("acme")["anna"] == S.AWAY)
+
+
+async def test_last_will_on_lost_connection_and_offline_on_clean_stop(
+    mosquitto: MosquittoBroker, bridge: PresenceBridge
+) -> None:
+    seen: list[bytes] = []
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=5) as watcher:
+        await watcher.subscribe(TOPICS.status, qos=1)
+
+        async def collect() -> None:
+            async for message in watcher.messages:
+                assert isinstance(message.payload, bytes)
+                seen.append(message.payload)
+
+        collector = asyncio.create_task(collect())
+        try:
+            await eventually(lambda: seen == [b"online"])  # the retained one
+            # Cut the bridge's TCP connection under it: no DISCONNECT reaches the broker.
+            cut_connection(bridge)
+            await eventually(lambda: seen[:3] == [b"online", b"offline", b"online"])
+            assert bridge.connections == 2
+
+            await bridge.stop()
+            await eventually(lambda: seen[-1:] == [b"offline"])
+        finally:
+            collector.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await collector
+    assert await retained(mosquitto, TOPICS.status) == {TOPICS.status: b"offline"}
+    # mosquitto's own account: first a lost connection, at the end a clean DISCONNECT
+    await eventually(lambda: f"Client {bridge.client_id} disconnected." in mosquitto.log_text())
+    assert f"Client {bridge.client_id} closed its connection." in mosquitto.log_text()
+
+
+async def test_stop_without_broker_does_not_hang(mosquitto: MosquittoBroker) -> None:
+    mosquitto.kill()
+    hub = PresenceHub(DIRECTORY)
+    bridge = PresenceBridge(
+        hub, mosquitto.host, mosquitto.port, backoff_initial=5, backoff_max=5, stop_timeout=1
+    )
+    async with asyncio.timeout(2):
+        async with bridge:
+            await asyncio.sleep(0.2)  # first attempt failed, now in a 2.5-5 s backoff
+            hub.set("acme", "anna", "away", source="phone")
+    assert bridge.connections == 0
+    assert hub.snapshot("acme")["anna"] == S.AWAY
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    assert [backoff_delay(n, 0.5, 10, rng=lambda: 1.0) for n in range(7)] == [
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        10.0,
+        10.0,
+    ]
+    assert backoff_delay(3, 0.5, 10, rng=lambda: 0.0) == 2.0
+    assert backoff_delay(10_000, 0.5, 10, rng=lambda: 0.5) == 7.5
