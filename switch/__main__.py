@@ -1,0 +1,5 @@
+"""``python -m switch`` is the ``rufweiche`` command."""
+
+from switch.cli import main
+
+main()

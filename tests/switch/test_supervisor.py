@@ -1,0 +1,311 @@
+"""``rufweiche run`` as a whole: supervisor + worker + records + HTTP, against SIPp peers.
+
+Each test starts the real command in a subprocess on free loopback ports with its own
+data directory, places calls with SIPp and reads what the switch shows over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sip_peers import LOOPBACK, REPO, Sipp, free_udp_port, running, stop_process
+
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
+
+BUSINESS = "+49 30 1234560"
+BUSINESS_E164 = "+49301234560"
+
+
+def plan_text(device: str, rule: str = "ring jan") -> str:
+    return f"""
+tenant: test-tenant
+name: Tischlerei Test
+numbers: ["{BUSINESS}"]
+people:
+  jan:
+    name: Jan
+    devices: {{desk: "{device}"}}
+rules:
+  - name: {rule}
+    then:
+      - {{ring: [jan.desk], timeout: 10s}}
+"""
+
+
+def free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+class Switch:
+    """``python -m switch run`` on free ports, with helpers to read its HTTP side."""
+
+    def __init__(self, tmp_path: Path, dialplans: Path, *extra: str) -> None:
+        self.sip_port = free_udp_port()
+        self.http_port = free_tcp_port()
+        self.url = f"http://{LOOPBACK}:{self.http_port}"
+        self.log = tmp_path / "switch.log"
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "switch",
+            "run",
+            "--dialplans",
+            str(dialplans),
+            "--sip",
+            f"{LOOPBACK}:{self.sip_port}",
+            "--http",
+            f"{LOOPBACK}:{self.http_port}",
+            "--data-dir",
+            str(tmp_path / "var"),
+            "--no-mqtt",
+            *extra,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Switch:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.wait_until(lambda: self.health()["ready"], 20, "switch ready")
+        return self
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=2) as response:
+            return json.loads(response.read())
+
+    def text(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=2) as response:
+            return str(response.read().decode())
+
+    def health(self) -> dict[str, Any]:
+        try:
+            return dict(self.get("/healthz"))
+        except urllib.error.HTTPError as exc:  # 503 while not ready, with the same JSON body
+            return dict(json.loads(exc.read()))
+        except OSError:
+            return {"ready": False, "detail": {"workers": {"w1": {"ready": False, "pid": 0}}}}
+
+    def wait_until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"switch exited ({self.proc.returncode}):\n{self.output()}")
+            result = check()
+            if result:
+                return result
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def calls(self) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/calls")["calls"])
+
+    def worker(self) -> dict[str, Any]:
+        return dict(self.health()["detail"]["workers"]["w1"])
+
+    def stop(self) -> int | None:
+        assert self.proc is not None
+        return stop_process(self.proc, grace=15)
+
+
+@pytest.fixture
+def make_switch(tmp_path: Path) -> Iterator[Callable[..., Switch]]:
+    started: list[Switch] = []
+
+    def make(dialplans: Path, *extra: str) -> Switch:
+        switch = Switch(tmp_path, dialplans, *extra).start()
+        started.append(switch)
+        return switch
+
+    try:
+        yield make
+    finally:
+        for switch in started:
+            if switch.proc is not None and switch.proc.poll() is None:
+                switch.stop()
+
+
+def target(tmp_path: Path, name: str, scenario: str = "uas_answer.xml") -> Sipp:
+    return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "30"])
+
+
+def caller(tmp_path: Path, switch: Switch, hold_ms: int = 200, name: str = "caller") -> Sipp:
+    return Sipp(
+        tmp_path,
+        name,
+        "uac_call.xml",
+        [
+            f"{LOOPBACK}:{switch.sip_port}",
+            "-s",
+            BUSINESS_E164,
+            "-key",
+            "caller",
+            "+491715550100",
+            "-m",
+            "1",
+            "-d",
+            str(hold_ms),
+            "-timeout",
+            "30",
+        ],
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    # Write to a temporary name and rename, as an editor does: the watcher sees one change.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def test_call_is_forwarded_recorded_and_counted(tmp_path: Path, make_switch: Any) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    desk = target(tmp_path, "desk")
+    write(plans / "test.yaml", plan_text(f"sip:desk@{desk.address}"))
+    switch = make_switch(plans)
+    call = caller(tmp_path, switch)
+    with running(desk.start(), call.start()):
+        assert call.wait(20) == 0, call.diagnostics()
+        record = switch.wait_until(
+            lambda: [c for c in switch.calls() if c["outcome"] == "answered"], 10, "record"
+        )[0]
+    assert record["tenant"] == "test-tenant"
+    assert record["answered_by"] == "jan.desk"
+    assert record["rule"] == "ring jan"
+    assert record["hung_up_by"] == "caller"
+    metrics = switch.text("/metrics")
+    assert 'rufweiche_calls_total{outcome="answered",tenant="test-tenant"} 1.0' in metrics
+    assert 'rufweiche_added_delay_seconds_count{hop="invite"} 1.0' in metrics
+
+
+def test_hot_reload_keeps_the_last_good_plan_and_takes_a_fixed_one(
+    tmp_path: Path, make_switch: Any
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    first = target(tmp_path, "first")
+    second = target(tmp_path, "second")
+    plan = write(plans / "test.yaml", plan_text(f"sip:first@{first.address}", "old rule"))
+    switch = make_switch(plans)
+
+    write(plan, plan_text(f"sip:second@{second.address}", "new rule").replace("timeout", "timout"))
+    problems = switch.wait_until(
+        lambda: switch.health()["detail"]["dial_plans"]["problems"], 10, "reload problems"
+    )
+    assert any("test.yaml:" in p and "did you mean 'timeout'" in p for p in problems), problems
+    assert switch.health()["ready"]
+    call = caller(tmp_path, switch, name="caller1")
+    with running(first.start(), call.start()):
+        assert call.wait(20) == 0, call.diagnostics() + first.diagnostics()
+    assert first.received("INVITE"), "the broken edit must leave the old plan in force"
+
+    write(plan, plan_text(f"sip:second@{second.address}", "new rule"))
+    switch.wait_until(
+        lambda: switch.health()["detail"]["dial_plans"]["ok"], 10, "reload of the fixed plan"
+    )
+    time.sleep(0.5)  # the worker reloads right after the supervisor
+    call = caller(tmp_path, switch, name="caller2")
+    with running(second.start(), call.start()):
+        assert call.wait(20) == 0, call.diagnostics() + switch.output()
+    assert second.received("INVITE")
+    rules = {c["rule"] for c in switch.calls() if c["outcome"] == "answered"}
+    assert rules == {"old rule", "new rule"}
+
+
+def test_killed_worker_is_restarted_and_its_call_closed_as_aborted(
+    tmp_path: Path, make_switch: Any
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    desk = target(tmp_path, "desk")
+    write(plans / "test.yaml", plan_text(f"sip:desk@{desk.address}"))
+    switch = make_switch(plans)
+    call = caller(tmp_path, switch, hold_ms=20_000)
+    with running(desk.start(), call.start()):
+        switch.wait_until(
+            lambda: [c for c in switch.calls() if c["outcome"] is None and c["answer_in_ms"]],
+            10,
+            "the call to be up",
+        )
+        before = switch.worker()
+        killed_at = time.monotonic()
+        os.kill(before["pid"], signal.SIGKILL)
+        after = switch.wait_until(
+            lambda: (w := switch.worker())["ready"] and w["pid"] != before["pid"] and w,
+            5,
+            "the worker to be back",
+        )
+        restart_seconds = time.monotonic() - killed_at
+    assert after["restarts"] == 1
+    assert restart_seconds < 5
+    record = switch.wait_until(
+        lambda: [c for c in switch.calls() if c["outcome"] == "aborted"], 5, "aborted record"
+    )[0]
+    assert record["tenant"] == "test-tenant"
+    assert switch.health()["ready"]
+
+
+def test_feature_code_from_own_phone_sets_presence(tmp_path: Path, make_switch: Any) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    phone_port = free_udp_port()
+    write(plans / "test.yaml", plan_text(f"sip:jan@{LOOPBACK}:{phone_port}"))
+    switch = make_switch(plans)
+    assert switch.get("/api/v1/tenants/test-tenant/people/jan/presence")["state"] == "available"
+    dial = Sipp(
+        tmp_path,
+        "phone",
+        "uac_wait_bye.xml",
+        [f"{LOOPBACK}:{switch.sip_port}", "-s", "*31", "-m", "1", "-timeout", "15"],
+        port=phone_port,
+    )
+    dial.cmd += ["-key", "caller", "jan"]
+    with running(dial.start()):
+        dial.wait(15)
+    person = switch.wait_until(
+        lambda: (p := switch.get("/api/v1/tenants/test-tenant/people/jan/presence"))["state"]
+        == "away"
+        and p,
+        5,
+        "jan away",
+    )
+    assert person["source"] == "phone"
+
+
+def test_broken_plan_at_start_is_reported_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    write(plans / "bad.yaml", plan_text("sip:x@127.0.0.1:9").replace("tenant:", "tennant:"))
+    broken = Switch(tmp_path, plans)
+    result = subprocess.run(broken.cmd, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "bad.yaml:2:1:" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+    write(plans / "bad.yaml", plan_text("sip:x@127.0.0.1:9"))
+    switch = Switch(tmp_path, plans).start()
+    assert switch.proc is not None
+    switch.proc.send_signal(signal.SIGTERM)
+    assert switch.proc.wait(20) == 0
+    assert "Traceback" not in switch.output()
