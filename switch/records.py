@@ -22,7 +22,10 @@ locked beyond ``busy_timeout``, the disk is full, an I/O error), the batch goes 
 *spool*: an append-only JSON-lines file next to the database (``<db>.spool.jsonl``).
 The spool is replayed before the next batch that succeeds, on a timer while no new
 records arrive, and when the writer starts. No record is lost unless the spool cannot
-be written either (then the error is logged with the count of lost records).
+be written either (then the error is logged with the count of lost records). A report
+the database refuses for itself (not a transient error: e.g. a NULL where the schema
+forbids one) is set aside in ``<db>.rejected.jsonl`` with the error, and the rest of its
+batch is written one by one, so one bad report never blocks the others.
 
 Durability (fsync policy):
 - the database runs in WAL mode with ``synchronous=FULL``: a committed batch survives a
@@ -502,6 +505,7 @@ class WriterStats:
     records_spooled: int = 0
     records_replayed: int = 0
     records_lost: int = 0
+    records_rejected: int = 0
     failed_batches: int = 0
     last_error: str | None = None
     batch_sizes: list[int] = field(default_factory=list)
@@ -561,6 +565,8 @@ class RecordWriter:
         self.path = Path(path)
         self.spool_path = self.path.with_name(self.path.name + ".spool.jsonl")
         self._replay_path = self.path.with_name(self.path.name + ".spool.replaying.jsonl")
+        self.rejected_path = self.path.with_name(self.path.name + ".rejected.jsonl")
+        self._closed = False
         self._queue: asyncio.Queue[_Item | object] = asyncio.Queue(maxsize=queue_size)
         self._batch_max = batch_max
         self._busy_timeout = busy_timeout
@@ -608,6 +614,7 @@ class RecordWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closed = True  # from now on, submit() spools
         if self._task is not None:
             try:
                 self._queue.put_nowait(_STOP)
@@ -636,6 +643,9 @@ class RecordWriter:
         if phase not in PHASE_RANK:
             raise ValueError(f"call record phase {phase!r} is not one of {sorted(PHASE_RANK)}")
         item = _Report(phase, record, CallerPolicy(store_caller))
+        if self._closed or self._task is None:
+            self._spool_items([item])  # replayed at the next start
+            return
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -700,7 +710,11 @@ class RecordWriter:
                     stopping = True
                 else:
                     batch.append(item)  # type: ignore[arg-type]
-            await self._write_batch(batch)
+            try:
+                await self._write_batch(batch)
+            except Exception:  # a bug must not stop the writer: keep the records, go on
+                log.exception("call-record writer failed on a batch of %d", len(batch))
+                self._spool_items(batch)
             if self._queue.empty():
                 self.idle.set()
 
@@ -723,7 +737,7 @@ class RecordWriter:
             self._spool_items(batch)
             return
         try:
-            closed = await self._transaction(batch)
+            closed = await self._commit(batch)
         except sqlite3.OperationalError as exc:
             self._failed(exc, len(batch))
             self._spool_items(batch)
@@ -747,6 +761,33 @@ class RecordWriter:
             exc,
             self.spool_path,
         )
+
+    async def _commit(self, batch: Sequence[_Item]) -> list[int]:
+        """Write a batch; if one item is poison (not a transient OperationalError, e.g. a
+        NULL where the schema forbids it), write the others one by one and set the poison
+        aside in ``<db>.rejected.jsonl`` rather than blocking every later batch."""
+        try:
+            return await self._transaction(batch)
+        except sqlite3.OperationalError:
+            raise
+        except (sqlite3.Error, ValueError, TypeError, KeyError) as exc:
+            if len(batch) == 1:
+                self._reject(batch[0], exc)
+                return [0]
+        closed: list[int] = []
+        for item in batch:
+            closed += await self._commit([item])
+        return closed
+
+    def _reject(self, item: _Item, exc: BaseException) -> None:
+        self.stats.records_rejected += 1
+        log.error(
+            "call-record item refused by the database, set aside in %s: %r", self.rejected_path, exc
+        )
+        with contextlib.suppress(OSError), open(self.rejected_path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({**item.to_json(), "error": str(exc)}, default=str) + "\n")
+        if isinstance(item, _Abort) and item.done is not None and not item.done.done():
+            item.done.set_result(0)
 
     async def _transaction(self, batch: Sequence[_Item]) -> list[int]:
         """Write a batch in one transaction; per item, the number of calls an abort closed."""
@@ -842,7 +883,7 @@ class RecordWriter:
         items = self._read_spool(self._replay_path)
         try:
             if items:
-                await self._transaction(items)
+                await self._commit(items)
         except sqlite3.OperationalError as exc:
             self._failed(exc, len(items))
             return False

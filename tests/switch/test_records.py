@@ -317,3 +317,34 @@ def test_month_bounds_rejects_bad_months() -> None:
     assert month_bounds("2026-12")[1] == month_bounds("2027-01")[0]
     with pytest.raises(ValueError, match="'2026-13' is not YYYY-MM"):
         month_bounds("2026-13")
+
+
+async def test_a_poison_report_is_set_aside_and_the_batch_still_written(tmp_path: Path) -> None:
+    good, bad, also_good = make_record(), make_record(), make_record()
+    bad.called = None  # type: ignore[assignment]  # a worker bug: NOT NULL column
+    async with RecordWriter(tmp_path / "r.db") as writer:
+        await writer.flush()
+        for record in (good, bad, also_good):
+            writer.submit("started", record)
+        await writer.flush()
+        assert writer.stats.records_rejected == 1
+        assert not writer.spool_pending
+        (rejected,) = writer.rejected_path.read_text().splitlines()
+        assert json.loads(rejected)["record"]["call_id"] == bad.call_id
+        assert "NOT NULL" in json.loads(rejected)["error"]
+    assert sorted(r["call_id"] for r in rows(tmp_path / "r.db")) == sorted(
+        [good.call_id, also_good.call_id]
+    )
+
+
+async def test_a_report_after_stop_is_spooled_for_the_next_start(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    late = make_record(ended_ms=10.0, outcome="cancelled")
+    writer = RecordWriter(db)
+    async with writer:
+        pass
+    writer.submit("ended", late)  # e.g. a worker's last report during shutdown
+    assert writer.spool_pending
+    async with RecordWriter(db) as again:
+        assert again.stats.records_replayed == 1
+    assert [r["outcome"] for r in rows(db)] == ["cancelled"]
