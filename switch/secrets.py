@@ -7,7 +7,8 @@ The edge (Kamailio, ``auth_db``) checks digests against HA1 = md5(user:realm:pas
     users:
       alice: 8f1f5d0c0f0d3c1f2b6c2b9a4a4b8a55
 
-The file is written with mode 0600. ``write_subscriber_table`` copies it into the
+The file is written with mode 0600. ``python -m switch.secrets FILE USER --realm office``
+asks for the password and stores its HA1. ``write_subscriber_table`` copies it into the
 ``subscriber`` table of the edge's SQLite database (the schema from kamailio-sqlite-modules).
 
 Errors: every failure is a :class:`SecretsError` whose message names the file.
@@ -19,10 +20,12 @@ import hashlib
 import os
 import re
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
+import click
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -123,3 +126,22 @@ def write_subscriber_table(db_path: Path, secrets: Secrets) -> int:
         return len(secrets.users)
     except sqlite3.Error as exc:
         raise SecretsError(f"{db_path}: cannot write the subscriber table: {exc}") from exc
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("user")
+@click.option("--realm", help="The edge domain (EdgeSettings.domain); needed for a new file.")
+@click.password_option(help="Asked for when not given; only its HA1 is stored.")
+def main(path: Path, user: str, realm: str | None, password: str) -> None:
+    """Add USER (or set a new password) in the secrets file PATH."""
+    try:
+        add_user(path, user, password, realm=realm)
+    except SecretsError as exc:
+        click.echo(f"secrets: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: {user} saved (HA1 only); restart or re-render the edge to load it")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from switch import edge as edge_module
+from switch import secrets as secrets_module
 from switch.edge import (
     Edge,
     EdgeConfigError,
@@ -183,3 +184,15 @@ async def test_kamailio_check_failure_is_reported(tmp_path: Path) -> None:
     with pytest.raises(EdgeConfigError, match="rejected") as info:
         await edge.check_config()
     assert "BROKEN" in info.value.output or "syntax error" in info.value.output
+
+
+def test_secrets_cli_asks_for_the_password_and_stores_ha1(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.yaml"
+    result = CliRunner().invoke(
+        secrets_module.main, [str(path), "alice", "--realm", "office"], input="pw1\npw1\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert load_secrets(path).users == {"alice": ha1("alice", "office", "pw1")}
+    bad = CliRunner().invoke(secrets_module.main, [str(path), "bo b"], input="x\nx\n")
+    assert bad.exit_code == 1
+    assert "not a valid SIP user name" in bad.output

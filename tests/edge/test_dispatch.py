@@ -131,3 +131,31 @@ async def test_dead_worker_is_skipped_and_marked_inactive(
     flags = dict(re.findall(r"URI: sip:127\.0\.0\.1:(\d+)\s+FLAGS: (\w+)", listing))
     assert flags[str(dead)].startswith("I"), listing  # inactive (by timeout or by ping)
     assert flags[str(good)].startswith("A"), listing
+
+
+async def test_failover_never_offers_a_full_worker_more(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    busy, held = free_port(), free_port()
+    workers = [
+        await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
+        await start(sipp_worker(tmp_path, held)),
+    ]
+    settings = trunk_edge(busy, held)
+    settings["workers"] = [
+        {"uri": f"sip:127.0.0.1:{busy}", "maxload": 10},
+        {"uri": f"sip:127.0.0.1:{held}", "maxload": 1},
+    ]
+    edge = await start_edge(**settings)
+    port = edge.settings.listen_port
+    first = await start(sipp_caller(tmp_path, port, NUMBER, hold_ms=1500, name="first"))
+    await asyncio.sleep(0.3)  # ``held`` now carries its one call
+    # These go to ``busy`` (503); failover must not hand them to the full ``held``.
+    more = await start(sipp_caller(tmp_path, port, NUMBER, calls=3, rate=10, name="more"))
+    await more.wait(10)
+    assert await first.wait(10) == 0, first.output()
+    for worker in workers:
+        await worker.stop()
+    assert sipp_stats(tmp_path / "more.csv")["FailedCall(C)"] == 3
+    assert count_requests(tmp_path / f"worker-{held}.msg", "INVITE") == 1
+    assert count_requests(tmp_path / f"worker-{busy}.msg", "INVITE") == 3
