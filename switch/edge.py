@@ -35,7 +35,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -126,7 +126,8 @@ class EdgeSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    listen: str = "127.0.0.1:5060"  # UDP and TCP
+    listen: str = "127.0.0.1:5060"  # UDP and TCP; a concrete IP, not 0.0.0.0
+    advertise: str | None = None  # public host:port put in Record-Route/Via behind NAT
     domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] = "office"  # realm, alias
     tls_listen: str | None = None
     tls_cert: Path | None = None
@@ -151,11 +152,19 @@ class EdgeSettings(BaseModel):
     children: Annotated[int, Field(ge=1, le=64)] = 4
     log_level: Annotated[int, Field(ge=-5, le=3)] = 1  # Kamailio debug=: 1 notice, 2 info
 
-    @field_validator("listen", "tls_listen")
+    @field_validator("listen", "tls_listen", "advertise")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None:
             _host_port(value)
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _concrete(cls, value: str) -> str:
+        # With a wildcard listen Kamailio would write 0.0.0.0 into Record-Route.
+        if ipaddress.ip_address(_host_port(value)[0].strip("[]")).is_unspecified:
+            raise ValueError(f"listen {value!r}: give the IP the phones and trunks reach")
         return value
 
     @field_validator("trunk_sources")
@@ -230,6 +239,34 @@ def load_edge_settings(path: Path, overrides: Mapping[str, Any] | None = None) -
         raise EdgeConfigError("\n".join(lines)) from None
 
 
+def settings_for_pool(
+    edge: Mapping[str, Any],
+    listen: str,
+    workers: Sequence[str],
+    data_dir: Path,
+    maxload: int = 2,
+) -> EdgeSettings:
+    """EdgeSettings for a worker pool: ``edge`` holds the operator's keys (Settings.edge);
+    ``workers`` are the workers' ``host:port`` (UDP: a worker must send from the port it
+    listens on, that is how the edge tells a worker from a phone). Raises EdgeConfigError.
+    """
+    values: dict[str, Any] = {
+        "run_dir": data_dir / "edge",
+        "db_path": data_dir / "edge" / "edge.db",
+        **edge,
+        "listen": listen,
+        "workers": [{"uri": f"sip:{w}", "maxload": maxload} for w in workers],
+    }
+    try:
+        return EdgeSettings.model_validate(values)
+    except ValidationError as exc:
+        lines = [
+            f"edge settings: {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise EdgeConfigError("\n".join(lines)) from None
+
+
 @dataclass(frozen=True)
 class EdgePaths:
     """Where the rendered files live; all under ``run_dir`` except the database."""
@@ -299,6 +336,7 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         "debug": str(settings.log_level),
         "children": str(settings.children),
         "listen": settings.listen,
+        "advertise": f" advertise {settings.advertise}" if settings.advertise else "",
         "tls_listen": settings.tls_listen or "",
         "tls_cert": str(settings.tls_cert.absolute()) if settings.tls_cert else "",
         "tls_key": str(settings.tls_key.absolute()) if settings.tls_key else "",

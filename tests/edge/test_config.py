@@ -20,6 +20,7 @@ from switch.edge import (
     render,
     render_config,
     render_dispatcher_list,
+    settings_for_pool,
     write_files,
 )
 from switch.secrets import SecretsError, add_user, ha1, load_secrets, write_subscriber_table
@@ -36,6 +37,7 @@ def full_settings(tmp_path: Path) -> EdgeSettings:
         trunk_sources=["192.0.2.0/24", "127.0.0.1"],
         public_numbers=["+4930123456", "100"],
         outbound_targets=["+491701234567", "sip:bob@198.51.100.7", "tel:*99#"],
+        advertise="203.0.113.5:5060",
     )
 
 
@@ -111,7 +113,7 @@ def test_rendered_config_names_every_setting(tmp_path: Path) -> None:
     settings = full_settings(tmp_path)
     text = render_config(settings)
     assert "{{" not in text
-    assert f"listen=udp:{settings.listen}" in text
+    assert f"listen=udp:{settings.listen} advertise 203.0.113.5:5060" in text
     assert '"^([+]4930123456|100)$"' in text
     assert '"^([+]491701234567|[*]99[#])$"' in text
     assert '"^(bob@198[.]51[.]100[.]7)$"' in text
@@ -196,3 +198,20 @@ def test_secrets_cli_asks_for_the_password_and_stores_ha1(tmp_path: Path) -> Non
     bad = CliRunner().invoke(secrets_module.main, [str(path), "bo b"], input="x\nx\n")
     assert bad.exit_code == 1
     assert "not a valid SIP user name" in bad.output
+
+
+def test_settings_for_a_worker_pool(tmp_path: Path) -> None:
+    settings = settings_for_pool(
+        {"public_numbers": ["+4930123456"], "worker_rate": 8},
+        "192.0.2.10:5060",
+        ["127.0.0.1:5061", "127.0.0.1:5062"],
+        tmp_path,
+    )
+    assert [w.uri for w in settings.workers] == ["sip:127.0.0.1:5061", "sip:127.0.0.1:5062"]
+    assert {w.maxload for w in settings.workers} == {2}
+    assert settings.worker_rate == 8
+    assert settings.run_dir == tmp_path / "edge"
+    with pytest.raises(EdgeConfigError, match="edge settings: worker_rat"):
+        settings_for_pool({"worker_rat": 8}, "192.0.2.10:5060", [], tmp_path)
+    with pytest.raises(EdgeConfigError, match="give the IP"):
+        settings_for_pool({}, "0.0.0.0:5060", [], tmp_path)
