@@ -18,7 +18,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -241,7 +240,3 @@ def discovery_config(
         },
     }
     return json.dumps(config, separators=(",", ":")).encode()
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()

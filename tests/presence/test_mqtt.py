@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -222,6 +223,67 @@ async def test_stop_without_broker_does_not_hang(mosquitto: MosquittoBroker) -> 
             hub.set("acme", "anna", "away", source="phone")
     assert bridge.connections == 0
     assert hub.snapshot("acme")["anna"] == S.AWAY
+
+
+VICTIM = """
+import asyncio, sys
+from presence.hub import PresenceHub
+from presence.mqtt import PresenceBridge
+
+async def main() -> None:
+    hub = PresenceHub({"acme": {"anna"}})
+    async with PresenceBridge(hub, sys.argv[1], int(sys.argv[2]), client_id=sys.argv[3]) as b:
+        await b.connected.wait()
+        print("connected", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_last_will_when_the_process_is_killed(mosquitto: MosquittoBroker) -> None:
+    client_id = "rufweiche-victim"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        VICTIM,
+        mosquitto.host,
+        str(mosquitto.port),
+        client_id,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"connected\n"
+        assert await retained(mosquitto, TOPICS.status) == {TOPICS.status: b"online"}
+        proc.kill()  # SIGKILL: no chance to say goodbye
+        await proc.wait()
+        await eventually(
+            lambda: f"Client {client_id} closed its connection." in mosquitto.log_text()
+        )
+        assert await retained(mosquitto, TOPICS.status) == {TOPICS.status: b"offline"}
+        # the states it published stay retained for whoever subscribes later
+        anna = await retained(mosquitto, TOPICS.presence("acme", "anna"))
+        assert decode_state(anna[TOPICS.presence("acme", "anna")]).state == S.AVAILABLE
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_ids_that_cannot_be_topics_are_left_out(
+    mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = PresenceHub({"acme": {"anna", "a/b"}})
+    async with PresenceBridge(hub, mosquitto.host, mosquitto.port, discovery=False) as bridge:
+        await eventually(lambda: bridge.settled)
+        hub.set("acme", "a/b", "away", source="web")  # still works in the hub
+        await eventually(lambda: bridge.settled)
+    assert set(await retained(mosquitto, "#")) == {
+        TOPICS.status,
+        TOPICS.presence("acme", "anna"),
+    }
+    assert caplog.text.count("person id cannot be an MQTT topic level") == 1  # logged once
 
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
