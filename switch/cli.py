@@ -13,6 +13,7 @@ traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -115,14 +116,18 @@ def pick_plan(plans: DialPlanSet, *, to: str | None, tenant: str | None) -> Dial
     if tenant is not None:
         if tenant not in plans.plans:
             raise CliError(
-                f"tenant {tenant!r} not found; tenants: {', '.join(sorted(plans.plans))}"
+                f"tenant {tenant!r} not found{did_you_mean(tenant, plans.plans)}; "
+                f"tenants: {listing(plans.plans)}"
             )
         return plans.plans[tenant]
     if to is not None:
         plan = plans.for_number(to)
         if plan is None:
-            numbers = ", ".join(number for plan in plans for number in plan.numbers)
-            raise CliError(f"number {to!r} belongs to no dial plan; numbers: {numbers}")
+            numbers = [number for plan in plans for number in plan.numbers]
+            raise CliError(
+                f"number {to!r} belongs to no dial plan{did_you_mean(to, numbers)}; "
+                f"numbers: {listing(numbers, sort=False)}"
+            )
         return plan
     if len(plans) == 1:
         return next(iter(plans))
@@ -130,6 +135,21 @@ def pick_plan(plans: DialPlanSet, *, to: str | None, tenant: str | None) -> Dial
         f"{len(plans)} dial plans loaded: choose one with --tenant "
         f"({', '.join(sorted(plans.plans))}) or --to NUMBER"
     )
+
+
+def listing(names: Iterable[str], *, limit: int = 10, sort: bool = True) -> str:
+    """``"a, b, c"``, or the first ``limit`` and how many there are in all."""
+    items = sorted(names) if sort else list(names)
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", … ({len(items)} in all)"
+
+
+def did_you_mean(wanted: str, names: Iterable[str]) -> str:
+    if wanted[:1] in "+0123456789":  # a phone number: compare without its punctuation
+        wanted = "".join(ch for ch in wanted if ch == "+" or ch.isdigit())
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_presence(plan: DialPlan, items: Sequence[str]) -> dict[str, PresenceState]:
@@ -143,8 +163,8 @@ def parse_presence(plan: DialPlan, items: Sequence[str]) -> dict[str, PresenceSt
             raise CliError(f"--presence {item!r}: expected PERSON=STATE, e.g. jan=away")
         if person not in plan.people:
             raise CliError(
-                f"--presence {item!r}: no person {person!r} in {plan.name}; "
-                f"people: {', '.join(sorted(plan.people))}"
+                f"--presence {item!r}: no person {person!r} in {plan.name}"
+                f"{did_you_mean(person, plan.people)}; people: {listing(plan.people)}"
             )
         try:
             snapshot[person] = PresenceState(state)
@@ -195,16 +215,22 @@ def check(paths: tuple[Path, ...]) -> None:
 
 
 def summary_line(plan: DialPlan) -> str:
-    rules_count = len(plan.rules)
     parts = [
         f"{plan.tenant}: {plan.name}",
-        f"{len(plan.numbers)} number{'s' if len(plan.numbers) != 1 else ''}",
-        f"{len(plan.people)} {'person' if len(plan.people) == 1 else 'people'}",
-        f"{rules_count} rule{'s' if rules_count != 1 else ''}",
-        f"holidays {holiday_region(plan)}",
-        f"{plan.timezone}",
+        plural(len(plan.numbers), "number"),
+        plural(len(plan.people), "person", "people"),
+        plural(len(plan.rules), "rule"),
     ]
+    if plan.extensions:
+        parts.append(plural(len(plan.extensions), "extension"))
+    parts += [f"holidays {holiday_region(plan)}", plan.timezone]
+    if plan.warnings:
+        parts.append(plural(len(plan.warnings), "warning"))
     return ", ".join(parts) + f" ({plan.source})"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def holiday_region(plan: DialPlan) -> str:

@@ -94,6 +94,7 @@ def test_check_prints_warnings(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "(warning)" in result.stderr
     assert "only at night" in result.stderr
+    assert result.stdout.splitlines()[0].endswith(f", 1 warning ({plan})")
 
 
 # -- explain -------------------------------------------------------------------------------------
@@ -186,12 +187,27 @@ def test_explain_unknown_number() -> None:
     assert result.stderr == (
         "rufweiche: number '+49 30 1234567' belongs to no dial plan; numbers: +4923319876540\n"
     )
+    near = invoke("explain", PLAN, "--to", "+49 2331 987655-0")
+    assert "(did you mean '+4923319876540'?)" in near.stderr
+
+
+def test_long_lists_in_errors_are_cut() -> None:
+    assert cli.listing(["b", "a"]) == "a, b"
+    names = [f"p{i}" for i in range(1000, 1400)]
+    assert cli.listing(names, limit=3) == "p1000, p1001, p1002, … (400 in all)"
+    tenants = ["tischlerei-mueller", "dachdeckerei-richter"]
+    assert cli.did_you_mean("tischlerei-muller", tenants) == " (did you mean 'tischlerei-mueller'?)"
+    assert (
+        cli.did_you_mean("+49 2331 207-100", ["+492331207100"])
+        == " (did you mean '+492331207100'?)"
+    )
+    assert cli.did_you_mean("zzz", names) == ""
 
 
 @pytest.mark.parametrize(
     ("presence", "message"),
     [
-        ("jann=away", "no person 'jann' in Tischlerei Müller; people: jan"),
+        ("jann=away", "no person 'jann' in Tischlerei Müller (did you mean 'jan'?); people: jan"),
         ("jan=gone", "unknown state 'gone'; states: available, away, busy, dnd, offline"),
         ("jan", "expected PERSON=STATE"),
     ],
