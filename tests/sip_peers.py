@@ -331,3 +331,77 @@ def running(*things: Sipp | WorkerProcess) -> Iterator[None]:
 def write_plan(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# ----------------------------------------------------------------------- hostile input
+
+
+def shared_dir() -> Path:
+    """/work/shared beside the repository (CI clones the repo with shared/ next to it)."""
+    return (REPO / ".." / "shared").resolve()
+
+
+def malformed_invite(port: int, called: str, content_type_len: int = 4096) -> bytes:
+    """An INVITE whose Content-Type header is ``content_type_len`` bytes long (DESIGN.md)."""
+    sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    sdp += "m=audio 40000 RTP/AVP 0\r\n"
+    ctype = "application/sdp;" + "x" * content_type_len
+    return (
+        f"INVITE sip:{called}@127.0.0.1:{port} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKmalformed1;rport\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <sip:evil@127.0.0.1>;tag=1\r\n"
+        f"To: <sip:{called}@127.0.0.1>\r\n"
+        "Call-ID: malformed-ctype@127.0.0.1\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Contact: <sip:evil@127.0.0.1:9>\r\n"
+        f"Content-Type: {ctype}\r\n"
+        f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+    ).encode()
+
+
+def hostile_run(workdir: Path, dialplan: Path, called: str) -> dict[str, Any]:
+    """Inside ``unshare -n``: start a worker, replay RFC 4475 and a 4 KB Content-Type INVITE.
+
+    Returns what happened as a dict (printed as JSON by ``python -m tests.sip_peers``).
+    """
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    corpus = shared_dir() / "testdata" / "rfc4475"
+    files = [
+        line.split("\t", 1)[0]
+        for line in (corpus / "manifest.tsv").read_text().splitlines()[1:]
+        if line.strip()
+    ]
+    worker = WorkerProcess(workdir, [dialplan])
+    result: dict[str, Any] = {"files": len(files), "dead_after": None, "pings": []}
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        worker.start()
+        for index, name in enumerate(files):
+            data = (corpus / name).read_bytes()
+            sender.sendto(data, (LOOPBACK, worker.port))  # one datagram each, dblreq too
+            time.sleep(0.03)  # well below the INVITE rate that exhausts pjsua's socket slots
+            if not worker.alive():
+                result["dead_after"] = name
+                break
+            if index % 10 == 9:
+                result["pings"].append(sip_options(worker.port, timeout=2.0))
+        time.sleep(0.5)
+        result["after_rfc4475"] = sip_options(worker.port, timeout=2.0)
+        sender.sendto(malformed_invite(worker.port, called), (LOOPBACK, worker.port))
+        time.sleep(0.5)
+        result["after_malformed"] = sip_options(worker.port, timeout=2.0)
+        result["alive"] = worker.alive()
+    finally:
+        sender.close()
+        result["rc"] = worker.stop()
+        result["log_tail"] = worker.log_text()[-2000:]
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "hostile":
+        print(json.dumps(hostile_run(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])))
+    else:
+        print("usage: python -m tests.sip_peers hostile WORKDIR DIALPLAN CALLED", file=sys.stderr)
+        sys.exit(2)

@@ -241,7 +241,9 @@ class SipEndpoint:
         info = leg.getInfo()
         whole = str(prm.rdata.wholeMsg)
         ruri = request_uri(whole) or str(info.localUri)
-        sender = parse_name_addr(str(info.remoteUri))
+        # The From as sent: pjsua's remoteUri is re-printed and may lose the port.
+        from_values = header_values(whole, "from")
+        sender = parse_name_addr(from_values[0] if from_values else str(info.remoteUri))
         pai_values = header_values(whole, "p-asserted-identity")
         asserted = parse_name_addr(pai_values[0].split(",")[0]).uri if pai_values else None
         self._events.append(
