@@ -6,6 +6,8 @@
     └── CallFlowError          a CallFlow was driven wrongly (unknown leg, handle() before
                                start(), start() twice): a bug in the code that drives it,
                                never something a SIP peer can cause
+    └── MediaQualityError      an input to the MOS estimate is out of range (also a
+                               ValueError)
 
 Protocol-level surprises (a 200 after our CANCEL, an event after the call ended) are not
 errors: the call flow answers them with the commands that keep the world consistent.
@@ -29,3 +31,7 @@ class CallFlowError(SwitchError):
         super().__init__(message)
         self.call_id = call_id
         self.leg = leg
+
+
+class MediaQualityError(SwitchError, ValueError):
+    """An input of the E-model (:mod:`switch.quality`) is outside its domain."""
