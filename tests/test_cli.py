@@ -396,3 +396,39 @@ def test_help_lists_the_commands() -> None:
     for command in ("check", "explain", "week", "run"):
         assert command in result.stdout
     assert isinstance(cli.main, click.Group)
+
+
+NASTY = {
+    "empty": b"",
+    "list": b"[]\n",
+    "binary": b"\xff\xfe\x00bin",
+    "tab": b"tenant: x\n\tname: y\n",
+    "deep": b"[" * 2000 + b"]" * 2000,
+    "types": b"tenant: x\nname: X\nnumbers: 12345678901234567890\nrules: {}\npeople: []\n",
+    "duplicate": b"tenant: x\nname: X\ntenant: y\n",
+    "two documents": b"---\na: 1\n---\nb: 2\n",
+    "alias loop": b"tenant: &a [*a]\n",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                reason="rules loader: RecursionError on a self-referencing alias"
+            )
+            if name == "alias loop"
+            else (),
+        )
+        for name in NASTY
+    ],
+)
+def test_check_nasty_files_give_problems_not_crashes(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "nasty.yaml"
+    path.write_bytes(NASTY[name])
+    result = invoke("check", str(path))
+    assert "internal error" not in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{path}:")
