@@ -10,6 +10,9 @@ the call, and carries out the returned commands in order. Nothing here touches a
 socket, a clock or pjsua2: time comes in as the ``at`` stamp of each event, and timers
 are commands (:class:`~switch.events.StartTimer`) whose expiry comes back as an event.
 This is h11's ``_state.py`` applied to a B2BUA: the whole lifecycle lives in this file.
+The I/O layer must carry out a batch completely before it feeds the next event: a
+Dial that fails at once comes back as a LegFailed *after* the batch, since the round's
+StartTimer follows the Dials in the same batch and the failure may cancel it.
 
 There are two layers of state.
 
