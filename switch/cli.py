@@ -296,8 +296,24 @@ def target_label(plan: DialPlan, target: Target) -> str:
     return f"{who} {target.device} ({target.uri})"
 
 
+def grouped_labels(plan: DialPlan, targets: Sequence[Target]) -> list[str]:
+    """Like :func:`target_label`, but a person's name only once for consecutive devices."""
+    labels: list[str] = []
+    previous = None
+    for target in targets:
+        if target.owner == previous:
+            labels.append(f"{target.device} ({target.uri})")
+        else:
+            labels.append(target_label(plan, target))
+        previous = target.owner
+    return labels
+
+
 def step_line(plan: DialPlan, number: int, step: Step) -> list[str]:
-    labels = [target_label(plan, target) for target in step.targets]
+    if step.parallel:
+        labels = grouped_labels(plan, step.targets)
+    else:
+        labels = [target_label(plan, target) for target in step.targets]
     if len(labels) == 1:
         what = f"ring {labels[0]}"
     elif step.parallel:

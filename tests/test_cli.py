@@ -163,9 +163,10 @@ def test_presence_changes_the_decision() -> None:
 
 def test_explain_vip_rings_in_parallel() -> None:
     result = explain("--from", VIP, "--at", "2027-05-25 10:00")
-    assert " 1. ring at the same time Jan Müller desk (sip:201@office) and Jan Müller mobile" in (
-        result.stdout
-    )
+    assert (
+        " 1. ring at the same time Jan Müller desk (sip:201@office) and mobile "
+        "(tel:+491701234567) for 25 s\n"
+    ) in result.stdout
 
 
 def test_explain_on_busy_final_is_spelled_out(tmp_path: Path) -> None:
