@@ -175,6 +175,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         status INTEGER,
         reason TEXT,
         {_MEDIA_COLUMNS},
+        phase_rank INTEGER NOT NULL,         -- of the report that wrote the leg
         PRIMARY KEY (call_row, leg)
     );
     """,
@@ -253,13 +254,21 @@ _UPSERT_CALL: Final = (
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
     # A report never replaces a later one (spool replays may arrive out of order).
-    + " WHERE excluded.phase_rank >= calls.phase_rank RETURNING id"
+    + " WHERE excluded.phase_rank >= calls.phase_rank"
 )
-_INSERT_LEG: Final = (
-    "INSERT INTO legs (call_row, leg, target, uri, owner, is_service, step, invite_out_ms, "
-    "first_18x_in_ms, answered_ms, ended_ms, status, reason, media_codec, media_rx_packets, "
-    f"media_tx_packets, media_rx_loss, media_jitter_ms, media_rtt_ms, media_mos) "
-    f"VALUES ({', '.join('?' * 20)})"
+_LEG_COLUMNS: Final = (
+    "target, uri, owner, is_service, step, invite_out_ms, first_18x_in_ms, answered_ms, "
+    "ended_ms, status, reason, media_codec, media_rx_packets, media_tx_packets, "
+    "media_rx_loss, media_jitter_ms, media_rtt_ms, media_mos, phase_rank"
+)
+# Legs only accumulate (a report holds every leg so far), so an upsert per leg suffices;
+# the call's row id comes from its key, so that a batch needs no round trip per record.
+_UPSERT_LEG: Final = (
+    f"INSERT INTO legs (call_row, leg, {_LEG_COLUMNS}) VALUES ("
+    "(SELECT id FROM calls WHERE call_id = ? AND started_wall = ?), "
+    f"{', '.join('?' * 20)}) ON CONFLICT (call_row, leg) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _LEG_COLUMNS.split(","))
+    + " WHERE excluded.phase_rank >= legs.phase_rank"
 )
 
 
@@ -299,9 +308,11 @@ def call_row_values(
     )
 
 
-def leg_row_values(call_row: int, leg: LegRecord, origin: int) -> tuple[Any, ...]:
+def leg_row_values(record: CallRecord, phase: str, leg: LegRecord) -> tuple[Any, ...]:
+    origin = record.invite_in_ns
     return (
-        call_row,
+        record.call_id,
+        record.started_wall,
         leg.leg,
         leg.target,
         leg.uri,
@@ -315,6 +326,7 @@ def leg_row_values(call_row: int, leg: LegRecord, origin: int) -> tuple[Any, ...
         leg.status,
         leg.reason,
         *_media_values(leg.media),
+        PHASE_RANK[phase],
     )
 
 
@@ -380,6 +392,7 @@ async def recent_calls(
             async for row in cursor:
                 leg = _row_dict(cursor, row)
                 owner = calls[leg.pop("call_row")]
+                leg.pop("phase_rank", None)
                 leg["is_service"] = bool(leg["is_service"])
                 leg["media"] = _media_dict(leg)
                 owner["legs"].append(leg)
@@ -797,11 +810,19 @@ class RecordWriter:
         closed: list[int] = []
         await db.execute("BEGIN IMMEDIATE")
         try:
-            for item in batch:
+            # Runs of reports go in two executemany calls (calls, then legs): a batch costs
+            # a handful of round trips to the SQLite thread, not several per record.
+            # Aborts keep their place between the runs.
+            run: list[_Report] = []
+            for item in [*batch, None]:
                 if isinstance(item, _Report):
-                    await self._upsert(db, item, now)
+                    run.append(item)
                     closed.append(0)
-                else:
+                    continue
+                if run:
+                    await self._upsert(db, run, now)
+                    run = []
+                if item is not None:
                     closed.append(await self._abort(db, item))
             await db.commit()
         except BaseException:
@@ -811,20 +832,12 @@ class RecordWriter:
         return closed
 
     @staticmethod
-    async def _upsert(db: aiosqlite.Connection, item: _Report, now: float) -> None:
-        record = item.record
-        values = call_row_values(item.phase, record, item.policy, now)
-        async with db.execute(_UPSERT_CALL, values) as cursor:
-            row = await cursor.fetchone()
-        if row is None:  # an older phase than the stored one: leave the row alone
-            return
-        call_row = int(row[0])
-        await db.execute("DELETE FROM legs WHERE call_row = ?", (call_row,))
-        if record.legs:
-            await db.executemany(
-                _INSERT_LEG,
-                [leg_row_values(call_row, leg, record.invite_in_ns) for leg in record.legs],
-            )
+    async def _upsert(db: aiosqlite.Connection, reports: Sequence[_Report], now: float) -> None:
+        calls = [call_row_values(r.phase, r.record, r.policy, now) for r in reports]
+        legs = [leg_row_values(r.record, r.phase, leg) for r in reports for leg in r.record.legs]
+        await db.executemany(_UPSERT_CALL, calls)
+        if legs:
+            await db.executemany(_UPSERT_LEG, legs)
 
     @staticmethod
     async def _abort(db: aiosqlite.Connection, item: _Abort) -> int:

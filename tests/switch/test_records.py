@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import aiosqlite
@@ -64,6 +65,8 @@ async def test_round_trip_started_answered_ended(tmp_path: Path) -> None:
     assert [leg["target"] for leg in call["legs"]] == ["heimbuero"]
     assert call["legs"][0]["invite_out_ms"] == pytest.approx(1.2)
     assert call["legs"][0]["is_service"] is True
+    assert "phase_rank" not in call
+    assert "phase_rank" not in call["legs"][0]
     # Only one row per call, one per leg: the phases completed the same row.
     assert len(rows(db)) == 1
     assert len(rows(db, "SELECT * FROM legs")) == 1
@@ -348,3 +351,21 @@ async def test_a_report_after_stop_is_spooled_for_the_next_start(tmp_path: Path)
     async with RecordWriter(db) as again:
         assert again.stats.records_replayed == 1
     assert [r["outcome"] for r in rows(db)] == ["cancelled"]
+
+
+async def test_legs_follow_the_latest_report(tmp_path: Path) -> None:
+    start = make_record()
+    end = make_record(call_id=start.call_id, ended_ms=30_000.0, outcome="missed")
+    end.legs[0].status = 408
+    second = replace(end.legs[0], leg=2, target="jan.mobile", step=1, status=486, reason="Busy")
+    end.legs.append(second)
+    async with RecordWriter(tmp_path / "r.db") as writer:
+        writer.submit("started", start)
+        writer.submit("ended", end)
+        writer.submit("started", start)  # late duplicate: must not undo the legs' end
+        await writer.flush()
+        (call,) = await writer.recent_calls()
+    assert [(leg["leg"], leg["target"], leg["status"]) for leg in call["legs"]] == [
+        (1, "jan.desk", 408),
+        (2, "jan.mobile", 486),
+    ]
