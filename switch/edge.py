@@ -518,7 +518,8 @@ class Edge:
         text = out.decode(errors="replace")
         if proc.returncode != 0:
             errors = [line for line in text.splitlines() if "ERROR" in line or "CRITICAL" in line]
-            first = errors[0] if errors else text.strip().splitlines()[-1:]
+            lines = text.strip().splitlines()
+            first = errors[0] if errors else (lines[-1] if lines else "no output")
             raise EdgeConfigError(
                 f"kamailio config {str(self.paths.config)!r} rejected: {first!r}", output=text
             )
