@@ -14,6 +14,7 @@ import difflib
 import re
 import zoneinfo
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
@@ -94,6 +95,8 @@ _RULE: TypeAdapter[RuleSpec] = TypeAdapter(RuleSpec)
 
 
 def _message(error: Any) -> str:
+    if error["type"] == "missing" and error["loc"]:
+        return f"missing required key {error['loc'][-1]!r}"
     text = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         text = text.removeprefix(prefix)
@@ -110,8 +113,8 @@ class Builder:
         self.region = "DE"
         self.people: dict[str, Person] = {}
         self.service: dict[str, Person] = {}
-        self.person_specs: dict[str, PersonSpec] = {}
         self.schedules: dict[str, c.ScheduleIs] = {}
+        self.schedule_names: set[str] = set()  # declared, even when broken
         self.lists: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
         self.numbers: list[str] = []
         self.number_marks: dict[str, tuple[int, int]] = {}
@@ -182,11 +185,16 @@ class Builder:
         self.compile_lists(parts["caller_lists"] or {})
         for pid, spec in (parts["service"] or {}).items():
             self.service[pid] = self.compile_person(pid, spec, ("service", pid), is_service=True)
-        for pid, spec in (parts["people"] or {}).items():
+        people = parts["people"] or {}
+        for pid, spec in people.items():
             if pid in self.service:
                 self.error(("people", pid), f"{pid!r} is both a person and a service")
-            self.person_specs[pid] = spec
             self.people[pid] = self.compile_person(pid, spec, ("people", pid), is_service=False)
+        # Which device is "current" may depend on anyone's presence: all people must be known.
+        for pid, spec in people.items():
+            person = self.people[pid]
+            default, choices = self.person_choices(spec, person.devices, ("people", pid))
+            self.people[pid] = replace(person, choices=tuple(choices), default_device=default)
         extensions = self.compile_extensions(parts["extensions"] or {}, set(numbers))
         rules = self.compile_rules(parts["rules"] or (), ("rules",), bool(extensions))
         if "rules" not in self.broken:
@@ -298,6 +306,7 @@ class Builder:
         return c.ScheduleIs(name, week, spec.on_closed_days, week.describe())
 
     def compile_schedules(self, specs: Mapping[str, ScheduleSpec]) -> None:
+        self.schedule_names.update(specs)
         for name, spec in specs.items():
             compiled = self.schedule(name, spec, ("schedules", name))
             if compiled is not None:
@@ -348,15 +357,10 @@ class Builder:
         }
         if "current" in devices:
             self.error((*loc, "devices", "current"), "'current' is reserved for the current device")
-        first = next(iter(devices))
-        choices: list[tuple[c.Condition | None, str]] = []
-        default = first
-        if isinstance(spec, PersonSpec):
-            default, choices = self.person_choices(spec, devices, loc, first)
-        return Person(pid, spec.name or pid, devices, tuple(choices), default, is_service)
+        return Person(pid, spec.name or pid, devices, (), next(iter(devices)), is_service)
 
     def person_choices(
-        self, spec: PersonSpec, devices: Mapping[str, str], loc: Path, first: str
+        self, spec: PersonSpec, devices: Mapping[str, str], loc: Path
     ) -> tuple[str, list[tuple[c.Condition | None, str]]]:
         def known(device: str, where: Path) -> bool:
             if device in devices:
@@ -365,7 +369,7 @@ class Builder:
             return False
 
         choices: list[tuple[c.Condition | None, str]] = []
-        default = first
+        default = next(iter(devices))
         if isinstance(spec.current, str):
             if known(spec.current, (*loc, "current")):
                 default = spec.current
@@ -565,8 +569,8 @@ class Builder:
         for i, name in enumerate(spec):
             if name in self.schedules:
                 found.append(self.schedules[name])
-            elif "schedules" not in self.broken:
-                hint = suggest(name, self.schedules)
+            elif "schedules" not in self.broken and name not in self.schedule_names:
+                hint = suggest(name, self.schedule_names)
                 self.error((*loc, i) if len(spec) > 1 else loc, f"unknown schedule {name!r}{hint}")
         return found[0] if len(found) == 1 else c.AnyOf(tuple(found))
 

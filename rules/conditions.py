@@ -62,10 +62,6 @@ class Context:
         self.day_status = day_status
         self.day = day_status(date)
 
-    @property
-    def stamp(self) -> str:
-        return STAMPS[self.minute]
-
 
 class Condition(Protocol):
     def check(self, ctx: Context) -> tuple[bool, str]: ...

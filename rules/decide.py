@@ -34,12 +34,6 @@ class CallInfo:
     caller: str | None = None
 
 
-def _caller(raw: str | None, region: str) -> str | None:
-    if raw is None or raw.strip().lower() in ANONYMOUS_WORDS:
-        return None
-    return routing_number(raw, region)
-
-
 def _resolve(rule: Rule, plan: DialPlan, ctx: Context, trace: list[str]) -> tuple[Step, ...]:
     steps: list[Step] = []
     for plan_step in rule.steps:
@@ -54,9 +48,14 @@ def _resolve(rule: Rule, plan: DialPlan, ctx: Context, trace: list[str]) -> tupl
             target = _pick(source, plan, ctx, trace)
             if target is not None:
                 targets.append(target)
-        unique = tuple({t.uri: t for t in targets}.values())
+        seen: set[str] = set()
+        unique: list[Target] = []
+        for target in targets:
+            if target.uri not in seen:
+                seen.add(target.uri)
+                unique.append(target)
         if unique:
-            steps.append(plan_step.build(unique))
+            steps.append(plan_step.build(tuple(unique)))
         else:
             trace.append("  a step with no target left is skipped")
     return tuple(steps)

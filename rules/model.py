@@ -94,6 +94,7 @@ Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0, le=3600)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[str, Field(min_length=1, max_length=40)]
+Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$")]
 Numbers = Annotated[tuple[Number, ...], BeforeValidator(_listify)]
 Names = Annotated[tuple[Name, ...], BeforeValidator(_listify)]
 States = Annotated[tuple[PresenceState, ...], BeforeValidator(_listify)]
@@ -179,8 +180,8 @@ class When(Spec):
     called: Numbers | None = None
     extension: bool | None = None
     presence: dict[str, PresenceForm] | None = None
-    all_: tuple[When, ...] | None = Field(default=None, alias="all")
-    any_: tuple[When, ...] | None = Field(default=None, alias="any")
+    all_: Annotated[tuple[When, ...], Field(min_length=1)] | None = Field(default=None, alias="all")
+    any_: Annotated[tuple[When, ...], Field(min_length=1)] | None = Field(default=None, alias="any")
     not_: When | None = Field(default=None, alias="not")
 
 
@@ -207,7 +208,7 @@ class ScheduleSpec(Spec):
 
 
 class Ring(Spec):
-    ring: Names | Annotated[tuple[str, ...], BeforeValidator(_listify)]
+    ring: Annotated[tuple[Ref, ...], BeforeValidator(_listify)]
     timeout: Seconds = 20.0
     parallel: bool | None = None
     confirm: bool = False

@@ -47,7 +47,7 @@ def parse_days(key: str) -> tuple[int, ...]:
         first, sep, last = part.partition("-")
         for word in (first, last) if sep else (first,):
             if word not in DAYS:
-                choices = [*DAYS, *GROUPS]
+                choices = [*DAYS, *GROUPS, "on_closed_days"]
                 raise ScheduleSyntaxError(f"unknown day {word!r}{_suggest(word, choices)}")
         a = DAYS.index(first)
         b = DAYS.index(last) if sep else a

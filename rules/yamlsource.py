@@ -74,7 +74,10 @@ def _scalar(node: yaml.ScalarNode, constructor: yaml.constructor.SafeConstructor
         return text in _TRUE
     if tag == _NULL:
         return None
-    return constructor.construct_object(node)
+    try:
+        return constructor.construct_object(node)
+    except ValueError:  # e.g. the timestamp 2026-02-30: let validation say what is wrong
+        return text
 
 
 def parse(text: str, source: str) -> Document:
@@ -126,7 +129,13 @@ def parse(text: str, source: str) -> Document:
                 items.append(build(item, (*path, index)))
             return items
         assert isinstance(node, yaml.ScalarNode)
-        return _scalar(node, constructor)
+        try:
+            return _scalar(node, constructor)
+        except yaml.YAMLError as exc:  # an unknown tag such as !!python/name
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            problem = getattr(exc, "problem", None) or str(exc)
+            doc.problems.append(Problem(source, line, col, f"YAML: {problem}"))
+            return None
 
     doc.data = build(root, ())
     return doc

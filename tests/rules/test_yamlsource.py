@@ -1,0 +1,41 @@
+"""The YAML reader: YAML 1.2 scalars where 1.1 would surprise, and positions of every key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rules.yamlsource import parse
+
+
+def test_scalars_follow_yaml_1_2_where_it_matters() -> None:
+    doc = parse(
+        "a: 07:00\nb: +4917012345\nc: 0171\nd: 190:20:30.15\ne: yes\nf: NO\ng: true\n"
+        "h: False\ni: ~\nj: 15\nk: 2.5\nl: 2027-05-26\nm: 0\n",
+        "<y>",
+    )
+    assert doc.problems == []
+    assert doc.data == {
+        "a": "07:00",
+        "b": "+4917012345",
+        "c": "0171",
+        "d": "190:20:30.15",
+        "e": "yes",
+        "f": "NO",
+        "g": True,
+        "h": False,
+        "i": None,
+        "j": 15,
+        "k": 2.5,
+        "l": dt.date(2027, 5, 26),
+        "m": 0,
+    }
+
+
+def test_positions_of_keys_and_items() -> None:
+    doc = parse("top:\n  list:\n    - x\n    - {k: v}\n", "<y>")
+    assert doc.marks[("top",)] == (1, 1)
+    assert doc.marks[("top", "list")] == (2, 3)
+    assert doc.marks[("top", "list", 1)] == (4, 7)
+    assert doc.marks[("top", "list", 1, "k")] == (4, 8)
+    assert doc.position(("top", "=tag", "list", 9, "nope")) == (("top", "list"), (2, 3))
+    assert doc.problem(("top", "list", 0), "m").line == 3
