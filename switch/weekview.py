@@ -13,13 +13,14 @@ Everything here is pure: :func:`week_grid` only calls :func:`rules.decide`, and
 from __future__ import annotations
 
 import string
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-from rules import CallInfo, DialPlan, PresenceState, decide
+from rules import CallInfo, Decision, DialPlan, PresenceState, decide
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
@@ -54,6 +55,8 @@ PALETTE = (
     "#E73F74",
 )
 NO_RULE_COLOUR = "#BBBBBB"
+VARIANT_NOTE_TEXT = "a  lower case: the same rule, but other devices ring than usual"
+VARIANT_NOTE_SVG = "the same rule, but other devices ring than usual (hover for who rings)"
 TERMINAL_COLOURS = ("blue", "yellow", "green", "magenta", "cyan", "red", "bright_yellow", "white")
 
 
@@ -66,6 +69,8 @@ class Cell:
     start: time  # wall-clock time of the slot in the plan's timezone
     rule: str | None  # the matched rule, None when no rule matched
     exists: bool = True  # False for the hour skipped when summer time starts
+    detail: str = ""  # who rings, for a tooltip: "Jan Müller desk, then Heimbüro …; voicemail"
+    variant: bool = False  # the rule's usual slot rings others (a home-office day, say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,10 @@ class WeekGrid:
     slot_minutes: int
     days: tuple[Day, ...]
     legend: tuple[tuple[str, str], ...]  # (letter, rule name), in plan order, NO_RULE last
+
+    @property
+    def has_variants(self) -> bool:
+        return any(cell.variant for day in self.days for cell in day.cells)
 
     def letter(self, rule: str | None) -> str:
         name = NO_RULE if rule is None else rule
@@ -147,13 +156,13 @@ def compute_week(
     monday: date,
     zone: tzinfo,
     slot_minutes: int,
-    rule_at: Callable[[datetime], str | None],
+    rule_at: Callable[[datetime], tuple[str | None, str]],
     day_notes: Callable[[date], tuple[str, ...]],
     rule_names: tuple[str, ...],
     title: str,
     timezone: str,
 ) -> WeekGrid:
-    """The grid, given how to find the rule for an instant and the notes for a day."""
+    """The grid, given the rule (and who rings) at an instant and the notes for a day."""
     times = slot_times(slot_minutes)
     seen: set[str | None] = set()
     days = []
@@ -165,9 +174,9 @@ def compute_week(
             if instant is None:
                 cells.append(Cell(at, None, exists=False))
                 continue
-            rule = rule_at(instant)
+            rule, detail = rule_at(instant)
             seen.add(rule)
-            cells.append(Cell(at, rule))
+            cells.append(Cell(at, rule, detail=detail))
         notes = day_notes(day)
         change = clock_change_note(day, zone)
         if change is not None:
@@ -177,8 +186,26 @@ def compute_week(
         title=title,
         timezone=timezone,
         slot_minutes=slot_minutes,
-        days=tuple(days),
+        days=mark_variants(days),
         legend=legend_for(rule_names, seen),
+    )
+
+
+def mark_variants(days: list[Day]) -> tuple[Day, ...]:
+    """Flag the slots where a rule rings other devices than it does in most of the week."""
+    counts = Counter((cell.rule, cell.detail) for day in days for cell in day.cells if cell.exists)
+    usual: dict[str | None, str] = {}
+    for (rule, detail), _ in counts.most_common():
+        usual.setdefault(rule, detail)
+    return tuple(
+        replace(
+            day,
+            cells=tuple(
+                replace(cell, variant=cell.exists and cell.detail != usual[cell.rule])
+                for cell in day.cells
+            ),
+        )
+        for day in days
     )
 
 
@@ -194,8 +221,9 @@ def week_grid(
     if monday.weekday() != 0:
         raise WeekViewError(f"week start {monday.isoformat()!r} is not a Monday")
 
-    def rule_at(instant: datetime) -> str | None:
-        return decide(plan, call, presence, instant).rule
+    def rule_at(instant: datetime) -> tuple[str | None, str]:
+        decision = decide(plan, call, presence, instant)
+        return decision.rule, who_rings(plan, decision)
 
     sunday = monday + timedelta(days=6)
     title = (
@@ -212,6 +240,20 @@ def week_grid(
         title=title,
         timezone=plan.timezone,
     )
+
+
+def who_rings(plan: DialPlan, decision: Decision) -> str:
+    """``"Jan Müller desk 15 s, then Heimbüro Sekretariat assistant 60 s; voicemail"``."""
+    steps = []
+    for step in decision.steps:
+        names = []
+        for target in step.targets:
+            person = plan.person(target.owner)
+            names.append(f"{person.name if person else target.owner} {target.device}")
+        joiner = " + " if step.parallel else ", "
+        steps.append(f"{joiner.join(names)} {step.timeout:g} s")
+    final = decision.final.kind.value
+    return f"{', then '.join(steps)}; {final}" if steps else final
 
 
 def day_notes(plan: DialPlan, day: date) -> tuple[str, ...]:
@@ -257,6 +299,8 @@ def render_text(grid: WeekGrid, *, style: Callable[[str, str | None], str] | Non
             text = ""
             for cell in cells:
                 letter = grid.letter(cell.rule) if cell.exists else " "
+                if cell.variant:
+                    letter = letter.lower()
                 text += style(letter, cell.rule) if style and cell.exists else letter
             parts.append(text + " " * (hour_width - per_hour))
         row = "".join(parts).rstrip()
@@ -267,6 +311,8 @@ def render_text(grid: WeekGrid, *, style: Callable[[str, str | None], str] | Non
     for letter, name in grid.legend:
         shown = style(letter, None if name == NO_RULE else name) if style else letter
         lines.append(f"  {shown}  {name}")
+    if grid.has_variants:
+        lines.append(f"  {VARIANT_NOTE_TEXT}")
     return "\n".join(lines) + "\n"
 
 
@@ -299,7 +345,7 @@ def render_svg(grid: WeekGrid) -> str:
     grid_width = 24 * hour_px
     width = label_px + grid_width + notes_px
     legend_top = top + 7 * row_px + 30
-    legend_rows = (len(grid.legend) + 2) // 3
+    legend_rows = (len(grid.legend) + 2) // 3 + (1 if grid.has_variants else 0)
     height = legend_top + legend_rows * 24 + 16
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -338,7 +384,7 @@ def render_svg(grid: WeekGrid) -> str:
                 rule_attr = '""'
             else:
                 name = NO_RULE if cell.rule is None else cell.rule
-                tip = f"{when}: {name}"
+                tip = f"{when}: {name}" + (f" — {cell.detail}" if cell.detail else "")
                 fill = rule_colour(grid, cell.rule)
                 rule_attr = quoteattr(name)
             out.append(
@@ -346,6 +392,12 @@ def render_svg(grid: WeekGrid) -> str:
                 f'height="{row_px - 4}" fill="{fill}" stroke="#FFFFFF" '
                 f"data-rule={rule_attr}><title>{escape(tip)}</title></rect>"
             )
+            if cell.variant:
+                out.append(
+                    f'<circle class="variant" cx="{x + (slot_px - 1) / 2:.1f}" '
+                    f'cy="{y + row_px / 2}" r="{min(slot_px, row_px) / 6:.1f}" fill="none" '
+                    f'stroke="#FFFFFF" stroke-width="2"><title>{escape(tip)}</title></circle>'
+                )
         if day.notes:
             out.append(
                 f'<text x="{label_px + grid_width + 10}" y="{y + row_px / 2 + 4}" '
@@ -362,6 +414,13 @@ def render_svg(grid: WeekGrid) -> str:
         out.append(
             f'<text x="{x + 22:.1f}" y="{y + 13}" font-size="13">'
             f"{escape(letter)}  {escape(name)}</text>"
+        )
+    if grid.has_variants:
+        y = legend_top + (legend_rows - 1) * 24
+        out.append(
+            f'<rect x="16" y="{y}" width="16" height="16" fill="{PALETTE[0]}"/>'
+            f'<circle cx="24" cy="{y + 8}" r="4" fill="none" stroke="#FFFFFF" stroke-width="2"/>'
+            f'<text x="38" y="{y + 13}" font-size="13">{escape(VARIANT_NOTE_SVG)}</text>'
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -277,6 +277,10 @@ def test_week_table_marks_holiday_and_uses_letters(tmp_path: Path) -> None:
     assert len(workshop) == 3 * 9 + 6  # Mon-Wed 07-12 + 13-17, Friday 07-13; Thursday holiday
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
     assert "holiday: Fronleichnam" in texts
+    assert workshop[0].findtext(f"{SVG}title") == (
+        "Mon 24 May, 07:00–08:00: Jan in the workshop — Jan Müller desk 15 s, "
+        "then Jan Müller mobile 20 s, then Heimbüro Sekretariat assistant 60 s; voicemail"
+    )
 
 
 def test_week_presence_and_half_hours() -> None:

@@ -12,16 +12,17 @@ from switch import weekview
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SVG = "{http://www.w3.org/2000/svg}"
+VARIANT_TEXT = weekview.VARIANT_NOTE_SVG
 
 
-def office_hours(instant: datetime) -> str | None:
+def office_hours(instant: datetime) -> tuple[str | None, str]:
     """Mon-Fri 08-17 'Office', Saturday mornings 'Saturday', otherwise no rule."""
     local = instant.astimezone(BERLIN)
     if local.weekday() < 5 and 8 <= local.hour < 17:
-        return "Office"
+        return "Office", "home" if local.weekday() == 2 else "desk"
     if local.weekday() == 5 and local.hour < 12:
-        return "Saturday"
-    return None
+        return "Saturday", ""
+    return None, "reject"
 
 
 def grid_for(monday: date, slot_minutes: int = 60) -> weekview.WeekGrid:
@@ -112,6 +113,21 @@ def test_text_table_has_letters_legend_and_notes() -> None:
     assert "  A  Saturday" in lines
     assert "  B  Office" in lines
     assert f"  ·  {weekview.NO_RULE}" in lines
+    wednesday = next(line for line in lines if line.startswith("Wed 26 May"))
+    assert "b  b  b" in wednesday
+    assert "B" not in wednesday[11:]
+    assert f"  {weekview.VARIANT_NOTE_TEXT}" in lines
+
+
+def test_variants_are_marked_only_where_the_detail_differs() -> None:
+    grid = grid_for(date(2027, 5, 24))
+    flags = {
+        (day.date.weekday(), cell.rule, cell.variant) for day in grid.days for cell in day.cells
+    }
+    assert (2, "Office", True) in flags
+    assert (1, "Office", False) in flags
+    assert not any(variant for weekday, _, variant in flags if weekday != 2)
+    assert grid.has_variants
 
 
 def test_text_table_style_hook_sees_rules() -> None:
@@ -142,6 +158,10 @@ def test_svg_is_xml_with_one_block_per_slot() -> None:
     legend = [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "legend"]
     assert len(legend) == len(grid.legend)
     office = next(rect for rect in slots if rect.get("data-rule") == "Office")
+    assert office.findtext(f"{SVG}title") == "Mon 22 Mar, 08:00–08:30: Office — desk"
+    variants = list(root.iter(f"{SVG}circle"))
+    assert len([c for c in variants if c.get("class") == "variant"]) == 18  # Wednesday, home
+    assert VARIANT_TEXT in texts
     assert office.get("fill") == weekview.rule_colour(grid, "Office")
     assert office.get("fill") != weekview.rule_colour(grid, "Saturday")
 
