@@ -49,13 +49,16 @@ TARGET_ADDED_RATIO = 2.0  # Rufweiche-added INVITE→180 ≤ 2× Kamailio-added,
 TARGET_MACHINE_CPS = 300  # through the edge
 TARGET_AUDIO_MS = 20.0  # added one-way delay, no loss
 TARGET_WORKER_MB = 40.0  # RSS per worker; no growth over 10,000 calls
+GROWTH_LIMIT_KB = 0.1  # kB per call: "no growth" = under 1 MB over 10,000 calls
 
 
 @dataclass(frozen=True)
 class Plan:
-    latency_calls: int
+    latency_calls: int  # per row, in latency_rounds blocks interleaved over the rows
+    latency_rounds: int
     latency_rate: float
-    hold_ms: int
+    latency_hold_ms: int
+    hold_ms: int  # rate search and memory
     step_seconds: float
     min_step_calls: int
     baseline_ladder: tuple[int, ...]
@@ -64,13 +67,17 @@ class Plan:
     media_seconds: float
     memory_batches: int
     memory_batch_calls: int
-    memory_rate: float
+    memory_rate: float  # calls held latency_hold_ms, like the latency blocks
     pause_between_steps: float
+    overload_rate: int  # worker rows: one step far above capacity; must not crash the worker
+    overload_seconds: float
 
 
 FULL = Plan(
     latency_calls=400,
+    latency_rounds=4,
     latency_rate=20,
+    latency_hold_ms=0,
     hold_ms=100,
     step_seconds=4.0,
     min_step_calls=40,
@@ -79,13 +86,17 @@ FULL = Plan(
     refine_steps=2,
     media_seconds=10.0,
     memory_batches=5,
-    memory_batch_calls=400,
-    memory_rate=10,
+    memory_batch_calls=500,
+    memory_rate=20,
     pause_between_steps=1.0,
+    overload_rate=200,
+    overload_seconds=2.0,
 )
 QUICK = Plan(
     latency_calls=10,
+    latency_rounds=1,
     latency_rate=20,
+    latency_hold_ms=0,
     hold_ms=50,
     step_seconds=0.5,
     min_step_calls=5,
@@ -95,8 +106,10 @@ QUICK = Plan(
     media_seconds=1.2,
     memory_batches=1,
     memory_batch_calls=10,
-    memory_rate=10,
+    memory_rate=20,
     pause_between_steps=0.3,
+    overload_rate=100,
+    overload_seconds=0.3,
 )
 
 
@@ -121,6 +134,8 @@ class Row:
         self._target: contextlib.ExitStack | None = None
         self.ep: Endpoint | None = None
         self.starts = 0
+        self.keep_pcaps = False
+        self._closed = False
 
     def __enter__(self) -> Row:
         # The media receiver owns the port the callee advertises in its SDP.
@@ -154,6 +169,9 @@ class Row:
             self._target = None
 
     def __exit__(self, *exc: object) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.stop_target()
         self._stack.close()
 
@@ -175,37 +193,82 @@ class Row:
 # --- measurements ---------------------------------------------------------------------
 
 
-def measure_latency(row: Row, plan: Plan) -> dict[str, Any]:
+def latency_block(row: Row, plan: Plan, calls: int, tag: str) -> tuple[sipp.UacRun, list[Any]]:
+    """One block of ``calls`` calls at the latency rate, captured on the wire."""
     ep = row.endpoint
     uac_port = free_port()
-    pcap = row.workdir / "latency.pcap"
+    pcap = row.workdir / f"latency_{tag}.pcap"
     with wire.capture(pcap, [uac_port, row.uas_port]):
         run = sipp.run_uac(
-            row.workdir / "latency",
+            row.workdir / f"latency_{tag}",
             target=ep.target,
             service=ep.service,
             port=uac_port,
-            calls=plan.latency_calls,
+            calls=calls,
             rate=plan.latency_rate,
-            hold_ms=plan.hold_ms,
+            hold_ms=plan.latency_hold_ms,
         )
     timings = wire.call_timings(wire.sip_packets(pcap), caller=uac_port, callee=row.uas_port)
+    if not row.keep_pcaps:
+        pcap.unlink(missing_ok=True)
+    return run, timings
+
+
+def summarize_latency(name: str, runs: list[sipp.UacRun], timings: list[Any]) -> dict[str, Any]:
     ringing = [t.ringing for t in timings if t.ringing is not None]
     answer = [t.answer for t in timings if t.answer is not None]
     forward = [t.forward for t in timings if t.forward is not None]
+    ok = sum(r.stats.successful for r in runs if r.stats)
+    failed = sum(r.stats.failed for r in runs if r.stats)
     return {
-        "sipp": run.as_dict(),
+        "blocks": [r.as_dict() for r in runs],
+        "calls": sum(r.calls for r in runs),
+        "successful": ok,
+        "failed": failed,
         "calls_seen": len(timings),
         "no_180": sum(1 for t in timings if t.ringing is None and t.answer is not None),
+        "180_after_200": sum(
+            1
+            for t in timings
+            if t.ringing is not None and t.answer is not None and t.ringing > t.answer
+        ),
         "invite_180_ms": wire.summarize_ms(ringing),
         "invite_200_ms": wire.summarize_ms(answer),
-        "invite_out_ms": wire.summarize_ms(forward) if ep.name != "direct" else None,
-        "target_alive": ep.alive(),
+        "invite_out_ms": wire.summarize_ms(forward) if name != "direct" else None,
     }
 
 
-def run_step(row: Row, plan: Plan, rate: int, tag: str) -> dict[str, Any]:
-    calls = max(plan.min_step_calls, int(rate * plan.step_seconds))
+def measure_latency(rows: dict[str, Row], plan: Plan) -> dict[str, dict[str, Any]]:
+    """Round-robin blocks over all rows, so that load from elsewhere hits every row alike."""
+    runs: dict[str, list[sipp.UacRun]] = {n: [] for n in rows}
+    timings: dict[str, list[Any]] = {n: [] for n in rows}
+    notes: dict[str, list[str]] = {n: [] for n in rows}
+    per_block = max(1, plan.latency_calls // plan.latency_rounds)
+    for rnd in range(plan.latency_rounds):
+        for name, row in rows.items():
+            if not row.endpoint.alive():
+                notes[name].append(f"round {rnd}: target dead before the block, restarted")
+                row.start_target()
+            run, ts = latency_block(row, plan, per_block, str(rnd))
+            runs[name].append(run)
+            timings[name].extend(ts)
+            if not row.endpoint.alive():
+                notes[name].append(f"round {rnd}: target died: {row.crash_note()}")
+            log(
+                f"{name}: latency round {rnd + 1}/{plan.latency_rounds}: "
+                f"{run.stats.successful if run.stats else '?'}/{per_block} ok"
+            )
+    out = {}
+    for name in rows:
+        out[name] = summarize_latency(name, runs[name], timings[name])
+        out[name]["notes"] = notes[name]
+    return out
+
+
+def run_step(
+    row: Row, plan: Plan, rate: int, tag: str, seconds: float | None = None
+) -> dict[str, Any]:
+    calls = max(plan.min_step_calls, int(rate * (seconds or plan.step_seconds)))
     run = sipp.run_uac(
         row.workdir / f"step_{tag}_{rate}",
         target=row.endpoint.target,
@@ -231,8 +294,14 @@ def run_step(row: Row, plan: Plan, rate: int, tag: str) -> dict[str, Any]:
     return step
 
 
-def search_rate(row: Row, plan: Plan, ladder: tuple[int, ...]) -> dict[str, Any]:
-    """Climb ``ladder`` until the first failed step, then bisect ``refine_steps`` times."""
+def search_rate(
+    row: Row, plan: Plan, ladder: tuple[int, ...], probe_overload: bool = False
+) -> dict[str, Any]:
+    """Climb ``ladder`` until the first failed step, then bisect ``refine_steps`` times.
+
+    With ``probe_overload`` and no crash so far, one more short step at
+    ``plan.overload_rate`` checks that overload costs failed calls, not the process.
+    """
     steps: list[dict[str, Any]] = []
     crashes: list[dict[str, Any]] = []
     best: int | None = None
@@ -267,9 +336,22 @@ def search_rate(row: Row, plan: Plan, ladder: tuple[int, ...]) -> dict[str, Any]
             lo = best = mid
         else:
             hi = mid
+    overload = None
+    if probe_overload and not crashes:
+        # "No crash at any offered rate": one short step far above what the target holds.
+        if not row.endpoint.alive():
+            row.start_target()
+        step = run_step(row, plan, plan.overload_rate, "overload", plan.overload_seconds)
+        overload = {k: step[k] for k in ("rate", "calls", "successful", "failed", "target_alive")}
+        if not step["target_alive"]:
+            overload["crash"] = step["crash"]
+            crashes.append({"rate": plan.overload_rate, "overload_probe": True, **step["crash"]})
+            row.start_target()
+        time.sleep(plan.pause_between_steps)
     return {
         "max_ok_cps": best,
         "first_failed_cps": hi,
+        "overload_probe": overload,
         "ceiling_reached": first_bad is None,
         "ladder_top": ladder[-1],
         "crashes": crashes,
@@ -317,7 +399,7 @@ def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
             port=free_port(),
             calls=plan.memory_batch_calls,
             rate=rate,
-            hold_ms=plan.hold_ms,
+            hold_ms=plan.latency_hold_ms,
             recv_timeout_ms=2000,
         )
         done += run.stats.successful if run.stats else 0
@@ -331,6 +413,12 @@ def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
     ys = [float(s.get("VmRSS", 0)) for s in samples]
     tail = slice(1, None) if len(samples) > 2 else slice(None)  # skip warm-up
     per_call = slope(xs[tail], ys[tail])
+    half = len(samples) // 2
+    last_half = (
+        (ys[-1] - ys[half]) / (xs[-1] - xs[half])
+        if len(samples) > 2 and xs[-1] > xs[half]
+        else None
+    )
     return {
         "rate": rate,
         "calls": done,
@@ -339,6 +427,7 @@ def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
         "idle_pss_kb": samples[0].get("Pss"),
         "final_rss_kb": samples[-1].get("VmRSS"),
         "growth_kb_per_call": round(per_call, 3) if per_call is not None else None,
+        "growth_kb_per_call_last_half": round(last_half, 3) if last_half is not None else None,
         "growth_kb_per_call_all": round(s, 3) if (s := slope(xs, ys)) is not None else None,
         "samples": samples,
     }
@@ -386,35 +475,47 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run_row(name: str, plan: Plan, workdir: Path, factory: TargetFactory) -> dict[str, Any]:
-    result: dict[str, Any] = {"row": name}
-    ladder = plan.baseline_ladder if name in ("direct", "kamailio") else plan.worker_ladder
+def open_rows(
+    names: list[str], workdir: Path, stack: contextlib.ExitStack, results: dict[str, Any]
+) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    for name in names:
+        results[name] = {"row": name}
+        try:
+            row = Row(name, TARGETS[name], workdir / name)
+            rows[name] = stack.enter_context(row)
+        except TargetUnavailable as exc:
+            results[name]["skipped"] = str(exc)
+            log(f"{name}: skipped: {exc}")
+        except BenchError as exc:
+            results[name]["error"] = str(exc)
+            log(f"{name}: ERROR at start: {exc}")
+    return rows
+
+
+def per_row(name: str, row: Row, plan: Plan, result: dict[str, Any]) -> None:
+    """Media, rate search and memory of one row (the row's processes stop afterwards)."""
     t0 = time.monotonic()
+    ladder = plan.baseline_ladder if name in ("direct", "kamailio") else plan.worker_ladder
     try:
-        with Row(name, factory, workdir / name) as row:
-            log(f"{name}: latency, {plan.latency_calls} calls at {plan.latency_rate}/s")
-            result["latency"] = measure_latency(row, plan)
-            if name in ("direct", "worker"):
-                log(f"{name}: media, {plan.media_seconds} s")
-                try:
-                    result["media"] = measure_media(row, plan)
-                except BenchError as exc:
-                    result["media"] = {"error": str(exc)}
-            log(f"{name}: rate search over {ladder}")
-            result["rate_search"] = search_rate(row, plan, ladder)
-            if name == "worker":
-                found = result["rate_search"]["max_ok_cps"] or plan.memory_rate
-                rate = max(1.0, min(plan.memory_rate, found * 0.6))
-                log(f"{name}: memory, {plan.memory_batches} x {plan.memory_batch_calls} calls")
-                result["memory"] = measure_memory(row, plan, rate)
-    except TargetUnavailable as exc:
-        result["skipped"] = str(exc)
-        log(f"{name}: skipped: {exc}")
+        if name in ("direct", "worker"):
+            if not row.endpoint.alive():
+                row.start_target()
+            log(f"{name}: media, {plan.media_seconds} s")
+            try:
+                result["media"] = measure_media(row, plan)
+            except BenchError as exc:
+                result["media"] = {"error": str(exc)}
+        log(f"{name}: rate search over {ladder}")
+        probe = name not in ("direct", "kamailio")
+        result["rate_search"] = search_rate(row, plan, ladder, probe_overload=probe)
+        if name == "worker":
+            log(f"{name}: memory, {plan.memory_batches} x {plan.memory_batch_calls} calls")
+            result["memory"] = measure_memory(row, plan, plan.memory_rate)
     except BenchError as exc:
         result["error"] = str(exc)
         log(f"{name}: ERROR: {exc}")
     result["seconds"] = round(time.monotonic() - t0, 1)
-    return result
 
 
 def added(row: dict[str, Any], base: dict[str, Any], metric: str, q: str) -> float | None:
@@ -480,12 +581,14 @@ def markdown(report: dict[str, Any]) -> str:
         "in; callee's port: INVITE forwarded), not from SIPp's 1 ms-resolution timers.",
         "",
         f"## Signalling delay at {plan['latency_rate']} calls/s "
-        f"({plan['latency_calls']} calls, {plan['hold_ms']} ms calls)",
+        f"({plan['latency_calls']} calls per row in {plan['latency_rounds']} interleaved blocks, "
+        f"calls held {plan['latency_hold_ms']} ms)",
         "",
         "| row | INVITE→180 p50 | p99 | INVITE→200 p50 | p99 | INVITE in→out p50 | p99 "
         "| added 180 p50 | added 180 p99 | calls ok |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
+    notes: list[str] = []
     for name, r in rows.items():
         if "latency" not in r:
             why = r.get("skipped") or r.get("error") or "?"
@@ -498,15 +601,20 @@ def markdown(report: dict[str, Any]) -> str:
             lat["invite_out_ms"] or {},
         )
         hd = h.get(name, {})
-        s = lat["sipp"]
         lines.append(
             f"| {name} | {_fmt(r180.get('p50'), 3)} | {_fmt(r180.get('p99'), 3)} "
             f"| {_fmt(r200.get('p50'), 3)} | {_fmt(r200.get('p99'), 3)} "
             f"| {_fmt(fwd.get('p50'), 3)} | {_fmt(fwd.get('p99'), 3)} "
             f"| {_fmt(hd.get('added_180_p50'), 3)} | {_fmt(hd.get('added_180_p99'), 3)} "
-            f"| {s['successful']}/{s['calls']} |"
+            f"| {lat['successful']}/{lat['calls']} |"
         )
-    lines += ["", "All delays in ms. *added* = row minus the direct SIPp→SIPp row of this run.", ""]
+        if lat.get("180_after_200") or lat.get("no_180") or lat.get("notes"):
+            notes.append(
+                f"{name}: {lat['180_after_200']} calls had the 180 after the 200, "
+                f"{lat['no_180']} no 180; {'; '.join(lat.get('notes') or []) or 'no crash'}"
+            )
+    lines += ["", "All delays in ms. *added* = row minus the direct SIPp→SIPp row of this run."]
+    lines += [*(f"- {n}" for n in notes), ""]
 
     lines += ["## Targets (issue 10)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     for via in ("worker", "edge_pool"):
@@ -530,11 +638,20 @@ def markdown(report: dict[str, Any]) -> str:
     rs = w.get("rate_search")
     if rs:
         crashed = [c["rate"] for c in rs["crashes"]]
+        probe = rs.get("overload_probe")
+        if crashed:
+            how = f"crashed at {', '.join(map(str, crashed))} calls/s offered"
+        elif probe:
+            how = (
+                f"no crash, also not at {probe['rate']} calls/s offered "
+                f"({probe['successful']} of {probe['calls']} calls ok)"
+            )
+        else:
+            how = "no crash (overload not probed)"
         lines.append(
             "| per worker: highest rate with zero failures, no crash at any offered rate "
-            f"| {_fmt(rs['max_ok_cps'])} calls/s; "
-            + (f"crashed at {crashed} calls/s" if crashed else "no crash")
-            + f" | {_verdict(not crashed)} |"
+            f"| {_fmt(rs['max_ok_cps'])} calls/s ({plan['hold_ms']} ms calls); {how} "
+            f"| {_verdict(not crashed and probe is not None)} |"
         )
     wm = w.get("media")
     if wm and "delay_ms" in wm and wm["delay_ms"]:
@@ -554,12 +671,15 @@ def markdown(report: dict[str, Any]) -> str:
         idle_mb = (mem["idle_rss_kb"] or 0) / 1024
         final_mb = (mem["final_rss_kb"] or 0) / 1024
         g = mem["growth_kb_per_call"]
-        proj = (mem["idle_rss_kb"] + 10_000 * g) / 1024 if g is not None else None
-        ok = final_mb <= TARGET_WORKER_MB and (g is None or g <= 0.5)
+        g2 = mem.get("growth_kb_per_call_last_half")
+        steady = g2 if g2 is not None else g
+        proj = (mem["final_rss_kb"] + (10_000 - mem["calls"]) * steady) / 1024 if steady else None
+        ok = final_mb <= TARGET_WORKER_MB and steady is not None and steady <= GROWTH_LIMIT_KB
         lines.append(
             f"| ≤ {TARGET_WORKER_MB:g} MB per worker, no growth over 10,000 calls "
-            f"| idle {idle_mb:.1f} MB, {final_mb:.1f} MB after {mem['calls']} calls, "
-            f"{_fmt(g)} kB/call (→ {_fmt(proj, 1)} MB at 10,000) | {_verdict(ok)} |"
+            f"| idle {idle_mb:.1f} MB, {final_mb:.1f} MB after {mem['calls']} calls; "
+            f"+{_fmt(g)} kB/call after the first batch, +{_fmt(g2)} kB/call over the last half "
+            f"(→ {_fmt(proj, 1)} MB at 10,000 calls) | {_verdict(ok)} |"
         )
     elif mem:
         lines.append(f"| ≤ {TARGET_WORKER_MB:g} MB per worker | crashed: {mem} | **not met** |")
@@ -584,6 +704,10 @@ def markdown(report: dict[str, Any]) -> str:
             for s in rs["steps"]
         )
         crashes = ", ".join(str(c["rate"]) for c in rs["crashes"]) or "none"
+        probe = rs.get("overload_probe")
+        if probe:
+            verdict = "survived" if probe["target_alive"] else "CRASH"
+            steps += f"; overload {probe['rate']}: {verdict} ({probe['successful']} ok)"
         lines.append(f"| {name} | {best} | {_fmt(rs['first_failed_cps'])} | {crashes} | {steps} |")
 
     lines += ["", "## Media: one-way audio delay (PCMU, 20 ms packets)", ""]
@@ -631,7 +755,7 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 
 def run(
-    rows: list[str],
+    names: list[str],
     quick: bool,
     out_dir: Path = RESULTS,
     doc: Path | None = DOC,
@@ -648,13 +772,31 @@ def run(
         "machine": machine_info(),
         "rows": {},
     }
-    with _workdir(keep) as wd:
+    with _workdir(keep) as wd, contextlib.ExitStack() as stack:
         if keep:
             log(f"work directory {wd}")
-        for name in rows:
-            report["rows"][name] = run_row(name, plan, wd, TARGETS[name])
+        results: dict[str, Any] = report["rows"]
+        rows = open_rows(names, wd, stack, results)
+        for row in rows.values():
+            row.keep_pcaps = keep
+        if rows:
+            log(
+                f"latency: {plan.latency_rounds} rounds over {list(rows)}, "
+                f"{plan.latency_calls} calls per row at {plan.latency_rate}/s"
+            )
+            try:
+                for name, lat in measure_latency(rows, plan).items():
+                    results[name]["latency"] = lat
+            except BenchError as exc:
+                for name in rows:
+                    results[name].setdefault("error", f"latency: {exc}")
+        for name, row in rows.items():
+            try:
+                per_row(name, row, plan, results[name])
+            finally:
+                row.__exit__(None, None, None)
             if on_row:
-                on_row(name, report["rows"][name])
+                on_row(name, results[name])
     report["headline"] = headline(report["rows"])
     report["seconds"] = round(time.monotonic() - t0, 1)
     report["machine"]["loadavg_end"] = os.getloadavg()

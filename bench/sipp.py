@@ -168,6 +168,8 @@ def uas(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A SIPp callee on 127.0.0.1:``port`` (RR-echoing scenario), stopped on exit.
 
+    No ``-cp``: SIPp then tries control ports from 8888 upwards until one is free.
+
     ``media_port`` is the port SIPp binds for media (it binds it even without
     ``-rtp_echo``); ``sdp_port`` is what the 200 OK advertises, by default the same.
     """
@@ -176,7 +178,6 @@ def uas(
         SIPP, "-sf", str(UAS_XML), "-i", "127.0.0.1", "-p", str(port),
         "-mi", "127.0.0.1", "-mp", str(media_port),
         "-key", "sdp_port", str(sdp_port if sdp_port is not None else media_port),
-        "-cp", str(free_port()),
         "-timeout", f"{int(lifetime)}s", "-nostdin",
         "-trace_stat", "-stf", str(workdir / f"{name}_stat.csv"), "-fd", "1",
     ]  # fmt: skip
@@ -205,6 +206,15 @@ def wait_udp_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 5.
     raise BenchError(f"nothing bound 127.0.0.1:{port} within {timeout} s")
 
 
+def _bind_failed(log: Path) -> bool:
+    """SIPp could not bind one of its ports (another process took it since we picked it)."""
+    try:
+        text = log.read_bytes()
+    except OSError:
+        return False
+    return b"Unable to bind" in text or b"Address already in use" in text
+
+
 def run_uac(
     workdir: Path,
     *,
@@ -222,8 +232,37 @@ def run_uac(
     """Place ``calls`` calls at ``rate`` per second from 127.0.0.1:``port`` to ``target``.
 
     Bounded: each call fails after ``recv_timeout_ms`` without an expected message, the
-    whole run after the time the calls need plus ``extra_time`` seconds.
+    whole run after the time the calls need plus ``extra_time`` seconds. A run that
+    placed no call because a port was taken in the meantime is repeated on fresh ports
+    (``port`` included; pass 0 to let it be picked here).
     """
+    for attempt in range(4):
+        run = _run_uac_once(
+            workdir, target=target, port=port or free_port(), calls=calls, rate=rate,
+            hold_ms=hold_ms, service=service, sdp_port=sdp_port, name=name,
+            recv_timeout_ms=recv_timeout_ms, extra_time=extra_time,
+        )  # fmt: skip
+        placed = run.stats.outgoing if run.stats else 0
+        if placed or not _bind_failed(workdir / f"{name}.log") or attempt == 3:
+            return run
+        port = 0
+    return run
+
+
+def _run_uac_once(
+    workdir: Path,
+    *,
+    target: str,
+    port: int,
+    calls: int,
+    rate: float,
+    hold_ms: int,
+    service: str,
+    sdp_port: int | None,
+    name: str,
+    recv_timeout_ms: int,
+    extra_time: float,
+) -> UacRun:
     workdir.mkdir(parents=True, exist_ok=True)
     media = free_port_pair()
     stat = workdir / f"{name}_stat.csv"
@@ -239,7 +278,6 @@ def run_uac(
         SIPP, target, "-sf", str(UAC_XML), "-s", service,
         "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media),
         "-key", "sdp_port", str(sdp_port if sdp_port is not None else media),
-        "-cp", str(free_port()),
         "-m", str(calls), "-r", str(rate_count), "-rp", str(rate_ms), "-d", str(hold_ms),
         "-recv_timeout", str(recv_timeout_ms), "-timeout", f"{int(budget)}s", "-timeout_error",
         "-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1",
@@ -247,11 +285,14 @@ def run_uac(
     t0 = time.monotonic()
     with (workdir / f"{name}.log").open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        rc: int | None = None
         try:
-            rc: int | None = proc.wait(timeout=budget + 5)
+            rc = proc.wait(timeout=budget + 5)
         except subprocess.TimeoutExpired:
-            stop_process(proc)
             rc = None
+        finally:
+            if proc.poll() is None:  # timed out, or we were interrupted: never leave it behind
+                stop_process(proc)
     elapsed = time.monotonic() - t0
     stats = parse_stat_csv(stat) if stat.exists() else None
     return UacRun(calls, rate, hold_ms, rc, stats, elapsed)
