@@ -13,12 +13,17 @@ Main = Callable[[list[str]], int]
 
 
 def available() -> dict[str, str]:
-    """Benchmark name -> module name, for every bench module with a ``main``."""
+    """Benchmark name -> module name, for every bench module with a ``main``.
+
+    Found from the source text, so that listing imports nothing (and helper modules such
+    as the SIPp wrapper, which have no ``main``, are not mistaken for benchmarks).
+    """
     here = Path(__file__).resolve().parent
     return {
         info.name: f"bench.{info.name}"
         for info in pkgutil.iter_modules([str(here)])
-        if not info.name.startswith(("_", "gen_"))
+        if not info.ispkg and not info.name.startswith(("_", "gen_"))
+        and "\ndef main(" in (here / f"{info.name}.py").read_text(encoding="utf-8")
     }
 
 

@@ -43,6 +43,7 @@ def test_percentile_nearest_rank() -> None:
 def test_bench_entry_lists_and_rejects(capsys: pytest.CaptureFixture[str]) -> None:
     assert "decide" in bench_main.available()
     assert "gen_municipality" not in bench_main.available()
+    assert "__main__" not in bench_main.available()
     assert bench_main.run(["--list"]) == 0
     assert "decide" in capsys.readouterr().out
     assert bench_main.run(["nonesuch"]) == 2
