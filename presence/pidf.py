@@ -31,6 +31,10 @@ The note goes both into the tuple-less top-level ``<note>`` (RFC 3863 §4.1.6; w
 simple watchers show) and into the person's ``<dm:note>`` (RFC 4479 §3.3). ``until`` is
 the RPID ``until`` attribute of ``<activities>`` (RFC 4480 §3.1).
 
+The activities are written as empty elements without spaces (``<rpid:away/>``): baresip
+1.0's subscriber finds them with the patterns ``<rpid:away[ \t]*/>`` and
+``<rpid:busy[ \t]*/>`` and looks for ``open`` in ``<basic>``.
+
 Delivery (SUBSCRIBE/NOTIFY through Kamailio) is elsewhere; nothing here does I/O.
 """
 
@@ -70,8 +74,8 @@ class PidfDocument:
     """What a PIDF document says, as far as Rufweiche cares."""
 
     entity: str
-    basic: str
-    """``open`` or ``closed``"""
+    basic: str | None
+    """``open`` or ``closed``; ``None`` when no tuple carried either (a non-RFC value)."""
     activities: tuple[str, ...] = ()
     note: str | None = None
     until: datetime | None = None
@@ -79,7 +83,11 @@ class PidfDocument:
 
     @property
     def state(self) -> PresenceState:
-        """The presence state this document maps back to (inverse of the table)."""
+        """The presence state this document maps back to (inverse of the table).
+
+        An unknown basic status with no activity reads as available, as a person missing
+        from a snapshot does (rules/presence.py).
+        """
         if self.basic == "closed":
             return PresenceState.OFFLINE
         for state, (_basic, activity) in _MAPPING.items():
@@ -145,11 +153,13 @@ def parse(document: bytes | str) -> PidfDocument:
     entity = root.get("entity")
     if not entity:
         raise PidfError("PIDF presence element has no entity attribute")
-    basics = [b.text.strip() for b in root.iter(f"{{{NS_PIDF}}}basic") if b.text]
-    if not basics or any(b not in ("open", "closed") for b in basics):
-        raise PidfError(f"PIDF basic status {basics!r} is not open/closed")
+    basics = [(b.text or "").strip() for b in root.iter(f"{{{NS_PIDF}}}basic")]
+    if not basics:
+        raise PidfError("PIDF document has no basic status")
     # Several tuples (devices): open if any is (RFC 3863 §4.1.4 leaves merging to the watcher).
-    basic = "open" if "open" in basics else "closed"
+    # Anything but open/closed (baresip 1.0 sends "unknown" before its status is set) says
+    # nothing: basic is None then.
+    basic = "open" if "open" in basics else "closed" if "closed" in basics else None
     activities: list[str] = []
     until: datetime | None = None
     for acts in root.iter(f"{{{NS_RPID}}}activities"):

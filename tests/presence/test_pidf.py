@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -95,18 +97,44 @@ def test_peer_document() -> None:
     assert doc.timestamp == datetime(2026, 11, 25, 8, tzinfo=UTC)
 
 
+DATA = Path(__file__).parent / "data"
+
+
+def test_baresip_publish_open() -> None:
+    doc = pidf.parse((DATA / "baresip-1.0.0_publish_open.xml").read_bytes())
+    assert doc.entity.startswith("sip:anna@127.0.0.1:")
+    assert (doc.basic, doc.activities, doc.note, doc.state) == ("open", (), None, S.AVAILABLE)
+
+
+def test_baresip_publish_unknown_is_tolerated() -> None:
+    # baresip 1.0 sends <basic>unknown</basic> (not RFC 3863) before a status is set
+    doc = pidf.parse((DATA / "baresip-1.0.0_publish_unknown.xml").read_bytes())
+    assert (doc.basic, doc.state) == (None, S.AVAILABLE)
+    mixed = pidf.parse(
+        b'<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:r="urn:ietf:params:xml:ns:pidf:rpid"'
+        b' xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" entity="sip:a@b">'
+        b"<tuple id='t'><status><basic>maybe</basic></status></tuple>"
+        b"<dm:person id='p'><r:activities><r:away/></r:activities></dm:person></presence>"
+    )
+    assert (mixed.basic, mixed.state) == (None, S.AWAY)
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_our_documents_match_baresip_subscriber_patterns(state: S) -> None:
+    # baresip 1.0 modules/presence/subscriber.c reads NOTIFY bodies with these patterns
+    body = pidf.build("sip:a@b", state).decode()
+    assert ("<basic>open</basic>" in body) == (state != S.OFFLINE)
+    assert (re.search(r"<rpid:away[ \t]*/>", body) is not None) == (state == S.AWAY)
+    assert (re.search(r"<rpid:busy[ \t]*/>", body) is not None) == (state == S.DND)
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
         (b"<presence", "not well-formed"),
         (b'<x xmlns="urn:other"/>', "root element"),
         (b'<presence xmlns="urn:ietf:params:xml:ns:pidf"/>', "no entity"),
-        (b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"/>', "basic status"),
-        (
-            b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="t">'
-            b"<status><basic>maybe</basic></status></tuple></presence>",
-            "basic status",
-        ),
+        (b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"/>', "no basic status"),
         (
             b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="t">'
             b"<status><basic>open</basic></status><timestamp>yesterday</timestamp></tuple></presence>",
