@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the test suite talks to (real peers) and the media tools.
-APT_PEERS := sip-tester baresip-core kamailio kamailio-sqlite-modules kamailio-presence-modules \
+APT_PEERS := sip-tester baresip-core kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-tls-modules \
              sqlite3 mosquitto mosquitto-clients chromium chromium-driver tshark espeak-ng sox \
              iproute2 util-linux
 

@@ -72,8 +72,11 @@ class WorkerProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
+        self._recycling = False
         self.ready = asyncio.Event()
         self.restarts = 0
+        self.recycles = 0
+        self.calls_handled = 0  # calls ended in the current process
         self.legs_in_use = 0
         self.capacity = 0
 
@@ -84,6 +87,10 @@ class WorkerProcess:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def recycling(self) -> bool:
+        return self._recycling
 
     @property
     def alive(self) -> bool:
@@ -104,8 +111,15 @@ class WorkerProcess:
     async def run(self) -> None:
         while not self._stopping:
             returncode = await self._run_once()
+            self.calls_handled = 0
             if self._stopping:
                 break
+            if self._recycling and returncode == 0:
+                self._recycling = False
+                self.recycles += 1
+                log.info("worker %s recycled", self.name)
+                continue
+            self._recycling = False
             self.restarts += 1
             log.error(
                 "worker %s exited with %s; restarting in %.1f s",
@@ -168,6 +182,16 @@ class WorkerProcess:
                 await _maybe_await(self._on_message(self, message))
             except Exception:  # a bug in one handler must not stop the channel
                 log.exception("handling %r from worker %s failed", message.get("op"), self.name)
+
+    async def recycle(self, grace: float) -> None:
+        """Replace the process by a fresh one once its calls are done (pjsua2 keeps ~41 kB
+        per call it ever carried, DESIGN.md): drain, stop within ``grace``, start again."""
+        if self._recycling or self._stopping:
+            return
+        self._recycling = True
+        log.info("worker %s: recycling after %d calls", self.name, self.calls_handled)
+        if not await self.send({"op": "stop", "grace": grace}):
+            self._recycling = False
 
     async def stop(self, grace: float) -> None:
         """Drain and stop the worker; SIGKILL if it outlives ``grace`` + 5 s."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -76,6 +76,11 @@ class Settings(BaseModel):
     grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     recycle_after_calls: Annotated[int, Field(ge=0)] = 5000  # 0 = never
     mqtt: MqttSettings = MqttSettings()
+    # The Kamailio edge in front of the workers (docs/edge.md). "auto": with more than one
+    # worker; "managed": always; "external": render its files for someone else to run;
+    # "off": never (one worker owns the SIP address).
+    edge_mode: Literal["auto", "managed", "external", "off"] = "auto"
+    edge: dict[str, Any] = Field(default_factory=dict)  # switch.edge.EdgeSettings keys
     log_level: str = "INFO"
 
     @field_validator("sip", "http", "trunk")
@@ -84,6 +89,12 @@ class Settings(BaseModel):
         if value is not None:
             _host_port(value, 0)
         return value
+
+    @property
+    def edge_enabled(self) -> bool:
+        return self.edge_mode in ("managed", "external") or (
+            self.edge_mode == "auto" and self.workers > 1
+        )
 
     def sip_endpoint(self) -> Endpoint:
         return endpoint(self.sip, 5060)

@@ -26,14 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from pydantic import ValidationError
 
 from presence.errors import PresenceError
 from presence.http import presence_routes
@@ -44,6 +48,14 @@ from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.calllog import CallRecord
 from switch.dashboard import DashboardState, LiveFeed
+from switch.edge import (
+    Edge,
+    EdgeConfigError,
+    EdgeError,
+    EdgeSettings,
+    WorkerDestination,
+    write_files,
+)
 from switch.http import Health, make_app, serve
 from switch.metrics import Metrics
 from switch.pool import WorkerProcess, WorkerSpec
@@ -77,6 +89,7 @@ class Supervisor:
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    edge: Edge | None = None
 
     # -- worker reports
 
@@ -128,6 +141,18 @@ class Supervisor:
         elif phase == "ended":
             self.calls.pop(record.call_id, None)
             self._clear_busy(call)
+            worker.calls_handled += 1
+            self._maybe_recycle(worker)
+
+    def _maybe_recycle(self, worker: WorkerProcess) -> None:
+        # Only in a pool: the edge sends new calls to the other workers meanwhile. One
+        # at a time, so capacity never drops by more than one worker.
+        limit = self.settings.recycle_after_calls
+        if not limit or worker.calls_handled < limit or len(self.workers) < 2:
+            return
+        if any(w.recycling for w in self.workers):
+            return
+        asyncio.get_running_loop().create_task(worker.recycle(self.settings.grace_seconds))
 
     def _mark_busy(self, call: _Call, record: CallRecord) -> None:
         if record.answered_by_service or not record.answered_by or not record.tenant:
@@ -212,6 +237,7 @@ class Supervisor:
                 "\n  ".join(self.plan_problems),
             )
             return False
+        old_edge = edge_settings(self.settings, self.plans, self.workers_specs())
         self.plans = plans
         self.plan_problems = []
         self.hub.replace_directory(directory_of(plans))
@@ -220,12 +246,25 @@ class Supervisor:
         message = {"op": "reload", "paths": [str(p) for p in self.settings.dialplans]}
         for worker in self.workers:
             await worker.send(message)
+        new_edge = edge_settings(self.settings, plans, self.workers_specs())
+        if self.edge is not None and new_edge != old_edge:
+            # The edge's number and target lists are part of its configuration.
+            log.info("dial plan numbers or targets changed: restarting the edge")
+            await self.edge.stop()
+            self.edge = Edge(new_edge)
+            try:
+                await self.edge.start()
+            except EdgeError as exc:
+                log.error("the edge did not restart: %s", exc)
         log.info(
             "dial plans reloaded: %d tenants in %.0f ms",
             len(plans),
             (time.perf_counter() - started) * 1000,
         )
         return True
+
+    def workers_specs(self) -> list[WorkerSpec]:
+        return [w.spec for w in self.workers]
 
     # -- health
 
@@ -241,9 +280,19 @@ class Supervisor:
                     "problems": self.plan_problems,
                 },
                 "workers": {
-                    w.name: {"pid": w.pid, "ready": w.ready.is_set(), "restarts": w.restarts}
+                    w.name: {
+                        "pid": w.pid,
+                        "sip": w.spec.sip,
+                        "ready": w.ready.is_set(),
+                        "restarts": w.restarts,
+                        "recycles": w.recycles,
+                        "legs_in_use": w.legs_in_use,
+                    }
                     for w in self.workers
                 },
+                "edge": None
+                if self.edge is None
+                else {"pid": self.edge.pid, "running": self.edge.running},
             },
         )
 
@@ -252,25 +301,79 @@ def directory_of(plans: DialPlanSet) -> dict[str, set[str]]:
     return {plan.tenant: set(plan.people) for plan in plans}
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def worker_specs(settings: Settings) -> list[WorkerSpec]:
-    sip = settings.sip_endpoint()
-    if settings.workers == 1:
-        addresses = [str(sip)]
+    """One spec per worker slot. Without the edge the only worker owns the SIP address;
+    behind the edge each worker gets a free loopback port, kept across restarts."""
+    routes = dict(settings.routes)
+    if settings.edge_enabled:
+        addresses = [f"127.0.0.1:{free_udp_port()}" for _ in range(settings.workers)]
+        # Registered phones ("sip:201@office") are found through the edge's registrar.
+        domain = str(settings.edge.get("domain", "office"))
+        routes.setdefault(domain, str(settings.sip_endpoint()))
     else:
-        # Several workers need the edge in front (issue: the Kamailio edge); each worker
-        # listens on its own loopback port above the public one.
-        addresses = [f"127.0.0.1:{sip.port + 1 + i}" for i in range(settings.workers)]
+        addresses = [str(settings.sip_endpoint())]
     return [
         WorkerSpec(
             name=f"w{i + 1}",
             sip=address,
             dialplans=settings.dialplans,
-            routes=dict(settings.routes),
+            routes=routes,
             trunk=settings.trunk,
             grace_seconds=settings.grace_seconds,
         )
         for i, address in enumerate(addresses)
     ]
+
+
+def edge_settings(
+    settings: Settings, plans: DialPlanSet, specs: Sequence[WorkerSpec]
+) -> EdgeSettings:
+    """The edge's settings: the operator's ``edge:`` keys, plus what the switch knows —
+    the workers, the numbers the plans answer and the devices they may ring (toll-fraud
+    guard: nothing else is reachable through the edge)."""
+    numbers = sorted({number for plan in plans for number in plan.numbers})
+    targets = sorted(
+        {
+            edge_target(uri)
+            for plan in plans
+            for person in (*plan.people.values(), *plan.service.values())
+            for uri in person.devices.values()
+        }
+    )
+    derived: dict[str, Any] = {
+        "listen": str(settings.sip_endpoint()),
+        "workers": [WorkerDestination(uri=f"sip:{spec.sip}") for spec in specs],
+        "public_numbers": numbers,
+        "outbound_targets": targets,
+        # On a loopback address only this machine can reach the edge: take its calls as
+        # trunk calls unless the operator names the trunks (docs/edge.md).
+        "trunk_sources": ["127.0.0.0/8"]
+        if ipaddress.ip_address(settings.sip_endpoint().host).is_loopback
+        else [],
+        "run_dir": settings.data_dir / "edge",
+        "db_path": settings.data_dir / "edge" / "edge.db",
+    }
+    try:
+        return EdgeSettings.model_validate({**derived, **settings.edge})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise EdgeConfigError(f"edge settings: {problems}") from None
+
+
+def edge_target(uri: str) -> str:
+    """A device URI as the edge's outbound list names it: a number, or user@host (no port,
+    no parameters: the edge compares the request URI's user and host)."""
+    bare = uri.split(";", 1)[0].removeprefix("sip:").removeprefix("sips:").removeprefix("tel:")
+    user, at, host = bare.partition("@")
+    return f"{user}@{host.rsplit(':', 1)[0] if host.count(':') == 1 else host}" if at else bare
 
 
 async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
@@ -288,6 +391,7 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
         feed = LiveFeed(DashboardState(window=metrics.window))
         stack.callback(feed.close)
         sup = Supervisor(settings, plans, writer, metrics, feed, hub)
+        specs = worker_specs(settings)
         for tenant in hub.directory:
             sup._show_presence(tenant)
         hub.add_listener(sup.on_presence_change)
@@ -310,14 +414,22 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
                 )
             )
 
+        if settings.edge_enabled:
+            edge_config = edge_settings(settings, plans, specs)
+            if settings.edge_mode == "external":
+                paths = write_files(edge_config)
+                log.info("edge files for an external Kamailio written to %s", paths.config)
+            else:
+                sup.edge = await stack.enter_async_context(Edge(edge_config))
+                log.info("edge (Kamailio) listening on %s", edge_config.listen)
+
         app = make_app(writer, metrics, sup.health(), presence_routes(hub), feed=feed)
         http = settings.http_endpoint()
         url = await stack.enter_async_context(serve(app, http.host, http.port))
         log.info("dashboard on %s/dashboard, metrics on %s/metrics", url, url)
 
         sup.workers = [
-            WorkerProcess(spec, sup.on_worker_message, sup.on_worker_exit)
-            for spec in worker_specs(settings)
+            WorkerProcess(spec, sup.on_worker_message, sup.on_worker_exit) for spec in specs
         ]
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sup.stopping.set)
@@ -389,6 +501,6 @@ def main(
         log.warning("%s", warning)
     try:
         return asyncio.run(serve_switch(config, plans))
-    except (RecordsError, OSError) as exc:
+    except (RecordsError, EdgeError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
