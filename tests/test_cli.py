@@ -437,3 +437,40 @@ def test_check_nasty_files_give_problems_not_crashes(tmp_path: Path, name: str) 
     assert "internal error" not in result.stderr
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{path}:")
+
+
+def test_explain_time_with_offset_and_confirm(tmp_path: Path) -> None:
+    text = (
+        Path(PLAN)
+        .read_text(encoding="utf-8")
+        .replace(
+            "{ring: [jan.desk], timeout: 15s}", "{ring: [jan.desk], timeout: 15s, confirm: true}"
+        )
+    )
+    plan = tmp_path / "confirm.yaml"
+    plan.write_text(text, encoding="utf-8")
+    result = invoke(
+        "explain", str(plan), "--to", OFFICE, "--from", CUSTOMER, "--at", "2027-05-25T08:00+00:00"
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "Tuesday 25 May 2027, 10:00 (Europe/Berlin)" in lines[0]  # 08:00 UTC is 10:00 CEST
+    assert lines[3] == "    the one who answers presses 1 to take the call"
+
+
+def test_week_marks_closed_days_and_vacations() -> None:
+    christmas = invoke("week", PLAN, "--week", "2026-W52")
+    row = next(line for line in christmas.stdout.splitlines() if line.startswith("Thu 24 Dec"))
+    assert row.endswith("closed")
+    boxing = next(line for line in christmas.stdout.splitlines() if line.startswith("Fri 25 Dec"))
+    assert boxing.endswith("holiday: Erster Weihnachtstag")
+    summer = invoke("week", PLAN, "--week", "2027-W32")
+    rows = [line for line in summer.stdout.splitlines() if line[:3] in ("Mon", "Sun")]
+    assert all(line.endswith("vacation: Betriebsferien") for line in rows)
+    assert "  A  company vacation" in summer.stdout.splitlines()
+
+
+def test_numbers_that_phonenumbers_cannot_read_are_shown_as_given() -> None:
+    assert cli.format_number("abc") == "abc"
+    assert cli.format_number(None) == "anonymous"
+    assert cli.format_number("+4923319876540") == "+49 2331 9876540"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from rules import CallInfo, load_plan
 from switch import weekview
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -170,3 +172,16 @@ def test_terminal_colour() -> None:
     grid = grid_for(date(2027, 5, 24))
     assert weekview.terminal_colour(grid, None) is None
     assert weekview.terminal_colour(grid, "Saturday") != weekview.terminal_colour(grid, "Office")
+
+
+def test_letter_of_an_unknown_rule() -> None:
+    with pytest.raises(KeyError):
+        grid_for(date(2027, 5, 24)).letter("nonesuch")
+
+
+def test_week_grid_needs_a_monday() -> None:
+    plan = load_plan(
+        Path(__file__).resolve().parent.parent / "dialplans" / "tischlerei-mueller.yaml"
+    )
+    with pytest.raises(weekview.WeekViewError, match="'2027-05-25' is not a Monday"):
+        weekview.week_grid(plan, date(2027, 5, 25), CallInfo("+4923319876540"), {})
