@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -271,12 +271,15 @@ class LiveFeed:
         self.clock = clock
         self._subscribers: set[asyncio.Event] = set()
         self._closed = False
+        self._version = 0
+        self._cache: tuple[int, float, dict[str, Any]] | None = None
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
 
     def changed(self) -> None:
+        self._version += 1
         for event in self._subscribers:
             event.set()
 
@@ -298,14 +301,23 @@ class LiveFeed:
         return gone
 
     def snapshot(self) -> dict[str, Any]:
-        return self.state.snapshot(self.clock())
+        """The current snapshot; subscribers woken by the same change share one rendering
+        (it sorts an hour of samples: ~10 ms with 40,000 of them)."""
+        now = self.clock()
+        if self._cache is not None:
+            version, at, cached = self._cache
+            if version == self._version and 0 <= now - at < self.min_interval:
+                return cached
+        snapshot = self.state.snapshot(now)
+        self._cache = (self._version, now, snapshot)
+        return snapshot
 
     def close(self) -> None:
         """End every stream (at shutdown, so that open EventSources do not hold it up)."""
         self._closed = True
         self.changed()
 
-    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self) -> AsyncGenerator[dict[str, Any], None]:
         """Snapshots for one subscriber: one now, then one after each change (coalesced)."""
         event = asyncio.Event()
         self._subscribers.add(event)

@@ -300,12 +300,24 @@ class Metrics:
             ["tenant", "state"],
             registry=r,
         )
+        # Label children looked up once: labels() costs more than the observation itself,
+        # and pre-created children export zeros, so that rate() works from the start.
+        self._hop = {hop: self.added_delay.labels(hop=hop) for hop in HOPS}
+        self._media = {
+            kind: (
+                self.media_jitter.labels(leg=kind),
+                self.media_rtt.labels(leg=kind),
+                self.media_loss.labels(leg=kind),
+                self.media_mos.labels(leg=kind),
+            )
+            for kind in ("caller", "target")
+        }
         self._active: dict[str, _Active] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()  # recent Call-IDs, not counted twice
         self._presence_states: dict[str, set[str]] = {}
         self._workers: dict[str, bool] = {}
         self._legs_in_use: dict[str, int] = {}
-        self._tenants_seen: set[str] = set()
+        self._active_per_tenant: dict[str, int] = {}
 
     # -- calls
 
@@ -314,14 +326,17 @@ class Metrics:
         if record.call_id in self._finished:
             return
         tenant = record.tenant or "-"
-        active = self._active.setdefault(record.call_id, _Active(tenant))
+        active = self._active.get(record.call_id)
+        if active is None:
+            active = self._active[record.call_id] = _Active(tenant)
+            self._count_active(tenant, +1)
         now = self.clock()
         for series, seconds in call_delays(record).items():
             if series in active.observed:
                 continue
             active.observed.add(series)
             if series in HOPS:
-                self.added_delay.labels(hop=series).observe(seconds)
+                self._hop[series].observe(seconds)
             elif series == "pdd":
                 self.post_dial_delay.observe(seconds)
             else:
@@ -330,47 +345,44 @@ class Metrics:
                 self.window.add(series, seconds, now)
         if phase == "ended":
             del self._active[record.call_id]
+            self._count_active(active.tenant, -1)
             self._finished[record.call_id] = None
             if len(self._finished) > 4096:
                 self._finished.popitem(last=False)
             self.calls.labels(tenant=tenant, outcome=record.outcome or "unknown").inc()
             self._observe_media(record, now)
-        self._set_active_gauges()
 
     def _observe_media(self, record: CallRecord, now: float) -> None:
         pairs = [("caller", record.media)] + [("target", leg.media) for leg in record.legs]
         for kind, media in pairs:
             if media is None:
                 continue
+            jitter, rtt, loss, mos = self._media[kind]
             if media.jitter_ms is not None:
-                self.media_jitter.labels(leg=kind).observe(media.jitter_ms / 1000)
+                jitter.observe(media.jitter_ms / 1000)
                 self.window.add("jitter", media.jitter_ms / 1000, now)
             if media.rtt_ms is not None:
-                self.media_rtt.labels(leg=kind).observe(media.rtt_ms / 1000)
+                rtt.observe(media.rtt_ms / 1000)
                 self.window.add("rtt", media.rtt_ms / 1000, now)
             ratio = loss_ratio(media)
             if ratio is not None:
-                self.media_loss.labels(leg=kind).observe(ratio)
+                loss.observe(ratio)
                 self.window.add("loss", ratio, now)
             if media.mos is not None:
-                self.media_mos.labels(leg=kind).observe(media.mos)
+                mos.observe(media.mos)
                 self.window.add("mos", media.mos, now)
 
-    def _set_active_gauges(self) -> None:
-        per_tenant: dict[str, int] = {}
-        for call in self._active.values():
-            per_tenant[call.tenant] = per_tenant.get(call.tenant, 0) + 1
-        for tenant in self._tenants_seen - set(per_tenant):  # tenants with no call now
-            self.active_calls.labels(tenant=tenant).set(0)
-        for tenant, count in per_tenant.items():
-            self.active_calls.labels(tenant=tenant).set(count)
-        self._tenants_seen.update(per_tenant)
+    def _count_active(self, tenant: str, delta: int) -> None:
+        count = self._active_per_tenant.get(tenant, 0) + delta
+        self._active_per_tenant[tenant] = count
+        self.active_calls.labels(tenant=tenant).set(count)
 
     def forget_worker_calls(self, call_ids: Iterable[str]) -> None:
         """Drop calls a dead worker held from the active gauges (their records close as aborted)."""
         for call_id in call_ids:
-            self._active.pop(call_id, None)
-        self._set_active_gauges()
+            call = self._active.pop(call_id, None)
+            if call is not None:
+                self._count_active(call.tenant, -1)
 
     # -- workers and presence
 

@@ -1,0 +1,147 @@
+"""What the dashboard shows, computed without a browser or a clock that moves."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from rules.presence import PresenceState
+from switch.calllog import CallRecord
+from switch.dashboard import Budgets, DashboardState, LiveFeed
+from switch.metrics import LatencyWindow
+from tests.switch.sample_records import make_record
+
+NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()
+
+
+def state() -> DashboardState:
+    return DashboardState(LatencyWindow())
+
+
+def test_active_calls_ringing_answered_and_gone() -> None:
+    s = state()
+    ringing = make_record(started_wall=NOW - 10, caller="+4917112345678")
+    s.observe("started", ringing)
+    talking = make_record(
+        started_wall=NOW - 60, answer_in_ms=5000, answer_relayed_ms=5000.5, by_service=True
+    )
+    s.observe("answered", talking)
+    snap = s.snapshot(NOW)
+    calls = {c["call_id"]: c for c in snap["active_calls"]}
+    assert calls[ringing.call_id]["state"] == "ringing"
+    assert calls[ringing.call_id]["caller"] == "+491********78"
+    assert calls[talking.call_id]["state"] == "answered"
+    assert calls[talking.call_id]["answered"] == pytest.approx(NOW - 55, abs=0.01)
+    assert calls[talking.call_id]["by_service"] is True
+    assert [c["call_id"] for c in snap["active_calls"]] == [talking.call_id, ringing.call_id]
+    s.observe(
+        "ended",
+        make_record(
+            call_id=ringing.call_id, started_wall=NOW - 10, outcome="cancelled", ended_ms=9000
+        ),
+    )
+    assert [c["call_id"] for c in s.snapshot(NOW)["active_calls"]] == [talking.call_id]
+    assert s.forget_worker("w1") == [talking.call_id]
+    assert s.snapshot(NOW)["active_calls"] == []
+
+
+def answered_record(tenant: str, started_wall: float, by_service: bool = False) -> CallRecord:
+    return make_record(
+        tenant=tenant,
+        started_wall=started_wall,
+        answer_in_ms=3000.0,
+        answer_relayed_ms=3000.5,
+        outcome="answered",
+        ended_ms=9e4,
+        by_service=by_service,
+    )
+
+
+def test_calls_today_count_per_business_and_roll_over_at_midnight() -> None:
+    s = state()
+    s.observe("ended", answered_record(tenant="a", started_wall=NOW - 100))
+    s.observe("ended", answered_record(tenant="a", started_wall=NOW - 90, by_service=True))
+    s.observe("ended", make_record(tenant="a", started_wall=NOW - 80, outcome="missed", ended_ms=1))
+    s.observe(
+        "ended", make_record(tenant="b", started_wall=NOW - 70, outcome="rejected", ended_ms=1)
+    )
+    today = {t["tenant"]: t for t in s.snapshot(NOW)["today"]}
+    assert today["a"] == {
+        "tenant": "a",
+        "calls": 3,
+        "answered_owner": 1,
+        "answered_service": 1,
+        "missed": 1,
+    }
+    assert today["b"]["missed"] == 1
+    tomorrow = NOW + 86_400
+    assert s.snapshot(tomorrow)["today"] == []  # a new day shows nothing yet
+    s.observe("ended", make_record(tenant="b", started_wall=tomorrow, outcome="missed", ended_ms=1))
+    s.observe("ended", make_record(tenant="a", started_wall=NOW, outcome="missed", ended_ms=1))
+    assert [(t["tenant"], t["calls"]) for t in s.snapshot(tomorrow)["today"]] == [("b", 1)]
+
+
+def test_red_flags_for_each_budget() -> None:
+    s = DashboardState(LatencyWindow(), Budgets())
+    assert s.flags(NOW) == []
+    for _ in range(99):
+        s.window.add("invite", 0.001, NOW)
+        s.window.add("pdd", 0.5, NOW)
+    s.window.add("invite", 0.004, NOW)
+    assert s.flags(NOW) == []  # p99 is 1 ms: 99 of 100 samples
+    for _ in range(5):
+        s.window.add("invite", 0.009, NOW)
+        s.window.add("pdd", 4.0, NOW)
+    s.window.add("mos", 3.2, NOW)
+    s.set_worker("w2", up=False)
+    s.set_worker("w1", up=True, in_use=2, capacity=4)
+    flags = s.flags(NOW)
+    assert [f["code"] for f in flags] == ["worker_down", "invite_delay", "pdd", "mos"]
+    assert flags[0]["message"] == "worker w2 is down"
+    assert flags[1]["message"] == "added INVITE delay p99 9.0 ms > 5 ms"
+    assert flags[2]["message"] == "post-dial delay p99 4.00 s > 3 s"
+    assert flags[3]["message"] == "median MOS 3.20 < 3.6"
+    # Ten minutes later the samples have left the "now" window: no latency flags.
+    assert [f["code"] for f in s.flags(NOW + 600)] == ["worker_down"]
+
+
+@dataclass
+class _Record:  # shaped like presence.model.PresenceRecord
+    state: PresenceState
+    since: datetime
+
+
+def test_presence_board_takes_states_or_records() -> None:
+    s = state()
+    since = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    s.set_presence("a", {"jan": PresenceState.BUSY, "anna": _Record(PresenceState.DND, since)})
+    s.set_presence("b", {"tom": "away"})
+    board = s.snapshot(NOW)["presence"]
+    assert board["a"]["jan"] == {"state": "busy", "since": None}
+    assert board["a"]["anna"] == {"state": "dnd", "since": since.timestamp()}
+    assert list(board["a"]) == ["anna", "jan"]
+    assert board["b"]["tom"]["state"] == "away"
+
+
+async def test_feed_wakes_subscribers_and_shares_one_rendering() -> None:
+    clock = [NOW]
+    feed = LiveFeed(state(), min_interval=0.01, refresh=5, clock=lambda: clock[0])
+    one, two = feed.stream(), feed.stream()
+    first_one, first_two = await anext(one), await anext(two)
+    assert first_one is first_two  # same change, same moment: rendered once
+    assert feed.subscribers == 2
+    record = make_record(started_wall=NOW)
+    waiting = asyncio.ensure_future(anext(one))
+    await asyncio.sleep(0)
+    feed.observe("started", record)
+    clock[0] += 1
+    update = await asyncio.wait_for(waiting, 2)
+    assert [c["call_id"] for c in update["active_calls"]] == [record.call_id]
+    feed.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(one), 2)
+    await two.aclose()
+    assert feed.subscribers == 0
