@@ -156,8 +156,11 @@ class PresenceBridge:
                     "MQTT bridge did not stop within %.1f s, cancelling", self._stop_timeout
                 )
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # aiomqtt still tries a DISCONNECT on the way out, bounded by its own timeout;
+                # do not wait for more than that either.
+                done, _ = await asyncio.wait({task}, timeout=self._timeout + 1)
+                if not done:
+                    log.error("MQTT bridge task still running after cancel; abandoned")
         if self._watch is not None:
             self._watch.close()
             self._watch = None

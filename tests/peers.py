@@ -14,7 +14,9 @@ Mosquitto (PEERS.md §3)
     and yields a :class:`MosquittoBroker` with ``host``/``port`` (``broker.address`` is
     the ``(host, port)`` pair). It can be killed (``broker.kill()``, SIGKILL: clients
     see their connection die) or stopped (``broker.stop()``, SIGTERM) and started again
-    on the *same* port (``broker.start()``) to test reconnects. Without persistence the
+    on the *same* port (``broker.start()``) to test reconnects, or frozen
+    (``broker.freeze()``/``broker.thaw()``, SIGSTOP/SIGCONT) to play a hung broker whose
+    connections stay open. Without persistence the
     restarted broker has no retained messages: whatever a subscriber finds was
     published again. The process is always gone when the block exits.
 """
@@ -125,6 +127,16 @@ class MosquittoBroker:
         if proc is not None and proc.poll() is None:
             proc.send_signal(sig)
             _wait_gone(proc, 5)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the broker keeps its sockets open but answers nothing (a hung peer)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after :meth:`freeze`."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

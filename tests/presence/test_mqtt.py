@@ -286,6 +286,23 @@ async def test_ids_that_cannot_be_topics_are_left_out(
     assert caplog.text.count("person id cannot be an MQTT topic level") == 1  # logged once
 
 
+async def test_stop_with_a_hung_broker_is_bounded(mosquitto: MosquittoBroker) -> None:
+    hub = PresenceHub(DIRECTORY)
+    bridge = PresenceBridge(hub, mosquitto.host, mosquitto.port, timeout=0.5, stop_timeout=0.5)
+    async with bridge:
+        await eventually(lambda: bridge.settled)
+        mosquitto.freeze()  # TCP stays up, nothing is acknowledged any more
+        try:
+            hub.set("acme", "anna", "away", source="phone")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await bridge.stop()  # "offline" gets no PUBACK: cancelled after stop_timeout
+            assert loop.time() - started < 0.5 + 0.5 + 1.5
+        finally:
+            mosquitto.thaw()
+    assert hub.snapshot("acme")["anna"] == S.AWAY
+
+
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     assert [backoff_delay(n, 0.5, 10, rng=lambda: 1.0) for n in range(7)] == [
         0.5,
