@@ -34,7 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switch.dashboard import LiveFeed
 from switch.metrics import Metrics
-from switch.records import TenantUsage
+from switch.records import RecordWriter, TenantUsage
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,27 @@ class Health:
     database_writable: Callable[[], bool]
     broker: Callable[[], bool | None] = lambda: None
     detail: Callable[[], dict[str, Any]] = dict
+
+    @classmethod
+    def of(
+        cls,
+        writer: RecordWriter,
+        feed: LiveFeed,
+        broker: Callable[[], bool | None] = lambda: None,
+    ) -> Health:
+        """Workers as the feed knows them (``feed.set_worker``), the writer's last write,
+        and the spool in the detail."""
+        workers = feed.state.workers
+        return cls(
+            workers=lambda: (sum(w.up for w in workers.values()), len(workers)),
+            database_writable=lambda: writer.writable,
+            broker=broker,
+            detail=lambda: {
+                "records_queued": writer.queued,
+                "spool_pending": writer.spool_pending,
+                "last_database_error": writer.stats.last_error,
+            },
+        )
 
     def __call__(self) -> HealthReport:
         up, total = self.workers()

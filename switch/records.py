@@ -703,6 +703,11 @@ class RecordWriter:
         return await monthly_usage(self._reader, month, **kwargs)
 
     @property
+    def queued(self) -> int:
+        """Reports waiting in memory for the next batch."""
+        return self._queue.qsize()
+
+    @property
     def spool_pending(self) -> bool:
         return self.spool_path.exists() or self._replay_path.exists()
 

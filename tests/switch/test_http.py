@@ -15,9 +15,9 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from switch.dashboard import DashboardState, LiveFeed
-from switch.http import HealthReport, make_app, serve
+from switch.http import Health, HealthReport, make_app, serve
 from switch.metrics import Metrics
-from switch.records import month_bounds
+from switch.records import RecordWriter, month_bounds
 from tests.switch.liveapp import LiveApp, live_app
 from tests.switch.sample_records import make_record
 
@@ -206,3 +206,22 @@ async def test_dashboard_static_presence_and_extra_routes() -> None:
         assert status == 501  # no feed configured
         status, _, _ = await get(url + "/api/v1/calls")
         assert status == 503  # no records configured
+
+
+async def test_health_of_the_running_parts(tmp_path: Path) -> None:
+    metrics = Metrics()
+    feed = LiveFeed(DashboardState(metrics.window))
+    async with RecordWriter(tmp_path / "r.db", busy_timeout=0.1) as writer:
+        health = Health.of(writer, feed, broker=lambda: False)
+        assert health().ready is False  # no worker reported yet
+        feed.set_worker("w1", up=True, in_use=0, capacity=4)
+        feed.set_worker("w2", up=False)
+        report = health()
+        assert (report.workers_up, report.workers_total) == (1, 2)
+        assert report.ready is True
+        assert report.broker_connected is False
+        assert report.detail == {
+            "records_queued": 0,
+            "spool_pending": False,
+            "last_database_error": None,
+        }
