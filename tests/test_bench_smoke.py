@@ -56,3 +56,12 @@ def test_bench_entry_runs_a_benchmark(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert out.startswith("== decide\n")
     assert "municipal plan: 20 people, 21 numbers" in out
+
+
+def test_windows_find_the_quiet_stretch() -> None:
+    noisy = [1000] * 1000 + [50_000] * 40 + [1000] * 960  # one noisy stretch in ten
+    item = bench_decide.figures("x", noisy)
+    assert item.p99_us == 50.0
+    assert item.p99_best_window_us == 1.0
+    assert item.p99_median_window_us == 1.0
+    assert bench_decide.figures("y", [5, 7]).p99_best_window_us == 0.007
