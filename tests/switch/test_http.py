@@ -212,6 +212,7 @@ async def test_health_of_the_running_parts(tmp_path: Path) -> None:
     metrics = Metrics()
     feed = LiveFeed(DashboardState(metrics.window))
     async with RecordWriter(tmp_path / "r.db", busy_timeout=0.1) as writer:
+        await writer.flush()  # the start-up clean-up is queued first
         health = Health.of(writer, feed, broker=lambda: False)
         assert health().ready is False  # no worker reported yet
         feed.set_worker("w1", up=True, in_use=0, capacity=4)
