@@ -89,11 +89,14 @@ HEADER = (
 
 def figures(name: str, samples_ns: list[int]) -> Figures:
     ordered = sorted(samples_ns)
-    size = max(1, len(samples_ns) // WINDOWS)
-    windows = [
-        percentile(sorted(samples_ns[start : start + size]), 0.99) / 1000
-        for start in range(0, size * WINDOWS if len(samples_ns) >= WINDOWS else 1, size)
-    ]
+    if len(samples_ns) < WINDOWS:
+        windows = [percentile(ordered, 0.99) / 1000]
+    else:
+        size = len(samples_ns) // WINDOWS
+        windows = [
+            percentile(sorted(samples_ns[start : start + size]), 0.99) / 1000
+            for start in range(0, size * WINDOWS, size)
+        ]
     return Figures(
         name=name,
         count=len(ordered),
