@@ -172,9 +172,10 @@ function renderMedia(s) {
 function renderWorkers(s) {
   const up = s.workers.filter((w) => w.up).length;
   $("workers").textContent = s.workers.length ? `${up}/${s.workers.length} workers up` : "";
-  $("worker-list").replaceChildren(...s.workers.map((w) =>
+  const chips = s.workers.map((w) =>
     el("span", { class: w.up ? "worker" : "worker down", "data-worker": w.name },
-      w.up ? `${w.name} · ${w.in_use}/${w.capacity} legs` : `${w.name} · down`)));
+      w.up ? `${w.name} · ${w.in_use}/${w.capacity} legs` : `${w.name} · down`));
+  $("worker-list").replaceChildren(...(chips.length ? chips : [el("span", { class: "empty" }, "No worker reported yet.")]));
 }
 
 function renderToday(s) {
