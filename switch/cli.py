@@ -449,28 +449,29 @@ def week(
 # -- run ---------------------------------------------------------------------------------------
 
 
+# Defaults live in switch/settings.py: an option the user did not give is passed as None
+# (or empty), so that a --settings file is not overridden by a command-line default.
 @main.command()
 @click.option(
     "--dialplans",
     "dialplans",
     multiple=True,
     type=click.Path(path_type=Path),
-    default=[DEFAULT_DIALPLANS],
-    show_default=True,
-    help="Dial plan file or directory (repeatable).",
+    help="Dial plan file or directory, repeatable.  [default: dialplans/]",
 )
-@click.option("--sip", default="127.0.0.1:5060", show_default=True, metavar="HOST:PORT")
-@click.option("--http", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option("--sip", metavar="HOST:PORT", help="SIP address.  [default: 127.0.0.1:5060]")
+@click.option("--http", metavar="HOST:PORT", help="HTTP address.  [default: 127.0.0.1:8080]")
 @click.option("--settings", type=click.Path(path_type=Path), help="Settings file (YAML).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
-@click.option("--mqtt", default="127.0.0.1:1883", show_default=True, metavar="HOST:PORT")
+@click.option("--workers", type=click.IntRange(min=1), help="SIP worker processes.  [default: 1]")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Call records etc.  [default: var/]"
+)
+@click.option("--mqtt", metavar="HOST:PORT", help="MQTT broker.  [default: 127.0.0.1:1883]")
 @click.option("--no-mqtt", is_flag=True, help="Run without an MQTT broker.")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="info",
-    show_default=True,
+    help="[default: info]",
 )
 def run(**options: Any) -> None:
     """Start the switch: supervisor, SIP workers, HTTP and MQTT."""

@@ -371,13 +371,13 @@ def test_run_hands_options_to_the_supervisor(monkeypatch: pytest.MonkeyPatch) ->
     assert seen == {
         "dialplans": (Path(PLAN),),
         "sip": ":5070",
-        "http": "127.0.0.1:8080",
+        "http": None,  # not given: the settings file or its default decides
         "settings": None,
         "workers": 3,
-        "data_dir": Path("var"),
-        "mqtt": "127.0.0.1:1883",
+        "data_dir": None,
+        "mqtt": None,
         "no_mqtt": True,
-        "log_level": "info",
+        "log_level": None,
     }
 
 
