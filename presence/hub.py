@@ -163,7 +163,7 @@ class PresenceHub:
         state = _enum(PresenceState, "state", state)
         source = _enum(PresenceSource, "source", source)
         self._expire_if_due()
-        before = self._book.record(tenant, person).shown
+        before = self._book.record(tenant, person).state
         record = self._book.assign(
             tenant, person, state, source=source, now=self._clock(), note=note, until=until
         )
@@ -173,7 +173,7 @@ class PresenceHub:
             person,
             state,
             before,
-            record.shown,
+            record.state,
             source,
             until.isoformat() if until else "-",
         )

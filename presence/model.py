@@ -3,12 +3,13 @@
 Theory of operation
 -------------------
 Each person of a tenant has one :class:`PresenceRecord`. It holds the state the person
-(or a phone, MQTT client, web page or schedule) *set* — ``state`` — and the number of
-calls the person's devices are in — ``calls``. What everybody else sees is the
-*shown* state (:attr:`PresenceRecord.shown`): ``busy`` while ``calls > 0``, else
-``state``. Because the set state is kept apart from the call count, a change made during
-a call ("away" set from the web while on the phone) takes effect when the last call
-ends, and a person returns to whatever they were before the call without any history.
+(or a phone, MQTT client, web page or schedule) *set* — ``set_state`` — and the number of
+calls the person's devices are in — ``calls``. What everybody sees is the *shown*
+state, :attr:`PresenceRecord.state`: ``busy`` while ``calls > 0``, else ``set_state``.
+So ``record.state`` is always the thing to display or route on. Because the set state
+is kept apart from the call count, a change made during a call ("away" set from the web
+while on the phone) takes effect when the last call ends, and a person returns to
+whatever they were before the call without any history.
 
 A set state may carry ``until`` (an aware datetime): when it passes, :func:`expire`
 brings back ``then`` — the state that was set before, without an ``until`` of its
@@ -50,15 +51,16 @@ class PresenceSource(StrEnum):
     PHONE = "phone"  # feature code dialled from a phone
     MQTT = "mqtt"  # command topic
     WEB = "web"  # HTTP API / page
-    CALL = "call"  # call state (only ever shown, never stored as the set state's source)
+    CALL = "call"  # a call is up (only ever the shown source, never a set_source)
     SCHEDULE = "schedule"  # an ``until`` passed
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceRecord:
-    state: PresenceState
+    set_state: PresenceState
     """The state set by the person (or a schedule); shown whenever no call is up."""
-    source: PresenceSource
+    set_source: PresenceSource
+    """Who set ``set_state``."""
     since: datetime
     """When the shown state began."""
     note: str | None = None
@@ -70,19 +72,22 @@ class PresenceRecord:
     """Calls the person's devices are in now."""
 
     @property
-    def shown(self) -> PresenceState:
-        """The state the rules and the outside world see."""
-        return PresenceState.BUSY if self.calls > 0 else self.state
+    def state(self) -> PresenceState:
+        """The shown state: what the rules, MQTT, SIP and the dashboard see."""
+        return PresenceState.BUSY if self.calls > 0 else self.set_state
 
     @property
-    def shown_source(self) -> PresenceSource:
-        return PresenceSource.CALL if self.calls > 0 else self.source
+    def source(self) -> PresenceSource:
+        """Who caused the shown state (``call`` while a call is up)."""
+        return PresenceSource.CALL if self.calls > 0 else self.set_source
 
 
 def initial(now: datetime) -> PresenceRecord:
     """Record of a person nobody has set yet: available (as a person missing from a snapshot)."""
     _require_aware("now", now)
-    return PresenceRecord(state=PresenceState.AVAILABLE, source=PresenceSource.DEFAULT, since=now)
+    return PresenceRecord(
+        set_state=PresenceState.AVAILABLE, set_source=PresenceSource.DEFAULT, since=now
+    )
 
 
 def clean_note(note: str | None) -> str | None:
@@ -101,7 +106,7 @@ def clean_note(note: str | None) -> str | None:
     return stripped
 
 
-def set_state(
+def assign(
     record: PresenceRecord,
     state: PresenceState,
     *,
@@ -118,12 +123,12 @@ def set_state(
         if until <= now:
             raise PresenceValueError("until", until.isoformat(), "is not in the future")
         # A temporary state on top of a temporary state returns to the permanent one below.
-        then = record.state if record.until is None else record.then
+        then = record.set_state if record.until is None else record.then
     else:
         then = None
-    shown_before = record.shown
-    new = replace(record, state=state, source=source, note=note, until=until, then=then)
-    if new.shown != shown_before:
+    shown_before = record.state
+    new = replace(record, set_state=state, set_source=source, note=note, until=until, then=then)
+    if new.state != shown_before:
         new = replace(new, since=now)
     return new
 
@@ -132,7 +137,7 @@ def call_started(record: PresenceRecord, now: datetime) -> PresenceRecord:
     """One more call is up on the person's devices."""
     _require_aware("now", now)
     new = replace(record, calls=record.calls + 1)
-    return replace(new, since=now) if new.shown != record.shown else new
+    return replace(new, since=now) if new.state != record.state else new
 
 
 def call_ended(record: PresenceRecord, now: datetime) -> PresenceRecord:
@@ -141,7 +146,7 @@ def call_ended(record: PresenceRecord, now: datetime) -> PresenceRecord:
     if record.calls == 0:
         return record
     new = replace(record, calls=record.calls - 1)
-    return replace(new, since=now) if new.shown != record.shown else new
+    return replace(new, since=now) if new.state != record.state else new
 
 
 def expire(record: PresenceRecord, now: datetime) -> PresenceRecord:
@@ -151,14 +156,14 @@ def expire(record: PresenceRecord, now: datetime) -> PresenceRecord:
         return record
     new = replace(
         record,
-        state=record.then or PresenceState.AVAILABLE,
-        source=PresenceSource.SCHEDULE,
+        set_state=record.then or PresenceState.AVAILABLE,
+        set_source=PresenceSource.SCHEDULE,
         note=None,
         until=None,
         then=None,
     )
     # The shown state changed at ``until``, not when somebody noticed.
-    return replace(new, since=record.until) if new.shown != record.shown else new
+    return replace(new, since=record.until) if new.state != record.state else new
 
 
 def _require_aware(field: str, value: datetime) -> None:
@@ -249,7 +254,7 @@ class PresenceBook:
         if snap is None:
             people = self._directory.get(tenant, frozenset())
             snap = MappingProxyType(
-                {person: self._records[(tenant, person)].shown for person in sorted(people)}
+                {person: self._records[(tenant, person)].state for person in sorted(people)}
             )
             if tenant in self._directory:
                 self._snapshots[tenant] = snap
@@ -274,7 +279,7 @@ class PresenceBook:
         key = self.check(tenant, person)
         return self._put(
             key,
-            set_state(self._records[key], state, source=source, now=now, note=note, until=until),
+            assign(self._records[key], state, source=source, now=now, note=note, until=until),
         )
 
     def call_started(self, tenant: str, person: str, now: datetime) -> PresenceRecord:
@@ -306,6 +311,6 @@ class PresenceBook:
         if new != old:
             self._records[key] = new
             self._changes.add(key)
-            if new.shown != old.shown:
+            if new.state != old.state:
                 self._snapshots.pop(key[0], None)
         return new

@@ -118,8 +118,8 @@ class PresenceStore:
                 tenant, person, state, source, since, note, until, then = row
                 try:
                     records[(tenant, person)] = PresenceRecord(
-                        state=PresenceState(state),
-                        source=PresenceSource(source),
+                        set_state=PresenceState(state),
+                        set_source=PresenceSource(source),
                         since=_aware(since),
                         note=note,
                         until=_aware(until) if until else None,
@@ -137,8 +137,8 @@ class PresenceStore:
             (
                 t,
                 p,
-                r.state.value,
-                r.source.value,
+                r.set_state.value,
+                r.set_source.value,
                 r.since.isoformat(),
                 r.note,
                 r.until.isoformat() if r.until else None,

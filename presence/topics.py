@@ -180,9 +180,9 @@ def message_of(tenant: str, person: str, record: PresenceRecord) -> PresenceMess
     return PresenceMessage(
         tenant=tenant,
         person=person,
-        state=record.shown,
-        set_state=record.state,
-        source=record.shown_source,
+        state=record.state,
+        set_state=record.set_state,
+        source=record.source,
         since=record.since,
         note=record.note,
         until=record.until,

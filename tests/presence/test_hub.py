@@ -70,7 +70,7 @@ def test_listeners_get_each_change_and_a_broken_one_is_contained(
     hub.add_listener(broken)
     remove = hub.add_listener(lambda key, rec: seen.append((key, rec)))
     hub.call_started("beta", "carl")
-    assert [(k, r.shown if r else None) for k, r in seen] == [(("beta", "carl"), S.BUSY)]
+    assert [(k, r.state if r else None) for k, r in seen] == [(("beta", "carl"), S.BUSY)]
     assert "presence listener" in caplog.text
     remove()
     hub.call_ended("beta", "carl")

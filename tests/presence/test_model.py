@@ -14,11 +14,11 @@ from presence.model import (
     PresenceBook,
     PresenceRecord,
     PresenceSource,
+    assign,
     call_ended,
     call_started,
     expire,
     initial,
-    set_state,
 )
 from rules.presence import PresenceState as S
 
@@ -28,7 +28,7 @@ MIN = timedelta(minutes=1)
 
 def test_initial_is_available_by_default() -> None:
     rec = initial(T0)
-    assert (rec.shown, rec.source, rec.since, rec.calls) == (
+    assert (rec.state, rec.source, rec.since, rec.calls) == (
         S.AVAILABLE,
         PresenceSource.DEFAULT,
         T0,
@@ -42,23 +42,23 @@ def test_naive_clock_is_refused() -> None:
 
 
 def test_set_moves_since_only_when_shown_state_changes() -> None:
-    rec = set_state(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0 + MIN, note=" lunch ")
+    rec = assign(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0 + MIN, note=" lunch ")
     assert (rec.state, rec.source, rec.since, rec.note) == (
         S.AWAY,
         PresenceSource.WEB,
         T0 + MIN,
         "lunch",
     )
-    again = set_state(rec, S.AWAY, source=PresenceSource.PHONE, now=T0 + 2 * MIN)
+    again = assign(rec, S.AWAY, source=PresenceSource.PHONE, now=T0 + 2 * MIN)
     assert again.since == T0 + MIN
     assert again.source == PresenceSource.PHONE
     assert again.note is None
 
 
 def test_call_makes_busy_and_returns_to_previous_state() -> None:
-    rec = set_state(initial(T0), S.AWAY, source=PresenceSource.MQTT, now=T0)
+    rec = assign(initial(T0), S.AWAY, source=PresenceSource.MQTT, now=T0)
     busy = call_started(rec, T0 + MIN)
-    assert (busy.shown, busy.shown_source, busy.since, busy.state) == (
+    assert (busy.state, busy.source, busy.since, busy.set_state) == (
         S.BUSY,
         PresenceSource.CALL,
         T0 + MIN,
@@ -68,10 +68,10 @@ def test_call_makes_busy_and_returns_to_previous_state() -> None:
     assert second.calls == 2
     assert second.since == T0 + MIN
     one_left = call_ended(second, T0 + 3 * MIN)
-    assert one_left.shown == S.BUSY
+    assert one_left.state == S.BUSY
     assert one_left.since == T0 + MIN
     back = call_ended(one_left, T0 + 4 * MIN)
-    assert (back.shown, back.shown_source, back.since, back.calls) == (
+    assert (back.state, back.source, back.since, back.calls) == (
         S.AWAY,
         PresenceSource.MQTT,
         T0 + 4 * MIN,
@@ -81,11 +81,11 @@ def test_call_makes_busy_and_returns_to_previous_state() -> None:
 
 def test_change_during_call_shows_after_call() -> None:
     busy = call_started(initial(T0), T0)
-    changed = set_state(busy, S.DND, source=PresenceSource.WEB, now=T0 + MIN)
-    assert changed.shown == S.BUSY
+    changed = assign(busy, S.DND, source=PresenceSource.WEB, now=T0 + MIN)
+    assert changed.state == S.BUSY
     assert changed.since == T0
     after = call_ended(changed, T0 + 2 * MIN)
-    assert after.shown == S.DND
+    assert after.state == S.DND
     assert after.since == T0 + 2 * MIN
 
 
@@ -95,8 +95,8 @@ def test_call_end_without_start_is_ignored() -> None:
 
 
 def test_until_returns_to_previous_state() -> None:
-    dnd = set_state(initial(T0), S.DND, source=PresenceSource.PHONE, now=T0)
-    site = set_state(
+    dnd = assign(initial(T0), S.DND, source=PresenceSource.PHONE, now=T0)
+    site = assign(
         dnd, S.AWAY, source=PresenceSource.MQTT, now=T0, note="on site", until=T0 + 5 * MIN
     )
     assert site.then == S.DND
@@ -113,18 +113,18 @@ def test_until_returns_to_previous_state() -> None:
 
 
 def test_temporary_over_temporary_returns_to_permanent() -> None:
-    rec = set_state(initial(T0), S.OFFLINE, source=PresenceSource.WEB, now=T0)
-    rec = set_state(rec, S.AWAY, source=PresenceSource.WEB, now=T0, until=T0 + 10 * MIN)
-    rec = set_state(rec, S.DND, source=PresenceSource.WEB, now=T0, until=T0 + 5 * MIN)
+    rec = assign(initial(T0), S.OFFLINE, source=PresenceSource.WEB, now=T0)
+    rec = assign(rec, S.AWAY, source=PresenceSource.WEB, now=T0, until=T0 + 10 * MIN)
+    rec = assign(rec, S.DND, source=PresenceSource.WEB, now=T0, until=T0 + 5 * MIN)
     assert expire(rec, T0 + 5 * MIN).state == S.OFFLINE
 
 
 def test_until_passing_during_call_keeps_busy_and_since() -> None:
-    rec = set_state(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, until=T0 + MIN)
+    rec = assign(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, until=T0 + MIN)
     rec = call_started(rec, T0)
     after = expire(rec, T0 + 2 * MIN)
-    assert after.shown == S.BUSY
-    assert after.state == S.AVAILABLE
+    assert after.state == S.BUSY
+    assert after.set_state == S.AVAILABLE
     assert after.since == T0
 
 
@@ -138,7 +138,7 @@ def test_until_passing_during_call_keeps_busy_and_since() -> None:
 )
 def test_bad_until_is_refused(until: datetime, message: str) -> None:
     with pytest.raises(PresenceValueError, match=message):
-        set_state(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, until=until)
+        assign(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, until=until)
 
 
 @pytest.mark.parametrize(
@@ -147,11 +147,11 @@ def test_bad_until_is_refused(until: datetime, message: str) -> None:
 )
 def test_bad_note_is_refused(note: str, message: str) -> None:
     with pytest.raises(PresenceValueError, match=message):
-        set_state(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, note=note)
+        assign(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, note=note)
 
 
 def test_blank_note_is_none() -> None:
-    assert set_state(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, note="  ").note is None
+    assert assign(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, note="  ").note is None
 
 
 # ---------------------------------------------------------------- property: call counting
@@ -172,9 +172,9 @@ def test_busy_exactly_while_calls_are_up(seq: list[str]) -> None:
             rec, calls = call_ended(rec, now), max(0, calls - 1)
         else:
             last_set = S(ev)
-            rec = set_state(rec, last_set, source=PresenceSource.WEB, now=now)
+            rec = assign(rec, last_set, source=PresenceSource.WEB, now=now)
         assert rec.calls == calls
-        assert rec.shown == (S.BUSY if calls else last_set)
+        assert rec.state == (S.BUSY if calls else last_set)
         assert rec.since <= now
 
 
@@ -233,7 +233,7 @@ def test_book_restores_records_without_calls_and_expires_passed_until() -> None:
         ("gone", "x"): PresenceRecord(S.AWAY, PresenceSource.MQTT, T0),
     }
     book = PresenceBook(DIRECTORY, T0 + 2 * MIN, stored)
-    assert book.record("acme", "anna").shown == S.DND
+    assert book.record("acme", "anna").state == S.DND
     assert book.record("acme", "anna").calls == 0
     assert book.record("acme", "bert").state == S.AVAILABLE
     # dropped, expired and new people are reported so a store can catch up
@@ -259,7 +259,7 @@ def test_book_people_of_unknown_tenant() -> None:
 
 
 def test_utc_and_offset_times_compare() -> None:
-    rec = set_state(
+    rec = assign(
         initial(T0),
         S.AWAY,
         source=PresenceSource.WEB,

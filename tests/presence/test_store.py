@@ -50,7 +50,7 @@ async def test_round_trip_through_restart(tmp_path: Path) -> None:
             until,
             S.AVAILABLE,
         )
-        assert hub.record("acme", "bert").shown == S.AVAILABLE
+        assert hub.record("acme", "bert").state == S.AVAILABLE
         async with store.recording(hub):
             pass
         assert ("beta", "carl") not in await store.load()

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from presence.errors import PayloadError, TopicError
-from presence.model import PresenceSource, call_started, initial, set_state
+from presence.model import PresenceSource, assign, call_started, initial
 from presence.topics import (
     Topics,
     decode_command,
@@ -104,7 +104,7 @@ def test_bad_commands_say_what_is_wrong(payload: bytes, message: str) -> None:
 
 
 def test_state_message_round_trip() -> None:
-    rec = set_state(
+    rec = assign(
         initial(T0),
         S.AWAY,
         source=PresenceSource.MQTT,
