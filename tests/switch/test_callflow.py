@@ -715,6 +715,9 @@ class Oracle:
                     self.dialled.append(leg)
                 case Cancel(leg=leg):
                     assert leg in self.dialled
+                    if leg in self.bridged and not self.finished:
+                        # The bridged leg is only ever ended together with the call.
+                        assert isinstance(commands[-1], Finished), commands
                     self.cancelled.add(leg)
                 case StartTimer(timer=timer):
                     assert timer not in self.started_timers
