@@ -133,6 +133,27 @@ async def test_command_changes_hub_and_state_is_retained(
     }
 
 
+async def test_until_from_a_command_passes_and_is_published(mosquitto: MosquittoBroker) -> None:
+    hub = PresenceHub(DIRECTORY)
+    async with hub, PresenceBridge(hub, mosquitto.host, mosquitto.port) as bridge:
+        await eventually(lambda: bridge.settled)
+        until = datetime.now(UTC) + timedelta(seconds=0.5)
+        command = json.dumps({"state": "dnd", "note": "Termin", "until": until.isoformat()})
+        await mosquitto_pub(mosquitto, TOPICS.command("beta", "carl"), command)
+        await eventually(lambda: hub.record("beta", "carl").state == S.DND)
+        # nobody touches the hub: its expiry task brings carl back, the bridge publishes it
+        await eventually(lambda: hub._book.get(("beta", "carl")).state == S.AVAILABLE)  # type: ignore[union-attr]
+        await eventually(lambda: bridge.settled)
+        states = await retained(mosquitto, TOPICS.presence("beta", "carl"))
+    carl = decode_state(states[TOPICS.presence("beta", "carl")])
+    assert (carl.state, carl.source, carl.note, carl.since) == (
+        S.AVAILABLE,
+        "schedule",
+        None,
+        until,
+    )
+
+
 async def test_bad_commands_are_ignored(mosquitto: MosquittoBroker, bridge: PresenceBridge) -> None:
     hub = hub_of(bridge)
     await mosquitto_pub(mosquitto, TOPICS.command("acme", "anna"), "{not json")
