@@ -47,6 +47,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from presence.errors import PidfError
+from presence.model import PresenceRecord
 from rules.presence import PresenceState
 
 NS_PIDF = "urn:ietf:params:xml:ns:pidf"
@@ -134,6 +135,12 @@ def build(
         lines.append(f"  <note>{escape(note)}</note>")
     lines.append("</presence>")
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def document_for(entity: str, record: PresenceRecord) -> bytes:
+    """The PIDF document of a person's record: shown state, note, until, and since as the
+    tuple timestamp (RFC 3863 §4.1.7: when the status last changed)."""
+    return build(entity, record.state, note=record.note, until=record.until, timestamp=record.since)
 
 
 def parse(document: bytes | str) -> PidfDocument:

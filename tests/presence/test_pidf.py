@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from presence import pidf
 from presence.errors import PidfError
+from presence.model import PresenceSource, assign, call_started, initial
 from rules.presence import PresenceState as S
 
 CET = timezone(timedelta(hours=1))
@@ -63,6 +64,18 @@ def test_document_structure_follows_rfc_3863_and_4480() -> None:
 def test_any_note_survives(note: str) -> None:
     doc = pidf.parse(pidf.build("sip:a@b", S.AWAY, note=note))
     assert doc.note == note
+
+
+def test_document_for_a_record_shows_the_call() -> None:
+    rec = assign(initial(T0), S.AWAY, source=PresenceSource.WEB, now=T0, note="on site")
+    rec = call_started(rec, T0 + timedelta(minutes=1))
+    doc = pidf.parse(pidf.document_for("sip:anna@office.example", rec))
+    assert (doc.state, doc.activities, doc.note, doc.timestamp) == (
+        S.BUSY,
+        ("on-the-phone",),
+        "on site",
+        T0 + timedelta(minutes=1),
+    )
 
 
 def test_entity_and_note_checks() -> None:
