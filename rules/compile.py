@@ -455,7 +455,7 @@ class Builder:
         static = None
         if all(s.static is not None for s in steps):
             static = tuple(s.static for s in steps if s.static is not None)
-        return Rule(spec.name, condition, tuple(steps), final, static)
+        return Rule(spec.name, condition, tuple(steps), final, static, _extension_only(condition))
 
     @staticmethod
     def final(item: str | Reject | Announcement | Any) -> Final:
@@ -484,7 +484,7 @@ class Builder:
             spec.on_busy,
             spec.on_no_answer,
             spec.on_unreachable,
-            None,
+            static=None,
         )
         if sources and all(isinstance(s, Target) for s in sources):
             targets = tuple(s for s in sources if isinstance(s, Target))
@@ -626,6 +626,15 @@ class Builder:
             )
 
 
+def _extension_only(condition: c.Condition | None) -> bool | None:
+    """The ``extension:`` value a rule requires at its top level, if any."""
+    parts = condition.conditions if isinstance(condition, c.AllOf) else (condition,)
+    for part in parts:
+        if isinstance(part, c.IsExtension):
+            return part.expected
+    return None
+
+
 def _with_static(plan: StepPlan, targets: tuple[Target, ...]) -> StepPlan:
     return StepPlan(
         plan.sources,
@@ -635,7 +644,7 @@ def _with_static(plan: StepPlan, targets: tuple[Target, ...]) -> StepPlan:
         plan.on_busy,
         plan.on_no_answer,
         plan.on_unreachable,
-        plan.build(targets),
+        static=plan.build(targets),
     )
 
 

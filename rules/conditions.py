@@ -64,6 +64,14 @@ class Context:
 
 
 class Condition(Protocol):
+    """``test`` is the hot path (no strings); ``check`` also says why, for the trace.
+
+    The two must agree; ``rules.trace.Trace`` re-runs ``check`` when the trace is read and
+    verifies that it finds the same rule.
+    """
+
+    def test(self, ctx: Context) -> bool: ...
+
     def check(self, ctx: Context) -> tuple[bool, str]: ...
 
 
@@ -82,6 +90,20 @@ class ScheduleIs:
         object.__setattr__(self, "_outside", outside)
         object.__setattr__(self, "_starts", self.week.starts)
         object.__setattr__(self, "_intervals", self.week.intervals)
+
+    def test(self, ctx: Context) -> bool:
+        minute = ctx.minute
+        index = bisect.bisect_right(self._starts, minute) - 1
+        if index < 0:
+            return False
+        interval = self._intervals[index]
+        if minute >= interval.end:
+            return False
+        if self.on_closed_days:
+            return True
+        back = (ctx.weekday - interval.origin) % 7
+        status = ctx.day if not back else ctx.day_status(ctx.date - back * _ONE_DAY)
+        return not status.closed
 
     def check(self, ctx: Context) -> tuple[bool, str]:
         minute = ctx.minute
@@ -102,11 +124,21 @@ class ScheduleIs:
 class WeekdayIs:
     days: frozenset[int]
     text: str
+    _yes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        texts = tuple(
+            f"{day} is {'' if i in self.days else 'not '}in {self.text!r}"
+            for i, day in enumerate(DAY_TITLES)
+        )
+        object.__setattr__(self, "_yes", texts)
+
+    def test(self, ctx: Context) -> bool:
+        return ctx.weekday in self.days
 
     def check(self, ctx: Context) -> tuple[bool, str]:
-        if ctx.weekday in self.days:
-            return True, f"{DAY_TITLES[ctx.weekday]} is in {self.text!r}"
-        return False, f"{DAY_TITLES[ctx.weekday]} is not in {self.text!r}"
+        weekday = ctx.weekday
+        return weekday in self.days, self._yes[weekday]
 
 
 _NOT_KIND = {
@@ -120,6 +152,14 @@ _NOT_KIND = {
 class DayKindIs:
     kind: str  # "holiday", "closed", "vacation"
     expected: bool
+
+    def test(self, ctx: Context) -> bool:
+        day = ctx.day
+        if self.kind == "holiday":
+            return (day.holiday is not None) is self.expected
+        if self.kind == "vacation":
+            return (day.vacation is not None) is self.expected
+        return day.closed is self.expected
 
     def check(self, ctx: Context) -> tuple[bool, str]:
         day = ctx.day
@@ -141,6 +181,12 @@ class CallerIn:
     prefixes: tuple[str, ...]
     text: str  # "list 'blocked'", "number +49171...", "prefix +49151"
 
+    def test(self, ctx: Context) -> bool:
+        caller = ctx.caller
+        if caller is None:
+            return False
+        return caller in self.numbers or bool(self.prefixes and caller.startswith(self.prefixes))
+
     def check(self, ctx: Context) -> tuple[bool, str]:
         caller = ctx.caller
         if caller is None:
@@ -153,6 +199,9 @@ class CallerIn:
 @dataclass(frozen=True, slots=True)
 class CallerAnonymousIs:
     expected: bool
+
+    def test(self, ctx: Context) -> bool:
+        return (ctx.caller is None) is self.expected
 
     def check(self, ctx: Context) -> tuple[bool, str]:
         caller = ctx.caller
@@ -169,6 +218,9 @@ class CalledIn:
     def __post_init__(self) -> None:
         object.__setattr__(self, "listed", ", ".join(sorted(self.numbers)))
 
+    def test(self, ctx: Context) -> bool:
+        return ctx.called in self.numbers
+
     def check(self, ctx: Context) -> tuple[bool, str]:
         if ctx.called in self.numbers:
             return True, f"called {ctx.called} is one of {self.listed}"
@@ -178,6 +230,9 @@ class CalledIn:
 @dataclass(frozen=True, slots=True)
 class IsExtension:
     expected: bool
+
+    def test(self, ctx: Context) -> bool:
+        return (ctx.callee is not None) is self.expected
 
     def check(self, ctx: Context) -> tuple[bool, str]:
         if ctx.callee is None:
@@ -196,6 +251,14 @@ class PresenceIs:
     def __post_init__(self) -> None:
         object.__setattr__(self, "wanted", f" (wanted {self.text})")
 
+    def test(self, ctx: Context) -> bool:
+        who = self.person
+        if who == "callee":
+            if ctx.callee is None:
+                return False
+            who = ctx.callee
+        return (ctx.presence.get(who, _AVAILABLE) in self.states) is not self.negate
+
     def check(self, ctx: Context) -> tuple[bool, str]:
         who = self.person
         if who == "callee":
@@ -211,6 +274,12 @@ class PresenceIs:
 class AllOf:
     conditions: tuple[Condition, ...]
 
+    def test(self, ctx: Context) -> bool:
+        for condition in self.conditions:  # noqa: SIM110 - all(<generator>) is slower here
+            if not condition.test(ctx):
+                return False
+        return True
+
     def check(self, ctx: Context) -> tuple[bool, str]:
         reasons = []
         for condition in self.conditions:
@@ -225,6 +294,12 @@ class AllOf:
 class AnyOf:
     conditions: tuple[Condition, ...]
 
+    def test(self, ctx: Context) -> bool:
+        for condition in self.conditions:  # noqa: SIM110 - any(<generator>) is slower here
+            if condition.test(ctx):
+                return True
+        return False
+
     def check(self, ctx: Context) -> tuple[bool, str]:
         reasons = []
         for condition in self.conditions:
@@ -238,6 +313,9 @@ class AnyOf:
 @dataclass(frozen=True, slots=True)
 class Not:
     condition: Condition
+
+    def test(self, ctx: Context) -> bool:
+        return not self.condition.test(ctx)
 
     def check(self, ctx: Context) -> tuple[bool, str]:
         ok, why = self.condition.check(ctx)

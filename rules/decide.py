@@ -5,6 +5,10 @@ docs/dialplan.md): ``now`` is converted to the plan's time zone and every condit
 local wall-clock time. So in the autumn the doubled hour (02:00-03:00 in Europe/Berlin) is seen
 twice and matches the same ranges both times; in the spring the skipped hour never occurs, and a
 range inside it never matches. Ranges are half-open: 07:00-12:00 holds 07:00 but not 12:00.
+
+The decision is found with the conditions' cheap ``test`` methods; its trace (why each rule did
+or did not match) is written only when somebody reads it (:class:`rules.trace.Trace`). The switch
+rarely reads it, ``explain`` and the week view always do.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from rules.decision import Decision, Final, FinalKind, Step, Target
 from rules.numbers import ANONYMOUS_WORDS, routing_number
 from rules.plan import DialPlan, Pick, Rule
 from rules.presence import PresenceSnapshot
-from rules.timeofweek import DAY_TITLES, HHMM
+from rules.trace import Trace
 
 NO_MATCH = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
 
@@ -34,7 +38,8 @@ class CallInfo:
     caller: str | None = None
 
 
-def _resolve(rule: Rule, plan: DialPlan, ctx: Context, trace: list[str]) -> tuple[Step, ...]:
+def resolve(rule: Rule, plan: DialPlan, ctx: Context, trace: list[str] | None) -> tuple[Step, ...]:
+    """The steps of a matched rule, with "the person" / "the callee" picked for this call."""
     steps: list[Step] = []
     for plan_step in rule.steps:
         if plan_step.static is not None:
@@ -42,36 +47,33 @@ def _resolve(rule: Rule, plan: DialPlan, ctx: Context, trace: list[str]) -> tupl
             continue
         targets: list[Target] = []
         for source in plan_step.sources:
-            if isinstance(source, Target):
-                targets.append(source)
-                continue
-            target = _pick(source, plan, ctx, trace)
-            if target is not None:
+            target = source if isinstance(source, Target) else _pick(source, plan, ctx, trace)
+            # one device rings once, even when two refs name it ("jan" and "jan.desk")
+            if target is not None and all(t.uri != target.uri for t in targets):
                 targets.append(target)
-        seen: set[str] = set()
-        unique: list[Target] = []
-        for target in targets:
-            if target.uri not in seen:
-                seen.add(target.uri)
-                unique.append(target)
-        if unique:
-            steps.append(plan_step.build(tuple(unique)))
-        else:
+        if targets:
+            steps.append(plan_step.build(tuple(targets)))
+        elif trace is not None:
             trace.append("  a step with no target left is skipped")
     return tuple(steps)
 
 
-def _pick(source: Pick, plan: DialPlan, ctx: Context, trace: list[str]) -> Target | None:
+def _pick(source: Pick, plan: DialPlan, ctx: Context, trace: list[str] | None) -> Target | None:
     person_id = source.person if source.person is not None else ctx.callee
     if person_id is None:
-        trace.append(f"  {source.ref}: called {ctx.called} is not an extension, nobody to ring")
+        if trace is not None:
+            trace.append(f"  {source.ref}: called {ctx.called} is not an extension, nobody to ring")
         return None
     person = plan.people[person_id]
-    if source.device is not None:
-        if source.device not in person.devices:
-            trace.append(f"  {source.ref}: {person_id} has no device {source.device!r}")
-            return None
-        return person.target(source.ref, source.device)
+    device = source.device
+    if device is not None:
+        if device in person.devices:
+            return person.target(source.ref, device)
+        if trace is not None:
+            trace.append(f"  {source.ref}: {person_id} has no device {device!r}")
+        return None
+    if trace is None:
+        return person.target(source.ref, person.current_device(ctx))
     device, why = person.current(ctx)
     trace.append(f"  {source.ref} rings {person_id}.{device} ({why})")
     return person.target(source.ref, device)
@@ -93,35 +95,29 @@ def decide(
         else routing_number(raw_caller, region)
     )
     extension = plan.extensions.get(called)
-    day_minute = local.hour * 60 + local.minute
-    weekday = local.weekday()
     ctx = Context(
         local.date(),
-        weekday * 1440 + day_minute,
+        local.weekday() * 1440 + local.hour * 60 + local.minute,
         caller,
         called,
         presence,
         extension.person if extension is not None else None,
         plan.day_status,
     )
-    trace = [
-        f"call from {caller or 'anonymous'} to {called} at {DAY_TITLES[weekday]} {ctx.day.iso} "
-        f"{HHMM[day_minute]} {local.tzname()}{plan.zone_suffix}"
-    ]
-    rules = plan.rules if extension is None else extension.rules + plan.rules
-    for rule in rules:
+    rules = plan.rules
+    if extension is not None and extension.rules:
+        rules = extension.rules + rules
+    is_extension = extension is not None
+    for index, rule in enumerate(rules):
+        screen = rule.extension_only
+        if screen is not None and screen is not is_extension:
+            continue
         condition = rule.condition
-        if condition is None:
-            trace.append(f"{rule.trace_prefix}no conditions → match")
-        else:
-            ok, why = condition.check(ctx)
-            if not ok:
-                trace.append(f"{rule.trace_prefix}{why} → no match")
-                continue
-            trace.append(f"{rule.trace_prefix}{why} → match")
-        steps = rule.static_steps
-        if steps is None:
-            steps = _resolve(rule, plan, ctx, trace)
-        return Decision(plan.tenant, rule.name, steps, rule.final, plan.announce_as, tuple(trace))
-    trace.append("no rule matched → reject 480 Temporarily Unavailable")
-    return Decision(plan.tenant, None, (), NO_MATCH, plan.announce_as, tuple(trace))
+        if condition is None or condition.test(ctx):
+            steps = rule.static_steps
+            if steps is None:
+                steps = resolve(rule, plan, ctx, None)
+            trace = Trace(plan, ctx, local, rules, index, resolve)
+            return Decision(plan.tenant, rule.name, steps, rule.final, plan.announce_as, trace)
+    trace = Trace(plan, ctx, local, rules, None, resolve)
+    return Decision(plan.tenant, None, (), NO_MATCH, plan.announce_as, trace)

@@ -7,6 +7,7 @@ because they are built on the SIP hot path, once per call, and must be cheap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -79,4 +80,6 @@ class Decision:
     steps: tuple[Step, ...]
     final: Final
     announce_as: str  # business name shown to the callee ("Tischlerei Müller")
-    trace: tuple[str, ...] = field(default=(), compare=False)  # every rule tried, and why
+    # Every rule tried, and why. ``decide`` returns a :class:`rules.trace.Trace`, a sequence
+    # whose lines are written when first read (the hot path never pays for them).
+    trace: Sequence[str] = field(default=(), compare=False)

@@ -34,6 +34,15 @@ class Person:
     choices: tuple[tuple[Condition | None, str], ...]  # which device "current" means, first match
     default_device: str  # when no choice matches
     is_service: bool = False
+    # Targets built on demand and kept: building a frozen dataclass costs ~2 µs on a slow core.
+    _targets: dict[tuple[str, str], Target] = field(default_factory=dict, repr=False, compare=False)
+
+    def current_device(self, ctx: Context) -> str:
+        """The device that ringing "the person" rings now (hot path of :meth:`current`)."""
+        for condition, device in self.choices:
+            if condition is None or condition.test(ctx):
+                return device
+        return self.default_device
 
     def current(self, ctx: Context) -> tuple[str, str]:
         """(device name, why) of the device that ringing "the person" rings now."""
@@ -48,7 +57,12 @@ class Person:
         return self.default_device, reason
 
     def target(self, ref: str, device: str) -> Target:
-        return Target(ref, self.devices[device], self.id, device, self.is_service)
+        key = (ref, device)
+        found = self._targets.get(key)
+        if found is None:
+            found = Target(ref, self.devices[device], self.id, device, self.is_service)
+            self._targets[key] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +84,24 @@ class StepPlan:
     on_no_answer: OnFailure
     on_unreachable: OnFailure
     static: Step | None  # the finished step when no source is a Pick
+    _built: dict[tuple[Target, ...], Step] = field(default_factory=dict, repr=False, compare=False)
 
     def build(self, targets: tuple[Target, ...]) -> Step:
-        parallel = self.parallel if self.parallel is not None else len(targets) > 1
-        return Step(
-            targets,
-            self.timeout,
-            parallel,
-            self.confirm,
-            self.on_busy,
-            self.on_no_answer,
-            self.on_unreachable,
-        )
+        """The step ringing ``targets`` (memoised: a step ringing "the callee" recurs often)."""
+        step = self._built.get(targets)
+        if step is None:
+            parallel = self.parallel if self.parallel is not None else len(targets) > 1
+            step = Step(
+                targets,
+                self.timeout,
+                parallel,
+                self.confirm,
+                self.on_busy,
+                self.on_no_answer,
+                self.on_unreachable,
+            )
+            self._built[targets] = step
+        return step
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +111,18 @@ class Rule:
     steps: tuple[StepPlan, ...]
     final: Final
     static_steps: tuple[Step, ...] | None  # precomputed when no step has a Pick
+    # True/False when the rule requires (not) calling an extension; decide() then screens it
+    # out with a constant trace line instead of evaluating every condition.
+    extension_only: bool | None = None
     trace_prefix: str = field(init=False, repr=False, compare=False)  # "rule 'x': "
+    screened: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trace_prefix", f"rule {self.name!r}: ")
+        where = "an extension" if self.extension_only else "a main number, not an extension"
+        object.__setattr__(
+            self, "screened", f"rule {self.name!r}: only for calls to {where} → no match"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import pytest
 
 from rules import CallInfo, Failure, FinalKind, OnFailure, PresenceState, decide
 from rules.decision import Final, Step, Target
+from rules.trace import Trace
 from tests.rules.helpers import MAIN, at, plan, refs, run
 
 A = PresenceState.AVAILABLE
@@ -310,3 +311,32 @@ def test_decide_is_deterministic_and_pure() -> None:
     call = CallInfo(MAIN, "+49 171 5550100")
     assert decide(p, call, {}, MONDAY) == decide(p, call, {}, MONDAY)
     assert decide(p, call, {}, MONDAY).trace == decide(p, call, {}, MONDAY).trace
+
+
+def test_trace_is_written_on_first_read_and_behaves_like_a_tuple() -> None:
+    p = plan(CALLERS)
+    first = run(p, MONDAY, "+49 171 5550100")
+    second = run(p, MONDAY, "+49 171 5550100")
+    assert isinstance(first.trace, Trace)
+    assert first.trace == second.trace
+    assert first.trace != "not a trace"
+    assert len(first.trace) == 3
+    assert list(first.trace) == [first.trace[0], *first.trace[1:]]
+    assert repr(first.trace).startswith("Trace(('call from +491715550100")
+    assert first == second  # the trace does not take part in comparisons
+
+
+def test_trace_of_matching_any_and_holiday_schedules() -> None:
+    p = plan(
+        """\
+        holidays: {country: DE, subdivision: NW}
+        schedules:
+          always: {daily: "00:00-24:00", on_closed_days: true}
+        rules:
+          - {name: any, when: {any: [{weekday: sat}, {schedule: always}]}, then: reject}
+        """
+    )
+    decision = run(p, at(2027, 1, 1))
+    assert decision.trace[1] == (
+        "rule 'any': Fri 10:00 is in Fri 00:00-24:00 of schedule 'always' → match"
+    )

@@ -97,7 +97,11 @@ def test_a_night_range_belongs_to_the_day_it_starts_on() -> None:
           - {name: day, then: voicemail}
         """
     )
-    assert run(p, at(2027, 5, 21, 23, 0)).rule == "night"  # Friday 23:00
+    friday_night = run(p, at(2027, 5, 21, 23, 0))
+    assert friday_night.rule == "night"
+    assert friday_night.trace[1] == (
+        "rule 'night': Fri 23:00 is in Fri 22:00-06:00 of schedule 'night' → match"
+    )
     assert run(p, at(2027, 5, 22, 5, 59)).rule == "night"  # Saturday 05:59: still Friday's
     assert run(p, at(2027, 5, 22, 6, 0)).rule == "day"  # half-open end
     assert run(p, at(2027, 5, 21, 21, 59)).rule == "day"

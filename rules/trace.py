@@ -1,0 +1,109 @@
+"""The trace of a decision, written when it is read.
+
+``decide`` finds the matching rule with the conditions' ``test`` methods, which build no strings.
+The trace repeats the walk with ``check``, which says why each condition holds or not, the first
+time anybody reads it, and keeps the lines. Because both walks see the same immutable inputs
+(the presence snapshot is a read-only mapping by contract, rules/presence.py), they find the same
+rule; the second walk verifies that and says so loudly if a condition's ``test`` and ``check``
+ever disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, overload
+
+from rules.conditions import Context
+from rules.decision import Step
+from rules.timeofweek import DAY_TITLES, HHMM
+
+if TYPE_CHECKING:
+    from rules.plan import DialPlan, Rule
+
+Resolver = Callable[["Rule", "DialPlan", Context, list[str] | None], tuple[Step, ...]]
+
+
+class Trace(Sequence[str]):
+    """A read-only sequence of trace lines, computed on first access."""
+
+    __slots__ = ("_ctx", "_lines", "_local", "_matched", "_plan", "_resolve", "_rules")
+
+    def __init__(
+        self,
+        plan: DialPlan,
+        ctx: Context,
+        local: dt.datetime,
+        rules: tuple[Rule, ...],
+        matched: int | None,
+        resolve: Resolver,
+    ) -> None:
+        self._plan = plan
+        self._ctx = ctx
+        self._local = local
+        self._rules = rules
+        self._matched = matched
+        self._resolve = resolve
+        self._lines: tuple[str, ...] | None = None
+
+    def _write(self) -> tuple[str, ...]:
+        ctx, local = self._ctx, self._local
+        lines = [
+            f"call from {ctx.caller or 'anonymous'} to {ctx.called} at "
+            f"{DAY_TITLES[ctx.weekday]} {ctx.day.iso} {HHMM[ctx.minute % 1440]} "
+            f"{local.tzname()}{self._plan.zone_suffix}"
+        ]
+        is_extension = ctx.callee is not None
+        found: int | None = None
+        for index, rule in enumerate(self._rules):
+            screen = rule.extension_only
+            if screen is not None and screen is not is_extension:
+                lines.append(rule.screened)
+                continue
+            if rule.condition is None:
+                ok, why = True, "no conditions"
+            else:
+                ok, why = rule.condition.check(ctx)
+            lines.append(f"{rule.trace_prefix}{why} → {'match' if ok else 'no match'}")
+            if ok:
+                found = index
+                self._resolve(rule, self._plan, ctx, lines)
+                break
+        if found != self._matched:  # pragma: no cover - a bug in a condition, not in a plan
+            raise AssertionError(f"trace found rule {found}, decide found {self._matched}")
+        if found is None:
+            lines.append("no rule matched → reject 480 Temporarily Unavailable")
+        return tuple(lines)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        if self._lines is None:
+            self._lines = self._write()
+        return self._lines
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self.lines[index]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Trace):
+            return self.lines == other.lines
+        if isinstance(other, tuple):
+            return self.lines == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Trace({self.lines!r})"
