@@ -325,10 +325,10 @@ class LiveFeed:
             while not self._closed:
                 event.clear()
                 yield self.snapshot()
+                # Rate limit after a push, not before: a lone change goes out at once,
+                # changes during the pause coalesce into the next push.
+                await asyncio.sleep(self.min_interval)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), self.refresh)
-                if self._closed:
-                    break
-                await asyncio.sleep(self.min_interval)
         finally:
             self._subscribers.discard(event)

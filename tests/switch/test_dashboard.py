@@ -145,3 +145,24 @@ async def test_feed_wakes_subscribers_and_shares_one_rendering() -> None:
         await asyncio.wait_for(anext(one), 2)
     await two.aclose()
     assert feed.subscribers == 0
+
+
+async def test_a_lone_change_is_pushed_at_once_and_a_burst_is_coalesced() -> None:
+    feed = LiveFeed(state(), min_interval=0.3, refresh=5)
+    stream = feed.stream()
+    await anext(stream)
+    loop = asyncio.get_running_loop()
+    waiting = asyncio.ensure_future(anext(stream))  # as the SSE handler: ask again at once
+    await asyncio.sleep(0.35)  # the pause after the first push is over
+    assert not waiting.done()
+    t0 = loop.time()
+    feed.observe("started", make_record(started_wall=NOW))
+    await asyncio.wait_for(waiting, 2)
+    assert loop.time() - t0 < 0.1  # not held back by the rate limit
+    for _ in range(5):  # a burst right after a push: one more push, after the pause
+        feed.observe("started", make_record(started_wall=NOW))
+    t1 = loop.time()
+    burst = await asyncio.wait_for(anext(stream), 2)
+    assert loop.time() - t1 >= 0.25
+    assert len(burst["active_calls"]) == 6
+    await stream.aclose()
