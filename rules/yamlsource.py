@@ -27,6 +27,15 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _TRUE = {"true", "True", "TRUE"}
+# A bound on the values built from one file: aliases can make a small file expand without end
+# ("billion laughs"); the 1,400-extension municipal plan has about 20,000.
+MAX_VALUES = 2_000_000
+
+
+class _TooBig(Exception):
+    pass
+
+
 _FALSE = {"false", "False", "FALSE"}
 
 
@@ -100,8 +109,33 @@ def parse(text: str, source: str) -> Document:
     constructor = yaml.constructor.SafeConstructor()
     marks = doc.marks
     marks[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
+    open_nodes: set[int] = set()  # collections being built: an alias to one of them is a loop
+    budget = [MAX_VALUES]
 
     def build(node: yaml.Node, path: Path) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooBig
+        if id(node) in open_nodes:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            doc.problems.append(Problem(source, line, col, "YAML: an alias refers to itself"))
+            return None
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            open_nodes.add(id(node))
+            try:
+                return build_collection(node, path)
+            finally:
+                open_nodes.discard(id(node))
+        assert isinstance(node, yaml.ScalarNode)
+        try:
+            return _scalar(node, constructor)
+        except yaml.YAMLError as exc:  # an unknown tag such as !!python/name
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            problem = getattr(exc, "problem", None) or str(exc)
+            doc.problems.append(Problem(source, line, col, f"YAML: {problem}"))
+            return None
+
+    def build_collection(node: yaml.MappingNode | yaml.SequenceNode, path: Path) -> Any:
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -122,20 +156,18 @@ def parse(text: str, source: str) -> Document:
                 marks[here] = key_mark
                 result[key] = build(value_node, here)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            items: list[Any] = []
-            for index, item in enumerate(node.value):
-                marks[(*path, index)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-                items.append(build(item, (*path, index)))
-            return items
-        assert isinstance(node, yaml.ScalarNode)
-        try:
-            return _scalar(node, constructor)
-        except yaml.YAMLError as exc:  # an unknown tag such as !!python/name
-            line, col = node.start_mark.line + 1, node.start_mark.column + 1
-            problem = getattr(exc, "problem", None) or str(exc)
-            doc.problems.append(Problem(source, line, col, f"YAML: {problem}"))
-            return None
+        items: list[Any] = []
+        for index, item in enumerate(node.value):
+            marks[(*path, index)] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            items.append(build(item, (*path, index)))
+        return items
 
-    doc.data = build(root, ())
+    try:
+        doc.data = build(root, ())
+    except _TooBig:
+        doc.problems.append(
+            Problem(source, 1, 1, f"YAML: the aliases expand to more than {MAX_VALUES} values")
+        )
+    except RecursionError:
+        doc.problems.append(Problem(source, 1, 1, "YAML: the file is nested too deeply"))
     return doc

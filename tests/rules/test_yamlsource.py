@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
+from rules import yamlsource
 from rules.yamlsource import parse
 
 
@@ -39,3 +42,31 @@ def test_positions_of_keys_and_items() -> None:
     assert doc.marks[("top", "list", 1, "k")] == (4, 8)
     assert doc.position(("top", "=tag", "list", 9, "nope")) == (("top", "list"), (2, 3))
     assert doc.problem(("top", "list", 0), "m").line == 3
+
+
+def test_an_alias_that_refers_to_itself_is_a_problem() -> None:
+    doc = parse("tenant: &a [*a]\n", "<y>")
+    assert [str(p) for p in doc.problems] == ["<y>:1:9: YAML: an alias refers to itself"]
+
+
+def test_aliases_may_be_reused() -> None:
+    doc = parse("a: &x {k: 1}\nb: *x\nc: *x\n", "<y>")
+    assert doc.problems == []
+    assert doc.data == {"a": {"k": 1}, "b": {"k": 1}, "c": {"k": 1}}
+
+
+def test_an_alias_bomb_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlsource, "MAX_VALUES", 1000)
+    text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdef":
+        previous = chr(ord(level) - 1)
+        text += f"{level}: &{level} [{', '.join([f'*{previous}'] * 10)}]\n"
+    doc = parse(text, "<y>")
+    assert [str(p) for p in doc.problems] == [
+        "<y>:1:1: YAML: the aliases expand to more than 1000 values"
+    ]
+
+
+def test_deep_nesting_is_a_problem_not_a_crash() -> None:
+    doc = parse("a: " + "[" * 900 + "]" * 900 + "\n", "<y>")
+    assert [str(p) for p in doc.problems] == ["<y>:1:1: YAML: the file is nested too deeply"]
