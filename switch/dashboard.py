@@ -138,26 +138,32 @@ class DashboardState:
             call.by_service = record.answered_by_service
 
     def _count_today(self, record: CallRecord) -> None:
-        day = datetime.fromtimestamp(record.started_wall, ZoneInfo(self.tz)).date()
+        answered = record.outcome == "answered" or record.answer_relayed_ns is not None
+        self._count(record.tenant, record.started_wall, answered, record.answered_by_service)
+
+    def _count(
+        self, tenant: str | None, started_wall: float, answered: bool, by_service: bool
+    ) -> None:
+        day = datetime.fromtimestamp(started_wall, ZoneInfo(self.tz)).date()
         if self.today_date is None or day > self.today_date:
             self.today, self.today_date = {}, day
         elif day < self.today_date:
             return  # a call from yesterday that ended after midnight: not today's
-        counts = self.today.setdefault(record.tenant or "-", _Today())
+        counts = self.today.setdefault(tenant or "-", _Today())
         counts.calls += 1
-        if record.outcome == "answered" or record.answer_relayed_ns is not None:
-            if record.answered_by_service:
-                counts.answered_service += 1
-            else:
-                counts.answered_owner += 1
-        else:
+        if not answered:
             counts.missed += 1
+        elif by_service:
+            counts.answered_service += 1
+        else:
+            counts.answered_owner += 1
 
     def forget_worker(self, worker: str) -> list[str]:
         """A worker died: drop its calls (their records close as aborted); return their ids."""
         gone = [cid for cid, call in self.active.items() if call.worker == worker]
         for call_id in gone:
-            del self.active[call_id]
+            call = self.active.pop(call_id)
+            self._count(call.tenant, call.started_wall, call.state == "answered", call.by_service)
         return gone
 
     def set_presence(self, tenant: str, people: Mapping[str, Any]) -> None:

@@ -378,11 +378,15 @@ class Metrics:
         self.active_calls.labels(tenant=tenant).set(count)
 
     def forget_worker_calls(self, call_ids: Iterable[str]) -> None:
-        """Drop calls a dead worker held from the active gauges (their records close as aborted)."""
+        """A worker died under these calls: count them as ``aborted`` and drop them from
+        the active gauges (their records are closed as aborted by the writer)."""
         for call_id in call_ids:
             call = self._active.pop(call_id, None)
-            if call is not None:
-                self._count_active(call.tenant, -1)
+            if call is None:
+                continue
+            self._count_active(call.tenant, -1)
+            self._finished[call_id] = None
+            self.calls.labels(tenant=call.tenant, outcome="aborted").inc()
 
     # -- workers and presence
 

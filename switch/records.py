@@ -69,6 +69,9 @@ from switch.events import Outcome
 
 log = logging.getLogger(__name__)
 
+RECORDS_FILE: Final = "calls.sqlite3"
+"""The database's name in the data directory (``--data-dir``)."""
+
 Phase = Literal["started", "answered", "ended"]
 PHASE_RANK: Final[dict[str, int]] = {"started": 0, "answered": 1, "ended": 2}
 

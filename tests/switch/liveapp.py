@@ -23,7 +23,7 @@ from switch.calllog import CallRecord
 from switch.dashboard import DashboardState, LiveFeed
 from switch.http import Health, make_app, serve
 from switch.metrics import Metrics
-from switch.records import RecordWriter
+from switch.records import RECORDS_FILE, RecordWriter
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -70,12 +70,12 @@ async def live_app(
     presence_routes: Iterable[web.AbstractRouteDef] | None = None,
     refresh: float = 0.3,
 ) -> AsyncIterator[LiveApp]:
-    """Records in ``data_dir/records.db``, fresh metrics and feed, the app on a free port."""
+    """Records in ``data_dir/calls.sqlite3``, fresh metrics and feed, the app on a free port."""
     metrics = Metrics()
     # refresh: a closed page is noticed at the next write, at the latest after this.
     feed = LiveFeed(DashboardState(metrics.window), min_interval=0.05, refresh=refresh)
     workers: dict[str, bool] = {"w1": True}
-    async with RecordWriter(data_dir / "records.db") as writer:
+    async with RecordWriter(data_dir / RECORDS_FILE) as writer:
         health = Health(
             workers=lambda: (sum(workers.values()), len(workers)),
             database_writable=lambda: writer.writable,

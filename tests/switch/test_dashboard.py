@@ -46,6 +46,9 @@ def test_active_calls_ringing_answered_and_gone() -> None:
     assert [c["call_id"] for c in s.snapshot(NOW)["active_calls"]] == [talking.call_id]
     assert s.forget_worker("w1") == [talking.call_id]
     assert s.snapshot(NOW)["active_calls"] == []
+    # The lost call counts for today: answered by the service before the worker died.
+    (today,) = s.snapshot(NOW)["today"]
+    assert (today["calls"], today["answered_service"], today["missed"]) == (2, 1, 1)
 
 
 def answered_record(tenant: str, started_wall: float, by_service: bool = False) -> CallRecord:

@@ -156,3 +156,20 @@ def test_window_bounds_memory_with_a_fair_sample() -> None:
     assert q.count == 100
     assert q.p50 is not None
     assert 0.35 < q.p50 < 0.65
+
+
+def test_calls_of_a_dead_worker_count_as_aborted() -> None:
+    metrics = Metrics(clock=lambda: NOW)
+    lost, kept = make_record(worker="w1"), make_record(worker="w2")
+    metrics.observe("started", lost)
+    metrics.observe("started", kept)
+    metrics.forget_worker_calls([lost.call_id, "unknown@x"])
+    assert sample(metrics, "rufweiche_calls_total", tenant="tischlerei", outcome="aborted") == 1
+    assert sample(metrics, "rufweiche_active_calls", tenant="tischlerei") == 1
+    metrics.observe("ended", make_record(call_id=lost.call_id, ended_ms=5.0, outcome="missed"))
+    assert (
+        metrics.registry.get_sample_value(
+            "rufweiche_calls_total", {"tenant": "tischlerei", "outcome": "missed"}
+        )
+        is None
+    )  # a late report of a call already counted does not count again
