@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -157,6 +157,27 @@ class DashboardState:
             counts.answered_service += 1
         else:
             counts.answered_owner += 1
+
+    def day_start(self, now: float) -> float:
+        """Unix seconds of the last midnight in :attr:`tz`."""
+        local = datetime.fromtimestamp(now, ZoneInfo(self.tz))
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def seed_today(self, calls: Iterable[Mapping[str, Any]], now: float) -> None:
+        """Today's figures from stored calls (rows of :func:`switch.records.recent_calls`),
+        so that a restart does not reset them. Active rows are skipped: the workers'
+        reports still to come will count them."""
+        self.today, self.today_date = {}, datetime.fromtimestamp(now, ZoneInfo(self.tz)).date()
+        for call in calls:
+            if call.get("outcome") is None:
+                continue
+            answered = call.get("answer_relayed_ms") is not None
+            self._count(
+                call.get("tenant"),
+                float(call["started_wall"]),
+                answered,
+                bool(call.get("answered_by_service")),
+            )
 
     def forget_worker(self, worker: str) -> list[str]:
         """A worker died: drop its calls (their records close as aborted); return their ids."""
@@ -317,6 +338,17 @@ class LiveFeed:
         snapshot = self.state.snapshot(now)
         self._cache = (self._version, now, snapshot)
         return snapshot
+
+    async def load_today(
+        self, recent_calls: Callable[..., Awaitable[list[dict[str, Any]]]], limit: int = 100_000
+    ) -> None:
+        """Seed "calls per business today" from the records, e.g.
+        ``await feed.load_today(writer.recent_calls)`` at start."""
+        now = self.clock()
+        since = self.state.day_start(now)
+        calls = await recent_calls(since=since, limit=limit, with_legs=False)
+        self.state.seed_today(calls, now)
+        self.changed()
 
     def close(self) -> None:
         """End every stream (at shutdown, so that open EventSources do not hold it up)."""

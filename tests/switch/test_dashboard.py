@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from rules.presence import PresenceState
 from switch.calllog import CallRecord
 from switch.dashboard import Budgets, DashboardState, LiveFeed
 from switch.metrics import LatencyWindow
+from switch.records import RecordWriter
 from tests.switch.sample_records import make_record
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()
@@ -169,3 +171,29 @@ async def test_a_lone_change_is_pushed_at_once_and_a_burst_is_coalesced() -> Non
     assert loop.time() - t1 >= 0.25
     assert len(burst["active_calls"]) == 6
     await stream.aclose()
+
+
+async def test_today_is_seeded_from_the_records_after_a_restart(tmp_path: Path) -> None:
+    midnight = datetime(2026, 11, 24, tzinfo=UTC).timestamp()
+    async with RecordWriter(tmp_path / "calls.sqlite3") as writer:
+        writer.submit("ended", answered_record("a", midnight + 60, by_service=True))
+        writer.submit("ended", answered_record("a", midnight + 120))
+        writer.submit(
+            "ended",
+            make_record(tenant="b", started_wall=midnight + 5, outcome="missed", ended_ms=1),
+        )
+        writer.submit(
+            "ended",
+            make_record(tenant="b", started_wall=midnight - 5, outcome="missed", ended_ms=1),
+        )
+        writer.submit("started", make_record(tenant="b", started_wall=midnight + 9))  # active
+        await writer.flush()
+        feed = LiveFeed(state(), clock=lambda: NOW)
+        await feed.load_today(writer.recent_calls)
+    today = {t["tenant"]: t for t in feed.snapshot()["today"]}
+    assert (today["a"]["calls"], today["a"]["answered_service"], today["a"]["answered_owner"]) == (
+        2,
+        1,
+        1,
+    )
+    assert (today["b"]["calls"], today["b"]["missed"]) == (1, 1)  # yesterday's is not today's
