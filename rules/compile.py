@@ -97,10 +97,21 @@ _RULE: TypeAdapter[RuleSpec] = TypeAdapter(RuleSpec)
 def _message(error: Any) -> str:
     if error["type"] == "missing" and error["loc"]:
         return f"missing required key {error['loc'][-1]!r}"
-    text = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        text = text.removeprefix(prefix)
+    text = str(error["msg"]).removeprefix("Value error, ")
+    for python, yaml_word in _WORDS:
+        text = text.replace(python, yaml_word)
     return text
+
+
+# pydantic speaks Python; the author wrote YAML.
+_WORDS = (
+    ("a valid tuple", "a list"),
+    ("a valid list", "a list"),
+    ("Tuple should", "The list should"),
+    ("a valid dictionary or instance of ScheduleSpec", "a mapping of days to times"),
+    ("a valid dictionary", "a mapping (key: value)"),
+    ("Dictionary should", "The mapping should"),
+)
 
 
 class Builder:

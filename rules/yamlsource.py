@@ -97,7 +97,9 @@ def parse(text: str, source: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
+        what = exc.problem or "invalid YAML"
+        if exc.context:
+            what = f"{what} ({exc.context})"
         doc.problems.append(Problem(source, line, col, f"YAML syntax error: {what}"))
         return doc
     except yaml.YAMLError as exc:  # e.g. a reader error on a control character

@@ -161,11 +161,11 @@ def test_yaml_level_problems(text: str, expected: str) -> None:
         ("schedules: {s: {on_closed_day: '08:00-09:00'}}\n", "did you mean 'on_closed_days'"),
         ("schedules: {s: {mon-xyz: '08:00-09:00'}}\n", "unknown day 'xyz'"),
         ("schedules: {s: {mon: 5}}\n", "schedules.s.mon: Input should be a valid string"),
-        ("schedules: {s: [mon]}\n", "schedules.s: Input should be a valid dictionary"),
+        ("schedules: {s: [mon]}\n", "schedules.s: Input should be a mapping of days to times"),
         ("people: {callee: {devices: {d: 'sip:x@y'}}}\n", "'callee' is reserved"),
         ("people: {x: {devices: {current: 'sip:x@y'}}}\n", "'current' is reserved"),
         ("people: {x: {devices: {d: 'mailto:x@y'}}}\n", "device 'mailto:x@y' is neither"),
-        ("people: {x: {devices: {}}}\n", "people.x.devices: Dictionary should have at least 1"),
+        ("people: {x: {devices: {}}}\n", "people.x.devices: The mapping should have at least 1"),
         ("people: {svc: {devices: {d: 'sip:x@y'}}}\n", "'svc' is both a person and a service"),
         ("people: {x: {devices: {d: 'sip:x@y'}, current: dd}}\n", "unknown device 'dd'"),
         (
@@ -260,7 +260,7 @@ def test_broken_people_section_hides_reference_errors() -> None:
         "  - {name: r, when: {presence: {bob: dnd}}, then: [{ring: [bob]}]}\n",
         head,
     )
-    assert found == ["<test>:4:1: people: Input should be a valid dictionary"]
+    assert found == ["<test>:4:1: people: Input should be a mapping (key: value)"]
 
 
 def test_load_plan_reports_an_unreadable_file(tmp_path: Path) -> None:
@@ -273,6 +273,11 @@ def test_load_plan_reports_an_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(DialPlanError) as info:
         load_plan(binary)
     assert "cannot read the file: 'utf-8' codec" in str(info.value)
+
+
+def test_python_words_become_yaml_words() -> None:
+    found = problems("rules: {}\n")
+    assert found == ["<test>:9:1: rules: Input should be a list"]
 
 
 def test_wrong_type_for_the_time_zone() -> None:
