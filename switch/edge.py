@@ -20,7 +20,8 @@ Error tree::
 
     EdgeError
      ├── EdgeConfigError   settings that cannot be rendered, or ``kamailio -c`` said no
-     └── EdgeStartError    Kamailio did not come up (exited, or no answer to OPTIONS)
+     ├── EdgeStartError    Kamailio did not come up (exited, or no answer to OPTIONS)
+     └── EdgeRpcError      an RPC to the running edge failed (:meth:`Edge.rpc`)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
+import json
 import os
 import re
 import secrets as _random
@@ -41,6 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, Literal, Self
 
+import aiohttp
 import click
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -90,6 +94,14 @@ class EdgeStartError(EdgeError):
     def __init__(self, message: str, log: str = "") -> None:
         super().__init__(message)
         self.log = log
+
+
+class EdgeRpcError(EdgeError):
+    """An RPC to the edge failed: no connection, no answer in time, or a fault (``code``)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -336,6 +348,7 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         "debug": str(settings.log_level),
         "children": str(settings.children),
         "listen": settings.listen,
+        "listen_port": str(settings.listen_port),
         "advertise": f" advertise {settings.advertise}" if settings.advertise else "",
         "tls_listen": settings.tls_listen or "",
         "tls_cert": str(settings.tls_cert.absolute()) if settings.tls_cert else "",
@@ -415,6 +428,18 @@ def prepare_database(settings: EdgeSettings, db: Path) -> None:
             raise EdgeConfigError(str(exc)) from exc
 
 
+def forget_presence(db: Path) -> None:
+    """Drop published documents of an earlier run (tables presentity, pua). The switch
+    publishes every person again after each start (presence/sip.py); a stale document with
+    an ETag no one holds would otherwise live on until it expires."""
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            conn.execute("DELETE FROM presentity")
+            conn.execute("DELETE FROM pua")
+    except sqlite3.Error as exc:
+        raise EdgeConfigError(f"edge database {str(db)!r}: {exc}") from exc
+
+
 def write_files(settings: EdgeSettings) -> EdgePaths:
     """Render the config and dispatcher list into ``run_dir`` and prepare the database."""
     paths = EdgePaths.of(settings)
@@ -478,13 +503,16 @@ class Edge:
         kamailio: str = "kamailio",
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        rpc_timeout: float = 5.0,
     ) -> None:
         self.settings = settings
         self.paths = EdgePaths.of(settings)
         self._kamailio = kamailio
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
+        self._rpc_timeout = rpc_timeout
         self._process: asyncio.subprocess.Process | None = None
+        self._rpc_ids = itertools.count(1)
 
     @property
     def pid(self) -> int | None:
@@ -528,6 +556,7 @@ class Edge:
         if self.running:
             raise EdgeStartError(f"edge already running as pid {self.pid!r}")
         await asyncio.to_thread(self.write_files)
+        await asyncio.to_thread(forget_presence, self.paths.db)
         await self.check_config()
         with contextlib.suppress(FileNotFoundError):
             self.paths.ctl_socket.unlink()
@@ -558,6 +587,43 @@ class Edge:
         except BaseException:
             await self.stop()
             raise
+
+    async def rpc(self, method: str, *params: str) -> Any:
+        """Call a Kamailio RPC command (e.g. ``pua.publish``) and return its result.
+
+        JSON-RPC 2.0 over HTTP on the edge's own TCP listener (xhttp + jsonrpcs; the
+        template answers it only for this host). Not binrpc through ``kamcmd``: Kamailio
+        5.6 refuses ``pua.publish`` and ``pua.send_publish`` there ("600 Reply wait/async
+        mode not supported by this rpc transport"); only the HTTP transport of jsonrpcs
+        carries the delayed reply they need. Bounded by ``rpc_timeout``; raises
+        :class:`EdgeRpcError`.
+        """
+        request = {"jsonrpc": "2.0", "id": next(self._rpc_ids), "method": method}
+        if params:
+            request["params"] = list(params)
+        url = f"http://{self.settings.listen}/RPC"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._rpc_timeout)) as s,
+                s.post(url, json=request) as response,
+            ):
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise EdgeRpcError(
+                f"edge RPC {method!r} to {url!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            raise EdgeRpcError(
+                f"edge RPC {method!r}: HTTP {response.status}, not JSON: {text[:200]!r}"
+            ) from None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if error is not None or not isinstance(answer, dict) or "result" not in answer:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else text[:200]
+            raise EdgeRpcError(f"edge RPC {method!r} failed: {message!r}", code=code)
+        return answer["result"]
 
     async def _wait_ready(self) -> None:
         host, port = self.settings.listen_host, self.settings.listen_port
