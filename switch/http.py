@@ -203,14 +203,17 @@ def make_app(
             }
         )
         await response.prepare(request)
+        stream = feed.stream()
         try:
             # The browser reconnects by itself after 2 s if the stream breaks.
             await response.write(b"retry: 2000\n\n")
-            async for snapshot in feed.stream():
+            async for snapshot in stream:
                 data = json.dumps(snapshot, separators=(",", ":"), default=str)
                 await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
-        except (ConnectionResetError, ConnectionError):
-            pass  # the page was closed
+        except ConnectionError:
+            pass  # the page was closed: noticed at the next write (<= feed.refresh)
+        finally:
+            await stream.aclose()  # unsubscribe now, not when the generator is collected
         return response
 
     async def get_dashboard(request: web.Request) -> web.FileResponse:
