@@ -63,6 +63,7 @@ class Plan:
     min_step_calls: int
     baseline_ladder: tuple[int, ...]
     worker_ladder: tuple[int, ...]
+    pool_ladder: tuple[int, ...]  # edge + pool row
     refine_steps: int
     media_seconds: float
     memory_batches: int
@@ -83,6 +84,7 @@ FULL = Plan(
     min_step_calls=40,
     baseline_ladder=(100, 200, 400, 800, 1200, 1600),
     worker_ladder=(5, 10, 15, 20, 25, 30, 40, 50, 70, 100),
+    pool_ladder=(50, 100, 150, 200, 250, 300, 350, 400),
     refine_steps=2,
     media_seconds=10.0,
     memory_batches=5,
@@ -102,6 +104,7 @@ QUICK = Plan(
     min_step_calls=5,
     baseline_ladder=(50, 200),
     worker_ladder=(10,),
+    pool_ladder=(50,),
     refine_steps=0,
     media_seconds=1.2,
     memory_batches=1,
@@ -265,10 +268,21 @@ def measure_latency(rows: dict[str, Row], plan: Plan) -> dict[str, dict[str, Any
     return out
 
 
+def udp_counters() -> dict[str, int]:
+    """Machine-wide UDP counters (/proc/net/snmp): drops show as RcvbufErrors."""
+    with contextlib.suppress(OSError, ValueError):
+        lines = [ln.split() for ln in Path("/proc/net/snmp").read_text().splitlines()]
+        udp = [ln for ln in lines if ln and ln[0] == "Udp:"]
+        if len(udp) == 2:
+            return dict(zip(udp[0][1:], map(int, udp[1][1:]), strict=False))
+    return {}
+
+
 def run_step(
     row: Row, plan: Plan, rate: int, tag: str, seconds: float | None = None
 ) -> dict[str, Any]:
     calls = max(plan.min_step_calls, int(rate * (seconds or plan.step_seconds)))
+    udp0 = udp_counters()
     run = sipp.run_uac(
         row.workdir / f"step_{tag}_{rate}",
         target=row.endpoint.target,
@@ -281,7 +295,10 @@ def run_step(
         extra_time=5.0,
     )
     alive = row.endpoint.alive()
+    udp1 = udp_counters()
     step = {"rate": rate, **run.as_dict(), "target_alive": alive}
+    # Machine-wide, so other sessions' traffic counts too: a hint, not a verdict.
+    step["udp_rcvbuf_errors"] = udp1.get("RcvbufErrors", 0) - udp0.get("RcvbufErrors", 0)
     if not alive:
         step["crash"] = row.crash_note()
     step["ok"] = run.ok and alive
@@ -496,7 +513,9 @@ def open_rows(
 def per_row(name: str, row: Row, plan: Plan, result: dict[str, Any]) -> None:
     """Media, rate search and memory of one row (the row's processes stop afterwards)."""
     t0 = time.monotonic()
-    ladder = plan.baseline_ladder if name in ("direct", "kamailio") else plan.worker_ladder
+    ladder = {"direct": plan.baseline_ladder, "kamailio": plan.baseline_ladder}.get(
+        name, plan.pool_ladder if name == "edge_pool" else plan.worker_ladder
+    )
     try:
         if name in ("direct", "worker"):
             if not row.endpoint.alive():
@@ -816,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.sipbench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a few calls per row (< 30 s)")
     ap.add_argument("--rows", default="direct,kamailio,worker,edge_pool")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON file")
+    ap.add_argument("--out", type=Path, default=None, help="directory for the JSON file")
     ap.add_argument("--doc", type=Path, default=None, help="Markdown file to write")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, pcaps)")
@@ -825,11 +844,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in rows if r not in TARGETS]
     if unknown:
         ap.error(f"unknown rows {unknown!r}; choose from {sorted(TARGETS)}")
-    doc = None if args.no_doc else (args.doc or DOC)
+    # A smoke run must not replace the committed figures: it writes no doc unless asked to,
+    # and its JSON goes to a temporary directory unless --out says otherwise.
+    doc = None if args.no_doc or (args.quick and not args.doc) else (args.doc or DOC)
+    out = args.out or (Path(tempfile.gettempdir()) / "sipbench-quick" if args.quick else RESULTS)
     if not shutil.which("sipp") or not shutil.which("dumpcap"):
         print("sipbench: needs sipp (sip-tester) and dumpcap (tshark): make peers", file=sys.stderr)
         return 2
-    run(rows, args.quick, out_dir=args.out, doc=doc, keep=args.keep)
+    run(rows, args.quick, out_dir=out, doc=doc, keep=args.keep)
     return 0
 
 

@@ -201,10 +201,23 @@ def worker(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
 def edge_pool(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
     """Hook for the edge + worker pool row (issue 10, second part).
 
-    To fill in: start ``switch/edge.py``'s Kamailio and N workers on the same generated
-    dial plan (:func:`write_dialplan`), wait until the edge answers OPTIONS, and yield an
-    Endpoint with the edge's port and every process (edge + workers) in ``procs``, so the
-    harness notices a crash of any of them.
+    To fill in (the harness needs nothing else; ``sipbench`` already runs this row
+    when it is asked for and reports it beside Kamailio's, and the ≥ 300 calls/s
+    target reads this row's rate search):
+
+    1. start N workers like :func:`worker` (same generated plan from
+       :func:`write_dialplan`, one free port each);
+    2. build settings with ``switch.edge.settings_for_pool(edge=..., listen=...,
+       workers=[...], data_dir=workdir)``; the benchmark caller sends from
+       127.0.0.1, so ``edge`` must make it a trunk (``trunk_sources``), allow the
+       plan's number (``public_numbers``) and the callee (``outbound_targets``),
+       and lift pike (``pike_density``) above the highest rate of the ladder;
+    3. run ``switch.edge.Edge`` (async) in a thread with its own event loop, or render
+       the files with ``write_files`` and run Kamailio here like :func:`kamailio`;
+    4. yield ``Endpoint("edge_pool", host, edge_port, procs=[kamailio, *workers],
+       service=BENCH_NUMBER)`` so that a crash of any process is noticed.
+
+    Use the worker ladder with higher rungs (up to ~400 calls/s) for this row.
     """
     raise TargetUnavailable("edge + pool row not wired yet (switch/edge.py)")
     yield Endpoint("edge_pool", "127.0.0.1", 0)  # pragma: no cover
