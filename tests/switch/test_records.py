@@ -369,3 +369,17 @@ async def test_legs_follow_the_latest_report(tmp_path: Path) -> None:
         (1, "jan.desk", 408),
         (2, "jan.mobile", 486),
     ]
+
+
+async def test_a_full_queue_spools_instead_of_waiting_or_dropping(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    records = [make_record() for _ in range(30)]
+    async with RecordWriter(db, queue_size=5) as writer:
+        await writer.flush()
+        for record in records:  # a burst larger than the queue, with no await between
+            writer.submit("started", record)
+        assert writer.stats.records_spooled == 25
+        await writer.flush()
+        assert not writer.spool_pending
+        assert writer.stats.records_replayed == 25
+    assert sorted(r["call_id"] for r in rows(db)) == sorted(r.call_id for r in records)
