@@ -416,20 +416,7 @@ NASTY = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                reason="rules loader: RecursionError on a self-referencing alias"
-            )
-            if name == "alias loop"
-            else (),
-        )
-        for name in NASTY
-    ],
-)
+@pytest.mark.parametrize("name", list(NASTY))
 def test_check_nasty_files_give_problems_not_crashes(tmp_path: Path, name: str) -> None:
     path = tmp_path / "nasty.yaml"
     path.write_bytes(NASTY[name])
