@@ -34,7 +34,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
@@ -203,14 +202,11 @@ class Supervisor:
         self._show_presence(tenant)
 
     def _show_presence(self, tenant: str) -> None:
-        people = {
-            person: SimpleNamespace(state=record.shown, since=record.since)
-            for person, record in self.hub.people(tenant)
-        }
+        people = dict(self.hub.people(tenant))  # records: .state is the shown state
         self.feed.set_presence(tenant, people)
         counts: dict[str, int] = {}
-        for value in people.values():
-            counts[str(value.state)] = counts.get(str(value.state), 0) + 1
+        for record in people.values():
+            counts[str(record.state)] = counts.get(str(record.state), 0) + 1
         self.metrics.set_presence(tenant, counts)
 
     # -- dial plans
