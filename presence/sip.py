@@ -31,10 +31,11 @@ The loop (one task):
   probably down, and hammering it person by person helps nobody;
 * publishes everyone again at ``refresh`` × ``expires`` after their last publish, before
   the edge lets the document expire (RFC 3903 §4.1);
-* asks the edge for its start time (``core.uptime``: ``up_since``) every
+* asks the edge for its main process id (``core.ps``, first entry) every
   ``probe_interval`` seconds; when it changed, the edge restarted with no documents, and
-  everyone is published again. The edge also drops old documents at start
-  (:func:`switch.edge.forget_presence`).
+  everyone is published again. (Not ``core.uptime``'s ``up_since``: it has one-second
+  resolution, and a restart within the same second went unnoticed in a test.) The edge
+  also drops old documents at start (:func:`switch.edge.forget_presence`).
 
 A person who left the directory is unpublished (``expires`` 0, RFC 3903 §4.5).
 """
@@ -122,7 +123,7 @@ class PidfPublisher:
         """Key → clock time of its last successful publish."""
         self._retry_at: dict[Key, float] = {}
         self._failures: dict[Key, int] = {}
-        self._up_since: Any = None
+        self._instance: Any = None
         self._next_probe = 0.0
         self._bad_ids: set[Key] = set()
         self.publishes = 0
@@ -130,7 +131,7 @@ class PidfPublisher:
         self.failures = 0
         """Failed publish attempts so far."""
         self.restarts_seen = 0
-        """Edge restarts noticed by the ``core.uptime`` probe."""
+        """Edge restarts noticed by the ``core.ps`` probe."""
         self.changed = asyncio.Condition()
         """Notified after every round (for tests and diagnostics)."""
 
@@ -185,25 +186,26 @@ class PidfPublisher:
                             self._pending |= await watch.next_batch()
 
     async def _probe(self) -> None:
-        """Notice an edge restart: its ``up_since`` changes (RPC ``core.uptime``)."""
+        """Notice an edge restart: its main process id changes (RPC ``core.ps``)."""
         now = self._clock()
         if now < self._next_probe:
             return
         self._next_probe = now + self._probe_interval
         try:
-            answer = await self._rpc("core.uptime")
+            answer = await self._rpc("core.ps")
         except Exception as exc:
             log.debug("presence edge probe failed: %s", exc)
             return
-        up_since = answer.get("up_since") if isinstance(answer, dict) else answer
-        if self._up_since is not None and up_since != self._up_since:
+        # [pid, "main process - attendant", pid, "udp receiver ...", ...]
+        instance = answer[0] if isinstance(answer, list) and answer else answer
+        if self._instance is not None and instance != self._instance:
             self.restarts_seen += 1
-            log.info("presence edge restarted (up since %s): publishing everyone again", up_since)
+            log.info("presence edge restarted (pid %s): publishing everyone again", instance)
             # The new edge holds no documents (switch.edge.forget_presence): nothing to
             # refresh or take back, everything to publish.
             self._published.clear()
             self.republish_all()
-        self._up_since = up_since
+        self._instance = instance
 
     async def _round(self) -> None:
         now = self._clock()

@@ -20,20 +20,20 @@ JAN = "sip:t.jan@office"
 
 
 class FakeEdge:
-    """Answers ``core.uptime`` and ``pua.publish`` like Kamailio's JSON-RPC does."""
+    """Answers ``core.ps`` and ``pua.publish`` like Kamailio's JSON-RPC does."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[str, ...]]] = []
         self.accepted: list[tuple[str, ...]] = []
         self.docs: dict[str, str] = {}
         self.fail = 0
-        self.up_since = "Wed Nov 25 02:00:00 2026"
+        self.pid = 4711
         self.gate: asyncio.Event | None = None
 
     async def __call__(self, method: str, *params: str) -> Any:
         self.calls.append((method, params))
-        if method == "core.uptime":
-            return {"up_since": self.up_since, "uptime": 1}
+        if method == "core.ps":
+            return [self.pid, "main process - attendant", self.pid + 2, "udp receiver child=0"]
         assert method == "pua.publish"
         if self.gate is not None:
             await self.gate.wait()
@@ -162,10 +162,10 @@ async def test_an_edge_restart_republishes_everyone() -> None:
     hub, edge = make_hub("jan", "anna"), FakeEdge()
     async with publisher(hub, edge, probe_interval=0.02) as pub:
         await until(lambda: len(edge.docs) == 2)
-        await until(lambda: sum(m == "core.uptime" for m, _ in edge.calls) >= 2)
+        await until(lambda: sum(m == "core.ps" for m, _ in edge.calls) >= 2)
         assert pub.restarts_seen == 0
         edge.docs.clear()  # a new Kamailio knows nothing
-        edge.up_since = "Wed Nov 25 02:10:00 2026"
+        edge.pid = 4800
         await until(lambda: len(edge.docs) == 2)
         assert pub.restarts_seen == 1
     assert edge.states(JAN) == [S.AVAILABLE, S.AVAILABLE]

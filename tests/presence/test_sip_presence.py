@@ -1,0 +1,225 @@
+"""SIP presence end to end: PresenceHub → PidfPublisher → Kamailio edge → SIPp watcher.
+
+A SIPp UAC plays the assistant's softphone: it SUBSCRIBEs (RFC 3856, digest auth like a
+phone) to ``sip:t.jan@office`` and answers every NOTIFY; the test reads the NOTIFY bodies
+from SIPp's message trace and parses them with presence.pidf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from presence import pidf
+from presence.hub import PresenceHub
+from presence.sip import PidfPublisher
+from rules.presence import PresenceState as S
+from switch.edge import Edge
+from switch.secrets import add_user
+from tests.edge.conftest import edge_settings
+from tests.edge.peers import Process, free_port
+
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.skipif(
+        shutil.which("kamailio") is None or shutil.which("sipp") is None,
+        reason="kamailio and sipp (Debian kamailio, sip-tester) are needed",
+    ),
+]
+
+JAN = ("t", "jan")
+JAN_URI = "sip:t.jan@office"
+
+_SUBSCRIBE = """
+      SUBSCRIBE sip:[presentity]@[domain] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:alice@[domain]>;tag=[pid]W[call_number]
+      To: <sip:[presentity]@[domain]>
+      Call-ID: [call_id]
+      CSeq: {cseq} SUBSCRIBE
+      Contact: <sip:alice@[local_ip]:[local_port]>
+      {auth}
+      Max-Forwards: 70
+      Event: presence
+      Accept: application/pidf+xml
+      Expires: 120
+      Content-Length: 0
+"""
+
+_NOTIFY = """  <recv request="NOTIFY"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>
+"""
+
+
+def watcher_scenario(notifies: int) -> str:
+    """A phone that subscribes with digest auth and takes ``notifies`` NOTIFYs."""
+    first = _SUBSCRIBE.format(cseq=1, auth="")
+    second = _SUBSCRIBE.format(cseq=2, auth="[authentication]")
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="watch presence">
+  <send retrans="500"><![CDATA[
+{first}
+  ]]></send>
+  <recv response="407" auth="true"/>
+  <send retrans="500"><![CDATA[
+{second}
+  ]]></send>
+  <recv response="202" optional="true" next="notify"/>
+  <recv response="200"/>
+  <label id="notify"/>
+{_NOTIFY * notifies}</scenario>
+"""
+
+
+def start_watcher(tmp: Path, edge_port: int, notifies: int, name: str) -> Process:
+    scenario = tmp / f"{name}.xml"
+    scenario.write_text(watcher_scenario(notifies), encoding="utf-8")
+    return Process(
+        [
+            "sipp",
+            "-sf",
+            str(scenario),
+            f"127.0.0.1:{edge_port}",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-m",
+            "1",
+            *("-key", "presentity", "t.jan", "-key", "domain", "office"),
+            *("-au", "alice", "-ap", "s3cret", "-auth_uri", "t.jan@office"),
+            "-nostdin",
+            "-timeout",
+            "15",
+            "-timeout_error",
+            "-trace_msg",
+            "-message_file",
+            str(tmp / f"{name}.msg"),
+            "-trace_err",
+            "-error_file",
+            str(tmp / f"{name}.err"),
+        ],
+        tmp / f"{name}.out",
+        cwd=tmp,
+    )
+
+
+def notify_bodies(message_file: Path) -> list[str]:
+    """The bodies of the NOTIFYs SIPp logged as received, in order."""
+    try:
+        text = message_file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    bodies = []
+    for chunk in re.split(r"^-{20,}.*$", text, flags=re.MULTILINE):
+        if "message received" not in chunk:
+            continue
+        message = chunk.split(":\n", 1)[-1].lstrip()
+        if not message.startswith("NOTIFY "):
+            continue
+        parts = re.split(r"\r?\n\r?\n", message, maxsplit=1)
+        body = parts[1].strip() if len(parts) > 1 else ""
+        bodies.append(body)
+    return bodies
+
+
+async def until(check: Callable[[], bool], what: str, seconds: float = 8.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {seconds} s")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", "s3cret", realm="office")
+    running = Edge(edge_settings(tmp_path, secrets_file=secrets))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def test_a_subscribed_phone_sees_every_change(tmp_path: Path, edge: Edge) -> None:
+    hub = PresenceHub({"t": {"jan", "anna"}})
+    async with hub, PidfPublisher(hub, edge.rpc, domain="office") as publisher:
+        await until(lambda: publisher.published(JAN), "first publish")
+        watcher = await start_watcher(tmp_path, edge.settings.listen_port, 3, "watch").start()
+        try:
+            message_file = tmp_path / "watch.msg"
+            await until(lambda: len(notify_bodies(message_file)) == 1, "initial NOTIFY")
+            first = pidf.parse(notify_bodies(message_file)[0])
+            assert (first.entity, first.basic, first.state) == (JAN_URI, "open", S.AVAILABLE)
+
+            hub.set("t", "jan", S.AWAY, source="web", note="on site")
+            await until(lambda: len(notify_bodies(message_file)) == 2, "NOTIFY for away")
+            away = pidf.parse(notify_bodies(message_file)[1])
+            assert (away.basic, away.activities, away.state) == ("open", ("away",), S.AWAY)
+            assert away.note == "on site"
+
+            hub.call_started("t", "jan")
+            await until(lambda: len(notify_bodies(message_file)) == 3, "NOTIFY for the call")
+            busy = pidf.parse(notify_bodies(message_file)[2])
+            assert (busy.activities, busy.state) == (("on-the-phone",), S.BUSY)
+            assert await watcher.wait(10) == 0, watcher.output()
+        finally:
+            await watcher.stop()
+    assert publisher.failures == 0
+
+
+async def test_an_edge_restart_is_noticed_and_everyone_published_again(
+    tmp_path: Path, edge: Edge
+) -> None:
+    hub = PresenceHub({"t": {"jan"}})
+    async with (
+        hub,
+        PidfPublisher(hub, edge.rpc, domain="office", probe_interval=0.2) as publisher,
+    ):
+        hub.set("t", "jan", S.DND, source="phone")
+        await until(lambda: publisher.published(JAN), "first publish")
+        await edge.stop()  # the edge forgets every document at start (forget_presence)
+        await edge.start()
+        await until(lambda: publisher.restarts_seen == 1, "restart noticed")
+        await until(lambda: publisher.published(JAN), "publish after the restart")
+        watcher = await start_watcher(tmp_path, edge.settings.listen_port, 1, "after").start()
+        try:
+            assert await watcher.wait(10) == 0, watcher.output()
+        finally:
+            await watcher.stop()
+    (body,) = notify_bodies(tmp_path / "after.msg")
+    doc = pidf.parse(body)
+    # RFC 4480 "busy" is how do-not-disturb reads (presence/pidf.py).
+    assert (doc.entity, doc.activities, doc.state) == (JAN_URI, ("busy",), S.DND)
+
+
+async def test_the_rpc_listener_refuses_other_hosts(edge: Edge) -> None:
+    url = f"http://{edge.settings.listen}/RPC"
+    request = {"jsonrpc": "2.0", "id": 1, "method": "core.uptime"}
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(url, json=request) as response,
+    ):
+        assert response.status == 403
+    assert "up_since" in await edge.rpc("core.uptime")
