@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -209,7 +210,10 @@ def machine() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    # A yardstick for comparing machines: ~7 µs on a fast 2024 desktop core.
+    loops = timeit.Timer("sum(range(1000))").repeat(repeat=5, number=2000)
     return {
+        "sum_range_1000_us": min(loops) / 2000 * 1e6,
         "cpu": model or platform.processor(),
         "cpus": os.cpu_count(),
         "load_average": list(os.getloadavg()),
@@ -313,7 +317,10 @@ def print_report(
         print(HEADER)
         for item in rows:
             print(item.row())
-    print(f"load average at start: {load:.2f} on {report['machine']['cpus']} CPUs")
+    print(
+        f"load average at start: {load:.2f} on {report['machine']['cpus']} CPUs; "
+        f"yardstick sum(range(1000)) {report['machine']['sum_range_1000_us']:.1f} µs"
+    )
     print(
         f"'p99 best'/'p99 med': the lowest and the median p99 of {WINDOWS} consecutive "
         "stretches of the calls"
