@@ -6,19 +6,21 @@ sends its INVITEs, and which processes to watch (for crashes and memory). Rows:
 - :func:`direct`: no hop, the caller talks to the callee (baseline 1).
 - :func:`kamailio`: Kamailio 5.6 as a record-routing stateful proxy (baseline 2).
 - :func:`worker`: one Rufweiche worker (pjsua2 B2BUA) with a one-rule dial plan.
-- :func:`edge_pool`: hook for the edge (Kamailio dispatcher) + worker pool row; it
-  raises :class:`TargetUnavailable` until ``switch/edge.py`` offers a way to start it.
+- :func:`edge_pool`: the edge (``switch.edge``, Kamailio dispatcher) + a pool of workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.sipp import BenchError, free_port, stop_process, wait_sip_ready
 
@@ -34,7 +36,7 @@ class Endpoint:
     name: str
     host: str
     port: int
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    procs: list[Any] = field(default_factory=list)  # each has .pid and .poll()
     info: dict[str, object] = field(default_factory=dict)
     service: str = "uas"  # request-URI user the caller dials
 
@@ -173,6 +175,18 @@ rules:
 """
 
 
+def _start_worker(
+    workdir: Path, plans: Path, name: str, logs: contextlib.ExitStack
+) -> tuple[subprocess.Popen[bytes], int, list[str]]:
+    port = free_port()
+    cmd = [sys.executable, "-m", WORKER_MODULE, "--sip", f"127.0.0.1:{port}"]
+    cmd += ["--dialplans", str(plans), "--name", name]
+    log = logs.enter_context((workdir / f"{name}.log").open("wb"))
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    logs.callback(stop_process, proc, 5.0)  # runs before the log is closed
+    return proc, port, cmd
+
+
 @contextlib.contextmanager
 def worker(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
     """``python -m switch.worker --sip 127.0.0.1:PORT --dialplans DIR`` on a generated plan."""
@@ -181,46 +195,91 @@ def worker(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
     workdir.mkdir(parents=True, exist_ok=True)
     plans = workdir / "dialplans"
     write_dialplan(plans, uas_port)
-    port = free_port()
-    cmd = [sys.executable, "-m", WORKER_MODULE, "--sip", f"127.0.0.1:{port}"]
-    cmd += ["--dialplans", str(plans)]
-    log = (workdir / "worker.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with contextlib.ExitStack() as stack:
+        proc, port, cmd = _start_worker(workdir, plans, "worker", stack)
         ready = wait_sip_ready("127.0.0.1", port, proc, timeout=30)
         time.sleep(0.5)  # let start-up work (plan load, media init) settle before measuring
-        yield Endpoint(
-            "worker", "127.0.0.1", port, [proc], {"ready_s": ready, "cmd": cmd}, BENCH_NUMBER
-        )
-    finally:
-        stop_process(proc, grace=5)
-        log.close()
+        info: dict[str, object] = {"ready_s": ready, "cmd": cmd}
+        yield Endpoint("worker", "127.0.0.1", port, [proc], info, BENCH_NUMBER)
+
+
+class _AsyncProc:
+    """Liveness of an asyncio child process, seen from another thread (Endpoint.procs)."""
+
+    def __init__(self, proc: Any) -> None:
+        self._proc = proc
+        self.pid: int = proc.pid
+
+    def poll(self) -> int | None:
+        code: int | None = self._proc.returncode
+        return code
+
+
+EDGE_WORKERS = 8
 
 
 @contextlib.contextmanager
-def edge_pool(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
-    """Hook for the edge + worker pool row (issue 10, second part).
+def edge_pool(workdir: Path, uas_port: int, workers: int = EDGE_WORKERS) -> Iterator[Endpoint]:
+    """The edge (``switch.edge.Edge``: Kamailio, dispatcher alg 10) in front of N workers.
 
-    To fill in (the harness needs nothing else; ``sipbench`` already runs this row
-    when it is asked for and reports it beside Kamailio's, and the ≥ 300 calls/s
-    target reads this row's rate search):
-
-    1. start N workers like :func:`worker` (same generated plan from
-       :func:`write_dialplan`, one free port each);
-    2. build settings with ``switch.edge.settings_for_pool(edge=..., listen=...,
-       workers=[...], data_dir=workdir)``; the benchmark caller sends from
-       127.0.0.1, so ``edge`` must make it a trunk (``trunk_sources``), allow the
-       plan's number (``public_numbers``) and the callee (``outbound_targets``),
-       and lift pike (``pike_density``) above the highest rate of the ladder;
-    3. run ``switch.edge.Edge`` (async) in a thread with its own event loop, or render
-       the files with ``write_files`` and run Kamailio here like :func:`kamailio`;
-    4. yield ``Endpoint("edge_pool", host, edge_port, procs=[kamailio, *workers],
-       service=BENCH_NUMBER)`` so that a crash of any process is noticed.
-
-    Use the worker ladder with higher rungs (up to ~400 calls/s) for this row.
+    The benchmark caller on 127.0.0.1 is a trunk (``trunk_sources``) calling the plan's
+    number; pike is lifted above the rate ladder, every other edge setting is the
+    default the edge ships with (``worker_rate`` pacing, ``maxload`` 2 per worker). The
+    workers call the SIPp callee directly (no outbound route through the edge).
     """
-    raise TargetUnavailable("edge + pool row not wired yet (switch/edge.py)")
-    yield Endpoint("edge_pool", "127.0.0.1", 0)  # pragma: no cover
+    if not worker_available():
+        raise TargetUnavailable("switch/worker.py does not exist yet")
+    try:
+        from switch.edge import Edge, EdgeSettings
+    except ImportError as exc:
+        raise TargetUnavailable(f"switch.edge cannot be imported: {exc}") from None
+    workdir.mkdir(parents=True, exist_ok=True)
+    plans = workdir / "dialplans"
+    write_dialplan(plans, uas_port)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="edge-loop", daemon=True)
+    thread.start()
+    with contextlib.ExitStack() as stack:
+        stack.callback(thread.join, 10)
+        stack.callback(loop.call_soon_threadsafe, loop.stop)
+        started = [_start_worker(workdir, plans, f"w{i + 1}", stack) for i in range(workers)]
+        for proc, port, _ in started:
+            wait_sip_ready("127.0.0.1", port, proc, timeout=30)
+        settings = EdgeSettings.model_validate(
+            {
+                "listen": f"127.0.0.1:{free_port()}",
+                "db_path": workdir / "edge" / "edge.db",
+                "run_dir": workdir / "edge",
+                "workers": [
+                    {"uri": f"sip:127.0.0.1:{port}", "maxload": 2} for _, port, _ in started
+                ],
+                "trunk_sources": ["127.0.0.1/32"],
+                "public_numbers": [BENCH_NUMBER],
+                "pike_density": 100_000,
+                "log_level": 0,
+            }
+        )
+        edge = Edge(settings)
+        try:
+            asyncio.run_coroutine_threadsafe(edge.start(), loop).result(timeout=60)
+        except Exception as exc:
+            raise BenchError(f"edge did not start: {exc}") from None
+        stack.callback(
+            lambda: asyncio.run_coroutine_threadsafe(edge.stop(), loop).result(timeout=30)
+        )
+        kam = edge._process  # the Kamailio child, for crash detection
+        procs: list[Any] = [p for p, _, _ in started]
+        if kam is not None:
+            procs.insert(0, _AsyncProc(kam))
+        time.sleep(2.5)  # dispatcher: first OPTIONS round marks the workers active
+        yield Endpoint(
+            "edge_pool",
+            settings.listen_host,
+            settings.listen_port,
+            procs,
+            {"workers": workers, "worker_rate": settings.worker_rate, "maxload": 2},
+            BENCH_NUMBER,
+        )
 
 
 TARGETS: dict[str, TargetFactory] = {
