@@ -2,10 +2,11 @@
 
 ``decide`` finds the matching rule with the conditions' ``test`` methods, which build no strings.
 The trace repeats the walk with ``check``, which says why each condition holds or not, the first
-time anybody reads it, and keeps the lines. Because both walks see the same immutable inputs
-(the presence snapshot is a read-only mapping by contract, rules/presence.py), they find the same
-rule; the second walk verifies that and says so loudly if a condition's ``test`` and ``check``
-ever disagree.
+time anybody reads it, and keeps the lines. Both walks see the same inputs, so they find the
+same rule (tests/rules/test_consistency.py checks that ``test`` and ``check`` agree) — unless the
+caller changed the presence mapping after ``decide`` returned, which the contract forbids
+(rules/presence.py: an immutable snapshot). Then the trace says so in its last line rather than
+raising: a trace is read for explanations and logs, and must never crash a call.
 """
 
 from __future__ import annotations
@@ -69,10 +70,14 @@ class Trace(Sequence[str]):
                 found = index
                 self._resolve(rule, self._plan, ctx, lines)
                 break
-        if found != self._matched:  # pragma: no cover - a bug in a condition, not in a plan
-            raise AssertionError(f"trace found rule {found}, decide found {self._matched}")
         if found is None:
             lines.append("no rule matched → reject 480 Temporarily Unavailable")
+        if found != self._matched:
+            decided = "no rule" if self._matched is None else repr(self._rules[self._matched].name)
+            lines.append(
+                f"note: the presence snapshot changed after the decision ({decided} was decided);"
+                " the lines above describe the changed snapshot"
+            )
         return tuple(lines)
 
     @property

@@ -45,7 +45,8 @@ def test_trace_agrees_with_the_decision(
     assert plan is not None
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
     decision = decide(plan, CallInfo(called, caller), presence, now)
-    lines = list(decision.trace)  # raises AssertionError if test() and check() disagree
+    lines = list(decision.trace)
+    assert not lines[-1].startswith("note:")  # test() and check() found the same rule
     matched = [line for line in lines if line.endswith("→ match")]
     if decision.rule is None:
         assert not matched
@@ -53,3 +54,20 @@ def test_trace_agrees_with_the_decision(
     else:
         assert len(matched) == 1
         assert matched[0].startswith(f"rule {decision.rule!r}: ")
+
+
+def test_a_presence_mapping_changed_after_the_decision_is_flagged_in_the_trace() -> None:
+    plan = PLANS.plans["tischlerei-mueller"]
+    presence = {"jan": PresenceState.AVAILABLE}
+    now = dt.datetime(2027, 5, 26, 8, 0, tzinfo=dt.UTC)
+    decision = decide(plan, CallInfo(plan.numbers[0], None), presence, now)
+    assert decision.rule == "Jan in the workshop"
+    presence["jan"] = PresenceState.AWAY  # forbidden by the contract, but must not crash
+    assert decision.trace[-1] == (
+        "note: the presence snapshot changed after the decision ('Jan in the workshop' was"
+        " decided); the lines above describe the changed snapshot"
+    )
+    other = decide(plan, CallInfo(plan.numbers[0], None), presence, now)
+    presence["jan"] = PresenceState.AVAILABLE
+    assert other.rule == "otherwise the service"
+    assert "Jan in the workshop" in other.trace[-2]
