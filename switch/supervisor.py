@@ -43,6 +43,7 @@ from presence.http import presence_routes
 from presence.hub import PresenceHub
 from presence.model import Key, PresenceRecord
 from presence.mqtt import PresenceBridge
+from presence.sip import PidfPublisher
 from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.calllog import CallRecord
@@ -386,6 +387,7 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
         metrics = Metrics()
         feed = LiveFeed(DashboardState(window=metrics.window))
         stack.callback(feed.close)
+        await feed.load_today(writer.recent_calls)  # "calls per business today" survive a restart
         sup = Supervisor(settings, plans, writer, metrics, feed, hub)
         specs = worker_specs(settings)
         for tenant in hub.directory:
@@ -418,6 +420,17 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
             else:
                 sup.edge = await stack.enter_async_context(Edge(edge_config))
                 log.info("edge (Kamailio) listening on %s", edge_config.listen)
+
+                # SIP presence (issue 5): PIDF to the edge, NOTIFY to phones that SUBSCRIBE.
+                async def edge_rpc(method: str, *params: str) -> Any:
+                    # A reload may replace sup.edge (new settings): look it up per call.
+                    if sup.edge is None:
+                        raise EdgeError("the edge is not running")
+                    return await sup.edge.rpc(method, *params)
+
+                await stack.enter_async_context(
+                    PidfPublisher(hub, edge_rpc, domain=edge_config.domain)
+                )
 
         app = make_app(writer, metrics, sup.health(), presence_routes(hub), feed=feed)
         http = settings.http_endpoint()
