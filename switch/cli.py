@@ -207,6 +207,8 @@ def parse_local_time(raw: str | None, zone: ZoneInfo) -> tuple[datetime, str | N
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def check(paths: tuple[Path, ...]) -> None:
     """Validate dial plans (default: dialplans/). Prints every problem as path:line:col."""
+    if not paths and not DEFAULT_DIALPLANS.is_dir():
+        raise CliError(f"no {DEFAULT_DIALPLANS}/ directory here: name the dial plans to check")
     plans = load(paths or (DEFAULT_DIALPLANS,))
     for plan in plans:
         click.echo(summary_line(plan))

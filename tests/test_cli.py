@@ -81,6 +81,22 @@ def test_check_missing_path_and_empty_directory(tmp_path: Path) -> None:
     assert "no dial plans (*.yaml)" in result.stderr
 
 
+def test_check_without_paths_uses_dialplans_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check")
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "rufweiche: no dialplans/ directory here: name the dial plans to check\n"
+    )
+    (tmp_path / "dialplans").mkdir()
+    (tmp_path / "dialplans" / "a.yaml").write_bytes(Path(PLAN).read_bytes())
+    result = invoke("check")
+    assert result.exit_code == 0, result.output
+    assert "(dialplans/a.yaml)" in result.stdout
+
+
 def test_check_prints_warnings(tmp_path: Path) -> None:
     plan = tmp_path / "plain.yaml"
     plan.write_text(
