@@ -22,7 +22,8 @@ def available() -> dict[str, str]:
     return {
         info.name: f"bench.{info.name}"
         for info in pkgutil.iter_modules([str(here)])
-        if not info.ispkg and not info.name.startswith(("_", "gen_"))
+        if not info.ispkg
+        and not info.name.startswith(("_", "gen_"))
         and "\ndef main(" in (here / f"{info.name}.py").read_text(encoding="utf-8")
     }
 
