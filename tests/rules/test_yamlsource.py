@@ -70,3 +70,10 @@ def test_an_alias_bomb_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_deep_nesting_is_a_problem_not_a_crash() -> None:
     doc = parse("a: " + "[" * 900 + "]" * 900 + "\n", "<y>")
     assert [str(p) for p in doc.problems] == ["<y>:1:1: YAML: the file is nested too deeply"]
+
+
+def test_explicit_tags_and_quoted_scalars() -> None:
+    doc = parse('a: !!int "5"\nc: "15"\nd: !!timestamp 2026-02-30\ne: 1e3\nf: -2\n', "<y>")
+    assert doc.problems == []
+    assert doc.data == {"a": 5, "c": "15", "d": "2026-02-30", "e": "1e3", "f": -2}
+    # Known limit: "!!str 5" cannot be told from a plain 5 once composed; quote it instead.
