@@ -486,3 +486,40 @@ def run(**options: Any) -> None:
     code = supervisor.main(**options)
     if isinstance(code, int) and code:
         raise click.exceptions.Exit(code)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--month", required=True, metavar="YYYY-MM", help="The calendar month to report.")
+@click.option("--tenant", help="Only this business.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=Path("var/calls.sqlite3"),
+    show_default=True,
+    help="The call records database of the switch.",
+)
+@click.option(
+    "--timezone",
+    "tz",
+    default="Europe/Berlin",
+    show_default=True,
+    help="Time zone the month is counted in.",
+)
+def report(month: str, tenant: str | None, fmt: str, db: Path, tz: str) -> None:
+    """Per business: calls received, answered by the owner or the service, missed,
+    minutes the service handled, average answer delay — the basis for billing."""
+    from switch.report import report_main
+
+    code = report_main(month, tenant, fmt, db, tz=tz)
+    if code:
+        raise click.exceptions.Exit(code)

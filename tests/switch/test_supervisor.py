@@ -6,12 +6,16 @@ data directory, places calls with SIPp and reads what the switch shows over HTTP
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
+import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -95,6 +99,22 @@ def test_call_is_forwarded_recorded_and_counted(tmp_path: Path, make_switch: Any
     metrics = switch.text("/metrics")
     assert 'rufweiche_calls_total{outcome="answered",tenant="test-tenant"} 1.0' in metrics
     assert 'rufweiche_added_delay_seconds_count{hop="invite"} 1.0' in metrics
+
+    # The usage report the service bills from, on the records of this real call.
+    month = datetime.now(ZoneInfo("Europe/Berlin")).strftime("%Y-%m")
+    report = subprocess.run(
+        [
+            *(sys.executable, "-m", "switch", "report", "--month", month, "--format", "csv"),
+            *("--db", str(tmp_path / "var" / "calls.sqlite3")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.DictReader(report.stdout.splitlines()))
+    assert rows[0]["business"] == "test-tenant"
+    assert (rows[0]["received"], rows[0]["answered_owner"], rows[0]["missed"]) == ("1", "1", "0")
 
 
 def test_hot_reload_keeps_the_last_good_plan_and_takes_a_fixed_one(
