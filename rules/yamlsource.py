@@ -32,9 +32,17 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     plan needs, the YAML 1.2 way.
     """
 
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        return _DEFAULT_TAGS[kind]
+
 
 _Loader.yaml_implicit_resolvers = {}
 _STR = "tag:yaml.org,2002:str"
+_DEFAULT_TAGS = {
+    yaml.ScalarNode: _STR,
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
