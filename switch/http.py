@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -35,6 +35,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from switch.dashboard import LiveFeed
 from switch.metrics import Metrics
 from switch.records import RecordWriter, TenantUsage
+
+if TYPE_CHECKING:
+    from switch.authhttp import AuthLayer
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +154,13 @@ def make_app(
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     *,
     feed: LiveFeed | None = None,
+    auth: AuthLayer | None = None,
 ) -> web.Application:
-    """The HTTP application; ``feed`` drives ``/api/v1/events`` (501 without one)."""
+    """The HTTP application; ``feed`` drives ``/api/v1/events`` (501 without one).
+
+    ``auth`` (:class:`switch.authhttp.AuthLayer`) puts login and scope in front of every
+    route (docs/security.md); None keeps everything open, for loopback only.
+    """
 
     async def get_metrics(request: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
@@ -208,6 +216,8 @@ def make_app(
             # The browser reconnects by itself after 2 s if the stream breaks.
             await response.write(b"retry: 2000\n\n")
             async for snapshot in stream:
+                if auth is not None:  # only the tenants this principal may see
+                    snapshot = auth.scoped_snapshot(request, snapshot)
                 data = json.dumps(snapshot, separators=(",", ":"), default=str)
                 await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
         except ConnectionError:
@@ -242,6 +252,8 @@ def make_app(
     if presence_routes is not None:
         app.add_routes(presence_routes)
     app.add_routes(extra_routes)
+    if auth is not None:
+        auth.install(app)
     app.on_shutdown.append(on_shutdown)
     return app
 
