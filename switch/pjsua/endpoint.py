@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -75,8 +76,8 @@ class EndpointConfig:
     port: int
     name: str = "w1"
     user_agent: str = "Rufweiche"
-    rtp_port: int = 0  # 0: pjsua picks (4000 and up, skipping ports in use)
-    rtp_port_range: int = 0
+    rtp_port: int = 0  # 0: a random even base below the ephemeral range, per process
+    rtp_port_range: int = 1000
 
 
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
@@ -84,9 +85,29 @@ class _LogWriter(pj.LogWriter):  # type: ignore[misc]
 
     def write(self, entry: Any) -> None:
         try:
+            text = str(entry.msg).rstrip()
             level = logging.ERROR if entry.level <= 1 else logging.WARNING
-            log.log(level, "pjsip: %s", str(entry.msg).rstrip())
+            if "Address already in use" in text:
+                level = logging.DEBUG  # pjsua moves on to the next RTP port by itself
+            log.log(level, "pjsip: %s", text)
         except Exception:  # never raise into pjsua2 (it may be a media thread)
+            pass
+
+
+class _Endpoint(pj.Endpoint):  # type: ignore[misc]
+    """Counts the INVITEs pjsua turned away itself (486 when every call slot is in use)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rejected_by_pjsua = 0
+
+    def onRejectedIncomingCall(self, prm: Any) -> None:  # pjsua2 callback name
+        try:
+            self.rejected_by_pjsua += 1
+            status = int(prm.statusCode)
+            why = f" (all {MAX_LEGS} call slots in use)" if status == 486 else ""
+            log.warning("pjsua rejected an INVITE itself: %d %s%s", status, prm.reason, why)
+        except Exception:  # never raise into pjsua2
             pass
 
 
@@ -121,7 +142,7 @@ class SipEndpoint:
 
     def start(self) -> None:
         cfg = self.config
-        ep = pj.Endpoint()
+        ep = _Endpoint()
         with _quiet_stdout():  # libCreate logs its banner to the console before any config
             ep.libCreate()
         ep_cfg = pj.EpConfig()
@@ -134,7 +155,10 @@ class SipEndpoint:
         self._writer = _LogWriter()
         logc.writer = self._writer
         logc.level = 2  # warnings and errors only: the hot path formats nothing else
-        logc.consoleLevel = 0
+        # pjsua hands a line to the writer only up to consoleLevel; with a writer set
+        # nothing reaches the console itself.
+        logc.consoleLevel = 2
+        logc.decor = 0  # no time/sender columns: Python logging adds its own
         logc.msgLogging = 0
         med = ep_cfg.medConfig
         # DESIGN.md "Facts": bridge at 8 kHz with 10 ms frames and a jitter buffer without
@@ -162,9 +186,12 @@ class SipEndpoint:
             acc_cfg = pj.AccountConfig()
             acc_cfg.idUri = f"sip:{cfg.name}@{cfg.host}:{cfg.port}"
             acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
-            if cfg.rtp_port:
-                acc_cfg.mediaConfig.transportConfig.port = cfg.rtp_port
-                acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
+            # pjsua's default base (4000) is shared by every worker on the host, so each
+            # new call first collided with its neighbours' sockets; a random base per
+            # process keeps them apart (pjsua still skips a port that is taken).
+            rtp_port = cfg.rtp_port or random.randrange(10000, 30000, 2)
+            acc_cfg.mediaConfig.transportConfig.port = rtp_port
+            acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
             # pjsua would re-INVITE after answer to lock one codec: an extra round trip
             # that some phones answer badly. Each leg keeps what it negotiated.
             acc_cfg.mediaConfig.lockCodecEnabled = False
@@ -210,6 +237,11 @@ class SipEndpoint:
     @property
     def legs_in_use(self) -> int:
         return len(self._legs)
+
+    @property
+    def rejected_by_pjsua(self) -> int:
+        """INVITEs pjsua answered 486 on its own because every call slot was taken."""
+        return int(self._ep.rejected_by_pjsua) if self._ep is not None else 0
 
     def _emit(self, event: LegEvent) -> None:
         self._events.append(event)
