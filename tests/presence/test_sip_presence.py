@@ -2,14 +2,17 @@
 
 A SIPp UAC plays the assistant's softphone: it SUBSCRIBEs (RFC 3856, digest auth like a
 phone) to ``sip:t.jan@office`` and answers every NOTIFY; the test reads the NOTIFY bodies
-from SIPp's message trace and parses them with presence.pidf.
+from SIPp's message trace and parses them with presence.pidf. Then a real softphone
+(baresip 1.0, module presence) with jan in its contacts shows what the assistant sees.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +27,7 @@ from rules.presence import PresenceState as S
 from switch.edge import Edge
 from switch.secrets import add_user
 from tests.edge.conftest import edge_settings
-from tests.edge.peers import Process, free_port
+from tests.edge.peers import Process, free_port, free_port_pair
 
 pytestmark = [
     pytest.mark.peer,
@@ -33,6 +36,7 @@ pytestmark = [
         reason="kamailio and sipp (Debian kamailio, sip-tester) are needed",
     ),
 ]
+needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed")
 
 JAN = ("t", "jan")
 JAN_URI = "sip:t.jan@office"
@@ -223,3 +227,101 @@ async def test_the_rpc_listener_refuses_other_hosts(edge: Edge) -> None:
     ):
         assert response.status == 403
     assert "up_since" in await edge.rpc("core.uptime")
+
+
+def baresip_watcher(tmp: Path, edge_port: int, ctrl_port: int) -> Process:
+    """baresip 1.0 as the assistant's phone: account alice at the edge (no REGISTER needed
+    to watch), jan of tenant t in its contacts; ``presence.so`` SUBSCRIBEs to contacts."""
+    home = tmp / "phone"
+    home.mkdir()
+    (home / "config").write_text(
+        "\n".join(
+            [
+                "poll_method\tepoll",
+                f"sip_listen\t127.0.0.1:{free_port_pair()}",  # TLS takes port + 1
+                "audio_alert\tnone",
+                "audio_player\tnone",
+                "module_path\t/usr/lib/baresip/modules",
+                "module_app\taccount.so",
+                "module_app\tcontact.so",
+                "module_app\tpresence.so",
+                "module_app\tctrl_tcp.so",
+                f"ctrl_tcp_listen\t127.0.0.1:{ctrl_port}",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (home / "accounts").write_text(
+        f'<sip:alice@office>;auth_pass=s3cret;outbound="sip:127.0.0.1:{edge_port}";'
+        "regint=0;pubint=0\n",
+        encoding="utf-8",
+    )
+    (home / "contacts").write_text('"Jan" <sip:t.jan@office>;presence=p2p\n', encoding="utf-8")
+    return Process(["baresip", "-f", str(home), "-n", "127.0.0.1"], tmp / "phone.log", cwd=tmp)
+
+
+def baresip_status(ctrl_port: int) -> str | None:
+    """Jan's status as baresip's contact list shows it (ctrl_tcp ``contacts``)."""
+
+    def netstring(data: bytes) -> bytes:
+        return str(len(data)).encode() + b":" + data + b","
+
+    command = json.dumps({"command": "contacts", "params": "", "token": "t"}).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", ctrl_port), timeout=1) as sock:
+            sock.sendall(netstring(command))
+            buf = b""
+            while b'"response":true' not in buf or not buf.endswith(b","):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+    except OSError:
+        return None
+    _length, _, payload = buf.decode(errors="replace").partition(":")
+    try:
+        data = json.loads(payload.rstrip(","))["data"]
+    except (ValueError, KeyError):
+        return None
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", data)
+    match = re.search(r"(\w+) Jan <sip:t\.jan@office>", plain)
+    return match.group(1) if match else None
+
+
+@needs_baresip
+async def test_a_real_softphone_shows_the_craftsman(tmp_path: Path, edge: Edge) -> None:
+    hub = PresenceHub({"t": {"jan"}})
+    ctrl = free_port()
+    phone = baresip_watcher(tmp_path, edge.settings.listen_port, ctrl)
+    async with hub, PidfPublisher(hub, edge.rpc, domain="office") as publisher:
+        await until(lambda: publisher.published(JAN), "first publish")
+        await phone.start()
+        try:
+            shown: list[str | None] = []
+
+            async def shows(status: str) -> None:
+                async def check() -> bool:
+                    shown.append(await asyncio.to_thread(baresip_status, ctrl))
+                    return shown[-1] == status
+
+                deadline = time.monotonic() + 8
+                while not await check():
+                    assert time.monotonic() < deadline, (status, shown[-5:], phone.output())
+                    await asyncio.sleep(0.1)
+
+            await shows("Online")
+            hub.call_started("t", "jan")
+            await shows("Busy")  # on-the-phone
+            hub.call_ended("t", "jan")
+            await shows("Online")
+            hub.set("t", "jan", S.DND, source="phone")
+            await shows("Busy")  # RPID busy
+            # baresip 1.0 has no "away" of its own: it maps <rpid:away/> to closed.
+            hub.set("t", "jan", S.AWAY, source="web")
+            await shows("Offline")
+            hub.set("t", "jan", S.AVAILABLE, source="web")
+            await shows("Online")
+        finally:
+            await phone.stop()
+    assert "changed status from" in phone.output()
