@@ -466,17 +466,22 @@ class Worker:
         self._calls[key] = call
         self._by_handle[invite.handle] = (call, CALLER)
 
-        if self._draining:
-            self._reject(call, 503, "Service Unavailable", retry=True)
-            return
-        if self._free_legs() < 1:
-            # The INVITE itself holds a leg; without one more free, nothing can be bridged.
-            self._reject(call, 503, "Service Unavailable", retry=True)
-            return
         if called_raw.startswith("*"):
             self._feature_code(call, called_raw, invite)
             return
         plan = self.plans.for_number(called) if called else None
+        if plan is not None:
+            record.tenant = plan.tenant
+        if self._draining or self._free_legs() < 1:
+            # The INVITE itself holds a leg; without one more free, nothing can be bridged.
+            log.warning(
+                "call %s tenant=%s: %s, 503",
+                invite.call_id,
+                record.tenant,
+                "draining" if self._draining else "no free leg",
+            )
+            self._reject(call, 503, "Service Unavailable", retry=True)
+            return
         if plan is None:
             self._reject(call, 404, "Not Found")
             return
@@ -751,8 +756,8 @@ class Worker:
         del self._calls[call.key]
         for name in [n for (k, n) in self._timer_ids if k == call.key]:
             self._timer_ids.pop((call.key, name), None)
-        if call.feature or (call.flow is None and call.record.tenant is None):
-            return  # feature codes and unknown numbers leave no call record
+        if call.feature:
+            return  # a feature code is not a call; it shows up as a presence change
         if call.record.ended_ns is None:
             call.record.ended_ns = time.monotonic_ns()
         self._send_record(call, "ended")

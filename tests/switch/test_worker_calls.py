@@ -278,6 +278,10 @@ def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> N
         wait_all(call)
         assert "FINAL 404" in call.log_lines()
         assert sip_options(worker.port) == "SIP/2.0 200 OK"
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert record["tenant"] is None
+        assert record["sip_status"] == 404
+        assert record["outcome"] == "rejected"
 
 
 def five_calls(tmp_path: Path, *worker_args: str) -> tuple[list[str], WorkerProcess]:
@@ -338,3 +342,5 @@ def test_five_calls_with_spare_leg_overflow_gets_503(tmp_path: Path) -> None:
     assert finals.count("200") == 1, finals
     assert finals.count("503") == 4, finals
     assert worker.wait_for(lambda m: m["op"] == "ready")["capacity"] == 3
+    rejected = [r for r in worker.records("ended") if r["sip_status"] == 503]
+    assert [r["tenant"] for r in rejected] == ["test-tenant"] * 4
