@@ -251,7 +251,12 @@ class PidfPublisher:
                 return True
             params: tuple[str, ...] = (uri, "0", EVENT, ".", ".", ".", ".", ".")
         else:
-            document = document_for(uri, record).decode("utf-8")
+            try:
+                document = document_for(uri, record).decode("utf-8")
+            except PresenceError as exc:
+                # The record cannot be written as PIDF; retrying would not change that.
+                log.error("presence not published over SIP tenant=%s: %s", tenant, exc)
+                return True
             params = (uri, str(self._expires), EVENT, CONTENT_TYPE, ".", ".", ".", ".", document)
         try:
             await self._rpc("pua.publish", *params)

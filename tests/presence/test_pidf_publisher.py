@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from presence import pidf
+from presence.errors import PidfError
 from presence.hub import PresenceHub
 from presence.sip import MAX_FAILURES_PER_ROUND, PidfPublisher, PresentityError, presentity_uri
 from rules.presence import PresenceState as S
@@ -202,3 +203,23 @@ async def test_stop_is_bounded_when_the_edge_hangs() -> None:
 def test_bad_timing_settings() -> None:
     with pytest.raises(ValueError, match="refresh"):
         PidfPublisher(make_hub(), FakeEdge(), domain=DOMAIN, refresh=1.0)
+
+
+async def test_a_document_that_cannot_be_built_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import presence.sip
+
+    def build(entity: str, record: Any) -> bytes:
+        if entity == JAN:
+            raise PidfError(f"note of {entity!r} holds characters XML 1.0 cannot carry")
+        return pidf.document_for(entity, record)
+
+    monkeypatch.setattr(presence.sip, "document_for", build)
+    hub, edge = make_hub("jan", "anna"), FakeEdge()
+    async with publisher(hub, edge) as pub:
+        await until(lambda: "sip:t.anna@office" in edge.docs)
+        hub.set("t", "anna", S.AWAY, source="web")
+        await until(lambda: edge.states("sip:t.anna@office") == [S.AVAILABLE, S.AWAY])
+        assert pub.failures == 0
+    assert JAN not in edge.docs
