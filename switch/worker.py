@@ -581,7 +581,16 @@ class Worker:
     def _feed(self, call: ActiveCall, event: Event) -> None:
         if call.flow is None or call.finished is not None:
             return
-        self._execute(call, call.flow.handle(event))
+        try:
+            commands = call.flow.handle(event)
+        except Exception:
+            # A flow that cannot go on must not leave its legs (and the worker's
+            # shutdown) waiting: end the call here, as the switch.
+            log.exception("call %s tenant=%s: call flow failed", call.record.call_id, call.tenant)
+            commands = [
+                Finished(Outcome.ABORTED, None, "switch", 500, time.monotonic_ns()),
+            ]
+        self._execute(call, commands)
 
     def _run_pending(self) -> None:
         while self._pending:
