@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from rules.conditions import Context
 from rules.decision import Decision, Final, FinalKind, Step, Target
-from rules.numbers import ANONYMOUS_WORDS, routing_number
+from rules.numbers import caller_number, routing_number
 from rules.plan import DialPlan, Pick, Rule
 from rules.presence import PresenceSnapshot
 from rules.trace import Trace
@@ -79,21 +79,36 @@ def _pick(source: Pick, plan: DialPlan, ctx: Context, trace: list[str] | None) -
     return person.target(source.ref, device)
 
 
+_MEMO_MAX = 65536
+
+
+def _memo(numbers: dict[str, str], value: str) -> str:
+    """Keep the per-plan number memo bounded (callers are unbounded); returns ``value``."""
+    if len(numbers) >= _MEMO_MAX:
+        numbers.clear()
+    return value
+
+
 def decide(
     plan: DialPlan, call: CallInfo, presence: PresenceSnapshot, now: dt.datetime
 ) -> Decision:
     """Who rings, in what order, for how long, and why. ``now`` must be timezone-aware."""
-    if now.tzinfo is None or now.utcoffset() is None:
+    if now.utcoffset() is None:  # also None for a naive datetime
         raise ValueError(f"now {now!r} has no time zone; pass an aware datetime")
     local = now.astimezone(plan.zone)
-    region = plan.region
-    called = routing_number(call.called, region)
+    numbers = plan._numbers  # a per-plan memo: one dict look-up per number on the hot path
+    raw_called = call.called
+    called = numbers.get(raw_called)
+    if called is None:
+        called = numbers[raw_called] = _memo(numbers, routing_number(raw_called, plan.region))
     raw_caller = call.caller
-    caller = (
-        None
-        if raw_caller is None or raw_caller.lower() in ANONYMOUS_WORDS
-        else routing_number(raw_caller, region)
-    )
+    caller: str | None = None
+    if raw_caller is not None:
+        caller = numbers.get(raw_caller)
+        if caller is None:
+            caller = _memo(numbers, caller_number(raw_caller, plan.region) or "")
+            numbers[raw_caller] = caller
+        caller = caller or None  # "" marks a withheld number
     extension = plan.extensions.get(called)
     ctx = Context(
         local.date(),

@@ -59,3 +59,10 @@ def normalize_prefix(raw: str, region: str) -> str | None:
     if re.fullmatch(r"\+[1-9]\d{0,14}", text):
         return text
     return None
+
+
+def caller_number(raw: str | None, region: str) -> str | None:
+    """A caller as ``decide`` sees it: None when withheld, else :func:`routing_number`."""
+    if raw is None or raw.strip().lower() in ANONYMOUS_WORDS:
+        return None
+    return routing_number(raw, region)

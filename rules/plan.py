@@ -162,6 +162,8 @@ class DialPlan:
     spec: PlanSpec = field(repr=False)
     warnings: tuple[Problem, ...] = ()
     _days: dict[dt.date, DayStatus] = field(default_factory=dict, repr=False)
+    # raw number from the network -> routing form ("" for a withheld caller); see decide()
+    _numbers: dict[str, str] = field(default_factory=dict, repr=False)
     zone_suffix: str = field(init=False, repr=False)  # " (Europe/Berlin)", for traces
 
     def __post_init__(self) -> None:

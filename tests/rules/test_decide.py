@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from rules import CallInfo, Failure, FinalKind, OnFailure, PresenceState, decide
@@ -340,3 +342,13 @@ def test_trace_of_matching_any_and_holiday_schedules() -> None:
     assert decision.trace[1] == (
         "rule 'any': Fri 10:00 is in Fri 00:00-24:00 of schedule 'always' → match"
     )
+
+
+def test_the_number_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rules.decide is also the name of the function that rules/__init__ exports
+    monkeypatch.setattr(importlib.import_module("rules.decide"), "_MEMO_MAX", 3)
+    p = plan(CALLERS)
+    for i in range(6):
+        assert run(p, MONDAY, f"+4922112345{i:02d}").rule == "not anonymous"
+        assert run(p, MONDAY, " Anonymous ").rule == "anon"
+    assert len(p._numbers) <= 3
