@@ -95,7 +95,13 @@ def decide(
     """Who rings, in what order, for how long, and why. ``now`` must be timezone-aware."""
     if now.utcoffset() is None:  # also None for a naive datetime
         raise ValueError(f"now {now!r} has no time zone; pass an aware datetime")
-    local = now.astimezone(plan.zone)
+    zone = plan.zone
+    if now.tzinfo is zone:
+        # astimezone() to the same zone returns ``now`` unchanged, even a wall time that does not
+        # exist (02:30 on the spring DST day); going through UTC yields the instant's real wall
+        # time (03:30 CEST), so decisions depend on the instant only.
+        now = now.astimezone(dt.UTC)
+    local = now.astimezone(zone)
     numbers = plan._numbers  # a per-plan memo: one dict look-up per number on the hot path
     raw_called = call.called
     called = numbers.get(raw_called)

@@ -98,3 +98,14 @@ def test_plan_time_zone_is_used() -> None:
     assert decide(tokyo, CallInfo(MAIN), {}, now).rule == "open"
     assert decide(tokyo, CallInfo(MAIN), {}, now.astimezone(BERLIN)).rule == "open"
     assert tokyo.local(now).hour == 9
+
+
+def test_a_non_existent_wall_time_is_read_as_its_instant() -> None:
+    ghost = dt.datetime(2027, 3, 28, 2, 30, tzinfo=BERLIN)  # does not exist: 01:30 UTC
+    decision = decide(PLAN, CallInfo(MAIN), {}, ghost)
+    assert "Sun 2027-03-28 03:30 CEST" in decision.trace[0]
+    assert decision.rule == "r3"  # 03:00-04:00
+    again = decide(PLAN, CallInfo(MAIN), {}, dt.datetime(2027, 3, 28, 1, 30, tzinfo=UTC))
+    assert again.rule == decision.rule
+    second_two_thirty = dt.datetime(2027, 10, 31, 2, 30, fold=1, tzinfo=BERLIN)
+    assert "02:30 CET" in decide(PLAN, CallInfo(MAIN), {}, second_two_thirty).trace[0]

@@ -205,3 +205,18 @@ def test_week_grid_covers_the_week_with_holidays() -> None:
         week_slots(p, 2027, 21, step_minutes=0)
     with pytest.raises(ValueError, match="Invalid week"):
         week_days(2027, 60)
+
+
+def test_week_slots_on_the_dst_days_are_wall_clock_hours() -> None:
+    p = plan(
+        "schedules: {s: {sun: '03:00-04:00'}}\n"
+        "rules:\n  - {name: r, when: {schedule: s}, then: reject}\n"
+    )
+    spring = week_slots(p, 2027, 12)  # Mon 22 to Sun 28 March 2027
+    assert len(spring) == 168
+    two_am = spring[-22]  # Sunday 02:00, which does not exist that night
+    assert (two_am.hour, two_am.utcoffset()) == (2, dt.timedelta(hours=1))
+    # it is read with the offset before the change: the instant 03:00 CEST, inside the range
+    assert week_grid(p, CallInfo("+4923319876540"), {}, 2027, 12)[-22][1].rule == "r"
+    autumn = week_slots(p, 2027, 43)  # the week ending Sunday 31 October 2027
+    assert autumn[-22].utcoffset() == dt.timedelta(hours=2)  # the first 02:00 (CEST)
