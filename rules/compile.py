@@ -129,7 +129,6 @@ class Builder:
         self.lists: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
         self.numbers: list[str] = []
         self.number_marks: dict[str, tuple[int, int]] = {}
-        self.extension_people: set[str] = set()
         self.broken: set[str] = set()  # sections that failed validation: skip checks against them
 
     # --- reporting -------------------------------------------------------------------------
@@ -409,7 +408,7 @@ class Builder:
         return default, choices
 
     def compile_extensions(self, specs: Mapping[str, Any], taken: set[str]) -> dict[str, Extension]:
-        extensions: dict[str, Extension] = {}
+        found: dict[str, tuple[str, Any]] = {}
         for raw, spec in specs.items():
             loc = ("extensions", raw)
             number = self.number(raw, loc)
@@ -417,14 +416,20 @@ class Builder:
                 self.error((*loc, "person"), self.unknown_person(spec.person))
             if number is None:
                 continue
-            if number in taken or number in extensions:
+            if number in taken or number in found:
                 self.error(loc, f"number {raw!r} is claimed twice in this plan")
                 continue
-            self.extension_people.add(spec.person)
             self.number_marks[number] = self.doc.position(loc)[1]
-            rules = self.compile_rules(spec.rules, (*loc, "rules"), True)
-            extensions[number] = Extension(number, spec.person, rules)
-        return extensions
+            found[number] = (raw, spec)
+        # Rules second: an extension's rules may name any number of the plan in `called:`.
+        return {
+            number: Extension(
+                number,
+                spec.person,
+                self.compile_rules(spec.rules, ("extensions", raw, "rules"), True),
+            )
+            for number, (raw, spec) in found.items()
+        }
 
     def unknown_person(self, name: str) -> str:
         return f"unknown person {name!r}{suggest(name, [*self.people, *self.service])}"
@@ -553,7 +558,7 @@ class Builder:
         if spec.called is not None:
             numbers = [self.number(raw, (*loc, "called", i)) for i, raw in enumerate(spec.called)]
             for raw, number in zip(spec.called, numbers, strict=True):
-                if number is not None and number not in self.numbers:
+                if number is not None and number not in self.number_marks:
                     self.error((*loc, "called"), f"{raw!r} is not one of this plan's numbers")
             add(c.CalledIn(frozenset(n for n in numbers if n is not None)))
         if spec.extension is not None:

@@ -280,7 +280,6 @@ class CurrentDevice(Spec):
 class HomeOffice(Spec):
     days: str
     device: Name = "home"
-    on_closed_days: bool = False
 
 
 class PersonSpec(Spec):

@@ -22,7 +22,9 @@ extensions:
   "+49 5121 301-102":
     person: huber
     rules:
-      - {name: huber's own rule, when: {caller: "+49 30 1234567"}, then: [{ring: [callee.desk]}]}
+      - name: huber's own rule
+        when: {caller: "+49 30 1234567", called: "+49 5121 301-102"}
+        then: [{ring: [callee.desk]}]
 rules:
   - name: extension
     when: {extension: true, presence: {callee: available}}
