@@ -299,6 +299,10 @@ class EdgePaths:
         return self.run_dir / "kamailio_ctl"
 
     @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "kamailio.pid"
+
+    @property
     def log(self) -> Path:
         return self.run_dir / "kamailio.log"
 
@@ -450,6 +454,27 @@ def write_files(settings: EdgeSettings) -> EdgePaths:
     return paths
 
 
+def kill_orphan(pid_file: Path, config: Path, wait: float = 5.0) -> bool:
+    """Stop a Kamailio left running by a supervisor that was killed (SIGKILL gives it no
+    chance to stop its edge): the pid file names it, and its command line must name our
+    config, so a foreign process that reused the pid is never touched."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    if str(config).encode() not in cmdline:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
 def _options(host: str, port: int, call_id: str) -> bytes:
     # RFC 3261 §11: OPTIONS to the server itself; rport (RFC 3581) brings the answer back here.
     return (
@@ -558,6 +583,7 @@ class Edge:
         await asyncio.to_thread(self.write_files)
         await asyncio.to_thread(forget_presence, self.paths.db)
         await self.check_config()
+        await asyncio.to_thread(kill_orphan, self.paths.pid_file, self.paths.config)
         with contextlib.suppress(FileNotFoundError):
             self.paths.ctl_socket.unlink()
         log = self.paths.log.open("wb")
@@ -575,6 +601,8 @@ class Edge:
                 str(self.settings.pkg_mb),
                 "-Y",
                 str(self.paths.run_dir),
+                "-P",
+                str(self.paths.pid_file),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

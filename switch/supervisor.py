@@ -260,6 +260,10 @@ class Supervisor:
         )
         return True
 
+    async def stop_edge(self) -> None:
+        if self.edge is not None:
+            await self.edge.stop()
+
     def workers_specs(self) -> list[WorkerSpec]:
         return [w.spec for w in self.workers]
 
@@ -418,7 +422,9 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
                 paths = write_files(edge_config)
                 log.info("edge files for an external Kamailio written to %s", paths.config)
             else:
-                sup.edge = await stack.enter_async_context(Edge(edge_config))
+                sup.edge = Edge(edge_config)
+                await sup.edge.start()
+                stack.push_async_callback(sup.stop_edge)  # whichever edge runs at the end
                 log.info("edge (Kamailio) listening on %s", edge_config.listen)
 
                 # SIP presence (issue 5): PIDF to the edge, NOTIFY to phones that SUBSCRIBE.

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.sip_peers import LOOPBACK, Sipp, running
-from tests.switch.running_switch import make_switch
+from tests.switch.running_switch import Switch, make_switch
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
 __all__ = ["make_switch"]
@@ -136,3 +136,29 @@ def test_dial_plan_edit_during_load_loses_no_call(tmp_path: Path, make_switch: A
     assert rules[0] == "before"
     assert rules[-1] == "after", "new calls follow the new plan"
     assert rules == sorted(rules, key=lambda r: r == "after"), "no call went back to the old plan"
+
+
+def test_a_killed_supervisor_leaves_nothing_that_blocks_the_next_start(
+    tmp_path: Path, make_switch: Any
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "test.yaml").write_text(plan_text(f"sip:desk@{LOOPBACK}:9", "pool"))
+    first = make_switch(plans, "--workers", "2")
+    assert first.proc is not None
+    edge_pid = first.health()["detail"]["edge"]["pid"]
+    os.kill(first.proc.pid, signal.SIGKILL)  # no chance to stop its edge or workers
+    first.proc.wait(5)
+    assert Path(f"/proc/{edge_pid}").exists(), "Kamailio outlives a SIGKILLed parent"
+
+    second = Switch(tmp_path, plans, "--workers", "2")
+    # The same addresses and data directory as the killed one.
+    second.sip_port, second.http_port, second.url = first.sip_port, first.http_port, first.url
+    second.cmd = first.cmd
+    second.start()
+    try:
+        assert second.health()["detail"]["edge"]["running"]
+        assert not Path(f"/proc/{edge_pid}").exists(), "the orphaned edge was stopped"
+        second.wait_until(lambda: second.health()["workers_up"] == 2, 10, "both workers")
+    finally:
+        second.stop()
