@@ -83,6 +83,7 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_LOGIN_BODY: Final = 4096
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL: Final = web.RequestKey("principal", Principal)  # who, for the handlers
 
 # Routes anyone may reach: the login page and what it needs. /static holds only the
 # page code (no data); "/" merely redirects.
@@ -253,7 +254,7 @@ class AuthLayer:
             problem = self._csrf_problem(request)
             if problem:
                 return _json_error(403, problem)
-        request["principal"] = who
+        request[PRINCIPAL] = who
         return await self._scoped(request, handler, who, pattern)
 
     def _unauthenticated(self, request: web.Request, *, page: bool) -> web.StreamResponse:
@@ -388,7 +389,7 @@ class AuthLayer:
 
     def scoped_snapshot(self, request: web.Request, snapshot: dict[str, Any]) -> dict[str, Any]:
         """The dashboard state as this principal may see it (for the event stream)."""
-        who = request.get("principal")
+        who = request.get(PRINCIPAL)
         if not isinstance(who, Principal) or can(who, Action.READ_CALLS, None):
             return snapshot
 
@@ -582,7 +583,7 @@ class AuthLayer:
         return response
 
     async def get_me(self, request: web.Request) -> web.StreamResponse:
-        who: Principal = request["principal"]
+        who = request[PRINCIPAL]
         return web.json_response(
             {
                 "user": who.name,

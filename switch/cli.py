@@ -548,6 +548,15 @@ def _edit_users(ctx: click.Context, change: Any) -> Any:
     return result
 
 
+def _read_users(ctx: click.Context) -> Any:
+    from switch import auth
+
+    try:
+        return _users_file(ctx).load()
+    except auth.AuthError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _new_password(prompt: str) -> str:
     from switch import auth
 
@@ -617,7 +626,10 @@ def users_passwd(ctx: click.Context, name: str, reset_totp: bool) -> None:
     """Set a new password (ends the user's sessions)."""
     from switch import auth
 
-    _edit_users(ctx, lambda u: auth.get_user(u, name))  # fail before asking
+    try:
+        auth.get_user(_read_users(ctx), name)  # fail before asking for a password
+    except auth.UserError as exc:
+        raise CliError(str(exc)) from None
     password_hash = _new_password(f"new password for {name}")
     _edit_users(ctx, lambda u: auth.set_password(u, name, password_hash, reset_totp=reset_totp))
     click.echo(f"password of {name!r} changed" + ("; TOTP reset" if reset_totp else ""))
@@ -638,7 +650,7 @@ def users_remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """Users, their role, tenants and whether TOTP is set up."""
-    found = _edit_users(ctx, lambda u: u).users
+    found = _read_users(ctx).users
     if not found:
         click.echo("no users (the HTTP side is open, on loopback only)")
     for name, user in sorted(found.items()):
@@ -686,7 +698,7 @@ def token_revoke(ctx: click.Context, token_id: str) -> None:
 @users_token.command("list")
 @click.pass_context
 def token_list(ctx: click.Context) -> None:
-    for entry in _edit_users(ctx, lambda u: u).tokens:
+    for entry in _read_users(ctx).tokens:
         tenants = ",".join(entry.tenants) or "all"
         click.echo(f"{entry.id}  {entry.user}  tenants={tenants}  {entry.created}  {entry.label}")
 
@@ -740,7 +752,7 @@ def users_mqtt_files(
                 handle.write(secrets.token_urlsafe(24) + "\n")
         password = secret_path.read_text().strip()
         passwd, acl = auth.mosquitto_files(
-            _edit_users(ctx, lambda u: u),
+            _read_users(ctx),
             switch_user=switch_user,
             switch_password=password,
             prefix=prefix,

@@ -1,0 +1,145 @@
+"""The HTTP app with the auth layer, on a real socket, around the real record writer.
+
+Two tenants: ``mueller`` (people otto, anna, bob) and ``schmidt`` (sven). Users (password
+``PASSWORD`` for all, TOTP already enrolled except for ``neu``):
+
+========  =========  ========  ======
+user      role       tenants   person
+========  =========  ========  ======
+otto      owner      mueller   otto
+anna      assistant  mueller   anna
+olga      ops        (all)
+sven      owner      schmidt   sven
+neu       owner      mueller   bob     (no TOTP yet: enrols at first login)
+========  =========  ========  ======
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pyotp
+from argon2 import PasswordHasher
+
+from presence.http import presence_routes
+from presence.hub import PresenceHub
+from switch import auth
+from switch.audit import AuditLog
+from switch.authhttp import CSRF_COOKIE, CSRF_HEADER, AuthLayer
+from switch.dashboard import DashboardState, LiveFeed
+from switch.http import Health, make_app, serve
+from switch.metrics import Metrics
+from switch.records import RecordWriter
+from tests.switch.sample_records import make_record
+
+PASSWORD = "correct horse battery"
+CHEAP = auth.Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+DIRECTORY = {"mueller": {"otto", "anna", "bob"}, "schmidt": {"sven"}}
+NOV = 1_793_491_200.0  # 2026-11-01T00:00:00Z
+
+
+def make_users(options: dict[str, Any] | None = None) -> auth.Users:
+    h = CHEAP.hash(PASSWORD)
+    users = auth.Users(options=auth.Options(**(options or {})))
+    people = [
+        ("otto", auth.Role.OWNER, ["mueller"], "otto"),
+        ("anna", auth.Role.ASSISTANT, ["mueller"], "anna"),
+        ("olga", auth.Role.OPS, [], None),
+        ("sven", auth.Role.OWNER, ["schmidt"], "sven"),
+        ("neu", auth.Role.OWNER, ["mueller"], "bob"),
+    ]
+    for name, role, tenants, person in people:
+        users = auth.add_user(
+            users, name, role=role, password_hash=h, tenants=tenants, person=person
+        )
+        if name != "neu":
+            users = auth.set_totp(users, name, pyotp.random_base32())
+    return users
+
+
+@dataclass
+class Site:
+    url: str
+    layer: AuthLayer
+    users_file: auth.UsersFile
+    audit: AuditLog
+    hub: PresenceHub
+    feed: LiveFeed
+
+    def token(self, user: str, tenants: tuple[str, ...] = ()) -> tuple[str, str]:
+        """A new bearer token for ``user`` (as `users token create` makes it): (token, id)."""
+        users, token, entry = auth.add_token(
+            self.users_file.load(), user, label="test", tenants=tenants, now=NOV
+        )
+        self.users_file.save(users)
+        return token, entry.id
+
+    def totp(self, user: str) -> str:
+        secret = self.users_file.load().users[user].totp
+        assert secret is not None
+        return pyotp.TOTP(secret).now()
+
+
+@contextlib.asynccontextmanager
+async def auth_site(tmp_path: Path, options: dict[str, Any] | None = None) -> AsyncIterator[Site]:
+    users_file = auth.UsersFile(tmp_path / "users.yaml")
+    users_file.save(make_users(options))
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    layer = AuthLayer(users_file, audit, passwords=CHEAP, fail_delay=0.05)
+    hub = PresenceHub(DIRECTORY)
+    metrics = Metrics()
+    feed = LiveFeed(DashboardState(metrics.window), min_interval=0.02, refresh=0.3)
+    for tenant in DIRECTORY:
+        feed.set_presence(tenant, dict(hub.snapshot(tenant)))
+    async with RecordWriter(tmp_path / "records.db") as writer:
+        calls = [
+            make_record(tenant="mueller", started_wall=NOV + 10, answer_relayed_ms=900.0),
+            dataclasses.replace(
+                make_record(tenant="mueller", started_wall=NOV + 20, answer_relayed_ms=800.0),
+                answered_by="anna.desk",
+            ),
+            make_record(tenant="schmidt", started_wall=NOV + 30),
+        ]
+        for record in calls:
+            writer.submit("started", record)
+            metrics.observe("started", record)
+            feed.observe("started", record)
+        await writer.flush()
+        health = Health(workers=lambda: (1, 1), database_writable=lambda: writer.writable)
+        app = make_app(writer, metrics, health, presence_routes(hub), feed=feed, auth=layer)
+        async with serve(app) as url:
+            yield Site(url, layer, users_file, audit, hub, feed)
+
+
+def client(local_addr: str | None = None) -> aiohttp.ClientSession:
+    """A browser-like client: keeps cookies for 127.0.0.1 (unsafe=True: an IP host)."""
+    connector = aiohttp.TCPConnector(local_addr=(local_addr, 0) if local_addr else None)
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
+
+
+async def login(
+    session: aiohttp.ClientSession, url: str, user: str, password: str, code: str
+) -> tuple[int, dict[str, Any]]:
+    """What the login page does: GET /login (CSRF cookie), POST /login with the header."""
+    async with session.get(url + "/login") as response:
+        assert response.status == 200
+    csrf = csrf_of(session)
+    async with session.post(
+        url + "/login",
+        json={"user": user, "password": password, "code": code},
+        headers={CSRF_HEADER: csrf},
+    ) as response:
+        return response.status, await response.json()
+
+
+def csrf_of(session: aiohttp.ClientSession) -> str:
+    for cookie in session.cookie_jar:
+        if cookie.key == CSRF_COOKIE:
+            return cookie.value
+    return ""
