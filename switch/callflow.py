@@ -70,13 +70,23 @@ Towards the caller
   our CANCEL, any 200 after the call finished) gets a Cancel, which the I/O layer
   turns into ACK + BYE (RFC 3261 §13.2.2.4, §15).
 * The final action: ``REJECT`` answers the caller with ``Final.sip_status``/``reason``.
-  ``VOICEMAIL`` and ``ANNOUNCEMENT`` need media services that do not exist yet, so for
-  now they reject with ``Final.sip_status`` (480) and a reason saying so; they plug in
-  at :meth:`CallFlow._final_action`. The outcome is REJECTED when the plan rejected
-  the call without dialling anyone, MISSED otherwise.
-* Answer confirmation (``Step.confirm``, "press 1 to take the call") comes in a later
-  issue: for now every answer counts as confirmed and ConfirmDigit is ignored; the
-  hook is :meth:`CallFlow._on_answered`.
+  The outcome is REJECTED when the plan rejected the call without dialling anyone,
+  MISSED otherwise. ``VOICEMAIL`` and ``ANNOUNCEMENT`` need the media services
+  (``CallFlow(media=MediaOptions(...))``); without them they reject with
+  ``Final.sip_status`` (480) and a reason saying so.
+* With media services the call enters MEDIA: AnswerCaller, PlayPrompt(CALLER, text)
+  and a guard timer ``prompt``. On PlaybackDone (or the guard) an announcement ends
+  with HangUpCaller + Finished(MISSED, final="announcement"); a voicemail greeting
+  (with beep) goes on with RecordCaller and the timer ``recording`` (the plan's longest
+  message); the caller's hang-up or that timer gives StopRecording and Finished(MISSED,
+  final="voicemail"). Outcome MISSED with status 200: nobody took the call, the switch did.
+* Answer confirmation (``Step.confirm``) and whisper (``MediaOptions.whisper``, for the
+  secretarial service's targets): a callee's 200 does not bridge. The leg goes to
+  CONFIRMING, hears PlayPrompt(leg, "Anruf für … Drücken Sie die 1 …") and gets the timer
+  ``confirm-<leg>``. ConfirmDigit "1" bridges (other digits are ignored); a whisper
+  bridges on its PlaybackDone. The timer, a hang-up or an error count the leg as
+  NO_ANSWER (Cancel = BYE) and the round goes on: the caller never noticed, it still
+  hears ringing. A round whose timer fires while a leg confirms waits for that leg.
 
 Ending
 ~~~~~~
@@ -110,6 +120,7 @@ from switch.errors import CallFlowError
 from switch.events import (
     CALLER,
     AnswerAndBridge,
+    AnswerCaller,
     CallerGone,
     Cancel,
     CancelTimer,
@@ -125,27 +136,65 @@ from switch.events import (
     LegHungUp,
     LegRinging,
     Outcome,
+    PlaybackDone,
+    PlayPrompt,
+    RecordCaller,
     RejectCaller,
     RelayRinging,
     Shutdown,
     StartTimer,
+    StopPlayback,
+    StopRecording,
     TimerFired,
 )
 
 ANONYMOUS: Final = "Anonym"
 """Shown to the callee in place of a withheld caller number."""
 
+VOICEMAIL_GREETING: Final = (
+    "{business}. Leider ist gerade niemand erreichbar. Bitte sprechen Sie nach dem Signalton."
+)
+NOBODY_THERE: Final = "{business}. Leider ist gerade niemand erreichbar."
+CONFIRM_PROMPT: Final = "Anruf für {business}. Drücken Sie die 1, um das Gespräch anzunehmen."
+WHISPER_PROMPT: Final = "Anruf für {business}."
+PROMPT_TIMER: Final = "prompt"
+RECORDING_TIMER: Final = "recording"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaOptions:
+    """What the media services do for one call; ``CallFlow(media=None)`` has none.
+
+    Without media services VOICEMAIL and ANNOUNCEMENT finals reject the caller and every
+    answer counts as confirmed (the behaviour before issue 7).
+    """
+
+    voicemail_max_s: float = 120.0
+    confirm_timeout_s: float = 10.0  # from the callee's 200 to its "1"
+    whisper: bool = False  # the secretarial service hears the business name first
+    prompt_guard_s: float = 300.0  # a prompt whose end is never reported is cut off
+
+
+def prompt_texts(business: str) -> tuple[str, ...]:
+    """Every fixed prompt a call for ``business`` may play (for making them in advance)."""
+    return tuple(
+        text.format(business=business)
+        for text in (VOICEMAIL_GREETING, NOBODY_THERE, CONFIRM_PROMPT, WHISPER_PROMPT)
+    )
+
 
 class CallState(StrEnum):
     IDLE = "idle"  # built, start() not called yet
     DIALLING = "dialling"  # ringing targets; the caller is not answered
     BRIDGED = "bridged"  # the caller is answered and bridged with one leg
+    MEDIA = "media"  # the caller is answered by the switch: announcement or voicemail
     FINISHED = "finished"  # Finished was emitted; nothing more happens
 
 
 class LegState(StrEnum):
     DIALLING = "dialling"  # INVITE sent, no response yet
     RINGING = "ringing"  # 180/183 seen
+    CONFIRMING = "confirming"  # answered; hears a prompt, must press 1 (or hear a whisper)
     BRIDGED = "bridged"  # answered and bridged with the caller
     FAILED = "failed"  # final error response, transport error, or could not be sent
     CANCELLED = "cancelled"  # we ended it: CANCEL before its answer, BYE after
@@ -161,11 +210,16 @@ START = "start"
 # Like h11's EVENT_TRIGGERED_TRANSITIONS: from each state, the events that can move the
 # call, and the states each can lead to (the handler picks one by the event's details).
 CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[CallState]]]] = {
-    CallState.IDLE: {START: frozenset({CallState.DIALLING, CallState.FINISHED})},
+    CallState.IDLE: {START: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED})},
     CallState.DIALLING: {
         LegAnswered: frozenset({CallState.BRIDGED}),
-        LegFailed: frozenset({CallState.DIALLING, CallState.FINISHED}),
-        TimerFired: frozenset({CallState.DIALLING, CallState.FINISHED}),
+        LegFailed: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}),
+        LegHungUp: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}),
+        TimerFired: frozenset(
+            {CallState.DIALLING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
+        ),
+        ConfirmDigit: frozenset({CallState.BRIDGED}),
+        PlaybackDone: frozenset({CallState.BRIDGED}),  # a whisper was heard
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },
@@ -175,12 +229,19 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },
+    CallState.MEDIA: {
+        PlaybackDone: frozenset({CallState.MEDIA, CallState.FINISHED}),
+        TimerFired: frozenset({CallState.MEDIA, CallState.FINISHED}),
+        CallerGone: frozenset({CallState.FINISHED}),
+        Shutdown: frozenset({CallState.FINISHED}),
+    },
     CallState.FINISHED: {},
 }
 
 
 class LegInput(StrEnum):
     RINGING = "ringing"
+    PROMPT = "prompt"  # the leg answered; it must confirm (or hear the whisper) first
     ANSWER = "answer"  # the leg answered and won
     FAIL = "fail"
     CANCEL = "cancel"
@@ -190,15 +251,23 @@ class LegInput(StrEnum):
 LEG_TRANSITIONS: Final[Mapping[LegState, Mapping[LegInput, LegState]]] = {
     LegState.DIALLING: {
         LegInput.RINGING: LegState.RINGING,
+        LegInput.PROMPT: LegState.CONFIRMING,
         LegInput.ANSWER: LegState.BRIDGED,
         LegInput.FAIL: LegState.FAILED,
         LegInput.CANCEL: LegState.CANCELLED,
     },
     LegState.RINGING: {
         LegInput.RINGING: LegState.RINGING,
+        LegInput.PROMPT: LegState.CONFIRMING,
         LegInput.ANSWER: LegState.BRIDGED,
         LegInput.FAIL: LegState.FAILED,
         LegInput.CANCEL: LegState.CANCELLED,
+    },
+    LegState.CONFIRMING: {
+        LegInput.ANSWER: LegState.BRIDGED,  # pressed 1, or heard the whisper
+        LegInput.FAIL: LegState.HUNG_UP,
+        LegInput.HANG_UP: LegState.HUNG_UP,
+        LegInput.CANCEL: LegState.CANCELLED,  # BYE: timed out, or someone else won
     },
     LegState.BRIDGED: {
         LegInput.FAIL: LegState.HUNG_UP,  # an error instead of a BYE: it is gone all the same
@@ -248,12 +317,19 @@ class _Round:
 class CallFlow:
     """The sans-I/O state machine of one incoming call (see the module docstring)."""
 
-    def __init__(self, call: IncomingCall, decision: Decision) -> None:
+    def __init__(
+        self, call: IncomingCall, decision: Decision, media: MediaOptions | None = None
+    ) -> None:
         self.call = call
         self.decision = decision
+        self.media = media
         self.state = CallState.IDLE
         self._legs: dict[int, LegView] = {}
         self._round: _Round | None = None  # set exactly while DIALLING
+        self._round_timer_live = False  # the round's timer has not fired yet
+        self._prompting: dict[int, bool] = {}  # CONFIRMING leg -> it must press 1
+        self._media_phase: str | None = None  # "announcement" | "greeting" | "recording"
+        self._media_timer: str | None = None
         self._step_failures: list[Failure] = []
         self._ringing_relayed = False
         self._answered_leg: int | None = None
@@ -278,8 +354,12 @@ class CallFlow:
 
     @property
     def timer(self) -> str | None:
-        """The timer of the round ringing now, if any."""
-        return None if self._round is None else self._round.timer
+        """The timer that moves the call on next: the round's, a confirmation's, a prompt's."""
+        if self._round is not None and self._round_timer_live:
+            return self._round.timer
+        if self._prompting:
+            return _confirm_timer(next(iter(self._prompting)))
+        return self._media_timer
 
     def start(self, at: int) -> list[Command]:
         """Begin the call: dial the first step, or carry out the final action at once."""
@@ -312,8 +392,9 @@ class CallFlow:
             case TimerFired():
                 return self._on_timer(event)
             case ConfirmDigit():
-                self._leg(event.leg)  # still reject a leg id we never dialled
-                return []  # answer confirmation comes later: every answer counts as confirmed
+                return self._on_digit(event)
+            case PlaybackDone():
+                return self._on_playback_done(event)
             case _:
                 return self._on_shutdown(event)
 
@@ -335,11 +416,13 @@ class CallFlow:
 
     def _on_answered(self, event: LegAnswered) -> list[Command]:
         view = self._leg(event.leg)
-        if view.state is LegState.BRIDGED:
-            return []  # a retransmitted 200 of the leg we already bridged
+        if view.state in (LegState.BRIDGED, LegState.CONFIRMING):
+            return []  # a retransmitted 200 of a leg we already took
         if view.state in UNANSWERED:
-            # Answer confirmation (Step.confirm) will hook in here: instead of bridging,
-            # prompt the callee and wait for ConfirmDigit. Until then: confirmed.
+            step = self.decision.steps[view.step]
+            media = self.media
+            if media is not None and (step.confirm or (media.whisper and view.target.is_service)):
+                return self._prompt_callee(view, step.confirm, event.at)
             return self._bridge(view, event.at)
         # A 200 we no longer want (glare, crossed our CANCEL, after the end): the I/O
         # layer ACKs and BYEs it on Cancel, RFC 3261 §13.2.2.4 and §15.
@@ -349,6 +432,8 @@ class CallFlow:
         view = self._leg(event.leg)
         if view.state is LegState.BRIDGED:
             return self._callee_gone(view, event.at)
+        if view.state is LegState.CONFIRMING:
+            return self._unconfirmed(view, LegInput.FAIL, event.at)
         if view.state is LegState.CANCELLED and view.status is None:
             # Normally 487 Request Terminated after our CANCEL (RFC 3261 §9.2): keep it
             # for the record, nothing else to do.
@@ -365,21 +450,21 @@ class CallFlow:
             failure=event.failure,
         )
         self._step_failures.append(event.failure)
-        if self._live_unanswered():
+        if self._live_unanswered() or self._prompting:
             return []  # in a parallel round one failure just ends that leg
-        return self._round_over(event.at, timer_running=True)
+        return self._round_over(event.at)
 
     def _on_hung_up(self, event: LegHungUp) -> list[Command]:
         view = self._leg(event.leg)
+        if view.state is LegState.CONFIRMING:
+            return self._unconfirmed(view, LegInput.HANG_UP, event.at)
         if view.state is not LegState.BRIDGED:
             return []  # only the bridged leg's end matters; others are cancelled or timed out
         return self._callee_gone(view, event.at)
 
     def _on_caller_gone(self, event: CallerGone) -> list[Command]:
         if self._round is not None:
-            commands = self._cancel_unanswered(event.at)
-            commands.append(CancelTimer(self._round.timer))
-            self._round = None
+            commands = self._end_round(event.at)
             # pjsua answers the CANCEL and the INVITE (487) itself, RFC 3261 §9.2.
             commands.append(self._finish(Outcome.CANCELLED, "caller", 487, event.at))
             return commands
@@ -387,20 +472,56 @@ class CallFlow:
             view = self._bridged()
             self._move(view, LegInput.CANCEL, ended_at=event.at)
             return [Cancel(view.leg), self._finish(Outcome.ANSWERED, "caller", 200, event.at)]
+        if self.state is CallState.MEDIA:
+            commands = self._end_media()
+            commands.append(self._finish(Outcome.MISSED, "caller", 200, event.at))
+            return commands
         return []
 
     def _on_timer(self, event: TimerFired) -> list[Command]:
-        if self._round is None or event.timer != self._round.timer:
+        if event.timer == self._media_timer:
+            return self._media_timer_fired(event.at)
+        leg = _confirm_leg(event.timer)
+        if leg is not None and leg in self._prompting:
+            view = self._legs[leg]
+            if not self._prompting[leg]:
+                # A whisper whose end was never reported: connect rather than lose the call.
+                return self._bridge(view, event.at, timer_fired=True)
+            commands: list[Command] = [Cancel(leg)]  # BYE: nobody pressed 1 in time
+            commands.extend(self._unconfirmed(view, LegInput.CANCEL, event.at, timer_fired=True))
+            return commands
+        if self._round is None or event.timer != self._round.timer or not self._round_timer_live:
             return []  # stale: the round it belonged to has ended
+        self._round_timer_live = False
         commands = self._cancel_unanswered(event.at, Failure.NO_ANSWER)
-        commands.extend(self._round_over(event.at, timer_running=False))
+        if self._prompting:
+            return commands  # an answered leg is still deciding: it ends the round
+        commands.extend(self._round_over(event.at))
         return commands
+
+    def _on_digit(self, event: ConfirmDigit) -> list[Command]:
+        view = self._leg(event.leg)  # still reject a leg id we never dialled
+        if self.media is None:
+            return []  # no media services: every answer already counted as confirmed
+        if view.state is not LegState.CONFIRMING or not self._prompting.get(view.leg):
+            return []
+        if event.digit != "1":
+            return []  # only 1 takes the call; other keys are ignored, the timer runs on
+        return [StopPlayback(view.leg), *self._bridge(view, event.at)]
+
+    def _on_playback_done(self, event: PlaybackDone) -> list[Command]:
+        if event.leg == CALLER:
+            if self.state is not CallState.MEDIA or self._media_timer != PROMPT_TIMER:
+                return []
+            return [CancelTimer(PROMPT_TIMER), *self._prompt_over(event.at)]
+        view = self._leg(event.leg)
+        if view.state is LegState.CONFIRMING and self._prompting.get(view.leg) is False:
+            return self._bridge(view, event.at)  # the whisper was heard
+        return []
 
     def _on_shutdown(self, event: Shutdown) -> list[Command]:
         if self._round is not None:
-            commands = self._cancel_unanswered(event.at)
-            commands.append(CancelTimer(self._round.timer))
-            self._round = None
+            commands = self._end_round(event.at)
             commands.append(RejectCaller(503, "Service Unavailable"))
             commands.append(self._finish(Outcome.ABORTED, "switch", 503, event.at))
             return commands
@@ -412,6 +533,11 @@ class CallFlow:
                 HangUpCaller(),
                 self._finish(Outcome.ABORTED, "switch", 200, event.at),
             ]
+        if self.state is CallState.MEDIA:
+            commands = self._end_media()
+            commands.append(HangUpCaller())
+            commands.append(self._finish(Outcome.ABORTED, "switch", 200, event.at))
+            return commands
         return []
 
     # ------------------------------------------------------------------ steps and rounds
@@ -442,15 +568,17 @@ class CallFlow:
             legs.append(leg)
             commands.append(Dial(leg, target, display, self.call.caller, self.call.called))
         self._round = _Round(index, position, timer, tuple(legs))
+        self._round_timer_live = True
         commands.append(StartTimer(timer, step.timeout))
         return commands
 
-    def _round_over(self, at: int, *, timer_running: bool) -> list[Command]:
+    def _round_over(self, at: int) -> list[Command]:
         """Every leg of the round has failed or timed out: hunt on, next step, or final."""
         assert self._round is not None
         done = self._round
         self._round = None
-        commands: list[Command] = [CancelTimer(done.timer)] if timer_running else []
+        commands: list[Command] = [CancelTimer(done.timer)] if self._round_timer_live else []
+        self._round_timer_live = False
         step = self.decision.steps[done.step]
         if not step.parallel and done.position + 1 < len(step.targets):
             commands.extend(self._dial_round(done.step, done.position + 1))
@@ -465,6 +593,20 @@ class CallFlow:
     def _final_action(self, at: int) -> list[Command]:
         """No step connected the call: carry out ``Decision.final``."""
         final = self.decision.final
+        media = self.media
+        if media is not None and final.kind is not FinalKind.REJECT:
+            # The caller is answered (200) and talks to the switch from now on.
+            business = self.decision.announce_as
+            self.state = CallState.MEDIA
+            self._media_timer = PROMPT_TIMER
+            if final.kind is FinalKind.ANNOUNCEMENT:
+                self._media_phase = "announcement"
+                text = final.announcement or NOBODY_THERE.format(business=business)
+                play = PlayPrompt(CALLER, text)
+            else:
+                self._media_phase = "greeting"
+                play = PlayPrompt(CALLER, VOICEMAIL_GREETING.format(business=business), beep=True)
+            return [AnswerCaller(), play, StartTimer(PROMPT_TIMER, media.prompt_guard_s)]
         if final.kind is FinalKind.REJECT:
             reason = final.reason
         else:
@@ -478,16 +620,100 @@ class CallFlow:
             self._finish(outcome, "switch", final.sip_status, at),
         ]
 
+    # ------------------------------------------------------------------ media services
+
+    def _prompt_over(self, at: int) -> list[Command]:
+        """The caller heard the prompt: hang up after an announcement, else record."""
+        assert self.media is not None
+        if self._media_phase == "greeting":
+            self._media_phase = "recording"
+            self._media_timer = RECORDING_TIMER
+            seconds = self.media.voicemail_max_s
+            return [RecordCaller(seconds), StartTimer(RECORDING_TIMER, seconds)]
+        self._media_timer = None
+        return [HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
+
+    def _media_timer_fired(self, at: int) -> list[Command]:
+        if self._media_timer == PROMPT_TIMER:
+            return self._prompt_over(at)  # the end of the file was never reported
+        self._media_timer = None  # the message reached its longest length
+        return [StopRecording(), HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
+
+    def _end_media(self) -> list[Command]:
+        """The caller left or the worker stops: close what the media services hold."""
+        commands: list[Command] = []
+        if self._media_timer is not None:
+            commands.append(CancelTimer(self._media_timer))
+            self._media_timer = None
+        if self._media_phase == "recording":
+            commands.append(StopRecording())  # a message cut by the hang-up is still kept
+        else:
+            commands.append(StopPlayback(CALLER))
+        return commands
+
+    def _prompt_callee(self, view: LegView, confirm: bool, at: int) -> list[Command]:
+        """The callee answered a confirm step (or is the service, with whisper on)."""
+        assert self.media is not None
+        self._move(view, LegInput.PROMPT, answered_at=at)
+        self._prompting[view.leg] = confirm
+        template = CONFIRM_PROMPT if confirm else WHISPER_PROMPT
+        text = template.format(business=self.decision.announce_as)
+        timer = _confirm_timer(view.leg)
+        return [PlayPrompt(view.leg, text), StartTimer(timer, self.media.confirm_timeout_s)]
+
+    def _unconfirmed(
+        self, view: LegView, move: LegInput, at: int, *, timer_fired: bool = False
+    ) -> list[Command]:
+        """A confirming leg hung up or timed out: it counts as no answer (RFC-free policy)."""
+        del self._prompting[view.leg]
+        commands: list[Command] = [] if timer_fired else [CancelTimer(_confirm_timer(view.leg))]
+        self._move(view, move, ended_at=at, failure=Failure.NO_ANSWER)
+        self._step_failures.append(Failure.NO_ANSWER)
+        if self._live_unanswered() or self._prompting:
+            return commands
+        if self._round is not None:
+            commands.extend(self._round_over(at))
+        return commands
+
+    def _end_round(self, at: int) -> list[Command]:
+        """End the ringing round at once (caller gone, shutdown): every leg is cancelled."""
+        assert self._round is not None
+        commands = self._cancel_unanswered(at)
+        commands.extend(self._cancel_prompting(at))
+        if self._round_timer_live:
+            commands.append(CancelTimer(self._round.timer))
+        self._round = None
+        self._round_timer_live = False
+        return commands
+
+    def _cancel_prompting(self, at: int, keep: int | None = None) -> list[Command]:
+        commands: list[Command] = []
+        for leg in [leg for leg in self._prompting if leg != keep]:
+            del self._prompting[leg]
+            self._move(self._legs[leg], LegInput.CANCEL, ended_at=at)
+            commands.append(Cancel(leg))
+            commands.append(CancelTimer(_confirm_timer(leg)))
+        return commands
+
     # ------------------------------------------------------------------ helpers
 
-    def _bridge(self, view: LegView, at: int) -> list[Command]:
+    def _bridge(self, view: LegView, at: int, *, timer_fired: bool = False) -> list[Command]:
         assert self._round is not None
         commands: list[Command] = [AnswerAndBridge(view.leg)]
-        self._move(view, LegInput.ANSWER, answered_at=at)
+        if view.leg in self._prompting:
+            del self._prompting[view.leg]
+            if not timer_fired:
+                commands.append(CancelTimer(_confirm_timer(view.leg)))
+            self._move(view, LegInput.ANSWER)  # answered_at is the callee's 200
+        else:
+            self._move(view, LegInput.ANSWER, answered_at=at)
         self._answered_leg = view.leg
         commands.extend(self._cancel_unanswered(at))
-        commands.append(CancelTimer(self._round.timer))
+        commands.extend(self._cancel_prompting(at))
+        if self._round_timer_live:
+            commands.append(CancelTimer(self._round.timer))
         self._round = None
+        self._round_timer_live = False
         self.state = CallState.BRIDGED
         return commands
 
@@ -550,8 +776,24 @@ class CallFlow:
 
     def _finish(self, outcome: Outcome, hung_up_by: str, sip_status: int, at: int) -> Finished:
         self.state = CallState.FINISHED
-        self.result = Finished(outcome, self._answered_leg, hung_up_by, sip_status, at)
+        final = None
+        if self.media is not None and outcome in (Outcome.MISSED, Outcome.REJECTED):
+            final = self.decision.final.kind.value
+        elif self.media is not None and self._media_phase is not None:
+            final = self.decision.final.kind.value  # aborted while the final action ran
+        self.result = Finished(outcome, self._answered_leg, hung_up_by, sip_status, at, final)
         return self.result
+
+
+def _confirm_timer(leg: int) -> str:
+    return f"confirm-{leg}"
+
+
+def _confirm_leg(timer: str) -> int | None:
+    prefix, _, number = timer.partition("-")
+    if prefix != "confirm" or not number.isdigit():
+        return None
+    return int(number)
 
 
 __all__ = [
@@ -562,4 +804,6 @@ __all__ = [
     "CallState",
     "LegState",
     "LegView",
+    "MediaOptions",
+    "prompt_texts",
 ]

@@ -95,6 +95,19 @@ class ConfirmDigit:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaybackDone:
+    """A prompt started by :class:`PlayPrompt` on ``leg`` ended (end of file).
+
+    ``played`` is False when nothing could be played (the prompt is not ready, the
+    leg has no audio): the flow goes on as if it had been heard.
+    """
+
+    leg: int
+    at: int
+    played: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The worker stops: end the call now (after its grace period ran out)."""
 
@@ -109,6 +122,7 @@ Event = (
     | CallerGone
     | TimerFired
     | ConfirmDigit
+    | PlaybackDone
     | Shutdown
 )
 
@@ -168,6 +182,44 @@ class HangUpCaller:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerCaller:
+    """Answer the caller (200 OK) without a bridge: the switch itself talks to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayPrompt:
+    """Play a prompt once to ``leg`` (:data:`CALLER` or an answered outbound leg).
+
+    ``text`` is spoken (switch/announcements.py) unless the tenant has a recording of
+    that name; ``beep`` appends the voicemail tone. The I/O layer feeds
+    :class:`PlaybackDone` at the end of the file, or at once when it cannot play.
+    """
+
+    leg: int
+    text: str
+    beep: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    """Stop a prompt still playing to ``leg`` (no PlaybackDone follows)."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCaller:
+    """Record the caller's audio to a voicemail file, for at most ``max_seconds``."""
+
+    max_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    """Close the voicemail file and report the message (caller gone or time up)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     timer: str
     seconds: float
@@ -195,6 +247,7 @@ class Finished:
     hung_up_by: str  # "caller", "callee", "switch"
     sip_status: int  # final status sent to the caller (200 when answered)
     at: int
+    final: str | None = None  # FinalKind value when the final action ran ("voicemail", ...)
 
 
 Command = (
@@ -206,6 +259,11 @@ Command = (
     | HangUpCaller
     | StartTimer
     | CancelTimer
+    | AnswerCaller
+    | PlayPrompt
+    | StopPlayback
+    | RecordCaller
+    | StopRecording
     | Finished
 )
 
@@ -225,6 +283,7 @@ class IncomingCall:
 __all__ = [
     "CALLER",
     "AnswerAndBridge",
+    "AnswerCaller",
     "CallerGone",
     "Cancel",
     "CancelTimer",
@@ -241,9 +300,14 @@ __all__ = [
     "LegHungUp",
     "LegRinging",
     "Outcome",
+    "PlayPrompt",
+    "PlaybackDone",
+    "RecordCaller",
     "RejectCaller",
     "RelayRinging",
     "Shutdown",
     "StartTimer",
+    "StopPlayback",
+    "StopRecording",
     "TimerFired",
 ]
