@@ -385,7 +385,7 @@ class Worker:
                 self.channel.send({"op": "reload_failed", "problems": [str(exc)]})
                 return
             self.plans = plans
-            self.channel.send({"op": "reloaded", "tenants": _tenant_count(plans)})
+            self.channel.send({"op": "reloaded", "tenants": len(plans)})
         elif op == "drain":
             self._draining = True
         elif op == "stop":
@@ -424,10 +424,22 @@ class Worker:
     # ------------------------------------------------------------------ leg events
 
     def _on_leg_event(self, event: LegEvent) -> None:
-        try:
-            if isinstance(event, IncomingInvite):
+        if isinstance(event, IncomingInvite):
+            try:
                 self._on_invite(event)
-                return
+            except Exception:
+                # Never leave an INVITE unanswered: the caller would hang until its timer B.
+                log.exception("call %s: INVITE handling failed", event.call_id)
+                entry = self._by_handle.get(event.handle)
+                if entry is None:
+                    self.endpoint.reject(event.handle, 500, "Server Internal Error")
+                else:
+                    self._execute(
+                        entry[0],
+                        [Finished(Outcome.ABORTED, None, "switch", 500, time.monotonic_ns())],
+                    )
+            return
+        try:
             entry = self._by_handle.get(event.handle)
             if entry is None:
                 return
@@ -560,13 +572,15 @@ class Worker:
             if leg_record is not None:
                 leg_record.ended_ns = event.at
                 leg_record.media = event.media
-                if leg_record.status is None or leg_record.status < 200 or event.connected:
-                    leg_record.status = (
-                        487
-                        if leg in call.cancelled and not event.connected
-                        else (200 if event.connected else event.status)
-                    )
-                    leg_record.reason = event.reason
+                # An answered leg counts as 200 however it ended; one we cancelled as 487
+                # (RFC 3261 §9.1), whatever pjsua last saw on it.
+                if event.connected:
+                    leg_record.status = 200
+                elif leg in call.cancelled:
+                    leg_record.status = 487
+                else:
+                    leg_record.status = event.status
+                leg_record.reason = event.reason
             if leg not in call.cancelled and call.finished is None:
                 if event.connected:
                     self._feed(call, LegHungUp(leg, event.at))
@@ -809,13 +823,6 @@ class Worker:
                 at=time.monotonic_ns(),
             )
             self._start_timer(call, "feature-hangup", FEATURE_HANGUP_S)
-
-
-def _tenant_count(plans: DialPlanSet) -> int:
-    tenants = getattr(plans, "tenants", None)
-    if tenants is not None:
-        return len(tenants)
-    return len(getattr(plans, "plans", ()))
 
 
 def _normalize(user: str) -> str:
