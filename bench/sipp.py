@@ -280,9 +280,6 @@ def _run_uac_once(
         "-key", "sdp_port", str(sdp_port if sdp_port is not None else media),
         "-m", str(calls), "-r", str(rate_count), "-rp", str(rate_ms), "-d", str(hold_ms),
         "-recv_timeout", str(recv_timeout_ms), "-timeout", f"{int(budget)}s", "-timeout_error",
-        # A 180 that a multi-process proxy forwards after the 200 must not fail the call;
-        # a real error response still does, when the 200 then never comes (recv timeout).
-        "-default_behaviors", "all,-abortunexp",
         "-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1",
     ]  # fmt: skip
     t0 = time.monotonic()
