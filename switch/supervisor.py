@@ -46,6 +46,9 @@ from presence.mqtt import PresenceBridge
 from presence.sip import PidfPublisher
 from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
+from switch.audit import AuditLog
+from switch.auth import AuthError
+from switch.authhttp import AuthLayer, is_loopback
 from switch.calllog import CallRecord
 from switch.dashboard import DashboardState, LiveFeed
 from switch.edge import (
@@ -90,6 +93,7 @@ class Supervisor:
     plan_problems: list[str] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     edge: Edge | None = None
+    audit: AuditLog | None = None  # issue 9: who did what (switch/audit.py)
 
     # -- worker reports
 
@@ -233,6 +237,8 @@ class Supervisor:
                 "dial plans NOT reloaded, the last good set stays in force:\n  %s",
                 "\n  ".join(self.plan_problems),
             )
+            if self.audit is not None:  # issue 9
+                self.audit.write("plan_reload", who="watcher", ok=False)
             return False
         old_edge = edge_settings(self.settings, self.plans, self.workers_specs())
         self.plans = plans
@@ -253,6 +259,8 @@ class Supervisor:
                 await self.edge.start()
             except EdgeError as exc:
                 log.error("the edge did not restart: %s", exc)
+        if self.audit is not None:  # issue 9
+            self.audit.write("plan_reload", who="watcher", ok=True, tenants=len(plans))
         log.info(
             "dial plans reloaded: %d tenants in %.0f ms",
             len(plans),
@@ -438,9 +446,30 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
                     PidfPublisher(hub, edge_rpc, domain=edge_config.domain)
                 )
 
-        app = make_app(writer, metrics, sup.health(), presence_routes(hub), feed=feed)
+        # -- auth (issue 9, docs/security.md) --------------------------------------------
+        # A users file next to the other data turns login on; without one, HTTP stays open
+        # and is therefore bound to loopback only, whatever the settings say.
         http = settings.http_endpoint()
-        url = await stack.enter_async_context(serve(app, http.host, http.port))
+        http_host = http.host
+        audit = AuditLog(settings.data_dir / "audit.jsonl")
+        auth_layer: AuthLayer | None = None
+        users_path = settings.data_dir / "users.yaml"
+        if users_path.exists():
+            auth_layer = AuthLayer.from_path(users_path, audit)
+            audit.retention_days = auth_layer.users.options.audit_retention_days
+        elif not (http_host == "localhost" or is_loopback(http_host)):
+            log.warning(
+                "no users file %s: HTTP has no login, so it listens on 127.0.0.1, not %s",
+                users_path,
+                http_host,
+            )
+            http_host = "127.0.0.1"
+        sup.audit = audit
+        # -- end auth ----------------------------------------------------------------------
+        app = make_app(
+            writer, metrics, sup.health(), presence_routes(hub), feed=feed, auth=auth_layer
+        )
+        url = await stack.enter_async_context(serve(app, http_host, http.port))
         log.info("dashboard on %s/dashboard, metrics on %s/metrics", url, url)
 
         sup.workers = [
@@ -516,6 +545,6 @@ def main(
         log.warning("%s", warning)
     try:
         return asyncio.run(serve_switch(config, plans))
-    except (RecordsError, EdgeError, OSError) as exc:
+    except (RecordsError, EdgeError, AuthError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
