@@ -501,6 +501,7 @@ def open_rows(
         try:
             row = Row(name, TARGETS[name], workdir / name)
             rows[name] = stack.enter_context(row)
+            results[name]["target"] = {k: str(v) for k, v in row.endpoint.info.items()}
         except TargetUnavailable as exc:
             results[name]["skipped"] = str(exc)
             log(f"{name}: skipped: {exc}")
@@ -565,6 +566,24 @@ def headline(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+ROW_TEXT = {
+    "direct": "SIPp caller → SIPp callee, no hop",
+    "kamailio": "SIPp → Kamailio (stateful `t_relay`, `record_route`, children=2, `-m 512`) → SIPp",
+    "worker": "SIPp → one worker (`python -m switch.worker`, one-rule plan ringing the callee 10 s)"
+    " → SIPp",
+    "edge_pool": "SIPp (as trunk) → edge (`switch.edge`: Kamailio dispatcher alg 10, default "
+    "pacing) → pool of workers → SIPp",
+}
+
+
+def crash_cause(note: dict[str, Any]) -> str:
+    """The line of a crashed target's log that says why, if there is one."""
+    for line in reversed(str(note.get("log_tail", "")).splitlines()):
+        if "Assertion" in line or "Traceback" in line or "Error" in line:
+            return line.strip()[-160:]
+    return f"exit codes {note.get('exit_codes')}"
+
+
 def _fmt(v: Any, nd: int = 2) -> str:
     if v is None:
         return "–"
@@ -593,6 +612,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"pjsua2-python {m['pjsua2_python']}, {m['sipp']}, Kamailio {m['kamailio']}. "
         f"Load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_start'])} "
         "(other sessions may share the machine).",
+        "",
+        "Rows: " + "; ".join(f"**{n}**: {ROW_TEXT.get(n, n)}" for n in rows) + ".",
         "",
         "All traffic on 127.0.0.1. Caller and callee are SIPp 3.6 (`bench/scenarios/`): the "
         "callee sends 180 and 200 at once and echoes Record-Route. Delays come from kernel "
@@ -648,10 +669,16 @@ def markdown(report: dict[str, Any]) -> str:
             )
     edge = rows.get("edge_pool", {})
     edge_cps = edge.get("rate_search", {}).get("max_ok_cps")
+    pool = edge.get("target", {})
     lines.append(
         f"| ≥ {TARGET_MACHINE_CPS} calls/s per machine through the edge, zero failures "
-        f"| {_fmt(edge_cps) if edge_cps else edge.get('skipped', '–')} "
-        f"| {_verdict(None if not edge_cps else edge_cps >= TARGET_MACHINE_CPS)} |"
+        + (
+            f"| {edge_cps} calls/s ({pool.get('workers', '?')} workers, "
+            f"{plan['hold_ms']} ms calls) "
+            if edge_cps
+            else f"| {edge.get('skipped') or edge.get('error') or '–'} "
+        )
+        + f"| {_verdict(None if not edge_cps else edge_cps >= TARGET_MACHINE_CPS)} |"
     )
     w = rows.get("worker", {})
     rs = w.get("rate_search")
@@ -659,7 +686,10 @@ def markdown(report: dict[str, Any]) -> str:
         crashed = [c["rate"] for c in rs["crashes"]]
         probe = rs.get("overload_probe")
         if crashed:
-            how = f"crashed at {', '.join(map(str, crashed))} calls/s offered"
+            how = (
+                f"crashed at {', '.join(map(str, crashed))} calls/s offered "
+                f"(`{crash_cause(rs['crashes'][0])}`)"
+            )
         elif probe:
             how = (
                 f"no crash, also not at {probe['rate']} calls/s offered "
@@ -839,7 +869,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, default=None, help="Markdown file to write")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, pcaps)")
+    ap.add_argument("--render", type=Path, help="only print the Markdown of an earlier JSON run")
     args = ap.parse_args(argv)
+    if args.render:
+        text = markdown(json.loads(args.render.read_text()))
+        if args.doc:
+            args.doc.write_text(text + "\n")
+        print(text)
+        return 0
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in TARGETS]
     if unknown:
