@@ -596,10 +596,11 @@ class Builder:
         if isinstance(form, str):
             if form == "anonymous":
                 return c.CallerAnonymousIs(True)
+            # model_construct: the word was validated as text; its meaning is checked below
             if form[:1] in "+0123456789":
-                form = CallerNumber(number=(form,))
+                form = CallerNumber.model_construct(number=(form,))
             else:
-                form = CallerList(list=(form,))
+                form = CallerList.model_construct(list=(form,))
         if isinstance(form, CallerNumber):
             parsed = [self.number(raw, (*loc, "number")) for raw in form.number]
             found = frozenset(n for n in parsed if n is not None)
