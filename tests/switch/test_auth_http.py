@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 import pytest
 from click.testing import CliRunner
 
@@ -279,3 +280,29 @@ async def test_brute_force_is_slowed_then_locked(site: Site) -> None:
     events = [e["event"] for e in site.audit.read()]
     assert events.count("login_failed") == 5
     assert events.count("login_locked") == 3
+
+
+async def test_enrolment_secret_is_shown_once(site: Site) -> None:
+    async with client() as browser:
+        status, body = await login(browser, site.url, "neu", PASSWORD, "")
+        assert (status, body) == (200, {"next": "enrol"})
+        # half logged in: no data yet
+        async with browser.get(site.url + "/api/v1/presence") as r:
+            assert r.status == 401
+        async with browser.get(site.url + "/enrol") as r:
+            assert r.status == 200
+            assert r.headers["Cache-Control"] == "no-store"
+            shown = await r.json()
+        assert shown["uri"].startswith("otpauth://totp/Rufweiche:neu?secret=" + shown["secret"])
+        assert shown["svg"].startswith("<svg")
+        async with browser.get(site.url + "/enrol") as r:
+            assert r.status == 410
+        code = pyotp.TOTP(shown["secret"]).now()
+        async with browser.post(site.url + "/enrol", json={"code": code}) as r:
+            assert r.status == 403  # no CSRF header
+        headers = {CSRF_HEADER: csrf_of(browser)}
+        async with browser.post(site.url + "/enrol", json={"code": code}, headers=headers) as r:
+            assert r.status == 200
+        async with browser.get(site.url + "/api/v1/me") as r:
+            assert (await r.json())["user"] == "neu"
+    assert site.users_file.load().users["neu"].totp == shown["secret"]
