@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules import DialPlanError, load_plan_text
+from rules import DialPlanError, Problem, load_plan_text
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "dialplans" / "tischlerei-mueller.yaml").read_text(
     encoding="utf-8"
@@ -40,7 +40,7 @@ DATA = st.recursive(
 
 
 def load_or_problems(text: str) -> None:
-    problems = ()
+    problems: tuple[Problem, ...] = ()
     try:
         load_plan_text(text, "<fuzz>")
     except DialPlanError as exc:
