@@ -58,6 +58,7 @@ from switch.calllog import CallRecord, LegRecord
 from switch.events import (
     CALLER,
     AnswerAndBridge,
+    AnswerCaller,
     CallerGone,
     Cancel,
     CancelTimer,
@@ -87,6 +88,7 @@ from switch.legevents import (
     LegEvent,
     LegProgress,
 )
+from switch.media import CallContext, MediaServices
 from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, LegUnavailable, SipEndpoint
 from switch.sipheaders import (
     UnroutableTarget,
@@ -127,6 +129,9 @@ class WorkerConfig:
     # when all its call slots hold legs. Keeping one slot spare makes every overflow
     # call get our 503 + Retry-After instead, at the price of one bridged call less.
     spare_leg: bool = False
+    # Media services (announcements, voicemail, answer confirmation) keep their files
+    # here; without it VOICEMAIL/ANNOUNCEMENT finals reject and confirm is not asked.
+    data_dir: Path | None = None
 
     @property
     def sip(self) -> str:
@@ -262,7 +267,9 @@ class Worker:
         channel: ControlChannel,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        media: MediaServices | None = None,
     ) -> None:
+        self.media = media
         self.config = config
         self.endpoint = endpoint
         self.plans = plans
@@ -385,6 +392,8 @@ class Worker:
                 self.channel.send({"op": "reload_failed", "problems": [str(exc)]})
                 return
             self.plans = plans
+            if self.media is not None:
+                self.media.prepare(plans)  # new announcements are made in the background
             self.channel.send({"op": "reloaded", "tenants": len(plans)})
         elif op == "drain":
             self._draining = True
@@ -531,6 +540,7 @@ class Worker:
                 at=invite.at,
             ),
             decision,
+            None if self.media is None else self.media.options(plan.tenant),
         )
         self._execute(call, call.flow.start(time.monotonic_ns()))
         self._send_record(call, "started")  # after the INVITEs left: not on the hot path
@@ -607,6 +617,11 @@ class Worker:
         self._execute(call, commands)
 
     def _run_pending(self) -> None:
+        if self.media is not None:  # prompts that reached their end (switch/media.py)
+            for key, media_event in self.media.ended():
+                media_call = self._calls.get(key)
+                if media_call is not None:
+                    self._pending.append((media_call, media_event))
         while self._pending:
             call, event = self._pending.popleft()
             self._feed(call, event)
@@ -646,6 +661,22 @@ class Worker:
         elif isinstance(command, RejectCaller):
             headers = [("Reason", reason_header(command.status, command.reason))]
             self._reject(call, command.status, command.reason, headers=headers)
+        elif isinstance(command, AnswerCaller):
+            # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
+            if self.endpoint.answer(call.caller_handle):
+                call.caller_answered = True
+        elif self.media is not None and self.media.handles(command):
+            context = CallContext(
+                key=call.key,
+                tenant=call.tenant,
+                call_id=call.record.call_id,
+                caller=call.record.caller,
+                called=call.record.called,
+                caller_handle=call.caller_handle,
+                handles=call.legs,
+            )
+            for media_event in self.media.carry_out(context, command):
+                self._pending.append((call, media_event))
         elif isinstance(command, HangUpCaller):
             self.endpoint.end(call.caller_handle)
         elif isinstance(command, StartTimer):
@@ -777,6 +808,8 @@ class Worker:
         if call.finished is None and call.flow is not None:
             return
         del self._calls[call.key]
+        if self.media is not None:
+            self.media.call_ended(call.key)
         for name in [n for (k, n) in self._timer_ids if k == call.key]:
             self._timer_ids.pop((call.key, name), None)
         if call.feature:
@@ -887,6 +920,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--rtp-port", type=int, default=0)
     parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="media services: announcements and voicemail under this directory",
+    )
+    parser.add_argument(
         "--spare-leg",
         action="store_true",
         help="keep one pjsua call slot free so that overflow gets 503, not pjsua's own 486",
@@ -911,6 +950,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trunk=args.trunk,
         grace=args.grace,
         spare_leg=args.spare_leg,
+        data_dir=args.data_dir,
     )
     try:
         plans = load_dialplans(list(config.dialplans))
@@ -926,7 +966,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         print(f"worker {config.name}: {exc}", file=sys.stderr)
         return 2
-    worker = Worker(config, endpoint, plans, channel)
+    media = None
+    if config.data_dir is not None:
+        media = MediaServices(config.data_dir, endpoint.media, channel.send)
+        media.prepare(plans)  # prompts are made on a background thread, not here
+    worker = Worker(config, endpoint, plans, channel, media=media)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
     channel.start()

@@ -32,6 +32,7 @@ import pjsua2 as pj
 from switch.calllog import MediaStats
 from switch.legevents import IncomingInvite, LegEnded, LegEvent
 from switch.pjsua.calls import Leg, read_stats
+from switch.pjsua.media import MediaPorts
 from switch.sipheaders import header_values, parse_name_addr, request_uri, uri_user
 
 log = logging.getLogger("switch.pjsua")
@@ -137,6 +138,8 @@ class SipEndpoint:
         self._bridges: dict[int, int] = {}
         self._events: list[LegEvent] = []
         self._next_handle = 1
+        self.media = MediaPorts(self.audio)
+        """Prompts and recordings on the legs (switch/pjsua/media.py)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,6 +218,7 @@ class SipEndpoint:
                 deadline = time.monotonic() + 1.0
                 while self._legs and time.monotonic() < deadline:
                     self.poll(20)
+            self.media.close()
             self._legs.clear()
             self._ended.clear()
             if self._account is not None:
@@ -264,6 +268,7 @@ class SipEndpoint:
         leg = Leg(
             account,
             prm.callId,
+            self.media.leg_ended(handle)
             handle,
             inbound=True,
             emit=self._emit,
@@ -312,7 +317,15 @@ class SipEndpoint:
             audio_b.startTransmit(audio_a)
         except pj.Error as exc:
             log.warning("bridge %d<->%d failed: %s", a, b, exc.info())
+    def audio(self, handle: int) -> Any | None:
+        """The audio port of leg ``handle`` in the conference bridge, once its media is up."""
+        leg = self._legs.get(handle)
+        if leg is None or leg.ended:
+            return None
+        return leg.audio()
 
+
+        self.media.media_changed(handle)
     def bridge(self, a: int, b: int) -> None:
         """Connect the audio of two legs both ways (again after every media change)."""
         for handle in (a, b):

@@ -1,0 +1,302 @@
+"""Media services in the worker: carries out the call flow's prompt and recording commands.
+
+Theory of operation
+-------------------
+The call flow (switch/callflow.py) says *what* to play or record; this module finds
+the file and drives the endpoint's players and recorders (switch/pjsua/media.py), all
+on the worker's SIP thread. It never makes a prompt on that thread: prompts are made
+by :class:`~switch.announcements.PromptCache` in the background when the dial plans
+load (:meth:`MediaServices.prepare`); a prompt that is not ready is skipped, and the
+flow is told at once (``PlaybackDone(played=False)``) so that it never waits for it.
+
+Voicemail files are ``<data_dir>/voicemail/<tenant>/<UTC date-time>-<call id>.wav``.
+When a recording stops, the worker's supervisor gets a ``voicemail`` control message
+(tenant, call id, caller, path, seconds, time); the supervisor keeps the record and
+publishes the MQTT notification (switch/voicemail.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import wave
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from rules.decision import FinalKind
+from switch.announcements import (
+    DEFAULT_VOICE,
+    VOICES,
+    Announcements,
+    Prompt,
+    PromptCache,
+    wav_seconds,
+)
+from switch.callflow import MediaOptions, prompt_texts
+from switch.events import (
+    CALLER,
+    Command,
+    Event,
+    PlaybackDone,
+    PlayPrompt,
+    RecordCaller,
+    StopPlayback,
+    StopRecording,
+)
+
+log = logging.getLogger("switch.media")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MEDIA_COMMANDS = (PlayPrompt, StopPlayback, RecordCaller, StopRecording)
+
+
+class Ports(Protocol):
+    """What this module needs of switch.pjsua.media.MediaPorts (a fake in unit tests)."""
+
+    def play(self, handle: int, files: list[str]) -> int: ...
+    def stop(self, token: int) -> None: ...
+    def ended(self) -> list[Any]: ...  # PromptEnded(handle, token, at)
+    def record(self, handle: int, path: str) -> None: ...
+    def stop_recording(self, handle: int) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TenantMedia:
+    """A tenant's media settings: the plan's ``media:`` keys, or these defaults."""
+
+    voice: str = DEFAULT_VOICE
+    voicemail_max_s: float = 120.0
+    confirm_timeout_s: float = 10.0
+    whisper: bool = False
+
+    def options(self) -> MediaOptions:
+        return MediaOptions(
+            voicemail_max_s=self.voicemail_max_s,
+            confirm_timeout_s=self.confirm_timeout_s,
+            whisper=self.whisper,
+        )
+
+
+def tenant_media(plan: Any) -> TenantMedia:
+    """The media settings of a compiled dial plan (``plan.spec.media`` when the plan has it)."""
+    spec = getattr(getattr(plan, "spec", None), "media", None)
+    if spec is None:
+        return TenantMedia()
+    voice = str(getattr(spec, "voice", DEFAULT_VOICE))
+    return TenantMedia(
+        voice=voice if voice in VOICES else DEFAULT_VOICE,
+        voicemail_max_s=float(getattr(spec, "voicemail_max", 120.0)),
+        confirm_timeout_s=float(getattr(spec, "confirm_timeout", 10.0)),
+        whisper=bool(getattr(spec, "whisper", False)),
+    )
+
+
+def plan_prompts(plan: Any) -> list[Prompt]:
+    """Every prompt a plan can play: its announcements and the fixed prompts."""
+    media = tenant_media(plan)
+    tenant = str(plan.tenant)
+    texts = list(prompt_texts(str(plan.announce_as)))
+    rules = list(getattr(plan, "rules", ()))
+    for extension in getattr(plan, "extensions", {}).values():
+        rules.extend(getattr(extension, "rules", ()))
+    for rule in rules:
+        final = getattr(rule, "final", None)
+        if final is not None and final.kind is FinalKind.ANNOUNCEMENT and final.announcement:
+            texts.append(final.announcement)
+    return [Prompt(tenant, text, media.voice) for text in dict.fromkeys(texts)]
+
+
+def voicemail_path(data_dir: Path, tenant: str, call_id: str, when: datetime) -> Path:
+    stamp = when.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    safe_id = _UNSAFE.sub("_", call_id)[:80] or "call"
+    return data_dir / "voicemail" / _UNSAFE.sub("_", tenant) / f"{stamp}-{safe_id}.wav"
+
+
+@dataclass(slots=True)
+class _Recording:
+    tenant: str
+    call_id: str
+    caller: str | None
+    called: str
+    path: Path
+    handle: int
+    started_wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a media command needs to know of its call (filled in by the worker)."""
+
+    key: int
+    tenant: str
+    call_id: str
+    caller: str | None
+    called: str
+    caller_handle: int
+    handles: Mapping[int, int]  # outbound leg -> endpoint handle
+
+
+class MediaServices:
+    """Prompts and voicemail for the calls of one worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        ports: Ports,
+        send: Callable[[dict[str, Any]], None],
+        *,
+        prompts: PromptCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.data_dir = data_dir
+        self.ports = ports
+        self.send = send
+        self.prompts = prompts or PromptCache(Announcements(data_dir))
+        self._clock = clock
+        self._tenants: dict[str, TenantMedia] = {}
+        self._playing: dict[int, tuple[int, int]] = {}  # token -> (call key, leg)
+        self._tokens: dict[tuple[int, int], int] = {}  # (call key, leg) -> token
+        self._recordings: dict[int, _Recording] = {}  # call key -> recording
+        self._beep: str | None = None
+
+    # ------------------------------------------------------------------ plans
+
+    def prepare(self, plans: Iterable[Any]) -> int:
+        """Note each tenant's settings and make its prompts in the background."""
+        prompts: list[Prompt] = []
+        for plan in plans:
+            self._tenants[str(plan.tenant)] = tenant_media(plan)
+            prompts.extend(plan_prompts(plan))
+        try:
+            self._beep = str(self.prompts.announcements.beep())
+        except OSError as exc:
+            log.warning("voicemail beep not written: %s", exc)
+        return self.prompts.prepare(prompts)
+
+    def options(self, tenant: str) -> MediaOptions:
+        return self._tenants.get(tenant, TenantMedia()).options()
+
+    # ------------------------------------------------------------------ commands
+
+    @staticmethod
+    def handles(command: Command) -> bool:
+        return isinstance(command, MEDIA_COMMANDS)
+
+    def carry_out(self, call: CallContext, command: Command) -> list[Event]:
+        """Carry out one media command; returns events to feed back (after the batch)."""
+        if isinstance(command, PlayPrompt):
+            return self._play(call, command)
+        if isinstance(command, StopPlayback):
+            token = self._tokens.pop((call.key, command.leg), None)
+            if token is not None:
+                self._playing.pop(token, None)
+                self.ports.stop(token)
+        elif isinstance(command, RecordCaller):
+            self._record(call)
+        elif isinstance(command, StopRecording):
+            self._stop_recording(call.key)
+        return []
+
+    def ended(self) -> list[tuple[int, Event]]:
+        """PlaybackDone events for prompts that reached their end, by call key."""
+        events: list[tuple[int, Event]] = []
+        for prompt in self.ports.ended():
+            entry = self._playing.pop(prompt.token, None)
+            if entry is None:
+                continue
+            key, leg = entry
+            self._tokens.pop((key, leg), None)
+            events.append((key, PlaybackDone(leg, prompt.at)))
+        return events
+
+    def call_ended(self, key: int) -> None:
+        """The call is gone: forget its prompts; a recording still open is reported."""
+        for (call_key, leg), token in list(self._tokens.items()):
+            if call_key == key:
+                self._tokens.pop((call_key, leg))
+                self._playing.pop(token, None)
+        self._stop_recording(key)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _play(self, call: CallContext, command: PlayPrompt) -> list[Event]:
+        handle = call.caller_handle if command.leg == CALLER else call.handles.get(command.leg)
+        voice = self._tenants.get(call.tenant, TenantMedia()).voice
+        path = self.prompts.ready(Prompt(call.tenant, command.text, voice))
+        files = [str(path)] if path is not None else []
+        if command.beep and self._beep is not None:
+            files.append(self._beep)
+        if handle is None or not files:
+            log.warning(
+                "call %s tenant=%s: prompt %r not ready, skipped",
+                call.call_id,
+                call.tenant,
+                command.text[:40],
+            )
+            return [PlaybackDone(command.leg, time.monotonic_ns(), played=False)]
+        try:
+            token = self.ports.play(handle, files)
+        except Exception as exc:
+            log.warning("call %s tenant=%s: prompt failed: %s", call.call_id, call.tenant, exc)
+            return [PlaybackDone(command.leg, time.monotonic_ns(), played=False)]
+        self._playing[token] = (call.key, command.leg)
+        self._tokens[(call.key, command.leg)] = token
+        return []
+
+    def _record(self, call: CallContext) -> None:
+        started = self._clock()
+        path = voicemail_path(
+            self.data_dir, call.tenant, call.call_id, datetime.fromtimestamp(started, UTC)
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.ports.record(call.caller_handle, str(path))
+        except Exception as exc:
+            log.error(
+                "call %s tenant=%s: voicemail not recorded: %s", call.call_id, call.tenant, exc
+            )
+            return
+        self._recordings[call.key] = _Recording(
+            call.tenant, call.call_id, call.caller, call.called, path, call.caller_handle, started
+        )
+        log.info("call %s tenant=%s: recording voicemail", call.call_id, call.tenant)
+
+    def _stop_recording(self, key: int) -> None:
+        recording = self._recordings.pop(key, None)
+        if recording is None:
+            return
+        self.ports.stop_recording(recording.handle)
+        try:
+            seconds = wav_seconds(recording.path)
+        except (OSError, EOFError, wave.Error) as exc:
+            log.error("call %s: voicemail file unreadable: %s", recording.call_id, exc)
+            seconds = 0.0
+        log.info(
+            "call %s tenant=%s: voicemail of %.1f s", recording.call_id, recording.tenant, seconds
+        )
+        self.send(
+            {
+                "op": "voicemail",
+                "tenant": recording.tenant,
+                "call_id": recording.call_id,
+                "caller": recording.caller,
+                "called": recording.called,
+                "path": str(recording.path),
+                "seconds": round(seconds, 3),
+                "started_wall": recording.started_wall,
+            }
+        )
+
+
+__all__ = [
+    "CallContext",
+    "MediaServices",
+    "TenantMedia",
+    "plan_prompts",
+    "tenant_media",
+    "voicemail_path",
+]
