@@ -146,6 +146,9 @@ class AuthLayer:
     fail_delay: float = 0.2  # seconds per failure so far, answered later (slows guessing)
     max_fail_delay: float = 2.0
     sessions: dict[str, Session] = field(default_factory=dict)
+    # argon2 takes ~0.1-0.4 s of CPU: off the event loop (calls must not wait for a
+    # login), and at most two at once (a flood of logins must not starve the switch).
+    _hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     _last_step: dict[str, int] = field(default_factory=dict)  # a TOTP code is good once
 
     def __post_init__(self) -> None:
@@ -501,10 +504,15 @@ class AuthLayer:
             self._audit("login_locked", request, name or None)
             return self._locked(wait)
         user = self.users.users.get(name)
+        async with self._hashing:
+            if user is None:  # an unknown name costs as much time as a known one
+                await asyncio.to_thread(self.passwords.dummy_verify)
+                good = False
+            else:
+                good = await asyncio.to_thread(self.passwords.verify, user.password, password)
         if user is None:
-            self.passwords.dummy_verify()  # an unknown name costs as much time as a known one
             return await self._fail(request, name, keys, "unknown user")
-        if not self.passwords.verify(user.password, password):
+        if not good:
             return await self._fail(request, name, keys, "password")
         now = self.clock()
         csrf = secrets.token_urlsafe(24)

@@ -3,6 +3,7 @@ CSRF, tokens, lockout (the app on a real socket, the real record writer on SQLit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import pyotp
 import pytest
 from click.testing import CliRunner
 
+from switch import auth
 from switch.authhttp import CSRF_HEADER
 from switch.cli import main as cli
 from tests.switch.authsite import PASSWORD, Site, auth_site, client, csrf_of, login
@@ -306,3 +308,30 @@ async def test_enrolment_secret_is_shown_once(site: Site) -> None:
         async with browser.get(site.url + "/api/v1/me") as r:
             assert (await r.json())["user"] == "neu"
     assert site.users_file.load().users["neu"].totp == shown["secret"]
+
+
+async def test_password_hashing_does_not_block_the_event_loop(site: Site) -> None:
+    """argon2 with the real costs (~0.1-0.4 s here) runs in a thread: the loop that
+    carries call reports keeps ticking during a login."""
+    site.layer.passwords = auth.Passwords()  # the production costs (unknown user: dummy)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        started = time.perf_counter()
+        async with client() as browser:
+            status, _ = await login(browser, site.url, "nobody", PASSWORD, "123456")
+        took = time.perf_counter() - started
+    finally:
+        task.cancel()
+    assert status == 401
+    assert took > 0.05  # the hash really ran
+    assert max(gaps) < 0.15, f"loop stalled {max(gaps) * 1000:.0f} ms during a {took:.2f} s login"
