@@ -91,6 +91,11 @@ def _adapter(name: str) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())  # walks the tz database: once
+
+
 _RULE: TypeAdapter[RuleSpec] = TypeAdapter(RuleSpec)
 
 
@@ -249,7 +254,7 @@ class Builder:
         try:
             return zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            hint = suggest(name, zoneinfo.available_timezones())
+            hint = suggest(name, _zone_names())
             self.error(("timezone",), f"unknown time zone {name!r}{hint}")
             return utc
 

@@ -35,7 +35,7 @@ DATA = st.recursive(
         st.lists(children, max_size=4),
         st.dictionaries(st.sampled_from(KEYS), children, max_size=5),
     ),
-    max_leaves=25,
+    max_leaves=15,
 )
 
 
@@ -49,7 +49,7 @@ def load_or_problems(text: str) -> None:
     assert all(p.line >= 1 and p.column >= 1 and p.message for p in problems)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.dictionaries(st.sampled_from(KEYS), DATA, max_size=8))
 def test_random_structures(data: dict[str, Any]) -> None:
     load_or_problems(yaml.safe_dump(data, allow_unicode=True))
