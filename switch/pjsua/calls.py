@@ -94,6 +94,7 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
         self.connected = False
         self.ended = False
         self.answered_by_us = False  # inbound: we sent 2xx
+        self.started = inbound  # pjsua holds a call slot for it (outbound: makeCall passed)
         self.stats: MediaStats | None = None
         self._emit = emit
         self._media_changed = media_changed
@@ -155,12 +156,13 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
             log.exception("leg %d: DTMF callback failed", self.handle)
 
     def release(self) -> None:
-        """Let Python drop this object without running the C++ destructor.
+        """Disown the C++ object: Python may drop it without running ``Call::~Call``.
 
         pjsua reuses a call id as soon as the call is gone, and ``Call::~Call`` hangs
         up whatever call now holds the id it remembers: collecting an ended Leg after
-        its id went to a new call CANCELled that new call (seen under load). The C++
-        object (about a hundred bytes) is leaked instead; workers are recycled anyway.
+        its id went to a new call CANCELled that new call (seen under load). The
+        endpoint hands ownership back when the slot is still free
+        (``SipEndpoint._collect_ended``); otherwise the C++ object is leaked.
         """
         self.thisown = False
 

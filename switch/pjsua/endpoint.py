@@ -233,10 +233,27 @@ class SipEndpoint:
 
     def poll(self, timeout_ms: int) -> list[LegEvent]:
         """Run pjsua for up to ``timeout_ms`` and return what happened meanwhile."""
-        self._ended.clear()  # drop Call objects of legs that ended in an earlier poll
+        self._collect_ended()
         self._ep.libHandleEvents(max(0, timeout_ms))
         events, self._events = self._events, []
         return events
+
+    def _collect_ended(self) -> None:
+        """Drop the Call objects of legs that ended in an earlier poll.
+
+        ``Call::~Call`` clears the user data of the pjsua call slot it remembers and hangs
+        up the call in it if active. Once pjsua has reset the slot that is harmless, but
+        pjsua reuses slots at once: if a live leg holds the slot now, the object stays
+        disowned (:meth:`Leg.release`) and its C++ part is leaked rather than run.
+        """
+        if not self._ended:
+            return
+        busy = {leg.getId() for leg in self._legs.values()}
+        for leg in self._ended:
+            slot = leg.getId()
+            if leg.started and slot >= 0 and slot not in busy:
+                leg.thisown = True  # the slot is free: let the destructor run
+        self._ended.clear()
 
     @property
     def legs_in_use(self) -> int:
@@ -251,6 +268,7 @@ class SipEndpoint:
         self._events.append(event)
         if isinstance(event, LegEnded) and event.handle in self._legs:
             handle = event.handle
+            self.media.leg_ended(handle)
             leg = self._legs.pop(handle)
             leg.release()
             self._ended.append(leg)
@@ -268,7 +286,6 @@ class SipEndpoint:
         leg = Leg(
             account,
             prm.callId,
-            self.media.leg_ended(handle)
             handle,
             inbound=True,
             emit=self._emit,
@@ -300,7 +317,15 @@ class SipEndpoint:
 
     # ------------------------------------------------------------------ media
 
+    def audio(self, handle: int) -> Any | None:
+        """The audio port of leg ``handle`` in the conference bridge, once its media is up."""
+        leg = self._legs.get(handle)
+        if leg is None or leg.ended:
+            return None
+        return leg.audio()
+
     def _media_changed(self, handle: int) -> None:
+        self.media.media_changed(handle)
         peer = self._bridges.get(handle)
         if peer is not None:
             self._connect(handle, peer)
@@ -317,15 +342,7 @@ class SipEndpoint:
             audio_b.startTransmit(audio_a)
         except pj.Error as exc:
             log.warning("bridge %d<->%d failed: %s", a, b, exc.info())
-    def audio(self, handle: int) -> Any | None:
-        """The audio port of leg ``handle`` in the conference bridge, once its media is up."""
-        leg = self._legs.get(handle)
-        if leg is None or leg.ended:
-            return None
-        return leg.audio()
 
-
-        self.media.media_changed(handle)
     def bridge(self, a: int, b: int) -> None:
         """Connect the audio of two legs both ways (again after every media change)."""
         for handle in (a, b):
@@ -430,6 +447,7 @@ class SipEndpoint:
         self._legs[handle] = leg
         try:
             leg.makeCall(uri, prm)
+            leg.started = True
         except pj.Error as exc:
             # Never touch a Call whose creation failed (C assertion). Keep the object
             # until the next poll so its destructor does not run inside this frame.
