@@ -34,7 +34,6 @@ from switch.announcements import (
     Announcements,
     Prompt,
     PromptCache,
-    wav_seconds,
 )
 from switch.callflow import MediaOptions, prompt_texts
 from switch.events import (
@@ -110,6 +109,24 @@ def plan_prompts(plan: Any) -> list[Prompt]:
     return [Prompt(tenant, text, media.voice) for text in dict.fromkeys(texts)]
 
 
+CLOSE_WAIT_NS = 3_000_000_000
+"""How long a stopped recording may take to be closed by pjmedia before it is reported anyway."""
+
+
+def _complete_wav_seconds(path: Path) -> float | None:
+    """Length of a WAV whose header has been finalised (its data size filled in), else None."""
+    try:
+        size = path.stat().st_size
+        with wave.open(str(path), "rb") as wav:
+            frames, width = wav.getnframes(), wav.getsampwidth()
+            rate = wav.getframerate()
+    except (OSError, EOFError, wave.Error):
+        return None
+    if rate <= 0 or (frames == 0 and size > 64) or frames * width < size - 4096:
+        return None  # the writer has not put the final lengths into the header yet
+    return frames / rate
+
+
 def voicemail_path(data_dir: Path, tenant: str, call_id: str, when: datetime) -> Path:
     stamp = when.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     safe_id = _UNSAFE.sub("_", call_id)[:80] or "call"
@@ -125,6 +142,7 @@ class _Recording:
     path: Path
     handle: int
     started_wall: float
+    stopped_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +179,7 @@ class MediaServices:
         self._playing: dict[int, tuple[int, int]] = {}  # token -> (call key, leg)
         self._tokens: dict[tuple[int, int], int] = {}  # (call key, leg) -> token
         self._recordings: dict[int, _Recording] = {}  # call key -> recording
+        self._closing: list[_Recording] = []  # stopped, WAV header not written yet
         self._beep: str | None = None
 
     # ------------------------------------------------------------------ plans
@@ -203,6 +222,8 @@ class MediaServices:
 
     def ended(self) -> list[tuple[int, Event]]:
         """PlaybackDone events for prompts that reached their end, by call key."""
+        if self._closing:
+            self._report_closed()
         events: list[tuple[int, Event]] = []
         for prompt in self.ports.ended():
             entry = self._playing.pop(prompt.token, None)
@@ -270,11 +291,26 @@ class MediaServices:
         if recording is None:
             return
         self.ports.stop_recording(recording.handle)
-        try:
-            seconds = wav_seconds(recording.path)
-        except (OSError, EOFError, wave.Error) as exc:
-            log.error("call %s: voicemail file unreadable: %s", recording.call_id, exc)
-            seconds = 0.0
+        # pjmedia removes a conference port asynchronously (on the bridge's clock thread,
+        # PJSIP 2.14+): the file is complete only a few milliseconds later. Report it from
+        # the loop once it is, rather than wait here on the SIP thread.
+        recording.stopped_ns = time.monotonic_ns()
+        self._closing.append(recording)
+        self._report_closed()
+
+    def _report_closed(self) -> None:
+        now = time.monotonic_ns()
+        for recording in list(self._closing):
+            seconds = _complete_wav_seconds(recording.path)
+            waited = now - recording.stopped_ns
+            if seconds is None and waited < CLOSE_WAIT_NS:
+                continue
+            self._closing.remove(recording)
+            if seconds is None:
+                log.error("call %s: voicemail file unreadable", recording.call_id)
+            self._report(recording, seconds or 0.0)
+
+    def _report(self, recording: _Recording, seconds: float) -> None:
         log.info(
             "call %s tenant=%s: voicemail of %.1f s", recording.call_id, recording.tenant, seconds
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from switch.announcements import Announcements, wav_seconds
+from switch.callflow import prompt_texts
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
@@ -161,3 +163,97 @@ def test_announcement_is_played_then_the_switch_hangs_up(tmp_path: Path) -> None
     audio = sink.samples()
     assert len(audio) / 8000 == pytest.approx(seconds, abs=1.0)
     assert rms(audio) > 300
+
+
+# ------------------------------------------------------------------ voicemail
+
+PCAP = Path("/usr/share/sip-tester/g711a.pcap")
+
+
+def pcap_alaw(path: Path) -> list[int]:
+    """Linear samples of the RTP payloads in a pcap (Ethernet/IPv4/UDP/RTP, PCMA)."""
+    data = path.read_bytes()
+    assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4, "little-endian pcap expected"
+    offset, samples = 24, []
+    while offset + 16 <= len(data):
+        length = struct.unpack("<I", data[offset + 8 : offset + 12])[0]
+        frame = data[offset + 16 : offset + 16 + length]
+        offset += 16 + length
+        ip = frame[14:]
+        rtp = ip[(ip[0] & 0x0F) * 4 + 8 :]
+        header = 12 + 4 * (rtp[0] & 0x0F)
+        if rtp[1] & 0x7F == 8:
+            samples.extend(ALAW[b] for b in rtp[header:])
+    return samples
+
+
+def wav_samples(path: Path) -> list[int]:
+    import array
+    import wave
+
+    with wave.open(str(path), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+        return list(array.array("h", wav.readframes(wav.getnframes())))
+
+
+def envelope(samples: list[int], block: int = 160) -> list[float]:
+    """Mean absolute level per 20 ms block: robust against jitter-buffer sample shifts."""
+    return [
+        sum(abs(s) for s in samples[i : i + block]) / block
+        for i in range(0, len(samples) - block + 1, block)
+    ]
+
+
+def best_match(needle: list[float], haystack: list[float]) -> tuple[float, int]:
+    """Highest Pearson correlation of ``needle`` against every offset into ``haystack``."""
+    n = len(needle)
+    mean_n = sum(needle) / n
+    dn = [x - mean_n for x in needle]
+    norm_n = math.sqrt(sum(x * x for x in dn))
+    best = (-1.0, 0)
+    for shift in range(-n // 4, max(1, len(haystack) - n + n // 4)):
+        pairs = [(dn[i], haystack[i + shift]) for i in range(n) if 0 <= i + shift < len(haystack)]
+        if len(pairs) < n * 3 // 4:
+            continue
+        hs = [h for _, h in pairs]
+        mean_h = sum(hs) / len(hs)
+        num = sum(d * (h - mean_h) for d, h in pairs)
+        den = norm_n * math.sqrt(sum((h - mean_h) ** 2 for h in hs))
+        if den and num / den > best[0]:
+            best = (num / den, shift)
+    return best
+
+
+def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    greeting = prompt_texts("Test")[0]
+    seconds = make_prompts(data_dir, greeting)[greeting] + 0.3  # + the beep
+    (tmp_path / "pcap").mkdir()
+    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    dialplan = plan(tmp_path, "      - voicemail")
+    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
+    wait_ms = int((seconds + 0.6) * 1000)  # speak only after the beep
+    call = caller(tmp_path, worker, "uac_voicemail.xml", "-d", str(wait_ms))
+    with running(worker, call):
+        worker.start()
+        call.start()
+        assert call.wait(25) == 0, call.diagnostics()
+        message = worker.wait_for(lambda m: m["op"] == "voicemail")
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+    assert record["outcome"] == "missed"
+    assert record["hung_up_by"] == "caller"
+    path = Path(message["path"])
+    assert path.parent == data_dir / "voicemail" / "test-tenant"
+    assert message["caller"] == CALLER
+    assert message["tenant"] == "test-tenant"
+    assert path.is_file()
+    recorded = wav_samples(path)
+    played = pcap_alaw(PCAP)
+    played_s, recorded_s = len(played) / 8000, len(recorded) / 8000
+    assert message["seconds"] == pytest.approx(recorded_s, abs=0.05)
+    # Recording runs from the beep's end to the BYE: the 7.05 s of audio plus the
+    # ~0.6 s the caller waited and the pause before its BYE.
+    assert played_s - 0.2 < recorded_s < played_s + 2.0, (played_s, recorded_s)
+    assert rms(recorded) > 300
+    score, shift = best_match(envelope(played), envelope(recorded))
+    assert score > 0.8, (score, shift)
