@@ -174,7 +174,8 @@ def pcap_alaw(path: Path) -> list[int]:
     """Linear samples of the RTP payloads in a pcap (Ethernet/IPv4/UDP/RTP, PCMA)."""
     data = path.read_bytes()
     assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4, "little-endian pcap expected"
-    offset, samples = 24, []
+    offset = 24
+    samples: list[int] = []
     while offset + 16 <= len(data):
         length = struct.unpack("<I", data[offset + 8 : offset + 12])[0]
         frame = data[offset + 16 : offset + 16 + length]
