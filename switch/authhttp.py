@@ -391,9 +391,16 @@ class AuthLayer:
         return _dumps(body)
 
     def scoped_snapshot(self, request: web.Request, snapshot: dict[str, Any]) -> dict[str, Any]:
-        """The dashboard state as this principal may see it (for the event stream)."""
-        who = request.get(PRINCIPAL)
-        if not isinstance(who, Principal) or can(who, Action.READ_CALLS, None):
+        """The dashboard state as this principal may see it (for the event stream).
+
+        Asked again for every snapshot: a stream whose token was revoked, or whose
+        session ended, stops at its next push (ConnectionResetError ends the stream in
+        :func:`switch.http.make_app`), and a changed role or tenant list applies at once.
+        """
+        who = self.principal(request)
+        if not isinstance(who, Principal):
+            raise ConnectionResetError("the login behind this event stream has ended")
+        if can(who, Action.READ_CALLS, None):
             return snapshot
 
         def mine(tenant: object) -> bool:

@@ -335,3 +335,23 @@ async def test_password_hashing_does_not_block_the_event_loop(site: Site) -> Non
     assert status == 401
     assert took > 0.05  # the hash really ran
     assert max(gaps) < 0.15, f"loop stalled {max(gaps) * 1000:.0f} ms during a {took:.2f} s login"
+
+
+async def test_event_stream_ends_when_its_token_is_revoked(site: Site) -> None:
+    token, token_id = site.token("otto")
+    headers = {"Authorization": f"Bearer {token}"}
+    snapshots = 0
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(site.url + "/api/v1/events", headers=headers) as r,
+    ):
+        assert r.status == 200
+        async with asyncio.timeout(5):
+            async for line in r.content:
+                if line.startswith(b"data: "):
+                    snapshots += 1
+                    if snapshots == 1:
+                        site.users_file.save(auth.revoke_token(site.users_file.load(), token_id))
+                        site.feed.changed()
+        # the loop ended: the server closed the stream (refresh is 0.3 s here)
+    assert snapshots == 1
