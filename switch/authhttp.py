@@ -486,6 +486,12 @@ class AuthLayer:
         count = max(self.lockout.failures(k) for k in keys)
         await asyncio.sleep(min(self.max_fail_delay, self.fail_delay * count))
         if locked > 0:
+            log.warning(
+                "login locked for %.0f s after failures: user %r, address %s",
+                locked,
+                name,
+                request.remote,
+            )
             return self._locked(locked)
         return _json_error(401, "user name, password or code is wrong")
 

@@ -4,6 +4,8 @@
     rufweiche explain PATH --to NUMBER ...    who rings for one call, and why
     rufweiche week PATH ...                   which rule answers at each hour of a week
     rufweiche run ...                         start the switch
+    rufweiche users add|passwd|remove|list|token|mqtt-device|mqtt-files
+                                              who may log in (docs/security.md)
 
 Users never see a traceback: an expected error is a one-line message (one line per
 problem for a dial plan) and exit status 1 (2 for a usage error, from click); anything
