@@ -214,8 +214,11 @@ class Principal:
     grants: frozenset[str] = frozenset()
     via: str = "session"  # "session", "token" or "open" (no users file)
 
-    def sees_tenant(self, tenant: str) -> bool:
-        return (self.role is Role.OPS and not self.tenants) or tenant in self.tenants
+    def sees_tenant(self, tenant: str | None) -> bool:
+        """``tenant`` None: all tenants (only an ops principal not scoped to some)."""
+        if self.role is Role.OPS and not self.tenants:
+            return True
+        return tenant is not None and tenant in self.tenants
 
 
 _OWN_TENANT: Final = frozenset(
@@ -258,14 +261,12 @@ RULES: Final[dict[Role, Callable[[Principal, Action, str | None, str | None], bo
         )
     ),
     Role.OPS: lambda p, a, t, _person: (
+        # metrics, health, audit, reloads: no tenant; an ops token scoped to some tenants
+        # still reads these global figures
         (a in _OPS_GLOBAL and t is None)
-        or (a in _OPS_ANY_TENANT and (t is None or p.sees_tenant(t)))
-        or (
-            a is Action.READ_RECORDINGS
-            and "recordings" in p.grants
-            and (t is None or p.sees_tenant(t))
-        )
-        # an ops token scoped to some tenants still reads the global figures
+        # "all tenants" (t None) only when not scoped to some
+        or (a in _OPS_ANY_TENANT and p.sees_tenant(t))
+        or (a is Action.READ_RECORDINGS and "recordings" in p.grants and p.sees_tenant(t))
     ),
 }
 

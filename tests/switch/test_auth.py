@@ -83,6 +83,8 @@ def test_recordings_only_when_granted() -> None:
     scoped_ops = Principal("sam", Role.OPS, frozenset({OWN}))
     assert can(scoped_ops, A.READ_CALLS, OWN)
     assert not can(scoped_ops, A.READ_CALLS, OTHER)
+    assert not can(scoped_ops, A.READ_CALLS, None)  # not "all tenants"
+    assert can(scoped_ops, A.READ_METRICS, None)
 
 
 def test_handled_by() -> None:

@@ -355,3 +355,14 @@ async def test_event_stream_ends_when_its_token_is_revoked(site: Site) -> None:
                         site.feed.changed()
         # the loop ended: the server closed the stream (refresh is 0.3 s here)
     assert snapshots == 1
+
+
+async def test_ops_token_scoped_to_one_tenant(site: Site) -> None:
+    token, _ = site.token("olga", tenants=("schmidt",))
+    status, body = await call(site.url + "/api/v1/calls", token=token)
+    assert status == 200
+    assert [t for t, _ in tenants_of_calls(body)] == ["schmidt"]
+    assert (await call(site.url + "/api/v1/calls?tenant=mueller", token=token))[0] == 404
+    status, body = await call(site.url + "/api/v1/presence", token=token)
+    assert sorted(body["tenants"]) == ["schmidt"]
+    assert (await call(site.url + "/metrics", token=token))[0] == 200
