@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from rules import conditions as c
 from rules.days import supported_subdivisions
+from rules.decide import warm
 from rules.decision import Final, FinalKind, Target
 from rules.errors import DialPlanError, Problem
 from rules.model import (
@@ -679,4 +680,6 @@ def _dotted(path: Path) -> str:
 
 def build_plan(doc: Document) -> DialPlan:
     """Validate and compile ``doc``; raises :class:`DialPlanError` with every problem found."""
-    return Builder(doc).build()
+    plan = Builder(doc).build()
+    warm(plan)
+    return plan

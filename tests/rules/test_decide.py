@@ -349,6 +349,8 @@ def test_the_number_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.import_module("rules.decide"), "_MEMO_MAX", 3)
     p = plan(CALLERS)
     for i in range(6):
-        assert run(p, MONDAY, f"+4922112345{i:02d}").rule == "not anonymous"
+        assert run(p, MONDAY, f"0221 12345{i:02d}", called="02331 987654-0").rule == (
+            "not anonymous"
+        )
         assert run(p, MONDAY, " Anonymous ").rule == "anon"
     assert len(p._numbers) <= 3

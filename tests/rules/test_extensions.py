@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules import PresenceState, load_plan_text
+from rules import DialPlan, PresenceState, load_plan_text
 from tests.rules.helpers import at, refs, run
 
 HEAD = """\
@@ -127,3 +127,21 @@ def test_a_big_municipal_plan_loads_and_indexes_every_extension() -> None:
     assert (
         run(plan, wednesday, called="+4951213021900").steps[0].targets[0].uri == "sip:4900@rathaus"
     )
+
+
+def cache_sizes(plan: DialPlan) -> tuple[int, int]:
+    rules = [*plan.rules, *(r for e in plan.extensions.values() for r in e.rules)]
+    steps = sum(len(step._built) for rule in rules for step in rule.steps)
+    targets = sum(len(person._targets) for person in plan.people.values())
+    return steps, targets
+
+
+def test_loading_builds_every_step_a_call_can_need() -> None:
+    before = cache_sizes(PLAN)
+    assert before[0] > 0
+    for number in PLAN.numbers:
+        for day in (MONDAY, TUESDAY):
+            for caller in (None, "+49 30 1234567"):
+                for state in PresenceState:
+                    run(PLAN, day, caller=caller, called=number, presence={"mayer": state})
+    assert cache_sizes(PLAN) == before
