@@ -88,6 +88,13 @@ PRINCIPAL: Final = web.RequestKey("principal", Principal)  # who, for the handle
 # Routes anyone may reach: the login page and what it needs. /static holds only the
 # page code (no data); "/" merely redirects.
 PUBLIC: Final = frozenset({"/", "/login", "/logout", "/enrol", "/static"})
+# No framing (clickjacking of the login form), no MIME sniffing, no Referer with paths.
+HARDENING: Final = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 OPEN_ON_LOOPBACK: Final = {"/metrics": Action.READ_METRICS, "/healthz": Action.READ_HEALTH}
 
 # What a route is, by its pattern: (action for GET, action for other methods). Routes that
@@ -226,10 +233,13 @@ class AuthLayer:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            return await self._guard(request, handler)
+            response = await self._guard(request, handler)
         except AuthError as exc:  # e.g. the users file went bad while running
             log.error("auth: %s", exc)
-            return _json_error(503, "the users file cannot be read; see the switch's log")
+            response = _json_error(503, "the users file cannot be read; see the switch's log")
+        if not response.prepared:  # an event stream has sent its headers already
+            response.headers.update(HARDENING)
+        return response
 
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource

@@ -67,6 +67,8 @@ async def test_without_login(site: Site) -> None:
         assert r.url.path == "/login"
         assert r.url.query["next"] == "/dashboard"
         assert "Sign in" in await r.text()
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
     # open to a loopback peer by default (Prometheus on the same host)
     assert (await call(site.url + "/metrics"))[0] == 200
     assert (await call(site.url + "/healthz"))[0] == 200
