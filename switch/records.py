@@ -188,6 +188,22 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX calls_tenant_started ON calls (tenant, started_wall);
     CREATE INDEX calls_active ON calls (worker) WHERE outcome IS NULL;
     """,
+    # 3: voicemail messages (switch/voicemail.py); the caller as store_caller allows.
+    """
+    CREATE TABLE voicemails (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        caller TEXT,
+        caller_policy TEXT NOT NULL,
+        called TEXT NOT NULL,
+        path TEXT NOT NULL,                  -- the WAV file, under <data_dir>/voicemail/
+        seconds REAL NOT NULL,
+        started_wall REAL NOT NULL,          -- when the recording began (Unix seconds, UTC)
+        started_at TEXT NOT NULL
+    );
+    CREATE INDEX voicemails_tenant_started ON voicemails (tenant, started_wall);
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ from switch.metrics import Metrics
 from switch.pool import WorkerProcess, WorkerSpec
 from switch.records import RecordsError, RecordWriter
 from switch.settings import Settings, SettingsError, endpoint, load_settings
+from switch.voicemail import Broker, VoicemailBox, VoicemailError, voicemail_routes
 
 log = logging.getLogger("rufweiche")
 
@@ -94,6 +96,7 @@ class Supervisor:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     edge: Edge | None = None
     audit: AuditLog | None = None  # issue 9: who did what (switch/audit.py)
+    voicemail: VoicemailBox | None = None  # issue 7: records + MQTT (switch/voicemail.py)
 
     # -- worker reports
 
@@ -125,6 +128,13 @@ class Supervisor:
             )
         elif op == "reloaded":
             log.info("worker %s reloaded %s tenants", worker.name, message.get("tenants"))
+        elif op == "voicemail" and self.voicemail is not None:
+            tenant = str(message.get("tenant"))
+            policy = getattr(self.plans.plans.get(tenant), "store_caller", "full")
+            try:
+                await self.voicemail.add(message, policy)
+            except (VoicemailError, sqlite3.Error) as exc:
+                log.error("voicemail from worker %s not recorded: %s", worker.name, exc)
         else:
             log.warning("worker %s sent unknown op %r", worker.name, op)
 
@@ -335,6 +345,8 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
             routes=routes,
             trunk=settings.trunk,
             grace_seconds=settings.grace_seconds,
+            # Media services (issue 7): announcements and voicemail live under data_dir.
+            extra_args=("--data-dir", str(settings.data_dir)),
         )
         for i, address in enumerate(addresses)
     ]
@@ -424,6 +436,21 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
                 )
             )
 
+        mail_broker = None
+        if settings.mqtt.enabled:
+            mqtt_at = endpoint(settings.mqtt.broker, 1883)
+            mail_broker = Broker(
+                mqtt_at.host,
+                mqtt_at.port,
+                settings.mqtt.username,
+                settings.mqtt.password_file.read_text().strip()
+                if settings.mqtt.password_file
+                else None,
+            )
+        sup.voicemail = await stack.enter_async_context(
+            VoicemailBox(settings.data_dir / "calls.sqlite3", mail_broker)
+        )
+
         if settings.edge_enabled:
             edge_config = edge_settings(settings, plans, specs)
             if settings.edge_mode == "external":
@@ -467,7 +494,13 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
         sup.audit = audit
         # -- end auth ----------------------------------------------------------------------
         app = make_app(
-            writer, metrics, sup.health(), presence_routes(hub), feed=feed, auth=auth_layer
+            writer,
+            metrics,
+            sup.health(),
+            presence_routes(hub),
+            voicemail_routes(sup.voicemail, settings.data_dir),
+            feed=feed,
+            auth=auth_layer,
         )
         url = await stack.enter_async_context(serve(app, http_host, http.port))
         log.info("dashboard on %s/dashboard, metrics on %s/metrics", url, url)

@@ -1,0 +1,220 @@
+"""Voicemail in the supervisor: keep the record, notify over MQTT, list and serve the files.
+
+Theory of operation
+-------------------
+A worker records a message (switch/media.py) and sends a ``voicemail`` control
+message. :class:`VoicemailBox` (one per supervisor, an ``async with`` object) then
+
+1. stores a row in the ``voicemails`` table of the call records database (migration 3
+   of switch/records.py), with the caller's number as the plan's ``store_caller``
+   allows (full, masked, none — the same policy as the call records);
+2. publishes ``rufweiche/v1/<tenant>/voicemail`` (QoS 1, not retained: it is an event,
+   not a state) with ``{"call_id", "path", "caller", "duration", "time"}`` to the MQTT
+   broker, on a short-lived connection of its own — messages are rare, and a broker
+   that is down must never delay a call or lose the record (it is logged and dropped).
+
+The HTTP side (:func:`voicemail_routes`): ``GET /api/v1/voicemails[?tenant=]`` lists
+the newest messages, and ``GET /files/voicemail/<tenant>/<file>.wav`` serves one
+(names are checked: no path leaves ``<data_dir>/voicemail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+import aiosqlite
+from aiohttp import web
+
+from switch.records import CallerPolicy, apply_caller_policy, connect, iso_utc, migrate
+
+log = logging.getLogger("switch.voicemail")
+
+TOPIC = "{prefix}/{tenant}/voicemail"
+PUBLISH_TIMEOUT_S = 5.0
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.wav$")
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class VoicemailError(Exception):
+    """A voicemail report from a worker was unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Voicemail:
+    tenant: str
+    call_id: str
+    caller: str | None  # as stored: after the plan's store_caller policy
+    called: str
+    path: str
+    seconds: float
+    started_wall: float
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any], policy: CallerPolicy | str) -> Voicemail:
+        try:
+            return cls(
+                tenant=str(message["tenant"]),
+                call_id=str(message["call_id"]),
+                caller=apply_caller_policy(message.get("caller"), policy),
+                called=str(message.get("called", "")),
+                path=str(message["path"]),
+                seconds=float(message["seconds"]),
+                started_wall=float(message["started_wall"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VoicemailError(f"voicemail report {message!r}: {exc}") from None
+
+    def payload(self) -> bytes:
+        return json.dumps(
+            {
+                "call_id": self.call_id,
+                "path": self.path,
+                "caller": self.caller,
+                "duration": round(self.seconds, 1),
+                "time": iso_utc(self.started_wall),
+            },
+            ensure_ascii=False,
+        ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    prefix: str = "rufweiche/v1"
+
+
+class VoicemailBox:
+    """Stores voicemail records and sends their notifications (see the module docstring)."""
+
+    def __init__(self, db_path: Path, broker: Broker | None = None) -> None:
+        self.db_path = db_path
+        self.broker = broker
+        self._db: aiosqlite.Connection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Self:
+        self._db = await connect(self.db_path)
+        await migrate(self._db, path=self.db_path)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tasks:  # let notifications in flight finish, but never hang the stop
+            await asyncio.wait(self._tasks, timeout=PUBLISH_TIMEOUT_S)
+        for task in self._tasks:
+            task.cancel()
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def add(self, message: dict[str, Any], policy: CallerPolicy | str) -> Voicemail:
+        """Store one worker report and start its MQTT notification."""
+        mail = Voicemail.from_message(message, policy)
+        db = self._require()
+        await db.execute(
+            "INSERT INTO voicemails (call_id, tenant, caller, caller_policy, called, path, "
+            "seconds, started_wall, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                mail.call_id,
+                mail.tenant,
+                mail.caller,
+                CallerPolicy(policy).value,
+                mail.called,
+                mail.path,
+                mail.seconds,
+                mail.started_wall,
+                iso_utc(mail.started_wall),
+            ),
+        )
+        log.info("voicemail tenant=%s call %s: %.1f s", mail.tenant, mail.call_id, mail.seconds)
+        if self.broker is not None:
+            task = asyncio.get_running_loop().create_task(self._notify(mail))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return mail
+
+    async def list(self, tenant: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT call_id, tenant, caller, called, path, seconds, started_at FROM voicemails"
+        args: list[Any] = []
+        if tenant:
+            sql += " WHERE tenant = ?"
+            args.append(tenant)
+        sql += " ORDER BY started_wall DESC LIMIT ?"
+        args.append(limit)
+        async with self._require().execute(sql, args) as cursor:
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+        for row in rows:
+            name = Path(row["path"]).name
+            row["url"] = f"/files/voicemail/{row['tenant']}/{name}"
+        return rows
+
+    async def _notify(self, mail: Voicemail) -> None:
+        broker = self.broker
+        assert broker is not None
+        topic = TOPIC.format(prefix=broker.prefix, tenant=mail.tenant)
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                async with aiomqtt.Client(
+                    broker.host,
+                    broker.port,
+                    username=broker.username,
+                    password=broker.password,
+                    identifier=f"rufweiche-voicemail-{id(mail):x}",
+                ) as client:
+                    await client.publish(topic, mail.payload(), qos=1, retain=False)
+        except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+            log.warning("voicemail tenant=%s not notified over MQTT: %s", mail.tenant, exc)
+
+    def _require(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise VoicemailError("voicemail box used outside 'async with'")
+        return self._db
+
+
+def voicemail_routes(box: VoicemailBox, data_dir: Path) -> list[web.RouteDef]:
+    """``/api/v1/voicemails`` and ``/files/voicemail/<tenant>/<file>.wav``."""
+    root = (data_dir / "voicemail").resolve()
+
+    async def list_voicemails(request: web.Request) -> web.Response:
+        tenant = request.query.get("tenant") or None
+        rows = await box.list(tenant)
+        return web.json_response({"voicemails": rows})
+
+    async def get_file(request: web.Request) -> web.StreamResponse:
+        tenant, name = request.match_info["tenant"], request.match_info["name"]
+        if not _TENANT.match(tenant) or not _FILE.match(name):
+            raise web.HTTPNotFound()
+        path = (root / tenant / name).resolve()
+        if path.parent != root / tenant or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+    return [
+        web.get("/api/v1/voicemails", list_voicemails),
+        web.get("/files/voicemail/{tenant}/{name}", get_file),
+    ]
+
+
+__all__ = [
+    "Broker",
+    "Voicemail",
+    "VoicemailBox",
+    "VoicemailError",
+    "voicemail_routes",
+]

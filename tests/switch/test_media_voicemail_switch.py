@@ -1,0 +1,110 @@
+"""Voicemail through the whole switch (``python -m switch run``) with a real Mosquitto.
+
+A SIPp caller (pcap audio) leaves a message; the test then finds the WAV file, the
+``voicemails`` record behind ``/api/v1/voicemails``, the file behind its URL, and the
+MQTT notification on ``rufweiche/v1/<tenant>/voicemail`` of a test-owned broker.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from switch.callflow import prompt_texts
+from tests.peers import mosquitto_broker
+from tests.sip_peers import LOOPBACK, Sipp, stop_process, write_plan
+from tests.switch.running_switch import Switch
+from tests.switch.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, PCAP, make_prompts
+
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
+
+
+def test_voicemail_is_recorded_listed_served_and_notified(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    greeting = prompt_texts("Test")[0]
+    seconds = make_prompts(data_dir, greeting)[greeting] + 0.3
+    (tmp_path / "pcap").mkdir()
+    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    write_plan(
+        plans / "test.yaml",
+        f"""
+tenant: test-tenant
+name: Test
+numbers: ["{BUSINESS}"]
+people:
+  jan:
+    name: Jan
+    devices: {{desk: "sip:201@127.0.0.1:9"}}
+rules:
+  - name: closed
+    then: [voicemail]
+""",
+    )
+    with mosquitto_broker(tmp_path) as broker:
+        host, port = broker.address
+        switch = Switch(tmp_path, plans)
+        switch.cmd.remove("--no-mqtt")
+        switch.cmd += ["--mqtt", f"{host}:{port}"]
+        topic = "rufweiche/v1/test-tenant/voicemail"
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic, "-C", "1", "-W", "40"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        call = Sipp(
+            tmp_path,
+            "caller",
+            "uac_voicemail.xml",
+            [
+                f"{LOOPBACK}:{switch.sip_port}",
+                "-s",
+                BUSINESS_E164,
+                "-key",
+                "caller",
+                CALLER,
+                "-m",
+                "1",
+                "-timeout",
+                "30",
+                "-timeout_error",
+                "-d",
+                str(int((seconds + 0.6) * 1000)),
+            ],
+        )
+        try:
+            switch.start()
+            call.start()
+            assert call.wait(30) == 0, call.diagnostics()
+            out, err = sub.communicate(timeout=15)
+            mails = switch.wait_until(
+                lambda: switch.get("/api/v1/voicemails")["voicemails"], 10, "voicemail record"
+            )
+            with urllib.request.urlopen(switch.url + mails[0]["url"], timeout=2) as response:
+                served = response.read()
+                content_type = response.headers["Content-Type"]
+            calls = switch.calls()
+        finally:
+            call.stop()
+            stop_process(sub)
+            if switch.proc is not None:
+                switch.stop()
+    assert sub.returncode == 0, err
+    note = json.loads(out)
+    (mail,) = mails
+    path = Path(mail["path"])
+    assert path.parent == data_dir / "voicemail" / "test-tenant"
+    assert path.read_bytes() == served
+    assert content_type == "audio/wav"
+    assert 7.0 < mail["seconds"] < 9.5
+    assert mail["caller"] == note["caller"] == CALLER
+    assert note["path"] == mail["path"]
+    assert note["duration"] == pytest.approx(mail["seconds"], abs=0.1)
+    assert note["call_id"] == mail["call_id"]
+    assert calls[0]["outcome"] == "missed"
