@@ -225,6 +225,25 @@ function connect() {
   source.addEventListener("snapshot", (event) => render(JSON.parse(event.data)));
 }
 
+// Voicemail (issue 7): the newest messages, each playable in place.
+async function loadVoicemails() {
+  try {
+    const response = await fetch("/api/v1/voicemails");
+    if (!response.ok) return;
+    const rows = (await response.json()).voicemails;
+    const body = $("voicemails").querySelector("tbody");
+    body.replaceChildren(...rows.slice(0, 20).map((m) => el("tr", {},
+      el("td", {}, new Date(m.started_at).toLocaleString([], { hour12: false })),
+      el("td", {}, m.tenant),
+      el("td", {}, m.caller || "anonym"),
+      el("td", {}, `${Math.round(m.seconds)} s`),
+      el("td", {}, el("audio", { controls: true, preload: "none", src: m.url })))));
+    $("voicemails-empty").hidden = rows.length > 0;
+  } catch (error) { /* the next round tries again */ }
+}
+
 connect();
 setInterval(tick, 1000);
+loadVoicemails();
+setInterval(loadVoicemails, 30000);
 tick();
