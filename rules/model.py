@@ -323,6 +323,15 @@ def _extension_form(value: Any) -> Any:
 Extension = Annotated[ExtensionSpec, BeforeValidator(_extension_form)]
 
 
+class MediaSpec(Spec):
+    """The plan's ``media:`` keys (issue 7, switch/media.py): prompts, voicemail, confirmation."""
+
+    voice: Literal["de", "en"] = "de"  # espeak-ng voice of spoken announcements
+    voicemail_max: Seconds = 120.0  # longest voicemail message
+    confirm_timeout: Seconds = 10.0  # from the callee's answer to its "1" (confirm: true)
+    whisper: bool = False  # the secretarial service hears the business name first
+
+
 class PlanSpec(Spec):
     tenant: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
     name: Text
@@ -342,6 +351,7 @@ class PlanSpec(Spec):
     )
     rules: tuple[RuleSpec, ...] = ()
     extensions: dict[str, Extension] = {}
+    media: MediaSpec = MediaSpec()
 
 
 When.model_rebuild()
