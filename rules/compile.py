@@ -104,17 +104,20 @@ def _message(error: Any) -> str:
     if error["type"] == "missing" and error["loc"]:
         return f"missing required key {error['loc'][-1]!r}"
     text = str(error["msg"]).removeprefix("Value error, ")
+    text = _INSTANCE.sub(
+        lambda m: "a mapping of days to times" if m[1] == "ScheduleSpec" else "a mapping", text
+    )
     for python, yaml_word in _WORDS:
         text = text.replace(python, yaml_word)
     return text
 
 
 # pydantic speaks Python; the author wrote YAML.
+_INSTANCE = re.compile(r"a valid dictionary or instance of (\w+)")
 _WORDS = (
     ("a valid tuple", "a list"),
     ("a valid list", "a list"),
     ("Tuple should", "The list should"),
-    ("a valid dictionary or instance of ScheduleSpec", "a mapping of days to times"),
     ("a valid dictionary", "a mapping (key: value)"),
     ("Dictionary should", "The mapping should"),
 )
@@ -166,6 +169,7 @@ class Builder:
         if not isinstance(raw, dict):
             self.error((), "a dial plan is a mapping of keys (tenant, name, rules, ...)")
             raise DialPlanError(self.problems)
+        self.moved_keys(raw)
         fields = {info.alias or name: name for name, info in PlanSpec.model_fields.items()}
         for key in raw:
             if key not in fields:
@@ -191,6 +195,19 @@ class Builder:
                 self.broken.add(key)
             parts[name] = value
         return self.compile(parts)
+
+    def moved_keys(self, raw: dict[str, Any]) -> None:
+        """Keys written where an early sketch of the format had them: say where they go now."""
+        services = raw.get("service")
+        if not isinstance(services, dict):
+            return
+        for sid, spec in services.items():
+            if isinstance(spec, dict) and "announce_as" in spec:
+                self.error(
+                    ("service", sid, "announce_as"),
+                    "announce_as names the business: write it at the top of the plan",
+                )
+                raw["service"][sid] = {k: v for k, v in spec.items() if k != "announce_as"}
 
     def compile(self, parts: dict[str, Any]) -> DialPlan:
         self.region = parts["region"] or "DE"

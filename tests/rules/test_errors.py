@@ -295,3 +295,20 @@ def test_nested_unknown_keys_at_two_levels() -> None:
 def test_a_duration_of_the_wrong_type() -> None:
     found = problems("rules:\n  - {name: r, then: [{ring: [jan], timeout: [1]}]}\n")
     assert any("duration [1] is not like 15s" in p for p in found), found
+
+
+def test_announce_as_under_the_service_points_to_the_top_level() -> None:
+    found = problems(
+        "service:\n  svc: {devices: {a1: 'sip:a1@svc'}, announce_as: Test}\nrules: []\n",
+        head_without("service:"),
+    )
+    assert found == [
+        "<test>:8:38: service.svc.announce_as: announce_as names the business: write it at the"
+        " top of the plan"
+    ]
+    assert problems("service: 5\n", head_without("service:")) == [
+        "<test>:7:1: service: Input should be a mapping (key: value)"
+    ]
+    assert problems("service: {svc: 5}\n", head_without("service:")) == [
+        "<test>:7:11: service.svc: Input should be a mapping"
+    ]
