@@ -71,6 +71,7 @@ class Plan:
     memory_rate: float  # calls held latency_hold_ms, like the latency blocks
     pause_between_steps: float
     overload_rate: int  # worker rows: one step far above capacity; must not crash the worker
+    recovery_limit_s: float  # after a failed step: wait until slow calls succeed again
     overload_seconds: float
 
 
@@ -93,6 +94,7 @@ FULL = Plan(
     pause_between_steps=1.0,
     overload_rate=200,
     overload_seconds=2.0,
+    recovery_limit_s=30.0,
 )
 QUICK = Plan(
     latency_calls=10,
@@ -113,6 +115,7 @@ QUICK = Plan(
     pause_between_steps=0.3,
     overload_rate=100,
     overload_seconds=0.3,
+    recovery_limit_s=5.0,
 )
 
 
@@ -311,6 +314,33 @@ def run_step(
     return step
 
 
+def wait_recovered(row: Row, plan: Plan) -> float | None:
+    """Seconds until a live target completes a few slow calls again after a failed step.
+
+    Without this, the next step would measure the aftermath of the last one (e.g. an
+    edge that marked its workers down), not the rate it offers. None: not within the limit.
+    """
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < plan.recovery_limit_s:
+        probe = sipp.run_uac(
+            row.workdir / "recovery",
+            target=row.endpoint.target,
+            service=row.endpoint.service,
+            port=0,
+            calls=2,
+            rate=4,
+            hold_ms=0,
+            recv_timeout_ms=2000,
+            extra_time=3.0,
+        )
+        if probe.ok:
+            return round(time.monotonic() - t0, 1)
+        if not row.endpoint.alive():
+            return None
+        time.sleep(1.0)
+    return None
+
+
 def search_rate(
     row: Row, plan: Plan, ladder: tuple[int, ...], probe_overload: bool = False
 ) -> dict[str, Any]:
@@ -332,6 +362,8 @@ def search_rate(
         if not step["target_alive"]:
             crashes.append({"rate": rate, **step["crash"]})
             row.start_target()
+        elif not step["ok"]:
+            step["recovery_s"] = wait_recovered(row, plan)
         time.sleep(plan.pause_between_steps)
         return bool(step["ok"])
 
@@ -584,6 +616,18 @@ def crash_cause(note: dict[str, Any]) -> str:
     return f"exit codes {note.get('exit_codes')}"
 
 
+def _step_text(step: dict[str, Any]) -> str:
+    if step["ok"]:
+        return "ok"
+    if not step["target_alive"]:
+        return "CRASH"
+    text = f"fail ({step.get('failed')} failed"
+    if "recovery_s" in step:
+        rec = step["recovery_s"]
+        text += ", no recovery" if rec is None else f", recovered in {rec} s"
+    return text + ")"
+
+
 def _fmt(v: Any, nd: int = 2) -> str:
     if v is None:
         return "–"
@@ -748,10 +792,7 @@ def markdown(report: dict[str, Any]) -> str:
         best = _fmt(rs["max_ok_cps"])
         if rs["ceiling_reached"]:
             best = f"≥ {best} (top of ladder)"
-        steps = ", ".join(
-            f"{s['rate']}: {'ok' if s['ok'] else 'fail' if s['target_alive'] else 'CRASH'}"
-            for s in rs["steps"]
-        )
+        steps = ", ".join(f"{s['rate']}: {_step_text(s)}" for s in rs["steps"])
         crashes = ", ".join(str(c["rate"]) for c in rs["crashes"]) or "none"
         probe = rs.get("overload_probe")
         if probe:
