@@ -1,0 +1,138 @@
+"""Answer confirmation against SIPp: the target must press 1 (RFC 4733) to take the call.
+
+The first target answers and hears "Anruf für Test. Drücken Sie die 1 …". With the
+RFC 4733 events of dtmf_2833_1.pcap it is bridged with the caller; without a digit it
+gets a BYE after the plan's ``confirm_timeout`` and the next step rings instead.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from switch.callflow import CONFIRM_PROMPT
+from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
+from tests.switch.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, make_prompts
+
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
+
+DTMF_PCAP = Path("/usr/share/sip-tester/dtmf_2833_1.pcap")
+EVENT_PT = 120
+"""pjsua offers telephone-event/8000 as payload type 120 (seen in its SDP); the pcap has 101."""
+
+
+def dtmf_pcap_with_pt(source: Path, pt: int) -> bytes:
+    """The pcap's RTP packets with their payload type set to ``pt`` (marker bit kept).
+
+    pjmedia takes RFC 4733 events only with the payload type of its own SDP (RFC 4733
+    §2.1 dynamic type), and SIPp sends the pcap's RTP bytes as they are.
+    """
+    data = bytearray(source.read_bytes())
+    offset = 24
+    while offset + 16 <= len(data):
+        length = int.from_bytes(data[offset + 8 : offset + 12], "little")
+        frame = offset + 16
+        rtp = frame + 14 + (data[frame + 14] & 0x0F) * 4 + 8
+        data[rtp + 1] = (data[rtp + 1] & 0x80) | pt
+        offset = frame + length
+    return bytes(data)
+
+
+def setup(tmp_path: Path, mobile: Sipp, desk: Sipp) -> tuple[WorkerProcess, Sipp]:
+    data_dir = tmp_path / "var"
+    make_prompts(data_dir, CONFIRM_PROMPT.format(business="Test"))
+    (tmp_path / "pcap").mkdir(exist_ok=True)
+    (tmp_path / "pcap" / DTMF_PCAP.name).write_bytes(dtmf_pcap_with_pt(DTMF_PCAP, EVENT_PT))
+    dialplan = write_plan(
+        tmp_path / "plan.yaml",
+        f"""
+tenant: test-tenant
+name: Test
+numbers: ["{BUSINESS}"]
+media: {{confirm_timeout: 3s}}
+people:
+  jan:
+    name: Jan
+    devices: {{mobile: "sip:mobile@{mobile.address}", desk: "sip:desk@{desk.address}"}}
+rules:
+  - name: confirm
+    then:
+      - {{ring: jan.mobile, timeout: 15s, confirm: true}}
+      - {{ring: jan.desk, timeout: 5s}}
+      - reject
+""",
+    )
+    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
+    call = Sipp(
+        tmp_path,
+        "caller",
+        "uac_call.xml",
+        [
+            f"{LOOPBACK}:{worker.port}",
+            "-s",
+            BUSINESS_E164,
+            "-key",
+            "caller",
+            CALLER,
+            "-m",
+            "1",
+            "-d",
+            "1000",
+            "-timeout",
+            "25",
+            "-timeout_error",
+        ],
+    )
+    return worker, call
+
+
+def target(tmp_path: Path, name: str, scenario: str) -> Sipp:
+    return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "25"])
+
+
+def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
+    mobile = target(tmp_path, "mobile", "uas_confirm_dtmf.xml")
+    desk = target(tmp_path, "desk", "uas_answer.xml")
+    worker, call = setup(tmp_path, mobile, desk)
+    with running(mobile, desk, worker, call):
+        mobile.start()
+        mobile.wait_bound()
+        worker.start()
+        call.start()
+        assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert mobile.wait(10) == 0, mobile.diagnostics()
+    assert record["outcome"] == "answered"
+    assert record["answered_by"] == "jan.mobile"
+    assert [leg["target"] for leg in record["legs"]] == ["jan.mobile"]  # the desk never rang
+    assert "DTMF 1" in mobile.log_lines()
+    # The caller got its 200 only after the digit: ringing, not answered, while confirming.
+    assert record["answer_relayed_ns"] - record["answer_in_ns"] > 1.0e9
+
+
+def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) -> None:
+    mobile = target(tmp_path, "mobile", "uas_answer_silent.xml")
+    desk = target(tmp_path, "desk", "uas_answer.xml")
+    worker, call = setup(tmp_path, mobile, desk)
+    with running(mobile, desk, worker, call):
+        mobile.start()
+        desk.start()
+        mobile.wait_bound()
+        desk.wait_bound()
+        worker.start()
+        started = time.monotonic()
+        call.start()
+        assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert mobile.wait(10) == 0, mobile.diagnostics()
+        elapsed = time.monotonic() - started
+    assert record["outcome"] == "answered"
+    assert record["answered_by"] == "jan.desk"
+    mobile_leg, desk_leg = record["legs"]
+    assert mobile_leg["target"] == "jan.mobile"
+    assert mobile_leg["answered_ns"] is not None  # it did answer, but never confirmed
+    assert "GOT BYE" in mobile.log_lines()
+    assert desk_leg["invite_out_ns"] - mobile_leg["answered_ns"] == pytest.approx(3e9, abs=0.5e9)
+    assert elapsed < 15
