@@ -112,6 +112,23 @@ def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
     assert record["answer_relayed_ns"] - record["answer_in_ns"] > 1.0e9
 
 
+def test_target_pressing_1_as_sip_info_takes_the_call(tmp_path: Path) -> None:
+    mobile = target(tmp_path, "mobile", "uas_confirm_info.xml")
+    desk = target(tmp_path, "desk", "uas_answer.xml")
+    worker, call = setup(tmp_path, mobile, desk)
+    with running(mobile, desk, worker, call):
+        mobile.start()
+        mobile.wait_bound()
+        worker.start()
+        call.start()
+        assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert mobile.wait(10) == 0, mobile.diagnostics()
+    assert "INFO ANSWERED" in mobile.log_lines()
+    assert record["answered_by"] == "jan.mobile"
+    assert [leg["target"] for leg in record["legs"]] == ["jan.mobile"]
+
+
 def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) -> None:
     mobile = target(tmp_path, "mobile", "uas_answer_silent.xml")
     desk = target(tmp_path, "desk", "uas_answer.xml")
