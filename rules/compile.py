@@ -177,9 +177,12 @@ class Builder:
         parts: dict[str, Any] = {}
         for key, name in fields.items():
             info = PlanSpec.model_fields[name]
-            if key not in raw:
+            if raw.get(key) is None:  # absent, or written with nothing after the colon
                 if info.is_required():
-                    self.error((), f"missing required key {key!r}")
+                    if key in raw:
+                        self.error((key,), "needs a value")
+                    else:
+                        self.error((), f"missing required key {key!r}")
                     self.broken.add(key)
                 else:
                     parts[name] = info.get_default(call_default_factory=True)
@@ -191,7 +194,7 @@ class Builder:
                 parts[name] = tuple(rules)
                 continue
             value = self.validated(_adapter(name), raw[key], (key,))
-            if value is None and raw[key] is not None:
+            if value is None:
                 self.broken.add(key)
             parts[name] = value
         return self.compile(parts)

@@ -8,7 +8,7 @@ import pytest
 
 from rules import DialPlanError, Problem, load_plan, load_plan_text
 from rules.errors import RulesError
-from tests.rules.helpers import head_without, problems
+from tests.rules.helpers import head_without, plan, problems
 
 
 def test_problem_renders_like_a_compiler() -> None:
@@ -312,3 +312,9 @@ def test_announce_as_under_the_service_points_to_the_top_level() -> None:
     assert problems("service: {svc: 5}\n", head_without("service:")) == [
         "<test>:7:11: service.svc: Input should be a mapping"
     ]
+
+
+def test_an_empty_section_is_the_default_and_an_empty_required_key_is_missing() -> None:
+    p = plan("schedules:\ncaller_lists:\nrules:\n")
+    assert p.rules == ()
+    assert problems("name:\n", head_without("name:")) == ["<test>:8:1: name: needs a value"]
