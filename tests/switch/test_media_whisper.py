@@ -1,0 +1,93 @@
+"""Whisper: the secretarial service hears the business name before the caller is put through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from switch.callflow import WHISPER_PROMPT
+from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
+from tests.switch.test_media_calls import (
+    ALAW,
+    BUSINESS,
+    BUSINESS_E164,
+    CALLER,
+    RtpSink,
+    make_prompts,
+    rms,
+)
+
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
+
+
+def test_service_hears_the_business_name_then_is_bridged(tmp_path: Path) -> None:
+    text = WHISPER_PROMPT.format(business="Tischlerei Test")
+    seconds = make_prompts(tmp_path / "var", text)[text]
+    sink = RtpSink()
+    assistant = Sipp(
+        tmp_path,
+        "assistant",
+        "uas_answer_listen.xml",
+        ["-m", "1", "-timeout", "25", "-key", "rtp_port", str(sink.port)],
+    )
+    dialplan = write_plan(
+        tmp_path / "plan.yaml",
+        f"""
+tenant: test-tenant
+name: Tischlerei Test
+numbers: ["{BUSINESS}"]
+media: {{whisper: true}}
+people:
+  jan:
+    name: Jan
+    devices: {{desk: "sip:201@127.0.0.1:9"}}
+service:
+  heimbuero:
+    devices: {{anna: "sip:anna@{assistant.address}"}}
+rules:
+  - name: service
+    then: [{{ring: heimbuero, timeout: 15s}}]
+""",
+    )
+    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(tmp_path / "var")])
+    call = Sipp(
+        tmp_path,
+        "caller",
+        "uac_call.xml",
+        [
+            f"{LOOPBACK}:{worker.port}",
+            "-s",
+            BUSINESS_E164,
+            "-key",
+            "caller",
+            CALLER,
+            "-m",
+            "1",
+            "-d",
+            "1000",
+            "-timeout",
+            "25",
+            "-timeout_error",
+        ],
+    )
+    try:
+        with running(assistant, worker, call):
+            assistant.start()
+            assistant.wait_bound()
+            worker.start()
+            call.start()
+            assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
+            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+    finally:
+        sink.close()
+    record = record["record"]
+    assert record["answered_by"] == "heimbuero"
+    assert record["answered_by_service"] is True
+    # The caller was put through only once the whisper had been played to the assistant.
+    waited = (record["answer_relayed_ns"] - record["answer_in_ns"]) / 1e9
+    assert seconds - 0.2 < waited < seconds + 0.6, (waited, seconds)
+    first = sink.packets[0][0]
+    whisper = [p for t, pt, p in sink.packets if pt == 8 and t - first < seconds]
+    assert len(whisper) > seconds * 40  # ≥ 80 % of 20 ms packets (10 ms ptime doubles it)
+    assert rms([ALAW[b] for payload in whisper for b in payload]) > 300
