@@ -17,6 +17,7 @@ from rules.errors import Problem
 from rules.model import PlanSpec
 from rules.presence import PresenceState
 
+_ONE_DAY = dt.timedelta(days=1)
 DEFAULT_FEATURE_CODES: Mapping[str, PresenceState] = {
     "*30": PresenceState.AVAILABLE,
     "*31": PresenceState.AWAY,
@@ -184,14 +185,23 @@ class DialPlan:
         """Holiday / closed day / vacation of ``date`` for this plan (memoised; cheap)."""
         status = self._days.get(date)
         if status is None:
-            holiday = None
-            if self.holiday_country is not None:
-                table = public_holidays(self.holiday_country, self.holiday_subdivision, date.year)
-                holiday = table.get(date)
-            vacation = next((v.name for v in self.vacations if v.start <= date <= v.end), None)
-            status = DayStatus(date, holiday, date in self.closed_days, vacation)
-            self._days[date] = status
+            # A whole year at once (~2 ms): one call per year pays, not the first call of each
+            # day (~8 µs each, which would land in the decision time's 99th percentile).
+            self._days.update(self._year(date.year))
+            status = self._days[date]
         return status
+
+    def _year(self, year: int) -> dict[dt.date, DayStatus]:
+        table: Mapping[dt.date, str] = {}
+        if self.holiday_country is not None:
+            table = public_holidays(self.holiday_country, self.holiday_subdivision, year)
+        day = dt.date(year, 1, 1)
+        days = {}
+        while day.year == year:
+            vacation = next((v.name for v in self.vacations if v.start <= day <= v.end), None)
+            days[day] = DayStatus(day, table.get(day), day in self.closed_days, vacation)
+            day += _ONE_DAY
+        return days
 
     def local(self, now: dt.datetime) -> dt.datetime:
         """``now`` as wall-clock time in the plan's zone (what schedules are matched against)."""
