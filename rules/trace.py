@@ -28,7 +28,7 @@ Resolver = Callable[["Rule", "DialPlan", Context, list[str] | None], tuple[Step,
 class Trace(Sequence[str]):
     """A read-only sequence of trace lines, computed on first access."""
 
-    __slots__ = ("_ctx", "_lines", "_local", "_matched", "_plan", "_resolve", "_rules")
+    __slots__ = ("_inputs", "_lines")
 
     def __init__(
         self,
@@ -39,24 +39,20 @@ class Trace(Sequence[str]):
         matched: int | None,
         resolve: Resolver,
     ) -> None:
-        self._plan = plan
-        self._ctx = ctx
-        self._local = local
-        self._rules = rules
-        self._matched = matched
-        self._resolve = resolve
+        # one tuple instead of six attributes: this object is built on every call
+        self._inputs = (plan, ctx, local, rules, matched, resolve)
         self._lines: tuple[str, ...] | None = None
 
     def _write(self) -> tuple[str, ...]:
-        ctx, local = self._ctx, self._local
+        plan, ctx, local, rules, matched, resolve = self._inputs
         lines = [
             f"call from {ctx.caller or 'anonymous'} to {ctx.called} at "
             f"{DAY_TITLES[ctx.weekday]} {ctx.day.iso} {HHMM[ctx.minute % 1440]} "
-            f"{local.tzname()}{self._plan.zone_suffix}"
+            f"{local.tzname()}{plan.zone_suffix}"
         ]
         is_extension = ctx.callee is not None
         found: int | None = None
-        for index, rule in enumerate(self._rules):
+        for index, rule in enumerate(rules):
             screen = rule.extension_only
             if screen is not None and screen is not is_extension:
                 lines.append(rule.screened)
@@ -68,12 +64,12 @@ class Trace(Sequence[str]):
             lines.append(f"{rule.trace_prefix}{why} → {'match' if ok else 'no match'}")
             if ok:
                 found = index
-                self._resolve(rule, self._plan, ctx, lines)
+                resolve(rule, plan, ctx, lines)
                 break
         if found is None:
             lines.append("no rule matched → reject 480 Temporarily Unavailable")
-        if found != self._matched:
-            decided = "no rule" if self._matched is None else repr(self._rules[self._matched].name)
+        if found != matched:
+            decided = "no rule" if matched is None else repr(rules[matched].name)
             lines.append(
                 f"note: the presence snapshot changed after the decision ({decided} was decided);"
                 " the lines above describe the changed snapshot"
