@@ -768,3 +768,10 @@ def users_mqtt_files(
     except auth.AuthError as exc:
         raise CliError(str(exc)) from None
     click.echo(f"wrote {out / 'passwd'} and {out / 'acl'}; switch password in {secret_path}")
+
+
+# -- privacy (issue 7): GDPR export/delete and retention, in switch/privacy.py ---------------
+
+from switch.privacy import privacy  # noqa: E402  (the group lives beside its queries)
+
+main.add_command(privacy)

@@ -1,0 +1,143 @@
+"""``rufweiche privacy export|delete|purge`` on a data directory the switch's own code wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from presence.store import SCHEMA as PRESENCE_SCHEMA
+from switch.announcements import write_tone
+from switch.cli import main
+from switch.privacy import PrivacyError, Subject, parse_age
+from switch.records import RecordWriter
+from switch.voicemail import VoicemailBox
+from tests.switch.sample_records import make_record
+
+CALLER = "+4917112345678"
+OTHER = "+4917199999999"
+
+
+async def fill(data_dir: Path) -> Path:
+    now = time.time()
+    wav = write_tone(data_dir / "voicemail" / "tischlerei" / "m1.wav")
+    old_wav = write_tone(data_dir / "voicemail" / "tischlerei" / "old.wav")
+    async with RecordWriter(data_dir / "calls.sqlite3") as writer:
+        for caller, started, outcome in (
+            (CALLER, now - 60, "answered"),
+            (OTHER, now - 60, "missed"),
+            (OTHER, now - 200 * 86400, "missed"),
+        ):
+            record = make_record(caller=caller, started_wall=started, outcome=outcome, ended_ms=900)
+            writer.submit("ended", record)
+        await writer.flush()
+    async with VoicemailBox(data_dir / "calls.sqlite3") as box:
+        base = {"tenant": "tischlerei", "called": "+49301234567", "seconds": 3.0}
+        await box.add(
+            {**base, "call_id": "a", "caller": CALLER, "path": str(wav), "started_wall": now - 50},
+            "full",
+        )
+        await box.add(
+            {
+                **base,
+                "call_id": "b",
+                "caller": OTHER,
+                "path": str(old_wav),
+                "started_wall": now - 200 * 86400,
+            },
+            "full",
+        )
+    with sqlite3.connect(data_dir / "presence.sqlite3") as db:
+        db.executescript(PRESENCE_SCHEMA)
+        db.execute(
+            "INSERT INTO presence (tenant, person, state, source, since) VALUES (?, ?, ?, ?, ?)",
+            ("tischlerei", "jan", "available", "phone", "2026-11-25T03:00:00+00:00"),
+        )
+    return wav
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["privacy", *args])
+    return result.exit_code, result.output
+
+
+def test_export_and_delete_a_caller(tmp_path: Path) -> None:
+    wav = asyncio.run(fill(tmp_path))
+    code, out = run(
+        "export", "--tenant", "tischlerei", "--person", "0171 12345678", "--data-dir", str(tmp_path)
+    )
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["person"] == CALLER
+    assert [c["caller"] for c in data["calls"]] == [CALLER]
+    assert [v["call_id"] for v in data["voicemails"]] == ["a"]
+    assert data["calls"][0]["legs"][0]["owner"] == "jan"
+    code, out = run(
+        "delete", "--tenant", "tischlerei", "--person", CALLER, "--yes", "--data-dir", str(tmp_path)
+    )
+    assert code == 0, out
+    assert "calls: 1" in out
+    assert "voicemails: 1" in out
+    assert "files: 1" in out
+    assert not wav.exists()
+    again = json.loads(
+        run("export", "--tenant", "tischlerei", "--person", CALLER, "--data-dir", str(tmp_path))[1]
+    )
+    assert again["calls"] == []
+    assert again["voicemails"] == []
+    with sqlite3.connect(tmp_path / "calls.sqlite3") as db:
+        callers = sorted(str(r[0]) for r in db.execute("SELECT caller FROM calls"))
+    assert callers == [OTHER, OTHER, "None"]  # the call stays, its number is gone
+
+
+def test_export_and_delete_a_person(tmp_path: Path) -> None:
+    asyncio.run(fill(tmp_path))
+    data = json.loads(
+        run("export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path))[1]
+    )
+    assert len(data["calls"]) == 3
+    assert [p["state"] for p in data["presence"]] == ["available"]
+    code, out = run(
+        "delete", "--tenant", "tischlerei", "--person", "jan", "--yes", "--data-dir", str(tmp_path)
+    )
+    assert code == 0, out
+    assert "legs: 3" in out
+    assert "presence: 1" in out
+    after = json.loads(
+        run("export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path))[1]
+    )
+    assert after["calls"] == []
+    assert after["presence"] == []
+
+
+def test_purge_deletes_what_is_older_than_the_retention(tmp_path: Path) -> None:
+    asyncio.run(fill(tmp_path))
+    code, out = run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
+    assert code == 0, out
+    assert out.strip() == "calls: 1, voicemails: 1, files: 1"
+    assert not (tmp_path / "voicemail" / "tischlerei" / "old.wav").exists()
+    assert (tmp_path / "voicemail" / "tischlerei" / "m1.wav").exists()
+
+
+def test_bad_input_is_one_line() -> None:
+    code, out = run("export", "--tenant", "t", "--person", "../etc", "--data-dir", "/nonexistent")
+    assert code == 1
+    assert "person id" in out
+    with pytest.raises(PrivacyError, match="not a valid phone number"):
+        Subject.parse("t", "0000")
+    with pytest.raises(PrivacyError, match="older-than"):
+        parse_age("soon")
+    assert parse_age("2w") == 14 * 86400
+    assert parse_age("36h") == 36 * 3600
+    # An empty data directory exports nothing rather than failing.
+    assert (
+        json.loads(
+            run("export", "--tenant", "t", "--person", "jan", "--data-dir", "/nonexistent")[1]
+        )["calls"]
+        == []
+    )
