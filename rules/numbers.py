@@ -42,7 +42,8 @@ def routing_number(raw: str, region: str) -> str:
     key = (raw, region)
     found = _ROUTING.get(key)
     if found is None:
-        found = raw if _E164.match(raw) else normalize_number(raw, region) or raw
+        user = sip_user(raw)
+        found = user if _E164.match(user) else normalize_number(user, region) or raw
         if len(_ROUTING) >= _ROUTING_MAX:
             _ROUTING.clear()  # a crude bound; refilling costs microseconds per number
         _ROUTING[key] = found
@@ -61,8 +62,20 @@ def normalize_prefix(raw: str, region: str) -> str | None:
     return None
 
 
+def sip_user(raw: str) -> str:
+    """``"sip:+4917012345@carrier;user=phone"`` -> ``"+4917012345"``; other text unchanged."""
+    text = raw.strip()
+    scheme, colon, rest = text.partition(":")
+    if colon and scheme.lower() in ("sip", "sips"):
+        return rest.split("@", 1)[0].split(";", 1)[0]
+    return text
+
+
 def caller_number(raw: str | None, region: str) -> str | None:
-    """A caller as ``decide`` sees it: None when withheld, else :func:`routing_number`."""
-    if raw is None or raw.strip().lower() in ANONYMOUS_WORDS:
+    """A caller as ``decide`` sees it: None when withheld, else :func:`routing_number`.
+
+    RFC 3323 §4.1.1.3: a withheld identity arrives as ``<sip:anonymous@anonymous.invalid>``.
+    """
+    if raw is None or sip_user(raw).lower() in ANONYMOUS_WORDS:
         return None
     return routing_number(raw, region)

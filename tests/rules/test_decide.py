@@ -45,6 +45,10 @@ rules:
         ("+49 40 1234567", "prefix"),
         ("+49 221 1234567", "not anonymous"),
         ("garbage", "not anonymous"),
+        ("sip:anonymous@anonymous.invalid", "anon"),
+        ("sip:+491715550100@carrier.example;user=phone", "vip"),
+        ("sips:0171 5550101@carrier.example", "vip"),
+        ("tel:+49-89-4567890", "exact"),
     ],
 )
 def test_caller_conditions(caller: str | None, rule: str) -> None:
