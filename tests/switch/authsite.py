@@ -36,6 +36,7 @@ from switch.dashboard import DashboardState, LiveFeed
 from switch.http import Health, make_app, serve
 from switch.metrics import Metrics
 from switch.records import RecordWriter
+from switch.voicemail import VoicemailBox, voicemail_routes
 from tests.switch.sample_records import make_record
 
 PASSWORD = "correct horse battery"
@@ -112,9 +113,32 @@ async def auth_site(tmp_path: Path, options: dict[str, Any] | None = None) -> As
             feed.observe("started", record)
         await writer.flush()
         health = Health(workers=lambda: (1, 1), database_writable=lambda: writer.writable)
-        app = make_app(writer, metrics, health, presence_routes(hub), feed=feed, auth=layer)
-        async with serve(app) as url:
-            yield Site(url, layer, users_file, audit, hub, feed)
+        async with VoicemailBox(tmp_path / "records.db") as box:
+            for tenant, n in (("mueller", 1), ("schmidt", 2)):
+                wav = tmp_path / "voicemail" / tenant / f"vm{n}.wav"
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                wav.write_bytes(b"RIFF-test-" + tenant.encode())
+                message = {
+                    "tenant": tenant,
+                    "call_id": f"vm-{n}",
+                    "caller": "+4917112345678",
+                    "called": "+49301234567",
+                    "path": str(wav),
+                    "seconds": 3.0,
+                    "started_wall": NOV + 40 + n,
+                }
+                await box.add(message, "full")
+            app = make_app(
+                writer,
+                metrics,
+                health,
+                presence_routes(hub),
+                voicemail_routes(box, tmp_path),
+                feed=feed,
+                auth=layer,
+            )
+            async with serve(app) as url:
+                yield Site(url, layer, users_file, audit, hub, feed)
 
 
 def client(local_addr: str | None = None) -> aiohttp.ClientSession:

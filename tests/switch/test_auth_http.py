@@ -368,3 +368,41 @@ async def test_ops_token_scoped_to_one_tenant(site: Site) -> None:
     status, body = await call(site.url + "/api/v1/presence", token=token)
     assert sorted(body["tenants"]) == ["schmidt"]
     assert (await call(site.url + "/metrics", token=token))[0] == 200
+
+
+async def test_voicemails_are_recordings(site: Site) -> None:
+    """Owners hear their own tenant's voicemails; others get 404; ops only when granted."""
+    otto, _ = site.token("otto")
+    anna, _ = site.token("anna")
+    olga, _ = site.token("olga")
+    status, body = await call(site.url + "/api/v1/voicemails", token=otto)
+    assert status == 200
+    assert [(v["tenant"], v["url"]) for v in body["voicemails"]] == [
+        ("mueller", "/files/voicemail/mueller/vm1.wav")
+    ]
+    assert (await call(site.url + "/api/v1/voicemails?tenant=schmidt", token=otto))[0] == 404
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            site.url + "/files/voicemail/mueller/vm1.wav",
+            headers={"Authorization": f"Bearer {otto}"},
+        ) as r,
+    ):
+        assert r.status == 200
+        assert await r.read() == b"RIFF-test-mueller"
+    for token in (otto, anna, olga):
+        assert (await call(site.url + "/files/voicemail/schmidt/vm2.wav", token=token))[0] == 404
+    assert (await call(site.url + "/files/voicemail/mueller/vm1.wav", token=anna))[0] == 404
+    assert (await call(site.url + "/api/v1/voicemails", token=anna))[0] == 403
+    assert (await call(site.url + "/api/v1/voicemails", token=olga))[0] == 403
+    assert (await call(site.url + "/files/voicemail/mueller/vm1.wav"))[0] == 401
+    # granted: ops hears all
+    users = site.users_file.load()
+    olga_user = users.users["olga"].model_copy(update={"grants": ("recordings",)})
+    site.users_file.save(users.with_user("olga", olga_user))
+    status, body = await call(site.url + "/api/v1/voicemails", token=olga)
+    assert sorted(v["tenant"] for v in body["voicemails"]) == ["mueller", "schmidt"]
+    assert (await call(site.url + "/files/voicemail/schmidt/vm2.wav", token=olga))[0] == 200
+    reads = [e["what"] for e in site.audit.read() if e["event"] == "data_read"]
+    assert "/files/voicemail/mueller/vm1.wav" in reads
+    assert "/files/voicemail/schmidt/vm2.wav" in reads
