@@ -71,6 +71,7 @@ class CallRecord:
     answered_by_service: bool = False
     hung_up_by: str | None = None  # "caller" | "callee" | "switch"
     sip_status: int | None = None  # final status sent to the caller
+    final_action: str | None = None  # "reject" / "voicemail" / "announcement" when it ran
     media: MediaStats | None = None  # caller-leg media
     legs: list[LegRecord] = field(default_factory=list)
 

@@ -204,6 +204,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX voicemails_tenant_started ON voicemails (tenant, started_wall);
     """,
+    # 4: which final action ran (issue 7): NULL when none, or before media services.
+    """
+    ALTER TABLE calls ADD COLUMN final_action TEXT;
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
@@ -263,13 +267,13 @@ _CALL_COLUMNS: Final = (
     "phase, phase_rank, decision_ms, first_18x_in_ms, first_18x_relayed_ms, answer_in_ms, "
     "answer_relayed_ms, ended_ms, outcome, answered_by, answered_by_service, hung_up_by, "
     "sip_status, media_codec, media_rx_packets, media_tx_packets, media_rx_loss, "
-    "media_jitter_ms, media_rtt_ms, media_mos, updated_wall"
+    "media_jitter_ms, media_rtt_ms, media_mos, final_action, updated_wall"
 )
 _UPDATABLE: Final = [
     c.strip() for c in _CALL_COLUMNS.split(",") if c.strip() not in ("call_id", "started_wall")
 ]
 _UPSERT_CALL: Final = (
-    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 30)}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 31)}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
     # A report never replaces a later one (spool replays may arrive out of order).
@@ -323,6 +327,7 @@ def call_row_values(
         record.hung_up_by,
         record.sip_status,
         *_media_values(record.media),
+        record.final_action,
         now_wall,
     )
 

@@ -690,6 +690,7 @@ class Worker:
             record.hung_up_by = command.hung_up_by
             record.sip_status = command.sip_status
             record.ended_ns = command.at
+            record.final_action = command.final
 
     def _dial(self, call: ActiveCall, dial: Dial) -> None:
         target = dial.target

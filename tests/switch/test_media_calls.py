@@ -156,6 +156,7 @@ def test_announcement_is_played_then_the_switch_hangs_up(tmp_path: Path) -> None
     assert record["outcome"] == "missed"
     assert record["hung_up_by"] == "switch"
     assert record["sip_status"] == 200
+    assert record["final_action"] == "announcement"
     # The prompt went out as PCMA, about as long as the file, and is not silence.
     assert sink.packets, "no RTP reached the caller"
     span = sink.packets[-1][0] - sink.packets[0][0]
@@ -243,6 +244,7 @@ def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> No
         record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
     assert record["outcome"] == "missed"
     assert record["hung_up_by"] == "caller"
+    assert record["final_action"] == "voicemail"
     path = Path(message["path"])
     assert path.parent == data_dir / "voicemail" / "test-tenant"
     assert message["caller"] == CALLER

@@ -108,3 +108,4 @@ rules:
     assert note["duration"] == pytest.approx(mail["seconds"], abs=0.1)
     assert note["call_id"] == mail["call_id"]
     assert calls[0]["outcome"] == "missed"
+    assert calls[0]["final_action"] == "voicemail"
