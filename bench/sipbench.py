@@ -766,11 +766,16 @@ def markdown(report: dict[str, Any]) -> str:
         g = mem["growth_kb_per_call"]
         g2 = mem.get("growth_kb_per_call_last_half")
         steady = g2 if g2 is not None else g
-        proj = (mem["final_rss_kb"] + (10_000 - mem["calls"]) * steady) / 1024 if steady else None
+        proj = (
+            (mem["final_rss_kb"] + (10_000 - mem["calls"]) * steady) / 1024
+            if steady is not None
+            else None
+        )
         ok = final_mb <= TARGET_WORKER_MB and steady is not None and steady <= GROWTH_LIMIT_KB
         lines.append(
             f"| ≤ {TARGET_WORKER_MB:g} MB per worker, no growth over 10,000 calls "
-            f"| idle {idle_mb:.1f} MB, {final_mb:.1f} MB after {mem['calls']} calls; "
+            f"| idle {idle_mb:.1f} MB, {final_mb:.1f} MB after {mem['calls']} calls "
+            f"({mem['failed']} failed, {mem['rate']:g} calls/s); "
             f"+{_fmt(g)} kB/call after the first batch, +{_fmt(g2)} kB/call over the last half "
             f"(→ {_fmt(proj, 1)} MB at 10,000 calls) | {_verdict(ok)} |"
         )
