@@ -16,6 +16,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
+from types import MappingProxyType
 from typing import Annotated, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -249,11 +250,15 @@ class Builder:
             zone=zone,
             region=self.region,
             numbers=(*numbers, *extensions),
-            people=self.people,
-            service=self.service,
-            feature_codes=parts["feature_codes"] or DEFAULT_FEATURE_CODES,
+            people=MappingProxyType(self.people),
+            service=MappingProxyType(self.service),
+            feature_codes=(
+                DEFAULT_FEATURE_CODES
+                if parts["feature_codes"] is None
+                else MappingProxyType(dict(parts["feature_codes"]))
+            ),
             rules=rules,
-            extensions=extensions,
+            extensions=MappingProxyType(extensions),
             holiday_country=holiday_country,
             holiday_subdivision=holiday_subdivision,
             closed_days=closed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from rules.conditions import Condition, Context
@@ -18,11 +19,13 @@ from rules.model import PlanSpec
 from rules.presence import PresenceState
 
 _ONE_DAY = dt.timedelta(days=1)
-DEFAULT_FEATURE_CODES: Mapping[str, PresenceState] = {
-    "*30": PresenceState.AVAILABLE,
-    "*31": PresenceState.AWAY,
-    "*32": PresenceState.DND,
-}
+DEFAULT_FEATURE_CODES: Mapping[str, PresenceState] = MappingProxyType(
+    {
+        "*30": PresenceState.AVAILABLE,
+        "*31": PresenceState.AWAY,
+        "*32": PresenceState.DND,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,7 @@ def test_feature_codes_and_region_are_configurable() -> None:
     )
     assert p.numbers == ("+4315123456",)
     assert dict(p.feature_codes) == {"*40": "available", "#41": "dnd"}
+    assert plan("feature_codes: {}\n").feature_codes == {}
 
 
 @pytest.mark.parametrize(
@@ -220,3 +221,13 @@ def test_week_slots_on_the_dst_days_are_wall_clock_hours() -> None:
     assert week_grid(p, CallInfo("+4923319876540"), {}, 2027, 12)[-22][1].rule == "r"
     autumn = week_slots(p, 2027, 43)  # the week ending Sunday 31 October 2027
     assert autumn[-22].utcoffset() == dt.timedelta(hours=2)  # the first 02:00 (CEST)
+
+
+def test_a_plan_is_read_only() -> None:
+    p = plan("rules: [{name: r, then: reject}]\n")
+    with pytest.raises(TypeError):
+        p.people["x"] = p.people["jan"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        p.extensions["+491"] = None  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        p.tenant = "other"  # type: ignore[misc]
