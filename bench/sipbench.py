@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -66,6 +67,7 @@ class Plan:
     pool_ladder: tuple[int, ...]  # edge + pool row
     refine_steps: int
     media_seconds: float
+    media_load_rate: float  # short calls/s beside the second media call (0: none)
     memory_batches: int
     memory_batch_calls: int
     memory_rate: float  # calls held latency_hold_ms, like the latency blocks
@@ -88,6 +90,7 @@ FULL = Plan(
     pool_ladder=(50, 100, 150, 200, 250, 300, 350, 400),
     refine_steps=2,
     media_seconds=10.0,
+    media_load_rate=10,
     memory_batches=5,
     memory_batch_calls=500,
     memory_rate=20,
@@ -109,6 +112,7 @@ QUICK = Plan(
     pool_ladder=(50,),
     refine_steps=0,
     media_seconds=1.2,
+    media_load_rate=0,
     memory_batches=1,
     memory_batch_calls=10,
     memory_rate=20,
@@ -482,11 +486,41 @@ def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
     }
 
 
-def measure_media(row: Row, plan: Plan) -> dict[str, Any]:
+def measure_media(row: Row, plan: Plan, load_rate: float = 0) -> dict[str, Any]:
+    """One media call; with ``load_rate``, SIPp places short calls beside it meanwhile."""
     if row.rx_sock is None:
         raise BenchError("media receiver socket missing")
     ep = row.endpoint
-    return media.measure((ep.host, ep.port), row.rx_sock, plan.media_seconds, user=ep.service)
+    load: list[sipp.UacRun] = []
+    thread = None
+    if load_rate:
+        calls = max(1, int(load_rate * plan.media_seconds))
+
+        def background() -> None:
+            load.append(
+                sipp.run_uac(
+                    row.workdir / "media_load",
+                    target=ep.target,
+                    service=ep.service,
+                    port=0,
+                    calls=calls,
+                    rate=load_rate,
+                    hold_ms=plan.latency_hold_ms,
+                    recv_timeout_ms=2000,
+                )
+            )
+
+        thread = threading.Thread(target=background, name="media-load", daemon=True)
+        thread.start()
+        time.sleep(0.2)
+    try:
+        out = media.measure((ep.host, ep.port), row.rx_sock, plan.media_seconds, user=ep.service)
+    finally:
+        if thread is not None:
+            thread.join(timeout=plan.media_seconds + 30)
+    if load_rate:
+        out["load"] = load[0].as_dict() if load else {"error": "background SIPp did not finish"}
+    return out
 
 
 # --- the run --------------------------------------------------------------------------
@@ -550,7 +584,7 @@ def per_row(name: str, row: Row, plan: Plan, result: dict[str, Any]) -> None:
         name, plan.pool_ladder if name == "edge_pool" else plan.worker_ladder
     )
     try:
-        if name in ("direct", "worker"):
+        if name in ("direct", "worker", "edge_pool"):
             if not row.endpoint.alive():
                 row.start_target()
             log(f"{name}: media, {plan.media_seconds} s")
@@ -558,6 +592,12 @@ def per_row(name: str, row: Row, plan: Plan, result: dict[str, Any]) -> None:
                 result["media"] = measure_media(row, plan)
             except BenchError as exc:
                 result["media"] = {"error": str(exc)}
+            if name != "direct" and plan.media_load_rate:
+                log(f"{name}: media beside {plan.media_load_rate} calls/s")
+                try:
+                    result["media_under_load"] = measure_media(row, plan, plan.media_load_rate)
+                except BenchError as exc:
+                    result["media_under_load"] = {"error": str(exc)}
         log(f"{name}: rate search over {ladder}")
         probe = name not in ("direct", "kamailio")
         result["rate_search"] = search_rate(row, plan, ladder, probe_overload=probe)
@@ -752,10 +792,22 @@ def markdown(report: dict[str, Any]) -> str:
         a50 = wm["delay_ms"]["p50"] - base.get("p50", 0.0)
         a99 = wm["delay_ms"]["p99"] - base.get("p99", 0.0)
         ok = a99 <= TARGET_AUDIO_MS and wm["burst_loss"] == 0
+        text = (
+            f"+{a50:.1f} ms p50 / +{a99:.1f} ms p99, {wm['burst_loss']} of "
+            f"{wm['bursts_sent']} bursts lost"
+        )
+        wl = w.get("media_under_load")
+        if wl and wl.get("delay_ms"):
+            b50 = wl["delay_ms"]["p50"] - base.get("p50", 0.0)
+            b99 = wl["delay_ms"]["p99"] - base.get("p99", 0.0)
+            ok = ok and b99 <= TARGET_AUDIO_MS and wl["burst_loss"] == 0
+            text += (
+                f"; beside load +{b50:.1f} / +{b99:.1f} ms, {wl['burst_loss']} of "
+                f"{wl['bursts_sent']} lost"
+            )
         lines.append(
             f"| added one-way audio delay ≤ {TARGET_AUDIO_MS:g} ms, no loss "
-            f"| +{a50:.1f} ms p50 / +{a99:.1f} ms p99, {wm['burst_loss']} of "
-            f"{wm['bursts_sent']} bursts lost | {_verdict(ok)} |"
+            f"| {text} | {_verdict(ok)} |"
         )
     elif wm:
         lines.append(f"| added one-way audio delay ≤ {TARGET_AUDIO_MS:g} ms | {wm} | – |")
@@ -811,22 +863,28 @@ def markdown(report: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in rows.items():
-        md = r.get("media")
-        if not md:
-            continue
-        if "error" in md or not md.get("delay_ms"):
-            lines.append(f"| {name} | {md.get('error', 'no burst heard')} | | | | |")
-            continue
-        d = md["delay_ms"]
-        lines.append(
-            f"| {name} | {d['p50']:.2f} | {d['p99']:.2f} | {d['max']:.2f} "
-            f"| {md['bursts_heard']}/{md['bursts_sent']} "
-            f"| {md['packets_received']}/{md['packets_sent']} |"
-        )
+        for key, label in (("media", name), ("media_under_load", f"{name}, beside load")):
+            md = r.get(key)
+            if not md:
+                continue
+            if "error" in md or not md.get("delay_ms"):
+                lines.append(f"| {label} | {md.get('error', 'no burst heard')} | | | | |")
+                continue
+            d = md["delay_ms"]
+            if "load" in md:
+                ld = md["load"]
+                label += f" ({ld.get('successful')}/{ld.get('calls')} load calls ok)"
+            lines.append(
+                f"| {label} | {d['p50']:.2f} | {d['p99']:.2f} | {d['max']:.2f} "
+                f"| {md['bursts_heard']}/{md['bursts_sent']} "
+                f"| {md['packets_received']}/{md['packets_sent']} |"
+            )
     lines += [
         "",
         "One call, a small Python caller (`bench/media.py`) streaming silence with a 40 ms "
         "1 kHz burst every 200 ms; the far end detects each burst's first loud sample. "
+        f"*Beside load*: the same while SIPp places {plan.get('media_load_rate', 0)} short "
+        "calls/s through the same target. "
         "Delay = heard − spoken for that sample (send time from the sender, arrival from "
         "the kernel's receive timestamp).",
         "",
