@@ -534,8 +534,11 @@ class Builder:
             static=None,
         )
         if sources and all(isinstance(s, Target) for s in sources):
-            targets = tuple(s for s in sources if isinstance(s, Target))
-            return _with_static(plan, targets)
+            targets: list[Target] = []
+            for source in sources:  # one device rings once, even when named twice
+                if isinstance(source, Target) and all(t.uri != source.uri for t in targets):
+                    targets.append(source)
+            return _with_static(plan, tuple(targets))
         return plan
 
     def targets(self, ref: str, loc: Path, has_extensions: bool) -> list[Target | Pick]:

@@ -307,6 +307,8 @@ def test_same_device_twice_in_a_step_rings_once() -> None:
     decision = run(p, MONDAY)
     assert refs(decision) == [["jan", "eva", "jan.mobile"]]
     assert decision.steps[0].parallel
+    static = run(plan("rules:\n  - {name: r, then: [{ring: [svc, svc.a1, jan.desk]}]}\n"), MONDAY)
+    assert refs(static) == [["svc", "svc", "jan.desk"]]
     single = run(plan("rules:\n  - {name: r, then: [{ring: [jan, jan.desk]}]}\n"), MONDAY)
     assert refs(single) == [["jan"]]
     assert not single.steps[0].parallel
