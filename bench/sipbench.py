@@ -71,6 +71,7 @@ class Plan:
     memory_batches: int
     memory_batch_calls: int
     memory_rate: float  # calls held latency_hold_ms, like the latency blocks
+    memory_settle_s: float  # idle time before each RSS sample
     pause_between_steps: float
     overload_rate: int  # worker rows: one step far above capacity; must not crash the worker
     recovery_limit_s: float  # after a failed step: wait until slow calls succeed again
@@ -94,6 +95,7 @@ FULL = Plan(
     memory_batches=5,
     memory_batch_calls=500,
     memory_rate=20,
+    memory_settle_s=1.0,
     pause_between_steps=1.0,
     overload_rate=200,
     overload_seconds=2.0,
@@ -111,11 +113,12 @@ QUICK = Plan(
     worker_ladder=(10,),
     pool_ladder=(50,),
     refine_steps=0,
-    media_seconds=1.2,
+    media_seconds=1.0,
     media_load_rate=0,
     memory_batches=1,
     memory_batch_calls=10,
     memory_rate=20,
+    memory_settle_s=0.3,
     pause_between_steps=0.3,
     overload_rate=100,
     overload_seconds=0.3,
@@ -440,7 +443,7 @@ def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
     """RSS of a freshly started target, then after each batch of calls."""
     ep = row.start_target()
     pid = ep.pids()[0]
-    time.sleep(1.0)
+    time.sleep(plan.memory_settle_s)
     samples = [{"calls": 0, **rss_kb(pid)}]
     done = 0
     failed = 0
@@ -459,7 +462,7 @@ def measure_memory(row: Row, plan: Plan, rate: float) -> dict[str, Any]:
         failed += run.stats.failed if run.stats else plan.memory_batch_calls
         if not ep.alive():
             return {"crashed_after_calls": done, "samples": samples, "crash": row.crash_note()}
-        time.sleep(1.0)  # sockets of ended calls are released after a delay
+        time.sleep(plan.memory_settle_s)  # sockets of ended calls are released after a delay
         samples.append({"calls": done, **rss_kb(pid)})
         log(f"{row.name}: memory after {done} calls: {samples[-1]}")
     xs = [float(s["calls"]) for s in samples]
