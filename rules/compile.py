@@ -675,6 +675,13 @@ class Builder:
                 f"the last rule {specs[-1].name!r} has conditions: calls that no rule matches "
                 "are rejected with 480",
             )
+        catch_all = next((r for r in specs[:-1] if r is not None and r.when is None), None)
+        if catch_all is not None:
+            first_unreached = specs.index(catch_all) + 1
+            self.warn(
+                ("rules", first_unreached),
+                f"rules after {catch_all.name!r} are never tried: it has no conditions",
+            )
 
 
 def _extension_only(condition: c.Condition | None) -> bool | None:

@@ -254,6 +254,13 @@ def test_plan_without_rules_warns_and_rejects() -> None:
     assert decision.announce_as == "Test"
 
 
+def test_rules_after_a_rule_without_conditions_are_never_tried() -> None:
+    p = plan("rules:\n  - {name: all, then: reject}\n  - {name: late, then: voicemail}\n")
+    assert [str(w) for w in p.warnings] == [
+        "<test>:11:5: rules[1]: rules after 'all' are never tried: it has no conditions"
+    ]
+
+
 def test_plan_without_numbers_warns() -> None:
     p = plan("rules: [{name: r, then: reject}]\n", head="tenant: t\nname: T\n")
     assert [w.message for w in p.warnings] == ["the plan answers no number"]
