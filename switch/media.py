@@ -95,17 +95,28 @@ def tenant_media(plan: Any) -> TenantMedia:
 
 
 def plan_prompts(plan: Any) -> list[Prompt]:
-    """Every prompt a plan can play: its announcements and the fixed prompts."""
+    """Every prompt a plan can play: its announcements and the fixed prompts it uses.
+
+    Only what the plan's rules can reach is made: synthesis costs CPU at start, in every
+    worker, and a plan without voicemail or confirmation needs none of it.
+    """
     media = tenant_media(plan)
     tenant = str(plan.tenant)
-    texts = list(prompt_texts(str(plan.announce_as)))
+    greeting, nobody, confirm, whisper = prompt_texts(str(plan.announce_as))
+    texts = [whisper] if media.whisper else []
     rules = list(getattr(plan, "rules", ()))
     for extension in getattr(plan, "extensions", {}).values():
         rules.extend(getattr(extension, "rules", ()))
     for rule in rules:
+        if any(getattr(step, "confirm", False) for step in getattr(rule, "steps", ())):
+            texts.append(confirm)
         final = getattr(rule, "final", None)
-        if final is not None and final.kind is FinalKind.ANNOUNCEMENT and final.announcement:
-            texts.append(final.announcement)
+        if final is None:
+            continue
+        if final.kind is FinalKind.VOICEMAIL:
+            texts.append(greeting)
+        elif final.kind is FinalKind.ANNOUNCEMENT:
+            texts.append(final.announcement or nobody)
     return [Prompt(tenant, text, media.voice) for text in dict.fromkeys(texts)]
 
 

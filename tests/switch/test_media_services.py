@@ -21,7 +21,7 @@ from aiohttp import web
 
 from rules import load_plan_text
 from switch.announcements import Announcements, PromptCache, write_tone
-from switch.callflow import CONFIRM_PROMPT
+from switch.callflow import CONFIRM_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
 from switch.events import (
     CALLER,
     PlaybackDone,
@@ -116,8 +116,21 @@ def test_plan_media_keys_and_prompts() -> None:
     options = tenant_media(plan).options()
     assert (options.voicemail_max_s, options.confirm_timeout_s, options.whisper) == (45, 4, True)
     texts = [p.text for p in plan_prompts(plan)]
-    assert "Heute geschlossen." in texts
-    assert CONFIRM_PROMPT.format(business="Tischlerei Müller") in texts
+    business = "Tischlerei Müller"
+    assert texts == [
+        WHISPER_PROMPT.format(business=business),
+        "Heute geschlossen.",
+        VOICEMAIL_GREETING.format(business=business),
+    ]
+    bare = load_plan_text(
+        PLAN.replace(
+            "media: {voice: en, voicemail_max: 45s, confirm_timeout: 4s, whisper: true}\n", ""
+        ).replace("[{ring: jan.desk}, voicemail]", "[{ring: jan.desk, confirm: true}]")
+    )
+    assert [p.text for p in plan_prompts(bare)] == [
+        "Heute geschlossen.",
+        CONFIRM_PROMPT.format(business=business),
+    ]
     assert {p.voice for p in plan_prompts(plan)} == {"en"}
     assert tenant_media(object()) == TenantMedia()
 
