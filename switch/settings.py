@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class SettingsError(Exception):
@@ -81,9 +88,21 @@ class Settings(BaseModel):
     # "off": never (one worker owns the SIP address).
     edge_mode: Literal["auto", "managed", "external", "off"] = "auto"
     edge: dict[str, Any] = Field(default_factory=dict)  # switch.edge.EdgeSettings keys
+    # Where the workers listen when an edge on another host (or a shared one) sends them
+    # calls: worker i gets HOST:PORT+i. Unset: free loopback ports behind our own edge.
+    workers_listen: str | None = None
     log_level: str = "INFO"
 
-    @field_validator("sip", "http", "trunk")
+    @model_validator(mode="after")
+    def _workers_need_a_front(self) -> Settings:
+        if self.workers > 1 and self.edge_mode == "off" and self.workers_listen is None:
+            raise ValueError(
+                "several workers need the edge in front (edge_mode: auto or managed), "
+                "or workers_listen for an edge that runs elsewhere"
+            )
+        return self
+
+    @field_validator("sip", "http", "trunk", "workers_listen")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None:

@@ -330,13 +330,17 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
     """One spec per worker slot. Without the edge the only worker owns the SIP address;
     behind the edge each worker gets a free loopback port, kept across restarts."""
     routes = dict(settings.routes)
-    if settings.edge_enabled:
+    if settings.workers_listen is not None:
+        base = endpoint(settings.workers_listen, 5070)
+        addresses = [f"{base.host}:{base.port + i}" for i in range(settings.workers)]
+    elif settings.edge_enabled:
         addresses = [f"127.0.0.1:{free_udp_port()}" for _ in range(settings.workers)]
+    else:
+        addresses = [str(settings.sip_endpoint())]
+    if settings.edge_enabled:
         # Registered phones ("sip:201@office") are found through the edge's registrar.
         domain = str(settings.edge.get("domain", "office"))
         routes.setdefault(domain, str(settings.sip_endpoint()))
-    else:
-        addresses = [str(settings.sip_endpoint())]
     return [
         WorkerSpec(
             name=f"w{i + 1}",
@@ -370,6 +374,7 @@ def edge_settings(
     derived: dict[str, Any] = {
         "listen": str(settings.sip_endpoint()),
         "workers": [WorkerDestination(uri=f"sip:{spec.sip}") for spec in specs],
+        "worker_tries": max(1, min(len(specs), 64)),  # a call may try every worker
         "public_numbers": numbers,
         "outbound_targets": targets,
         # On a loopback address only this machine can reach the edge: take its calls as

@@ -17,6 +17,7 @@ failed is never touched again (doing so aborts the process with a C assertion).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -132,6 +133,7 @@ class SipEndpoint:
         self.config = config
         self._ep: Any = None
         self._account: Any = None
+        self._transport_id: int | None = None
         self._writer: Any = None
         self._legs: dict[int, Leg] = {}
         self._ended: list[Leg] = []
@@ -181,7 +183,7 @@ class SipEndpoint:
             tcfg = pj.TransportConfig()
             tcfg.port = cfg.port
             tcfg.boundAddress = cfg.host
-            ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+            self._transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
             ep.audDevManager().setNullDev()
             for codec in ep.codecEnum2():
                 ep.codecSetPriority(codec.codecId, CODEC_PRIORITIES.get(codec.codecId, 0))
@@ -221,6 +223,13 @@ class SipEndpoint:
             self.media.close()
             self._legs.clear()
             self._ended.clear()
+            # Stop listening before the library winds down: while pjsua is shutting down
+            # it answers a new INVITE with 480 itself, which an edge would relay to the
+            # caller; with the port closed the edge times out and takes the next worker.
+            if self._transport_id is not None:
+                with contextlib.suppress(pj.Error):
+                    ep.transportClose(self._transport_id)
+                self._transport_id = None
             if self._account is not None:
                 self._account.shutdown()
             self._account = None
