@@ -332,6 +332,13 @@ class MediaSpec(Spec):
     whisper: bool = False  # the secretarial service hears the business name first
 
 
+class PrivacySpec(Spec):
+    """The plan's ``privacy:`` keys: what the call records keep of the caller."""
+
+    # full: the number as received; masked: +491********78; none: not stored at all.
+    store_caller: Literal["full", "masked", "none"] = "full"
+
+
 class PlanSpec(Spec):
     tenant: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
     name: Text
@@ -352,6 +359,7 @@ class PlanSpec(Spec):
     rules: tuple[RuleSpec, ...] = ()
     extensions: dict[str, Extension] = {}
     media: MediaSpec = MediaSpec()
+    privacy: PrivacySpec = PrivacySpec()
 
 
 When.model_rebuild()

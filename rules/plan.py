@@ -180,6 +180,11 @@ class DialPlan:
     def __repr__(self) -> str:
         return f"<DialPlan {self.tenant!r} from {self.source!r}>"
 
+    @property
+    def store_caller(self) -> str:
+        """How call records store the caller: "full", "masked" or "none" (``privacy:``)."""
+        return self.spec.privacy.store_caller
+
     def person(self, person_id: str) -> Person | None:
         """A person or a service by id."""
         return self.people.get(person_id) or self.service.get(person_id)

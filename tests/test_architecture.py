@@ -63,7 +63,6 @@ def test_only_switch_pjsua_imports_pjsua2() -> None:
         str(path.relative_to(ROOT))
         for package in ("rules", "presence", "switch", "bench")
         for path in (ROOT / package).rglob("*.py")
-        if "pjsua2" in imported_modules(path)
-        and (ROOT / "switch" / "pjsua") not in path.parents
+        if "pjsua2" in imported_modules(path) and (ROOT / "switch" / "pjsua") not in path.parents
     ]
     assert not offenders

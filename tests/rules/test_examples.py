@@ -57,3 +57,11 @@ def test_tischlerei_on_a_holiday_goes_to_the_service() -> None:
     decision = decide(plan, call, {"jan": PresenceState.AVAILABLE}, when)
     assert decision.rule == "otherwise the service"
     assert any("Fronleichnam" in line for line in decision.trace)
+
+
+def test_privacy_store_caller_defaults_to_full_and_can_be_masked() -> None:
+    from rules import load_plan_text
+
+    base = 'tenant: t\nname: T\nnumbers: ["+49 30 1234560"]\nrules: [{name: r, then: reject}]\n'
+    assert load_plan_text(base).store_caller == "full"
+    assert load_plan_text(base + "privacy: {store_caller: masked}\n").store_caller == "masked"
