@@ -697,7 +697,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Latest run: {report['started']} ({'quick smoke run' if report['quick'] else 'full run'}"
         f", {report['seconds']} s), git {m['git']}. Produced by `python -m bench.sipbench`; "
-        f"raw figures in `bench/results/{report['file']}`, earlier runs beside it.",
+        f"raw figures in `{report.get('path', 'bench/results/' + report['file'])}`, "
+        "earlier runs beside it.",
         "",
         f"Machine: {m['nproc']} × {m['cpu_model']}, Linux {m['kernel']}, Python {m['python']}, "
         f"pjsua2-python {m['pjsua2_python']}, {m['sipp']}, Kamailio {m['kamailio']}. "
@@ -963,6 +964,8 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     fname = f"sipbench-{started.strftime('%Y%m%dT%H%M%SZ')}{'-quick' if quick else ''}.json"
     report["file"] = fname
+    path = (out_dir / fname).resolve()
+    report["path"] = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
     (out_dir / fname).write_text(json.dumps(report, indent=1, default=str) + "\n")
     text = markdown(report)
     if doc is not None:
