@@ -256,13 +256,16 @@ def measure_latency(rows: dict[str, Row], plan: Plan) -> dict[str, dict[str, Any
     runs: dict[str, list[sipp.UacRun]] = {n: [] for n in rows}
     timings: dict[str, list[Any]] = {n: [] for n in rows}
     notes: dict[str, list[str]] = {n: [] for n in rows}
+    cpu: dict[str, float] = dict.fromkeys(rows, 0.0)
     per_block = max(1, plan.latency_calls // plan.latency_rounds)
     for rnd in range(plan.latency_rounds):
         for name, row in rows.items():
             if not row.endpoint.alive():
                 notes[name].append(f"round {rnd}: target dead before the block, restarted")
                 row.start_target()
+            cpu0 = cpu_seconds(row.endpoint.pids())
             run, ts = latency_block(row, plan, per_block, str(rnd))
+            cpu[name] += max(0.0, cpu_seconds(row.endpoint.pids()) - cpu0)
             runs[name].append(run)
             timings[name].extend(ts)
             if not row.endpoint.alive():
@@ -275,7 +278,31 @@ def measure_latency(rows: dict[str, Row], plan: Plan) -> dict[str, dict[str, Any
     for name in rows:
         out[name] = summarize_latency(name, runs[name], timings[name])
         out[name]["notes"] = notes[name]
+        done = out[name]["successful"]
+        if rows[name].endpoint.procs and done:
+            # user+system CPU of the target (and its forked children) per completed call
+            out[name]["cpu_ms_per_call"] = round(cpu[name] * 1000 / done, 3)
     return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime+stime of ``pids`` and their direct children (Kamailio forks its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    wanted = set(pids)
+    total = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid in wanted or ppid in wanted:
+                total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def udp_counters() -> dict[str, int]:
@@ -745,7 +772,17 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{name}: {lat['180_after_200']} calls had the 180 after the 200, "
                 f"{lat['no_180']} no 180; {'; '.join(lat.get('notes') or []) or 'no crash'}"
             )
+    cpu_notes = [
+        f"{n} {r['latency']['cpu_ms_per_call']:.2f} ms"
+        for n, r in rows.items()
+        if "latency" in r and r["latency"].get("cpu_ms_per_call") is not None
+    ]
     lines += ["", "All delays in ms. *added* = row minus the direct SIPp→SIPp row of this run."]
+    if cpu_notes:
+        lines.append(
+            "CPU per call of the target (user+system, its processes and their children, "
+            "during the latency blocks): " + ", ".join(cpu_notes) + "."
+        )
     lines += [*(f"- {n}" for n in notes), ""]
 
     lines += ["## Targets (issue 10)", "", "| target | measured | verdict |", "| --- | --- | --- |"]
