@@ -781,7 +781,7 @@ def markdown(report: dict[str, Any]) -> str:
     if cpu_notes:
         lines.append(
             "CPU per call of the target (user+system, its processes and their children, "
-            "during the latency blocks): " + ", ".join(cpu_notes) + "."
+            "during the latency blocks, idle polling included): " + ", ".join(cpu_notes) + "."
         )
     lines += [*(f"- {n}" for n in notes), ""]
 
