@@ -330,6 +330,7 @@ class MediaSpec(Spec):
     voicemail_max: Seconds = 120.0  # longest voicemail message
     confirm_timeout: Seconds = 10.0  # from the callee's answer to its "1" (confirm: true)
     whisper: bool = False  # the secretarial service hears the business name first
+    welcome: Text | None = None  # played to every caller as early media before ringing
 
 
 class PrivacySpec(Spec):

@@ -135,6 +135,7 @@ from switch.events import (
     LegFailed,
     LegHungUp,
     LegRinging,
+    OpenEarlyMedia,
     Outcome,
     PlaybackDone,
     PlayPrompt,
@@ -173,6 +174,7 @@ class MediaOptions:
     confirm_timeout_s: float = 10.0  # from the callee's 200 to its "1"
     whisper: bool = False  # the secretarial service hears the business name first
     prompt_guard_s: float = 300.0  # a prompt whose end is never reported is cut off
+    welcome: str | None = None  # played as early media before the first step rings
 
 
 def prompt_texts(business: str) -> tuple[str, ...]:
@@ -219,7 +221,10 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
             {CallState.DIALLING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
         ),
         ConfirmDigit: frozenset({CallState.BRIDGED}),
-        PlaybackDone: frozenset({CallState.BRIDGED}),  # a whisper was heard
+        # a whisper was heard (BRIDGED), or the welcome prompt and the steps begin
+        PlaybackDone: frozenset(
+            {CallState.BRIDGED, CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}
+        ),
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },
@@ -369,6 +374,15 @@ class CallFlow:
                 call_id=self.call.call_id,
             )
         self.state = CallState.DIALLING
+        if self.media is not None and self.media.welcome:
+            # The welcome prompt as early media: the caller is not answered (RFC 3960).
+            self._media_phase = "welcome"
+            self._media_timer = PROMPT_TIMER
+            return [
+                OpenEarlyMedia(),
+                PlayPrompt(CALLER, self.media.welcome),
+                StartTimer(PROMPT_TIMER, self.media.prompt_guard_s),
+            ]
         return self._begin_step(0, at)
 
     def handle(self, event: Event) -> list[Command]:
@@ -463,6 +477,10 @@ class CallFlow:
         return self._callee_gone(view, event.at)
 
     def _on_caller_gone(self, event: CallerGone) -> list[Command]:
+        if self._media_phase == "welcome":
+            commands = self._end_welcome()
+            commands.append(self._finish(Outcome.CANCELLED, "caller", 487, event.at))
+            return commands
         if self._round is not None:
             commands = self._end_round(event.at)
             # pjsua answers the CANCEL and the INVITE (487) itself, RFC 3261 §9.2.
@@ -511,6 +529,8 @@ class CallFlow:
 
     def _on_playback_done(self, event: PlaybackDone) -> list[Command]:
         if event.leg == CALLER:
+            if self._media_phase == "welcome" and self.state is CallState.DIALLING:
+                return [CancelTimer(PROMPT_TIMER), *self._welcome_over(event.at)]
             if self.state is not CallState.MEDIA or self._media_timer != PROMPT_TIMER:
                 return []
             return [CancelTimer(PROMPT_TIMER), *self._prompt_over(event.at)]
@@ -520,6 +540,11 @@ class CallFlow:
         return []
 
     def _on_shutdown(self, event: Shutdown) -> list[Command]:
+        if self._media_phase == "welcome":
+            commands = self._end_welcome()
+            commands.append(RejectCaller(503, "Service Unavailable"))
+            commands.append(self._finish(Outcome.ABORTED, "switch", 503, event.at))
+            return commands
         if self._round is not None:
             commands = self._end_round(event.at)
             commands.append(RejectCaller(503, "Service Unavailable"))
@@ -633,7 +658,19 @@ class CallFlow:
         self._media_timer = None
         return [HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
 
+    def _end_welcome(self) -> list[Command]:
+        self._media_phase = None
+        self._media_timer = None
+        return [CancelTimer(PROMPT_TIMER), StopPlayback(CALLER)]
+
+    def _welcome_over(self, at: int) -> list[Command]:
+        self._media_phase = None
+        self._media_timer = None
+        return self._begin_step(0, at)
+
     def _media_timer_fired(self, at: int) -> list[Command]:
+        if self._media_phase == "welcome":
+            return self._welcome_over(at)
         if self._media_timer == PROMPT_TIMER:
             return self._prompt_over(at)  # the end of the file was never reported
         self._media_timer = None  # the message reached its longest length
@@ -779,7 +816,7 @@ class CallFlow:
         final = None
         if self.media is not None and outcome in (Outcome.MISSED, Outcome.REJECTED):
             final = self.decision.final.kind.value
-        elif self.media is not None and self._media_phase is not None:
+        elif self.media is not None and self._media_phase not in (None, "welcome"):
             final = self.decision.final.kind.value  # aborted while the final action ran
         self.result = Finished(outcome, self._answered_leg, hung_up_by, sip_status, at, final)
         return self.result

@@ -187,6 +187,12 @@ class AnswerCaller:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenEarlyMedia:
+    """Send 183 Session Progress with our SDP to the caller (RFC 3960 early media), so
+    that it hears a prompt before anyone answers, and without being answered (billed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PlayPrompt:
     """Play a prompt once to ``leg`` (:data:`CALLER` or an answered outbound leg).
 
@@ -260,6 +266,7 @@ Command = (
     | StartTimer
     | CancelTimer
     | AnswerCaller
+    | OpenEarlyMedia
     | PlayPrompt
     | StopPlayback
     | RecordCaller
@@ -299,6 +306,7 @@ __all__ = [
     "LegFailed",
     "LegHungUp",
     "LegRinging",
+    "OpenEarlyMedia",
     "Outcome",
     "PlayPrompt",
     "PlaybackDone",

@@ -71,12 +71,14 @@ class TenantMedia:
     voicemail_max_s: float = 120.0
     confirm_timeout_s: float = 10.0
     whisper: bool = False
+    welcome: str | None = None
 
     def options(self) -> MediaOptions:
         return MediaOptions(
             voicemail_max_s=self.voicemail_max_s,
             confirm_timeout_s=self.confirm_timeout_s,
             whisper=self.whisper,
+            welcome=self.welcome,
         )
 
 
@@ -91,6 +93,7 @@ def tenant_media(plan: Any) -> TenantMedia:
         voicemail_max_s=float(getattr(spec, "voicemail_max", 120.0)),
         confirm_timeout_s=float(getattr(spec, "confirm_timeout", 10.0)),
         whisper=bool(getattr(spec, "whisper", False)),
+        welcome=getattr(spec, "welcome", None) or None,
     )
 
 
@@ -104,6 +107,8 @@ def plan_prompts(plan: Any) -> list[Prompt]:
     tenant = str(plan.tenant)
     greeting, nobody, confirm, whisper = prompt_texts(str(plan.announce_as))
     texts = [whisper] if media.whisper else []
+    if media.welcome:
+        texts.append(media.welcome)
     rules = list(getattr(plan, "rules", ()))
     for extension in getattr(plan, "extensions", {}).values():
         rules.extend(getattr(extension, "rules", ()))

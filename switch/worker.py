@@ -73,6 +73,7 @@ from switch.events import (
     LegFailed,
     LegHungUp,
     LegRinging,
+    OpenEarlyMedia,
     Outcome,
     RejectCaller,
     RelayRinging,
@@ -661,6 +662,10 @@ class Worker:
         elif isinstance(command, RejectCaller):
             headers = [("Reason", reason_header(command.status, command.reason))]
             self._reject(call, command.status, command.reason, headers=headers)
+        elif isinstance(command, OpenEarlyMedia):
+            # 183 with our SDP answer (RFC 3960): the caller hears the welcome unanswered.
+            if not (call.caller_answered or call.caller_rejected):
+                self.endpoint.provisional(call.caller_handle, 183)
         elif isinstance(command, AnswerCaller):
             # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
             if self.endpoint.answer(call.caller_handle):

@@ -24,6 +24,7 @@ from switch.events import (
     LegAnswered,
     LegFailed,
     LegHungUp,
+    OpenEarlyMedia,
     Outcome,
     PlaybackDone,
     PlayPrompt,
@@ -113,6 +114,55 @@ def test_without_media_services_the_old_rejection_stays() -> None:
     assert flow.start(T0)[0] == RejectCaller(
         480, "Temporarily Unavailable (announcement not available yet)"
     )
+
+
+# ------------------------------------------------------------------ welcome (early media)
+
+WELCOME = MediaOptions(welcome="Willkommen bei Tischlerei Müller.", prompt_guard_s=60)
+
+
+def test_welcome_plays_as_early_media_then_the_first_step_rings() -> None:
+    flow = media_flow(Step((DESK,), 15), media=WELCOME)
+    assert flow.start(T0) == [
+        OpenEarlyMedia(),
+        PlayPrompt(CALLER, "Willkommen bei Tischlerei Müller."),
+        StartTimer("prompt", 60),
+    ]
+    assert flow.state is CallState.DIALLING
+    assert flow.legs == {}
+    commands = flow.handle(PlaybackDone(CALLER, T0 + 3))
+    assert commands[0] == CancelTimer("prompt")
+    assert isinstance(commands[1], Dial)
+    assert commands[1].target == DESK
+    assert flow.handle(PlaybackDone(CALLER, T0 + 4)) == []  # a late second report
+
+
+def test_welcome_guard_timer_starts_the_steps() -> None:
+    flow = media_flow(Step((DESK,), 15), media=WELCOME)
+    flow.start(T0)
+    commands = flow.handle(TimerFired("prompt", T0 + 60))
+    assert [type(c) for c in commands] == [Dial, StartTimer]
+
+
+def test_caller_leaving_during_the_welcome_is_cancelled() -> None:
+    flow = media_flow(Step((DESK,), 15), media=WELCOME)
+    flow.start(T0)
+    assert flow.handle(CallerGone(True, T0 + 1)) == [
+        CancelTimer("prompt"),
+        StopPlayback(CALLER),
+        Finished(Outcome.CANCELLED, None, "caller", 487, T0 + 1),
+    ]
+
+
+def test_shutdown_during_the_welcome_rejects_with_503() -> None:
+    flow = media_flow(Step((DESK,), 15), media=WELCOME)
+    flow.start(T0)
+    assert flow.handle(Shutdown(T0 + 1)) == [
+        CancelTimer("prompt"),
+        StopPlayback(CALLER),
+        RejectCaller(503, "Service Unavailable"),
+        Finished(Outcome.ABORTED, None, "switch", 503, T0 + 1),
+    ]
 
 
 # ------------------------------------------------------------------ voicemail
@@ -316,11 +366,12 @@ class _Dialled:
 
 
 @settings(max_examples=150, deadline=None)
-@given(decision=decisions, data=st.data(), whisper=st.booleans())
+@given(decision=decisions, data=st.data(), whisper=st.booleans(), welcome=st.booleans())
 def test_random_media_sequences_end_once_and_leave_nothing_open(
-    decision: Decision, data: st.DataObject, whisper: bool
+    decision: Decision, data: st.DataObject, whisper: bool, welcome: bool
 ) -> None:
-    flow = CallFlow(call(), decision, MediaOptions(whisper=whisper))
+    options = MediaOptions(whisper=whisper, welcome="Willkommen." if welcome else None)
+    flow = CallFlow(call(), decision, options)
     commands: list[Command] = list(flow.start(T0))
     at = T0
     for _ in range(data.draw(st.integers(0, 30))):
@@ -350,6 +401,8 @@ def test_random_media_sequences_end_once_and_leave_nothing_open(
         assert view.state not in (LegState.DIALLING, LegState.RINGING, LegState.CONFIRMING)
     if any(isinstance(c, RecordCaller) for c in commands):
         assert sum(isinstance(c, StopRecording) for c in commands) == 1
+    if welcome:
+        assert commands[0] == OpenEarlyMedia()
     if any(isinstance(c, AnswerCaller) for c in commands):
         assert finished[0].outcome in (Outcome.MISSED, Outcome.ABORTED)
         assert finished[0].final == decision.final.kind.value

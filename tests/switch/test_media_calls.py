@@ -260,3 +260,46 @@ def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> No
     assert rms(recorded) > 300
     score, shift = best_match(envelope(played), envelope(recorded))
     assert score > 0.8, (score, shift)
+
+
+# ------------------------------------------------------------------ welcome (early media)
+
+
+def test_welcome_is_early_media_before_the_first_step_rings(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    welcome = "Willkommen bei Test."
+    seconds = make_prompts(data_dir, welcome)[welcome]
+    callee = Sipp(tmp_path, "callee", "uas_answer_bye.xml", ["-m", "1", "-timeout", "20"])
+    dialplan = plan(
+        tmp_path,
+        "      - {ring: jan.desk, timeout: 10s}",
+        devices=f'{{desk: "sip:desk@{callee.address}"}}',
+    )
+    text = dialplan.read_text().replace("people:", f'media: {{welcome: "{welcome}"}}\npeople:')
+    dialplan.write_text(text)
+    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
+    sink = RtpSink()
+    call = caller(tmp_path, worker, "uac_media_listen.xml", "-key", "rtp_port", str(sink.port))
+    try:
+        with running(callee, worker, call):
+            callee.start()
+            callee.wait_bound()
+            worker.start()
+            call.start()
+            assert call.wait(20) == 0, call.diagnostics()
+            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+    finally:
+        sink.close()
+    record = record["record"]
+    assert record["outcome"] == "answered"
+    progress = call.received("SIP/2.0 183")
+    assert progress, "no 183 with early media"
+    assert "m=audio" in progress[0]
+    # The target's INVITE left only once the welcome had been played.
+    (leg,) = record["legs"]
+    waited = (leg["invite_out_ns"] - record["invite_in_ns"]) / 1e9
+    assert seconds - 0.2 < waited < seconds + 0.8, (waited, seconds)
+    first = sink.packets[0][0]
+    early = [payload for t, pt, payload in sink.packets if pt == 8 and t - first < seconds]
+    assert len(early) > seconds * 40
+    assert rms([ALAW[b] for payload in early for b in payload]) > 300
