@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -66,8 +65,8 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_export_and_delete_a_caller(tmp_path: Path) -> None:
-    wav = asyncio.run(fill(tmp_path))
+async def test_export_and_delete_a_caller(tmp_path: Path) -> None:
+    wav = await fill(tmp_path)
     code, out = run(
         "export", "--tenant", "tischlerei", "--person", "0171 12345678", "--data-dir", str(tmp_path)
     )
@@ -95,8 +94,8 @@ def test_export_and_delete_a_caller(tmp_path: Path) -> None:
     assert callers == [OTHER, OTHER, "None"]  # the call stays, its number is gone
 
 
-def test_export_and_delete_a_person(tmp_path: Path) -> None:
-    asyncio.run(fill(tmp_path))
+async def test_export_and_delete_a_person(tmp_path: Path) -> None:
+    await fill(tmp_path)
     data = json.loads(
         run("export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path))[1]
     )
@@ -115,8 +114,8 @@ def test_export_and_delete_a_person(tmp_path: Path) -> None:
     assert after["presence"] == []
 
 
-def test_purge_deletes_what_is_older_than_the_retention(tmp_path: Path) -> None:
-    asyncio.run(fill(tmp_path))
+async def test_purge_deletes_what_is_older_than_the_retention(tmp_path: Path) -> None:
+    await fill(tmp_path)
     code, out = run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
     assert code == 0, out
     assert out.strip() == "calls: 1, voicemails: 1, files: 1"

@@ -37,6 +37,7 @@ def test_voicemail_is_recorded_listed_served_and_notified(tmp_path: Path) -> Non
 tenant: test-tenant
 name: Test
 numbers: ["{BUSINESS}"]
+privacy: {{store_caller: masked}}
 people:
   jan:
     name: Jan
@@ -103,7 +104,9 @@ rules:
     assert path.read_bytes() == served
     assert content_type == "audio/wav"
     assert 7.0 < mail["seconds"] < 9.5
-    assert mail["caller"] == note["caller"] == CALLER
+    # privacy.store_caller: masked holds for the record and the notification alike.
+    assert mail["caller"] == note["caller"] == "+491*******00"
+    assert CALLER not in json.dumps(note)
     assert note["path"] == mail["path"]
     assert note["duration"] == pytest.approx(mail["seconds"], abs=0.1)
     assert note["call_id"] == mail["call_id"]
