@@ -18,12 +18,16 @@ There are two layers of state.
 
 *The call* (:class:`CallState`)::
 
-    IDLE ──start()──▶ DIALLING ──first 200──▶ BRIDGED
-      │                  │                       │
-      │ nobody to ring   │ steps exhausted,      │ either side hangs up,
-      │                  │ caller gone, Shutdown │ Shutdown
-      ▼                  ▼                       ▼
-    FINISHED ◀───────────┴───────────────────────┘
+    IDLE ──start()──▶ DIALLING ──first 200 (confirmed)──▶ BRIDGED
+      │                  │   ╲                                  │
+      │ nobody to ring   │    ╲ steps exhausted, final is       │ either side hangs up,
+      │                  │     ╲ voicemail/announcement (media) │ Shutdown
+      │                  │      ▼                               │
+      │                  │    MEDIA ── prompt over, recording   │
+      │                  │      │      over, caller gone        │
+      │  steps exhausted,│      │                               │
+      │  caller gone     ▼      ▼                               ▼
+    FINISHED ◀───────────┴──────┴───────────────────────────────┘
 
 :data:`CALL_TRANSITIONS` lists, per state, the events that can move the call and where
 to. An event not listed for a state never changes the call state, though it may still
