@@ -9,17 +9,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages the test suite talks to (real peers) and the media tools.
-APT_PEERS := sip-tester baresip-core kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-tls-modules \
-             sqlite3 mosquitto mosquitto-clients chromium chromium-driver tshark espeak-ng sox \
-             iproute2 util-linux
+# Debian packages the switch uses at run time: the Kamailio edge (with several workers)
+# and the tools that make spoken announcements.
+APT_RUN := kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-tls-modules \
+           espeak-ng sox
+# ... and the real peers the test suite talks to.
+APT_PEERS := $(APT_RUN) sip-tester baresip-core sqlite3 mosquitto mosquitto-clients \
+             chromium chromium-driver tshark iproute2 util-linux
 
 SETTINGS ?=
 RUN_ARGS ?= --dialplans dialplans/
 
-.PHONY: run test lint bench peers install clean typecheck unit
+.PHONY: run run-deps test lint bench peers install clean unit
 
-run: $(STAMP)
+run: run-deps $(STAMP)
 	$(BIN)/rufweiche run $(RUN_ARGS) $(if $(SETTINGS),--settings $(SETTINGS))
 
 test: peers $(STAMP) lint
@@ -50,6 +53,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+run-deps:
+	@$(MAKE) --no-print-directory peers APT_PEERS="$(APT_RUN)"
 
 # Installs only what is missing, so a second run costs a dpkg query.
 peers:
