@@ -75,6 +75,7 @@ from switch.events import (
     LegRinging,
     OpenEarlyMedia,
     Outcome,
+    PlayPrompt,
     RejectCaller,
     RelayRinging,
     Shutdown,
@@ -671,6 +672,12 @@ class Worker:
             if self.endpoint.answer(call.caller_handle):
                 call.caller_answered = True
         elif self.media is not None and self.media.handles(command):
+            if isinstance(command, PlayPrompt) and command.leg != CALLER:
+                # A callee asked to confirm may still be bridged with the caller for its
+                # early media (183): the caller must not hear that side meanwhile.
+                handle = call.legs.get(command.leg)
+                if handle is not None:
+                    self.endpoint.unbridge(handle)
             context = CallContext(
                 key=call.key,
                 tenant=call.tenant,

@@ -363,6 +363,13 @@ class SipEndpoint:
         self._bridges[b] = a
         self._connect(a, b)
 
+    def unbridge(self, handle: int) -> None:
+        """Disconnect leg ``handle`` from the leg it is bridged with, if any."""
+        peer = self._bridges.pop(handle, None)
+        if peer is not None:
+            self._bridges.pop(peer, None)
+            self._disconnect(handle, peer)
+
     def _disconnect(self, a: int, b: int) -> None:
         leg_a, leg_b = self._legs.get(a), self._legs.get(b)
         if leg_a is None or leg_b is None:

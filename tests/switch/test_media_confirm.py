@@ -153,3 +153,70 @@ def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) ->
     assert "GOT BYE" in mobile.log_lines()
     assert desk_leg["invite_out_ns"] - mobile_leg["answered_ns"] == pytest.approx(3e9, abs=0.5e9)
     assert elapsed < 15
+
+
+def test_caller_does_not_hear_the_target_while_it_confirms(tmp_path: Path) -> None:
+    """A target with early media (183 + audio, as mobile networks send) is bridged with the
+    caller while it rings; once it answers and is asked to press 1, that bridge is cut,
+    so the caller never hears e.g. a mobile mailbox's greeting; after the 1 it is back."""
+    from tests.switch.test_media_calls import ALAW, PCAP, RtpSink, rms
+
+    mobile = target(tmp_path, "mobile", "uas_early_confirm.xml")
+    desk = target(tmp_path, "desk", "uas_answer.xml")
+    worker, _ = setup(tmp_path, mobile, desk)
+    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    sink = RtpSink()
+    call = Sipp(
+        tmp_path,
+        "caller",
+        "uac_call_listen.xml",
+        [
+            f"{LOOPBACK}:{worker.port}",
+            "-s",
+            BUSINESS_E164,
+            "-key",
+            "caller",
+            CALLER,
+            "-key",
+            "rtp_port",
+            str(sink.port),
+            "-m",
+            "1",
+            "-d",
+            "1500",
+            "-timeout",
+            "25",
+            "-timeout_error",
+        ],
+    )
+    try:
+        with running(mobile, desk, worker, call):
+            mobile.start()
+            mobile.wait_bound()
+            worker.start()
+            call.start()
+            assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
+            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+    finally:
+        sink.close()
+    record = record["record"]
+    assert record["answered_by"] == "jan.mobile"
+    assert "PROV 183" in call.log_lines()
+
+    def level(start_ns: int, end_ns: int) -> float:
+        samples = [
+            ALAW[b]
+            for t, pt, payload in sink.packets
+            if pt == 8 and start_ns < t * 1e9 < end_ns
+            for b in payload
+        ]
+        return rms(samples) if samples else 0.0
+
+    answered, relayed = record["answer_in_ns"], record["answer_relayed_ns"]
+    # Both stamps are CLOCK_MONOTONIC readings, the clock of time.monotonic() here too.
+    before = level(record["first_18x_in_ns"] + 100_000_000, answered)
+    during = level(answered + 200_000_000, relayed - 100_000_000)
+    after = level(relayed + 200_000_000, relayed + 1_200_000_000)
+    assert before > 300, before  # the early media was relayed
+    assert during < 50, during  # nothing of the target while it confirms
+    assert after > 300, after  # and its audio again once bridged
