@@ -303,3 +303,28 @@ def test_welcome_is_early_media_before_the_first_step_rings(tmp_path: Path) -> N
     early = [payload for t, pt, payload in sink.packets if pt == 8 and t - first < seconds]
     assert len(early) > seconds * 40
     assert rms([ALAW[b] for payload in early for b in payload]) > 300
+
+
+def test_voicemail_stops_at_its_longest_length(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    greeting = prompt_texts("Test")[0]
+    make_prompts(data_dir, greeting)
+    dialplan = plan(tmp_path, "      - voicemail")
+    text = dialplan.read_text().replace("people:", "media: {voicemail_max: 2s}\npeople:")
+    dialplan.write_text(text)
+    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
+    sink = RtpSink()
+    call = caller(tmp_path, worker, "uac_media_listen.xml", "-key", "rtp_port", str(sink.port))
+    try:
+        with running(worker, call):
+            worker.start()
+            call.start()
+            assert call.wait(20) == 0, call.diagnostics()
+            message = worker.wait_for(lambda m: m["op"] == "voicemail")
+            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+    finally:
+        sink.close()
+    assert "GOT BYE" in call.log_lines()  # the switch ended the call
+    assert record["record"]["hung_up_by"] == "switch"
+    assert message["seconds"] == pytest.approx(2.0, abs=0.3)
+    assert Path(message["path"]).is_file()
