@@ -2,8 +2,11 @@
 # Both install whatever is missing first (Python packages into .venv, Debian peers via apt).
 
 SHELL := /bin/bash
-# pjsua2-python ships wheels for CPython 3.8-3.12: prefer an interpreter it supports.
-PYTHON ?= $(shell for p in python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# pjsua2-python ships wheels for CPython 3.8-3.12: take the first interpreter that runs
+# and is 3.11 or 3.12 (a pyenv shim may exist for a version that is not selected).
+PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' \
+	>/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -47,7 +50,8 @@ bench: peers $(STAMP)
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@[ -n "$(PYTHON)" ] || { echo "No python3 found: apt-get install python3 python3-venv"; exit 1; }
+	@[ -n "$(PYTHON)" ] || { echo "No Python 3.11 or 3.12 found (pjsua2 has no wheel for others):" \
+	  "apt-get install python3 python3-venv"; exit 1; }
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
