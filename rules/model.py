@@ -331,6 +331,9 @@ class MediaSpec(Spec):
     confirm_timeout: Seconds = 10.0  # from the callee's answer to its "1" (confirm: true)
     whisper: bool = False  # the secretarial service hears the business name first
     welcome: Text | None = None  # played to every caller as early media before ringing
+    # The dictation box (issue 7): a person dials this from his own phone and dictates.
+    dictation_code: Annotated[str, Field(pattern=r"^[*#0-9]{2,8}$")] = "*50"
+    dictation_max: Seconds = 600.0  # longest dictation
 
 
 class PrivacySpec(Spec):

@@ -20,7 +20,7 @@ from rules import (
     week_status,
 )
 from rules.numbers import normalize_prefix, routing_number
-from tests.rules.helpers import BERLIN, plan
+from tests.rules.helpers import BERLIN, plan, problems
 
 PLAN_A = """\
 tenant: a
@@ -231,3 +231,15 @@ def test_a_plan_is_read_only() -> None:
         p.extensions["+491"] = None  # type: ignore[index]
     with pytest.raises(AttributeError):
         p.tenant = "other"  # type: ignore[misc]
+
+
+def test_dictation_code_and_length_default_and_are_set_per_plan() -> None:
+    default = plan("rules: [{name: r, then: reject}]\n")
+    assert default.spec.media.dictation_code == "*50"
+    assert default.spec.media.dictation_max == 600.0
+    own = plan(
+        'media: {dictation_code: "*77", dictation_max: 5m}\nrules: [{name: r, then: reject}]\n'
+    )
+    assert own.spec.media.dictation_code == "*77"
+    assert own.spec.media.dictation_max == 300.0
+    assert any("dictation_code" in p for p in problems('media: {dictation_code: "x"}\nrules: []\n'))
