@@ -113,11 +113,16 @@ SCOPES: Final[dict[str, tuple[Action, Action | None]]] = {
     ),
     "/api/v1/voicemails": (Action.READ_RECORDINGS, None),  # switch/voicemail.py
     "/files/voicemail/{tenant}/{name}": (Action.READ_RECORDINGS, None),
+    # The dictation box: marking one done is checked against its tenant by the handler.
+    "/api/v1/dictations": (Action.READ_RECORDINGS, None),
+    "/api/v1/dictations/{id}/done": (Action.READ_RECORDINGS, Action.READ_RECORDINGS),
+    "/files/dictation/{tenant}/{name}": (Action.READ_RECORDINGS, None),
 }
 # List APIs narrowed by ?tenant=: the JSON key of the rows, the action, the sort key.
 LISTS: Final[dict[str, tuple[str, Action, str]]] = {
     "/api/v1/calls": ("calls", Action.READ_CALLS, "started_wall"),
     "/api/v1/voicemails": ("voicemails", Action.READ_RECORDINGS, "started_at"),
+    "/api/v1/dictations": ("dictations", Action.READ_RECORDINGS, "started_at"),
 }
 
 

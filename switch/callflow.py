@@ -162,6 +162,7 @@ VOICEMAIL_GREETING: Final = (
 NOBODY_THERE: Final = "{business}. Leider ist gerade niemand erreichbar."
 CONFIRM_PROMPT: Final = "Anruf für {business}. Drücken Sie die 1, um das Gespräch anzunehmen."
 WHISPER_PROMPT: Final = "Anruf für {business}."
+DICTATION_PROMPT: Final = "Diktat. Bitte sprechen Sie nach dem Signalton."
 PROMPT_TIMER: Final = "prompt"
 RECORDING_TIMER: Final = "recording"
 
@@ -179,6 +180,9 @@ class MediaOptions:
     whisper: bool = False  # the secretarial service hears the business name first
     prompt_guard_s: float = 300.0  # a prompt whose end is never reported is cut off
     welcome: str | None = None  # played as early media before the first step rings
+    # The dictation box (issue 7) records as "dictation" after its own prompt.
+    record_kind: str = "voicemail"
+    greeting: str | None = None  # instead of VOICEMAIL_GREETING
 
 
 def prompt_texts(business: str) -> tuple[str, ...]:
@@ -634,7 +638,8 @@ class CallFlow:
                 play = PlayPrompt(CALLER, text)
             else:
                 self._media_phase = "greeting"
-                play = PlayPrompt(CALLER, VOICEMAIL_GREETING.format(business=business), beep=True)
+                text = media.greeting or VOICEMAIL_GREETING.format(business=business)
+                play = PlayPrompt(CALLER, text, beep=True)
             return [AnswerCaller(), play, StartTimer(PROMPT_TIMER, media.prompt_guard_s)]
         if final.kind is FinalKind.REJECT:
             reason = final.reason
@@ -658,7 +663,10 @@ class CallFlow:
             self._media_phase = "recording"
             self._media_timer = RECORDING_TIMER
             seconds = self.media.voicemail_max_s
-            return [RecordCaller(seconds), StartTimer(RECORDING_TIMER, seconds)]
+            return [
+                RecordCaller(seconds, self.media.record_kind),
+                StartTimer(RECORDING_TIMER, seconds),
+            ]
         self._media_timer = None
         return [HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
 

@@ -215,9 +215,14 @@ class StopPlayback:
 
 @dataclass(frozen=True, slots=True)
 class RecordCaller:
-    """Record the caller's audio to a voicemail file, for at most ``max_seconds``."""
+    """Record the caller's audio to a voicemail file, for at most ``max_seconds``.
+
+    ``kind`` is "voicemail" or "dictation" (the dictation box): the file goes under
+    ``<data_dir>/<kind>/<tenant>/`` and the report carries it.
+    """
 
     max_seconds: float
+    kind: str = "voicemail"
 
 
 @dataclass(frozen=True, slots=True)

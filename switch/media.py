@@ -35,7 +35,7 @@ from switch.announcements import (
     Prompt,
     PromptCache,
 )
-from switch.callflow import MediaOptions, prompt_texts
+from switch.callflow import DICTATION_PROMPT, MediaOptions, prompt_texts
 from switch.events import (
     CALLER,
     Command,
@@ -51,6 +51,7 @@ log = logging.getLogger("switch.media")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MEDIA_COMMANDS = (PlayPrompt, StopPlayback, RecordCaller, StopRecording)
+RECORD_KINDS = ("voicemail", "dictation")
 
 
 class Ports(Protocol):
@@ -72,6 +73,8 @@ class TenantMedia:
     confirm_timeout_s: float = 10.0
     whisper: bool = False
     welcome: str | None = None
+    dictation_code: str = "*50"
+    dictation_max_s: float = 600.0
 
     def options(self) -> MediaOptions:
         return MediaOptions(
@@ -79,6 +82,14 @@ class TenantMedia:
             confirm_timeout_s=self.confirm_timeout_s,
             whisper=self.whisper,
             welcome=self.welcome,
+        )
+
+    def dictation_options(self) -> MediaOptions:
+        """The dictation box: its prompt and beep, then a recording filed as "dictation"."""
+        return MediaOptions(
+            voicemail_max_s=self.dictation_max_s,
+            record_kind="dictation",
+            greeting=DICTATION_PROMPT,
         )
 
 
@@ -94,6 +105,8 @@ def tenant_media(plan: Any) -> TenantMedia:
         confirm_timeout_s=float(getattr(spec, "confirm_timeout", 10.0)),
         whisper=bool(getattr(spec, "whisper", False)),
         welcome=getattr(spec, "welcome", None) or None,
+        dictation_code=str(getattr(spec, "dictation_code", "*50")),
+        dictation_max_s=float(getattr(spec, "dictation_max", 600.0)),
     )
 
 
@@ -122,6 +135,8 @@ def plan_prompts(plan: Any) -> list[Prompt]:
             texts.append(greeting)
         elif final.kind is FinalKind.ANNOUNCEMENT:
             texts.append(final.announcement or nobody)
+    if getattr(plan, "people", None):  # someone may dial the dictation box
+        texts.append(DICTATION_PROMPT)
     return [Prompt(tenant, text, media.voice) for text in dict.fromkeys(texts)]
 
 
@@ -143,10 +158,13 @@ def _complete_wav_seconds(path: Path) -> float | None:
     return frames / rate
 
 
-def voicemail_path(data_dir: Path, tenant: str, call_id: str, when: datetime) -> Path:
+def voicemail_path(
+    data_dir: Path, tenant: str, call_id: str, when: datetime, kind: str = "voicemail"
+) -> Path:
     stamp = when.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     safe_id = _UNSAFE.sub("_", call_id)[:80] or "call"
-    return data_dir / "voicemail" / _UNSAFE.sub("_", tenant) / f"{stamp}-{safe_id}.wav"
+    folder = kind if kind in RECORD_KINDS else "voicemail"
+    return data_dir / folder / _UNSAFE.sub("_", tenant) / f"{stamp}-{safe_id}.wav"
 
 
 @dataclass(slots=True)
@@ -159,6 +177,8 @@ class _Recording:
     handle: int
     started_wall: float
     stopped_ns: int = 0
+    kind: str = "voicemail"
+    person: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +192,7 @@ class CallContext:
     called: str
     caller_handle: int
     handles: Mapping[int, int]  # outbound leg -> endpoint handle
+    person: str | None = None  # who dictates (the dictation box), from his device
 
 
 class MediaServices:
@@ -231,7 +252,7 @@ class MediaServices:
                 self._playing.pop(token, None)
                 self.ports.stop(token)
         elif isinstance(command, RecordCaller):
-            self._record(call)
+            self._record(call, command.kind)
         elif isinstance(command, StopRecording):
             self._stop_recording(call.key)
         return []
@@ -284,10 +305,10 @@ class MediaServices:
         self._tokens[(call.key, command.leg)] = token
         return []
 
-    def _record(self, call: CallContext) -> None:
+    def _record(self, call: CallContext, kind: str = "voicemail") -> None:
         started = self._clock()
         path = voicemail_path(
-            self.data_dir, call.tenant, call.call_id, datetime.fromtimestamp(started, UTC)
+            self.data_dir, call.tenant, call.call_id, datetime.fromtimestamp(started, UTC), kind
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -298,9 +319,17 @@ class MediaServices:
             )
             return
         self._recordings[call.key] = _Recording(
-            call.tenant, call.call_id, call.caller, call.called, path, call.caller_handle, started
+            call.tenant,
+            call.call_id,
+            call.caller,
+            call.called,
+            path,
+            call.caller_handle,
+            started,
+            kind=kind,
+            person=call.person,
         )
-        log.info("call %s tenant=%s: recording voicemail", call.call_id, call.tenant)
+        log.info("call %s tenant=%s: recording %s", call.call_id, call.tenant, kind)
 
     def _stop_recording(self, key: int) -> None:
         recording = self._recordings.pop(key, None)
@@ -333,6 +362,8 @@ class MediaServices:
         self.send(
             {
                 "op": "voicemail",
+                "kind": recording.kind,
+                "person": recording.person,
                 "tenant": recording.tenant,
                 "call_id": recording.call_id,
                 "caller": recording.caller,

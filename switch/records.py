@@ -208,6 +208,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE calls ADD COLUMN final_action TEXT;
     """,
+    # 5: the dictation box (issue 7) files its recordings with the voicemails, as kind
+    # "dictation", with the person who dictated and when the office marked it done.
+    """
+    ALTER TABLE voicemails ADD COLUMN kind TEXT NOT NULL DEFAULT 'voicemail';
+    ALTER TABLE voicemails ADD COLUMN person TEXT;
+    ALTER TABLE voicemails ADD COLUMN done_at TEXT;
+    CREATE INDEX voicemails_kind_started ON voicemails (kind, tenant, started_wall);
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

@@ -16,6 +16,13 @@ message. :class:`VoicemailBox` (one per supervisor, an ``async with`` object) th
 The HTTP side (:func:`voicemail_routes`): ``GET /api/v1/voicemails[?tenant=]`` lists
 the newest messages, and ``GET /files/voicemail/<tenant>/<file>.wav`` serves one
 (names are checked: no path leaves ``<data_dir>/voicemail``).
+
+The dictation box (issue 7) reuses all of it: a report with ``"kind": "dictation"``
+(and the ``person`` who dictated) lands in the same table (migration 5), is announced
+on ``rufweiche/v1/<tenant>/dictation`` with ``person`` added, and is listed by
+``GET /api/v1/dictations`` (rows with ``done_at``), served from
+``/files/dictation/<tenant>/<file>.wav`` and marked typed up by
+``POST /api/v1/dictations/{id}/done``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import asyncio
 import json
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -33,11 +42,14 @@ import aiomqtt
 import aiosqlite
 from aiohttp import web
 
+from switch.auth import Action, can
+from switch.authhttp import PRINCIPAL
 from switch.records import CallerPolicy, apply_caller_policy, connect, iso_utc, migrate
 
 log = logging.getLogger("switch.voicemail")
 
-TOPIC = "{prefix}/{tenant}/voicemail"
+TOPIC = "{prefix}/{tenant}/{kind}"
+KINDS = ("voicemail", "dictation")
 PUBLISH_TIMEOUT_S = 5.0
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.wav$")
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -56,11 +68,13 @@ class Voicemail:
     path: str
     seconds: float
     started_wall: float
+    kind: str = "voicemail"
+    person: str | None = None
 
     @classmethod
     def from_message(cls, message: dict[str, Any], policy: CallerPolicy | str) -> Voicemail:
         try:
-            return cls(
+            mail = cls(
                 tenant=str(message["tenant"]),
                 call_id=str(message["call_id"]),
                 caller=apply_caller_policy(message.get("caller"), policy),
@@ -68,21 +82,26 @@ class Voicemail:
                 path=str(message["path"]),
                 seconds=float(message["seconds"]),
                 started_wall=float(message["started_wall"]),
+                kind=str(message.get("kind") or "voicemail"),
+                person=None if message.get("person") is None else str(message["person"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise VoicemailError(f"voicemail report {message!r}: {exc}") from None
+        if mail.kind not in KINDS:
+            raise VoicemailError(f"voicemail report kind {mail.kind!r}: not one of {KINDS}")
+        return mail
 
     def payload(self) -> bytes:
-        return json.dumps(
-            {
-                "call_id": self.call_id,
-                "path": self.path,
-                "caller": self.caller,
-                "duration": round(self.seconds, 1),
-                "time": iso_utc(self.started_wall),
-            },
-            ensure_ascii=False,
-        ).encode()
+        body: dict[str, Any] = {
+            "call_id": self.call_id,
+            "path": self.path,
+            "caller": self.caller,
+            "duration": round(self.seconds, 1),
+            "time": iso_utc(self.started_wall),
+        }
+        if self.kind == "dictation":
+            body["person"] = self.person
+        return json.dumps(body, ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +147,8 @@ class VoicemailBox:
         db = self._require()
         await db.execute(
             "INSERT INTO voicemails (call_id, tenant, caller, caller_policy, called, path, "
-            "seconds, started_wall, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "seconds, started_wall, started_at, kind, person) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 mail.call_id,
                 mail.tenant,
@@ -139,20 +159,28 @@ class VoicemailBox:
                 mail.seconds,
                 mail.started_wall,
                 iso_utc(mail.started_wall),
+                mail.kind,
+                mail.person,
             ),
         )
-        log.info("voicemail tenant=%s call %s: %.1f s", mail.tenant, mail.call_id, mail.seconds)
+        await db.commit()
+        log.info("%s tenant=%s call %s: %.1f s", mail.kind, mail.tenant, mail.call_id, mail.seconds)
         if self.broker is not None:
             task = asyncio.get_running_loop().create_task(self._notify(mail))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return mail
 
-    async def list(self, tenant: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        sql = "SELECT call_id, tenant, caller, called, path, seconds, started_at FROM voicemails"
-        args: list[Any] = []
+    async def list(
+        self, tenant: str | None = None, limit: int = 100, kind: str = "voicemail"
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT call_id, tenant, caller, called, path, seconds, started_at"
+        if kind == "dictation":
+            sql += ", id, person, done_at"
+        sql += " FROM voicemails WHERE kind = ?"
+        args: list[Any] = [kind]
         if tenant:
-            sql += " WHERE tenant = ?"
+            sql += " AND tenant = ?"
             args.append(tenant)
         sql += " ORDER BY started_wall DESC LIMIT ?"
         args.append(limit)
@@ -161,13 +189,37 @@ class VoicemailBox:
             rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
         for row in rows:
             name = Path(row["path"]).name
-            row["url"] = f"/files/voicemail/{row['tenant']}/{name}"
+            row["url"] = f"/files/{kind}/{row['tenant']}/{name}"
         return rows
+
+    async def tenant_of(self, row_id: int, kind: str) -> str | None:
+        async with self._require().execute(
+            "SELECT tenant FROM voicemails WHERE id = ? AND kind = ?", (row_id, kind)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def mark_done(self, row_id: int, when: float) -> dict[str, Any] | None:
+        """Mark a dictation typed up; None when there is no such dictation."""
+        db = self._require()
+        cursor = await db.execute(
+            "UPDATE voicemails SET done_at = COALESCE(done_at, ?) WHERE id = ? AND kind = ?",
+            (iso_utc(when), row_id, "dictation"),
+        )
+        if cursor.rowcount == 0:
+            return None
+        await db.commit()
+        async with db.execute(
+            "SELECT id, tenant, done_at FROM voicemails WHERE id = ?", (row_id,)
+        ) as found:
+            row = await found.fetchone()
+        assert row is not None
+        return {"id": row[0], "tenant": row[1], "done_at": row[2]}
 
     async def _notify(self, mail: Voicemail) -> None:
         broker = self.broker
         assert broker is not None
-        topic = TOPIC.format(prefix=broker.prefix, tenant=mail.tenant)
+        topic = TOPIC.format(prefix=broker.prefix, tenant=mail.tenant, kind=mail.kind)
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 async with aiomqtt.Client(
@@ -188,26 +240,51 @@ class VoicemailBox:
 
 
 def voicemail_routes(box: VoicemailBox, data_dir: Path) -> list[web.RouteDef]:
-    """``/api/v1/voicemails`` and ``/files/voicemail/<tenant>/<file>.wav``."""
-    root = (data_dir / "voicemail").resolve()
+    """``/api/v1/voicemails``, ``/api/v1/dictations`` and their ``/files/<kind>/...``."""
 
     async def list_voicemails(request: web.Request) -> web.Response:
         tenant = request.query.get("tenant") or None
         rows = await box.list(tenant)
         return web.json_response({"voicemails": rows})
 
-    async def get_file(request: web.Request) -> web.StreamResponse:
-        tenant, name = request.match_info["tenant"], request.match_info["name"]
-        if not _TENANT.match(tenant) or not _FILE.match(name):
+    async def list_dictations(request: web.Request) -> web.Response:
+        tenant = request.query.get("tenant") or None
+        rows = await box.list(tenant, kind="dictation")
+        return web.json_response({"dictations": rows})
+
+    async def dictation_done(request: web.Request) -> web.Response:
+        raw = request.match_info["id"]
+        if not raw.isdigit():
             raise web.HTTPNotFound()
-        path = (root / tenant / name).resolve()
-        if path.parent != root / tenant or not path.is_file():
+        tenant = await box.tenant_of(int(raw), "dictation")
+        who = request.get(PRINCIPAL)  # None in open mode (no users file)
+        if tenant is None or (who is not None and not can(who, Action.READ_RECORDINGS, tenant)):
+            raise web.HTTPNotFound()  # another tenant's dictation does not exist for you
+        done = await box.mark_done(int(raw), time.time())
+        if done is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+        return web.json_response(done)
+
+    def file_handler(kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        root = (data_dir / kind).resolve()
+
+        async def get_file(request: web.Request) -> web.StreamResponse:
+            tenant, name = request.match_info["tenant"], request.match_info["name"]
+            if not _TENANT.match(tenant) or not _FILE.match(name):
+                raise web.HTTPNotFound()
+            path = (root / tenant / name).resolve()
+            if path.parent != root / tenant or not path.is_file():
+                raise web.HTTPNotFound()
+            return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+        return get_file
 
     return [
         web.get("/api/v1/voicemails", list_voicemails),
-        web.get("/files/voicemail/{tenant}/{name}", get_file),
+        web.get("/files/voicemail/{tenant}/{name}", file_handler("voicemail")),
+        web.get("/api/v1/dictations", list_dictations),
+        web.post("/api/v1/dictations/{id}/done", dictation_done),
+        web.get("/files/dictation/{tenant}/{name}", file_handler("dictation")),
     ]
 
 

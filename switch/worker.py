@@ -44,16 +44,17 @@ from typing import Any
 
 from rules import (
     CallInfo,
+    DialPlan,
     DialPlanError,
     DialPlanSet,
     decide,
     load_dialplans,
     normalize_number,
 )
-from rules.decision import Decision, Failure
+from rules.decision import Decision, Failure, Final, FinalKind
 from rules.presence import PresenceState
 from switch import control
-from switch.callflow import CallFlow
+from switch.callflow import CallFlow, MediaOptions
 from switch.calllog import CallRecord, LegRecord
 from switch.events import (
     CALLER,
@@ -90,7 +91,7 @@ from switch.legevents import (
     LegEvent,
     LegProgress,
 )
-from switch.media import CallContext, MediaServices
+from switch.media import CallContext, MediaServices, tenant_media
 from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, LegUnavailable, SipEndpoint
 from switch.sipheaders import (
     UnroutableTarget,
@@ -251,6 +252,7 @@ class ActiveCall:
     caller_rejected: bool = False
     finished: Finished | None = None
     feature: bool = False
+    dictation_person: str | None = None  # the dictation box: who dictates
     step_of_target: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -686,6 +688,7 @@ class Worker:
                 called=call.record.called,
                 caller_handle=call.caller_handle,
                 handles=call.legs,
+                person=call.dictation_person,
             )
             for media_event in self.media.carry_out(context, command):
                 self._pending.append((call, media_event))
@@ -850,6 +853,10 @@ class Worker:
             self._reject(call, 404, "Unknown Device")
             return
         plan, person = owner
+        settings = tenant_media(plan)
+        if code == settings.dictation_code and code not in plan.feature_codes:
+            self._dictate(call, plan, person, settings.dictation_options(), invite)
+            return
         state = plan.feature_codes.get(code)
         if state is None:
             self._reject(call, 404, "Unknown Feature Code")
@@ -869,6 +876,46 @@ class Worker:
                 at=time.monotonic_ns(),
             )
             self._start_timer(call, "feature-hangup", FEATURE_HANGUP_S)
+
+    def _dictate(
+        self,
+        call: ActiveCall,
+        plan: DialPlan,
+        person: str,
+        options: MediaOptions,
+        invite: IncomingInvite,
+    ) -> None:
+        """The dictation box (issue 7): prompt, beep, then record like a voicemail."""
+        call.feature = False  # a call of its own, with a call record
+        call.record.tenant = plan.tenant
+        call.dictation_person = person
+        if self.media is None or self._draining:
+            self._reject(call, 503, "Service Unavailable", retry=self._draining)
+            return
+        decision = Decision(
+            tenant=plan.tenant,
+            rule="dictation",
+            steps=(),
+            final=Final(FinalKind.VOICEMAIL),
+            announce_as=plan.announce_as,
+        )
+        call.decision = decision
+        call.record.rule = decision.rule
+        log.info("call %s tenant=%s: %s dictates", invite.call_id, plan.tenant, person)
+        call.flow = CallFlow(
+            IncomingCall(
+                call_id=invite.call_id,
+                called=call.record.called,
+                caller=call.record.caller,
+                caller_display=invite.from_display,
+                at=invite.at,
+            ),
+            decision,
+            options,
+        )
+        self._execute(call, call.flow.start(time.monotonic_ns()))
+        self._send_record(call, "started")
+        self._run_pending()
 
 
 def _normalize(user: str) -> str:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from rules import load_plan_text
 from switch.announcements import Announcements, PromptCache, write_tone
-from switch.callflow import CONFIRM_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
+from switch.callflow import CONFIRM_PROMPT, DICTATION_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
 from switch.events import (
     CALLER,
     PlaybackDone,
@@ -121,6 +121,7 @@ def test_plan_media_keys_and_prompts() -> None:
         WHISPER_PROMPT.format(business=business),
         "Heute geschlossen.",
         VOICEMAIL_GREETING.format(business=business),
+        DICTATION_PROMPT,  # the plan has people: the dictation box
     ]
     bare = load_plan_text(
         PLAN.replace(
@@ -130,6 +131,7 @@ def test_plan_media_keys_and_prompts() -> None:
     assert [p.text for p in plan_prompts(bare)] == [
         "Heute geschlossen.",
         CONFIRM_PROMPT.format(business=business),
+        DICTATION_PROMPT,
     ]
     assert {p.voice for p in plan_prompts(plan)} == {"en"}
     assert tenant_media(object()) == TenantMedia()

@@ -1,0 +1,146 @@
+"""The dictation box through the whole switch (``python -m switch run``), real Mosquitto.
+
+The owner's phone (a SIPp caller whose From is his device) dials the plan's dictation
+code and plays the pcap after the prompt and beep; the test then finds the WAV under
+``var/dictation/<tenant>/``, the row behind ``/api/v1/dictations`` (with the person),
+the file behind its URL, the MQTT message on ``rufweiche/v1/<tenant>/dictation``, and
+that ``POST /api/v1/dictations/{id}/done`` sticks. A stranger's phone gets a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from switch.callflow import DICTATION_PROMPT
+from tests.peers import mosquitto_broker
+from tests.sip_peers import LOOPBACK, Sipp, free_udp_port, stop_process, write_plan
+from tests.switch.running_switch import Switch
+from tests.switch.test_media_calls import BUSINESS, PCAP, make_prompts
+
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
+
+
+def dictation_plan(plans: Path, phone_port: int) -> None:
+    plans.mkdir()
+    write_plan(
+        plans / "test.yaml",
+        f"""
+tenant: test-tenant
+name: Test
+numbers: ["{BUSINESS}"]
+media: {{dictation_code: "*55", dictation_max: 30s}}
+people:
+  jan:
+    name: Jan
+    devices: {{desk: "sip:jan@{LOOPBACK}:{phone_port}"}}
+rules:
+  - name: closed
+    then: [voicemail]
+""",
+    )
+
+
+def phone(tmp_path: Path, switch: Switch, port: int, user: str, wait_ms: int) -> Sipp:
+    call = Sipp(
+        tmp_path,
+        "phone",
+        "uac_voicemail.xml",
+        [
+            f"{LOOPBACK}:{switch.sip_port}",
+            "-s",
+            "*55",
+            "-m",
+            "1",
+            "-timeout",
+            "30",
+            "-timeout_error",
+            "-d",
+            str(wait_ms),
+        ],
+        port=port,
+    )
+    call.cmd += ["-key", "caller", user]
+    return call
+
+
+def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    seconds = make_prompts(data_dir, DICTATION_PROMPT)[DICTATION_PROMPT] + 0.3
+    (tmp_path / "pcap").mkdir()
+    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    phone_port = free_udp_port()
+    dictation_plan(tmp_path / "plans", phone_port)
+    with mosquitto_broker(tmp_path) as broker:
+        host, port = broker.address
+        switch = Switch(tmp_path, tmp_path / "plans")
+        switch.cmd.remove("--no-mqtt")
+        switch.cmd += ["--mqtt", f"{host}:{port}"]
+        topic = "rufweiche/v1/test-tenant/dictation"
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic, "-C", "1", "-W", "40"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        call = phone(tmp_path, switch, phone_port, "jan", int((seconds + 0.6) * 1000))
+        try:
+            switch.start()
+            call.start()
+            assert call.wait(30) == 0, call.diagnostics()
+            out, err = sub.communicate(timeout=15)
+            rows = switch.wait_until(
+                lambda: switch.get("/api/v1/dictations")["dictations"], 10, "dictation record"
+            )
+            with urllib.request.urlopen(switch.url + rows[0]["url"], timeout=2) as response:
+                served = response.read()
+                content_type = response.headers["Content-Type"]
+            voicemails = switch.get("/api/v1/voicemails")["voicemails"]
+            done_url = f"{switch.url}/api/v1/dictations/{rows[0]['id']}/done"
+            request = urllib.request.Request(done_url, data=b"", method="POST")
+            with urllib.request.urlopen(request, timeout=2) as response:
+                done = json.loads(response.read())
+            after = switch.get("/api/v1/dictations")["dictations"]
+        finally:
+            call.stop()
+            stop_process(sub)
+            if switch.proc is not None:
+                switch.stop()
+    assert sub.returncode == 0, err
+    note = json.loads(out)
+    (row,) = rows
+    path = Path(row["path"])
+    assert path.parent == data_dir / "dictation" / "test-tenant"
+    assert path.read_bytes() == served
+    assert content_type == "audio/wav"
+    assert 6.5 < row["seconds"] < 9.5  # the pcap holds 7.05 s
+    assert row["person"] == note["person"] == "jan"
+    assert row["done_at"] is None
+    assert note["path"] == row["path"]
+    assert note["duration"] == pytest.approx(row["seconds"], abs=0.1)
+    assert voicemails == []  # a dictation is not a voicemail
+    assert done["id"] == row["id"]
+    assert done["done_at"]
+    assert after[0]["done_at"] == done["done_at"]
+
+
+def test_dictation_from_an_unknown_phone_is_refused(tmp_path: Path) -> None:
+    phone_port = free_udp_port()
+    dictation_plan(tmp_path / "plans", free_udp_port())  # jan's desk is another address
+    switch = Switch(tmp_path, tmp_path / "plans")
+    call = phone(tmp_path, switch, phone_port, "jan", 500)
+    try:
+        switch.start()
+        call.start()
+        assert call.wait(30) != 0  # the scenario expects a 200
+        dictations = switch.get("/api/v1/dictations")["dictations"]
+    finally:
+        call.stop()
+        if switch.proc is not None:
+            switch.stop()
+    assert dictations == []
+    assert not (tmp_path / "var" / "dictation").exists()
