@@ -34,7 +34,7 @@ test: peers $(STAMP) lint
 	  [ $$rc -eq 0 ] || exit $$rc
 	$(BIN)/coverage combine -q 2>/dev/null || true
 	$(BIN)/coverage report --include='rules/*' --fail-under=100
-	@$(BIN)/coverage report --fail-under=0 | tail -1
+	@echo "branch coverage of everything: $$($(BIN)/coverage report --format=total)%"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not peer and not netns" $(PYTEST_ARGS)
