@@ -242,8 +242,54 @@ async function loadVoicemails() {
   } catch (error) { /* the next round tries again */ }
 }
 
+// Dictation box (issue 7): the owner's dictations; the office marks one done when typed up.
+function csrfToken() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("rw_csrf="));
+  return cookie ? decodeURIComponent(cookie.slice("rw_csrf=".length)) : "";
+}
+
+async function markDone(id, button) {
+  button.disabled = true;
+  try {
+    const response = await fetch(`/api/v1/dictations/${encodeURIComponent(id)}/done`, {
+      method: "POST", headers: { "X-CSRF-Token": csrfToken() },
+    });
+    if (!response.ok) { button.disabled = false; return; }
+  } catch (error) { button.disabled = false; return; }
+  loadDictations();
+}
+
+async function loadDictations() {
+  try {
+    const response = await fetch("/api/v1/dictations");
+    if (!response.ok) return;
+    const rows = (await response.json()).dictations;
+    const body = $("dictations").querySelector("tbody");
+    body.replaceChildren(...rows.slice(0, 20).map((d) => {
+      let done;
+      if (d.done_at) {
+        done = el("span", { class: "done", title: d.done_at }, "✓ done");
+      } else {
+        done = el("button", { type: "button", class: "mark-done" }, "Mark done");
+        done.addEventListener("click", () => markDone(d.id, done));
+      }
+      return el("tr", { "data-id": String(d.id) },
+        el("td", {}, new Date(d.started_at).toLocaleString([], { hour12: false })),
+        el("td", {}, d.tenant),
+        el("td", {}, d.person || "—"),
+        el("td", {}, `${Math.round(d.seconds)} s`),
+        el("td", {}, el("audio", { controls: true, preload: "none", src: d.url }),
+          " ", el("a", { href: d.url, download: "" }, "download")),
+        el("td", {}, done));
+    }));
+    $("dictations-empty").hidden = rows.length > 0;
+  } catch (error) { /* the next round tries again */ }
+}
+
 connect();
 setInterval(tick, 1000);
 loadVoicemails();
 setInterval(loadVoicemails, 30000);
+loadDictations();
+setInterval(loadDictations, 30000);
 tick();
