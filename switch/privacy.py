@@ -216,12 +216,12 @@ def purge(data_dir: Path, older_than_s: float, tenant: str | None = None) -> dic
 
 
 def _unlink(data_dir: Path, paths: list[str]) -> int:
-    """Delete voicemail files; only ever below ``<data_dir>/voicemail``."""
-    root = (data_dir / "voicemail").resolve()
+    """Delete voicemail files; only ever below ``<data_dir>/voicemail`` or ``/dictation``."""
+    roots = [(data_dir / kind).resolve() for kind in ("voicemail", "dictation")]
     removed = 0
     for text in paths:
         path = Path(text).resolve()
-        if root not in path.parents:
+        if not any(root in path.parents for root in roots):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -140,3 +140,26 @@ def test_bad_input_is_one_line() -> None:
         )["calls"]
         == []
     )
+
+
+async def test_purge_deletes_old_dictations_with_their_files(tmp_path: Path) -> None:
+    old = write_tone(tmp_path / "dictation" / "tischlerei" / "old.wav")
+    async with VoicemailBox(tmp_path / "calls.sqlite3") as box:
+        await box.add(
+            {
+                "kind": "dictation",
+                "person": "jan",
+                "tenant": "tischlerei",
+                "call_id": "d",
+                "caller": "jan",
+                "called": "*50",
+                "seconds": 3.0,
+                "path": str(old),
+                "started_wall": time.time() - 200 * 86400,
+            },
+            "full",
+        )
+    code, out = run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
+    assert code == 0, out
+    assert out.strip() == "calls: 0, voicemails: 1, files: 1"
+    assert not old.exists()
