@@ -253,17 +253,18 @@ def voicemail_routes(box: VoicemailBox, data_dir: Path) -> list[web.RouteDef]:
         return web.json_response({"dictations": rows})
 
     async def dictation_done(request: web.Request) -> web.Response:
+        # The same body as the auth layer's 404: another tenant's dictation, or one that
+        # does not exist, cannot be told apart.
+        missing = web.json_response({"error": "not found"}, status=404)
         raw = request.match_info["id"]
         if not raw.isdigit():
-            raise web.HTTPNotFound()
+            return missing
         tenant = await box.tenant_of(int(raw), "dictation")
         who = request.get(PRINCIPAL)  # None in open mode (no users file)
         if tenant is None or (who is not None and not can(who, Action.READ_RECORDINGS, tenant)):
-            raise web.HTTPNotFound()  # another tenant's dictation does not exist for you
+            return missing
         done = await box.mark_done(int(raw), time.time())
-        if done is None:
-            raise web.HTTPNotFound()
-        return web.json_response(done)
+        return missing if done is None else web.json_response(done)
 
     def file_handler(kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         root = (data_dir / kind).resolve()
