@@ -828,8 +828,10 @@ class Worker:
             self.media.call_ended(call.key)
         for name in [n for (k, n) in self._timer_ids if k == call.key]:
             self._timer_ids.pop((call.key, name), None)
-        if call.feature:
-            return  # a feature code is not a call; it shows up as a presence change
+        if call.feature or call.dictation_person is not None:
+            # A feature code is not a call; it shows up as a presence change. A dictation
+            # is filed as such (switch/voicemail.py), not counted as a missed call.
+            return
         if call.record.ended_ns is None:
             call.record.ended_ns = time.monotonic_ns()
         self._send_record(call, "ended")
@@ -914,7 +916,6 @@ class Worker:
             options,
         )
         self._execute(call, call.flow.start(time.monotonic_ns()))
-        self._send_record(call, "started")
         self._run_pending()
 
 

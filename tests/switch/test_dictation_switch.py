@@ -105,6 +105,7 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
             with urllib.request.urlopen(request, timeout=2) as response:
                 done = json.loads(response.read())
             after = switch.get("/api/v1/dictations")["dictations"]
+            calls = switch.calls()
         finally:
             call.stop()
             stop_process(sub)
@@ -123,6 +124,7 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
     assert note["path"] == row["path"]
     assert note["duration"] == pytest.approx(row["seconds"], abs=0.1)
     assert voicemails == []  # a dictation is not a voicemail
+    assert calls == []  # nor a (missed) call of the business
     assert done["id"] == row["id"]
     assert done["done_at"]
     assert after[0]["done_at"] == done["done_at"]
