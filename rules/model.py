@@ -324,7 +324,7 @@ Extension = Annotated[ExtensionSpec, BeforeValidator(_extension_form)]
 
 
 class MediaSpec(Spec):
-    """The plan's ``media:`` keys (issue 7, switch/media.py): prompts, voicemail, confirmation."""
+    """The plan's ``media:`` keys (switch/worker/media.py): prompts, voicemail, confirmation."""
 
     voice: Literal["de", "en"] = "de"  # espeak-ng voice of spoken announcements
     voicemail_max: Seconds = 120.0  # longest voicemail message

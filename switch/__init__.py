@@ -1,1 +1,17 @@
-"""Everything with I/O: CLI, settings, supervisor, workers, the call flow, the pjsua2 seam."""
+"""Rufweiche's switch: everything with I/O. The packages and who may import whom:
+
+    cli/         the ``rufweiche`` command (the only click code)
+      └─> supervisor/   the asyncio process: composes everything below, runs the workers
+            ├─> web/        aiohttp: API, dashboard, login          ─> access/, records/
+            ├─> records/    the calls database (the only owner)     ─> call/
+            ├─> edge/       Kamailio: rendered, started, watched
+            └─> control/    the supervisor <-> worker channel       ─> call/
+    worker/      the pjsua2 process (threads, no asyncio)          ─> call/, control/, pjsua/
+    pjsua/       the only pjsua2 code; implements worker.seam
+    call/        pure: call flow, events, records, SIP headers, quality (no I/O at all)
+    errors.py    the error tree of the package
+    metrics.py   the Prometheus registry
+
+switch imports presence and rules; nothing imports switch. tests/test_architecture.py holds
+these rules.
+"""

@@ -22,7 +22,7 @@ class SwitchError(Exception):
 
 
 class CallFlowError(SwitchError):
-    """A :class:`~switch.callflow.CallFlow` was used against its contract.
+    """A :class:`~switch.call.callflow.CallFlow` was used against its contract.
 
     ``call_id`` names the call; ``leg`` the leg id the caller passed, when one was involved.
     """
@@ -34,4 +34,4 @@ class CallFlowError(SwitchError):
 
 
 class MediaQualityError(SwitchError, ValueError):
-    """An input of the E-model (:mod:`switch.quality`) is outside its domain."""
+    """An input of the E-model (:mod:`switch.call.quality`) is outside its domain."""

@@ -5,7 +5,7 @@ Theory of operation
 :class:`Metrics` owns a dedicated :class:`~prometheus_client.CollectorRegistry`
 (never the global one: tests and several switches in one process must not share
 counters). The supervisor calls :meth:`Metrics.observe` with every call report from
-a worker (``started``/``answered``/``ended``, :mod:`switch.calllog`). Each latency
+a worker (``started``/``answered``/``ended``, :mod:`switch.call.calllog`). Each latency
 figure is observed once per call, as soon as its two stamps are known, so the
 dashboard sees the INVITE delay while the call still rings.
 
@@ -38,7 +38,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from switch.calllog import CallRecord, MediaStats
+from switch.call.calllog import CallRecord, MediaStats
 
 NS_PER_S: Final = 1e9
 

@@ -379,9 +379,9 @@ def test_run_hands_options_to_the_supervisor(monkeypatch: pytest.MonkeyPatch) ->
         seen.update(options)
         return 0
 
-    fake = types.ModuleType("switch.supervisor")
+    fake = types.ModuleType("switch.supervisor.supervisor")
     fake.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "switch.supervisor", fake)
+    monkeypatch.setitem(sys.modules, "switch.supervisor.supervisor", fake)
     result = invoke("run", "--workers", "3", "--no-mqtt", "--dialplans", PLAN, "--sip", ":5070")
     assert result.exit_code == 0, result.output
     assert seen == {
@@ -398,17 +398,21 @@ def test_run_hands_options_to_the_supervisor(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_run_passes_the_supervisor_exit_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("switch.supervisor")
+    fake = types.ModuleType("switch.supervisor.supervisor")
     fake.main = lambda **_: 3  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "switch.supervisor", fake)
+    monkeypatch.setitem(sys.modules, "switch.supervisor.supervisor", fake)
     assert invoke("run").exit_code == 3
 
 
 def test_run_without_supervisor_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "switch.supervisor", None)  # import raises ImportError
+    monkeypatch.setitem(
+        sys.modules, "switch.supervisor.supervisor", None
+    )  # import raises ImportError
     result = invoke("run")
     assert result.exit_code == 1
-    assert result.stderr.startswith("rufweiche: the switch cannot start: switch.supervisor")
+    assert result.stderr.startswith(
+        "rufweiche: the switch cannot start: switch.supervisor.supervisor"
+    )
 
 
 def test_help_lists_the_commands() -> None:

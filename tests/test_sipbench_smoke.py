@@ -102,12 +102,12 @@ def test_stat_csv_last_line_gives_counts(tmp_path: Path) -> None:
 
 
 def _worker_landed() -> bool:
-    """switch/worker.py exists and is committed (not a colleague's work in progress)."""
+    """switch/worker/loop.py exists and is committed (not a colleague's work in progress)."""
     if not worker_available():
         return False
     root = Path(__file__).resolve().parent.parent
     tracked = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "--error-unmatch", "switch/worker.py"],
+        ["git", "-C", str(root), "ls-files", "--error-unmatch", "switch/worker/loop.py"],
         capture_output=True,
         check=False,
     )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rules import CallInfo, load_plan
-from switch import weekview
+from switch.cli import weekview
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SVG = "{http://www.w3.org/2000/svg}"

@@ -15,8 +15,8 @@ from typing import Any
 
 import pjsua2 as pj
 
-from switch.calllog import MediaStats
-from switch.legevents import LegConnected, LegDigit, LegEnded, LegEvent, LegProgress
+from switch.call.calllog import MediaStats
+from switch.worker.seam import LegConnected, LegDigit, LegEnded, LegEvent, LegProgress
 
 log = logging.getLogger("switch.pjsua")
 

@@ -30,11 +30,11 @@ from typing import Any
 
 import pjsua2 as pj
 
-from switch.calllog import MediaStats
-from switch.legevents import IncomingInvite, LegEnded, LegEvent
+from switch.call.calllog import MediaStats
+from switch.call.sipheaders import header_values, parse_name_addr, request_uri, uri_user
 from switch.pjsua.calls import Leg, read_stats
 from switch.pjsua.media import MediaPorts
-from switch.sipheaders import header_values, parse_name_addr, request_uri, uri_user
+from switch.worker.seam import IncomingInvite, LegEnded, LegEvent
 
 log = logging.getLogger("switch.pjsua")
 

@@ -9,9 +9,16 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from switch import edge as edge_module
-from switch import secrets as secrets_module
-from switch.edge import (
+from switch.edge import credentials as secrets_module
+from switch.edge import edge as edge_module
+from switch.edge.credentials import (
+    SecretsError,
+    add_user,
+    ha1,
+    load_secrets,
+    write_subscriber_table,
+)
+from switch.edge.edge import (
     Edge,
     EdgeConfigError,
     EdgeSettings,
@@ -23,7 +30,6 @@ from switch.edge import (
     settings_for_pool,
     write_files,
 )
-from switch.secrets import SecretsError, add_user, ha1, load_secrets, write_subscriber_table
 from tests.edge.conftest import edge_settings, needs_kamailio
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.secrets import add_user
+from switch.edge.credentials import add_user
 from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
 from tests.edge.peers import SCENARIOS, Process, free_port, sip_request
 

@@ -29,14 +29,14 @@ from argon2 import PasswordHasher
 
 from presence.http import presence_routes
 from presence.hub import PresenceHub
-from switch import auth
-from switch.audit import AuditLog
-from switch.authhttp import CSRF_COOKIE, CSRF_HEADER, AuthLayer
-from switch.dashboard import DashboardState, LiveFeed
-from switch.http import Health, make_app, serve
+from switch.access import auth
+from switch.access.audit import AuditLog
 from switch.metrics import Metrics
-from switch.records import RecordWriter
-from switch.voicemail import VoicemailBox, voicemail_routes
+from switch.records.writer import RecordWriter
+from switch.supervisor.voicemail import VoicemailBox, voicemail_routes
+from switch.web.app import Health, make_app, serve
+from switch.web.dashboard import DashboardState, LiveFeed
+from switch.web.guard import CSRF_COOKIE, CSRF_HEADER, AuthLayer
 from tests.switch.sample_records import make_record
 
 PASSWORD = "correct horse battery"

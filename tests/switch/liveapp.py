@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from switch.calllog import CallRecord
-from switch.dashboard import DashboardState, LiveFeed
-from switch.http import Health, make_app, serve
+from switch.call.calllog import CallRecord
 from switch.metrics import Metrics
-from switch.records import RECORDS_FILE, RecordWriter
+from switch.records.writer import RECORDS_FILE, RecordWriter
+from switch.web.app import Health, make_app, serve
+from switch.web.dashboard import DashboardState, LiveFeed
 
 if TYPE_CHECKING:
     from playwright.async_api import Page

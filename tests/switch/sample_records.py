@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 
-from switch.calllog import CallRecord, LegRecord, MediaStats
+from switch.call.calllog import CallRecord, LegRecord, MediaStats
 
 _ids = itertools.count(1)
 BASE_NS = 5_000_000_000_000  # an arbitrary monotonic reading

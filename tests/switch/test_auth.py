@@ -1,4 +1,4 @@
-"""Pure tests of switch.auth and switch.audit: the scope table, secrets, lockout, the file."""
+"""Pure tests of switch.access.auth and switch.access.audit: scopes, secrets, lockout, file."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from switch import auth
-from switch.audit import AuditLog
-from switch.auth import Action, Lockout, Principal, Role, Users, UsersFile, can
+from switch.access import auth
+from switch.access.audit import AuditLog
+from switch.access.auth import Action, Lockout, Principal, Role, Users, UsersFile, can
 
 A = Action
 OWN, OTHER = "mueller", "schmidt"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from switch import auth
+from switch.access import auth
 from switch.cli import main as cli
 
 PASSWORD = "a long password\n" * 2

@@ -15,9 +15,9 @@ import pyotp
 import pytest
 from click.testing import CliRunner
 
-from switch import auth
-from switch.authhttp import CSRF_HEADER
+from switch.access import auth
 from switch.cli import main as cli
+from switch.web.guard import CSRF_HEADER
 from tests.switch.authsite import PASSWORD, Site, auth_site, client, csrf_of, login
 
 PERSON = "/api/v1/tenants/{}/people/{}/presence"

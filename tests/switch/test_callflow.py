@@ -1,7 +1,7 @@
 """The call flow, driven by events alone: every transition, then random event sequences.
 
 The flow is pure, so these tests need no fakes: they feed events and compare the
-commands with what the docstring of :mod:`switch.callflow` promises.
+commands with what the docstring of :mod:`switch.call.callflow` promises.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.decision import Decision, Failure, Final, FinalKind, OnFailure, Step, Target
-from switch.callflow import (
+from switch.call.callflow import (
     CALL_TRANSITIONS,
     LEG_TRANSITIONS,
     START,
@@ -23,8 +23,7 @@ from switch.callflow import (
     CallState,
     LegState,
 )
-from switch.errors import CallFlowError, SwitchError
-from switch.events import (
+from switch.call.events import (
     AnswerAndBridge,
     CallerGone,
     Cancel,
@@ -47,6 +46,7 @@ from switch.events import (
     StartTimer,
     TimerFired,
 )
+from switch.errors import CallFlowError, SwitchError
 
 DESK = Target("jan.desk", "sip:201@office", "jan", "desk")
 MOBILE = Target("jan.mobile", "tel:+491701234567", "jan", "mobile")

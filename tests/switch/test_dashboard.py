@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from rules.presence import PresenceState
-from switch.calllog import CallRecord
-from switch.dashboard import Budgets, DashboardState, LiveFeed
+from switch.call.calllog import CallRecord
 from switch.metrics import LatencyWindow
-from switch.records import RecordWriter
+from switch.records.writer import RecordWriter
+from switch.web.dashboard import Budgets, DashboardState, LiveFeed
 from tests.switch.sample_records import make_record
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()

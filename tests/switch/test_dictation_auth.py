@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switch.authhttp import CSRF_HEADER
-from switch.voicemail import VoicemailBox
+from switch.supervisor.voicemail import VoicemailBox
+from switch.web.guard import CSRF_HEADER
 from tests.switch.authsite import PASSWORD, Site, auth_site, client, csrf_of, login
 
 

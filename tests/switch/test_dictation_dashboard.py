@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switch.announcements import write_tone
-from switch.dashboard import DashboardState, LiveFeed
-from switch.http import Health, make_app, serve
 from switch.metrics import Metrics
-from switch.records import RecordWriter
-from switch.voicemail import VoicemailBox, voicemail_routes
+from switch.records.writer import RecordWriter
+from switch.supervisor.voicemail import VoicemailBox, voicemail_routes
+from switch.web.app import Health, make_app, serve
+from switch.web.dashboard import DashboardState, LiveFeed
+from switch.worker.announcements import write_tone
 from tests.switch.liveapp import CHROMIUM, chromium_page
 
 pytestmark = [

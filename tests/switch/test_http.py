@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from switch.dashboard import DashboardState, LiveFeed
-from switch.http import Health, HealthReport, make_app, serve
 from switch.metrics import Metrics
-from switch.records import RecordWriter, month_bounds
+from switch.records.writer import RecordWriter, month_bounds
+from switch.web.app import Health, HealthReport, make_app, serve
+from switch.web.dashboard import DashboardState, LiveFeed
 from tests.switch.liveapp import LiveApp, live_app
 from tests.switch.sample_records import make_record
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.announcements import (
+from switch.worker.announcements import (
     AnnouncementError,
     Announcements,
     Prompt,

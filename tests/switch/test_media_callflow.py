@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.decision import Decision, Failure, Final, FinalKind, Step
-from switch.callflow import CALL_TRANSITIONS, CallFlow, CallState, LegState, MediaOptions
-from switch.events import (
+from switch.call.callflow import CALL_TRANSITIONS, CallFlow, CallState, LegState, MediaOptions
+from switch.call.events import (
     CALLER,
     AnswerAndBridge,
     AnswerCaller,

@@ -1,7 +1,7 @@
 """Media services against real peers: SIPp callers hear announcements, leave voicemail.
 
 The worker (``python -m switch.worker --data-dir``) runs with a dial plan in tmp_path.
-Prompts are made in advance with :class:`switch.announcements.Announcements` in the
+Prompts are made in advance with :class:`switch.worker.announcements.Announcements` in the
 worker's data dir (the cache the worker reads), so the first call finds them ready.
 Audio is checked on the wire: a test-owned UDP socket is the caller's RTP address and
 decodes what arrives (G.711 A-law, by table: no audioop, no numpy).
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from switch.announcements import Announcements, wav_seconds
-from switch.callflow import prompt_texts
+from switch.call.callflow import prompt_texts
+from switch.worker.announcements import Announcements, wav_seconds
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]

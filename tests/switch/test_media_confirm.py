@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.callflow import CONFIRM_PROMPT
+from switch.call.callflow import CONFIRM_PROMPT
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
 from tests.switch.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, make_prompts
 

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from presence.store import SCHEMA as PRESENCE_SCHEMA
-from switch.announcements import write_tone
 from switch.cli import main
-from switch.privacy import PrivacyError, Subject, parse_age
-from switch.records import RecordWriter
-from switch.voicemail import VoicemailBox
+from switch.records.privacy import PrivacyError, Subject, parse_age
+from switch.records.writer import RecordWriter
+from switch.supervisor.voicemail import VoicemailBox
+from switch.worker.announcements import write_tone
 from tests.switch.sample_records import make_record
 
 CALLER = "+4917112345678"

@@ -1,4 +1,4 @@
-"""switch/media.py and switch/voicemail.py without pjsua2: a fake port table, real files.
+"""switch/worker/media.py and switch/supervisor/voicemail.py without pjsua2: fake ports, real files.
 
 The fake stands in for switch/pjsua/media.py (its SIP behaviour is shown by the SIPp
 tests in test_media_calls.py); here: which file is played, what is reported, when.
@@ -20,9 +20,13 @@ import pytest
 from aiohttp import web
 
 from rules import load_plan_text
-from switch.announcements import Announcements, PromptCache, write_tone
-from switch.callflow import CONFIRM_PROMPT, DICTATION_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
-from switch.events import (
+from switch.call.callflow import (
+    CONFIRM_PROMPT,
+    DICTATION_PROMPT,
+    VOICEMAIL_GREETING,
+    WHISPER_PROMPT,
+)
+from switch.call.events import (
     CALLER,
     PlaybackDone,
     PlayPrompt,
@@ -30,7 +34,15 @@ from switch.events import (
     StopPlayback,
     StopRecording,
 )
-from switch.media import (
+from switch.supervisor.voicemail import (
+    Broker,
+    Voicemail,
+    VoicemailBox,
+    VoicemailError,
+    voicemail_routes,
+)
+from switch.worker.announcements import Announcements, PromptCache, write_tone
+from switch.worker.media import (
     CallContext,
     MediaServices,
     TenantMedia,
@@ -39,7 +51,6 @@ from switch.media import (
     tenant_media,
     voicemail_path,
 )
-from switch.voicemail import Broker, Voicemail, VoicemailBox, VoicemailError, voicemail_routes
 
 PLAN = """
 tenant: mueller

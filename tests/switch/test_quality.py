@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switch.calllog import MediaStats
-from switch.errors import MediaQualityError, SwitchError
-from switch.quality import (
+from switch.call.calllog import MediaStats
+from switch.call.quality import (
     CODECS,
     CodecImpairment,
     codec_impairment,
@@ -20,6 +19,7 @@ from switch.quality import (
     mouth_to_ear_delay_ms,
     r_factor,
 )
+from switch.errors import MediaQualityError, SwitchError
 
 PCMU = CODECS["pcmu"]
 losses = st.floats(0.0, 100.0, allow_nan=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from switch.records import (
+from switch.records.writer import (
     MIGRATIONS,
     SCHEMA_VERSION,
     RecordReader,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from switch.records import RecordWriter, month_bounds
-from switch.report import ReportRow, aggregate, render_table, report_main, total
+from switch.records.report import ReportRow, aggregate, render_table, report_main, total
+from switch.records.writer import RecordWriter, month_bounds
 from tests.switch.sample_records import make_record
 
 

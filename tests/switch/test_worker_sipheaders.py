@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rules.decision import Failure
-from switch.sipheaders import (
+from switch.call.sipheaders import (
     UnroutableTarget,
     asserted_identity,
     classify,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switch.calllog import MediaStats
+from switch.call.calllog import MediaStats
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,13 @@ Theory of operation
 ``rufweiche run`` validates the dial plans and the settings, then starts, under one
 ``AsyncExitStack`` (so shutdown runs in reverse order and cannot be skipped):
 
-* the call-record writer (SQLite, :mod:`switch.records`), which first closes the
+* the call-record writer (SQLite, :mod:`switch.records.writer`), which first closes the
   calls a previous run left open as ``aborted``;
 * the presence hub (:mod:`presence.hub`), its SQLite store and, when enabled, the
   MQTT bridge (:mod:`presence.mqtt`) — a dead broker only delays MQTT, never calls;
-* the HTTP server (:mod:`switch.http`: ``/metrics``, ``/healthz``, the API and the
+* the HTTP server (:mod:`switch.web.app`: ``/metrics``, ``/healthz``, the API and the
   dashboard);
-* the worker slots (:mod:`switch.pool`): pjsua2 processes that carry the calls. Each
+* the worker slots (:mod:`switch.control.pool`): pjsua2 processes that carry the calls. Each
   worker loads the dial plans itself and keeps a presence replica that the supervisor
   pushes on every change, so a routing decision needs no round trip;
 * a watcher that reloads the dial plans when a file changes. A broken file keeps the
@@ -47,12 +47,11 @@ from presence.mqtt import PresenceBridge
 from presence.sip import PidfPublisher
 from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
-from switch.audit import AuditLog
-from switch.auth import AuthError
-from switch.authhttp import AuthLayer, is_loopback
-from switch.calllog import CallRecord
-from switch.dashboard import DashboardState, LiveFeed
-from switch.edge import (
+from switch.access.audit import AuditLog
+from switch.access.auth import AuthError
+from switch.call.calllog import CallRecord
+from switch.control.pool import WorkerProcess, WorkerSpec
+from switch.edge.edge import (
     Edge,
     EdgeConfigError,
     EdgeError,
@@ -60,12 +59,13 @@ from switch.edge import (
     WorkerDestination,
     write_files,
 )
-from switch.http import Health, make_app, serve
 from switch.metrics import Metrics
-from switch.pool import WorkerProcess, WorkerSpec
-from switch.records import RecordsError, RecordWriter
-from switch.settings import Settings, SettingsError, endpoint, load_settings
-from switch.voicemail import Broker, VoicemailBox, VoicemailError, voicemail_routes
+from switch.records.writer import RecordsError, RecordWriter
+from switch.supervisor.settings import Settings, SettingsError, endpoint, load_settings
+from switch.supervisor.voicemail import Broker, VoicemailBox, VoicemailError, voicemail_routes
+from switch.web.app import Health, make_app, serve
+from switch.web.dashboard import DashboardState, LiveFeed
+from switch.web.guard import AuthLayer, is_loopback
 
 log = logging.getLogger("rufweiche")
 
@@ -95,8 +95,10 @@ class Supervisor:
     plan_problems: list[str] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     edge: Edge | None = None
-    audit: AuditLog | None = None  # issue 9: who did what (switch/audit.py)
-    voicemail: VoicemailBox | None = None  # issue 7: records + MQTT (switch/voicemail.py)
+    audit: AuditLog | None = None  # issue 9: who did what (switch/access/audit.py)
+    voicemail: VoicemailBox | None = (
+        None  # issue 7: records + MQTT (switch/supervisor/voicemail.py)
+    )
 
     # -- worker reports
 

@@ -8,7 +8,7 @@ Routes (see docs/operations.md):
 - ``GET /api/v1/calls?tenant=&since=&until=&limit=`` — recent calls, newest first;
 - ``GET /api/v1/usage?month=YYYY-MM[&tenant=]`` — calls and service minutes per business;
 - ``GET /api/v1/events`` — server-sent events: a ``snapshot`` event with the whole
-  dashboard state on connect and after every change (:class:`switch.dashboard.LiveFeed`);
+  dashboard state on connect and after every change (:class:`switch.web.dashboard.LiveFeed`);
 - ``GET /dashboard`` and ``/static/…`` — the page (plain HTML/CSS/JS, no build step);
 - whatever ``presence_routes`` and ``extra_routes`` add (the presence API lives in
   :mod:`presence`; this module only mounts it).
@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from switch.dashboard import LiveFeed
 from switch.metrics import Metrics
-from switch.records import RecordWriter, TenantUsage
+from switch.records.writer import RecordWriter, TenantUsage
+from switch.web.dashboard import LiveFeed
 
 if TYPE_CHECKING:
-    from switch.authhttp import AuthLayer
+    from switch.web.guard import AuthLayer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ MAX_LIMIT: Final = 1000
 
 
 class CallQueries(Protocol):
-    """What the API needs from the records (:class:`switch.records.RecordWriter` or reader)."""
+    """What the API needs from the records (a RecordWriter or reader)."""
 
     async def recent_calls(self, **kwargs: Any) -> list[dict[str, Any]]: ...
 
@@ -158,7 +158,7 @@ def make_app(
 ) -> web.Application:
     """The HTTP application; ``feed`` drives ``/api/v1/events`` (501 without one).
 
-    ``auth`` (:class:`switch.authhttp.AuthLayer`) puts login and scope in front of every
+    ``auth`` (:class:`switch.web.guard.AuthLayer`) puts login and scope in front of every
     route (docs/security.md); None keeps everything open, for loopback only.
     """
 

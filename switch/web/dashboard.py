@@ -34,9 +34,9 @@ from datetime import date, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from switch.calllog import CallRecord
+from switch.call.calllog import CallRecord
 from switch.metrics import HOPS, LatencyWindow
-from switch.records import iso_utc, mask_number
+from switch.records.writer import iso_utc, mask_number
 
 NS_PER_S: Final = 1e9
 
@@ -164,7 +164,7 @@ class DashboardState:
         return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
     def seed_today(self, calls: Iterable[Mapping[str, Any]], now: float) -> None:
-        """Today's figures from stored calls (rows of :func:`switch.records.recent_calls`),
+        """Today's figures from stored calls (rows of :func:`switch.records.writer.recent_calls`),
         so that a restart does not reset them. Active rows are skipped: the workers'
         reports still to come will count them."""
         self.today, self.today_date = {}, datetime.fromtimestamp(now, ZoneInfo(self.tz)).date()

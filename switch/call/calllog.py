@@ -1,7 +1,7 @@
 """The record of one call as the worker reports it: timestamps, legs, outcome.
 
 A worker builds one :class:`CallRecord` per incoming call and sends it to the
-supervisor over the control channel (:mod:`switch.control`) three times: when the
+supervisor over the control channel (:mod:`switch.control.messages`) three times: when the
 call starts (``phase="started"``, so the dashboard shows it and a record exists if
 the worker dies), when it is answered (``"answered"``), and when it ends
 (``"ended"``). The supervisor feeds these to the call-record writer and the metrics.
@@ -28,7 +28,7 @@ class MediaStats:
     rx_loss: int = 0  # packets lost towards us
     jitter_ms: float | None = None  # receive jitter, mean
     rtt_ms: float | None = None  # RTCP round-trip time, mean
-    mos: float | None = None  # E-model estimate (switch.quality)
+    mos: float | None = None  # E-model estimate (switch.call.quality)
 
 
 @dataclass(slots=True)
@@ -66,7 +66,7 @@ class CallRecord:
     answer_in_ns: int | None = None  # 200 OK from the winning target
     answer_relayed_ns: int | None = None  # our 200 OK to the caller
     ended_ns: int | None = None
-    outcome: str | None = None  # switch.events.Outcome value
+    outcome: str | None = None  # switch.call.events.Outcome value
     answered_by: str | None = None  # target ref of the bridged leg
     answered_by_service: bool = False
     hung_up_by: str | None = None  # "caller" | "callee" | "switch"

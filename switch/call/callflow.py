@@ -3,12 +3,12 @@
 Theory of operation
 -------------------
 One :class:`CallFlow` exists per incoming call. It is built from the call
-(:class:`~switch.events.IncomingCall`) and the routing plan that :func:`rules.decide`
+(:class:`~switch.call.events.IncomingCall`) and the routing plan that :func:`rules.decide`
 returned for it (:class:`~rules.decision.Decision`). The I/O layer (switch/pjsua/)
 calls :meth:`CallFlow.start` once, then :meth:`CallFlow.handle` with every event about
 the call, and carries out the returned commands in order. Nothing here touches a
 socket, a clock or pjsua2: time comes in as the ``at`` stamp of each event, and timers
-are commands (:class:`~switch.events.StartTimer`) whose expiry comes back as an event.
+are commands (:class:`~switch.call.events.StartTimer`) whose expiry comes back as an event.
 This is h11's ``_state.py`` applied to a B2BUA: the whole lifecycle lives in this file.
 The I/O layer must carry out a batch completely before it feeds the next event: a
 Dial that fails at once comes back as a LegFailed *after* the batch, since the round's
@@ -49,7 +49,7 @@ The plan's steps run in order. A step rings in one or more *rounds*:
 
 Each round starts one timer, named ``step-N`` (one-round step) or ``step-N.K`` (hunt
 position K), N and K counted from 1 as people count. A step runs once per call, so the
-names never repeat and a :class:`~switch.events.TimerFired` from an earlier round is
+names never repeat and a :class:`~switch.call.events.TimerFired` from an earlier round is
 recognised as stale and ignored. A round ends when all its legs have failed or when
 its timer fires (the remaining legs are cancelled and count as NO_ANSWER); its timer
 is cancelled when it ends any other way. A step with no targets is skipped.
@@ -120,8 +120,7 @@ from types import MappingProxyType
 from typing import Final
 
 from rules.decision import Decision, Failure, FinalKind, OnFailure, Target
-from switch.errors import CallFlowError
-from switch.events import (
+from switch.call.events import (
     CALLER,
     AnswerAndBridge,
     AnswerCaller,
@@ -152,6 +151,7 @@ from switch.events import (
     StopRecording,
     TimerFired,
 )
+from switch.errors import CallFlowError
 
 ANONYMOUS: Final = "Anonym"
 """Shown to the callee in place of a withheld caller number."""

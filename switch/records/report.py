@@ -6,7 +6,7 @@ phone for the business (what it bills); the average answer delay (INVITE in -> 2
 relayed to the caller).
 
 :func:`aggregate` is pure (rows in, figures out); :func:`load_rows` reads the rows
-with :mod:`switch.records`; :func:`report_main` is what the CLI command calls.
+with :mod:`switch.records.writer`; :func:`report_main` is what the CLI command calls.
 
 Months are calendar months in ``tz`` (UTC unless told otherwise), by the time the
 call arrived. A call still active when the report runs counts as received and "in
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from switch.records import RecordReader, RecordsError, month_bounds
+from switch.records.writer import RecordReader, RecordsError, month_bounds
 
 NO_PLAN: Final = "(no plan)"
 FORMATS: Final = ("table", "csv")

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Workers report each call three times (``started``, ``answered``, ``ended``; see
-:mod:`switch.calllog`). The supervisor hands every report to
+:mod:`switch.call.calllog`). The supervisor hands every report to
 :meth:`RecordWriter.submit`, which only puts it on a bounded :class:`asyncio.Queue`:
 the caller's path never waits for the disk. One task takes whatever is queued and
 writes it in a single transaction (a *batch*), so a burst of calls costs one commit.
@@ -64,8 +64,8 @@ from typing import Any, Final, Literal
 
 import aiosqlite
 
-from switch.calllog import CallRecord, LegRecord, MediaStats
-from switch.events import Outcome
+from switch.call.calllog import CallRecord, LegRecord, MediaStats
+from switch.call.events import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX calls_tenant_started ON calls (tenant, started_wall);
     CREATE INDEX calls_active ON calls (worker) WHERE outcome IS NULL;
     """,
-    # 3: voicemail messages (switch/voicemail.py); the caller as store_caller allows.
+    # 3: voicemail messages (switch/supervisor/voicemail.py); the caller as store_caller allows.
     """
     CREATE TABLE voicemails (
         id INTEGER PRIMARY KEY,

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-log = logging.getLogger("switch.announcements")
+log = logging.getLogger("switch.worker.announcements")
 
 SAMPLE_RATE: Final = 8000
 """The conference bridge's clock rate (EndpointConfig): prompts play without resampling."""

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Everything here is pure except :class:`UsersFile`, which reads and (atomically) writes
-the users file. The HTTP side (:mod:`switch.authhttp`) asks three questions:
+the users file. The HTTP side (:mod:`switch.web.guard`) asks three questions:
 
 * *who is this?* — a password (argon2id, :class:`Passwords`) plus a TOTP code
   (RFC 6238, :func:`totp_ok`) gives a session; a bearer token (:func:`token_digest`)

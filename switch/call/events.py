@@ -1,8 +1,8 @@
-"""Events into and commands out of the sans-I/O call flow (:mod:`switch.callflow`).
+"""Events into and commands out of the sans-I/O call flow (:mod:`switch.call.callflow`).
 
 Theory of operation
 -------------------
-One :class:`~switch.callflow.CallFlow` exists per incoming call. The I/O layer
+One :class:`~switch.call.callflow.CallFlow` exists per incoming call. The I/O layer
 (switch/pjsua/) turns pjsua2 callbacks into the *events* below, feeds them to
 ``CallFlow.handle(event)`` and carries out the *commands* it returns, in order.
 Timers are commands too (:class:`StartTimer`/:class:`CancelTimer`); the I/O layer
@@ -196,7 +196,7 @@ class OpenEarlyMedia:
 class PlayPrompt:
     """Play a prompt once to ``leg`` (:data:`CALLER` or an answered outbound leg).
 
-    ``text`` is spoken (switch/announcements.py) unless the tenant has a recording of
+    ``text`` is spoken (switch/worker/announcements.py) unless the tenant has a recording of
     that name; ``beep`` appends the voicemail tone. The I/O layer feeds
     :class:`PlaybackDone` at the end of the file, or at once when it cannot play.
     """

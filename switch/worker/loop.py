@@ -7,7 +7,7 @@ Theory of operation
 The main thread owns the pjsua2 endpoint (switch/pjsua/) and runs :meth:`Worker.run`:
 ``poll`` (``libHandleEvents``, at most until the next call-flow timer and never longer
 than :data:`MAX_POLL_MS` so that control messages are picked up) returns leg events;
-each becomes a call-flow event (:mod:`switch.events`) for the :class:`CallFlow` of its
+each becomes a call-flow event (:mod:`switch.call.events`) for the :class:`CallFlow` of its
 call, and the flow's commands are carried out on the endpoint right away. Nothing is
 answered inside a pjsua2 callback: a new INVITE only becomes an :class:`IncomingInvite`,
 and the loop answers or rejects it after ``libHandleEvents`` has returned.
@@ -16,7 +16,7 @@ Capacity is counted here, not discovered by a failing ``makeCall``: the process 
 :data:`~switch.pjsua.endpoint.MAX_LEGS` legs; an admitted call reserves one outbound leg
 at once, so a call either gets the legs it needs or a 503 with Retry-After.
 
-The control channel (switch/control.py) is served by two small threads: a reader that
+The control channel (switch/control/messages.py) is served by two small threads: a reader that
 queues decoded messages for the loop, and a writer that takes encoded lines off a queue,
 so the SIP hot path never blocks on the socket.
 """
@@ -53,10 +53,9 @@ from rules import (
 )
 from rules.decision import Decision, Failure, Final, FinalKind
 from rules.presence import PresenceState
-from switch import control
-from switch.callflow import CallFlow, MediaOptions
-from switch.calllog import CallRecord, LegRecord
-from switch.events import (
+from switch.call.callflow import CallFlow, MediaOptions
+from switch.call.calllog import CallRecord, LegRecord
+from switch.call.events import (
     CALLER,
     AnswerAndBridge,
     AnswerCaller,
@@ -83,17 +82,7 @@ from switch.events import (
     StartTimer,
     TimerFired,
 )
-from switch.legevents import (
-    IncomingInvite,
-    LegConnected,
-    LegDigit,
-    LegEnded,
-    LegEvent,
-    LegProgress,
-)
-from switch.media import CallContext, MediaServices, tenant_media
-from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, LegUnavailable, SipEndpoint
-from switch.sipheaders import (
+from switch.call.sipheaders import (
     UnroutableTarget,
     asserted_identity,
     classify,
@@ -104,6 +93,17 @@ from switch.sipheaders import (
     parse_name_addr,
     reason_header,
     resolve_target,
+)
+from switch.control import messages as control
+from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, LegUnavailable, SipEndpoint
+from switch.worker.media import CallContext, MediaServices, tenant_media
+from switch.worker.seam import (
+    IncomingInvite,
+    LegConnected,
+    LegDigit,
+    LegEnded,
+    LegEvent,
+    LegProgress,
 )
 
 log = logging.getLogger("switch.worker")
@@ -621,7 +621,7 @@ class Worker:
         self._execute(call, commands)
 
     def _run_pending(self) -> None:
-        if self.media is not None:  # prompts that reached their end (switch/media.py)
+        if self.media is not None:  # prompts that reached their end (switch/worker/media.py)
             for key, media_event in self.media.ended():
                 media_call = self._calls.get(key)
                 if media_call is not None:
@@ -830,7 +830,7 @@ class Worker:
             self._timer_ids.pop((call.key, name), None)
         if call.feature or call.dictation_person is not None:
             # A feature code is not a call; it shows up as a presence change. A dictation
-            # is filed as such (switch/voicemail.py), not counted as a missed call.
+            # is filed as such (switch/supervisor/voicemail.py), not counted as a missed call.
             return
         if call.record.ended_ns is None:
             call.record.ended_ns = time.monotonic_ns()
@@ -1050,12 +1050,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         channel.close()
     log.info("worker %s: stopped", config.name)
     return code
-
-
-if __name__ == "__main__":
-    sys.stdout.flush()
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # pjsua2's SWIG objects must not be collected after libDestroy: leave at once.
-    os._exit(code)

@@ -36,7 +36,7 @@ from rules import (
     load_dialplans,
 )
 from rules.decision import Decision, FinalKind, OnFailure, Step, Target
-from switch import weekview
+from switch.cli import weekview
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
 DEFAULT_DIALPLANS = Path("dialplans")
@@ -453,7 +453,7 @@ def week(
 # -- run ---------------------------------------------------------------------------------------
 
 
-# Defaults live in switch/settings.py: an option the user did not give is passed as None
+# Defaults live in switch/supervisor/settings.py: an option the user did not give is passed as None
 # (or empty), so that a --settings file is not overridden by a command-line default.
 @main.command()
 @click.option(
@@ -480,10 +480,10 @@ def week(
 def run(**options: Any) -> None:
     """Start the switch: supervisor, SIP workers, HTTP and MQTT."""
     try:
-        supervisor = importlib.import_module("switch.supervisor")
+        supervisor = importlib.import_module("switch.supervisor.supervisor")
     except ImportError as exc:
         raise CliError(
-            f"the switch cannot start: switch.supervisor is not available ({exc})"
+            f"the switch cannot start: switch.supervisor.supervisor is not available ({exc})"
         ) from None
     code = supervisor.main(**options)
     if isinstance(code, int) and code:
@@ -520,7 +520,7 @@ def run(**options: Any) -> None:
 def report(month: str, tenant: str | None, fmt: str, db: Path, tz: str) -> None:
     """Per business: calls received, answered by the owner or the service, missed,
     minutes the service handled, average answer delay — the basis for billing."""
-    from switch.report import report_main
+    from switch.records.report import report_main
 
     code = report_main(month, tenant, fmt, db, tz=tz)
     if code:
@@ -529,7 +529,7 @@ def report(month: str, tenant: str | None, fmt: str, db: Path, tz: str) -> None:
 
 # -- users (docs/security.md) -----------------------------------------------------------------
 # Who may use the HTTP API, the dashboard and MQTT devices. Everything goes through
-# switch.auth; this block only parses options and prints.
+# switch.access.auth; this block only parses options and prints.
 
 
 def _users_file(ctx: click.Context) -> Any:
@@ -538,7 +538,7 @@ def _users_file(ctx: click.Context) -> Any:
 
 def _edit_users(ctx: click.Context, change: Any) -> Any:
     """Load the users file, apply ``change(users) -> users | (users, ...)``, save it."""
-    from switch import auth
+    from switch.access import auth
 
     users_file = _users_file(ctx)
     try:
@@ -551,7 +551,7 @@ def _edit_users(ctx: click.Context, change: Any) -> Any:
 
 
 def _read_users(ctx: click.Context) -> Any:
-    from switch import auth
+    from switch.access import auth
 
     try:
         return _users_file(ctx).load()
@@ -560,7 +560,7 @@ def _read_users(ctx: click.Context) -> Any:
 
 
 def _new_password(prompt: str) -> str:
-    from switch import auth
+    from switch.access import auth
 
     password = str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
     try:
@@ -581,7 +581,7 @@ def _new_password(prompt: str) -> str:
 @click.pass_context
 def users(ctx: click.Context, users_file: Path) -> None:
     """People who may log in, their API tokens, and MQTT device logins."""
-    from switch.auth import UsersFile
+    from switch.access.auth import UsersFile
 
     ctx.ensure_object(dict)["users_file"] = UsersFile(users_file)
 
@@ -602,7 +602,7 @@ def users_add(
     grants: tuple[str, ...],
 ) -> None:
     """Add a user; the password is asked for, TOTP is set up at the first login."""
-    from switch import auth
+    from switch.access import auth
 
     password_hash = _new_password(f"password for {name}")
     _edit_users(
@@ -626,7 +626,7 @@ def users_add(
 @click.pass_context
 def users_passwd(ctx: click.Context, name: str, reset_totp: bool) -> None:
     """Set a new password (ends the user's sessions)."""
-    from switch import auth
+    from switch.access import auth
 
     try:
         auth.get_user(_read_users(ctx), name)  # fail before asking for a password
@@ -642,7 +642,7 @@ def users_passwd(ctx: click.Context, name: str, reset_totp: bool) -> None:
 @click.pass_context
 def users_remove(ctx: click.Context, name: str) -> None:
     """Remove a user and all their tokens (effective at once)."""
-    from switch import auth
+    from switch.access import auth
 
     _edit_users(ctx, lambda u: auth.remove_user(u, name))
     click.echo(f"removed {name!r} and their tokens")
@@ -677,7 +677,7 @@ def token_create(ctx: click.Context, name: str, label: str, tenants: tuple[str, 
     """Create a token for NAME's role and tenants; it is shown only this once."""
     import time
 
-    from switch import auth
+    from switch.access import auth
 
     _users, token, entry = _edit_users(
         ctx, lambda u: auth.add_token(u, name, label=label, tenants=tenants, now=time.time())
@@ -691,7 +691,7 @@ def token_create(ctx: click.Context, name: str, label: str, tenants: tuple[str, 
 @click.pass_context
 def token_revoke(ctx: click.Context, token_id: str) -> None:
     """Revoke a token by its id (effective with the next request)."""
-    from switch import auth
+    from switch.access import auth
 
     _edit_users(ctx, lambda u: auth.revoke_token(u, token_id))
     click.echo(f"token {token_id} revoked")
@@ -713,7 +713,7 @@ def users_mqtt_device(ctx: click.Context, tenant: str, person: str) -> None:
     """Create (or rotate) the MQTT login of PERSON's device; the password is shown once."""
     import secrets
 
-    from switch import auth
+    from switch.access import auth
 
     password = secrets.token_urlsafe(18)
     _users, name = _edit_users(ctx, lambda u: auth.set_mqtt_device(u, tenant, person, password))
@@ -743,7 +743,7 @@ def users_mqtt_files(
     import os
     import secrets
 
-    from switch import auth
+    from switch.access import auth
 
     secret_path = switch_password_file or out / "switch.password"
     try:
@@ -770,8 +770,8 @@ def users_mqtt_files(
     click.echo(f"wrote {out / 'passwd'} and {out / 'acl'}; switch password in {secret_path}")
 
 
-# -- privacy (issue 7): GDPR export/delete and retention, in switch/privacy.py ---------------
+# -- privacy (issue 7): GDPR export/delete and retention, in switch/records/privacy.py --
 
-from switch.privacy import privacy  # noqa: E402  (the group lives beside its queries)
+from switch.records.privacy import privacy  # noqa: E402  (the group lives beside its queries)
 
 main.add_command(privacy)

@@ -7,7 +7,7 @@ The edge (Kamailio, ``auth_db``) checks digests against HA1 = md5(user:realm:pas
     users:
       alice: 8f1f5d0c0f0d3c1f2b6c2b9a4a4b8a55
 
-The file is written with mode 0600. ``python -m switch.secrets FILE USER --realm office``
+The file is written with mode 0600. ``python -m switch.edge.credentials FILE USER --realm office``
 asks for the password and stores its HA1. ``write_subscriber_table`` copies it into the
 ``subscriber`` table of the edge's SQLite database (the schema from kamailio-sqlite-modules).
 

@@ -3,7 +3,7 @@
 Each worker is ``python -m switch.worker`` with one pjsua2 endpoint (at most four
 call legs, see DESIGN.md). The supervisor keeps a :class:`WorkerProcess` per slot:
 it starts the process with one end of a ``socketpair`` as ``--control-fd``, reads
-the worker's JSON lines (:mod:`switch.control`) and hands each message to
+the worker's JSON lines (:mod:`switch.control.messages`) and hands each message to
 ``on_message``. When the process exits without being asked to, the slot restarts it
 after a short back-off (well within the 5 s the operations guide promises) and
 reports the death through ``on_exit`` so the calls it carried can be closed as
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from switch import control
+from switch.control import messages as control
 
 log = logging.getLogger(__name__)
 

@@ -2,17 +2,17 @@
 
 Theory of operation
 -------------------
-The call flow (switch/callflow.py) says *what* to play or record; this module finds
+The call flow (switch/call/callflow.py) says *what* to play or record; this module finds
 the file and drives the endpoint's players and recorders (switch/pjsua/media.py), all
 on the worker's SIP thread. It never makes a prompt on that thread: prompts are made
-by :class:`~switch.announcements.PromptCache` in the background when the dial plans
+by :class:`~switch.worker.announcements.PromptCache` in the background when the dial plans
 load (:meth:`MediaServices.prepare`); a prompt that is not ready is skipped, and the
 flow is told at once (``PlaybackDone(played=False)``) so that it never waits for it.
 
 Voicemail files are ``<data_dir>/voicemail/<tenant>/<UTC date-time>-<call id>.wav``.
 When a recording stops, the worker's supervisor gets a ``voicemail`` control message
 (tenant, call id, caller, path, seconds, time); the supervisor keeps the record and
-publishes the MQTT notification (switch/voicemail.py).
+publishes the MQTT notification (switch/supervisor/voicemail.py).
 """
 
 from __future__ import annotations
@@ -28,15 +28,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rules.decision import FinalKind
-from switch.announcements import (
-    DEFAULT_VOICE,
-    VOICES,
-    Announcements,
-    Prompt,
-    PromptCache,
-)
-from switch.callflow import DICTATION_PROMPT, MediaOptions, prompt_texts
-from switch.events import (
+from switch.call.callflow import DICTATION_PROMPT, MediaOptions, prompt_texts
+from switch.call.events import (
     CALLER,
     Command,
     Event,
@@ -46,8 +39,15 @@ from switch.events import (
     StopPlayback,
     StopRecording,
 )
+from switch.worker.announcements import (
+    DEFAULT_VOICE,
+    VOICES,
+    Announcements,
+    Prompt,
+    PromptCache,
+)
 
-log = logging.getLogger("switch.media")
+log = logging.getLogger("switch.worker.media")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MEDIA_COMMANDS = (PlayPrompt, StopPlayback, RecordCaller, StopRecording)

@@ -1,6 +1,6 @@
 """Speech quality of a leg as a MOS estimate: a simplified E-model (ITU-T G.107).
 
-Pure arithmetic, no I/O: the worker reads RTCP figures (:class:`~switch.calllog.MediaStats`)
+Pure arithmetic, no I/O: the worker reads RTCP figures (:class:`~switch.call.calllog.MediaStats`)
 at the end of a leg and :func:`mos_for` turns them into the MOS the records and metrics show.
 
 The model
@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from switch.calllog import MediaStats
+from switch.call.calllog import MediaStats
 from switch.errors import MediaQualityError
 
 R_DEFAULT: Final = 93.2

@@ -2,12 +2,12 @@
 
 Theory of operation
 -------------------
-:class:`AuthLayer` is handed to :func:`switch.http.make_app` (``auth=``), which calls
+:class:`AuthLayer` is handed to :func:`switch.web.app.make_app` (``auth=``), which calls
 :meth:`AuthLayer.install`: one middleware in front of every route, plus ``/login``,
 ``/logout``, ``/enrol`` and ``/api/v1/me``. The API handlers themselves stay unaware
 of users; the middleware decides, by the route's pattern (:data:`SCOPES`), which
-:class:`~switch.auth.Action` a request is and for which tenant, and asks
-:func:`switch.auth.can`. Per request:
+:class:`~switch.access.auth.Action` a request is and for which tenant, and asks
+:func:`switch.access.auth.can`. Per request:
 
 1. *who*: ``Authorization: Bearer rwt_…`` (a token from the users file) or the session
    cookie. A bad bearer token is a 401 even where no login is needed.
@@ -28,7 +28,7 @@ Logins (``POST /login``, JSON ``{"user", "password", "code"}``): password (argon
 then the TOTP code (RFC 6238). A user without a TOTP secret is sent through ``/enrol``
 at the first login: the secret, its ``otpauth://`` URI and a QR code (SVG) are shown
 once, and the first good code stores the secret in the users file. Failures are counted
-per user and per source address (:class:`switch.auth.Lockout`): each failure answers a
+per user and per source address (:class:`switch.access.auth.Lockout`): each failure answers a
 little later than the last, and after five the key is locked (429, ``Retry-After``).
 
 Sessions live in memory: a restart logs everybody out, which is fine for a switch.
@@ -53,8 +53,8 @@ from typing import Any, Final, Literal
 
 from aiohttp import web
 
-from switch.audit import AuditLog
-from switch.auth import (
+from switch.access.audit import AuditLog
+from switch.access.auth import (
     Action,
     AuthError,
     Lockout,
@@ -111,7 +111,7 @@ SCOPES: Final[dict[str, tuple[Action, Action | None]]] = {
         Action.READ_PRESENCE,
         Action.SET_PRESENCE,
     ),
-    "/api/v1/voicemails": (Action.READ_RECORDINGS, None),  # switch/voicemail.py
+    "/api/v1/voicemails": (Action.READ_RECORDINGS, None),  # switch/supervisor/voicemail.py
     "/files/voicemail/{tenant}/{name}": (Action.READ_RECORDINGS, None),
     # The dictation box: marking one done is checked against its tenant by the handler.
     "/api/v1/dictations": (Action.READ_RECORDINGS, None),
@@ -356,7 +356,7 @@ class AuthLayer:
         ops for reading (it may list every tenant). Name new routes in SCOPES."""
         if pattern not in self._warned:
             self._warned.add(pattern)
-            log.warning("auth: route %s is not in switch.authhttp.SCOPES; default rule", pattern)
+            log.warning("auth: route %s is not in switch.web.guard.SCOPES; default rule", pattern)
         reading = request.method in SAFE_METHODS
         if tenant is not None:
             if not who.sees_tenant(tenant) or who.role is Role.ASSISTANT:
@@ -444,7 +444,7 @@ class AuthLayer:
 
         Asked again for every snapshot: a stream whose token was revoked, or whose
         session ended, stops at its next push (ConnectionResetError ends the stream in
-        :func:`switch.http.make_app`), and a changed role or tenant list applies at once.
+        :func:`switch.web.app.make_app`), and a changed role or tenant list applies at once.
         """
         who = self.principal(request)
         if not isinstance(who, Principal):

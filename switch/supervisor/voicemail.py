@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-A worker records a message (switch/media.py) and sends a ``voicemail`` control
+A worker records a message (switch/worker/media.py) and sends a ``voicemail`` control
 message. :class:`VoicemailBox` (one per supervisor, an ``async with`` object) then
 
 1. stores a row in the ``voicemails`` table of the call records database (migration 3
-   of switch/records.py), with the caller's number as the plan's ``store_caller``
+   of switch/records/), with the caller's number as the plan's ``store_caller``
    allows (full, masked, none — the same policy as the call records);
 2. publishes ``rufweiche/v1/<tenant>/voicemail`` (QoS 1, not retained: it is an event,
    not a state) with ``{"call_id", "path", "caller", "duration", "time"}`` to the MQTT
@@ -42,11 +42,11 @@ import aiomqtt
 import aiosqlite
 from aiohttp import web
 
-from switch.auth import Action, can
-from switch.authhttp import PRINCIPAL
-from switch.records import CallerPolicy, apply_caller_policy, connect, iso_utc, migrate
+from switch.access.auth import Action, can
+from switch.records.writer import CallerPolicy, apply_caller_policy, connect, iso_utc, migrate
+from switch.web.guard import PRINCIPAL
 
-log = logging.getLogger("switch.voicemail")
+log = logging.getLogger("switch.supervisor.voicemail")
 
 TOPIC = "{prefix}/{tenant}/{kind}"
 KINDS = ("voicemail", "dictation")

@@ -87,7 +87,7 @@ class Settings(BaseModel):
     # worker; "managed": always; "external": render its files for someone else to run;
     # "off": never (one worker owns the SIP address).
     edge_mode: Literal["auto", "managed", "external", "off"] = "auto"
-    edge: dict[str, Any] = Field(default_factory=dict)  # switch.edge.EdgeSettings keys
+    edge: dict[str, Any] = Field(default_factory=dict)  # switch.edge.edge.EdgeSettings keys
     # Where the workers listen when an edge on another host (or a shared one) sends them
     # calls: worker i gets HOST:PORT+i. Unset: free loopback ports behind our own edge.
     workers_listen: str | None = None
