@@ -272,7 +272,11 @@ def test_load_plan_reports_an_unreadable_file(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(DialPlanError) as info:
         load_plan(binary)
-    assert "cannot read the file: 'utf-8' codec" in str(info.value)
+    # issue 14: no codec wording, but where the bad byte is and what to do
+    assert str(info.value) == (
+        f"{binary}:1:1: byte 0xff ('ÿ' in Latin-1/Windows-1252) is not UTF-8:"
+        " save the file as UTF-8"
+    )
 
 
 def test_python_words_become_yaml_words() -> None:
