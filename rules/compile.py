@@ -84,6 +84,36 @@ def suggest(word: str, choices: Any) -> str:
     return f", did you mean {close[0]!r}?" if close else ""
 
 
+# German words for a device, and the names plans give such a device. Only a suggestion: device
+# names are the author's own words (desk, mobile, platz1, anna) and nothing in the model says
+# what kind of phone a device is, so reading "handy" as "mobile" would be a guess.
+GERMAN_DEVICES = {
+    "handy": ("mobile", "cell"),
+    "mobil": ("mobile",),
+    "buero": ("desk", "office"),
+    "büro": ("desk", "office"),
+    "schreibtisch": ("desk",),
+    "zuhause": ("home",),
+    "heim": ("home",),
+    "homeoffice": ("home", "softphone"),
+}
+
+
+def unknown_device(owner: str, device: str, devices: Any, extra: tuple[str, ...] = ()) -> str:
+    """``unknown device 'handy', did you mean 'mobile'? ('handy' is German for …)``."""
+    close = suggest(device, [*devices, *extra])
+    if close:
+        return f"unknown device {device!r}{close}"
+    german = next((d for d in GERMAN_DEVICES.get(device.lower(), ()) if d in devices), None)
+    listed = ", ".join(devices)
+    if german is not None:
+        return (
+            f"unknown device {device!r}, did you mean {german!r}? ({device!r} is German;"
+            f" {owner}'s devices: {listed})"
+        )
+    return f"unknown device {device!r} ({owner}'s devices: {listed})"
+
+
 @cache
 def _adapter(name: str) -> TypeAdapter[Any]:
     info = PlanSpec.model_fields[name]
@@ -406,7 +436,7 @@ class Builder:
         def known(device: str, where: Path) -> bool:
             if device in devices:
                 return True
-            self.error(where, f"unknown device {device!r}{suggest(device, devices)}")
+            self.error(where, unknown_device(str(loc[-1]), device, devices))
             return False
 
         choices: list[tuple[c.Condition | None, str]] = []
@@ -555,7 +585,7 @@ class Builder:
                 return [person.target(ref, d) for d in person.devices]
             if device in person.devices:
                 return [person.target(ref, device)]
-            self.error(loc, f"{ref!r}: unknown device {device!r}{suggest(device, person.devices)}")
+            self.error(loc, f"{ref!r}: {unknown_device(owner, device, person.devices)}")
             return []
         if owner in self.people:
             person = self.people[owner]
@@ -563,8 +593,8 @@ class Builder:
                 return [Pick(ref, owner, None)]
             if device in person.devices:
                 return [person.target(ref, device)]
-            hint = suggest(device, [*person.devices, "current"])
-            self.error(loc, f"{ref!r}: unknown device {device!r}{hint}")
+            message = unknown_device(owner, device, person.devices, ("current",))
+            self.error(loc, f"{ref!r}: {message}")
             return []
         if "people" not in self.broken and "service" not in self.broken:
             self.error(loc, self.unknown_person(owner))
