@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from rules import conditions as c
-from rules.days import supported_subdivisions
+from rules.days import PUBLIC, subdivision_aliases, supported_categories, supported_subdivisions
 from rules.decide import warm
 from rules.decision import Final, FinalKind, Target
 from rules.errors import DialPlanError, Problem
@@ -246,7 +246,7 @@ class Builder:
     def compile(self, parts: dict[str, Any]) -> DialPlan:
         self.region = parts["region"] or "DE"
         zone = self.zone(parts["timezone"])
-        holiday_country, holiday_subdivision = self.holidays(parts["holidays"])
+        holiday_country, holiday_subdivision, categories = self.holidays(parts["holidays"])
         numbers = self.plan_numbers(parts["numbers"] or ())
         self.compile_schedules(parts["schedules"] or {})
         self.compile_lists(parts["caller_lists"] or {})
@@ -291,6 +291,7 @@ class Builder:
             extensions=MappingProxyType(extensions),
             holiday_country=holiday_country,
             holiday_subdivision=holiday_subdivision,
+            holiday_categories=categories,
             closed_days=closed,
             vacations=tuple(
                 Vacation(v.from_, v.to, v.name or "vacation") for v in parts["vacations"] or ()
@@ -314,22 +315,46 @@ class Builder:
             self.error(("timezone",), f"unknown time zone {name!r}{hint}")
             return utc
 
-    def holidays(self, spec: Any) -> tuple[str | None, str | None]:
+    def holidays(self, spec: Any) -> tuple[str | None, str | None, tuple[str, ...]]:
         if spec is None:
-            return None, None
+            return None, None, (PUBLIC,)
         subdivisions = supported_subdivisions(spec.country)
         if subdivisions is None:
             self.error(("holidays", "country"), f"no public holidays known for {spec.country!r}")
-            return None, None
+            return None, None, (PUBLIC,)
+        categories = self.holiday_categories(spec.country, spec.categories)
         if spec.subdivision is not None and spec.subdivision not in subdivisions:
-            hint = suggest(spec.subdivision, subdivisions)
+            code = subdivision_aliases(spec.country).get(spec.subdivision)
+            hint = f", did you mean {code!r}?" if code else suggest(spec.subdivision, subdivisions)
             self.error(
                 ("holidays", "subdivision"),
                 f"unknown subdivision {spec.subdivision!r} of {spec.country}{hint}"
                 f" (known: {', '.join(subdivisions)})",
             )
-            return None, None
-        return spec.country, spec.subdivision
+            return None, None, categories
+        return spec.country, spec.subdivision, categories
+
+    def holiday_categories(self, country: str, names: tuple[str, ...] | None) -> tuple[str, ...]:
+        if names is None:
+            return (PUBLIC,)
+        known = supported_categories(country)
+        found: list[str] = []
+        for i, name in enumerate(names):
+            if name in known:
+                if name not in found:  # [public, public]: once is enough
+                    found.append(name)
+                continue
+            self.error(
+                ("holidays", "categories", i),
+                f"unknown holiday category {name!r} of {country}{suggest(name, known)}"
+                f" (known: {', '.join(known)})",
+            )
+        if found and PUBLIC not in found:
+            self.warn(
+                ("holidays", "categories"),
+                f"without {PUBLIC!r} the public holidays do not count, only {', '.join(found)}",
+            )
+        return tuple(found) or (PUBLIC,)
 
     def number(self, raw: str, loc: Path) -> str | None:
         e164 = normalize_number(raw, self.region)
