@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from rules import conditions as c
+from rules import reach
 from rules.days import PUBLIC, subdivision_aliases, supported_categories, supported_subdivisions
 from rules.decide import warm
 from rules.decision import Final, FinalKind, Target
@@ -527,6 +528,7 @@ class Builder:
     ) -> tuple[Rule, ...]:
         seen: set[str] = set()
         rules = []
+        tried: list[tuple[Path, Rule, tuple[c.Condition, ...]]] | None = []  # rules.reach
         for i, spec in enumerate(specs):
             if spec is None:  # failed validation, already reported
                 continue
@@ -535,8 +537,40 @@ class Builder:
                 self.error((*where, "name"), f"rule name {spec.name!r} is used twice")
             seen.add(spec.name)
             condition = self.when(spec.when, (*where, "when"), has_extensions)
-            rules.append(self.rule(spec, condition, where, has_extensions))
+            rule = self.rule(spec, condition, where, has_extensions)
+            rules.append(rule)
+            if tried is not None:
+                tried = self.check_reach(
+                    tried, where, rule, spec.when is None and loc == ("rules",)
+                )
         return tuple(rules)
+
+    def check_reach(
+        self,
+        tried: list[tuple[Path, Rule, tuple[c.Condition, ...]]],
+        where: Path,
+        rule: Rule,
+        plain_catch_all: bool,
+    ) -> list[tuple[Path, Rule, tuple[c.Condition, ...]]] | None:
+        """Warn when ``rule`` can never match (rules.reach); None: stop checking this list."""
+        conjuncts = reach.atoms(rule.condition)
+        why = reach.contradiction(conjuncts)
+        if why is not None:
+            self.warn(where, f"rule {rule.name!r} never matches: {why}")
+            return tried
+        for earlier_where, earlier, earlier_atoms in tried:
+            if reach.shadows(earlier_atoms, conjuncts):
+                source, (line, _) = self.doc.source, self.doc.position(earlier_where)[1]
+                self.warn(
+                    where,
+                    f"rule {rule.name!r} never matches: the earlier rule {earlier.name!r}"
+                    f" ({source}:{line}) matches every call it would match",
+                )
+                return tried
+        if plain_catch_all:  # the rules after it get check_rule_coverage's one warning
+            return None
+        tried.append((where, rule, conjuncts))
+        return tried
 
     def rule(
         self, spec: RuleSpec, condition: c.Condition | None, loc: Path, has_extensions: bool
