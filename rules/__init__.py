@@ -12,16 +12,25 @@ Public API::
     normalize_number(raw, region="DE") -> "+49..." | None
     week_grid(plan, call, presence, year, week) -> ((slot, Decision), ...)   for the week view
     DialPlan.day_status(date) -> DayStatus (holiday / closed day / vacation)
+    parse_presence_arg(plan, "buero=away until 14:00", now) -> PresenceSetting   for the CLI
+    presence_snapshot(settings, now) -> PresenceSnapshot           the settings in effect at now
+    DialPlan.warnings, DialPlanSet.warnings -> (Problem, ...)       printed by `rufweiche check`
 """
 
 from rules.days import DayStatus
 from rules.decide import CallInfo, decide
 from rules.decision import Decision, Failure, Final, FinalKind, OnFailure, Step, Target
-from rules.errors import DialPlanError, Problem, RulesError
+from rules.errors import DialPlanError, PresenceArgumentError, Problem, RulesError
 from rules.loader import DialPlanSet, load_dialplans, load_plan, load_plan_text
 from rules.numbers import normalize_number
 from rules.plan import DialPlan, Person
-from rules.presence import PresenceSnapshot, PresenceState
+from rules.presence import (
+    PresenceSetting,
+    PresenceSnapshot,
+    PresenceState,
+    parse_presence_arg,
+    presence_snapshot,
+)
 from rules.week import week_days, week_grid, week_slots, week_status
 
 __all__ = [
@@ -36,6 +45,8 @@ __all__ = [
     "FinalKind",
     "OnFailure",
     "Person",
+    "PresenceArgumentError",
+    "PresenceSetting",
     "PresenceSnapshot",
     "PresenceState",
     "Problem",
@@ -47,6 +58,8 @@ __all__ = [
     "load_plan",
     "load_plan_text",
     "normalize_number",
+    "parse_presence_arg",
+    "presence_snapshot",
     "week_days",
     "week_grid",
     "week_slots",

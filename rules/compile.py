@@ -22,7 +22,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from rules import conditions as c
-from rules.days import supported_subdivisions
+from rules import reach
+from rules.days import PUBLIC, subdivision_aliases, supported_categories, supported_subdivisions
 from rules.decide import warm
 from rules.decision import Final, FinalKind, Target
 from rules.errors import DialPlanError, Problem
@@ -82,6 +83,36 @@ CALLEE = "callee"
 def suggest(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f", did you mean {close[0]!r}?" if close else ""
+
+
+# German words for a device, and the names plans give such a device. Only a suggestion: device
+# names are the author's own words (desk, mobile, platz1, anna) and nothing in the model says
+# what kind of phone a device is, so reading "handy" as "mobile" would be a guess.
+GERMAN_DEVICES = {
+    "handy": ("mobile", "cell"),
+    "mobil": ("mobile",),
+    "buero": ("desk", "office"),
+    "büro": ("desk", "office"),
+    "schreibtisch": ("desk",),
+    "zuhause": ("home",),
+    "heim": ("home",),
+    "homeoffice": ("home", "softphone"),
+}
+
+
+def unknown_device(owner: str, device: str, devices: Any, extra: tuple[str, ...] = ()) -> str:
+    """``unknown device 'handy', did you mean 'mobile'? ('handy' is German for …)``."""
+    close = suggest(device, [*devices, *extra])
+    if close:
+        return f"unknown device {device!r}{close}"
+    german = next((d for d in GERMAN_DEVICES.get(device.lower(), ()) if d in devices), None)
+    listed = ", ".join(devices)
+    if german is not None:
+        return (
+            f"unknown device {device!r}, did you mean {german!r}? ({device!r} is German;"
+            f" {owner}'s devices: {listed})"
+        )
+    return f"unknown device {device!r} ({owner}'s devices: {listed})"
 
 
 @cache
@@ -216,7 +247,7 @@ class Builder:
     def compile(self, parts: dict[str, Any]) -> DialPlan:
         self.region = parts["region"] or "DE"
         zone = self.zone(parts["timezone"])
-        holiday_country, holiday_subdivision = self.holidays(parts["holidays"])
+        holiday_country, holiday_subdivision, categories = self.holidays(parts["holidays"])
         numbers = self.plan_numbers(parts["numbers"] or ())
         self.compile_schedules(parts["schedules"] or {})
         self.compile_lists(parts["caller_lists"] or {})
@@ -261,6 +292,7 @@ class Builder:
             extensions=MappingProxyType(extensions),
             holiday_country=holiday_country,
             holiday_subdivision=holiday_subdivision,
+            holiday_categories=categories,
             closed_days=closed,
             vacations=tuple(
                 Vacation(v.from_, v.to, v.name or "vacation") for v in parts["vacations"] or ()
@@ -284,22 +316,46 @@ class Builder:
             self.error(("timezone",), f"unknown time zone {name!r}{hint}")
             return utc
 
-    def holidays(self, spec: Any) -> tuple[str | None, str | None]:
+    def holidays(self, spec: Any) -> tuple[str | None, str | None, tuple[str, ...]]:
         if spec is None:
-            return None, None
+            return None, None, (PUBLIC,)
         subdivisions = supported_subdivisions(spec.country)
         if subdivisions is None:
             self.error(("holidays", "country"), f"no public holidays known for {spec.country!r}")
-            return None, None
+            return None, None, (PUBLIC,)
+        categories = self.holiday_categories(spec.country, spec.categories)
         if spec.subdivision is not None and spec.subdivision not in subdivisions:
-            hint = suggest(spec.subdivision, subdivisions)
+            code = subdivision_aliases(spec.country).get(spec.subdivision)
+            hint = f", did you mean {code!r}?" if code else suggest(spec.subdivision, subdivisions)
             self.error(
                 ("holidays", "subdivision"),
                 f"unknown subdivision {spec.subdivision!r} of {spec.country}{hint}"
                 f" (known: {', '.join(subdivisions)})",
             )
-            return None, None
-        return spec.country, spec.subdivision
+            return None, None, categories
+        return spec.country, spec.subdivision, categories
+
+    def holiday_categories(self, country: str, names: tuple[str, ...] | None) -> tuple[str, ...]:
+        if names is None:
+            return (PUBLIC,)
+        known = supported_categories(country)
+        found: list[str] = []
+        for i, name in enumerate(names):
+            if name in known:
+                if name not in found:  # [public, public]: once is enough
+                    found.append(name)
+                continue
+            self.error(
+                ("holidays", "categories", i),
+                f"unknown holiday category {name!r} of {country}{suggest(name, known)}"
+                f" (known: {', '.join(known)})",
+            )
+        if found and PUBLIC not in found:
+            self.warn(
+                ("holidays", "categories"),
+                f"without {PUBLIC!r} the public holidays do not count, only {', '.join(found)}",
+            )
+        return tuple(found) or (PUBLIC,)
 
     def number(self, raw: str, loc: Path) -> str | None:
         e164 = normalize_number(raw, self.region)
@@ -406,7 +462,7 @@ class Builder:
         def known(device: str, where: Path) -> bool:
             if device in devices:
                 return True
-            self.error(where, f"unknown device {device!r}{suggest(device, devices)}")
+            self.error(where, unknown_device(str(loc[-1]), device, devices))
             return False
 
         choices: list[tuple[c.Condition | None, str]] = []
@@ -472,6 +528,7 @@ class Builder:
     ) -> tuple[Rule, ...]:
         seen: set[str] = set()
         rules = []
+        tried: list[tuple[Path, Rule, tuple[c.Condition, ...]]] | None = []  # rules.reach
         for i, spec in enumerate(specs):
             if spec is None:  # failed validation, already reported
                 continue
@@ -480,8 +537,40 @@ class Builder:
                 self.error((*where, "name"), f"rule name {spec.name!r} is used twice")
             seen.add(spec.name)
             condition = self.when(spec.when, (*where, "when"), has_extensions)
-            rules.append(self.rule(spec, condition, where, has_extensions))
+            rule = self.rule(spec, condition, where, has_extensions)
+            rules.append(rule)
+            if tried is not None:
+                tried = self.check_reach(
+                    tried, where, rule, spec.when is None and loc == ("rules",)
+                )
         return tuple(rules)
+
+    def check_reach(
+        self,
+        tried: list[tuple[Path, Rule, tuple[c.Condition, ...]]],
+        where: Path,
+        rule: Rule,
+        plain_catch_all: bool,
+    ) -> list[tuple[Path, Rule, tuple[c.Condition, ...]]] | None:
+        """Warn when ``rule`` can never match (rules.reach); None: stop checking this list."""
+        conjuncts = reach.atoms(rule.condition)
+        why = reach.contradiction(conjuncts)
+        if why is not None:
+            self.warn(where, f"rule {rule.name!r} never matches: {why}")
+            return tried
+        for earlier_where, earlier, earlier_atoms in tried:
+            if reach.shadows(earlier_atoms, conjuncts):
+                source, (line, _) = self.doc.source, self.doc.position(earlier_where)[1]
+                self.warn(
+                    where,
+                    f"rule {rule.name!r} never matches: the earlier rule {earlier.name!r}"
+                    f" ({source}:{line}) matches every call it would match",
+                )
+                return tried
+        if plain_catch_all:  # the rules after it get check_rule_coverage's one warning
+            return None
+        tried.append((where, rule, conjuncts))
+        return tried
 
     def rule(
         self, spec: RuleSpec, condition: c.Condition | None, loc: Path, has_extensions: bool
@@ -555,7 +644,7 @@ class Builder:
                 return [person.target(ref, d) for d in person.devices]
             if device in person.devices:
                 return [person.target(ref, device)]
-            self.error(loc, f"{ref!r}: unknown device {device!r}{suggest(device, person.devices)}")
+            self.error(loc, f"{ref!r}: {unknown_device(owner, device, person.devices)}")
             return []
         if owner in self.people:
             person = self.people[owner]
@@ -563,8 +652,8 @@ class Builder:
                 return [Pick(ref, owner, None)]
             if device in person.devices:
                 return [person.target(ref, device)]
-            hint = suggest(device, [*person.devices, "current"])
-            self.error(loc, f"{ref!r}: unknown device {device!r}{hint}")
+            message = unknown_device(owner, device, person.devices, ("current",))
+            self.error(loc, f"{ref!r}: {message}")
             return []
         if "people" not in self.broken and "service" not in self.broken:
             self.error(loc, self.unknown_person(owner))

@@ -40,15 +40,40 @@ class DayStatus:
         return " and ".join(reasons)
 
 
+PUBLIC = "public"
+
+
 @functools.lru_cache(maxsize=1024)
-def public_holidays(country: str, subdivision: str | None, year: int) -> Mapping[dt.date, str]:
-    """The public holidays of one year; pure and memoised (the package computes them)."""
-    language = "de" if country == "DE" else None
-    days = holidays.country_holidays(country, subdiv=subdivision, years=year, language=language)
+def public_holidays(
+    country: str, subdivision: str | None, year: int, categories: tuple[str, ...] = (PUBLIC,)
+) -> Mapping[dt.date, str]:
+    """The holidays of one year in ``categories`` (the package's: ``public``, ``catholic``, …);
+    pure and memoised. Names are German wherever the package has them in German."""
+    language = "de" if "de" in _country(country).supported_languages else None
+    days = holidays.country_holidays(
+        country, subdiv=subdivision, years=year, language=language, categories=categories
+    )
     return dict(days)
+
+
+@functools.cache
+def _country(country: str) -> holidays.HolidayBase:
+    return holidays.country_holidays(country)  # no years: computes nothing
 
 
 def supported_subdivisions(country: str) -> list[str] | None:
     """The subdivision codes of ``country``, or None when the country is unknown."""
     found: list[str] | None = holidays.list_supported_countries().get(country)
     return found
+
+
+def supported_categories(country: str) -> tuple[str, ...]:
+    """The holiday categories the package knows for a (supported) country, e.g. for DE
+    ``("catholic", "public", "school")``: ``catholic`` holds Mariä Himmelfahrt in Bavaria and
+    Fronleichnam in parts of Saxony and Thuringia, which are holidays only in some towns."""
+    return tuple(_country(country).supported_categories)
+
+
+def subdivision_aliases(country: str) -> Mapping[str, str]:
+    """Names the package knows for subdivision codes (``{"Bayern": "BY", …}``)."""
+    return dict(getattr(_country(country), "subdivisions_aliases", {}))

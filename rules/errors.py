@@ -3,7 +3,8 @@
 ::
 
     RulesError                 any problem raised by rules/
-    └── DialPlanError          one or more dial-plan files are broken; ``problems`` lists every one
+    ├── DialPlanError          one or more dial-plan files are broken; ``problems`` lists every one
+    └── PresenceArgumentError  a presence written as text (``buero=away until 14:00``) is wrong
 
 A :class:`Problem` points at a file position (1-based line and column, as editors count) and renders
 as ``path:line:col: message`` so that editors and CI logs can jump to it.
@@ -48,3 +49,8 @@ class DialPlanError(RulesError):
     @property
     def line(self) -> int:
         return self.problems[0].line if self.problems else 0
+
+
+class PresenceArgumentError(RulesError, ValueError):
+    """``rules.presence.parse_presence_arg`` cannot read its text; the message says why and
+    lists the valid names (people and services of the plan, states)."""

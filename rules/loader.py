@@ -6,6 +6,7 @@ called by the CLI and by the supervisor's (re)loader, never on the call path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -14,7 +15,7 @@ from rules.compile import build_plan
 from rules.errors import DialPlanError, Problem
 from rules.numbers import normalize_number, routing_number
 from rules.plan import DialPlan
-from rules.yamlsource import parse
+from rules.yamlsource import MAX_BYTES, parse, size_problem
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -24,13 +25,47 @@ def load_plan_text(text: str, source: str = "<string>") -> DialPlan:
     return build_plan(parse(text, source))
 
 
-def load_plan(path: Path) -> DialPlan:
+def read_plan_text(path: Path) -> str:
+    """The text of a dial-plan file; :class:`DialPlanError` when it cannot be read, is larger
+    than :data:`rules.yamlsource.MAX_BYTES` (checked without reading more than that) or is not
+    UTF-8 (the problem points at the first bad byte)."""
+    source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise DialPlanError([Problem(str(path), 1, 1, f"cannot read the file: {reason}")]) from None
-    return load_plan_text(text, str(path))
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+            size = os.fstat(file.fileno()).st_size if len(data) > MAX_BYTES else len(data)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise DialPlanError([Problem(source, 1, 1, f"cannot read the file: {reason}")]) from None
+    too_big = size_problem(source, max(size, len(data)))
+    if too_big is not None:
+        raise DialPlanError([too_big])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DialPlanError([_not_utf8(source, data, exc.start)]) from None
+
+
+def _not_utf8(source: str, data: bytes, start: int) -> Problem:
+    """Where the first byte that is not UTF-8 is, as an editor counts, and what to do."""
+    line_start = data.rfind(b"\n", 0, start) + 1
+    line = data.count(b"\n", 0, start) + 1
+    column = len(data[line_start:start].decode("utf-8")) + 1  # valid up to ``start``
+    bad = data[start]
+    guess = data[start : start + 1].decode("cp1252", "replace")
+    looks = f" ({guess!r} in Latin-1/Windows-1252)" if guess != "\ufffd" else ""
+    return Problem(
+        source,
+        line,
+        column,
+        f"byte 0x{bad:02x}{looks} is not UTF-8: save the file as UTF-8",
+    )
+
+
+def load_plan(path: Path) -> DialPlan:
+    """Read and compile one file; bounded in size and time (see :func:`read_plan_text`), so a
+    caller may run it in a worker thread (``asyncio.to_thread(load_plan, path)``)."""
+    return load_plan_text(read_plan_text(path), str(path))
 
 
 def _files(paths: Iterable[Path]) -> Iterator[Path]:

@@ -297,6 +297,8 @@ class ServiceSpec(Spec):
 class HolidaySpec(Spec):
     country: Annotated[str, Field(min_length=2, max_length=3)] = "DE"
     subdivision: str | None = None
+    # the package's categories (public, catholic, school, …); None: public holidays only
+    categories: Names | None = None
 
 
 class Vacation(Spec):

@@ -169,6 +169,7 @@ class DialPlan:
     number_marks: Mapping[str, tuple[int, int]]  # number -> (line, column) in the source
     spec: PlanSpec = field(repr=False)
     warnings: tuple[Problem, ...] = ()
+    holiday_categories: tuple[str, ...] = ("public",)  # holidays: {categories: [...]}
     _days: dict[dt.date, DayStatus] = field(default_factory=dict, repr=False)
     # raw number from the network -> routing form ("" for a withheld caller); see decide()
     _numbers: dict[str, str] = field(default_factory=dict, repr=False)
@@ -202,7 +203,9 @@ class DialPlan:
     def _year(self, year: int) -> dict[dt.date, DayStatus]:
         table: Mapping[dt.date, str] = {}
         if self.holiday_country is not None:
-            table = public_holidays(self.holiday_country, self.holiday_subdivision, year)
+            table = public_holidays(
+                self.holiday_country, self.holiday_subdivision, year, self.holiday_categories
+            )
         day = dt.date(year, 1, 1)
         days = {}
         while day.year == year:

@@ -13,6 +13,7 @@ dial-plan author: ``07:00`` stays a string (1.1 reads it as the sexagesimal inte
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,9 +50,20 @@ _FALSE = {"false", "False", "FALSE"}
 _INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^-?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-# A bound on the values built from one file: aliases can make a small file expand without end
-# ("billion laughs"); the 1,400-extension municipal plan has about 20,000.
-MAX_VALUES = 2_000_000
+# Bounds on one file (issue 14). A dial plan is read off the call path, but a reload runs in the
+# supervisor: a hostile or broken file must be refused in milliseconds, not after seconds of CPU
+# and hundreds of MB. The 1,400-extension municipal plan (bench/gen_municipality.py) is 256 KB
+# with about 10,500 values and no aliases.
+MAX_BYTES = 2 * 1024 * 1024
+"""Largest dial-plan file, in bytes of UTF-8 (checked before parsing)."""
+EXPANSION = 10
+"""Aliases may make a file expand to at most this many times the values written in it ..."""
+MIN_VALUES = 10_000
+"""... or to this many values, whichever is more (a small plan may reuse a block freely) ..."""
+MAX_VALUES = 500_000
+"""... and never to more than this many values ("billion laughs")."""
+_ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
+_ALIAS = re.compile(r"\*[^\s,\[\]{}]*")
 
 
 class _TooBig(Exception):
@@ -124,17 +136,81 @@ def _scalar(node: yaml.ScalarNode, constructor: yaml.constructor.SafeConstructor
         return node.value
 
 
+def size_problem(source: str, size: int) -> Problem | None:
+    """The problem of a file of ``size`` bytes, or None when it is small enough."""
+    if size <= MAX_BYTES:
+        return None
+    return Problem(
+        source,
+        1,
+        1,
+        f"the file is {_megabytes(size)}; a dial plan may be at most {_megabytes(MAX_BYTES)}",
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB".replace(".0 MB", " MB")
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError, text: str, line: int, col: int) -> str:
+    """PyYAML's wording, or ours where PyYAML's does not tell an author what to do."""
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    problem = exc.problem or "invalid YAML"
+    if here[col - 1 : col] == "\t" or (
+        "tab" in problem and "\t" in here[: len(here) - len(here.lstrip())]
+    ):
+        return "tab characters are not allowed in YAML indentation; use spaces"
+    if problem.startswith("found undefined alias"):
+        found = _ALIAS.match(here, col - 1)
+        word = found[0].rstrip(":") if found else "*"
+        anchors = _ANCHOR.findall(text)
+        close = difflib.get_close_matches(word[1:], anchors, n=1, cutoff=0.6)
+        if close:
+            return f"{word} refers to no &anchor, did you mean '*{close[0]}'?"
+        return (
+            f"{word} is read as an alias: in YAML an unquoted * starts a reference to an &anchor;"
+            f" to write the text {word}, quote it: '{word}'"
+        )
+    return f"{problem} ({exc.context})" if exc.context else problem
+
+
+def _written(root: yaml.Node) -> int:
+    """How many value nodes the file writes (an alias's target counts once)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(value for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return len(seen)
+
+
 def parse(text: str, source: str) -> Document:
-    """Parse ``text``; syntax errors and duplicate keys end up in ``Document.problems``."""
+    """Parse ``text``; syntax errors and duplicate keys end up in ``Document.problems``.
+
+    Bounded: a text over :data:`MAX_BYTES` is refused unparsed, and the values that aliases
+    expand to are bounded relative to what the file writes, so that any text is refused or
+    parsed within a fraction of a second (the supervisor may run this in a worker thread).
+    """
     doc = Document(source, None)
+    too_big = size_problem(source, len(text) if len(text) > MAX_BYTES else 0)
+    if too_big is None and len(text) > MAX_BYTES // 4:  # only then can UTF-8 be over the limit
+        too_big = size_problem(source, len(text.encode("utf-8", "surrogatepass")))
+    if too_big is not None:
+        doc.problems.append(too_big)
+        return doc
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "invalid YAML"
-        if exc.context:
-            what = f"{what} ({exc.context})"
+        what = _syntax_message(exc, text, line, col)
         doc.problems.append(Problem(source, line, col, f"YAML syntax error: {what}"))
         return doc
     except yaml.YAMLError as exc:  # e.g. a reader error on a control character
@@ -147,7 +223,9 @@ def parse(text: str, source: str) -> Document:
     marks = doc.marks
     marks[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
     open_nodes: set[int] = set()  # collections being built: an alias to one of them is a loop
-    budget = [MAX_VALUES]
+    written = _written(root)
+    limit = min(MAX_VALUES, max(MIN_VALUES, EXPANSION * written))
+    budget = [limit]
 
     def build(node: yaml.Node, path: Path) -> Any:
         budget[0] -= 1
@@ -202,9 +280,13 @@ def parse(text: str, source: str) -> Document:
     try:
         doc.data = build(root, ())
     except _TooBig:
-        doc.problems.append(
-            Problem(source, 1, 1, f"YAML: the aliases expand to more than {MAX_VALUES} values")
-        )
+        why = f"YAML: the aliases expand to more than {limit} values"
+        if limit < MAX_VALUES:
+            why += (
+                f"; aliases may expand a plan to {EXPANSION} times the values written in it"
+                f" ({written} here) or to {MIN_VALUES}"
+            )
+        doc.problems.append(Problem(source, 1, 1, why))
     except RecursionError:
         doc.problems.append(Problem(source, 1, 1, "YAML: the file is nested too deeply"))
     return doc

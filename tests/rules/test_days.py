@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules import DayStatus
-from rules.days import public_holidays, supported_subdivisions
-from tests.rules.helpers import at, plan, run
+from rules.days import public_holidays, supported_categories, supported_subdivisions
+from tests.rules.helpers import at, plan, problems, run
 
 STATES = [
     "BW",
@@ -149,3 +149,80 @@ def test_public_holidays_are_german_names_and_memoised() -> None:
     assert public_holidays("AT", None, 2027)[dt.date(2027, 12, 8)]  # other countries: own names
     assert supported_subdivisions("XX") is None
     assert "NW" in (supported_subdivisions("DE") or [])
+
+
+MARIAE_HIMMELFAHRT = dt.date(2028, 8, 15)  # a Tuesday
+FRONLEICHNAM = dt.date(2027, 5, 27)
+
+
+@pytest.mark.parametrize(
+    ("holidays_key", "day", "name"),
+    [
+        ("{country: DE, subdivision: BY}", MARIAE_HIMMELFAHRT, None),
+        ("{country: DE, subdivision: BY, categories: [public, catholic]}",
+         MARIAE_HIMMELFAHRT, "Mariä Himmelfahrt"),
+        ("{country: DE, subdivision: SN}", FRONLEICHNAM, None),
+        ("{country: DE, subdivision: SN, categories: [public, catholic]}",
+         FRONLEICHNAM, "Fronleichnam"),
+        ("{country: DE, subdivision: TH, categories: [public, catholic, public]}",
+         FRONLEICHNAM, "Fronleichnam"),
+        ("{country: DE, subdivision: Augsburg}", MARIAE_HIMMELFAHRT, "Mariä Himmelfahrt"),
+        ("{country: DE, subdivision: Augsburg}", dt.date(2028, 8, 8),
+         "Augsburger Hohes Friedensfest"),
+        ("{country: AT, categories: [public, bank]}", dt.date(2027, 12, 24), "Heiliger Abend"),
+    ],
+)  # fmt: skip
+def test_holiday_categories_of_the_package(holidays_key: str, day: dt.date, name: str) -> None:
+    p = plan(f"holidays: {holidays_key}\n" + OFFICE)
+    assert p.day_status(day).holiday == name
+    assert p.day_status(dt.date(2028, 1, 1)).holiday == "Neujahr"  # public ones still count
+    assert p.warnings == ()
+
+
+def test_the_trace_names_a_catholic_holiday_in_german() -> None:
+    p = plan("holidays: {country: DE, subdivision: BY, categories: [public, catholic]}\n" + OFFICE)
+    assert run(p, at(2028, 8, 15)).trace[1] == (
+        "rule 'office': Tue 10:00 is in Tue 00:00-24:00 of schedule 'office',"
+        " but 2028-08-15 is a public holiday (Mariä Himmelfahrt) → no match"
+    )
+
+
+@pytest.mark.parametrize(
+    ("holidays_key", "expected"),
+    [
+        (
+            "{country: DE, subdivision: BY, categories: [public, katholic]}",
+            "<test>:9:63: holidays.categories[1]: unknown holiday category 'katholic' of DE,"
+            " did you mean 'catholic'? (known: catholic, public, school)",
+        ),
+        (
+            "{country: DE, categories: bank}",
+            "<test>:9:25: holidays.categories: unknown holiday category 'bank' of DE"
+            " (known: catholic, public, school)",
+        ),
+        (
+            "{country: DE, subdivision: Bayern}",
+            "<test>:9:25: holidays.subdivision: unknown subdivision 'Bayern' of DE, did you mean"
+            " 'BY'? (known: BB, BE, BW, BY, HB, HE, HH, MV, NI, NW, RP, SH, SL, SN, ST, TH,"
+            " Augsburg)",
+        ),
+    ],
+)
+def test_unknown_categories_and_subdivisions(holidays_key: str, expected: str) -> None:
+    found = problems(f"holidays: {holidays_key}\n" + OFFICE)
+    assert found == [expected]
+
+
+def test_categories_without_public_warn() -> None:
+    p = plan("holidays: {country: DE, subdivision: BY, categories: [catholic]}\n" + OFFICE)
+    assert [str(w) for w in p.warnings] == [
+        "<test>:9:42: holidays.categories: without 'public' the public holidays do not count,"
+        " only catholic"
+    ]
+    assert p.day_status(MARIAE_HIMMELFAHRT).holiday == "Mariä Himmelfahrt"
+    assert p.day_status(dt.date(2028, 1, 1)).holiday is None
+
+
+def test_supported_categories() -> None:
+    assert supported_categories("DE") == ("catholic", "public", "school")
+    assert public_holidays("DE", "BY", 2028, ("public", "catholic"))[MARIAE_HIMMELFAHRT]

@@ -55,3 +55,23 @@ def test_the_error_example_shows_the_real_messages() -> None:
     assert len(real) == len(shown)
     for line, expected in zip(real, shown, strict=True):
         assert line.startswith(expected.removesuffix("…)").removesuffix(", "))
+
+
+def test_the_warning_example_shows_the_real_warnings() -> None:
+    text = DOC.read_text(encoding="utf-8").split(
+        "it warns only when it is sure.\nFor this plan\n\n```yaml\n"
+    )[1]
+    plan_text, rest = text.split("```", 1)
+    shown = rest.split("```\n", 1)[1].split("```")[0].strip().splitlines()
+    plan = load_plan_text(plan_text, "dialplans/dead.yaml")
+    assert [str(w) for w in plan.warnings] == shown
+
+
+def test_the_limits_in_the_yaml_notes_are_the_real_ones() -> None:
+    from rules import yamlsource
+
+    notes = DOC.read_text(encoding="utf-8").split("## YAML notes")[1]
+    assert f"at most **{yamlsource.MAX_BYTES // 1024 // 1024} MB**" in notes
+    assert f"**{yamlsource.EXPANSION} times" in notes
+    assert f"{yamlsource.MIN_VALUES:,} values**" in notes
+    assert f"never more than {yamlsource.MAX_VALUES:,})" in notes

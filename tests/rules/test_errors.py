@@ -272,7 +272,11 @@ def test_load_plan_reports_an_unreadable_file(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(DialPlanError) as info:
         load_plan(binary)
-    assert "cannot read the file: 'utf-8' codec" in str(info.value)
+    # issue 14: no codec wording, but where the bad byte is and what to do
+    assert str(info.value) == (
+        f"{binary}:1:1: byte 0xff ('ÿ' in Latin-1/Windows-1252) is not UTF-8:"
+        " save the file as UTF-8"
+    )
 
 
 def test_python_words_become_yaml_words() -> None:
@@ -318,3 +322,31 @@ def test_an_empty_section_is_the_default_and_an_empty_required_key_is_missing() 
     p = plan("schedules:\ncaller_lists:\nrules:\n")
     assert p.rules == ()
     assert problems("name:\n", head_without("name:")) == ["<test>:8:1: name: needs a value"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        (
+            "jan.handy",
+            "'jan.handy': unknown device 'handy', did you mean 'mobile'? ('handy' is German;"
+            " jan's devices: desk, mobile)",
+        ),
+        ("jan.fax", "'jan.fax': unknown device 'fax' (jan's devices: desk, mobile)"),
+        ("svc.handy", "'svc.handy': unknown device 'handy' (svc's devices: a1, a2)"),
+        ("jan.dsk", "'jan.dsk': unknown device 'dsk', did you mean 'desk'?"),
+    ],
+)
+def test_an_unknown_device_lists_the_devices_and_knows_some_german(ref: str, expected: str) -> None:
+    found = problems(f"rules: [{{name: r, then: [{{ring: [{ref}]}}]}}]\n")
+    assert found == [f"<test>:9:34: rules[0].then[0].ring[0]: {expected}"]
+
+
+def test_an_unknown_current_device_lists_the_devices() -> None:
+    body = (
+        "people: {x: {devices: {desk: 'sip:x@y', mobile: 'tel:+491701234567'}, current: Handy}}\n"
+    )
+    assert problems(body, head_without(body)) == [
+        "<test>:6:71: people.x.current: unknown device 'Handy', did you mean 'mobile'?"
+        " ('Handy' is German; x's devices: desk, mobile)"
+    ]

@@ -65,3 +65,21 @@ def test_privacy_store_caller_defaults_to_full_and_can_be_masked() -> None:
     base = 'tenant: t\nname: T\nnumbers: ["+49 30 1234560"]\nrules: [{name: r, then: reject}]\n'
     assert load_plan_text(base).store_caller == "full"
     assert load_plan_text(base + "privacy: {store_caller: masked}\n").store_caller == "masked"
+
+
+def test_sanitaer_huber_in_munich_is_closed_on_mariae_himmelfahrt() -> None:
+    plan = load_plan(DIALPLANS / "sanitaer-huber.yaml")
+    call = CallInfo("+49 89 4567890", "+49 30 1234567")
+    when = dt.datetime(2028, 8, 15, 10, 0, tzinfo=BERLIN)  # a Tuesday
+    decision = decide(plan, call, {}, when)
+    assert decision.rule == "closed"
+    assert any("public holiday (Mariä Himmelfahrt)" in line for line in decision.trace)
+    weekday = decide(plan, call, {}, when - dt.timedelta(days=1))
+    assert weekday.rule == "office hours"
+
+
+def test_dachdeckerei_in_dresden_is_open_on_fronleichnam() -> None:
+    plan = load_plan(DIALPLANS / "dachdeckerei-richter.yaml")
+    when = dt.datetime(2027, 5, 27, 10, 0, tzinfo=BERLIN)  # Fronleichnam: only in some towns
+    decision = decide(plan, CallInfo("+49 351 1234567", "+49 30 1234567"), {}, when)
+    assert decision.rule == "office hours"

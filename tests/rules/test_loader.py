@@ -18,6 +18,7 @@ from rules import (
     week_grid,
     week_slots,
     week_status,
+    yamlsource,
 )
 from rules.numbers import normalize_prefix, routing_number
 from tests.rules.helpers import BERLIN, plan, problems
@@ -243,3 +244,41 @@ def test_dictation_code_and_length_default_and_are_set_per_plan() -> None:
     assert own.spec.media.dictation_code == "*77"
     assert own.spec.media.dictation_max == 300.0
     assert any("dictation_code" in p for p in problems('media: {dictation_code: "x"}\nrules: []\n'))
+
+
+def test_a_latin_1_file_names_the_line_and_column_of_the_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("tenant: t\nname: Tischlerei Müller\n".encode("latin-1"))
+    with pytest.raises(DialPlanError) as info:
+        load_plan(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:2:19: byte 0xfc ('ü' in Latin-1/Windows-1252) is not UTF-8: save the file as UTF-8"
+    ]
+    path.write_bytes(b"tenant: t\nname: \xe2\x82\xac \x81\n")  # after a real UTF-8 euro sign
+    with pytest.raises(DialPlanError) as info:
+        load_plan(path)
+    assert str(info.value.problems[0]) == (
+        f"{path}:2:9: byte 0x81 is not UTF-8: save the file as UTF-8"
+    )
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as file:
+        file.truncate(10 * 1024 * 1024)  # 10 MB of nothing, sparse: nothing is written
+    with pytest.raises(DialPlanError) as info:
+        load_plan(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:1:1: the file is 10 MB; a dial plan may be at most 2 MB"
+    ]
+
+
+def test_the_municipal_plan_of_the_bench_loads_within_the_limits(tmp_path: Path) -> None:
+    from bench.gen_municipality import generate
+
+    path = tmp_path / "gemeinde.yaml"
+    path.write_text(generate(), encoding="utf-8")
+    assert path.stat().st_size < yamlsource.MAX_BYTES / 4
+    municipal = load_plan(path)
+    assert len(municipal.extensions) == 1400
+    assert municipal.warnings == ()  # no rule of it is reported as never matching

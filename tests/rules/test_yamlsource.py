@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+import tracemalloc
 
 import pytest
 
@@ -77,3 +79,87 @@ def test_explicit_tags_and_quoted_scalars() -> None:
     assert doc.problems == []
     assert doc.data == {"a": 5, "c": "15", "d": "2026-02-30", "e": "1e3", "f": -2}
     # Known limit: "!!str 5" cannot be told from a plain 5 once composed; quote it instead.
+
+
+def bomb(levels: int, width: int = 10) -> str:
+    """A "billion laughs": each level is ``width`` aliases of the one before."""
+    text = "tenant: t\nname: T\na: &a [" + ", ".join(["x"] * width) + "]\n"
+    for level in "bcdefghijklm"[: levels - 1]:
+        previous = chr(ord(level) - 1)
+        text += f"{level}: &{level} [{', '.join([f'*{previous}'] * width)}]\n"
+    return text
+
+
+def test_a_one_kilobyte_alias_bomb_is_refused_in_milliseconds() -> None:
+    text = bomb(levels=9, width=24)  # 24**9 = 2.6 * 10**12 values
+    assert 900 < len(text) < 1100
+    start = time.process_time()
+    tracemalloc.start()
+    try:
+        doc = parse(text, "bomb.yaml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    cpu = time.process_time() - start
+    assert [str(p) for p in doc.problems] == [
+        "bomb.yaml:1:1: YAML: the aliases expand to more than 10000 values; aliases may expand"
+        " a plan to 10 times the values written in it (36 here) or to 10000"
+    ]
+    assert cpu < 0.5  # about 0.03 s; was 4.5 s (and 8-17 s on a slow core) before issue 14
+    assert peak < 20 * 1024 * 1024  # about 3 MB; was 470 MB
+
+
+def test_the_bound_on_aliases_grows_with_the_file() -> None:
+    block = "a: &a {" + ", ".join(f"k{i}: v" for i in range(20)) + "}\n"  # 21 values
+    uses = "".join(f"b{i}: *a\n" for i in range(600))  # 600 * 21 values more
+    refused = parse(block + uses, "<y>").problems
+    assert [p.message for p in refused] == [
+        "YAML: the aliases expand to more than 10000 values; aliases may expand a plan to 10"
+        " times the values written in it (22 here) or to 10000"
+    ]
+    assert parse(block + uses[: len(uses) * 2 // 3], "<y>").problems == []  # 8,400: < 10,000
+    written = "c: [" + ", ".join(["w"] * 1500) + "]\n"  # 1,500 values written: bound 15,000
+    assert parse(block + uses + written, "<y>").problems == []
+
+
+def test_a_file_over_the_size_limit_is_refused_unparsed() -> None:
+    text = "tenant: t\nname: T\n# " + "x" * yamlsource.MAX_BYTES + "\n"
+    assert [str(p) for p in parse(text, "big.yaml").problems] == [
+        "big.yaml:1:1: the file is 2 MB; a dial plan may be at most 2 MB"
+    ]
+    umlauts = "# " + "ü" * (yamlsource.MAX_BYTES // 2) + "\n"  # under the limit in characters
+    assert parse(umlauts, "u.yaml").problems[0].message.startswith("the file is 2 MB;")
+    assert parse("# " + "ü" * 1000 + "\na: 1\n", "u.yaml").problems == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "a:\n\tb: 1\n",
+            "f:2:1: YAML syntax error: tab characters are not allowed in YAML indentation;"
+            " use spaces",
+        ),
+        (
+            "a:\n  b: 1\n\t c: 2\n",
+            "f:3:1: YAML syntax error: tab characters are not allowed in YAML indentation;"
+            " use spaces",
+        ),
+        (
+            "feature_codes: {*30: available}\n",
+            "f:1:17: YAML syntax error: *30 is read as an alias: in YAML an unquoted * starts a"
+            " reference to an &anchor; to write the text *30, quote it: '*30'",
+        ),
+        (
+            "feature_codes:\n  *31: away\n",
+            "f:2:3: YAML syntax error: *31 is read as an alias: in YAML an unquoted * starts a"
+            " reference to an &anchor; to write the text *31, quote it: '*31'",
+        ),
+        (
+            "a: &office {mon: '08:00-12:00'}\nb: *ofice\n",
+            "f:2:4: YAML syntax error: *ofice refers to no &anchor, did you mean '*office'?",
+        ),
+    ],
+)
+def test_syntax_errors_say_what_to_do(text: str, expected: str) -> None:
+    assert [str(p) for p in parse(text, "f").problems] == [expected]
