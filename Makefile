@@ -15,10 +15,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the switch uses at run time: the Kamailio edge (with several workers)
 # and the tools that make spoken announcements.
 APT_RUN := kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-tls-modules \
-           espeak-ng sox
+           kamailio-extra-modules kamailio-utils-modules kamailio-postgres-modules \
+           rtpengine-daemon espeak-ng sox
 # ... and the real peers the test suite talks to.
 APT_PEERS := $(APT_RUN) sip-tester baresip-core sqlite3 mosquitto mosquitto-clients \
-             chromium chromium-driver tshark iproute2 util-linux
+             chromium chromium-driver tshark iproute2 util-linux iptables sipvicious
 
 SETTINGS ?=
 RUN_ARGS ?= --dialplans dialplans/
