@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from switch import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PLAN = str(ROOT / "dialplans" / "tischlerei-mueller.yaml")
 OFFICE = "+49 2331 987654-0"
 CUSTOMER = "+49 2331 123456"

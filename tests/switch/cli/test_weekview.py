@@ -180,8 +180,6 @@ def test_letter_of_an_unknown_rule() -> None:
 
 
 def test_week_grid_needs_a_monday() -> None:
-    plan = load_plan(
-        Path(__file__).resolve().parent.parent / "dialplans" / "tischlerei-mueller.yaml"
-    )
+    plan = load_plan(Path(__file__).resolve().parents[3] / "dialplans" / "tischlerei-mueller.yaml")
     with pytest.raises(weekview.WeekViewError, match="'2027-05-25' is not a Monday"):
         weekview.week_grid(plan, date(2027, 5, 25), CallInfo("+4923319876540"), {})
