@@ -12,7 +12,7 @@ import click
 from rules import CallInfo
 from switch.cli import weekview
 from switch.cli.plans import load, parse_caller, parse_presence, pick_plan
-from switch.errors import SwitchError
+from switch.errors import SwitchError, WeekViewError
 
 
 @click.command()
@@ -57,7 +57,7 @@ def week(
             if week
             else date.fromisocalendar(*datetime.now(zone).isocalendar()[:2], 1)
         )
-    except weekview.WeekViewError as exc:
+    except WeekViewError as exc:
         raise SwitchError(f"--week: {exc}") from None
     call = CallInfo(called=to or plan.numbers[0], caller=parse_caller(caller))
     grid = weekview.week_grid(

@@ -11,6 +11,7 @@ import pytest
 
 from rules import CallInfo, load_plan
 from switch.cli import weekview
+from switch.errors import WeekViewError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,7 +49,7 @@ def test_parse_iso_week() -> None:
 
 @pytest.mark.parametrize("text", ["2027-21", "2027-W54", "W21", "", "2027-Wxx"])
 def test_parse_iso_week_rejects(text: str) -> None:
-    with pytest.raises(weekview.WeekViewError, match="ISO week"):
+    with pytest.raises(WeekViewError, match="ISO week"):
         weekview.parse_iso_week(text)
 
 
@@ -75,7 +76,7 @@ def test_half_hour_slots() -> None:
 
 
 def test_bad_slot_size() -> None:
-    with pytest.raises(weekview.WeekViewError, match="slot of 20"):
+    with pytest.raises(WeekViewError, match="slot of 20"):
         weekview.slot_times(20)
 
 
@@ -181,7 +182,7 @@ def test_letter_of_an_unknown_rule() -> None:
 
 def test_week_grid_needs_a_monday() -> None:
     plan = load_plan(Path(__file__).resolve().parents[3] / "dialplans" / "tischlerei-mueller.yaml")
-    with pytest.raises(weekview.WeekViewError, match="'2027-05-25' is not a Monday"):
+    with pytest.raises(WeekViewError, match="'2027-05-25' is not a Monday"):
         weekview.week_grid(plan, date(2027, 5, 25), CallInfo("+4923319876540"), {})
 
 
