@@ -146,7 +146,7 @@ WORKER_MODULE = "switch.worker"
 
 
 def worker_available() -> bool:
-    return (REPO / "switch" / "worker.py").exists()
+    return (REPO / "switch" / "worker" / "loop.py").exists()
 
 
 def write_dialplan(directory: Path, uas_port: int, ring_seconds: int = 10) -> Path:
