@@ -12,10 +12,13 @@ import contextlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from switch.edge.credentials import Secrets, load_secrets
 from switch.edge.settings import EdgeSettings
 from switch.errors import CredentialsError, EdgeConfigError
+
+if TYPE_CHECKING:
+    from switch.edge.credentials import Secrets
 
 SCHEMA_DIR = Path("/usr/share/kamailio/db_sqlite")
 # Tables the edge uses: version (standard), subscriber, location, presence, pl_pipes.
@@ -41,6 +44,9 @@ def prepare_database(settings: EdgeSettings, db: Path) -> None:
         raise EdgeConfigError(f"edge database {str(db)!r}: {exc}") from exc
     if settings.secrets_file is not None:
         try:
+            # Imported here: `python -m switch.edge.credentials` must find it not yet loaded.
+            from switch.edge.credentials import load_secrets
+
             secrets = load_secrets(settings.secrets_file)
             if secrets.realm != settings.domain:
                 raise EdgeConfigError(
