@@ -677,7 +677,7 @@ ROW_TEXT = {
     "kamailio": "SIPp → Kamailio (stateful `t_relay`, `record_route`, children=2, `-m 512`) → SIPp",
     "worker": "SIPp → one worker (`python -m switch.worker`, one-rule plan ringing the callee 10 s)"
     " → SIPp",
-    "edge_pool": "SIPp (as trunk) → edge (`switch.edge.edge`: Kamailio dispatcher alg 10, default "
+    "edge_pool": "SIPp (as trunk) → edge (`switch.edge`: Kamailio dispatcher alg 10, default "
     "pacing) → pool of workers → SIPp",
 }
 

@@ -6,7 +6,7 @@ sends its INVITEs, and which processes to watch (for crashes and memory). Rows:
 - :func:`direct`: no hop, the caller talks to the callee (baseline 1).
 - :func:`kamailio`: Kamailio 5.6 as a record-routing stateful proxy (baseline 2).
 - :func:`worker`: one Rufweiche worker (pjsua2 B2BUA) with a one-rule dial plan.
-- :func:`edge_pool`: the edge (``switch.edge.edge``, Kamailio dispatcher) + a pool of workers.
+- :func:`edge_pool`: the edge (``switch.edge``, Kamailio dispatcher) + a pool of workers.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ WORKER_MODULE = "switch.worker"
 
 
 def worker_available() -> bool:
-    return (REPO / "switch" / "worker.py").exists()
+    return (REPO / "switch" / "worker" / "loop.py").exists()
 
 
 def write_dialplan(directory: Path, uas_port: int, ring_seconds: int = 10) -> Path:
@@ -220,7 +220,7 @@ EDGE_WORKERS = 8
 
 @contextlib.contextmanager
 def edge_pool(workdir: Path, uas_port: int, workers: int = EDGE_WORKERS) -> Iterator[Endpoint]:
-    """The edge (``switch.edge.edge.Edge``: Kamailio, dispatcher alg 10) in front of N workers.
+    """The edge (``switch.edge.Edge``: Kamailio, dispatcher alg 10) in front of N workers.
 
     The benchmark caller on 127.0.0.1 is a trunk (``trunk_sources``) calling the plan's
     number; pike is lifted above the rate ladder, every other edge setting is the
@@ -230,9 +230,9 @@ def edge_pool(workdir: Path, uas_port: int, workers: int = EDGE_WORKERS) -> Iter
     if not worker_available():
         raise TargetUnavailable("switch/worker/loop.py does not exist yet")
     try:
-        from switch.edge.edge import Edge, EdgeSettings
+        from switch.edge import Edge, EdgeSettings
     except ImportError as exc:
-        raise TargetUnavailable(f"switch.edge.edge cannot be imported: {exc}") from None
+        raise TargetUnavailable(f"switch.edge cannot be imported: {exc}") from None
     workdir.mkdir(parents=True, exist_ok=True)
     plans = workdir / "dialplans"
     write_dialplan(plans, uas_port)

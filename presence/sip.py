@@ -35,7 +35,7 @@ The loop (one task):
   ``probe_interval`` seconds; when it changed, the edge restarted with no documents, and
   everyone is published again. (Not ``core.uptime``'s ``up_since``: it has one-second
   resolution, and a restart within the same second went unnoticed in a test.) The edge
-  also drops old documents at start (:func:`switch.edge.edge.forget_presence`).
+  also drops old documents at start (:func:`switch.edge.database.forget_presence`).
 
 A person who left the directory is unpublished (``expires`` 0, RFC 3903 §4.5).
 """
@@ -201,7 +201,7 @@ class PidfPublisher:
         if self._instance is not None and instance != self._instance:
             self.restarts_seen += 1
             log.info("presence edge restarted (pid %s): publishing everyone again", instance)
-            # The new edge holds no documents (switch.edge.edge.forget_presence): nothing to
+            # The new edge holds no documents (switch.edge.database.forget_presence): nothing to
             # refresh or take back, everything to publish.
             self._published.clear()
             self.republish_all()

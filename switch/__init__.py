@@ -1,6 +1,6 @@
 """Rufweiche's switch: everything with I/O. The packages and who may import whom:
 
-    cli/         the ``rufweiche`` command (the only click code)
+    cli/         the ``rufweiche`` command and ``python -m switch.edge`` (the only click code)
       └─> supervisor/   the asyncio process: composes everything below, runs the workers
             ├─> web/        aiohttp: API, dashboard, login          ─> access/, records/
             ├─> records/    the calls database (the only owner)     ─> call/
@@ -9,7 +9,8 @@
     worker/      the pjsua2 process (threads, no asyncio)          ─> call/, control/, pjsua/
     pjsua/       the only pjsua2 code; implements worker.seam
     call/        pure: call flow, events, records, SIP headers, quality (no I/O at all)
-    errors.py    the error tree of the package
+    errors.py    the error tree of the package; configfile.py the operator-file loader;
+    addresses.py the one host:port parser (pure: the worker uses it too)
     metrics.py   the Prometheus registry
 
 switch imports presence and rules; nothing imports switch. tests/test_architecture.py holds

@@ -20,7 +20,7 @@
     │   ├── SettingsError                  the settings file
     │   ├── UsersFileError                 the users file (also an AccessError)
     │   ├── CredentialsError               the phones' secrets file
-    │   ├── EdgeConfigError                edge settings (also an EdgeError)
+    │   ├── EdgeConfigError(.output)       edge settings (also an EdgeError)
     │   └── WeekViewError (ValueError)     a bad --week / --presence for the week view
     ├── EdgeError                          the Kamailio edge
     │   ├── EdgeConfigError                (see above)
@@ -168,7 +168,12 @@ class EdgeError(SwitchError):
 
 
 class EdgeConfigError(ConfigError, EdgeError):
-    """The edge settings are wrong, or Kamailio rejects the rendered configuration."""
+    """The edge settings are wrong, or Kamailio rejects the rendered configuration
+    (then ``output`` holds what ``kamailio -c`` said)."""
+
+    def __init__(self, problems: Iterable[ConfigProblem] | str, *, output: str = "") -> None:
+        super().__init__(problems)
+        self.output = output
 
 
 class EdgeStartError(EdgeError):

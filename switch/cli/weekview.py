@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
 from rules import CallInfo, Decision, DialPlan, PresenceState, decide
+from switch.errors import WeekViewError
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
@@ -58,10 +59,6 @@ NO_RULE_COLOUR = "#BBBBBB"
 VARIANT_NOTE_TEXT = "a  lower case: the same rule, but other devices ring than usual"
 VARIANT_NOTE_SVG = "the same rule, but other devices ring than usual (hover for who rings)"
 TERMINAL_COLOURS = ("blue", "yellow", "green", "magenta", "cyan", "red", "bright_yellow", "white")
-
-
-class WeekViewError(ValueError):
-    """A week or slot size that cannot be shown."""
 
 
 @dataclass(frozen=True, slots=True)

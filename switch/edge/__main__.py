@@ -1,5 +1,5 @@
 """``python -m switch.edge``: render and run the Kamailio edge on a host of its own."""
 
-from switch.edge.edge import main
+from switch.cli.edge import main
 
 main()

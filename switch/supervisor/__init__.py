@@ -1,7 +1,11 @@
 """The supervisor process (asyncio): it composes and runs everything that is not a worker.
 
-supervisor.py  Supervisor and serve_switch: workers, dial-plan reload, presence, records, web, edge
-settings.py    Settings: the settings file, validated once at start
+app.py         main (``rufweiche run``) and serve_switch: start_records, start_presence,
+               start_edge, start_http, run_workers — every long-lived task under one TaskGroup
+supervisor.py  Supervisor: worker reports, presence replication to the workers, health
+reload.py      the dial-plan watcher and the edge restart after a reload
+topology.py    worker_specs and edge_settings: what the settings and plans make of the pool
+settings.py    Settings: the settings file, validated once at load (its ``edge:`` section too)
 voicemail.py   VoicemailBox: voicemails and dictations filed by the workers
 
 May import every other switch package except switch.worker and switch.cli.

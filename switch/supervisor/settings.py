@@ -4,6 +4,11 @@
 127.0.0.1:5060, HTTP on 127.0.0.1:8080, SQLite under ``var/``, MQTT on
 127.0.0.1:1883 if a broker answers there. Command-line options override the file.
 The documented reference is docs/operations.md ("Settings").
+
+The file is read by :mod:`switch.configfile`: every problem is a
+``settings.yaml:12:3: key: message, did you mean …`` line of a :class:`SettingsError`,
+the ``edge:`` section included (it is an :class:`~switch.edge.settings.EdgeSettings`,
+validated here at load, not when the edge starts).
 """
 
 from __future__ import annotations
@@ -12,28 +17,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from switch import configfile
+from switch.addresses import join_host_port, parse_host_port
+from switch.edge.settings import EdgeSettings
+from switch.errors import ConfigProblem, SettingsError
 
-class SettingsError(Exception):
-    """The settings file cannot be used; ``str()`` is the message for the operator."""
+__all__ = ["Endpoint", "MqttSettings", "Settings", "SettingsError", "endpoint", "load_settings"]
 
 
 def _host_port(value: str, default_port: int) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        return value, default_port
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"port in {value!r} is not a number from 0 to 65535")
-    return host.strip("[]"), int(port)
+    return parse_host_port(value, default_port, allow_empty_host=True)
 
 
 class Endpoint(BaseModel):
@@ -44,7 +39,7 @@ class Endpoint(BaseModel):
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return join_host_port(self.host, self.port)
 
 
 def endpoint(value: str | Endpoint, default_port: int) -> Endpoint:
@@ -87,7 +82,8 @@ class Settings(BaseModel):
     # worker; "managed": always; "external": render its files for someone else to run;
     # "off": never (one worker owns the SIP address).
     edge_mode: Literal["auto", "managed", "external", "off"] = "auto"
-    edge: dict[str, Any] = Field(default_factory=dict)  # switch.edge.edge.EdgeSettings keys
+    # The operator's EdgeSettings keys (only those given count: Settings.edge_overrides()).
+    edge: EdgeSettings = EdgeSettings()
     # Where the workers listen when an edge on another host (or a shared one) sends them
     # calls: worker i gets HOST:PORT+i. Unset: free loopback ports behind our own edge.
     workers_listen: str | None = None
@@ -115,6 +111,10 @@ class Settings(BaseModel):
             self.edge_mode == "auto" and self.workers > 1
         )
 
+    def edge_overrides(self) -> dict[str, Any]:
+        """The ``edge:`` keys the operator wrote, validated; they win over derived values."""
+        return self.edge.model_dump(exclude_unset=True)
+
     def sip_endpoint(self) -> Endpoint:
         return endpoint(self.sip, 5060)
 
@@ -123,33 +123,27 @@ class Settings(BaseModel):
 
 
 def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Read ``path`` (YAML or TOML by suffix), apply ``overrides`` (None values are skipped)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"{path}: cannot read settings: {exc.strerror}") from exc
-        try:
-            loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-        except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-            raise SettingsError(
-                f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
-            ) from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise SettingsError(f"{path}: settings must be a mapping of keys, not {loaded!r}")
-        data = loaded
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            data[key] = value
+    """Read ``path`` (YAML, or TOML by suffix), apply ``overrides`` (None values are skipped).
+
+    Raises :class:`SettingsError`; a YAML file's problems carry their line and column.
+    """
+    if path is None:
+        return configfile.validate(Settings, _given(overrides), SettingsError, label="settings")
+    if path.suffix != ".toml":
+        return configfile.load(path, Settings, SettingsError, overrides)
     try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        where = f"{path}: " if path else ""
-        lines = [
-            f"{where}{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise SettingsError("\n".join(lines)) from None
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError([_problem(path, f"cannot read settings: {exc.strerror}")]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError([_problem(path, f"not valid toml: {exc}")]) from None
+    data.update(_given(overrides))
+    return configfile.validate(Settings, data, SettingsError, label=str(path))
+
+
+def _given(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (overrides or {}).items() if v is not None}
+
+
+def _problem(path: Path, message: str) -> ConfigProblem:
+    return ConfigProblem(str(path), 0, 0, "", message)

@@ -53,6 +53,7 @@ from rules import (
 )
 from rules.decision import Decision, Failure, Final, FinalKind
 from rules.presence import PresenceState
+from switch.addresses import parse_host_port
 from switch.call.callflow import CallFlow, MediaOptions
 from switch.call.calllog import CallRecord, LegRecord
 from switch.call.events import (
@@ -955,10 +956,10 @@ def _device_uris(from_uri: str, routes: Mapping[str, str]) -> list[str]:
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise argparse.ArgumentTypeError(f"address {text!r}: expected host:port")
-    return host, int(port)
+    try:
+        return parse_host_port(text)  # switch/addresses.py: the one host:port parser
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _route(text: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from switch.edge.edge import Edge, EdgeSettings
+from switch.edge import Edge, EdgeSettings
 from tests.edge.peers import Process, free_port
 
 EdgeFactory = Callable[..., Awaitable[Edge]]

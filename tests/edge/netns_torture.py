@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from switch.edge.edge import Edge, options_ping
+from switch.edge import Edge, options_ping
 from tests.edge.conftest import edge_settings
 from tests.edge.peers import free_port, sipp_worker
 

@@ -9,27 +9,21 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from switch.edge import credentials as secrets_module
-from switch.edge import edge as edge_module
-from switch.edge.credentials import (
-    SecretsError,
-    add_user,
-    ha1,
-    load_secrets,
-    write_subscriber_table,
-)
-from switch.edge.edge import (
+from switch.cli import edge as edge_cli
+from switch.edge import (
     Edge,
-    EdgeConfigError,
     EdgeSettings,
     WorkerDestination,
     load_edge_settings,
-    render,
     render_config,
     render_dispatcher_list,
     settings_for_pool,
     write_files,
 )
+from switch.edge.config import render
+from switch.edge.credentials import add_user, ha1, load_secrets
+from switch.edge.database import write_subscriber_table
+from switch.errors import CredentialsError, EdgeConfigError
 from tests.edge.conftest import edge_settings, needs_kamailio
 
 
@@ -77,21 +71,21 @@ def test_add_user_writes_ha1_only_with_mode_0600(tmp_path: Path) -> None:
 def test_add_user_rejects(
     tmp_path: Path, user: str, password: str, realm: str | None, message: str
 ) -> None:
-    with pytest.raises(SecretsError, match=message):
+    with pytest.raises(CredentialsError, match=message):
         add_user(tmp_path / "s.yaml", user, password, realm=realm)
 
 
 def test_add_user_refuses_another_realm(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     add_user(path, "alice", "x", realm="office")
-    with pytest.raises(SecretsError, match="realm 'home' differs"):
+    with pytest.raises(CredentialsError, match="realm 'home' differs"):
         add_user(path, "bob", "y", realm="home")
 
 
 def test_secrets_file_with_a_password_instead_of_ha1_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("realm: office\nusers:\n  alice: s3cret\n")
-    with pytest.raises(SecretsError, match=r"users\.alice"):
+    with pytest.raises(CredentialsError, match=r"users\.alice"):
         load_secrets(path)
 
 
@@ -139,7 +133,7 @@ def test_settings_file_and_external_mode_render_only(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        edge_module.main, ["--settings", str(path), "--edge", "external", "--out", str(out)]
+        edge_cli.main, ["--settings", str(path), "--edge", "external", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "kamailio -DD -E -f" in result.output
@@ -152,9 +146,14 @@ def test_settings_file_and_external_mode_render_only(tmp_path: Path) -> None:
 
 def test_settings_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
     path = tmp_path / "edge.yaml"
-    path.write_text("listen: 127.0.0.1:5070\nworker_rate: 0\n")
-    with pytest.raises(EdgeConfigError, match=r"edge\.yaml: worker_rate"):
+    path.write_text("listen: 127.0.0.1:5070\nworker_rate: 0\ntls_lisen: x\n")
+    with pytest.raises(EdgeConfigError) as info:
         load_edge_settings(path)
+    assert str(info.value).splitlines() == [
+        f"{path}:2:1: worker_rate: Input should be greater than or equal to 1",
+        f"{path}:3:1: tls_lisen: unknown key, did you mean 'tls_listen'?",
+    ]
+    assert (info.value.line, info.value.column, info.value.key) == (2, 1, "worker_rate")
 
 
 def test_subscribers_come_from_the_secrets_file(tmp_path: Path) -> None:
@@ -197,11 +196,11 @@ async def test_kamailio_check_failure_is_reported(tmp_path: Path) -> None:
 def test_secrets_cli_asks_for_the_password_and_stores_ha1(tmp_path: Path) -> None:
     path = tmp_path / "secrets.yaml"
     result = CliRunner().invoke(
-        secrets_module.main, [str(path), "alice", "--realm", "office"], input="pw1\npw1\n"
+        edge_cli.credentials_main, [str(path), "alice", "--realm", "office"], input="pw1\npw1\n"
     )
     assert result.exit_code == 0, result.output
     assert load_secrets(path).users == {"alice": ha1("alice", "office", "pw1")}
-    bad = CliRunner().invoke(secrets_module.main, [str(path), "bo b"], input="x\nx\n")
+    bad = CliRunner().invoke(edge_cli.credentials_main, [str(path), "bo b"], input="x\nx\n")
     assert bad.exit_code == 1
     assert "not a valid SIP user name" in bad.output
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from switch.edge.edge import Edge, EdgeConfigError, EdgeStartError, options_ping
+from switch.edge import Edge, options_ping
+from switch.errors import EdgeConfigError, EdgeStartError
 from tests.edge.conftest import edge_settings, needs_kamailio
 from tests.edge.peers import free_port
 

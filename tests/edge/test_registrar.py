@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from switch.edge import Edge
 from switch.edge.credentials import add_user
-from switch.edge.edge import Edge
 from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
 from tests.edge.peers import Process, free_port, free_port_pair, sip_request, sipp_caller
 

@@ -24,8 +24,8 @@ from presence import pidf
 from presence.hub import PresenceHub
 from presence.sip import PidfPublisher
 from rules.presence import PresenceState as S
+from switch.edge import Edge
 from switch.edge.credentials import add_user
-from switch.edge.edge import Edge
 from tests.edge.conftest import edge_settings
 from tests.edge.peers import Process, free_port, free_port_pair
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from switch import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PLAN = str(ROOT / "dialplans" / "tischlerei-mueller.yaml")
 OFFICE = "+49 2331 987654-0"
 CUSTOMER = "+49 2331 123456"
@@ -209,16 +209,19 @@ def test_explain_unknown_number() -> None:
 
 
 def test_long_lists_in_errors_are_cut() -> None:
-    assert cli.listing(["b", "a"]) == "a, b"
+    assert cli.plans.listing(["b", "a"]) == "a, b"
     names = [f"p{i}" for i in range(1000, 1400)]
-    assert cli.listing(names, limit=3) == "p1000, p1001, p1002, … (400 in all)"
+    assert cli.plans.listing(names, limit=3) == "p1000, p1001, p1002, … (400 in all)"
     tenants = ["tischlerei-mueller", "dachdeckerei-richter"]
-    assert cli.did_you_mean("tischlerei-muller", tenants) == " (did you mean 'tischlerei-mueller'?)"
     assert (
-        cli.did_you_mean("+49 2331 207-100", ["+492331207100"])
+        cli.plans.did_you_mean("tischlerei-muller", tenants)
+        == " (did you mean 'tischlerei-mueller'?)"
+    )
+    assert (
+        cli.plans.did_you_mean("+49 2331 207-100", ["+492331207100"])
         == " (did you mean '+492331207100'?)"
     )
-    assert cli.did_you_mean("zzz", names) == ""
+    assert cli.plans.did_you_mean("zzz", names) == ""
 
 
 @pytest.mark.parametrize(
@@ -359,7 +362,7 @@ def test_internal_error_is_one_line_and_exit_70(monkeypatch: pytest.MonkeyPatch)
     def broken(*_: Any) -> None:
         raise RuntimeError("kaputt")
 
-    monkeypatch.setattr(cli, "decide", broken)
+    monkeypatch.setattr(cli.plans, "decide", broken)
     result = explain("--at", "2027-05-25 10:00")
     assert result.exit_code == cli.EX_SOFTWARE
     assert result.stderr == (
@@ -379,9 +382,9 @@ def test_run_hands_options_to_the_supervisor(monkeypatch: pytest.MonkeyPatch) ->
         seen.update(options)
         return 0
 
-    fake = types.ModuleType("switch.supervisor.supervisor")
+    fake = types.ModuleType("switch.supervisor.app")
     fake.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "switch.supervisor.supervisor", fake)
+    monkeypatch.setitem(sys.modules, "switch.supervisor.app", fake)
     result = invoke("run", "--workers", "3", "--no-mqtt", "--dialplans", PLAN, "--sip", ":5070")
     assert result.exit_code == 0, result.output
     assert seen == {
@@ -398,21 +401,17 @@ def test_run_hands_options_to_the_supervisor(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_run_passes_the_supervisor_exit_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("switch.supervisor.supervisor")
+    fake = types.ModuleType("switch.supervisor.app")
     fake.main = lambda **_: 3  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "switch.supervisor.supervisor", fake)
+    monkeypatch.setitem(sys.modules, "switch.supervisor.app", fake)
     assert invoke("run").exit_code == 3
 
 
 def test_run_without_supervisor_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(
-        sys.modules, "switch.supervisor.supervisor", None
-    )  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "switch.supervisor.app", None)  # import raises ImportError
     result = invoke("run")
     assert result.exit_code == 1
-    assert result.stderr.startswith(
-        "rufweiche: the switch cannot start: switch.supervisor.supervisor"
-    )
+    assert result.stderr.startswith("rufweiche: the switch cannot start: switch.supervisor.app")
 
 
 def test_help_lists_the_commands() -> None:
@@ -478,6 +477,6 @@ def test_week_marks_closed_days_and_vacations() -> None:
 
 
 def test_numbers_that_phonenumbers_cannot_read_are_shown_as_given() -> None:
-    assert cli.format_number("abc") == "abc"
-    assert cli.format_number(None) == "anonymous"
-    assert cli.format_number("+4923319876540") == "+49 2331 9876540"
+    assert cli.plans.format_number("abc") == "abc"
+    assert cli.plans.format_number(None) == "anonymous"
+    assert cli.plans.format_number("+4923319876540") == "+49 2331 9876540"

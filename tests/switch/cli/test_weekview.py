@@ -11,6 +11,7 @@ import pytest
 
 from rules import CallInfo, load_plan
 from switch.cli import weekview
+from switch.errors import WeekViewError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,7 +49,7 @@ def test_parse_iso_week() -> None:
 
 @pytest.mark.parametrize("text", ["2027-21", "2027-W54", "W21", "", "2027-Wxx"])
 def test_parse_iso_week_rejects(text: str) -> None:
-    with pytest.raises(weekview.WeekViewError, match="ISO week"):
+    with pytest.raises(WeekViewError, match="ISO week"):
         weekview.parse_iso_week(text)
 
 
@@ -75,7 +76,7 @@ def test_half_hour_slots() -> None:
 
 
 def test_bad_slot_size() -> None:
-    with pytest.raises(weekview.WeekViewError, match="slot of 20"):
+    with pytest.raises(WeekViewError, match="slot of 20"):
         weekview.slot_times(20)
 
 
@@ -180,8 +181,41 @@ def test_letter_of_an_unknown_rule() -> None:
 
 
 def test_week_grid_needs_a_monday() -> None:
-    plan = load_plan(
-        Path(__file__).resolve().parent.parent / "dialplans" / "tischlerei-mueller.yaml"
-    )
-    with pytest.raises(weekview.WeekViewError, match="'2027-05-25' is not a Monday"):
+    plan = load_plan(Path(__file__).resolve().parents[3] / "dialplans" / "tischlerei-mueller.yaml")
+    with pytest.raises(WeekViewError, match="'2027-05-25' is not a Monday"):
         weekview.week_grid(plan, date(2027, 5, 25), CallInfo("+4923319876540"), {})
+
+
+def test_explain_and_week_share_one_dst_rule() -> None:
+    """`explain --at` and `week` read a wall-clock time by the same rule
+    (weekview.local_instant): the skipped spring hour is no slot and a note, the doubled
+    autumn hour is its first occurrence in both."""
+    from switch.cli.plans import parse_local_time
+
+    spring = grid_for(date(2027, 3, 22)).days[6]
+    assert not spring.cells[2].exists
+    _, note = parse_local_time("2027-03-28 02:00", BERLIN)
+    assert note is not None
+    assert "does not exist" in note
+    seen: list[datetime] = []
+
+    def record(instant: datetime) -> tuple[str | None, str]:
+        seen.append(instant)
+        return None, ""
+
+    weekview.compute_week(
+        monday=date(2027, 10, 25),
+        zone=BERLIN,
+        slot_minutes=60,
+        rule_at=record,
+        day_notes=lambda day: (),
+        rule_names=(),
+        title="t",
+        timezone="Europe/Berlin",
+    )
+    at_two = next(i for i in seen if i.date() == date(2027, 10, 31) and i.hour == 2)
+    explained, note = parse_local_time("2027-10-31 02:00", BERLIN)
+    assert explained == at_two
+    assert explained.utcoffset() == at_two.utcoffset()
+    assert note is not None
+    assert "happens twice" in note

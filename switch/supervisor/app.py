@@ -1,0 +1,297 @@
+"""``rufweiche run``: the supervisor process put together, started and stopped.
+
+Theory of operation
+-------------------
+:func:`main` validates the settings and the dial plans, then :func:`serve_switch` makes
+every part first (nothing started, nothing bound late: the :class:`Supervisor` gets them
+all at construction) and starts them in this order under one ``AsyncExitStack`` (so
+shutdown runs in reverse order and cannot be skipped), inside one ``asyncio.TaskGroup``
+that holds every long-lived task:
+
+* :func:`start_records` — the call-record writer (:mod:`switch.records.writer`), which
+  first closes the calls a previous run left open as ``aborted``;
+* :func:`start_presence` — the presence hub (:mod:`presence.hub`), its SQLite store and,
+  when enabled, the MQTT bridge (:mod:`presence.mqtt`): a dead broker only delays MQTT;
+* :func:`start_edge` — Kamailio (:mod:`switch.edge`) in front of several workers, with
+  SIP presence (PIDF) published through it;
+* :func:`start_http` — ``/metrics``, ``/healthz``, the API and the dashboard
+  (:mod:`switch.web.app`), with login when a users file exists;
+* :func:`run_workers` — the worker slots (:mod:`switch.control.pool`) and the dial-plan
+  watcher (:mod:`switch.supervisor.reload`), until SIGTERM/SIGINT; then the calls drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Coroutine, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from presence.http import presence_routes
+from presence.hub import PresenceHub
+from presence.mqtt import PresenceBridge
+from presence.sip import PidfPublisher
+from presence.store import PresenceStore
+from rules import DialPlanError, DialPlanSet, load_dialplans
+from switch.access.audit import AuditLog
+from switch.access.auth import AuthError
+from switch.edge import Edge, EdgeSettings, write_files
+from switch.errors import EdgeError
+from switch.metrics import Metrics
+from switch.records.writer import RecordsError, RecordWriter
+from switch.supervisor.settings import Settings, endpoint, load_settings
+from switch.supervisor.supervisor import Supervisor, directory_of
+from switch.supervisor.topology import edge_settings, worker_specs
+from switch.supervisor.voicemail import Broker, VoicemailBox, voicemail_routes
+from switch.web.app import make_app, serve
+from switch.web.dashboard import DashboardState, LiveFeed
+from switch.web.guard import AuthLayer, is_loopback
+
+log = logging.getLogger("rufweiche")
+
+
+async def start_records(stack: AsyncExitStack, settings: Settings) -> RecordWriter:
+    return await stack.enter_async_context(RecordWriter(settings.data_dir / "calls.sqlite3"))
+
+
+async def start_presence(
+    stack: AsyncExitStack, settings: Settings, plans: DialPlanSet
+) -> PresenceHub:
+    """The hub with the states of the last run, recorded to its store on every change."""
+    store = await stack.enter_async_context(PresenceStore(settings.data_dir / "presence.sqlite3"))
+    hub = PresenceHub(directory_of(plans), records=await store.load())
+    await stack.enter_async_context(hub)
+    await stack.enter_async_context(store.recording(hub))
+    return hub
+
+
+def _mqtt_password(settings: Settings) -> str | None:
+    path = settings.mqtt.password_file
+    return path.read_text().strip() if path else None
+
+
+def make_bridge(settings: Settings, hub: PresenceHub) -> PresenceBridge | None:
+    if not settings.mqtt.enabled:
+        return None
+    broker = endpoint(settings.mqtt.broker, 1883)
+    return PresenceBridge(
+        hub,
+        broker.host,
+        broker.port,
+        username=settings.mqtt.username,
+        password=_mqtt_password(settings),
+        discovery=settings.mqtt.home_assistant_discovery,
+    )
+
+
+def make_voicemail(settings: Settings) -> VoicemailBox:
+    mail_broker = None
+    if settings.mqtt.enabled:
+        mqtt_at = endpoint(settings.mqtt.broker, 1883)
+        mail_broker = Broker(
+            mqtt_at.host, mqtt_at.port, settings.mqtt.username, _mqtt_password(settings)
+        )
+    return VoicemailBox(settings.data_dir / "calls.sqlite3", mail_broker)
+
+
+def make_access(settings: Settings) -> tuple[AuditLog, AuthLayer | None, str]:
+    """Issue 9, docs/security.md: a users file next to the other data turns login on;
+    without one, HTTP stays open and is therefore bound to loopback only, whatever the
+    settings say. Returns the audit log, the auth layer (or None) and the HTTP host."""
+    http_host = settings.http_endpoint().host
+    audit = AuditLog(settings.data_dir / "audit.jsonl")
+    auth_layer: AuthLayer | None = None
+    users_path = settings.data_dir / "users.yaml"
+    if users_path.exists():
+        auth_layer = AuthLayer.from_path(users_path, audit)
+        audit.retention_days = auth_layer.users.options.audit_retention_days
+    elif not (http_host == "localhost" or is_loopback(http_host)):
+        log.warning(
+            "no users file %s: HTTP has no login, so it listens on 127.0.0.1, not %s",
+            users_path,
+            http_host,
+        )
+        http_host = "127.0.0.1"
+    return audit, auth_layer, http_host
+
+
+async def start_edge(
+    stack: AsyncExitStack, sup: Supervisor, config: EdgeSettings | None, mode: str
+) -> None:
+    """External mode writes the files for someone else's Kamailio; managed mode starts
+    ``sup.edge`` and publishes presence through it (issue 5: PIDF to the edge, NOTIFY to
+    phones that SUBSCRIBE)."""
+    if config is None:
+        return
+    if mode == "external":
+        paths = write_files(config)
+        log.info("edge files for an external Kamailio written to %s", paths.config)
+        return
+    assert sup.edge is not None
+    await sup.edge.start()
+    stack.push_async_callback(sup.stop_edge)  # whichever edge runs at the end
+    log.info("edge (Kamailio) listening on %s", config.listen)
+    await stack.enter_async_context(PidfPublisher(sup.hub, sup.edge_rpc, domain=config.domain))
+
+
+async def start_http(
+    stack: AsyncExitStack,
+    sup: Supervisor,
+    voicemail: VoicemailBox,
+    auth_layer: AuthLayer | None,
+    http_host: str,
+) -> str:
+    app = make_app(
+        sup.writer,
+        sup.metrics,
+        sup.health(),
+        presence_routes(sup.hub),
+        voicemail_routes(voicemail, sup.settings.data_dir),
+        feed=sup.feed,
+        auth=auth_layer,
+    )
+    url = await stack.enter_async_context(serve(app, http_host, sup.settings.http_endpoint().port))
+    log.info("dashboard on %s/dashboard, metrics on %s/metrics", url, url)
+    return str(url)
+
+
+async def run_workers(tasks: asyncio.TaskGroup, sup: Supervisor) -> None:
+    """Run every worker slot and the dial-plan watcher until ``sup.stopping``; then drain
+    the calls for up to ``grace_seconds`` and wait until every slot has ended."""
+    grace = sup.settings.grace_seconds
+    runs = [tasks.create_task(w.run(), name=f"worker-{w.name}") for w in sup.workers]
+    watcher = tasks.create_task(sup.watch_dialplans(), name="dialplan-watch")
+    await sup.stopping.wait()
+    log.info("stopping: draining calls for up to %.0f s", grace)
+    await asyncio.gather(*(w.stop(grace) for w in sup.workers))
+    watcher.cancel()
+    await asyncio.wait([*runs, watcher])
+
+
+async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
+    """Run the switch until SIGTERM/SIGINT. A part that fails to start raises its own error
+    (not the TaskGroup's one-element group), so that :func:`main` can name it."""
+    try:
+        return await _serve(settings, plans)
+    except ExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+async def _serve(settings: Settings, plans: DialPlanSet) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.get_running_loop()
+    async with asyncio.TaskGroup() as tasks, AsyncExitStack() as stack:
+
+        def spawn(coro: Coroutine[Any, Any, Any]) -> object:
+            return tasks.create_task(_logged(coro))
+
+        writer = await start_records(stack, settings)
+        hub = await start_presence(stack, settings, plans)
+        metrics = Metrics()
+        feed = LiveFeed(DashboardState(window=metrics.window))
+        stack.callback(feed.close)
+        await feed.load_today(writer.recent_calls)  # "calls per business today" survive a restart
+        specs = worker_specs(settings)
+        edge_config = edge_settings(settings, plans, specs) if settings.edge_enabled else None
+        audit, auth_layer, http_host = make_access(settings)
+        voicemail = make_voicemail(settings)
+        sup = Supervisor(
+            settings,
+            plans,
+            writer,
+            metrics,
+            feed,
+            hub,
+            specs,
+            spawn=spawn,
+            bridge=make_bridge(settings, hub),
+            edge=Edge(edge_config)
+            if edge_config is not None and settings.edge_mode != "external"
+            else None,
+            audit=audit,
+            voicemail=voicemail,
+        )
+        for tenant in hub.directory:
+            sup._show_presence(tenant)
+        hub.add_listener(sup.on_presence_change)
+        if sup.bridge is not None:
+            await stack.enter_async_context(sup.bridge)
+        await stack.enter_async_context(voicemail)
+        await start_edge(stack, sup, edge_config, settings.edge_mode)
+        await start_http(stack, sup, voicemail, auth_layer, http_host)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, sup.stopping.set)
+        stack.callback(_remove_signal_handlers, loop)
+        await run_workers(tasks, sup)
+    log.info("stopped")
+    return 0
+
+
+async def _logged(coro: Coroutine[Any, Any, Any]) -> None:
+    # A background send or recycle that fails must not stop the switch (as it did not when
+    # these were fire-and-forget tasks): it is logged, and the TaskGroup goes on.
+    try:
+        await coro
+    except Exception:
+        log.exception("background task failed")
+
+
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+
+
+def main(
+    dialplans: Sequence[Path] = (),
+    sip: str | None = None,
+    http: str | None = None,
+    settings: Path | None = None,
+    workers: int | None = None,
+    data_dir: Path | None = None,
+    mqtt: str | None = None,
+    no_mqtt: bool = False,
+    log_level: str | None = None,
+    **_ignored: Any,
+) -> int:
+    """Entry point of ``rufweiche run``; returns the process exit code.
+
+    A settings file that cannot be used raises :class:`switch.errors.SettingsError` (the CLI
+    prints it as one ``rufweiche: file:line:col: key: …`` line per problem, exit 1).
+    """
+    overrides: dict[str, Any] = {
+        "dialplans": tuple(dialplans) or None,
+        "sip": sip,
+        "http": http,
+        "workers": workers,
+        "data_dir": data_dir,
+        "log_level": log_level.upper() if log_level else None,
+    }
+    config = load_settings(settings, overrides)
+    if mqtt is not None or no_mqtt:
+        mqtt_settings = config.mqtt.model_copy(
+            update={"enabled": not no_mqtt, **({"broker": mqtt} if mqtt is not None else {})}
+        )
+        config = config.model_copy(update={"mqtt": mqtt_settings})
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    try:
+        plans = load_dialplans(config.dialplans)
+    except DialPlanError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"rufweiche: {len(exc.problems)} problem(s) in the dial plans; not started")
+        return 1
+    for warning in plans.warnings:
+        log.warning("%s", warning)
+    try:
+        return asyncio.run(serve_switch(config, plans))
+    except (RecordsError, EdgeError, AuthError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1

@@ -1,0 +1,99 @@
+"""What the switch derives from its settings and dial plans for the processes it runs:
+the worker slots (:func:`worker_specs`) and the edge in front of them (:func:`edge_settings`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from rules import DialPlanSet
+from switch import configfile
+from switch.addresses import strip_port
+from switch.control.pool import WorkerSpec
+from switch.edge import EdgeSettings, WorkerDestination
+from switch.errors import EdgeConfigError
+from switch.supervisor.settings import Settings, endpoint
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_specs(settings: Settings) -> list[WorkerSpec]:
+    """One spec per worker slot. Without the edge the only worker owns the SIP address;
+    behind the edge each worker gets a free loopback port, kept across restarts."""
+    routes = dict(settings.routes)
+    if settings.workers_listen is not None:
+        base = endpoint(settings.workers_listen, 5070)
+        addresses = [f"{base.host}:{base.port + i}" for i in range(settings.workers)]
+    elif settings.edge_enabled:
+        addresses = [f"127.0.0.1:{free_udp_port()}" for _ in range(settings.workers)]
+    else:
+        addresses = [str(settings.sip_endpoint())]
+    if settings.edge_enabled:
+        # Registered phones ("sip:201@office") are found through the edge's registrar.
+        domain = settings.edge.domain
+        routes.setdefault(domain, str(settings.sip_endpoint()))
+    return [
+        WorkerSpec(
+            name=f"w{i + 1}",
+            sip=address,
+            dialplans=settings.dialplans,
+            routes=routes,
+            trunk=settings.trunk,
+            grace_seconds=settings.grace_seconds,
+            # Media services (issue 7): announcements and voicemail live under data_dir.
+            extra_args=("--data-dir", str(settings.data_dir)),
+        )
+        for i, address in enumerate(addresses)
+    ]
+
+
+def edge_settings(
+    settings: Settings, plans: DialPlanSet, specs: Sequence[WorkerSpec]
+) -> EdgeSettings:
+    """The edge's settings: the operator's ``edge:`` keys, plus what the switch knows —
+    the workers, the numbers the plans answer and the devices they may ring (toll-fraud
+    guard: nothing else is reachable through the edge)."""
+    numbers = sorted({number for plan in plans for number in plan.numbers})
+    targets = sorted(
+        {
+            edge_target(uri)
+            for plan in plans
+            for person in (*plan.people.values(), *plan.service.values())
+            for uri in person.devices.values()
+        }
+    )
+    derived: dict[str, Any] = {
+        "listen": str(settings.sip_endpoint()),
+        "workers": [WorkerDestination(uri=f"sip:{spec.sip}") for spec in specs],
+        "worker_tries": max(1, min(len(specs), 64)),  # a call may try every worker
+        "public_numbers": numbers,
+        "outbound_targets": targets,
+        # On a loopback address only this machine can reach the edge: take its calls as
+        # trunk calls unless the operator names the trunks (docs/edge.md).
+        "trunk_sources": ["127.0.0.0/8"]
+        if ipaddress.ip_address(settings.sip_endpoint().host).is_loopback
+        else [],
+        "run_dir": settings.data_dir / "edge",
+        "db_path": settings.data_dir / "edge" / "edge.db",
+    }
+    return configfile.validate(
+        EdgeSettings,
+        {**derived, **settings.edge_overrides()},
+        EdgeConfigError,
+        label="edge settings",
+    )
+
+
+def edge_target(uri: str) -> str:
+    """A device URI as the edge's outbound list names it: a number, or user@host (no port,
+    no parameters: the edge compares the request URI's user and host)."""
+    bare = uri.split(";", 1)[0].removeprefix("sip:").removeprefix("sips:").removeprefix("tel:")
+    user, at, host = bare.partition("@")
+    return f"{user}@{strip_port(host)}" if at else bare
