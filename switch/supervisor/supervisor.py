@@ -48,7 +48,6 @@ from presence.sip import PidfPublisher
 from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
-from switch.access.auth import AuthError
 from switch.call.calllog import CallRecord
 from switch.control.pool import WorkerProcess, WorkerSpec
 from switch.edge.edge import (
@@ -59,13 +58,15 @@ from switch.edge.edge import (
     WorkerDestination,
     write_files,
 )
+from switch.errors import AccessError
 from switch.metrics import Metrics
 from switch.records.writer import RecordsError, RecordWriter
 from switch.supervisor.settings import Settings, SettingsError, endpoint, load_settings
-from switch.supervisor.voicemail import Broker, VoicemailBox, VoicemailError, voicemail_routes
+from switch.supervisor.voicemail import Broker, VoicemailBox, VoicemailError
 from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer, is_loopback
+from switch.web.voicemail_api import voicemail_routes
 
 log = logging.getLogger("rufweiche")
 
@@ -585,6 +586,6 @@ def main(
         log.warning("%s", warning)
     try:
         return asyncio.run(serve_switch(config, plans))
-    except (RecordsError, EdgeError, AuthError, OSError) as exc:
+    except (RecordsError, EdgeError, AccessError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
