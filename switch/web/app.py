@@ -211,6 +211,13 @@ def make_app(
     async def get_dashboard(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "dashboard.html")
 
+    async def get_static(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]  # one path segment: never a "/"
+        path = STATIC_DIR / name
+        if name.startswith(".") or not path.is_file():
+            return not_found()
+        return web.FileResponse(path)
+
     async def get_root(request: web.Request) -> web.Response:
         raise web.HTTPFound("/dashboard")
 
@@ -227,7 +234,8 @@ def make_app(
             *calls_routes(records),
             declare(web.get("/api/v1/events", get_events), Access(Action.VIEW_DASHBOARD)),
             declare(web.get("/dashboard", get_dashboard), Access(Action.VIEW_DASHBOARD, page=True)),
-            web.static("/static", STATIC_DIR),  # public: page code only (see guard)
+            # Public: page code only, no data. A handler, not web.static: its 404 is JSON.
+            declare(web.get("/static/{name}", get_static), PUBLIC),
         ]
     )
     if presence_routes is not None:

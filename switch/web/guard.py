@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# /static holds only the page code (no data): anyone may fetch it, like the login page.
-STATIC_PREFIX: Final = "/static"
 # No framing (clickjacking of the login form), no MIME sniffing, no Referer with paths.
 HARDENING: Final = {
     "X-Frame-Options": "DENY",
@@ -224,7 +222,7 @@ class AuthLayer:
             if not can(who, access.read, None):
                 return json_error(403, f"{who.role.value} may not read {pattern}")
             return await handler(request)
-        if route is None or pattern.startswith(STATIC_PREFIX) or (access and access.read is None):
+        if route is None or (access is not None and access.read is None):
             return await handler(request)  # public, or a 404/405 aiohttp answers itself
         if who is None:
             return self._unauthenticated(request, page=access is not None and access.page)

@@ -1,4 +1,4 @@
-"""Pure tests of switch.access.auth and switch.access.audit: scopes, secrets, lockout, file."""
+"""Pure tests of switch.access: policy and scopes, secrets, lockout, the users file, audit."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from switch.access.passwords import (
     totp_svg,
     totp_uri,
 )
-from switch.access.policy import Action, Principal, Role, can, handled_by
+from switch.access.policy import EVERYTHING, Action, Principal, Role, Scope, can, handled_by, scope
 from switch.access.users import (
     Users,
     UsersFile,
@@ -36,7 +36,7 @@ from switch.access.users import (
     revoke_token,
     set_mqtt_device,
 )
-from switch.errors import UserError, UsersFileError
+from switch.errors import AccessError, ConfigError, UserError, UsersFileError
 
 A = Action
 OWN, OTHER = "mueller", "schmidt"
@@ -304,3 +304,52 @@ def test_audit_appends_and_prunes(tmp_path: Path) -> None:
     assert [e["event"] for e in log.read()] == ["presence_set", "logout"]
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert all(json.loads(line)["at"].endswith("Z") for line in lines)
+
+
+# -- scopes (what the guard hands the handlers)
+
+
+def test_scope_is_the_tenants_an_action_may_see() -> None:
+    owner = Principal("otto", Role.OWNER, frozenset({"mueller", "bau"}), "otto")
+    anna = Principal("anna", Role.ASSISTANT, frozenset({"mueller"}), "anna")
+    olga = Principal("olga", Role.OPS, frozenset())
+    scoped_ops = Principal("ops2", Role.OPS, frozenset({"bau"}))
+    assert scope(owner, Action.READ_CALLS) == Scope(frozenset({"mueller", "bau"}))
+    assert scope(olga, Action.READ_CALLS) == EVERYTHING
+    assert scope(olga, Action.READ_RECORDINGS) == Scope(frozenset())  # no grant
+    assert scope(scoped_ops, Action.READ_USAGE) == Scope(frozenset({"bau"}))
+    # An assistant reads only the calls she answered, but sees her tenants' presence.
+    assert scope(anna, Action.READ_CALLS) == Scope(frozenset({"mueller"}), answered_by="anna")
+    assert scope(anna, Action.READ_PRESENCE) == Scope(frozenset({"mueller"}))
+    assert scope(anna, Action.READ_RECORDINGS) == Scope(frozenset())
+    calls = scope(anna, Action.READ_CALLS)
+    assert calls.keeps({"tenant": "mueller", "answered_by": "anna.desk"})
+    assert not calls.keeps({"tenant": "mueller", "answered_by": "otto"})
+    assert not calls.keeps({"tenant": "bau", "answered_by": "anna"})
+    nameless = Principal("x", Role.ASSISTANT, frozenset({"mueller"}))
+    assert not scope(nameless, Action.READ_CALLS).keeps({"tenant": "mueller", "answered_by": ""})
+    # ?tenant= narrows, never widens
+    assert Scope(frozenset({"mueller"})).narrowed("bau") == Scope(frozenset())
+    assert Scope(frozenset()).narrowed("bau") == Scope(frozenset())
+    assert EVERYTHING.narrowed("bau") == Scope(frozenset({"bau"}))
+    assert EVERYTHING.narrowed(None) is EVERYTHING
+    assert EVERYTHING.sees(None)
+    assert not Scope(frozenset({"a"})).sees(None)
+
+
+def test_users_file_errors_name_line_column_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    path.write_text(
+        "options:\n  metrix: token\nusers:\n  x: {role: boss, password: '$argon2id$x'}\n"
+    )
+    os.chmod(path, 0o600)
+    with pytest.raises(UsersFileError) as caught:
+        UsersFile(path).load()
+    assert str(caught.value).splitlines() == [
+        f"{path}:2:3: options.metrix: unknown key, did you mean 'metrics'?",
+        f"{path}:4:7: users.x.role: Input should be 'owner', 'assistant' or 'ops'",
+    ]
+    error = caught.value
+    assert isinstance(error, AccessError)
+    assert isinstance(error, ConfigError)
+    assert (error.line, error.column, error.key) == (2, 3, "options.metrix")
