@@ -12,13 +12,15 @@ Answers are JSON: a person is the same object as the MQTT state message
 command: bad state, until in the past, …). No traceback ever reaches a client.
 
 Authentication is the supervisor's business (middleware); these handlers assume the
-request may change presence.
+request may change presence. An auth layer in front talks to them through two request
+keys: :data:`TENANTS` (set by it: list only these tenants) and :data:`STATE_SET` (set
+here: the state a PUT stored, for its audit log).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -29,15 +31,19 @@ from presence.topics import COMMAND_MAX_BYTES, decode_command, view_of
 
 PERSON_PATH = "/api/v1/tenants/{tenant}/people/{person}/presence"
 ALL_PATH = "/api/v1/presence"
+TENANTS: Final[web.RequestKey[frozenset[str]]] = web.RequestKey("presence_tenants")
+STATE_SET: Final = web.RequestKey("presence_state_set", str)
 
 
 def presence_routes(hub: PresenceHub) -> list[web.RouteDef]:
     """Route definitions for ``app.add_routes(...)``, bound to ``hub``."""
 
     async def get_all(request: web.Request) -> web.Response:
+        visible = request.get(TENANTS)
         tenants = {
             tenant: {person: view_of(tenant, person, rec) for person, rec in hub.people(tenant)}
             for tenant in sorted(hub.directory)
+            if visible is None or tenant in visible
         }
         return web.json_response({"tenants": tenants})
 
@@ -80,7 +86,9 @@ def presence_routes(hub: PresenceHub) -> list[web.RouteDef]:
             )
         except PresenceError as exc:  # PayloadError, PresenceValueError
             return _error(422, str(exc))
-        return web.json_response(view_of(tenant, person, record))
+        view = view_of(tenant, person, record)
+        request[STATE_SET] = view["state"]
+        return web.json_response(view)
 
     return [
         web.get(ALL_PATH, get_all),

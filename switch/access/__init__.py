@@ -1,7 +1,12 @@
-"""Who may do what: people, roles, tenants, passwords, TOTP, tokens, the audit log.
+"""Who may do what: people, roles, tenants, passwords, TOTP, tokens, lockout, the audit log.
 
-auth.py   users file, roles and scopes, argon2 passwords, TOTP, API tokens, lockout, Mosquitto files
-audit.py  AuditLog: JSON lines of logins, failures, presence changes, reloads, exports
+policy.py     Role, Action, Principal, Scope; can() over one RULES table; scope(); handled_by
+users.py      Users/User/TokenEntry/MqttDevice, the users file (UsersFile), the CLI's edit verbs
+passwords.py  argon2id Passwords, TOTP (RFC 6238), API tokens, Mosquitto $7$ hashes
+lockout.py    Lockout: failed logins per user and per address, doubling waits
+audit.py      AuditLog: JSON lines of logins, failures, presence changes, reloads, exports
+mosquitto.py  mosquitto_files: the broker's password and ACL files from the users file
 
-May import: switch.errors. Never aiohttp (the HTTP side is switch.web.guard), click.
+Import order inside: policy <- passwords <- users <- mosquitto; lockout and audit stand alone.
+May import: switch.errors, switch.configfile. Never aiohttp (the HTTP side is switch.web), click.
 """

@@ -1,9 +1,10 @@
 """``rufweiche users``: who may use the HTTP API, the dashboard and MQTT devices
-(docs/security.md). Everything goes through switch.access.auth; this module only parses
-options and prints."""
+(docs/security.md). Everything goes through switch.access (users, policy, passwords,
+mosquitto); this module only parses options and prints."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +19,23 @@ def _users_file(ctx: click.Context) -> Any:
 
 def _edit_users(ctx: click.Context, change: Any) -> Any:
     """Load the users file, apply ``change(users) -> users | (users, ...)``, save it."""
-    from switch.access import auth
 
     users_file = _users_file(ctx)
-    try:
-        result = change(users_file.load())
-        new = result[0] if isinstance(result, tuple) else result
-        users_file.save(new)
-    except auth.AuthError as exc:
-        raise SwitchError(str(exc)) from None
+    result = change(users_file.load())
+    new = result[0] if isinstance(result, tuple) else result
+    users_file.save(new)
     return result
 
 
 def _read_users(ctx: click.Context) -> Any:
-    from switch.access import auth
-
-    try:
-        return _users_file(ctx).load()
-    except auth.AuthError as exc:
-        raise SwitchError(str(exc)) from None
+    return _users_file(ctx).load()
 
 
 def _new_password(prompt: str) -> str:
-    from switch.access import auth
+    from switch.access.passwords import Passwords
 
     password = str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
-    try:
-        return auth.Passwords().hash(password)
-    except auth.UserError as exc:
-        raise SwitchError(str(exc)) from None
+    return Passwords().hash(password)
 
 
 @click.group()
@@ -61,7 +50,7 @@ def _new_password(prompt: str) -> str:
 @click.pass_context
 def users(ctx: click.Context, users_file: Path) -> None:
     """People who may log in, their API tokens, and MQTT device logins."""
-    from switch.access.auth import UsersFile
+    from switch.access.users import UsersFile
 
     ctx.ensure_object(dict)["users_file"] = UsersFile(users_file)
 
@@ -82,15 +71,16 @@ def users_add(
     grants: tuple[str, ...],
 ) -> None:
     """Add a user; the password is asked for, TOTP is set up at the first login."""
-    from switch.access import auth
+    from switch.access.policy import Role
+    from switch.access.users import add_user
 
     password_hash = _new_password(f"password for {name}")
     _edit_users(
         ctx,
-        lambda u: auth.add_user(
+        lambda u: add_user(
             u,
             name,
-            role=auth.Role(role),
+            role=Role(role),
             password_hash=password_hash,
             tenants=tenants,
             person=person,
@@ -106,14 +96,11 @@ def users_add(
 @click.pass_context
 def users_passwd(ctx: click.Context, name: str, reset_totp: bool) -> None:
     """Set a new password (ends the user's sessions)."""
-    from switch.access import auth
+    from switch.access.users import get_user, set_password
 
-    try:
-        auth.get_user(_read_users(ctx), name)  # fail before asking for a password
-    except auth.UserError as exc:
-        raise SwitchError(str(exc)) from None
+    get_user(_read_users(ctx), name)  # fail before asking for a password
     password_hash = _new_password(f"new password for {name}")
-    _edit_users(ctx, lambda u: auth.set_password(u, name, password_hash, reset_totp=reset_totp))
+    _edit_users(ctx, lambda u: set_password(u, name, password_hash, reset_totp=reset_totp))
     click.echo(f"password of {name!r} changed" + ("; TOTP reset" if reset_totp else ""))
 
 
@@ -122,9 +109,9 @@ def users_passwd(ctx: click.Context, name: str, reset_totp: bool) -> None:
 @click.pass_context
 def users_remove(ctx: click.Context, name: str) -> None:
     """Remove a user and all their tokens (effective at once)."""
-    from switch.access import auth
+    from switch.access.users import remove_user
 
-    _edit_users(ctx, lambda u: auth.remove_user(u, name))
+    _edit_users(ctx, lambda u: remove_user(u, name))
     click.echo(f"removed {name!r} and their tokens")
 
 
@@ -155,12 +142,11 @@ def users_token() -> None:
 @click.pass_context
 def token_create(ctx: click.Context, name: str, label: str, tenants: tuple[str, ...]) -> None:
     """Create a token for NAME's role and tenants; it is shown only this once."""
-    import time
 
-    from switch.access import auth
+    from switch.access.users import add_token
 
     _users, token, entry = _edit_users(
-        ctx, lambda u: auth.add_token(u, name, label=label, tenants=tenants, now=time.time())
+        ctx, lambda u: add_token(u, name, label=label, tenants=tenants, now=time.time())
     )
     click.echo(f"token {entry.id} for {name!r} (shown only now, store it safely):")
     click.echo(token)
@@ -171,9 +157,9 @@ def token_create(ctx: click.Context, name: str, label: str, tenants: tuple[str, 
 @click.pass_context
 def token_revoke(ctx: click.Context, token_id: str) -> None:
     """Revoke a token by its id (effective with the next request)."""
-    from switch.access import auth
+    from switch.access.users import revoke_token
 
-    _edit_users(ctx, lambda u: auth.revoke_token(u, token_id))
+    _edit_users(ctx, lambda u: revoke_token(u, token_id))
     click.echo(f"token {token_id} revoked")
 
 
@@ -193,10 +179,10 @@ def users_mqtt_device(ctx: click.Context, tenant: str, person: str) -> None:
     """Create (or rotate) the MQTT login of PERSON's device; the password is shown once."""
     import secrets
 
-    from switch.access import auth
+    from switch.access.users import set_mqtt_device
 
     password = secrets.token_urlsafe(18)
-    _users, name = _edit_users(ctx, lambda u: auth.set_mqtt_device(u, tenant, person, password))
+    _users, name = _edit_users(ctx, lambda u: set_mqtt_device(u, tenant, person, password))
     click.echo(f"MQTT user {name}  password {password}")
     click.echo("then run `rufweiche users mqtt-files` and reload Mosquitto (SIGHUP)")
 
@@ -223,7 +209,7 @@ def users_mqtt_files(
     import os
     import secrets
 
-    from switch.access import auth
+    from switch.access.mosquitto import mosquitto_files
 
     secret_path = switch_password_file or out / "switch.password"
     try:
@@ -233,7 +219,7 @@ def users_mqtt_files(
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(24) + "\n")
         password = secret_path.read_text().strip()
-        passwd, acl = auth.mosquitto_files(
+        passwd, acl = mosquitto_files(
             _read_users(ctx),
             switch_user=switch_user,
             switch_password=password,
@@ -245,6 +231,4 @@ def users_mqtt_files(
                 handle.write(text)
     except OSError as exc:
         raise SwitchError(f"{exc.filename}: cannot write: {exc.strerror}") from None
-    except auth.AuthError as exc:
-        raise SwitchError(str(exc)) from None
     click.echo(f"wrote {out / 'passwd'} and {out / 'acl'}; switch password in {secret_path}")

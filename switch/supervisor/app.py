@@ -37,18 +37,18 @@ from presence.sip import PidfPublisher
 from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
-from switch.access.auth import AuthError
 from switch.edge import Edge, EdgeSettings, write_files
-from switch.errors import EdgeError
+from switch.errors import SwitchError
 from switch.metrics import Metrics
-from switch.records.writer import RecordsError, RecordWriter
+from switch.records.writer import RecordWriter
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
-from switch.supervisor.voicemail import Broker, VoicemailBox, voicemail_routes
+from switch.supervisor.voicemail import Broker, VoicemailBox
 from switch.web.app import make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer, is_loopback
+from switch.web.voicemail_api import voicemail_routes
 
 log = logging.getLogger("rufweiche")
 
@@ -292,6 +292,6 @@ def main(
         log.warning("%s", warning)
     try:
         return asyncio.run(serve_switch(config, plans))
-    except (RecordsError, EdgeError, AuthError, OSError) as exc:
+    except (SwitchError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -13,9 +13,10 @@ message. :class:`VoicemailBox` (one per supervisor, an ``async with`` object) th
    broker, on a short-lived connection of its own — messages are rare, and a broker
    that is down must never delay a call or lose the record (it is logged and dropped).
 
-The HTTP side (:func:`voicemail_routes`): ``GET /api/v1/voicemails[?tenant=]`` lists
-the newest messages, and ``GET /files/voicemail/<tenant>/<file>.wav`` serves one
-(names are checked: no path leaves ``<data_dir>/voicemail``).
+The HTTP side is :func:`switch.web.voicemail_api.voicemail_routes`:
+``GET /api/v1/voicemails[?tenant=]`` lists the newest messages, and
+``GET /files/voicemail/<tenant>/<file>.wav`` serves one (names are checked: no path
+leaves ``<data_dir>/voicemail``).
 
 The dictation box (issue 7) reuses all of it: a report with ``"kind": "dictation"``
 (and the ``person`` who dictated) lands in the same table (migration 5), is announced
@@ -30,9 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,19 +38,14 @@ from typing import Any, Self
 
 import aiomqtt
 import aiosqlite
-from aiohttp import web
 
-from switch.access.auth import Action, can
 from switch.records.writer import CallerPolicy, apply_caller_policy, connect, iso_utc, migrate
-from switch.web.guard import PRINCIPAL
 
 log = logging.getLogger("switch.supervisor.voicemail")
 
 TOPIC = "{prefix}/{tenant}/{kind}"
 KINDS = ("voicemail", "dictation")
 PUBLISH_TIMEOUT_S = 5.0
-_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.wav$")
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class VoicemailError(Exception):
@@ -239,60 +232,9 @@ class VoicemailBox:
         return self._db
 
 
-def voicemail_routes(box: VoicemailBox, data_dir: Path) -> list[web.RouteDef]:
-    """``/api/v1/voicemails``, ``/api/v1/dictations`` and their ``/files/<kind>/...``."""
-
-    async def list_voicemails(request: web.Request) -> web.Response:
-        tenant = request.query.get("tenant") or None
-        rows = await box.list(tenant)
-        return web.json_response({"voicemails": rows})
-
-    async def list_dictations(request: web.Request) -> web.Response:
-        tenant = request.query.get("tenant") or None
-        rows = await box.list(tenant, kind="dictation")
-        return web.json_response({"dictations": rows})
-
-    async def dictation_done(request: web.Request) -> web.Response:
-        # The same body as the auth layer's 404: another tenant's dictation, or one that
-        # does not exist, cannot be told apart.
-        missing = web.json_response({"error": "not found"}, status=404)
-        raw = request.match_info["id"]
-        if not raw.isdigit():
-            return missing
-        tenant = await box.tenant_of(int(raw), "dictation")
-        who = request.get(PRINCIPAL)  # None in open mode (no users file)
-        if tenant is None or (who is not None and not can(who, Action.READ_RECORDINGS, tenant)):
-            return missing
-        done = await box.mark_done(int(raw), time.time())
-        return missing if done is None else web.json_response(done)
-
-    def file_handler(kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        root = (data_dir / kind).resolve()
-
-        async def get_file(request: web.Request) -> web.StreamResponse:
-            tenant, name = request.match_info["tenant"], request.match_info["name"]
-            if not _TENANT.match(tenant) or not _FILE.match(name):
-                raise web.HTTPNotFound()
-            path = (root / tenant / name).resolve()
-            if path.parent != root / tenant or not path.is_file():
-                raise web.HTTPNotFound()
-            return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
-
-        return get_file
-
-    return [
-        web.get("/api/v1/voicemails", list_voicemails),
-        web.get("/files/voicemail/{tenant}/{name}", file_handler("voicemail")),
-        web.get("/api/v1/dictations", list_dictations),
-        web.post("/api/v1/dictations/{id}/done", dictation_done),
-        web.get("/files/dictation/{tenant}/{name}", file_handler("dictation")),
-    ]
-
-
 __all__ = [
     "Broker",
     "Voicemail",
     "VoicemailBox",
     "VoicemailError",
-    "voicemail_routes",
 ]

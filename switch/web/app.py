@@ -5,13 +5,17 @@ Routes (see docs/operations.md):
 - ``GET /metrics`` — Prometheus text format from the switch's own registry;
 - ``GET /healthz`` — JSON; 200 when ready (a worker is up and the records database
   takes writes), 503 when alive but not ready;
-- ``GET /api/v1/calls?tenant=&since=&until=&limit=`` — recent calls, newest first;
-- ``GET /api/v1/usage?month=YYYY-MM[&tenant=]`` — calls and service minutes per business;
+- ``GET /api/v1/calls``, ``GET /api/v1/usage`` — :mod:`switch.web.calls_api`;
 - ``GET /api/v1/events`` — server-sent events: a ``snapshot`` event with the whole
   dashboard state on connect and after every change (:class:`switch.web.dashboard.LiveFeed`);
 - ``GET /dashboard`` and ``/static/…`` — the page (plain HTML/CSS/JS, no build step);
 - whatever ``presence_routes`` and ``extra_routes`` add (the presence API lives in
-  :mod:`presence`; this module only mounts it).
+  :mod:`presence`; this module mounts it and declares its access, since presence/
+  cannot import switch).
+
+Every route is made with its :class:`~switch.web.guard.Access` (who may use it, for
+which tenant); with ``auth`` the guard enforces it. Unknown paths under ``/api/``,
+``/files/`` and ``/static/`` answer a JSON 404 like the rest of the API.
 
 :func:`serve` runs an application on a real socket (the supervisor, and tests that
 want a browser or SIPp to see it).
@@ -25,32 +29,28 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from presence import http as presence_http
+from switch.access.policy import EVERYTHING, Action
 from switch.metrics import Metrics
-from switch.records.writer import RecordWriter, TenantUsage
+from switch.records.writer import RecordWriter
+from switch.web.calls_api import CallQueries, calls_routes
 from switch.web.dashboard import LiveFeed
-
-if TYPE_CHECKING:
-    from switch.web.guard import AuthLayer
+from switch.web.guard import PUBLIC, Access, AuthLayer, Handler, declare
+from switch.web.request import json_response, not_found, scope_of
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
-MAX_LIMIT: Final = 1000
+JSON_404_PREFIXES: Final = ("/api/", "/files/", "/static/")
+READ_PRESENCE: Final = Action.READ_PRESENCE
 
-
-class CallQueries(Protocol):
-    """What the API needs from the records (a RecordWriter or reader)."""
-
-    async def recent_calls(self, **kwargs: Any) -> list[dict[str, Any]]: ...
-
-    async def monthly_usage(self, month: str, **kwargs: Any) -> list[TenantUsage]: ...
+__all__ = ["CallQueries", "Health", "HealthReport", "make_app", "serve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class HealthReport:
     def ready(self) -> bool:
         return self.workers_up > 0 and self.database_writable
 
-    def to_json(self) -> dict[str, Any]:
+    def tojson_response(self) -> dict[str, Any]:
         return {"live": True, "ready": self.ready, **asdict(self)}
 
 
@@ -113,37 +113,42 @@ class Health:
         return HealthReport(up, total, self.database_writable(), self.broker(), self.detail())
 
 
-class BadRequest(ValueError):
-    """A query parameter the API cannot use; answered with 400 and the message."""
+def _declare_presence(routes: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
+    """The presence API's routes with their access: the board lists only the tenants in
+    scope (handed to presence through its TENANTS key), one person is checked by tenant."""
+    declared: list[web.AbstractRouteDef] = []
+    for route in routes:
+        if isinstance(route, web.RouteDef) and route.path == presence_http.ALL_PATH:
+            declared.append(declare(_board_in_scope(route), Access(READ_PRESENCE, tenant="all")))
+        elif isinstance(route, web.RouteDef) and route.path == presence_http.PERSON_PATH:
+            access = Access(READ_PRESENCE, Action.SET_PRESENCE, tenant="path")
+            declared.append(declare(route, access))
+        else:
+            declared.append(route)  # undeclared: the guard's default rule
+    return declared
 
 
-def _time_param(request: web.Request, name: str) -> float | None:
-    """Unix seconds or ISO 8601 (a naive time is taken as UTC)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
+def _board_in_scope(route: web.RouteDef) -> web.RouteDef:
+    inner = route.handler
+
+    async def board(request: web.Request) -> web.StreamResponse:
+        tenants = scope_of(request, by_query=False).tenants
+        if tenants is not None:
+            request[presence_http.TENANTS] = tenants
+        return await inner(request)
+
+    return web.RouteDef(route.method, route.path, board, route.kwargs)
+
+
+@web.middleware
+async def json_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A 404 under the API's prefixes is JSON, like every other API answer (issue 14)."""
     try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"{name} {raw!r} is neither Unix seconds nor ISO 8601") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def _limit_param(request: web.Request) -> int:
-    raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadRequest(f"limit {raw!r} is not a number from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
+        return await handler(request)
+    except web.HTTPNotFound:
+        if request.path.startswith(JSON_404_PREFIXES) or request.path == "/static":
+            return not_found()
+        raise
 
 
 def make_app(
@@ -173,36 +178,12 @@ def make_app(
                 report = await report
         except Exception as exc:  # a broken probe means "not ready", never a 500 page
             log.warning("health probe failed: %s", exc)
-            return _json({"live": True, "ready": False, "error": str(exc)}, status=503)
-        return _json(report.to_json(), status=200 if report.ready else 503)
-
-    async def get_calls(request: web.Request) -> web.Response:
-        if records is None:
-            return _json({"error": "no call records configured"}, status=503)
-        try:
-            calls = await records.recent_calls(
-                tenant=request.query.get("tenant") or None,
-                since=_time_param(request, "since"),
-                until=_time_param(request, "until"),
-                limit=_limit_param(request),
-            )
-        except BadRequest as exc:
-            return _json({"error": str(exc)}, status=400)
-        return _json({"calls": calls})
-
-    async def get_usage(request: web.Request) -> web.Response:
-        if records is None:
-            return _json({"error": "no call records configured"}, status=503)
-        month = request.query.get("month", "")
-        try:
-            usage = await records.monthly_usage(month, tenant=request.query.get("tenant") or None)
-        except ValueError as exc:
-            return _json({"error": str(exc)}, status=400)
-        return _json({"month": month, "tenants": [asdict(u) for u in usage]})
+            return json_response({"live": True, "ready": False, "error": str(exc)}, status=503)
+        return json_response(report.tojson_response(), status=200 if report.ready else 503)
 
     async def get_events(request: web.Request) -> web.StreamResponse:
         if feed is None:
-            return _json({"error": "no live feed configured"}, status=501)
+            return json_response({"error": "no live feed configured"}, status=501)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -211,13 +192,14 @@ def make_app(
             }
         )
         await response.prepare(request)
-        stream = feed.stream()
+        # Only the tenants this login may see, asked again at every push (auth.scope_now).
+        stream = feed.stream(
+            (lambda: auth.scope_now(request, Action.VIEW_DASHBOARD)) if auth else lambda: EVERYTHING
+        )
         try:
             # The browser reconnects by itself after 2 s if the stream breaks.
             await response.write(b"retry: 2000\n\n")
             async for snapshot in stream:
-                if auth is not None:  # only the tenants this principal may see
-                    snapshot = auth.scoped_snapshot(request, snapshot)
                 data = json.dumps(snapshot, separators=(",", ":"), default=str)
                 await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
         except ConnectionError:
@@ -229,6 +211,13 @@ def make_app(
     async def get_dashboard(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "dashboard.html")
 
+    async def get_static(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]  # one path segment: never a "/"
+        path = STATIC_DIR / name
+        if name.startswith(".") or not path.is_file():
+            return not_found()
+        return web.FileResponse(path)
+
     async def get_root(request: web.Request) -> web.Response:
         raise web.HTTPFound("/dashboard")
 
@@ -239,21 +228,22 @@ def make_app(
     app = web.Application()
     app.add_routes(
         [
-            web.get("/", get_root),
-            web.get("/metrics", get_metrics),
-            web.get("/healthz", get_health),
-            web.get("/api/v1/calls", get_calls),
-            web.get("/api/v1/usage", get_usage),
-            web.get("/api/v1/events", get_events),
-            web.get("/dashboard", get_dashboard),
-            web.static("/static", STATIC_DIR),
+            declare(web.get("/", get_root), PUBLIC),
+            declare(web.get("/metrics", get_metrics), Access(Action.READ_METRICS, loopback=True)),
+            declare(web.get("/healthz", get_health), Access(Action.READ_HEALTH, loopback=True)),
+            *calls_routes(records),
+            declare(web.get("/api/v1/events", get_events), Access(Action.VIEW_DASHBOARD)),
+            declare(web.get("/dashboard", get_dashboard), Access(Action.VIEW_DASHBOARD, page=True)),
+            # Public: page code only, no data. A handler, not web.static: its 404 is JSON.
+            declare(web.get("/static/{name}", get_static), PUBLIC),
         ]
     )
     if presence_routes is not None:
-        app.add_routes(presence_routes)
+        app.add_routes(_declare_presence(presence_routes))
     app.add_routes(extra_routes)
     if auth is not None:
         auth.install(app)
+    app.middlewares.append(json_not_found)  # inside the guard: its headers apply
     app.on_shutdown.append(on_shutdown)
     return app
 

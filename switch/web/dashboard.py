@@ -20,7 +20,9 @@ The supervisor's part, per call report::
     metrics.observe(phase, record)
     feed.observe(phase, record)
 
-Phone numbers are masked in everything this module renders.
+Phone numbers are masked in everything this module renders. A snapshot is rendered
+once for everybody and narrowed per subscriber to its :class:`~switch.access.policy.Scope`
+(:func:`narrow`: the calls, presence boards and daily counts of its tenants).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from datetime import date, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from switch.access.policy import EVERYTHING, Scope
 from switch.call.calllog import CallRecord
 from switch.metrics import HOPS, LatencyWindow
 from switch.records.writer import iso_utc, mask_number
@@ -255,7 +258,11 @@ class DashboardState:
             flags.append({"code": "mos", "message": f"median MOS {mos:.2f} < {b.mos_min:g}"})
         return flags
 
-    def snapshot(self, now: float) -> dict[str, Any]:
+    def snapshot(self, now: float, scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """Everything the dashboard shows at ``now``, of the tenants in ``scope``."""
+        return narrow(self._render(now), scope)
+
+    def _render(self, now: float) -> dict[str, Any]:
         today = datetime.fromtimestamp(now, ZoneInfo(self.tz)).date()
         counts = self.today if self.today_date == today else {}
         return {
@@ -279,6 +286,18 @@ class DashboardState:
             ],
             "flags": self.flags(now),
         }
+
+
+def narrow(snapshot: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """``snapshot`` with only the calls, presence boards and counts of ``scope``'s tenants
+    (the figures of the whole switch — latency, media, workers, flags — stay)."""
+    if scope.tenants is None:
+        return snapshot
+    scoped = dict(snapshot)
+    scoped["active_calls"] = [c for c in snapshot["active_calls"] if scope.sees(c["tenant"])]
+    scoped["presence"] = {t: b for t, b in snapshot["presence"].items() if scope.sees(t)}
+    scoped["today"] = [c for c in snapshot["today"] if scope.sees(c["tenant"])]
+    return scoped
 
 
 class LiveFeed:
@@ -327,17 +346,17 @@ class LiveFeed:
         self.changed()
         return gone
 
-    def snapshot(self) -> dict[str, Any]:
-        """The current snapshot; subscribers woken by the same change share one rendering
-        (it sorts an hour of samples: ~10 ms with 40,000 of them)."""
+    def snapshot(self, scope: Scope = EVERYTHING) -> dict[str, Any]:
+        """The current snapshot in ``scope``; subscribers woken by the same change share
+        one rendering (it sorts an hour of samples: ~10 ms with 40,000 of them)."""
         now = self.clock()
         if self._cache is not None:
             version, at, cached = self._cache
             if version == self._version and 0 <= now - at < self.min_interval:
-                return cached
+                return narrow(cached, scope)
         snapshot = self.state.snapshot(now)
         self._cache = (self._version, now, snapshot)
-        return snapshot
+        return narrow(snapshot, scope)
 
     async def load_today(
         self, recent_calls: Callable[..., Awaitable[list[dict[str, Any]]]], limit: int = 100_000
@@ -355,14 +374,17 @@ class LiveFeed:
         self._closed = True
         self.changed()
 
-    async def stream(self) -> AsyncGenerator[dict[str, Any], None]:
-        """Snapshots for one subscriber: one now, then one after each change (coalesced)."""
+    async def stream(
+        self, scope: Callable[[], Scope] = lambda: EVERYTHING
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Snapshots for one subscriber: one now, then one after each change (coalesced),
+        each narrowed to ``scope()`` as it is at that push (it may raise to end the stream)."""
         event = asyncio.Event()
         self._subscribers.add(event)
         try:
             while not self._closed:
                 event.clear()
-                yield self.snapshot()
+                yield self.snapshot(scope())
                 # Rate limit after a push, not before: a lone change goes out at once,
                 # changes during the pause coalesce into the next push.
                 await asyncio.sleep(self.min_interval)

@@ -29,38 +29,39 @@ from argon2 import PasswordHasher
 
 from presence.http import presence_routes
 from presence.hub import PresenceHub
-from switch.access import auth
 from switch.access.audit import AuditLog
+from switch.access.passwords import Passwords
+from switch.access.policy import Role
+from switch.access.users import Options, Users, UsersFile, add_token, add_user, set_totp
 from switch.metrics import Metrics
 from switch.records.writer import RecordWriter
-from switch.supervisor.voicemail import VoicemailBox, voicemail_routes
+from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import CSRF_COOKIE, CSRF_HEADER, AuthLayer
+from switch.web.voicemail_api import voicemail_routes
 from tests.switch.sample_records import make_record
 
 PASSWORD = "correct horse battery"
-CHEAP = auth.Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+CHEAP = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 DIRECTORY = {"mueller": {"otto", "anna", "bob"}, "schmidt": {"sven"}}
 NOV = 1_793_491_200.0  # 2026-11-01T00:00:00Z
 
 
-def make_users(options: dict[str, Any] | None = None) -> auth.Users:
+def make_users(options: dict[str, Any] | None = None) -> Users:
     h = CHEAP.hash(PASSWORD)
-    users = auth.Users(options=auth.Options(**(options or {})))
+    users = Users(options=Options(**(options or {})))
     people = [
-        ("otto", auth.Role.OWNER, ["mueller"], "otto"),
-        ("anna", auth.Role.ASSISTANT, ["mueller"], "anna"),
-        ("olga", auth.Role.OPS, [], None),
-        ("sven", auth.Role.OWNER, ["schmidt"], "sven"),
-        ("neu", auth.Role.OWNER, ["mueller"], "bob"),
+        ("otto", Role.OWNER, ["mueller"], "otto"),
+        ("anna", Role.ASSISTANT, ["mueller"], "anna"),
+        ("olga", Role.OPS, [], None),
+        ("sven", Role.OWNER, ["schmidt"], "sven"),
+        ("neu", Role.OWNER, ["mueller"], "bob"),
     ]
     for name, role, tenants, person in people:
-        users = auth.add_user(
-            users, name, role=role, password_hash=h, tenants=tenants, person=person
-        )
+        users = add_user(users, name, role=role, password_hash=h, tenants=tenants, person=person)
         if name != "neu":
-            users = auth.set_totp(users, name, pyotp.random_base32())
+            users = set_totp(users, name, pyotp.random_base32())
     return users
 
 
@@ -68,14 +69,14 @@ def make_users(options: dict[str, Any] | None = None) -> auth.Users:
 class Site:
     url: str
     layer: AuthLayer
-    users_file: auth.UsersFile
+    users_file: UsersFile
     audit: AuditLog
     hub: PresenceHub
     feed: LiveFeed
 
     def token(self, user: str, tenants: tuple[str, ...] = ()) -> tuple[str, str]:
         """A new bearer token for ``user`` (as `users token create` makes it): (token, id)."""
-        users, token, entry = auth.add_token(
+        users, token, entry = add_token(
             self.users_file.load(), user, label="test", tenants=tenants, now=NOV
         )
         self.users_file.save(users)
@@ -89,7 +90,7 @@ class Site:
 
 @contextlib.asynccontextmanager
 async def auth_site(tmp_path: Path, options: dict[str, Any] | None = None) -> AsyncIterator[Site]:
-    users_file = auth.UsersFile(tmp_path / "users.yaml")
+    users_file = UsersFile(tmp_path / "users.yaml")
     users_file.save(make_users(options))
     audit = AuditLog(tmp_path / "audit.jsonl")
     layer = AuthLayer(users_file, audit, passwords=CHEAP, fail_delay=0.05)

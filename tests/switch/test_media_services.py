@@ -39,8 +39,8 @@ from switch.supervisor.voicemail import (
     Voicemail,
     VoicemailBox,
     VoicemailError,
-    voicemail_routes,
 )
+from switch.web.voicemail_api import voicemail_routes
 from switch.worker.announcements import Announcements, PromptCache, write_tone
 from switch.worker.media import (
     CallContext,

@@ -15,7 +15,8 @@ import pyotp
 import pytest
 from click.testing import CliRunner
 
-from switch.access import auth
+from switch.access.passwords import Passwords
+from switch.access.users import revoke_token
 from switch.cli import main as cli
 from switch.web.guard import CSRF_HEADER
 from tests.switch.authsite import PASSWORD, Site, auth_site, client, csrf_of, login
@@ -316,7 +317,7 @@ async def test_enrolment_secret_is_shown_once(site: Site) -> None:
 async def test_password_hashing_does_not_block_the_event_loop(site: Site) -> None:
     """argon2 with the real costs (~0.1-0.4 s here) runs in a thread: the loop that
     carries call reports keeps ticking during a login."""
-    site.layer.passwords = auth.Passwords()  # the production costs (unknown user: dummy)
+    site.layer.passwords = Passwords()  # the production costs (unknown user: dummy)
     gaps: list[float] = []
 
     async def ticker() -> None:
@@ -357,7 +358,7 @@ async def test_event_stream_ends_when_its_token_is_revoked(site: Site) -> None:
                 if line.startswith(b"data: "):
                     snapshots += 1
                     if snapshots == 1:
-                        site.users_file.save(auth.revoke_token(site.users_file.load(), token_id))
+                        site.users_file.save(revoke_token(site.users_file.load(), token_id))
                         site.feed.changed()
         # the loop ended: the server closed the stream (refresh is 0.3 s here)
     assert snapshots == 1

@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.peer,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 async def test_a_call_appears_and_goes_without_reload(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Pure tests of switch.access.auth and switch.access.audit: scopes, secrets, lockout, file."""
+"""Pure tests of switch.access: policy and scopes, secrets, lockout, the users file, audit."""
 
 from __future__ import annotations
 
@@ -13,9 +13,30 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from switch.access import auth
 from switch.access.audit import AuditLog
-from switch.access.auth import Action, Lockout, Principal, Role, Users, UsersFile, can
+from switch.access.lockout import Lockout
+from switch.access.mosquitto import mosquitto_files
+from switch.access.passwords import (
+    Passwords,
+    mosquitto_hash,
+    new_totp_secret,
+    token_digest,
+    totp_step,
+    totp_svg,
+    totp_uri,
+)
+from switch.access.policy import EVERYTHING, Action, Principal, Role, Scope, can, handled_by, scope
+from switch.access.users import (
+    Users,
+    UsersFile,
+    add_token,
+    add_user,
+    get_user,
+    remove_user,
+    revoke_token,
+    set_mqtt_device,
+)
+from switch.errors import AccessError, ConfigError, UserError, UsersFileError
 
 A = Action
 OWN, OTHER = "mueller", "schmidt"
@@ -88,17 +109,17 @@ def test_recordings_only_when_granted() -> None:
 
 
 def test_handled_by() -> None:
-    assert auth.handled_by({"answered_by": "anna.desk"}, "anna")
-    assert auth.handled_by({"answered_by": "anna"}, "anna")
-    assert not auth.handled_by({"answered_by": "annabel.desk"}, "anna")
-    assert not auth.handled_by({"answered_by": None}, "anna")
-    assert not auth.handled_by({"answered_by": "anna"}, None)
+    assert handled_by({"answered_by": "anna.desk"}, "anna")
+    assert handled_by({"answered_by": "anna"}, "anna")
+    assert not handled_by({"answered_by": "annabel.desk"}, "anna")
+    assert not handled_by({"answered_by": None}, "anna")
+    assert not handled_by({"answered_by": "anna"}, None)
 
 
 # -- secrets
 
 
-CHEAP = auth.Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+CHEAP = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def test_passwords() -> None:
@@ -107,65 +128,65 @@ def test_passwords() -> None:
     assert CHEAP.verify(stored, "correct horse battery")
     assert not CHEAP.verify(stored, "correct horse batterY")
     assert not CHEAP.verify("garbage", "x")
-    with pytest.raises(auth.UserError, match="too short: 5"):
+    with pytest.raises(UserError, match="too short: 5"):
         CHEAP.hash("short")
 
 
 def test_totp_step_window_and_format() -> None:
-    secret = auth.new_totp_secret()
+    secret = new_totp_secret()
     totp = pyotp.TOTP(secret)
     now = 1_800_000_015.0
     step = int(now) // 30
-    assert auth.totp_step(secret, totp.at(now), now) == step
-    assert auth.totp_step(secret, totp.at(now - 30), now) == step - 1  # drift, RFC 6238 §5.2
-    assert auth.totp_step(secret, totp.at(now - 90), now) is None
+    assert totp_step(secret, totp.at(now), now) == step
+    assert totp_step(secret, totp.at(now - 30), now) == step - 1  # drift, RFC 6238 §5.2
+    assert totp_step(secret, totp.at(now - 90), now) is None
     code = totp.at(now)
-    assert auth.totp_step(secret, f"{code[:3]} {code[3:]}", now) == step
-    assert auth.totp_step(secret, "12345", now) is None
-    assert auth.totp_step(secret, "abcdef", now) is None
-    uri = auth.totp_uri(secret, "otto")
+    assert totp_step(secret, f"{code[:3]} {code[3:]}", now) == step
+    assert totp_step(secret, "12345", now) is None
+    assert totp_step(secret, "abcdef", now) is None
+    uri = totp_uri(secret, "otto")
     assert uri.startswith("otpauth://totp/Rufweiche:otto?secret=" + secret)
-    assert auth.totp_svg(uri).startswith("<svg")
+    assert totp_svg(uri).startswith("<svg")
 
 
 def test_tokens_are_scoped_and_revocable() -> None:
     users = Users()
-    users = auth.add_user(
+    users = add_user(
         users, "otto", role=Role.OWNER, password_hash=CHEAP.hash("x" * 12), tenants=[OWN, "b"]
     )
-    users, token, entry = auth.add_token(users, "otto", label="ha", tenants=[OWN], now=0)
+    users, token, entry = add_token(users, "otto", label="ha", tenants=[OWN], now=0)
     assert token.startswith("rwt_")
     assert len(token) > 40
-    assert entry.sha256 == auth.token_digest(token)
+    assert entry.sha256 == token_digest(token)
     assert token not in users.to_yaml()
-    who = users.principal_for_token(auth.token_digest(token))
+    who = users.principal_for_token(token_digest(token))
     assert who is not None
     assert who.tenants == {OWN}
     assert who.via == "token"
-    with pytest.raises(auth.UserError, match="'schmidt' is not one of theirs"):
-        auth.add_token(users, "otto", label="", tenants=[OTHER], now=0)
-    assert users.principal_for_token(auth.token_digest(token + "x")) is None
-    revoked = auth.revoke_token(users, entry.id)
-    assert revoked.principal_for_token(auth.token_digest(token)) is None
-    with pytest.raises(auth.UserError, match="not found"):
-        auth.revoke_token(revoked, entry.id)
+    with pytest.raises(UserError, match="'schmidt' is not one of theirs"):
+        add_token(users, "otto", label="", tenants=[OTHER], now=0)
+    assert users.principal_for_token(token_digest(token + "x")) is None
+    revoked = revoke_token(users, entry.id)
+    assert revoked.principal_for_token(token_digest(token)) is None
+    with pytest.raises(UserError, match="not found"):
+        revoke_token(revoked, entry.id)
     # removing the user removes their tokens
-    assert auth.remove_user(users, "otto").tokens == ()
+    assert remove_user(users, "otto").tokens == ()
 
 
 def test_add_user_checks() -> None:
     h = CHEAP.hash("x" * 12)
-    with pytest.raises(auth.UserError, match="needs at least one --tenant"):
-        auth.add_user(Users(), "otto", role=Role.OWNER, password_hash=h)
-    with pytest.raises(auth.UserError, match="needs --person"):
-        auth.add_user(Users(), "anna", role=Role.ASSISTANT, password_hash=h, tenants=[OWN])
-    with pytest.raises(auth.UserError, match="user 'a b'"):
-        auth.add_user(Users(), "a b", role=Role.OPS, password_hash=h)
-    users = auth.add_user(Users(), "olga", role=Role.OPS, password_hash=h)
-    with pytest.raises(auth.UserError, match="exists already"):
-        auth.add_user(users, "olga", role=Role.OPS, password_hash=h)
-    with pytest.raises(auth.UserError, match="'nobody' not found; users: olga"):
-        auth.get_user(users, "nobody")
+    with pytest.raises(UserError, match="needs at least one --tenant"):
+        add_user(Users(), "otto", role=Role.OWNER, password_hash=h)
+    with pytest.raises(UserError, match="needs --person"):
+        add_user(Users(), "anna", role=Role.ASSISTANT, password_hash=h, tenants=[OWN])
+    with pytest.raises(UserError, match="user 'a b'"):
+        add_user(Users(), "a b", role=Role.OPS, password_hash=h)
+    users = add_user(Users(), "olga", role=Role.OPS, password_hash=h)
+    with pytest.raises(UserError, match="exists already"):
+        add_user(users, "olga", role=Role.OPS, password_hash=h)
+    with pytest.raises(UserError, match="'nobody' not found; users: olga"):
+        get_user(users, "nobody")
 
 
 # -- lockout
@@ -209,22 +230,22 @@ def test_users_file_roundtrip_mode_and_reload(tmp_path: Path) -> None:
     path = tmp_path / "var" / "users.yaml"
     f = UsersFile(path)
     assert f.load() == Users()
-    users = auth.add_user(Users(), "olga", role=Role.OPS, password_hash=CHEAP.hash("p" * 12))
+    users = add_user(Users(), "olga", role=Role.OPS, password_hash=CHEAP.hash("p" * 12))
     f.save(users)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert f.load() == users
     other = UsersFile(path)  # another process (the CLI) changes it
-    other.save(auth.remove_user(users, "olga"))
+    other.save(remove_user(users, "olga"))
     assert f.load().users == {}
     os.chmod(path, 0o644)
-    with pytest.raises(auth.UsersFileError, match="mode 644 lets others read it"):
+    with pytest.raises(UsersFileError, match="mode 644 lets others read it"):
         UsersFile(path).load()
     os.chmod(path, 0o600)
     path.write_text("users:\n  x: {role: boss, password: '$argon2id$x'}\n")
-    with pytest.raises(auth.UsersFileError, match=r"users\.x\.role"):
+    with pytest.raises(UsersFileError, match=r"users\.x\.role"):
         UsersFile(path).load()
     path.write_text("users:\n  x: {role: ops, password: plain}\n")
-    with pytest.raises(auth.UsersFileError, match="must be an argon2 hash"):
+    with pytest.raises(UsersFileError, match="must be an argon2 hash"):
         UsersFile(path).load()
 
 
@@ -232,9 +253,9 @@ def test_users_file_roundtrip_mode_and_reload(tmp_path: Path) -> None:
 
 
 def test_mosquitto_files_shape() -> None:
-    users, name = auth.set_mqtt_device(Users(), OWN, "otto", "device-secret")
+    users, name = set_mqtt_device(Users(), OWN, "otto", "device-secret")
     assert name == "mueller.otto"
-    passwd, acl = auth.mosquitto_files(users, switch_user="rufweiche", switch_password="s" * 16)
+    passwd, acl = mosquitto_files(users, switch_user="rufweiche", switch_password="s" * 16)
     assert [line.split(":")[0] for line in passwd.splitlines()] == ["rufweiche", "mueller.otto"]
     assert "user mueller.otto\n" in acl
     assert "topic write rufweiche/v1/mueller/person/otto/presence/set" in acl
@@ -252,7 +273,7 @@ def test_mosquitto_hash_matches_mosquitto_passwd(tmp_path: Path) -> None:
     _, line = path.read_text().strip().split(":", 1)
     _, seven, iterations, salt, _digest = line.split("$")
     assert seven == "7"
-    ours = auth.mosquitto_hash("pa55word", salt=base64.b64decode(salt), iterations=int(iterations))
+    ours = mosquitto_hash("pa55word", salt=base64.b64decode(salt), iterations=int(iterations))
     assert ours == line
 
 
@@ -283,3 +304,52 @@ def test_audit_appends_and_prunes(tmp_path: Path) -> None:
     assert [e["event"] for e in log.read()] == ["presence_set", "logout"]
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert all(json.loads(line)["at"].endswith("Z") for line in lines)
+
+
+# -- scopes (what the guard hands the handlers)
+
+
+def test_scope_is_the_tenants_an_action_may_see() -> None:
+    owner = Principal("otto", Role.OWNER, frozenset({"mueller", "bau"}), "otto")
+    anna = Principal("anna", Role.ASSISTANT, frozenset({"mueller"}), "anna")
+    olga = Principal("olga", Role.OPS, frozenset())
+    scoped_ops = Principal("ops2", Role.OPS, frozenset({"bau"}))
+    assert scope(owner, Action.READ_CALLS) == Scope(frozenset({"mueller", "bau"}))
+    assert scope(olga, Action.READ_CALLS) == EVERYTHING
+    assert scope(olga, Action.READ_RECORDINGS) == Scope(frozenset())  # no grant
+    assert scope(scoped_ops, Action.READ_USAGE) == Scope(frozenset({"bau"}))
+    # An assistant reads only the calls she answered, but sees her tenants' presence.
+    assert scope(anna, Action.READ_CALLS) == Scope(frozenset({"mueller"}), answered_by="anna")
+    assert scope(anna, Action.READ_PRESENCE) == Scope(frozenset({"mueller"}))
+    assert scope(anna, Action.READ_RECORDINGS) == Scope(frozenset())
+    calls = scope(anna, Action.READ_CALLS)
+    assert calls.keeps({"tenant": "mueller", "answered_by": "anna.desk"})
+    assert not calls.keeps({"tenant": "mueller", "answered_by": "otto"})
+    assert not calls.keeps({"tenant": "bau", "answered_by": "anna"})
+    nameless = Principal("x", Role.ASSISTANT, frozenset({"mueller"}))
+    assert not scope(nameless, Action.READ_CALLS).keeps({"tenant": "mueller", "answered_by": ""})
+    # ?tenant= narrows, never widens
+    assert Scope(frozenset({"mueller"})).narrowed("bau") == Scope(frozenset())
+    assert Scope(frozenset()).narrowed("bau") == Scope(frozenset())
+    assert EVERYTHING.narrowed("bau") == Scope(frozenset({"bau"}))
+    assert EVERYTHING.narrowed(None) is EVERYTHING
+    assert EVERYTHING.sees(None)
+    assert not Scope(frozenset({"a"})).sees(None)
+
+
+def test_users_file_errors_name_line_column_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    path.write_text(
+        "options:\n  metrix: token\nusers:\n  x: {role: boss, password: '$argon2id$x'}\n"
+    )
+    os.chmod(path, 0o600)
+    with pytest.raises(UsersFileError) as caught:
+        UsersFile(path).load()
+    assert str(caught.value).splitlines() == [
+        f"{path}:2:3: options.metrix: unknown key, did you mean 'metrics'?",
+        f"{path}:4:7: users.x.role: Input should be 'owner', 'assistant' or 'ops'",
+    ]
+    error = caught.value
+    assert isinstance(error, AccessError)
+    assert isinstance(error, ConfigError)
+    assert (error.line, error.column, error.key) == (2, 3, "options.metrix")

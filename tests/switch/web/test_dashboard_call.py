@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
 __all__ = ["make_switch"]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 async def test_a_real_call_shows_up_live_and_is_counted(tmp_path: Path, make_switch: Any) -> None:

@@ -11,9 +11,10 @@ import pytest
 
 from switch.metrics import Metrics
 from switch.records.writer import RecordWriter
-from switch.supervisor.voicemail import VoicemailBox, voicemail_routes
+from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
+from switch.web.voicemail_api import voicemail_routes
 from switch.worker.announcements import write_tone
 from tests.switch.liveapp import CHROMIUM, chromium_page
 

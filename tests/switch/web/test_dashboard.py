@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rules.presence import PresenceState
+from switch.access.policy import EVERYTHING, Scope
 from switch.call.calllog import CallRecord
 from switch.metrics import LatencyWindow
 from switch.records.writer import RecordWriter
@@ -197,3 +199,23 @@ async def test_today_is_seeded_from_the_records_after_a_restart(tmp_path: Path) 
         1,
     )
     assert (today["b"]["calls"], today["b"]["missed"]) == (1, 1)  # yesterday's is not today's
+
+
+def test_snapshot_in_a_scope_shows_only_its_tenants() -> None:
+    state = DashboardState(LatencyWindow())
+    now = time.time()
+    for call_id, tenant in (("a", "mueller"), ("b", "schmidt")):
+        state.observe("started", make_record(call_id=call_id, tenant=tenant, started_wall=now))
+        state.observe("ended", make_record(call_id=call_id + "2", tenant=tenant, started_wall=now))
+    state.set_presence("mueller", {"otto": "available"})
+    state.set_presence("schmidt", {"sven": "away"})
+    everything = state.snapshot(now)
+    assert state.snapshot(now, EVERYTHING) == everything
+    mine = state.snapshot(now, Scope(frozenset({"mueller"})))
+    assert [c["tenant"] for c in mine["active_calls"]] == ["mueller"]
+    assert list(mine["presence"]) == ["mueller"]
+    assert [c["tenant"] for c in mine["today"]] == ["mueller"]
+    assert mine["latency"] == everything["latency"]  # the switch's own figures stay
+    assert len(everything["active_calls"]) == 2
+    nothing = state.snapshot(now, Scope(frozenset()))
+    assert (nothing["active_calls"], nothing["presence"], nothing["today"]) == ([], {}, [])
