@@ -31,7 +31,7 @@ from rules.presence import (
     parse_presence_arg,
     presence_snapshot,
 )
-from rules.week import week_days, week_grid, week_slots, week_status
+from rules.week import wall_instant, week_days, week_grid, week_slots, week_status
 
 __all__ = [
     "CallInfo",
@@ -60,6 +60,7 @@ __all__ = [
     "normalize_number",
     "parse_presence_arg",
     "presence_snapshot",
+    "wall_instant",
     "week_days",
     "week_grid",
     "week_slots",

@@ -1,14 +1,16 @@
 """The week at a glance: decisions for every slot of an ISO week (for ``rufweiche week``).
 
-Slots are local wall-clock times in the plan's zone. In the spring the skipped hour still gets
-a slot: 02:00 on that Sunday does not exist in Europe/Berlin, and Python reads it with the offset
-before the change, i.e. as the instant 03:00 CEST, so the slot shows what happens then. In the
+Slots are local wall-clock times in the plan's zone, and :func:`wall_instant` is the one rule
+for a wall-clock time that the clock skips or repeats (``explain --at`` uses it too). In the
+spring the skipped hour still gets a slot: 02:00 on that Sunday does not exist in Europe/Berlin;
+it is read as the instant it becomes, 03:00 CEST, so the slot shows what happens then. In the
 autumn the doubled hour gets one slot (its first occurrence, ``fold=0``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from rules.days import DayStatus
 from rules.decide import CallInfo, decide
@@ -23,6 +25,24 @@ def week_days(year: int, week: int) -> tuple[dt.date, ...]:
     return tuple(monday + dt.timedelta(days=i) for i in range(7))
 
 
+ClockChange = Literal["skipped", "repeated"]
+
+
+def wall_instant(
+    day: dt.date, at: dt.time, zone: dt.tzinfo
+) -> tuple[dt.datetime, ClockChange | None]:
+    """The instant of wall-clock time ``at`` on ``day`` in ``zone``, and whether the clock
+    skips that time (it is read as the time it becomes: 02:30 -> 03:30 CEST) or repeats it
+    (the first occurrence is taken)."""
+    wall = dt.datetime.combine(day, at, tzinfo=zone).replace(fold=0)
+    instant = wall.astimezone(dt.UTC).astimezone(zone)
+    if instant.replace(tzinfo=None) != wall.replace(tzinfo=None):
+        return instant, "skipped"
+    if wall.replace(fold=1).utcoffset() != wall.utcoffset():
+        return instant, "repeated"
+    return instant, None
+
+
 def week_slots(
     plan: DialPlan, year: int, week: int, step_minutes: int = 60
 ) -> tuple[dt.datetime, ...]:
@@ -30,7 +50,7 @@ def week_slots(
     if not 0 < step_minutes <= 1440 or 1440 % step_minutes:
         raise ValueError(f"step_minutes {step_minutes!r} must divide a day (1440 minutes)")
     return tuple(
-        dt.datetime(day.year, day.month, day.day, m // 60, m % 60, tzinfo=plan.zone)
+        wall_instant(day, dt.time(m // 60, m % 60), plan.zone)[0]
         for day in week_days(year, week)
         for m in range(0, 1440, step_minutes)
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 from zoneinfo import ZoneInfo
@@ -19,9 +19,14 @@ from rules import (
     DialPlan,
     DialPlanError,
     DialPlanSet,
+    PresenceArgumentError,
+    PresenceSetting,
     PresenceState,
     decide,
     load_dialplans,
+    parse_presence_arg,
+    presence_snapshot,
+    wall_instant,
 )
 from rules.decision import Decision, FinalKind, OnFailure, Step, Target
 from switch.cli import weekview
@@ -109,27 +114,15 @@ def did_you_mean(wanted: str, names: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def parse_presence(plan: DialPlan, items: Sequence[str]) -> dict[str, PresenceState]:
-    """``("jan=away", ...)`` -> snapshot, with the valid names in every error."""
-    states = ", ".join(state.value for state in PresenceState)
-    snapshot: dict[str, PresenceState] = {}
-    for item in items:
-        person, sep, state = item.partition("=")
-        person, state = person.strip(), state.strip().lower()
-        if not sep or not person or not state:
-            raise SwitchError(f"--presence {item!r}: expected PERSON=STATE, e.g. jan=away")
-        if person not in plan.people:
-            raise SwitchError(
-                f"--presence {item!r}: no person {person!r} in {plan.name}"
-                f"{did_you_mean(person, plan.people)}; people: {listing(plan.people)}"
-            )
-        try:
-            snapshot[person] = PresenceState(state)
-        except ValueError:
-            raise SwitchError(
-                f"--presence {item!r}: unknown state {state!r}; states: {states}"
-            ) from None
-    return snapshot
+def parse_presence(
+    plan: DialPlan, items: Sequence[str], now: datetime
+) -> tuple[PresenceSetting, ...]:
+    """``("jan=away", "heimbuero=dnd until 14:00", ...)``: people and services of ``plan``,
+    ``until`` read on the local date of ``now``; the valid names in every error."""
+    try:
+        return tuple(parse_presence_arg(plan, item, now) for item in items)
+    except PresenceArgumentError as exc:
+        raise SwitchError(f"--presence {exc}") from None
 
 
 def parse_caller(raw: str | None) -> str | None:
@@ -148,11 +141,10 @@ def parse_local_time(raw: str | None, zone: ZoneInfo) -> tuple[datetime, str | N
         raise SwitchError(f"--at {raw!r}: expected a local time like '2027-05-27 10:00'") from None
     if wall.tzinfo is not None:
         return wall.astimezone(zone), None
-    instant = weekview.local_instant(wall.date(), wall.time(), zone)
-    if instant is None:
-        shifted = wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
-        return shifted, f"{wall:%H:%M} does not exist that day (clocks go forward): {shifted:%H:%M}"
-    if instant.replace(fold=1).utcoffset() != instant.utcoffset():
+    instant, change = wall_instant(wall.date(), wall.time(), zone)
+    if change == "skipped":
+        return instant, f"{wall:%H:%M} does not exist that day (clocks go forward): {instant:%H:%M}"
+    if change == "repeated":
         return instant, f"{wall:%H:%M} happens twice that day (clocks go back): the first one"
     return instant, None
 
@@ -216,8 +208,9 @@ def holiday_region(plan: DialPlan) -> str:
     "--presence",
     "presence",
     multiple=True,
-    metavar="PERSON=STATE",
-    help="Presence of a person, e.g. jan=away (repeatable; default: everyone available).",
+    metavar="ID=STATE[ until HH:MM]",
+    help="Presence of a person or service, e.g. jan=away or 'heimbuero=dnd until 14:00'"
+    " (repeatable; default: everyone available).",
 )
 def explain(
     path: Path, to: str, caller: str | None, at: str | None, presence: tuple[str, ...]
@@ -228,7 +221,7 @@ def explain(
     zone = ZoneInfo(plan.timezone)
     now, note = parse_local_time(at, zone)
     call = CallInfo(called=to, caller=parse_caller(caller))
-    snapshot = parse_presence(plan, presence)
+    snapshot = presence_snapshot(parse_presence(plan, presence, now), now)
     decision = decide(plan, call, snapshot, now)
     click.echo(render_decision(plan, call, now, decision, note, snapshot))
 

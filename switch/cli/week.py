@@ -3,7 +3,7 @@ The grid itself is :func:`switch.cli.weekview.week_grid`."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,10 @@ from switch.errors import SwitchError, WeekViewError
     "--from", "caller", metavar="NUMBER|anonymous", help="The caller (default: anonymous)."
 )
 @click.option(
-    "--presence", multiple=True, metavar="PERSON=STATE", help="e.g. jan=away (repeatable)."
+    "--presence",
+    multiple=True,
+    metavar="ID=STATE[ until HH:MM]",
+    help="e.g. jan=away or 'heimbuero=dnd until 14:00' (until: on the Monday; repeatable).",
 )
 @click.option(
     "--slot",
@@ -64,7 +67,7 @@ def week(
         plan,
         monday,
         call,
-        parse_presence(plan, presence),
+        parse_presence(plan, presence, datetime.combine(monday, time(0), tzinfo=zone)),
         slot_minutes=int(slot_minutes),
     )
 

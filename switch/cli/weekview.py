@@ -3,8 +3,9 @@
 Theory of operation: a week is cut into slots (an hour or half an hour). For every
 slot the rules are asked once, at the slot's first instant in the plan's timezone, and
 the matched rule's name fills the cell. Days on which the clocks change are handled
-on the wall clock: a slot that does not exist (02:00–03:00 on the spring change) stays
-empty, a slot that happens twice (autumn) is shown as its first occurrence.
+on the wall clock by the one rule of :func:`rules.wall_instant` (``explain --at`` uses it too):
+the slot that does not exist (02:00 on the spring change) shows what happens at the time it
+becomes (03:00 CEST) and is marked; a slot that happens twice (autumn) is its first occurrence.
 
 Everything here is pure: :func:`week_grid` only calls :func:`rules.decide`, and
 :func:`render_text` / :func:`render_svg` only build strings. The CLI does the I/O.
@@ -14,13 +15,22 @@ from __future__ import annotations
 
 import string
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-from rules import CallInfo, Decision, DialPlan, PresenceState, decide
+from rules import (
+    CallInfo,
+    Decision,
+    DialPlan,
+    PresenceSetting,
+    PresenceState,
+    decide,
+    presence_snapshot,
+    wall_instant,
+)
 from switch.errors import WeekViewError
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -65,7 +75,8 @@ TERMINAL_COLOURS = ("blue", "yellow", "green", "magenta", "cyan", "red", "bright
 class Cell:
     start: time  # wall-clock time of the slot in the plan's timezone
     rule: str | None  # the matched rule, None when no rule matched
-    exists: bool = True  # False for the hour skipped when summer time starts
+    exists: bool = True  # False for a cell outside the plan's week (none today)
+    skipped: bool = False  # the hour the clock skips in spring: shows the hour it becomes
     detail: str = ""  # who rings, for a tooltip: "Jan Müller desk, then Heimbüro …; voicemail"
     variant: bool = False  # the rule's usual slot rings others (a home-office day, say)
 
@@ -109,18 +120,6 @@ def parse_iso_week(text: str) -> date:
 def iso_week_label(monday: date) -> str:
     year, week, _ = monday.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def local_instant(day: date, at: time, zone: tzinfo) -> datetime | None:
-    """The aware instant for a wall-clock time, or None when the clock skips it.
-
-    For a time that happens twice (clocks go back) the first occurrence is taken.
-    """
-    candidate = datetime.combine(day, at, tzinfo=zone).replace(fold=0)
-    round_trip = candidate.astimezone(UTC).astimezone(zone)
-    if round_trip.replace(tzinfo=None) != candidate.replace(tzinfo=None):
-        return None
-    return candidate
 
 
 def clock_change_note(day: date, zone: tzinfo) -> str | None:
@@ -167,17 +166,14 @@ def compute_week(
         day = monday + timedelta(days=offset)
         cells = []
         for at in times:
-            instant = local_instant(day, at, zone)
-            if instant is None:
-                cells.append(Cell(at, None, exists=False))
-                continue
+            instant, change = wall_instant(day, at, zone)
             rule, detail = rule_at(instant)
             seen.add(rule)
-            cells.append(Cell(at, rule, detail=detail))
+            cells.append(Cell(at, rule, detail=detail, skipped=change == "skipped"))
         notes = day_notes(day)
-        change = clock_change_note(day, zone)
-        if change is not None:
-            notes = (*notes, change)
+        clock_note = clock_change_note(day, zone)
+        if clock_note is not None:
+            notes = (*notes, clock_note)
         days.append(Day(day, tuple(cells), notes))
     return WeekGrid(
         title=title,
@@ -210,7 +206,7 @@ def week_grid(
     plan: DialPlan,
     monday: date,
     call: CallInfo,
-    presence: Mapping[str, PresenceState],
+    presence: Mapping[str, PresenceState] | Sequence[PresenceSetting],
     *,
     slot_minutes: int = 60,
 ) -> WeekGrid:
@@ -219,7 +215,10 @@ def week_grid(
         raise WeekViewError(f"week start {monday.isoformat()!r} is not a Monday")
 
     def rule_at(instant: datetime) -> tuple[str | None, str]:
-        decision = decide(plan, call, presence, instant)
+        snapshot = (
+            presence if isinstance(presence, Mapping) else presence_snapshot(presence, instant)
+        )
+        decision = decide(plan, call, snapshot, instant)
         return decision.rule, who_rings(plan, decision)
 
     sunday = monday + timedelta(days=6)
@@ -375,13 +374,14 @@ def render_svg(grid: WeekGrid) -> str:
             x = label_px + index * slot_px
             end = datetime.combine(day.date, cell.start) + timedelta(minutes=grid.slot_minutes)
             when = f"{day_label(day.date)}, {cell.start:%H:%M}–{end:%H:%M}"
+            skipped = " (does not exist: clocks go forward; as at the hour after)" * cell.skipped
             if not cell.exists:
                 tip = f"{when}: does not exist (clocks go forward)"
                 fill = "none"
                 rule_attr = '""'
             else:
                 name = NO_RULE if cell.rule is None else cell.rule
-                tip = f"{when}: {name}" + (f" — {cell.detail}" if cell.detail else "")
+                tip = f"{when}{skipped}: {name}" + (f" — {cell.detail}" if cell.detail else "")
                 fill = rule_colour(grid, cell.rule)
                 rule_attr = quoteattr(name)
             out.append(

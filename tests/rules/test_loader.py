@@ -14,6 +14,7 @@ from rules import (
     load_dialplans,
     load_plan,
     normalize_number,
+    wall_instant,
     week_days,
     week_grid,
     week_slots,
@@ -217,8 +218,9 @@ def test_week_slots_on_the_dst_days_are_wall_clock_hours() -> None:
     spring = week_slots(p, 2027, 12)  # Mon 22 to Sun 28 March 2027
     assert len(spring) == 168
     two_am = spring[-22]  # Sunday 02:00, which does not exist that night
-    assert (two_am.hour, two_am.utcoffset()) == (2, dt.timedelta(hours=1))
-    # it is read with the offset before the change: the instant 03:00 CEST, inside the range
+    # it is read as the instant it becomes, 03:00 CEST (01:00 UTC), inside the range
+    assert (two_am.hour, two_am.utcoffset()) == (3, dt.timedelta(hours=2))
+    assert two_am == dt.datetime(2027, 3, 28, 1, 0, tzinfo=dt.UTC)
     assert week_grid(p, CallInfo("+4923319876540"), {}, 2027, 12)[-22][1].rule == "r"
     autumn = week_slots(p, 2027, 43)  # the week ending Sunday 31 October 2027
     assert autumn[-22].utcoffset() == dt.timedelta(hours=2)  # the first 02:00 (CEST)
@@ -282,3 +284,15 @@ def test_the_municipal_plan_of_the_bench_loads_within_the_limits(tmp_path: Path)
     municipal = load_plan(path)
     assert len(municipal.extensions) == 1400
     assert municipal.warnings == ()  # no rule of it is reported as never matching
+
+
+def test_wall_instant_is_the_one_rule_for_skipped_and_repeated_times() -> None:
+    skipped, change = wall_instant(dt.date(2027, 3, 28), dt.time(2, 30), BERLIN)
+    assert change == "skipped"
+    assert (skipped.hour, skipped.minute, skipped.utcoffset()) == (3, 30, dt.timedelta(hours=2))
+    repeated, change = wall_instant(dt.date(2027, 10, 31), dt.time(2, 30), BERLIN)
+    assert change == "repeated"
+    assert (repeated.hour, repeated.utcoffset()) == (2, dt.timedelta(hours=2))  # the first, CEST
+    plain, change = wall_instant(dt.date(2027, 5, 27), dt.time(10, 0), BERLIN)
+    assert change is None
+    assert (plain.hour, plain.utcoffset()) == (10, dt.timedelta(hours=2))

@@ -167,6 +167,22 @@ def test_explain_blocked_caller_is_rejected() -> None:
     assert " at once: reject with 603" in result.stdout
 
 
+def test_presence_of_a_service_and_until_change_the_decision() -> None:
+    """Issue 14 item 13: a service's presence and an until-time reach explain."""
+    base = ("--from", CUSTOMER, "--at", "2027-05-25 10:00")
+    normal = explain(*base)
+    assert normal.exit_code == 0, normal.stderr
+    service_away = explain(*base, "--presence", "heimbuero=away")
+    assert service_away.exit_code == 0, service_away.stderr
+    assert "heimbuero away" in service_away.stdout
+    until_past = explain(*base, "--presence", "jan=away until 09:00")
+    until_future = explain(*base, "--presence", "jan=away until 11:00")
+    away = explain(*base, "--presence", "jan=away")
+    assert until_past.exit_code == until_future.exit_code == 0
+    assert until_past.stdout == normal.stdout  # the state ended before the call
+    assert until_future.stdout == away.stdout  # still away at 10:00
+
+
 def test_presence_changes_the_decision() -> None:
     available = explain("--from", CUSTOMER, "--at", "2027-05-25 10:00")
     away = explain("--from", CUSTOMER, "--at", "2027-05-25 10:00", "--presence", "jan=away")
@@ -227,9 +243,12 @@ def test_long_lists_in_errors_are_cut() -> None:
 @pytest.mark.parametrize(
     ("presence", "message"),
     [
-        ("jann=away", "no person 'jann' in Tischlerei Müller (did you mean 'jan'?); people: jan"),
-        ("jan=gone", "unknown state 'gone'; states: available, away, busy, dnd, offline"),
-        ("jan", "expected PERSON=STATE"),
+        (
+            "jann=away",
+            "no person or service 'jann', did you mean 'jan'? (people: jan; services: heimbuero)",
+        ),
+        ("jan=gone", "unknown state 'gone' (states: available, away, busy, dnd, offline)"),
+        ("jan", "expected ID=STATE or ID=STATE until HH:MM"),
     ],
 )
 def test_explain_bad_presence(presence: str, message: str) -> None:
@@ -321,7 +340,7 @@ def test_week_default_is_this_week() -> None:
     [
         (("--week", "2027-21"), "--week: week '2027-21' is not an ISO week like '2027-W21'"),
         (("--tenant", "nobody"), "tenant 'nobody' not found; tenants: tischlerei-mueller"),
-        (("--presence", "petra=away"), "no person 'petra'"),
+        (("--presence", "petra=away"), "no person or service 'petra'"),
     ],
 )
 def test_week_bad_input(args: tuple[str, ...], message: str) -> None:

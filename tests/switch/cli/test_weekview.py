@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rules import CallInfo, load_plan
+from rules import CallInfo, load_plan, wall_instant
 from switch.cli import weekview
 from switch.errors import WeekViewError
 
@@ -80,15 +80,35 @@ def test_bad_slot_size() -> None:
         weekview.slot_times(20)
 
 
-def test_spring_forward_hour_does_not_exist() -> None:
-    # 28 March 2027: Berlin skips 02:00-03:00.
-    grid = grid_for(date(2027, 3, 22))
+def test_spring_forward_hour_shows_the_hour_it_becomes() -> None:
+    # 28 March 2027: Berlin skips 02:00-03:00; the 02:00 slot shows what happens at 03:00 CEST
+    # (docs/dialplan.md, "Time zones and daylight saving time").
+    seen: list[datetime] = []
+
+    def record(instant: datetime) -> tuple[str | None, str]:
+        seen.append(instant)
+        return ("night" if instant.hour < 3 else "early"), ""
+
+    grid = weekview.compute_week(
+        monday=date(2027, 3, 22),
+        zone=BERLIN,
+        slot_minutes=60,
+        rule_at=record,
+        day_notes=lambda day: (),
+        rule_names=("night", "early"),
+        title="t",
+        timezone="Europe/Berlin",
+    )
     sunday = grid.days[6]
     assert sunday.date == date(2027, 3, 28)
-    assert [cell.exists for cell in sunday.cells].count(False) == 1
-    assert not sunday.cells[2].exists
+    assert all(cell.exists for day in grid.days for cell in day.cells)
+    assert [cell.skipped for cell in sunday.cells].count(True) == 1
+    assert sunday.cells[2].skipped
+    assert sunday.cells[2].rule == "early"  # asked at 03:00 CEST, not at 01:00 CET
+    assert seen[6 * 24 + 2] == datetime(2027, 3, 28, 3, 0, tzinfo=BERLIN)
+    assert seen[6 * 24 + 2].utcoffset() == seen[6 * 24 + 3].utcoffset()
     assert "clocks go forward" in sunday.notes
-    assert all(cell.exists for day in grid.days[:6] for cell in day.cells)
+    assert not any(cell.skipped for day in grid.days[:6] for cell in day.cells)
 
 
 def test_autumn_hour_taken_once_and_noted() -> None:
@@ -97,8 +117,8 @@ def test_autumn_hour_taken_once_and_noted() -> None:
     sunday = grid.days[6]
     assert all(cell.exists for cell in sunday.cells)
     assert "clocks go back" in sunday.notes
-    instant = weekview.local_instant(sunday.date, time(2, 30), BERLIN)
-    assert instant is not None
+    instant, change = wall_instant(sunday.date, time(2, 30), BERLIN)
+    assert change == "repeated"
     assert instant.utcoffset() == ZoneInfo("Europe/Berlin").utcoffset(datetime(2027, 10, 1))
 
 
@@ -154,7 +174,11 @@ def test_svg_is_xml_with_one_block_per_slot() -> None:
     assert len(slots) == 7 * 48
     rules = [rect.get("data-rule") for rect in slots]
     assert rules.count("Office") == 5 * 18
-    assert rules.count("") == 2  # 02:00-03:00 on the spring-forward Sunday
+    assert rules.count("") == 0  # 02:00-03:00 on the spring-forward Sunday shows 03:00 CEST
+    titles = [rect.findtext(f"{SVG}title") or "" for rect in slots]
+    skipped = [t for t in titles if "does not exist" in t]
+    assert len(skipped) == 2
+    assert all(t.startswith("Sun 28 Mar") for t in skipped)
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
     assert "Testfeiertag" in texts
     assert "Test — week" in texts
@@ -188,15 +212,16 @@ def test_week_grid_needs_a_monday() -> None:
 
 def test_explain_and_week_share_one_dst_rule() -> None:
     """`explain --at` and `week` read a wall-clock time by the same rule
-    (weekview.local_instant): the skipped spring hour is no slot and a note, the doubled
-    autumn hour is its first occurrence in both."""
+    (rules.wall_instant): the skipped spring hour is read as the hour it becomes, with a note,
+    the doubled autumn hour is its first occurrence in both."""
     from switch.cli.plans import parse_local_time
 
     spring = grid_for(date(2027, 3, 22)).days[6]
-    assert not spring.cells[2].exists
-    _, note = parse_local_time("2027-03-28 02:00", BERLIN)
+    assert spring.cells[2].skipped
+    explained_spring, note = parse_local_time("2027-03-28 02:00", BERLIN)
     assert note is not None
     assert "does not exist" in note
+    assert explained_spring == datetime(2027, 3, 28, 3, 0, tzinfo=BERLIN)
     seen: list[datetime] = []
 
     def record(instant: datetime) -> tuple[str | None, str]:
