@@ -1,0 +1,44 @@
+"""The call-flow timers of one worker: a heap of deadlines, cancelled lazily."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+
+
+class Timers:
+    """Named timers per call key; a cancelled or restarted timer's heap entry is skipped."""
+
+    def __init__(self) -> None:
+        self._seq = itertools.count()
+        self._heap: list[tuple[int, int, int, str]] = []  # (deadline_ns, seq, call, name)
+        self._ids: dict[tuple[int, str], int] = {}
+
+    def start(self, key: int, name: str, deadline_ns: int) -> None:
+        seq = next(self._seq)
+        self._ids[(key, name)] = seq
+        heapq.heappush(self._heap, (deadline_ns, seq, key, name))
+
+    def cancel(self, key: int, name: str) -> None:
+        self._ids.pop((key, name), None)  # the heap entry is skipped when due
+
+    def forget(self, key: int) -> None:
+        """Every timer of a call that is gone."""
+        for name in [n for (k, n) in self._ids if k == key]:
+            self._ids.pop((key, name), None)
+
+    def next_deadline(self) -> int | None:
+        return self._heap[0][0] if self._heap else None
+
+    def due(self, now_ns: int) -> Iterator[tuple[int, str]]:
+        """(call key, timer name) of every live timer due by ``now_ns``, in order."""
+        while self._heap and self._heap[0][0] <= now_ns:
+            _, seq, key, name = heapq.heappop(self._heap)
+            if self._ids.get((key, name)) != seq:
+                continue
+            del self._ids[(key, name)]
+            yield key, name
+
+
+__all__ = ["Timers"]
