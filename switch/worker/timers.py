@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
 
 
 class Timers:
@@ -31,14 +30,20 @@ class Timers:
     def next_deadline(self) -> int | None:
         return self._heap[0][0] if self._heap else None
 
-    def due(self, now_ns: int) -> Iterator[tuple[int, str]]:
-        """(call key, timer name) of every live timer due by ``now_ns``, in order."""
+    def due(self, now_ns: int) -> list[tuple[int, str]]:
+        """(call key, timer name) of every live timer due by ``now_ns``, in order.
+
+        Taken off the heap at once: a timer started while these are fed waits for the
+        next round, even when it is due already.
+        """
+        due: list[tuple[int, str]] = []
         while self._heap and self._heap[0][0] <= now_ns:
             _, seq, key, name = heapq.heappop(self._heap)
             if self._ids.get((key, name)) != seq:
                 continue
             del self._ids[(key, name)]
-            yield key, name
+            due.append((key, name))
+        return due
 
 
 __all__ = ["Timers"]

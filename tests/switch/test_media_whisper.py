@@ -8,7 +8,7 @@ import pytest
 
 from switch.call.callflow import WHISPER_PROMPT
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.test_media_calls import (
+from tests.switch.worker.test_media_calls import (
     ALAW,
     BUSINESS,
     BUSINESS_E164,

@@ -36,7 +36,7 @@ from switch.call.events import (
     StopRecording,
     TimerFired,
 )
-from tests.switch.test_callflow import (
+from tests.switch.call.test_callflow import (
     DESK,
     HOME,
     MOBILE,
