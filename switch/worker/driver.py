@@ -25,7 +25,7 @@ from rules import CallInfo, DialPlan, DialPlanSet, decide
 from rules.decision import Decision, Failure
 from rules.presence import PresenceState
 from switch.call.admission import RETRY_AFTER_S, LegBudget
-from switch.call.callflow import CallFlow, MediaOptions
+from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
 from switch.call.events import (
     CALLER,
@@ -63,6 +63,7 @@ from switch.call.features import (
     is_feature_code,
     normalize_called,
 )
+from switch.call.prompts import MediaOptions
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import (
     asserted_identity,

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rules.decision import FinalKind
-from switch.call.callflow import DICTATION_PROMPT, MediaOptions, prompt_texts
 from switch.call.events import (
     CALLER,
     Command,
@@ -39,6 +38,7 @@ from switch.call.events import (
     StopPlayback,
     StopRecording,
 )
+from switch.call.prompts import DICTATION_PROMPT, MediaOptions, prompt_texts
 from switch.control import messages as control
 from switch.worker.announcements import (
     DEFAULT_VOICE,

@@ -20,12 +20,6 @@ import pytest
 from aiohttp import web
 
 from rules import load_plan_text
-from switch.call.callflow import (
-    CONFIRM_PROMPT,
-    DICTATION_PROMPT,
-    VOICEMAIL_GREETING,
-    WHISPER_PROMPT,
-)
 from switch.call.events import (
     CALLER,
     PlaybackDone,
@@ -34,6 +28,7 @@ from switch.call.events import (
     StopPlayback,
     StopRecording,
 )
+from switch.call.prompts import CONFIRM_PROMPT, DICTATION_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
 from switch.control.messages import FromWorker, VoicemailFiled, op_of
 from switch.supervisor.voicemail import (
     Broker,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import prompt_texts
+from switch.call.prompts import prompt_texts
 from tests.peers import mosquitto_broker
 from tests.sip_peers import LOOPBACK, Sipp, stop_process, write_plan
 from tests.switch.running_switch import Switch

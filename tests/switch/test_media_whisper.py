@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import WHISPER_PROMPT
+from switch.call.prompts import WHISPER_PROMPT
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
 from tests.switch.worker.test_media_calls import (
     ALAW,

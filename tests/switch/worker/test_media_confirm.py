@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import CONFIRM_PROMPT
+from switch.call.prompts import CONFIRM_PROMPT
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
 from tests.switch.worker.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, make_prompts
 
