@@ -16,42 +16,29 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from rules import CallInfo, DialPlan, DialPlanSet, decide
-from rules.decision import Decision, Failure
+from rules.decision import Decision
 from rules.presence import PresenceState
-from switch.call.admission import RETRY_AFTER_S, LegBudget
+from switch.call.admission import LegBudget
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
 from switch.call.events import (
     CALLER,
-    AnswerAndBridge,
-    AnswerCaller,
     CallerGone,
-    Cancel,
-    CancelTimer,
     Command,
     ConfirmDigit,
-    Dial,
     Event,
     Finished,
-    HangUpCaller,
     IncomingCall,
     LegAnswered,
     LegFailed,
     LegHungUp,
     LegRinging,
-    OpenEarlyMedia,
     Outcome,
-    PlayPrompt,
-    RejectCaller,
-    RelayRinging,
     Shutdown,
-    StartTimer,
     TimerFired,
 )
 from switch.call.features import (
@@ -66,19 +53,14 @@ from switch.call.features import (
 from switch.call.prompts import MediaOptions
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import (
-    asserted_identity,
     classify,
-    diversion,
-    from_header,
-    history_info,
     mask_number,
     parse_name_addr,
-    reason_header,
-    resolve_target,
 )
 from switch.control import messages as control
-from switch.errors import LegUnavailable, UnroutableTarget
-from switch.worker.media import CallContext, MediaServices, tenant_media
+from switch.worker.commands import ActiveCall, CommandRunner, deadline
+from switch.worker.config import WorkerConfig
+from switch.worker.media import MediaServices, tenant_media
 from switch.worker.seam import (
     IncomingInvite,
     LegConnected,
@@ -94,51 +76,6 @@ log = logging.getLogger("switch.worker")
 
 FEATURE_HANGUP_S = 1.0
 FEATURE_TIMER = "feature-hangup"
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    name: str
-    host: str
-    port: int
-    dialplans: tuple[Path, ...]
-    routes: Mapping[str, str] = field(default_factory=dict)
-    trunk: str | None = None
-    grace: float = 10.0
-    # pjsua itself answers 486 (statelessly, before the application sees the INVITE)
-    # when all its call slots hold legs. Keeping one slot spare makes every overflow
-    # call get our 503 + Retry-After instead, at the price of one bridged call less.
-    spare_leg: bool = False
-    # Media services (announcements, voicemail, answer confirmation) keep their files
-    # here; without it VOICEMAIL/ANNOUNCEMENT finals reject and confirm is not asked.
-    data_dir: Path | None = None
-
-    @property
-    def sip(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(slots=True)
-class ActiveCall:
-    """The driver's bookkeeping for one incoming call (the flow holds the logic)."""
-
-    key: int
-    caller_handle: int
-    recorder: CallRecorder
-    flow: CallFlow | None = None
-    legs: dict[int, int] = field(default_factory=dict)  # leg -> handle
-    live: set[int] = field(default_factory=set)  # handles not ended yet
-    cancelled: set[int] = field(default_factory=set)  # legs the flow cancelled
-    reserved: int = 0  # outbound legs held for this call, not dialled yet
-    caller_answered: bool = False
-    caller_rejected: bool = False
-    finished: Finished | None = None
-    feature: bool = False
-    dictation_person: str | None = None  # the dictation box: who dictates
-
-    @property
-    def tenant(self) -> str:
-        return self.recorder.tenant
 
 
 class CallDriver:
@@ -169,6 +106,16 @@ class CallDriver:
         self._keys = itertools.count(1)
         self.timers = Timers()
         self._pending: deque[tuple[ActiveCall, Event]] = deque()
+        self.commands = CommandRunner(
+            config,
+            legs,
+            budget,
+            self.timers,
+            media,
+            pending=self._pending,
+            by_handle=self._by_handle,
+            report=self._send_record,
+        )
 
     @property
     def busy(self) -> bool:
@@ -242,10 +189,10 @@ class CallDriver:
                 recorder.record.tenant,
                 "draining" if self.draining else "no free leg",
             )
-            self._reject(call, 503, "Service Unavailable", retry=True)
+            self.commands.reject(call, 503, "Service Unavailable", retry=True)
             return
         if plan is None:
-            self._reject(call, 404, "Not Found")
+            self.commands.reject(call, 404, "Not Found")
             return
         decision = decide(
             plan,
@@ -377,167 +324,19 @@ class CallDriver:
     def _execute(self, call: ActiveCall, commands: Iterable[Command]) -> None:
         for command in commands:
             try:
-                self._carry_out(call, command)
+                self.commands.carry_out(call, command)
             except Exception:
                 log.exception("call %s: command %r failed", call.recorder.call_id, command)
         if call.finished is not None:
-            self.end_everything(call)
+            self.commands.end_everything(call)
             self._maybe_close(call)
-
-    def _carry_out(self, call: ActiveCall, command: Command) -> None:
-        if isinstance(command, Dial):
-            self._dial(call, command)
-        elif isinstance(command, Cancel):
-            call.cancelled.add(command.leg)
-            handle = call.legs.get(command.leg)
-            if handle is not None and handle in call.live:
-                self.sip.end(handle)
-        elif isinstance(command, RelayRinging):
-            self._relay_ringing(call, command)
-        elif isinstance(command, AnswerAndBridge):
-            handle = call.legs[command.leg]
-            if self.sip.answer(call.caller_handle):
-                call.caller_answered = True
-                call.recorder.bridged(command.leg, time.monotonic_ns())
-                self.sip.bridge(call.caller_handle, handle)
-                self._send_record(call, CallPhase.ANSWERED)
-        elif isinstance(command, RejectCaller):
-            headers = [("Reason", reason_header(command.status, command.reason))]
-            self._reject(call, command.status, command.reason, headers=headers)
-        elif isinstance(command, OpenEarlyMedia):
-            # 183 with our SDP answer (RFC 3960): the caller hears the welcome unanswered.
-            if not (call.caller_answered or call.caller_rejected):
-                self.sip.provisional(call.caller_handle, 183)
-        elif isinstance(command, AnswerCaller):
-            # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
-            if self.sip.answer(call.caller_handle):
-                call.caller_answered = True
-        elif self.media is not None and self.media.handles(command):
-            self._media_command(call, command)
-        elif isinstance(command, HangUpCaller):
-            self.sip.end(call.caller_handle)
-        elif isinstance(command, StartTimer):
-            self.timers.start(call.key, command.timer, _deadline(command.seconds))
-        elif isinstance(command, CancelTimer):
-            self.timers.cancel(call.key, command.timer)
-        elif isinstance(command, Finished):
-            call.finished = command
-            call.recorder.finished(command)
-
-    def _media_command(self, call: ActiveCall, command: Command) -> None:
-        assert self.media is not None
-        if isinstance(command, PlayPrompt) and command.leg != CALLER:
-            # A callee asked to confirm may still be bridged with the caller for its
-            # early media (183): the caller must not hear that side meanwhile.
-            handle = call.legs.get(command.leg)
-            if handle is not None:
-                self.sip.unbridge(handle)
-        record = call.recorder.record
-        context = CallContext(
-            key=call.key,
-            tenant=call.tenant,
-            call_id=record.call_id,
-            caller=record.caller,
-            called=record.called,
-            caller_handle=call.caller_handle,
-            handles=call.legs,
-            person=call.dictation_person,
-        )
-        for media_event in self.media.carry_out(context, command):
-            self._pending.append((call, media_event))
-
-    def _dial(self, call: ActiveCall, dial: Dial) -> None:
-        target = dial.target
-        call.recorder.dialling(dial.leg, target)
-        allowed, call.reserved = self.budget.take(call.reserved, self.sip.legs_in_use)
-        if not allowed:
-            self._leg_failed(call, dial.leg, 503, "No free leg in this worker")
-            return
-        host = self.config.sip
-        try:
-            uri = resolve_target(target.uri, self.config.routes, self.config.trunk)
-        except UnroutableTarget as exc:
-            log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
-            self._leg_failed(call, dial.leg, 404, "No route to target")
-            return
-        headers = [("Diversion", diversion(dial.diverted_from, host))]
-        headers.append(("History-Info", history_info(dial.diverted_from, uri, host)))
-        if dial.caller:
-            headers.append(("P-Asserted-Identity", asserted_identity(dial.caller, host)))
-        try:
-            handle = self.sip.dial(uri, from_header(dial.display, dial.caller, host), headers)
-        except LegUnavailable as exc:
-            log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
-            self._leg_failed(call, dial.leg, exc.sip_status, "INVITE could not be sent")
-            return
-        call.recorder.invite_sent(dial.leg, time.monotonic_ns())
-        call.legs[dial.leg] = handle
-        call.live.add(handle)
-        self._by_handle[handle] = (call, dial.leg)
-
-    def _leg_failed(self, call: ActiveCall, leg: int, status: int, reason: str) -> None:
-        call.recorder.not_sent(leg, status, reason)
-        failure = Failure.NO_ANSWER if status == 408 else Failure.UNREACHABLE
-        # Fed after the current command list, never into the flow while it is returning.
-        self._pending.append((call, LegFailed(leg, status, reason, failure, time.monotonic_ns())))
-
-    def _relay_ringing(self, call: ActiveCall, command: RelayRinging) -> None:
-        if call.caller_answered or call.caller_rejected:
-            return
-        media_leg = command.media_from_leg
-        handle = call.legs.get(media_leg) if media_leg is not None else None
-        if command.status == 183 and handle is not None and handle in call.live:
-            # Early media (RFC 3960): our 183 carries an SDP answer, and the target's
-            # early audio flows through the bridge before anyone answers.
-            self.sip.provisional(call.caller_handle, 183)
-            self.sip.bridge(call.caller_handle, handle)
-        else:
-            self.sip.provisional(call.caller_handle, 180)
-        call.recorder.ringing_relayed(time.monotonic_ns())
-
-    def _reject(
-        self,
-        call: ActiveCall,
-        status: int,
-        reason: str,
-        *,
-        retry: bool = False,
-        headers: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        if call.caller_answered or call.caller_rejected:
-            return
-        call.caller_rejected = True
-        extra = list(headers)
-        if retry:
-            extra.append(("Retry-After", str(RETRY_AFTER_S)))  # RFC 3261 §20.33
-        self.sip.reject(call.caller_handle, status, reason, extra)
-        if call.flow is None:
-            at = time.monotonic_ns()
-            call.recorder.rejected_unrouted(status, at)
-            call.finished = Finished(Outcome.REJECTED, None, "switch", status, at)
-        call.reserved = self.budget.release(call.reserved)
-
-    def end_everything(self, call: ActiveCall) -> None:
-        """Safety net once a flow finished (or the worker stops): no leg outlives its call."""
-        call.reserved = self.budget.release(call.reserved)
-        for leg, handle in call.legs.items():
-            if handle in call.live:
-                call.cancelled.add(leg)
-                self.sip.end(handle)
-        if call.caller_handle in call.live:
-            if call.caller_answered:
-                self.sip.end(call.caller_handle)
-            elif not call.caller_rejected:
-                status = call.finished.sip_status if call.finished else 500
-                status = status if status >= 300 else 500
-                self._reject(call, status, "Call ended")
 
     def shutdown(self) -> None:
         """The grace is over: every call ends now."""
         for call in list(self.calls.values()):
             if call.flow is not None and call.finished is None:
                 self._feed(call, Shutdown(time.monotonic_ns()))
-            self.end_everything(call)
+            self.commands.end_everything(call)
 
     def _maybe_close(self, call: ActiveCall) -> None:
         if call.key not in self.calls or call.live:
@@ -570,7 +369,7 @@ class CallDriver:
             lambda plan: tenant_media(plan).dictation_code,
         )
         if isinstance(feature, Refuse):
-            self._reject(call, feature.status, feature.reason)
+            self.commands.reject(call, feature.status, feature.reason)
         elif isinstance(feature, Dictate):
             options = tenant_media(feature.plan).dictation_options()
             self._dictate(call, feature.plan, feature.person, feature.decision, options, invite)
@@ -585,7 +384,7 @@ class CallDriver:
         if self.sip.answer(call.caller_handle):
             call.caller_answered = True
             call.finished = Finished(Outcome.ANSWERED, None, "switch", 200, time.monotonic_ns())
-            self.timers.start(call.key, FEATURE_TIMER, _deadline(FEATURE_HANGUP_S))
+            self.timers.start(call.key, FEATURE_TIMER, deadline(FEATURE_HANGUP_S))
 
     def _dictate(
         self,
@@ -601,7 +400,7 @@ class CallDriver:
         call.recorder.routed(plan.tenant)
         call.dictation_person = person
         if self.media is None or self.draining:
-            self._reject(call, 503, "Service Unavailable", retry=self.draining)
+            self.commands.reject(call, 503, "Service Unavailable", retry=self.draining)
             return
         call.recorder.decided(decision, None)
         log.info("call %s tenant=%s: %s dictates", invite.call_id, plan.tenant, person)
@@ -609,8 +408,4 @@ class CallDriver:
         self.run_pending()
 
 
-def _deadline(seconds: float) -> int:
-    return time.monotonic_ns() + int(seconds * 1e9)
-
-
-__all__ = ["ActiveCall", "CallDriver", "WorkerConfig"]
+__all__ = ["CallDriver"]

@@ -34,7 +34,8 @@ from switch.call.admission import LegBudget
 from switch.control import messages as control
 from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, SipEndpoint
 from switch.worker.channel import ControlChannel
-from switch.worker.driver import CallDriver, WorkerConfig
+from switch.worker.config import WorkerConfig
+from switch.worker.driver import CallDriver
 from switch.worker.media import MediaServices
 from switch.worker.seam import SipLegs
 

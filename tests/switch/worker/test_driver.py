@@ -17,7 +17,8 @@ from switch.call.admission import RETRY_AFTER_S, LegBudget
 from switch.call.calllog import CallPhase, CallRecord
 from switch.call.quality import mos_for
 from switch.control import messages as control
-from switch.worker.driver import CallDriver, WorkerConfig
+from switch.worker.config import WorkerConfig
+from switch.worker.driver import CallDriver
 from tests.switch.worker.fakes import MEDIA, Answer, Fail, FakeSip, HangUp, Ring, Script
 
 BUSINESS = "+49301234560"
