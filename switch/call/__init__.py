@@ -1,8 +1,13 @@
 """The pure part of a call: everything about one call that needs no pjsua2, no thread, no clock.
 
 callflow.py    CallFlow: the sans-I/O state machine of one call (events in, commands out)
-events.py      the flow's events and commands
-calllog.py     CallRecord / LegRecord / MediaStats: what a call leaves behind
+states.py      CallState / LegState / MediaPhase and their transition tables (checked at run time)
+events.py      the flow's events and commands (Outcome)
+prompts.py     the German prompt texts and MediaOptions
+admission.py   LegBudget: capacity, the spare leg, reservations (503 + Retry-After)
+features.py    what a ``*`` number is: presence feature code, dictation box (its Decision), refusal
+recorder.py    CallRecorder: the only writer of CallRecord/LegRecord fields (MOS at each leg's end)
+calllog.py     CallRecord / LegRecord / MediaStats / CallPhase: what a call leaves behind
 quality.py     the E-model (ITU-T G.107, simplified): MOS from RTCP figures
 sipheaders.py  the headers a forwarded leg carries (display name, PAI, Diversion, History-Info)
 

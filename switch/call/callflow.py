@@ -115,7 +115,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
@@ -151,146 +150,31 @@ from switch.call.events import (
     StopRecording,
     TimerFired,
 )
+from switch.call.prompts import (
+    ANONYMOUS,
+    CONFIRM_PROMPT,
+    NOBODY_THERE,
+    VOICEMAIL_GREETING,
+    WHISPER_PROMPT,
+    MediaOptions,
+)
+from switch.call.states import (
+    CALL_TRANSITIONS,
+    LEG_TRANSITIONS,
+    MEDIA_TRANSITIONS,
+    START,
+    UNANSWERED,
+    CallState,
+    LegInput,
+    LegState,
+    MediaPhase,
+)
 from switch.errors import CallFlowError
 
-ANONYMOUS: Final = "Anonym"
-"""Shown to the callee in place of a withheld caller number."""
-
-VOICEMAIL_GREETING: Final = (
-    "{business}. Leider ist gerade niemand erreichbar. Bitte sprechen Sie nach dem Signalton."
-)
-NOBODY_THERE: Final = "{business}. Leider ist gerade niemand erreichbar."
-CONFIRM_PROMPT: Final = "Anruf für {business}. Drücken Sie die 1, um das Gespräch anzunehmen."
-WHISPER_PROMPT: Final = "Anruf für {business}."
-DICTATION_PROMPT: Final = "Diktat. Bitte sprechen Sie nach dem Signalton."
 PROMPT_TIMER: Final = "prompt"
+_NO_FINAL_YET: Final = frozenset({MediaPhase.NONE, MediaPhase.WELCOME})
 RECORDING_TIMER: Final = "recording"
 
-
-@dataclass(frozen=True, slots=True)
-class MediaOptions:
-    """What the media services do for one call; ``CallFlow(media=None)`` has none.
-
-    Without media services VOICEMAIL and ANNOUNCEMENT finals reject the caller and every
-    answer counts as confirmed (the behaviour before issue 7).
-    """
-
-    voicemail_max_s: float = 120.0
-    confirm_timeout_s: float = 10.0  # from the callee's 200 to its "1"
-    whisper: bool = False  # the secretarial service hears the business name first
-    prompt_guard_s: float = 300.0  # a prompt whose end is never reported is cut off
-    welcome: str | None = None  # played as early media before the first step rings
-    # The dictation box (issue 7) records as "dictation" after its own prompt.
-    record_kind: str = "voicemail"
-    greeting: str | None = None  # instead of VOICEMAIL_GREETING
-
-
-def prompt_texts(business: str) -> tuple[str, ...]:
-    """Every fixed prompt a call for ``business`` may play (for making them in advance)."""
-    return tuple(
-        text.format(business=business)
-        for text in (VOICEMAIL_GREETING, NOBODY_THERE, CONFIRM_PROMPT, WHISPER_PROMPT)
-    )
-
-
-class CallState(StrEnum):
-    IDLE = "idle"  # built, start() not called yet
-    DIALLING = "dialling"  # ringing targets; the caller is not answered
-    BRIDGED = "bridged"  # the caller is answered and bridged with one leg
-    MEDIA = "media"  # the caller is answered by the switch: announcement or voicemail
-    FINISHED = "finished"  # Finished was emitted; nothing more happens
-
-
-class LegState(StrEnum):
-    DIALLING = "dialling"  # INVITE sent, no response yet
-    RINGING = "ringing"  # 180/183 seen
-    CONFIRMING = "confirming"  # answered; hears a prompt, must press 1 (or hear a whisper)
-    BRIDGED = "bridged"  # answered and bridged with the caller
-    FAILED = "failed"  # final error response, transport error, or could not be sent
-    CANCELLED = "cancelled"  # we ended it: CANCEL before its answer, BYE after
-    HUNG_UP = "hung_up"  # the callee ended it after the bridge
-
-
-UNANSWERED: Final = frozenset({LegState.DIALLING, LegState.RINGING})
-"""Leg states in which the leg still might answer and we still want it to."""
-
-START = "start"
-"""The pseudo-event of :meth:`CallFlow.start` in :data:`CALL_TRANSITIONS`."""
-
-# Like h11's EVENT_TRIGGERED_TRANSITIONS: from each state, the events that can move the
-# call, and the states each can lead to (the handler picks one by the event's details).
-CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[CallState]]]] = {
-    CallState.IDLE: {START: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED})},
-    CallState.DIALLING: {
-        LegAnswered: frozenset({CallState.BRIDGED}),
-        LegFailed: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}),
-        LegHungUp: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}),
-        TimerFired: frozenset(
-            {CallState.DIALLING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
-        ),
-        ConfirmDigit: frozenset({CallState.BRIDGED}),
-        # a whisper was heard (BRIDGED), or the welcome prompt and the steps begin
-        PlaybackDone: frozenset(
-            {CallState.BRIDGED, CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}
-        ),
-        CallerGone: frozenset({CallState.FINISHED}),
-        Shutdown: frozenset({CallState.FINISHED}),
-    },
-    CallState.BRIDGED: {
-        LegHungUp: frozenset({CallState.FINISHED}),
-        LegFailed: frozenset({CallState.FINISHED}),  # the bridged leg died with an error
-        CallerGone: frozenset({CallState.FINISHED}),
-        Shutdown: frozenset({CallState.FINISHED}),
-    },
-    CallState.MEDIA: {
-        PlaybackDone: frozenset({CallState.MEDIA, CallState.FINISHED}),
-        TimerFired: frozenset({CallState.MEDIA, CallState.FINISHED}),
-        CallerGone: frozenset({CallState.FINISHED}),
-        Shutdown: frozenset({CallState.FINISHED}),
-    },
-    CallState.FINISHED: {},
-}
-
-
-class LegInput(StrEnum):
-    RINGING = "ringing"
-    PROMPT = "prompt"  # the leg answered; it must confirm (or hear the whisper) first
-    ANSWER = "answer"  # the leg answered and won
-    FAIL = "fail"
-    CANCEL = "cancel"
-    HANG_UP = "hang_up"
-
-
-LEG_TRANSITIONS: Final[Mapping[LegState, Mapping[LegInput, LegState]]] = {
-    LegState.DIALLING: {
-        LegInput.RINGING: LegState.RINGING,
-        LegInput.PROMPT: LegState.CONFIRMING,
-        LegInput.ANSWER: LegState.BRIDGED,
-        LegInput.FAIL: LegState.FAILED,
-        LegInput.CANCEL: LegState.CANCELLED,
-    },
-    LegState.RINGING: {
-        LegInput.RINGING: LegState.RINGING,
-        LegInput.PROMPT: LegState.CONFIRMING,
-        LegInput.ANSWER: LegState.BRIDGED,
-        LegInput.FAIL: LegState.FAILED,
-        LegInput.CANCEL: LegState.CANCELLED,
-    },
-    LegState.CONFIRMING: {
-        LegInput.ANSWER: LegState.BRIDGED,  # pressed 1, or heard the whisper
-        LegInput.FAIL: LegState.HUNG_UP,
-        LegInput.HANG_UP: LegState.HUNG_UP,
-        LegInput.CANCEL: LegState.CANCELLED,  # BYE: timed out, or someone else won
-    },
-    LegState.BRIDGED: {
-        LegInput.FAIL: LegState.HUNG_UP,  # an error instead of a BYE: it is gone all the same
-        LegInput.HANG_UP: LegState.HUNG_UP,
-        LegInput.CANCEL: LegState.CANCELLED,
-    },
-    LegState.FAILED: {},
-    LegState.CANCELLED: {},
-    LegState.HUNG_UP: {},
-}
 
 STEP_FAILURE_ORDER: Final = (
     Failure.NO_ANSWER,
@@ -336,12 +220,14 @@ class CallFlow:
         self.call = call
         self.decision = decision
         self.media = media
-        self.state = CallState.IDLE
+        self._state = CallState.IDLE
         self._legs: dict[int, LegView] = {}
         self._round: _Round | None = None  # set exactly while DIALLING
         self._round_timer_live = False  # the round's timer has not fired yet
         self._prompting: dict[int, bool] = {}  # CONFIRMING leg -> it must press 1
-        self._media_phase: str | None = None  # "announcement" | "greeting" | "recording"
+        self._media_phase = MediaPhase.NONE
+        self._trigger: type[Event] | str = START  # what moves the call now (for _enter)
+        self._trigger_state = CallState.IDLE  # the call state when it came
         self._media_timer: str | None = None
         self._step_failures: list[Failure] = []
         self._ringing_relayed = False
@@ -350,6 +236,15 @@ class CallFlow:
         """The Finished command, once emitted (for records)."""
 
     # ------------------------------------------------------------------ public API
+
+    @property
+    def state(self) -> CallState:
+        """Where the call is (:data:`~switch.call.states.CALL_TRANSITIONS`)."""
+        return self._state
+
+    @property
+    def media_phase(self) -> MediaPhase:
+        return self._media_phase
 
     @property
     def finished(self) -> bool:
@@ -381,10 +276,11 @@ class CallFlow:
                 f"call flow {self.call.call_id!r} started twice (state {self.state.value!r})",
                 call_id=self.call.call_id,
             )
-        self.state = CallState.DIALLING
+        self._trigger, self._trigger_state = START, self.state
+        self._enter(CallState.DIALLING)
         if self.media is not None and self.media.welcome:
             # The welcome prompt as early media: the caller is not answered (RFC 3960).
-            self._media_phase = "welcome"
+            self._enter_media(MediaPhase.WELCOME)
             self._media_timer = PROMPT_TIMER
             return [
                 OpenEarlyMedia(),
@@ -400,6 +296,7 @@ class CallFlow:
                 f"call flow {self.call.call_id!r} got {type(event).__name__} before start()",
                 call_id=self.call.call_id,
             )
+        self._trigger, self._trigger_state = type(event), self.state
         match event:
             case LegRinging():
                 return self._on_ringing(event)
@@ -485,7 +382,7 @@ class CallFlow:
         return self._callee_gone(view, event.at)
 
     def _on_caller_gone(self, event: CallerGone) -> list[Command]:
-        if self._media_phase == "welcome":
+        if self._media_phase is MediaPhase.WELCOME:
             commands = self._end_welcome()
             commands.append(self._finish(Outcome.CANCELLED, "caller", 487, event.at))
             return commands
@@ -537,7 +434,7 @@ class CallFlow:
 
     def _on_playback_done(self, event: PlaybackDone) -> list[Command]:
         if event.leg == CALLER:
-            if self._media_phase == "welcome" and self.state is CallState.DIALLING:
+            if self._media_phase is MediaPhase.WELCOME and self.state is CallState.DIALLING:
                 return [CancelTimer(PROMPT_TIMER), *self._welcome_over(event.at)]
             if self.state is not CallState.MEDIA or self._media_timer != PROMPT_TIMER:
                 return []
@@ -548,7 +445,7 @@ class CallFlow:
         return []
 
     def _on_shutdown(self, event: Shutdown) -> list[Command]:
-        if self._media_phase == "welcome":
+        if self._media_phase is MediaPhase.WELCOME:
             commands = self._end_welcome()
             commands.append(RejectCaller(503, "Service Unavailable"))
             commands.append(self._finish(Outcome.ABORTED, "switch", 503, event.at))
@@ -630,14 +527,14 @@ class CallFlow:
         if media is not None and final.kind is not FinalKind.REJECT:
             # The caller is answered (200) and talks to the switch from now on.
             business = self.decision.announce_as
-            self.state = CallState.MEDIA
+            self._enter(CallState.MEDIA)
             self._media_timer = PROMPT_TIMER
             if final.kind is FinalKind.ANNOUNCEMENT:
-                self._media_phase = "announcement"
+                self._enter_media(MediaPhase.ANNOUNCEMENT)
                 text = final.announcement or NOBODY_THERE.format(business=business)
                 play = PlayPrompt(CALLER, text)
             else:
-                self._media_phase = "greeting"
+                self._enter_media(MediaPhase.GREETING)
                 text = media.greeting or VOICEMAIL_GREETING.format(business=business)
                 play = PlayPrompt(CALLER, text, beep=True)
             return [AnswerCaller(), play, StartTimer(PROMPT_TIMER, media.prompt_guard_s)]
@@ -659,8 +556,8 @@ class CallFlow:
     def _prompt_over(self, at: int) -> list[Command]:
         """The caller heard the prompt: hang up after an announcement, else record."""
         assert self.media is not None
-        if self._media_phase == "greeting":
-            self._media_phase = "recording"
+        if self._media_phase is MediaPhase.GREETING:
+            self._enter_media(MediaPhase.RECORDING)
             self._media_timer = RECORDING_TIMER
             seconds = self.media.voicemail_max_s
             return [
@@ -671,17 +568,17 @@ class CallFlow:
         return [HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
 
     def _end_welcome(self) -> list[Command]:
-        self._media_phase = None
+        self._enter_media(MediaPhase.NONE)
         self._media_timer = None
         return [CancelTimer(PROMPT_TIMER), StopPlayback(CALLER)]
 
     def _welcome_over(self, at: int) -> list[Command]:
-        self._media_phase = None
+        self._enter_media(MediaPhase.NONE)
         self._media_timer = None
         return self._begin_step(0, at)
 
     def _media_timer_fired(self, at: int) -> list[Command]:
-        if self._media_phase == "welcome":
+        if self._media_phase is MediaPhase.WELCOME:
             return self._welcome_over(at)
         if self._media_timer == PROMPT_TIMER:
             return self._prompt_over(at)  # the end of the file was never reported
@@ -694,7 +591,7 @@ class CallFlow:
         if self._media_timer is not None:
             commands.append(CancelTimer(self._media_timer))
             self._media_timer = None
-        if self._media_phase == "recording":
+        if self._media_phase is MediaPhase.RECORDING:
             commands.append(StopRecording())  # a message cut by the hang-up is still kept
         else:
             commands.append(StopPlayback(CALLER))
@@ -763,7 +660,7 @@ class CallFlow:
             commands.append(CancelTimer(self._round.timer))
         self._round = None
         self._round_timer_live = False
-        self.state = CallState.BRIDGED
+        self._enter(CallState.BRIDGED)
         return commands
 
     def _callee_gone(self, view: LegView, at: int) -> list[Command]:
@@ -823,12 +720,39 @@ class CallFlow:
             failure=failure if failure is not None else view.failure,
         )
 
+    def _enter(self, state: CallState) -> None:
+        """The only writer of the call state: a move the table does not list is a bug here."""
+        allowed = CALL_TRANSITIONS[self._trigger_state].get(self._trigger, frozenset())
+        if state not in allowed:
+            trigger = self._trigger if isinstance(self._trigger, str) else self._trigger.__name__
+            raise CallFlowError(
+                f"call flow {self.call.call_id!r}: {trigger} cannot move the call from "
+                f"{self._trigger_state.value!r} to {state.value!r}",
+                call_id=self.call.call_id,
+            )
+        self._state = state
+
+    def _enter_media(self, phase: MediaPhase) -> None:
+        """The only writer of the media phase, along :data:`MEDIA_TRANSITIONS`."""
+        if phase is self._media_phase:
+            return
+        if phase not in MEDIA_TRANSITIONS[self._media_phase]:
+            raise CallFlowError(
+                f"call flow {self.call.call_id!r}: media phase cannot go from "
+                f"{self._media_phase.value!r} to {phase.value!r}",
+                call_id=self.call.call_id,
+            )
+        self._media_phase = phase
+
     def _finish(self, outcome: Outcome, hung_up_by: str, sip_status: int, at: int) -> Finished:
-        self.state = CallState.FINISHED
+        self._enter(CallState.FINISHED)
         final = None
         if self.media is not None and outcome in (Outcome.MISSED, Outcome.REJECTED):
             final = self.decision.final.kind.value
-        elif self.media is not None and self._media_phase not in (None, "welcome"):
+        elif self.media is not None and self._media_phase not in (
+            MediaPhase.NONE,
+            MediaPhase.WELCOME,
+        ):
             final = self.decision.final.kind.value  # aborted while the final action ran
         self.result = Finished(outcome, self._answered_leg, hung_up_by, sip_status, at, final)
         return self.result
@@ -845,14 +769,4 @@ def _confirm_leg(timer: str) -> int | None:
     return int(number)
 
 
-__all__ = [
-    "CALL_TRANSITIONS",
-    "LEG_TRANSITIONS",
-    "STEP_FAILURE_ORDER",
-    "CallFlow",
-    "CallState",
-    "LegState",
-    "LegView",
-    "MediaOptions",
-    "prompt_texts",
-]
+__all__ = ["STEP_FAILURE_ORDER", "CallFlow", "LegView"]

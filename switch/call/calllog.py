@@ -15,7 +15,16 @@ people and reports. Latency figures are differences of monotonic stamps only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class CallPhase(StrEnum):
+    """When a worker reports a record (the ``phase`` of its control message)."""
+
+    STARTED = "started"
+    ANSWERED = "answered"
+    ENDED = "ended"
 
 
 @dataclass(slots=True)

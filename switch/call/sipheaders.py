@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from rules.decision import Failure
+from switch.errors import UnroutableTarget
 
 BUSY_STATUSES = frozenset({486, 600})
 NO_ANSWER_STATUSES = frozenset({408, 480, 487})
@@ -85,14 +86,6 @@ def reason_header(status: int, text: str) -> str:
     return f'SIP;cause={status};text="{text.replace(chr(34), "")}"'
 
 
-class UnroutableTarget(ValueError):
-    """A target URI whose host names no configured route and no trunk takes it."""
-
-    def __init__(self, uri: str) -> None:
-        super().__init__(f"target {uri!r}: no route for its host and no trunk for tel: URIs")
-        self.uri = uri
-
-
 def resolve_target(uri: str, routes: Mapping[str, str], trunk: str | None) -> str:
     """The SIP URI an outbound INVITE goes to, after applying ``--route`` and ``--trunk``.
 
@@ -102,17 +95,17 @@ def resolve_target(uri: str, routes: Mapping[str, str], trunk: str | None) -> st
     """
     if uri.startswith("tel:"):
         if trunk is None:
-            raise UnroutableTarget(uri)
+            raise _unroutable(uri)
         number = uri[4:].split(";", 1)[0]
         return f"sip:{number}@{trunk}"
     match = _SIP_URI.match(uri)
     if match is None:
-        raise UnroutableTarget(uri)
+        raise _unroutable(uri)
     scheme, user, host, rest = match.group("scheme", "user", "host", "rest")
     if host in routes:
         host = routes[host]
     elif not _ADDRESS.match(host):
-        raise UnroutableTarget(uri)
+        raise _unroutable(uri)
     return f"{scheme}:{user + '@' if user else ''}{host}{rest or ''}"
 
 
@@ -198,3 +191,9 @@ def mask_number(number: str | None) -> str:
     if len(number) <= 6:
         return number[:1] + "…"
     return number[:5] + "…" + number[-2:]
+
+
+def _unroutable(uri: str) -> UnroutableTarget:
+    return UnroutableTarget(
+        f"target {uri!r}: no route for its host and no trunk for tel: URIs", target=uri
+    )

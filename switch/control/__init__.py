@@ -1,6 +1,6 @@
 """The supervisor <-> worker control channel, both ends.
 
-messages.py  the messages (JSON lines over a socketpair): encode/decode
+messages.py  the messages: one frozen dataclass per op, encode/decode (JSON lines over a socketpair)
 pool.py      WorkerProcess / WorkerSpec: the supervisor's end (spawn, restart, recycle)
 
 May import: switch.call (records travel in messages), switch.errors.

@@ -1,49 +1,325 @@
-"""The control channel between the supervisor and a worker process.
+"""The control channel between the supervisor and a worker process: one frozen dataclass per op.
 
-Newline-delimited JSON objects over a Unix stream socket (a ``socketpair`` whose
-worker end is passed as ``--control-fd``). Every message has an ``op``.
+Newline-delimited JSON objects over a Unix stream socket (a ``socketpair`` whose worker end
+is passed as ``--control-fd``). Every object has an ``op``; :func:`encode` and
+:func:`decode` are the only places that know the JSON shape, both ends ``match`` on the
+classes (with :func:`typing.assert_never` for the ops they do not expect).
 
-supervisor -> worker
-    ``{"op": "presence", "tenant": T, "states": {person: state}}``  replace one tenant's snapshot
-    ``{"op": "reload", "paths": [...]}``    load the dial plans again (calls in flight keep theirs)
-    ``{"op": "drain"}``                     take no new calls (503), finish those in flight
-    ``{"op": "stop", "grace": seconds}``    drain, then hang up after ``grace`` and exit 0
+supervisor -> worker (:data:`ToWorker`)
+    :class:`Presence`  ``{"op": "presence", "tenant": T, "states": {person: state}}``
+                       replace one tenant's presence snapshot
+    :class:`Reload`    ``{"op": "reload", "paths": [...]}`` load the dial plans again (calls
+                       in flight keep theirs); without ``paths`` the worker's own
+    :class:`Drain`     ``{"op": "drain"}`` take no new calls (503), finish those in flight
+    :class:`Stop`      ``{"op": "stop", "grace": seconds}`` drain, hang up after ``grace``,
+                       exit 0; without ``grace`` the worker's own
 
-worker -> supervisor
-    ``{"op": "ready", "worker": name, "sip": "host:port", "capacity": legs}``
-    ``{"op": "call", "phase": "started"|"answered"|"ended", "record": CallRecord.to_dict()}``
-    ``{"op": "legs", "in_use": n, "capacity": legs}``  after every change
-    ``{"op": "presence_set", "tenant": T, "person": P, "state": S}``  from a feature code
-    ``{"op": "reload_failed", "problems": [str, ...]}`` / ``{"op": "reloaded", "tenants": n}``
+worker -> supervisor (:data:`FromWorker`)
+    :class:`Ready`         ``{"op": "ready", "worker": name, "sip": "host:port", "capacity": legs}``
+    :class:`CallReport`    ``{"op": "call", "phase": "started"|"answered"|"ended",
+                           "record": CallRecord.to_dict()}``
+    :class:`Legs`          ``{"op": "legs", "in_use": n, "capacity": legs}`` after every change
+    :class:`PresenceSet`   ``{"op": "presence_set", "tenant": T, "person": P, "state": S}``
+                           from a feature code
+    :class:`ReloadFailed`  ``{"op": "reload_failed", "problems": [str, ...]}``
+    :class:`Reloaded`      ``{"op": "reloaded", "tenants": n}``
+    :class:`VoicemailFiled` ``{"op": "voicemail", "kind", "person", "tenant", "call_id",
+                           "caller", "called", "path", "seconds", "started_wall"}``
 
-Messages are small; a line longer than :data:`MAX_LINE` is a protocol error.
+Messages are small; a line longer than :data:`MAX_LINE` is a protocol error
+(:class:`~switch.errors.ControlProtocolError`, as is anything else that is not one of these).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-MAX_LINE = 1 << 20
+from switch.call.calllog import CallPhase, CallRecord
+from switch.errors import ControlProtocolError
 
-
-class ControlProtocolError(ValueError):
-    """A control message that is not one JSON object with an ``op``."""
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    if "op" not in message:
-        raise ControlProtocolError(f"control message without 'op': {message!r}")
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+MAX_LINE: Final = 1 << 20
 
 
-def decode(line: bytes) -> dict[str, Any]:
+# ----------------------------------------------------------------------- supervisor -> worker
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    tenant: str
+    states: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    paths: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    grace: float | None = None
+
+
+# ----------------------------------------------------------------------- worker -> supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    worker: str
+    sip: str
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    """A call record at one phase; the worker hands over a snapshot, the writer encodes it."""
+
+    phase: CallPhase
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Legs:
+    in_use: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceSet:
+    tenant: str
+    person: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFailed:
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    tenants: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailFiled:
+    """A voicemail or dictation recording is complete (switch/supervisor/voicemail.py files it)."""
+
+    kind: str
+    person: str | None
+    tenant: str
+    call_id: str
+    caller: str | None
+    called: str
+    path: str
+    seconds: float
+    started_wall: float
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys a newer worker added
+
+    def fields(self) -> dict[str, Any]:
+        """The message as the voicemail box reads it (``op`` included)."""
+        return _to_json(self)
+
+
+ToWorker = Presence | Reload | Drain | Stop
+FromWorker = Ready | CallReport | Legs | PresenceSet | ReloadFailed | Reloaded | VoicemailFiled
+Message = ToWorker | FromWorker
+
+OPS: Final[Mapping[str, type[Message]]] = {
+    "presence": Presence,
+    "reload": Reload,
+    "drain": Drain,
+    "stop": Stop,
+    "ready": Ready,
+    "call": CallReport,
+    "legs": Legs,
+    "presence_set": PresenceSet,
+    "reload_failed": ReloadFailed,
+    "reloaded": Reloaded,
+    "voicemail": VoicemailFiled,
+}
+_OP_OF: Final = {cls: op for op, cls in OPS.items()}
+
+
+def _to_json(message: Message) -> dict[str, Any]:
+    match message:
+        case Presence(tenant, states):
+            return {"op": "presence", "tenant": tenant, "states": dict(states)}
+        case Reload(paths):
+            return {"op": "reload"} if paths is None else {"op": "reload", "paths": list(paths)}
+        case Drain():
+            return {"op": "drain"}
+        case Stop(grace):
+            return {"op": "stop"} if grace is None else {"op": "stop", "grace": grace}
+        case Ready(worker, sip, capacity):
+            return {"op": "ready", "worker": worker, "sip": sip, "capacity": capacity}
+        case CallReport(phase, record):
+            return {"op": "call", "phase": str(phase), "record": record.to_dict()}
+        case Legs(in_use, capacity):
+            return {"op": "legs", "in_use": in_use, "capacity": capacity}
+        case PresenceSet(tenant, person, state):
+            return {"op": "presence_set", "tenant": tenant, "person": person, "state": state}
+        case ReloadFailed(problems):
+            return {"op": "reload_failed", "problems": list(problems)}
+        case Reloaded(tenants):
+            return {"op": "reloaded", "tenants": tenants}
+        case VoicemailFiled():
+            return {
+                "op": "voicemail",
+                **message.extra,
+                "kind": message.kind,
+                "person": message.person,
+                "tenant": message.tenant,
+                "call_id": message.call_id,
+                "caller": message.caller,
+                "called": message.called,
+                "path": message.path,
+                "seconds": message.seconds,
+                "started_wall": message.started_wall,
+            }
+    raise ControlProtocolError(f"not a control message: {message!r}")
+
+
+def encode(message: Message) -> bytes:
+    """One JSON line (with its newline)."""
+    data = _to_json(message)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is not text")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
+
+
+def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is no number")
+    return int(value)
+
+
+def _float(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is no number")
+    return float(value)
+
+
+def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is no list")
+    return tuple(str(item) for item in value)
+
+
+_VOICEMAIL_KEYS: Final = frozenset(
+    {"op", "kind", "person", "tenant", "call_id", "caller", "called", "path", "seconds"}
+    | {"started_wall"}
+)
+
+
+def _from_json(data: Mapping[str, Any]) -> Message:
+    op = data.get("op")
+    try:
+        match op:
+            case "presence":
+                states = data.get("states", {})
+                if not isinstance(states, dict):
+                    raise ControlProtocolError("control message 'presence': 'states' is no map")
+                return Presence(_str(data, "tenant"), {str(k): str(v) for k, v in states.items()})
+            case "reload":
+                return Reload(_strings(data, "paths") if "paths" in data else None)
+            case "drain":
+                return Drain()
+            case "stop":
+                return Stop(_float(data, "grace"))
+            case "ready":
+                return Ready(_str(data, "worker"), _str(data, "sip"), _int(data, "capacity", 0))
+            case "call":
+                record = data.get("record")
+                if not isinstance(record, dict):
+                    raise ControlProtocolError("control message 'call': 'record' is no map")
+                return CallReport(CallPhase(_str(data, "phase")), CallRecord.from_dict(record))
+            case "legs":
+                return Legs(_int(data, "in_use", 0), _int(data, "capacity", 0))
+            case "presence_set":
+                return PresenceSet(_str(data, "tenant"), _str(data, "person"), _str(data, "state"))
+            case "reload_failed":
+                return ReloadFailed(_strings(data, "problems"))
+            case "reloaded":
+                return Reloaded(_int(data, "tenants", 0))
+            case "voicemail":
+                return VoicemailFiled(
+                    kind=str(data.get("kind", "voicemail")),
+                    person=_opt_str(data, "person"),
+                    tenant=_str(data, "tenant"),
+                    call_id=_str(data, "call_id"),
+                    caller=_opt_str(data, "caller"),
+                    called=str(data.get("called", "")),
+                    path=_str(data, "path"),
+                    seconds=_float(data, "seconds") or 0.0,
+                    started_wall=_float(data, "started_wall") or 0.0,
+                    extra={k: v for k, v in data.items() if k not in _VOICEMAIL_KEYS},
+                )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ControlProtocolError):
+            raise
+        raise ControlProtocolError(f"control message {op!r}: {exc}") from exc
+    raise ControlProtocolError(f"control message with unknown op {op!r}")
+
+
+def decode(line: bytes) -> Message:
+    """The message of one JSON line; :class:`ControlProtocolError` for anything else."""
     if len(line) > MAX_LINE:
         raise ControlProtocolError(f"control message of {len(line)} bytes is too long")
     try:
-        message = json.loads(line)
+        data = json.loads(line)
     except ValueError as exc:
         raise ControlProtocolError(f"control message is not JSON: {line[:80]!r}") from exc
-    if not isinstance(message, dict) or not isinstance(message.get("op"), str):
+    if not isinstance(data, dict) or not isinstance(data.get("op"), str):
         raise ControlProtocolError(f"control message without 'op': {line[:80]!r}")
-    return message
+    return _from_json(data)
+
+
+def op_of(message: Message) -> str:
+    """The wire name of a message's op (for logs)."""
+    return _OP_OF[type(message)]
+
+
+__all__ = [
+    "MAX_LINE",
+    "OPS",
+    "CallReport",
+    "Drain",
+    "FromWorker",
+    "Legs",
+    "Message",
+    "Presence",
+    "PresenceSet",
+    "Ready",
+    "Reload",
+    "ReloadFailed",
+    "Reloaded",
+    "Stop",
+    "ToWorker",
+    "VoicemailFiled",
+    "decode",
+    "encode",
+    "op_of",
+]

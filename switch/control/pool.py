@@ -22,13 +22,13 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from switch.control import messages as control
+from switch.errors import ControlProtocolError
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[["WorkerProcess", dict[str, Any]], Awaitable[None] | None]
+MessageHandler = Callable[["WorkerProcess", control.FromWorker], Awaitable[None] | None]
 ExitHandler = Callable[["WorkerProcess", int], Awaitable[None] | None]
 
 
@@ -96,7 +96,7 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
-    async def send(self, message: dict[str, Any]) -> bool:
+    async def send(self, message: control.ToWorker) -> bool:
         """Send a control message; False when the worker is not connected right now."""
         writer = self._writer
         if writer is None or writer.is_closing():
@@ -170,18 +170,22 @@ class WorkerProcess:
                 return
             try:
                 message = control.decode(line)
-            except control.ControlProtocolError as exc:
+                if isinstance(message, control.ToWorker):
+                    raise ControlProtocolError(f"{control.op_of(message)!r} is no worker report")
+            except ControlProtocolError as exc:
                 log.error("worker %s sent a bad control message: %s", self.name, exc)
                 continue
-            if message["op"] == "ready":
-                self.capacity = int(message.get("capacity", 0))
+            if isinstance(message, control.Ready):
+                self.capacity = message.capacity
                 self.ready.set()
-            elif message["op"] == "legs":
-                self.legs_in_use = int(message.get("in_use", 0))
+            elif isinstance(message, control.Legs):
+                self.legs_in_use = message.in_use
             try:
                 await _maybe_await(self._on_message(self, message))
             except Exception:  # a bug in one handler must not stop the channel
-                log.exception("handling %r from worker %s failed", message.get("op"), self.name)
+                log.exception(
+                    "handling %r from worker %s failed", control.op_of(message), self.name
+                )
 
     async def recycle(self, grace: float) -> None:
         """Replace the process by a fresh one once its calls are done (pjsua2 keeps ~41 kB
@@ -190,7 +194,7 @@ class WorkerProcess:
             return
         self._recycling = True
         log.info("worker %s: recycling after %d calls", self.name, self.calls_handled)
-        if not await self.send({"op": "stop", "grace": grace}):
+        if not await self.send(control.Stop(grace)):
             self._recycling = False
 
     async def stop(self, grace: float) -> None:
@@ -199,7 +203,7 @@ class WorkerProcess:
         process = self._process
         if process is None or process.returncode is not None:
             return
-        if not await self.send({"op": "stop", "grace": grace}):
+        if not await self.send(control.Stop(grace)):
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
         try:

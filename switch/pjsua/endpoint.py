@@ -32,6 +32,7 @@ import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
 from switch.call.sipheaders import header_values, parse_name_addr, request_uri, uri_user
+from switch.errors import EndpointError, LegUnavailable
 from switch.pjsua.calls import Leg, read_stats
 from switch.pjsua.media import MediaPorts
 from switch.worker.seam import IncomingInvite, LegEnded, LegEvent
@@ -58,18 +59,6 @@ def _quiet_stdout() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-
-
-class EndpointError(Exception):
-    """The SIP endpoint could not start or carry out a command."""
-
-
-class LegUnavailable(EndpointError):
-    """No outbound leg could be created (capacity, bad URI, local failure)."""
-
-    def __init__(self, message: str, sip_status: int = 503) -> None:
-        super().__init__(message)
-        self.sip_status = sip_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +460,9 @@ class SipEndpoint:
             leg.release()
             self._ended.append(leg)
             status = 503 if exc.status in (_PJ_ETOOMANY,) else 404
-            raise LegUnavailable(f"INVITE to {uri!r} failed: {exc.info()}", status) from None
+            raise LegUnavailable(
+                f"INVITE to {uri!r} failed: {exc.info()}", sip_status=status
+            ) from None
         return handle
 
     def stats(self, handle: int) -> MediaStats | None:

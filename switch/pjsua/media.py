@@ -30,6 +30,8 @@ from typing import Any
 
 import pjsua2 as pj
 
+from switch.errors import MediaPortError
+
 log = logging.getLogger("switch.pjsua")
 
 
@@ -195,8 +197,4 @@ class MediaPorts:
             log.debug("leg %d: prompt stop: %s", playing.handle, exc.info())
 
 
-class MediaPortError(Exception):
-    """A player or recorder could not be made or attached."""
-
-
-__all__ = ["MediaPortError", "MediaPorts", "PromptEnded"]
+__all__ = ["MediaPorts", "PromptEnded"]

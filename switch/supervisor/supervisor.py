@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import InitVar, dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from presence.errors import PresenceError
 from presence.hub import PresenceHub
@@ -25,6 +25,7 @@ from presence.mqtt import PresenceBridge
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
 from switch.call.calllog import CallRecord
+from switch.control import messages as control
 from switch.control.pool import WorkerProcess, WorkerSpec
 from switch.edge import Edge
 from switch.errors import EdgeError
@@ -80,43 +81,36 @@ class Supervisor:
 
     # -- worker reports
 
-    async def on_worker_message(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
-        op = message["op"]
-        if op == "call":
-            self._on_call(
-                worker, str(message.get("phase")), CallRecord.from_dict(message["record"])
-            )
-        elif op in ("ready", "legs"):
-            self._worker_status(worker, up=True)
-            if op == "ready":
-                log.info("worker %s ready on %s", worker.name, message.get("sip"))
+    async def on_worker_message(self, worker: WorkerProcess, message: control.FromWorker) -> None:
+        match message:
+            case control.CallReport(phase, record):
+                self._on_call(worker, phase, record)
+            case control.Ready(sip=sip):
+                self._worker_status(worker, up=True)
+                log.info("worker %s ready on %s", worker.name, sip)
                 for tenant in self.hub.directory:
                     await worker.send(self._presence_message(tenant))
-        elif op == "presence_set":
-            try:
-                self.hub.set(
-                    str(message["tenant"]),
-                    str(message["person"]),
-                    str(message["state"]),
-                    source="phone",
-                )
-            except (PresenceError, KeyError) as exc:
-                log.warning("feature code from worker %s ignored: %s", worker.name, exc)
-        elif op == "reload_failed":
-            log.error(
-                "worker %s kept its dial plans: %s", worker.name, "; ".join(message["problems"])
-            )
-        elif op == "reloaded":
-            log.info("worker %s reloaded %s tenants", worker.name, message.get("tenants"))
-        elif op == "voicemail" and self.voicemail is not None:
-            tenant = str(message.get("tenant"))
-            policy = getattr(self.plans.plans.get(tenant), "store_caller", "full")
-            try:
-                await self.voicemail.add(message, policy)
-            except (VoicemailError, sqlite3.Error) as exc:
-                log.error("voicemail from worker %s not recorded: %s", worker.name, exc)
-        else:
-            log.warning("worker %s sent unknown op %r", worker.name, op)
+            case control.Legs():
+                self._worker_status(worker, up=True)
+            case control.PresenceSet(tenant, person, state):
+                try:
+                    self.hub.set(tenant, person, state, source="phone")
+                except (PresenceError, KeyError) as exc:
+                    log.warning("feature code from worker %s ignored: %s", worker.name, exc)
+            case control.ReloadFailed(problems):
+                log.error("worker %s kept its dial plans: %s", worker.name, "; ".join(problems))
+            case control.Reloaded(tenants):
+                log.info("worker %s reloaded %s tenants", worker.name, tenants)
+            case control.VoicemailFiled():
+                if self.voicemail is None:
+                    return
+                policy = getattr(self.plans.plans.get(message.tenant), "store_caller", "full")
+                try:
+                    await self.voicemail.add(message.fields(), policy)
+                except (VoicemailError, sqlite3.Error) as exc:
+                    log.error("voicemail from worker %s not recorded: %s", worker.name, exc)
+            case _:
+                assert_never(message)
 
     def _on_call(self, worker: WorkerProcess, phase: str, record: CallRecord) -> None:
         plan = self.plans.plans.get(record.tenant) if record.tenant else None
@@ -185,9 +179,9 @@ class Supervisor:
 
     # -- presence replication
 
-    def _presence_message(self, tenant: str) -> dict[str, Any]:
+    def _presence_message(self, tenant: str) -> control.Presence:
         states = {person: str(state) for person, state in self.hub.snapshot(tenant).items()}
-        return {"op": "presence", "tenant": tenant, "states": states}
+        return control.Presence(tenant, states)
 
     def on_presence_change(self, key: Key, _record: PresenceRecord | None) -> None:
         tenant = key[0]
@@ -228,7 +222,7 @@ class Supervisor:
         self.hub.replace_directory(directory_of(plans))
         for tenant in self.hub.directory:
             self._show_presence(tenant)
-        message = {"op": "reload", "paths": [str(p) for p in self.settings.dialplans]}
+        message = control.Reload(tuple(str(p) for p in self.settings.dialplans))
         for worker in self.workers:
             await worker.send(message)
         new_edge = edge_settings(self.settings, plans, self.workers_specs())

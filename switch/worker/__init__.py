@@ -1,7 +1,12 @@
 """The pjsua2 worker process: one endpoint, at most four call legs, threads allowed, no asyncio.
 
-loop.py           Worker: the process loop (poll, control messages, drain, stop) and main()
-seam.py           the leg events (and the SipLegs seam) between the worker and switch/pjsua/
+loop.py           Worker: the process loop (poll, control dispatch, drain, stop) and main()
+driver.py         CallDriver: leg events -> call-flow events; admission, routing, feature codes
+commands.py       CommandRunner: the flow's commands -> SipLegs (ActiveCall: one call's handles)
+seam.py           SipLegs (a Protocol; pjsua's SipEndpoint implements it) and the leg events
+channel.py        ControlChannel: the control channel's reader and writer threads
+timers.py         Timers: the call-flow timer heap
+config.py         WorkerConfig: what the process was started with
 media.py          MediaServices: prompts, recordings, DTMF for the call flow's media commands
 announcements.py  PromptCache: espeak-ng + sox prompts, the owner's own WAV files
 

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from switch.errors import AnnouncementError
+
 log = logging.getLogger("switch.worker.announcements")
 
 SAMPLE_RATE: Final = 8000
@@ -52,14 +54,6 @@ TTS_DIR: Final = ".tts"
 BEEP_NAME: Final = "beep-1khz-300ms.wav"
 GENERATE_TIMEOUT_S: Final = 20.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class AnnouncementError(Exception):
-    """A prompt could not be made (no espeak-ng/sox, bad voice, synthesis failed)."""
-
-    def __init__(self, message: str, *, text: str | None = None) -> None:
-        super().__init__(message)
-        self.text = text
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +154,16 @@ class Announcements:
     def synthesize(self, voice: str, text: str) -> Path:
         """Speak ``text`` into the cache (espeak-ng, then sox to 8 kHz mono); blocking."""
         if voice not in VOICES:
-            raise AnnouncementError(
-                f"voice {voice!r} unknown: use one of {sorted(VOICES)}", text=text
-            )
+            raise AnnouncementError(f"voice {voice!r} unknown: use one of {sorted(VOICES)}")
         if not text.strip():
-            raise AnnouncementError("announcement text is empty", text=text)
+            raise AnnouncementError("announcement text is empty")
         target = self.spoken_path(voice, text)
         if target.is_file():
             return target
         for tool in (self.espeak, self.sox):
             if shutil.which(tool) is None:
                 raise AnnouncementError(
-                    f"program {tool!r} not found: install Debian's espeak-ng and sox", text=text
+                    f"program {tool!r} not found: install Debian's espeak-ng and sox"
                 )
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -197,12 +189,10 @@ class Announcements:
                 stdin=subprocess.DEVNULL,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise AnnouncementError(f"program {argv[0]!r} failed: {exc}", text=text) from None
+            raise AnnouncementError(f"program {argv[0]!r} failed: {exc}") from None
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip()[-200:]
-            raise AnnouncementError(
-                f"program {argv[0]!r} exited {done.returncode}: {err!r}", text=text
-            )
+            raise AnnouncementError(f"program {argv[0]!r} exited {done.returncode}: {err!r}")
 
 
 class PromptCache:
@@ -300,7 +290,6 @@ __all__ = [
     "DEFAULT_VOICE",
     "SAMPLE_RATE",
     "VOICES",
-    "AnnouncementError",
     "Announcements",
     "Prompt",
     "PromptCache",

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rules.decision import FinalKind
-from switch.call.callflow import DICTATION_PROMPT, MediaOptions, prompt_texts
 from switch.call.events import (
     CALLER,
     Command,
@@ -39,6 +38,8 @@ from switch.call.events import (
     StopPlayback,
     StopRecording,
 )
+from switch.call.prompts import DICTATION_PROMPT, MediaOptions, prompt_texts
+from switch.control import messages as control
 from switch.worker.announcements import (
     DEFAULT_VOICE,
     VOICES,
@@ -202,7 +203,7 @@ class MediaServices:
         self,
         data_dir: Path,
         ports: Ports,
-        send: Callable[[dict[str, Any]], None],
+        send: Callable[[control.FromWorker], None],
         *,
         prompts: PromptCache | None = None,
         clock: Callable[[], float] = time.time,
@@ -360,18 +361,17 @@ class MediaServices:
             "call %s tenant=%s: voicemail of %.1f s", recording.call_id, recording.tenant, seconds
         )
         self.send(
-            {
-                "op": "voicemail",
-                "kind": recording.kind,
-                "person": recording.person,
-                "tenant": recording.tenant,
-                "call_id": recording.call_id,
-                "caller": recording.caller,
-                "called": recording.called,
-                "path": str(recording.path),
-                "seconds": round(seconds, 3),
-                "started_wall": recording.started_wall,
-            }
+            control.VoicemailFiled(
+                kind=recording.kind,
+                person=recording.person,
+                tenant=recording.tenant,
+                call_id=recording.call_id,
+                caller=recording.caller,
+                called=recording.called,
+                path=str(recording.path),
+                seconds=round(seconds, 3),
+                started_wall=recording.started_wall,
+            )
         )
 
 

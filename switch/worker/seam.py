@@ -4,11 +4,16 @@ The pjsua2 callbacks copy what they need into these and return; the worker loop 
 them after ``libHandleEvents`` and turns them into call-flow events. A leg is named by a
 *handle*: an integer the endpoint never reuses (pjsua's own call ids are reused at once).
 Every object carries ``at``, a ``time.monotonic_ns()`` reading taken in the callback.
+
+:class:`SipLegs` is what the worker needs of an endpoint: switch/pjsua/endpoint.py's
+``SipEndpoint`` is the real one, tests/switch/worker/fakes.py a scripted one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from switch.call.calllog import MediaStats
 
@@ -67,3 +72,36 @@ class LegDigit:
 
 
 LegEvent = IncomingInvite | LegProgress | LegConnected | LegEnded | LegDigit
+
+
+class SipLegs(Protocol):
+    """The SIP side of a worker: legs by handle, events out of :meth:`poll`."""
+
+    @property
+    def legs_in_use(self) -> int: ...
+
+    def poll(self, timeout_ms: int) -> list[LegEvent]:
+        """Run the SIP stack for up to ``timeout_ms``; what happened meanwhile."""
+        ...
+
+    def dial(self, uri: str, from_header: str, headers: Sequence[tuple[str, str]]) -> int:
+        """Send an INVITE; the new leg's handle, or :class:`~switch.errors.LegUnavailable`."""
+        ...
+
+    def provisional(self, handle: int, status: int = 180) -> None: ...
+
+    def answer(self, handle: int) -> bool:
+        """200 to an inbound leg; False when it is gone or the 200 could not be sent."""
+        ...
+
+    def reject(
+        self, handle: int, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> None: ...
+
+    def end(self, handle: int) -> None:
+        """CANCEL a ringing outbound leg, BYE an answered leg."""
+        ...
+
+    def bridge(self, a: int, b: int) -> None: ...
+
+    def unbridge(self, handle: int) -> None: ...

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import DICTATION_PROMPT
+from switch.call.prompts import DICTATION_PROMPT
 from tests.peers import mosquitto_broker
 from tests.sip_peers import LOOPBACK, Sipp, free_udp_port, stop_process, write_plan
 from tests.switch.running_switch import Switch
-from tests.switch.test_media_calls import BUSINESS, PCAP, make_prompts
+from tests.switch.worker.test_media_calls import BUSINESS, PCAP, make_prompts
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 

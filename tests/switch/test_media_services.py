@@ -20,12 +20,6 @@ import pytest
 from aiohttp import web
 
 from rules import load_plan_text
-from switch.call.callflow import (
-    CONFIRM_PROMPT,
-    DICTATION_PROMPT,
-    VOICEMAIL_GREETING,
-    WHISPER_PROMPT,
-)
 from switch.call.events import (
     CALLER,
     PlaybackDone,
@@ -34,6 +28,8 @@ from switch.call.events import (
     StopPlayback,
     StopRecording,
 )
+from switch.call.prompts import CONFIRM_PROMPT, DICTATION_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
+from switch.control.messages import FromWorker, VoicemailFiled, op_of
 from switch.supervisor.voicemail import (
     Broker,
     Voicemail,
@@ -112,7 +108,7 @@ def context(key: int = 1) -> CallContext:
     return CallContext(key, "mueller", "abc@host", "+4917112345678", "+49301234560", 7, {1: 9})
 
 
-def services(tmp_path: Path, ports: FakePorts, sent: list[dict[str, Any]]) -> MediaServices:
+def services(tmp_path: Path, ports: FakePorts, sent: list[FromWorker]) -> MediaServices:
     return MediaServices(
         tmp_path,
         ports,
@@ -156,7 +152,7 @@ def test_voicemail_path_is_safe() -> None:
 
 def test_play_uses_the_ready_file_and_appends_the_beep(tmp_path: Path) -> None:
     ports = FakePorts()
-    sent: list[dict[str, Any]] = []
+    sent: list[FromWorker] = []
     media = services(tmp_path, ports, sent)
     media.prepare([load_plan_text(PLAN)])
     write_tone(tmp_path / "announcements" / "mueller" / "ansage.wav")  # an owner recording
@@ -172,7 +168,7 @@ def test_play_uses_the_ready_file_and_appends_the_beep(tmp_path: Path) -> None:
 
 def test_a_prompt_not_ready_is_skipped_at_once(tmp_path: Path) -> None:
     ports = FakePorts()
-    sent: list[dict[str, Any]] = []
+    sent: list[FromWorker] = []
     media = services(tmp_path, ports, sent)
     media.prompts = PromptCache(Announcements(tmp_path, espeak="no-such-espeak"))
     (event,) = media.carry_out(context(), PlayPrompt(1, "Noch nicht gemacht"))
@@ -188,7 +184,7 @@ def test_a_prompt_not_ready_is_skipped_at_once(tmp_path: Path) -> None:
 
 def test_stop_playback_forgets_the_prompt(tmp_path: Path) -> None:
     ports = FakePorts()
-    sent: list[dict[str, Any]] = []
+    sent: list[FromWorker] = []
     media = services(tmp_path, ports, sent)
     write_tone(tmp_path / "announcements" / "mueller" / "x.wav")
     media.carry_out(context(), PlayPrompt(1, "x"))
@@ -200,12 +196,14 @@ def test_stop_playback_forgets_the_prompt(tmp_path: Path) -> None:
 
 def test_recording_is_reported_once_the_file_is_complete(tmp_path: Path) -> None:
     ports = FakePorts()
-    sent: list[dict[str, Any]] = []
+    sent: list[FromWorker] = []
     media = services(tmp_path, ports, sent)
     media.carry_out(context(), RecordCaller(60))
     assert list(ports.recording) == [7]
     media.carry_out(context(), StopRecording())
-    (message,) = sent
+    (filed,) = sent
+    assert isinstance(filed, VoicemailFiled)
+    message = filed.fields()
     assert message["op"] == "voicemail"
     assert message["seconds"] == pytest.approx(2.5)
     assert message["caller"] == "+4917112345678"
@@ -216,11 +214,11 @@ def test_recording_is_reported_once_the_file_is_complete(tmp_path: Path) -> None
 
 def test_call_end_reports_an_open_recording(tmp_path: Path) -> None:
     ports = FakePorts()
-    sent: list[dict[str, Any]] = []
+    sent: list[FromWorker] = []
     media = services(tmp_path, ports, sent)
     media.carry_out(context(), RecordCaller(60))
     media.call_ended(1)
-    assert [m["op"] for m in sent] == ["voicemail"]
+    assert [op_of(m) for m in sent] == ["voicemail"]
 
 
 def test_incomplete_wav_header_is_not_read_as_complete(tmp_path: Path) -> None:

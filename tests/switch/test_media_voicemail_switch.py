@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import prompt_texts
+from switch.call.prompts import prompt_texts
 from tests.peers import mosquitto_broker
 from tests.sip_peers import LOOPBACK, Sipp, stop_process, write_plan
 from tests.switch.running_switch import Switch
-from tests.switch.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, PCAP, make_prompts
+from tests.switch.worker.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, PCAP, make_prompts
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import WHISPER_PROMPT
+from switch.call.prompts import WHISPER_PROMPT
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.test_media_calls import (
+from tests.switch.worker.test_media_calls import (
     ALAW,
     BUSINESS,
     BUSINESS_E164,

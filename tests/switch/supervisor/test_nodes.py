@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from tests.sip_peers import LOOPBACK, REPO, Sipp, free_udp_port, running, sip_options, stop_process
+from tests.switch.control.test_pool import load, plan_text, sipp_totals
 from tests.switch.running_switch import Switch
-from tests.switch.test_pool import load, plan_text, sipp_totals
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from switch.errors import AnnouncementError
 from switch.worker.announcements import (
-    AnnouncementError,
     Announcements,
     Prompt,
     PromptCache,

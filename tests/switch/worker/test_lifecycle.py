@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, sip_options, write_plan
-from tests.switch.test_worker_calls import (
+from tests.switch.worker.test_calls import (
     BUSINESS_E164,
     CALLER,
     caller,

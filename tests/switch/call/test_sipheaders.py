@@ -6,7 +6,6 @@ import pytest
 
 from rules.decision import Failure
 from switch.call.sipheaders import (
-    UnroutableTarget,
     asserted_identity,
     classify,
     diversion,
@@ -21,6 +20,7 @@ from switch.call.sipheaders import (
     resolve_target,
     uri_user,
 )
+from switch.errors import UnroutableTarget
 
 HOST = "127.0.0.1:5060"
 

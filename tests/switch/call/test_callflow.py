@@ -14,15 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.decision import Decision, Failure, Final, FinalKind, OnFailure, Step, Target
-from switch.call.callflow import (
-    CALL_TRANSITIONS,
-    LEG_TRANSITIONS,
-    START,
-    UNANSWERED,
-    CallFlow,
-    CallState,
-    LegState,
-)
+from switch.call.callflow import CallFlow
 from switch.call.events import (
     AnswerAndBridge,
     CallerGone,
@@ -45,6 +37,15 @@ from switch.call.events import (
     Shutdown,
     StartTimer,
     TimerFired,
+)
+from switch.call.states import (
+    CALL_TRANSITIONS,
+    LEG_TRANSITIONS,
+    START,
+    UNANSWERED,
+    CallState,
+    LegState,
+    MediaPhase,
 )
 from switch.errors import CallFlowError, SwitchError
 
@@ -858,3 +859,29 @@ def test_unanswered_call_rings_every_step_until_the_final_action(decision: Decis
     )
     assert flow.result is not None
     assert flow.result.outcome is outcome
+
+
+# ------------------------------------------------------------------ the tables at run time
+
+
+def test_a_move_the_transition_table_does_not_list_raises_naming_event_and_states() -> None:
+    flow = started(Step((DESK,), timeout=20.0))
+    assert flow.state is CallState.DIALLING
+    flow._trigger, flow._trigger_state = LegRinging, CallState.DIALLING  # as handle() does
+    with pytest.raises(CallFlowError, match=r"LegRinging .* from 'dialling' to 'bridged'"):
+        flow._enter(CallState.BRIDGED)
+    assert flow.state is CallState.DIALLING
+
+
+def test_the_media_phase_moves_only_along_its_table() -> None:
+    flow = started(Step((DESK,), timeout=20.0))
+    assert flow.media_phase is MediaPhase.NONE
+    with pytest.raises(CallFlowError, match="from 'none' to 'recording'"):
+        flow._enter_media(MediaPhase.RECORDING)
+    assert flow.media_phase is MediaPhase.NONE
+
+
+def test_the_state_is_read_only() -> None:
+    flow = started(Step((DESK,), timeout=20.0))
+    with pytest.raises(AttributeError):
+        flow.state = CallState.FINISHED  # type: ignore[misc]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.test_worker_calls import BUSINESS_E164, CALLER, plan, target, wait_all
+from tests.switch.worker.test_calls import BUSINESS_E164, CALLER, plan, target, wait_all
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import prompt_texts
+from switch.call.prompts import prompt_texts
 from switch.worker.announcements import Announcements, wav_seconds
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from switch.call.callflow import CONFIRM_PROMPT
+from switch.call.prompts import CONFIRM_PROMPT
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, make_prompts
+from tests.switch.worker.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, make_prompts
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -159,7 +159,7 @@ def test_caller_does_not_hear_the_target_while_it_confirms(tmp_path: Path) -> No
     """A target with early media (183 + audio, as mobile networks send) is bridged with the
     caller while it rings; once it answers and is asked to press 1, that bridge is cut,
     so the caller never hears e.g. a mobile mailbox's greeting; after the 1 it is back."""
-    from tests.switch.test_media_calls import ALAW, PCAP, RtpSink, rms
+    from tests.switch.worker.test_media_calls import ALAW, PCAP, RtpSink, rms
 
     mobile = target(tmp_path, "mobile", "uas_early_confirm.xml")
     desk = target(tmp_path, "desk", "uas_answer.xml")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from switch.call.calllog import MediaStats
+from switch.call.quality import mos_for
 from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, sip_options, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
@@ -131,6 +133,10 @@ def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
         mobile_media = record["legs"][1]["media"]
         assert mobile_media
         assert mobile_media["rx_packets"] > 0
+        # Issue 13: the leg's MOS is the E-model's figure for its own RTCP readings.
+        expected = mos_for(MediaStats(**{**mobile_media, "mos": None}))
+        assert expected is not None, mobile_media
+        assert mobile_media["mos"] == expected
         assert worker.alive()
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.decision import Decision, Failure, Final, FinalKind, Step
-from switch.call.callflow import CALL_TRANSITIONS, CallFlow, CallState, LegState, MediaOptions
+from switch.call.callflow import CallFlow
 from switch.call.events import (
     CALLER,
     AnswerAndBridge,
@@ -36,7 +36,9 @@ from switch.call.events import (
     StopRecording,
     TimerFired,
 )
-from tests.switch.test_callflow import (
+from switch.call.prompts import MediaOptions
+from switch.call.states import CALL_TRANSITIONS, CallState, LegState
+from tests.switch.call.test_callflow import (
     DESK,
     HOME,
     MOBILE,

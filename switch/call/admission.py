@@ -1,0 +1,51 @@
+"""How many legs a worker may still fill: capacity, the spare leg, reservations.
+
+Capacity is counted, not discovered by a failing ``makeCall``: a process has a fixed number
+of pjsua call slots; an admitted call reserves one outbound leg at once, so a call either
+gets the legs it needs or a 503 with Retry-After (:data:`RETRY_AFTER_S`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+RETRY_AFTER_S: Final = 5
+"""The Retry-After (RFC 3261 §20.33) of a 503 for a full or draining worker."""
+
+
+class LegBudget:
+    """The legs of one worker: ``capacity`` minus legs in use minus legs reserved."""
+
+    def __init__(self, max_legs: int, *, spare_leg: bool = False) -> None:
+        # pjsua itself answers 486 (statelessly) when all its call slots hold legs. Keeping
+        # one slot spare makes every overflow call get our 503 instead.
+        self.capacity = max_legs - (1 if spare_leg else 0)
+        self.reserved = 0
+
+    def free(self, in_use: int) -> int:
+        """Legs neither in use nor reserved."""
+        return self.capacity - in_use - self.reserved
+
+    def admits(self, in_use: int) -> bool:
+        """A new call (whose INVITE already holds a leg) can get one more."""
+        return self.free(in_use) >= 1
+
+    def reserve(self) -> int:
+        """Hold one leg for an admitted call; returns how many the call now holds (1)."""
+        self.reserved += 1
+        return 1
+
+    def release(self, held: int) -> int:
+        """Give back what a call held; returns what it holds afterwards (0)."""
+        self.reserved -= held
+        return 0
+
+    def take(self, held: int, in_use: int) -> tuple[bool, int]:
+        """A Dial: use one held leg, else a free one. (may it dial, legs still held)."""
+        if held > 0:
+            self.reserved -= 1
+            return True, held - 1
+        return self.free(in_use) >= 1, held
+
+
+__all__ = ["RETRY_AFTER_S", "LegBudget"]

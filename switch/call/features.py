@@ -1,0 +1,133 @@
+"""What an INVITE to a ``*`` number is: a presence feature code, the dictation box, or nothing.
+
+Pure: the worker passes the dial plans, its routes and, per plan, the dictation code; the
+answer says what to do. A feature code is not a call (it shows up as a presence change);
+the dictation box is a call of its own whose :class:`~rules.decision.Decision` is made
+here (:func:`dictation_decision`), so the worker never builds a plan by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from rules import DialPlan, DialPlanSet, normalize_number
+from rules.decision import Decision, Final, FinalKind
+from rules.presence import PresenceState
+from switch.call.sipheaders import parse_name_addr
+
+
+@dataclass(frozen=True, slots=True)
+class SetPresence:
+    """A feature code of the caller's plan: ``person`` is now ``state``."""
+
+    plan: DialPlan
+    person: str
+    state: PresenceState
+
+
+@dataclass(frozen=True, slots=True)
+class Dictate:
+    """The dictation box: ``person`` dictates; ``decision`` records like a voicemail."""
+
+    plan: DialPlan
+    person: str
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Not something this caller can dial: answer ``status`` ``reason``."""
+
+    status: int
+    reason: str
+
+
+Feature = SetPresence | Dictate | Refuse
+
+
+def is_feature_code(called_user: str) -> bool:
+    """A ``*`` number is a feature code, never routed by the dial plans."""
+    return called_user.startswith("*")
+
+
+def dictation_decision(plan: DialPlan) -> Decision:
+    """The plan of a dictation: no steps, record (issue 7)."""
+    return Decision(
+        tenant=plan.tenant,
+        rule="dictation",
+        steps=(),
+        final=Final(FinalKind.VOICEMAIL),
+        announce_as=plan.announce_as,
+    )
+
+
+def classify_feature(
+    code: str,
+    from_uri: str,
+    plans: DialPlanSet,
+    routes: Mapping[str, str],
+    dictation_code: Callable[[DialPlan], str],
+) -> Feature:
+    """What dialling ``code`` from the device ``from_uri`` means."""
+    owner = None
+    for uri in device_uris(from_uri, routes):
+        owner = plans.device_owner(uri)
+        if owner is not None:
+            break
+    if owner is None:
+        return Refuse(404, "Unknown Device")
+    plan, person = owner
+    if code == dictation_code(plan) and code not in plan.feature_codes:
+        return Dictate(plan, person, dictation_decision(plan))
+    state = plan.feature_codes.get(code)
+    if state is None:
+        return Refuse(404, "Unknown Feature Code")
+    return SetPresence(plan, person, state)
+
+
+def device_uris(from_uri: str, routes: Mapping[str, str]) -> list[str]:
+    """The From URI as sent, and with its host mapped back to a route name (office)."""
+    uris = [from_uri]
+    parsed = parse_name_addr(from_uri)
+    if parsed.user:
+        bare = from_uri.split(";", 1)[0]
+        uris.append(bare)
+        host = bare.split("@", 1)[1] if "@" in bare else ""
+        for name, address in routes.items():
+            if address == host:
+                uris.append(f"sip:{parsed.user}@{name}")
+    return uris
+
+
+def normalize_called(user: str) -> str:
+    """The called number as E.164 when it is one, else the user part as sent."""
+    if not user:
+        return ""
+    try:
+        normal = normalize_number(user)
+    except Exception:  # not a phone number: keep the user part as the called "number"
+        return user
+    return normal if normal is not None else user
+
+
+def caller_number(user: str | None, uri: str) -> str | None:
+    """E.164 when the caller's user part is a number, the URI otherwise, None if anonymous."""
+    if not user or user.lower() in ("anonymous", "unknown") or "anonymous.invalid" in uri:
+        return None
+    normal = normalize_called(user)
+    return normal if normal else None
+
+
+__all__ = [
+    "Dictate",
+    "Feature",
+    "Refuse",
+    "SetPresence",
+    "caller_number",
+    "classify_feature",
+    "device_uris",
+    "dictation_decision",
+    "is_feature_code",
+    "normalize_called",
+]

@@ -1,0 +1,259 @@
+"""Commands -> SipLegs: how the worker carries out what a call flow asked for.
+
+:class:`CommandRunner` turns each :mod:`switch.call.events` command into calls on the
+:class:`~switch.worker.seam.SipLegs` (and the media services), notes in the call's
+:class:`~switch.call.recorder.CallRecorder` what was done, and queues what comes back at
+once (a Dial that cannot be sent is a LegFailed, fed after the batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rules.decision import Failure
+from switch.call.admission import RETRY_AFTER_S, LegBudget
+from switch.call.callflow import CallFlow
+from switch.call.calllog import CallPhase
+from switch.call.events import (
+    CALLER,
+    AnswerAndBridge,
+    AnswerCaller,
+    Cancel,
+    CancelTimer,
+    Command,
+    Dial,
+    Event,
+    Finished,
+    HangUpCaller,
+    LegFailed,
+    OpenEarlyMedia,
+    Outcome,
+    PlayPrompt,
+    RejectCaller,
+    RelayRinging,
+    StartTimer,
+)
+from switch.call.recorder import CallRecorder
+from switch.call.sipheaders import (
+    asserted_identity,
+    diversion,
+    from_header,
+    history_info,
+    reason_header,
+    resolve_target,
+)
+from switch.errors import LegUnavailable, UnroutableTarget
+from switch.worker.config import WorkerConfig
+from switch.worker.media import CallContext, MediaServices
+from switch.worker.seam import SipLegs
+from switch.worker.timers import Timers
+
+log = logging.getLogger("switch.worker")
+
+
+@dataclass(slots=True)
+class ActiveCall:
+    """The driver's bookkeeping for one incoming call (the flow holds the logic)."""
+
+    key: int
+    caller_handle: int
+    recorder: CallRecorder
+    flow: CallFlow | None = None
+    legs: dict[int, int] = field(default_factory=dict)  # leg -> handle
+    live: set[int] = field(default_factory=set)  # handles not ended yet
+    cancelled: set[int] = field(default_factory=set)  # legs the flow cancelled
+    reserved: int = 0  # outbound legs held for this call, not dialled yet
+    caller_answered: bool = False
+    caller_rejected: bool = False
+    finished: Finished | None = None
+    feature: bool = False
+    dictation_person: str | None = None  # the dictation box: who dictates
+
+    @property
+    def tenant(self) -> str:
+        return self.recorder.tenant
+
+
+class CommandRunner:
+    """Carries out one call's commands on the SIP side (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        sip: SipLegs,
+        budget: LegBudget,
+        timers: Timers,
+        media: MediaServices | None,
+        *,
+        pending: deque[tuple[ActiveCall, Event]],
+        by_handle: dict[int, tuple[ActiveCall, int]],
+        report: Callable[[ActiveCall, CallPhase], None],
+    ) -> None:
+        self.config = config
+        self.sip = sip
+        self.budget = budget
+        self.timers = timers
+        self.media = media
+        self.pending = pending
+        self.by_handle = by_handle
+        self.report = report
+
+    def carry_out(self, call: ActiveCall, command: Command) -> None:
+        if isinstance(command, Dial):
+            self._dial(call, command)
+        elif isinstance(command, Cancel):
+            call.cancelled.add(command.leg)
+            handle = call.legs.get(command.leg)
+            if handle is not None and handle in call.live:
+                self.sip.end(handle)
+        elif isinstance(command, RelayRinging):
+            self._relay_ringing(call, command)
+        elif isinstance(command, AnswerAndBridge):
+            handle = call.legs[command.leg]
+            if self.sip.answer(call.caller_handle):
+                call.caller_answered = True
+                call.recorder.bridged(command.leg, time.monotonic_ns())
+                self.sip.bridge(call.caller_handle, handle)
+                self.report(call, CallPhase.ANSWERED)
+        elif isinstance(command, RejectCaller):
+            headers = [("Reason", reason_header(command.status, command.reason))]
+            self.reject(call, command.status, command.reason, headers=headers)
+        elif isinstance(command, OpenEarlyMedia):
+            # 183 with our SDP answer (RFC 3960): the caller hears the welcome unanswered.
+            if not (call.caller_answered or call.caller_rejected):
+                self.sip.provisional(call.caller_handle, 183)
+        elif isinstance(command, AnswerCaller):
+            # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
+            if self.sip.answer(call.caller_handle):
+                call.caller_answered = True
+        elif self.media is not None and self.media.handles(command):
+            self._media_command(call, command)
+        elif isinstance(command, HangUpCaller):
+            self.sip.end(call.caller_handle)
+        elif isinstance(command, StartTimer):
+            self.timers.start(call.key, command.timer, deadline(command.seconds))
+        elif isinstance(command, CancelTimer):
+            self.timers.cancel(call.key, command.timer)
+        elif isinstance(command, Finished):
+            call.finished = command
+            call.recorder.finished(command)
+
+    def _media_command(self, call: ActiveCall, command: Command) -> None:
+        assert self.media is not None
+        if isinstance(command, PlayPrompt) and command.leg != CALLER:
+            # A callee asked to confirm may still be bridged with the caller for its
+            # early media (183): the caller must not hear that side meanwhile.
+            handle = call.legs.get(command.leg)
+            if handle is not None:
+                self.sip.unbridge(handle)
+        record = call.recorder.record
+        context = CallContext(
+            key=call.key,
+            tenant=call.tenant,
+            call_id=record.call_id,
+            caller=record.caller,
+            called=record.called,
+            caller_handle=call.caller_handle,
+            handles=call.legs,
+            person=call.dictation_person,
+        )
+        for media_event in self.media.carry_out(context, command):
+            self.pending.append((call, media_event))
+
+    def _dial(self, call: ActiveCall, dial: Dial) -> None:
+        target = dial.target
+        call.recorder.dialling(dial.leg, target)
+        allowed, call.reserved = self.budget.take(call.reserved, self.sip.legs_in_use)
+        if not allowed:
+            self._leg_failed(call, dial.leg, 503, "No free leg in this worker")
+            return
+        host = self.config.sip
+        try:
+            uri = resolve_target(target.uri, self.config.routes, self.config.trunk)
+        except UnroutableTarget as exc:
+            log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
+            self._leg_failed(call, dial.leg, 404, "No route to target")
+            return
+        headers = [("Diversion", diversion(dial.diverted_from, host))]
+        headers.append(("History-Info", history_info(dial.diverted_from, uri, host)))
+        if dial.caller:
+            headers.append(("P-Asserted-Identity", asserted_identity(dial.caller, host)))
+        try:
+            handle = self.sip.dial(uri, from_header(dial.display, dial.caller, host), headers)
+        except LegUnavailable as exc:
+            log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
+            self._leg_failed(call, dial.leg, exc.sip_status, "INVITE could not be sent")
+            return
+        call.recorder.invite_sent(dial.leg, time.monotonic_ns())
+        call.legs[dial.leg] = handle
+        call.live.add(handle)
+        self.by_handle[handle] = (call, dial.leg)
+
+    def _leg_failed(self, call: ActiveCall, leg: int, status: int, reason: str) -> None:
+        call.recorder.not_sent(leg, status, reason)
+        failure = Failure.NO_ANSWER if status == 408 else Failure.UNREACHABLE
+        # Fed after the current command list, never into the flow while it is returning.
+        self.pending.append((call, LegFailed(leg, status, reason, failure, time.monotonic_ns())))
+
+    def _relay_ringing(self, call: ActiveCall, command: RelayRinging) -> None:
+        if call.caller_answered or call.caller_rejected:
+            return
+        media_leg = command.media_from_leg
+        handle = call.legs.get(media_leg) if media_leg is not None else None
+        if command.status == 183 and handle is not None and handle in call.live:
+            # Early media (RFC 3960): our 183 carries an SDP answer, and the target's
+            # early audio flows through the bridge before anyone answers.
+            self.sip.provisional(call.caller_handle, 183)
+            self.sip.bridge(call.caller_handle, handle)
+        else:
+            self.sip.provisional(call.caller_handle, 180)
+        call.recorder.ringing_relayed(time.monotonic_ns())
+
+    def reject(
+        self,
+        call: ActiveCall,
+        status: int,
+        reason: str,
+        *,
+        retry: bool = False,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if call.caller_answered or call.caller_rejected:
+            return
+        call.caller_rejected = True
+        extra = list(headers)
+        if retry:
+            extra.append(("Retry-After", str(RETRY_AFTER_S)))  # RFC 3261 §20.33
+        self.sip.reject(call.caller_handle, status, reason, extra)
+        if call.flow is None:
+            at = time.monotonic_ns()
+            call.recorder.rejected_unrouted(status, at)
+            call.finished = Finished(Outcome.REJECTED, None, "switch", status, at)
+        call.reserved = self.budget.release(call.reserved)
+
+    def end_everything(self, call: ActiveCall) -> None:
+        """Safety net once a flow finished (or the worker stops): no leg outlives its call."""
+        call.reserved = self.budget.release(call.reserved)
+        for leg, handle in call.legs.items():
+            if handle in call.live:
+                call.cancelled.add(leg)
+                self.sip.end(handle)
+        if call.caller_handle in call.live:
+            if call.caller_answered:
+                self.sip.end(call.caller_handle)
+            elif not call.caller_rejected:
+                status = call.finished.sip_status if call.finished else 500
+                status = status if status >= 300 else 500
+                self.reject(call, status, "Call ended")
+
+
+def deadline(seconds: float) -> int:
+    """The monotonic reading ``seconds`` from now."""
+    return time.monotonic_ns() + int(seconds * 1e9)
+
+
+__all__ = ["ActiveCall", "CommandRunner", "deadline"]

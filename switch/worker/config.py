@@ -1,0 +1,32 @@
+"""WorkerConfig: what one worker process is started with (from its command line)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    name: str
+    host: str
+    port: int
+    dialplans: tuple[Path, ...]
+    routes: Mapping[str, str] = field(default_factory=dict)
+    trunk: str | None = None
+    grace: float = 10.0
+    # pjsua itself answers 486 (statelessly, before the application sees the INVITE)
+    # when all its call slots hold legs. Keeping one slot spare makes every overflow
+    # call get our 503 + Retry-After instead, at the price of one bridged call less.
+    spare_leg: bool = False
+    # Media services (announcements, voicemail, answer confirmation) keep their files
+    # here; without it VOICEMAIL/ANNOUNCEMENT finals reject and confirm is not asked.
+    data_dir: Path | None = None
+
+    @property
+    def sip(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+__all__ = ["WorkerConfig"]

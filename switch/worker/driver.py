@@ -1,0 +1,411 @@
+"""CallDriver: leg events in, call-flow events to each call's :class:`CallFlow`, commands out.
+
+The driver is the funnel between the SIP side (a :class:`~switch.worker.seam.SipLegs`) and
+the pure parts of a call (switch/call/): :class:`~switch.call.admission.LegBudget` admits or
+503s, :func:`~switch.call.features.classify_feature` says what a ``*`` number means,
+:func:`rules.decide` routes, the :class:`CallFlow` decides, the
+:class:`~switch.call.recorder.CallRecorder` writes the record. The driver itself only maps
+handles to legs and carries commands out, in order, on the calling thread. Nothing is
+answered inside a pjsua2 callback: an INVITE arrives here as an :class:`IncomingInvite`
+after ``poll`` returned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from rules import CallInfo, DialPlan, DialPlanSet, decide
+from rules.decision import Decision
+from rules.presence import PresenceState
+from switch.call.admission import LegBudget
+from switch.call.callflow import CallFlow
+from switch.call.calllog import CallPhase
+from switch.call.events import (
+    CALLER,
+    CallerGone,
+    Command,
+    ConfirmDigit,
+    Event,
+    Finished,
+    IncomingCall,
+    LegAnswered,
+    LegFailed,
+    LegHungUp,
+    LegRinging,
+    Outcome,
+    Shutdown,
+    TimerFired,
+)
+from switch.call.features import (
+    Dictate,
+    Refuse,
+    SetPresence,
+    caller_number,
+    classify_feature,
+    is_feature_code,
+    normalize_called,
+)
+from switch.call.prompts import MediaOptions
+from switch.call.recorder import CallRecorder
+from switch.call.sipheaders import (
+    classify,
+    mask_number,
+    parse_name_addr,
+)
+from switch.control import messages as control
+from switch.worker.commands import ActiveCall, CommandRunner, deadline
+from switch.worker.config import WorkerConfig
+from switch.worker.media import MediaServices, tenant_media
+from switch.worker.seam import (
+    IncomingInvite,
+    LegConnected,
+    LegDigit,
+    LegEnded,
+    LegEvent,
+    LegProgress,
+    SipLegs,
+)
+from switch.worker.timers import Timers
+
+log = logging.getLogger("switch.worker")
+
+FEATURE_HANGUP_S = 1.0
+FEATURE_TIMER = "feature-hangup"
+
+
+class CallDriver:
+    """Drives the call flows of one worker on one :class:`SipLegs`, on the calling thread."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        legs: SipLegs,
+        plans: DialPlanSet,
+        budget: LegBudget,
+        send: Callable[[control.FromWorker], None],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        media: MediaServices | None = None,
+    ) -> None:
+        self.config = config
+        self.sip = legs
+        self.plans = plans
+        self.budget = budget
+        self.send = send
+        self.media = media
+        self.presence: dict[str, dict[str, PresenceState]] = {}
+        self.draining = False
+        self._clock = clock
+        self.calls: dict[int, ActiveCall] = {}
+        self._by_handle: dict[int, tuple[ActiveCall, int]] = {}
+        self._keys = itertools.count(1)
+        self.timers = Timers()
+        self._pending: deque[tuple[ActiveCall, Event]] = deque()
+        self.commands = CommandRunner(
+            config,
+            legs,
+            budget,
+            self.timers,
+            media,
+            pending=self._pending,
+            by_handle=self._by_handle,
+            report=self._send_record,
+        )
+
+    @property
+    def busy(self) -> bool:
+        """Events are waiting: poll without blocking."""
+        return bool(self._pending)
+
+    # ------------------------------------------------------------------ leg events
+
+    def on_leg_event(self, event: LegEvent) -> None:
+        if isinstance(event, IncomingInvite):
+            try:
+                self._on_invite(event)
+            except Exception:
+                # Never leave an INVITE unanswered: the caller would hang until its timer B.
+                log.exception("call %s: INVITE handling failed", event.call_id)
+                entry = self._by_handle.get(event.handle)
+                if entry is None:
+                    self.sip.reject(event.handle, 500, "Server Internal Error")
+                else:
+                    self._execute(
+                        entry[0],
+                        [Finished(Outcome.ABORTED, None, "switch", 500, time.monotonic_ns())],
+                    )
+            return
+        try:
+            entry = self._by_handle.get(event.handle)
+            if entry is None:
+                return
+            call, leg = entry
+            if isinstance(event, LegProgress):
+                self._on_progress(call, leg, event)
+            elif isinstance(event, LegConnected):
+                self._on_connected(call, leg, event)
+            elif isinstance(event, LegEnded):
+                self._on_ended(call, leg, event)
+            elif isinstance(event, LegDigit) and leg != CALLER and leg not in call.cancelled:
+                self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+        except Exception:
+            # A bug in one call must not take the other calls of this process down.
+            log.exception("leg event %r failed", type(event).__name__)
+
+    def _on_invite(self, invite: IncomingInvite) -> None:
+        caller_uri = invite.asserted or invite.from_uri
+        caller_user = parse_name_addr(caller_uri).user if invite.asserted else invite.from_user
+        called_raw = invite.called_user or ""
+        called = normalize_called(called_raw)
+        recorder = CallRecorder(
+            call_id=invite.call_id,
+            called=called,
+            caller=caller_number(caller_user, caller_uri),
+            worker=self.config.name,
+            started_wall=time.time(),
+            invite_in_ns=invite.at,
+        )
+        call = ActiveCall(key=next(self._keys), caller_handle=invite.handle, recorder=recorder)
+        call.live.add(invite.handle)
+        self.calls[call.key] = call
+        self._by_handle[invite.handle] = (call, CALLER)
+
+        if is_feature_code(called_raw):
+            self._feature_code(call, called_raw, invite)
+            return
+        plan = self.plans.for_number(called) if called else None
+        if plan is not None:
+            recorder.routed(plan.tenant)
+        if self.draining or not self.budget.admits(self.sip.legs_in_use):
+            # The INVITE itself holds a leg; without one more free, nothing can be bridged.
+            log.warning(
+                "call %s tenant=%s: %s, 503",
+                invite.call_id,
+                recorder.record.tenant,
+                "draining" if self.draining else "no free leg",
+            )
+            self.commands.reject(call, 503, "Service Unavailable", retry=True)
+            return
+        if plan is None:
+            self.commands.reject(call, 404, "Not Found")
+            return
+        decision = decide(
+            plan,
+            CallInfo(called, recorder.record.caller),
+            self.presence.get(plan.tenant, {}),
+            self._clock(),
+        )
+        recorder.decided(decision, time.monotonic_ns())
+        log.info(
+            "call %s tenant=%s from %s to %s: rule %s, %d steps",
+            invite.call_id,
+            plan.tenant,
+            mask_number(recorder.record.caller),
+            mask_number(called),
+            decision.rule,
+            len(decision.steps),
+        )
+        if decision.steps:
+            call.reserved = self.budget.reserve()
+        options = None if self.media is None else self.media.options(plan.tenant)
+        self._start_flow(call, invite, decision, options)
+        self._send_record(call, CallPhase.STARTED)  # after the INVITEs left: not on the hot path
+        self.run_pending()
+
+    def _start_flow(
+        self,
+        call: ActiveCall,
+        invite: IncomingInvite,
+        decision: Decision,
+        options: MediaOptions | None,
+    ) -> None:
+        record = call.recorder.record
+        call.flow = CallFlow(
+            IncomingCall(
+                call_id=invite.call_id,
+                called=record.called,
+                caller=record.caller,
+                caller_display=invite.from_display,
+                at=invite.at,
+            ),
+            decision,
+            options,
+        )
+        self._execute(call, call.flow.start(time.monotonic_ns()))
+
+    def _on_progress(self, call: ActiveCall, leg: int, event: LegProgress) -> None:
+        if leg == CALLER or leg in call.cancelled:
+            return
+        call.recorder.leg_ringing(leg, event.at)
+        self._feed(call, LegRinging(leg, event.status, event.early_media, event.at))
+
+    def _on_connected(self, call: ActiveCall, leg: int, event: LegConnected) -> None:
+        if leg == CALLER:
+            return  # the ACK of our 200
+        call.recorder.leg_connected(leg, event.at)
+        if leg in call.cancelled or call.finished is not None:
+            # A 200 that crossed our CANCEL (RFC 3261 §9.1): the dialog exists, end it.
+            self.sip.end(call.legs[leg])
+            return
+        call.recorder.answer_in(event.at)
+        self._feed(call, LegAnswered(leg, event.at))
+
+    def _on_ended(self, call: ActiveCall, leg: int, event: LegEnded) -> None:
+        call.live.discard(event.handle)
+        self._by_handle.pop(event.handle, None)
+        if leg == CALLER:
+            call.recorder.caller_ended(event.media)
+            if call.flow is not None and call.finished is None:
+                self._feed(call, CallerGone(cancelled=not call.caller_answered, at=event.at))
+        else:
+            call.recorder.leg_ended(
+                leg,
+                status=event.status,
+                reason=event.reason,
+                connected=event.connected,
+                cancelled=leg in call.cancelled,
+                at=event.at,
+                media=event.media,
+            )
+            if leg not in call.cancelled and call.finished is None:
+                if event.connected:
+                    self._feed(call, LegHungUp(leg, event.at))
+                else:
+                    failure = classify(event.status)
+                    self._feed(call, LegFailed(leg, event.status, event.reason, failure, event.at))
+        self.run_pending()
+        self._maybe_close(call)
+
+    # ------------------------------------------------------------------ timers
+
+    def fire_timers(self, now: int | None = None) -> None:
+        """Feed every timer due by ``now`` (the monotonic clock's reading by default)."""
+        now = time.monotonic_ns() if now is None else now
+        for key, name in self.timers.due(now):
+            call = self.calls.get(key)
+            if call is None:
+                continue
+            if call.feature:
+                self.sip.end(call.caller_handle)
+                continue
+            self._feed(call, TimerFired(name, now))
+            self.run_pending()
+
+    # ------------------------------------------------------------------ flow driving
+
+    def _feed(self, call: ActiveCall, event: Event) -> None:
+        if call.flow is None or call.finished is not None:
+            return
+        try:
+            commands = call.flow.handle(event)
+        except Exception:
+            # A flow that cannot go on must not leave its legs (and the worker's
+            # shutdown) waiting: end the call here, as the switch.
+            log.exception("call %s tenant=%s: call flow failed", call.recorder.call_id, call.tenant)
+            commands = [Finished(Outcome.ABORTED, None, "switch", 500, time.monotonic_ns())]
+        self._execute(call, commands)
+
+    def run_pending(self) -> None:
+        if self.media is not None:  # prompts that reached their end (switch/worker/media.py)
+            for key, media_event in self.media.ended():
+                media_call = self.calls.get(key)
+                if media_call is not None:
+                    self._pending.append((media_call, media_event))
+        while self._pending:
+            call, event = self._pending.popleft()
+            self._feed(call, event)
+            self._maybe_close(call)
+
+    def _execute(self, call: ActiveCall, commands: Iterable[Command]) -> None:
+        for command in commands:
+            try:
+                self.commands.carry_out(call, command)
+            except Exception:
+                log.exception("call %s: command %r failed", call.recorder.call_id, command)
+        if call.finished is not None:
+            self.commands.end_everything(call)
+            self._maybe_close(call)
+
+    def shutdown(self) -> None:
+        """The grace is over: every call ends now."""
+        for call in list(self.calls.values()):
+            if call.flow is not None and call.finished is None:
+                self._feed(call, Shutdown(time.monotonic_ns()))
+            self.commands.end_everything(call)
+
+    def _maybe_close(self, call: ActiveCall) -> None:
+        if call.key not in self.calls or call.live:
+            return
+        if call.finished is None and call.flow is not None:
+            return
+        del self.calls[call.key]
+        if self.media is not None:
+            self.media.call_ended(call.key)
+        self.timers.forget(call.key)
+        if call.feature or call.dictation_person is not None:
+            # A feature code is not a call; it shows up as a presence change. A dictation
+            # is filed as such (switch/supervisor/voicemail.py), not counted as a missed call.
+            return
+        call.recorder.closed(time.monotonic_ns())
+        self._send_record(call, CallPhase.ENDED)
+
+    def _send_record(self, call: ActiveCall, phase: CallPhase) -> None:
+        self.send(control.CallReport(phase, call.recorder.snapshot()))
+
+    # ------------------------------------------------------------------ feature codes
+
+    def _feature_code(self, call: ActiveCall, code: str, invite: IncomingInvite) -> None:
+        call.feature = True
+        feature = classify_feature(
+            code,
+            invite.from_uri,
+            self.plans,
+            self.config.routes,
+            lambda plan: tenant_media(plan).dictation_code,
+        )
+        if isinstance(feature, Refuse):
+            self.commands.reject(call, feature.status, feature.reason)
+        elif isinstance(feature, Dictate):
+            options = tenant_media(feature.plan).dictation_options()
+            self._dictate(call, feature.plan, feature.person, feature.decision, options, invite)
+        else:
+            self._set_presence(call, feature)
+
+    def _set_presence(self, call: ActiveCall, feature: SetPresence) -> None:
+        tenant, person, state = feature.plan.tenant, feature.person, feature.state
+        self.presence.setdefault(tenant, {})[person] = state
+        self.send(control.PresenceSet(tenant, person, str(state)))
+        log.info("feature code tenant=%s: %s is %s", tenant, person, state)
+        if self.sip.answer(call.caller_handle):
+            call.caller_answered = True
+            call.finished = Finished(Outcome.ANSWERED, None, "switch", 200, time.monotonic_ns())
+            self.timers.start(call.key, FEATURE_TIMER, deadline(FEATURE_HANGUP_S))
+
+    def _dictate(
+        self,
+        call: ActiveCall,
+        plan: DialPlan,
+        person: str,
+        decision: Decision,
+        options: MediaOptions,
+        invite: IncomingInvite,
+    ) -> None:
+        """The dictation box (issue 7): prompt, beep, then record like a voicemail."""
+        call.feature = False  # a call of its own, with a call record
+        call.recorder.routed(plan.tenant)
+        call.dictation_person = person
+        if self.media is None or self.draining:
+            self.commands.reject(call, 503, "Service Unavailable", retry=self.draining)
+            return
+        call.recorder.decided(decision, None)
+        log.info("call %s tenant=%s: %s dictates", invite.call_id, plan.tenant, person)
+        self._start_flow(call, invite, decision, options)
+        self.run_pending()
+
+
+__all__ = ["CallDriver"]

@@ -1,0 +1,104 @@
+"""The control channel's messages: one dataclass per op, the JSON lines unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from switch.call.calllog import CallPhase, CallRecord, LegRecord, MediaStats
+from switch.control import messages as control
+from switch.errors import ControlProtocolError
+
+RECORD = CallRecord(
+    call_id="abc@host",
+    tenant="t",
+    called="+49301234560",
+    caller=None,
+    rule="r",
+    worker="w1",
+    started_wall=1.5,
+    invite_in_ns=10,
+    media=MediaStats("PCMU", 500, 500, 1, 2.0, 30.0, 4.3),
+    legs=[LegRecord(1, "jan.desk", "sip:201@office", "jan", False, 0, status=200)],
+)
+
+EVERY_OP: list[tuple[control.Message, dict[str, object]]] = [
+    (
+        control.Presence("t", {"jan": "dnd"}),
+        {"op": "presence", "tenant": "t", "states": {"jan": "dnd"}},
+    ),
+    (control.Reload(("a.yaml",)), {"op": "reload", "paths": ["a.yaml"]}),
+    (control.Reload(), {"op": "reload"}),
+    (control.Drain(), {"op": "drain"}),
+    (control.Stop(2.5), {"op": "stop", "grace": 2.5}),
+    (control.Stop(), {"op": "stop"}),
+    (
+        control.Ready("w1", "127.0.0.1:5060", 3),
+        {"op": "ready", "worker": "w1", "sip": "127.0.0.1:5060", "capacity": 3},
+    ),
+    (
+        control.CallReport(CallPhase.ENDED, RECORD),
+        {"op": "call", "phase": "ended", "record": RECORD.to_dict()},
+    ),
+    (control.Legs(2, 4), {"op": "legs", "in_use": 2, "capacity": 4}),
+    (
+        control.PresenceSet("t", "jan", "away"),
+        {"op": "presence_set", "tenant": "t", "person": "jan", "state": "away"},
+    ),
+    (control.ReloadFailed(("x: bad",)), {"op": "reload_failed", "problems": ["x: bad"]}),
+    (control.Reloaded(2), {"op": "reloaded", "tenants": 2}),
+    (
+        control.VoicemailFiled(
+            "dictation", "jan", "t", "abc@host", None, "+49301234560", "/v/x.wav", 2.5, 1.5
+        ),
+        {
+            "op": "voicemail",
+            "kind": "dictation",
+            "person": "jan",
+            "tenant": "t",
+            "call_id": "abc@host",
+            "caller": None,
+            "called": "+49301234560",
+            "path": "/v/x.wav",
+            "seconds": 2.5,
+            "started_wall": 1.5,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "wire"), EVERY_OP)
+def test_every_op_keeps_its_json_shape_and_round_trips(
+    message: control.Message, wire: dict[str, object]
+) -> None:
+    line = control.encode(message)
+    assert line.endswith(b"\n")
+    assert json.loads(line) == wire
+    assert control.decode(line) == message
+    assert control.op_of(message) == wire["op"]
+
+
+def test_every_op_is_covered() -> None:
+    assert {control.op_of(m) for m, _ in EVERY_OP} == set(control.OPS)
+    assert len(control.OPS) == 11
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"no": "op"}',
+        b'{"op": "launch"}',
+        b'{"op": "presence", "tenant": 3}',
+        b'{"op": "legs", "in_use": "many"}',
+        b'{"op": "call", "phase": "ringing", "record": {}}',
+        b'{"op": "call", "phase": "ended", "record": {"call_id": "x"}}',
+        b'{"op": "reload", "paths": "a.yaml"}',
+        b'{"op": "x", "pad": "' + b"a" * control.MAX_LINE + b'"}',
+    ],
+)
+def test_anything_else_is_a_control_protocol_error(line: bytes) -> None:
+    with pytest.raises(ControlProtocolError):
+        control.decode(line)

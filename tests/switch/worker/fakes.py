@@ -1,0 +1,234 @@
+"""A scripted :class:`~switch.worker.seam.SipLegs` for driving the worker in-process.
+
+Like httpx's MockTransport: a *script* answers each dial. ``FakeSip({"sip:desk@office":
+[Ring(), Answer()]})`` rings, then answers, the leg dialled to that URI; a URI the script
+does not know gets no response at all (it rings until cancelled). Replies are delivered one
+per :meth:`FakeSip.poll`, in order, for every leg at once. A CANCEL of a leg whose next
+reply is an Answer crosses that 200 (RFC 3261 §9.1): the 200 still comes, the leg lives on.
+Everything the driver does is logged in ``FakeSip.log`` as small tuples, in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from switch.call.calllog import MediaStats
+from switch.errors import LegUnavailable
+from switch.worker.seam import (
+    IncomingInvite,
+    LegConnected,
+    LegDigit,
+    LegEnded,
+    LegEvent,
+    LegProgress,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    status: int = 180
+    early_media: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    status: int = 486
+    reason: str = "Busy Here"
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    """The callee sends BYE (after its answer)."""
+
+    media: MediaStats | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digit:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """``dial`` raises LegUnavailable with this status (pjsua refused the leg)."""
+
+    status: int = 503
+
+
+Reply = Ring | Answer | Fail | HangUp | Digit
+Script = Mapping[str, Sequence[Reply] | Unavailable]
+
+MEDIA = MediaStats("PCMU", rx_packets=500, tx_packets=500, rx_loss=5, jitter_ms=2.0, rtt_ms=30.0)
+"""RTCP figures of a clean G.711 leg (what the real endpoint reads at a leg's end)."""
+
+
+@dataclass(slots=True)
+class FakeLeg:
+    handle: int
+    uri: str
+    inbound: bool
+    replies: list[Reply] = field(default_factory=list)
+    connected: bool = False
+    answered_by_us: bool = False
+    ended: bool = False
+
+
+class FakeSip:
+    """The SIP side of a worker, scripted (see the module docstring)."""
+
+    def __init__(self, script: Script | None = None, *, media: MediaStats | None = MEDIA) -> None:
+        self.script: Script = script or {}
+        self.media = media
+        self.log: list[tuple[object, ...]] = []
+        self.legs: dict[int, FakeLeg] = {}
+        self._handles = itertools.count(1)
+        self._events: list[LegEvent] = []
+        self._clock = itertools.count(1_000_000, 1000)
+
+    # ------------------------------------------------------------------ the caller side
+
+    def invite(
+        self,
+        called: str,
+        caller: str = "+491715550100",
+        *,
+        from_uri: str | None = None,
+        display: str | None = None,
+    ) -> int:
+        """A new INVITE arrives (delivered by the next poll); returns its handle."""
+        handle = next(self._handles)
+        uri = from_uri or f"sip:{caller}@caller.example"
+        self.legs[handle] = FakeLeg(handle, uri, inbound=True)
+        self._events.append(
+            IncomingInvite(
+                handle=handle,
+                call_id=f"call-{handle}@fake",
+                request_uri=f"sip:{called}@switch",
+                called_user=called,
+                from_uri=uri,
+                from_user=uri.split(":", 1)[1].split("@", 1)[0],
+                from_display=display,
+                asserted=None,
+                source="127.0.0.1:5070",
+                at=self._now(),
+            )
+        )
+        return handle
+
+    def caller_hangs_up(self, handle: int) -> None:
+        leg = self.legs[handle]
+        self._end(leg, 487 if not leg.answered_by_us else 200, "Caller left")
+
+    def handle_of(self, uri: str) -> int:
+        return next(h for h, leg in self.legs.items() if leg.uri == uri and not leg.inbound)
+
+    # ------------------------------------------------------------------ SipLegs
+
+    @property
+    def legs_in_use(self) -> int:
+        return sum(1 for leg in self.legs.values() if not leg.ended)
+
+    def poll(self, timeout_ms: int) -> list[LegEvent]:
+        for leg in list(self.legs.values()):
+            if leg.ended or not leg.replies:
+                continue
+            reply = leg.replies.pop(0)
+            match reply:
+                case Ring(status, early):
+                    self._events.append(LegProgress(leg.handle, status, early, self._now()))
+                case Answer():
+                    leg.connected = True
+                    self._events.append(LegConnected(leg.handle, self._now()))
+                case Fail(status, reason):
+                    self._end(leg, status, reason)
+                case HangUp(media):
+                    self._end(leg, 200, "BYE", media=media)
+                case Digit(digit):
+                    self._events.append(LegDigit(leg.handle, digit, self._now()))
+        events, self._events = self._events, []
+        return events
+
+    def dial(self, uri: str, from_header: str, headers: Sequence[tuple[str, str]]) -> int:
+        reply = self.script.get(uri, ())
+        if isinstance(reply, Unavailable):
+            self.log.append(("dial-refused", uri))
+            raise LegUnavailable(f"no leg for {uri!r}", sip_status=reply.status)
+        handle = next(self._handles)
+        self.legs[handle] = FakeLeg(handle, uri, inbound=False, replies=list(reply))
+        self.log.append(("dial", uri, from_header, tuple(headers)))
+        return handle
+
+    def provisional(self, handle: int, status: int = 180) -> None:
+        self.log.append(("provisional", handle, status))
+
+    def answer(self, handle: int) -> bool:
+        leg = self.legs.get(handle)
+        if leg is None or leg.ended:
+            return False
+        leg.answered_by_us = True
+        self.log.append(("answer", handle))
+        return True
+
+    def reject(
+        self, handle: int, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        leg = self.legs.get(handle)
+        if leg is None or leg.ended:
+            return
+        self.log.append(("reject", handle, status, reason, tuple(headers)))
+        self._end(leg, status, reason)
+
+    def end(self, handle: int) -> None:
+        leg = self.legs.get(handle)
+        if leg is None or leg.ended:
+            return
+        if leg.connected or leg.answered_by_us:
+            self.log.append(("bye", handle))
+            self._end(leg, 200, "BYE")
+        else:
+            self.log.append(("cancel", handle))
+            if leg.replies and isinstance(leg.replies[0], Answer):
+                return  # the CANCEL crosses the callee's 200: the dialog exists after all
+            self._end(leg, 487, "Request Terminated")
+
+    def bridge(self, a: int, b: int) -> None:
+        self.log.append(("bridge", a, b))
+
+    def unbridge(self, handle: int) -> None:
+        self.log.append(("unbridge", handle))
+
+    # ------------------------------------------------------------------ helpers
+
+    def did(self, what: str) -> list[tuple[object, ...]]:
+        """Every logged action of one kind ("dial", "cancel", "bye", "reject", ...)."""
+        return [entry for entry in self.log if entry[0] == what]
+
+    def _end(self, leg: FakeLeg, status: int, reason: str, media: MediaStats | None = None) -> None:
+        leg.ended = True
+        had_media = leg.connected or leg.answered_by_us
+        stats = media if media is not None else (self.media if had_media else None)
+        self._events.append(LegEnded(leg.handle, status, reason, leg.connected, self._now(), stats))
+
+    def _now(self) -> int:
+        return next(self._clock)
+
+
+__all__ = [
+    "MEDIA",
+    "Answer",
+    "Digit",
+    "Fail",
+    "FakeSip",
+    "HangUp",
+    "Reply",
+    "Ring",
+    "Script",
+    "Unavailable",
+]

@@ -1,0 +1,54 @@
+"""The Worker's process loop in-process, on the scripted SIP side: control messages, stop."""
+
+from __future__ import annotations
+
+from rules import DialPlanSet, load_plan_text
+from switch.control import messages as control
+from switch.worker.channel import ControlChannel
+from switch.worker.config import WorkerConfig
+from switch.worker.loop import Worker
+from tests.switch.worker.fakes import FakeSip, Ring
+from tests.switch.worker.test_driver import BUSINESS, DESK, SEQUENTIAL, plan_text
+
+
+def worker(sip: FakeSip) -> Worker:
+    config = WorkerConfig(name="w1", host="127.0.0.1", port=5060, dialplans=(), grace=0.0)
+    plans = DialPlanSet([load_plan_text(plan_text(SEQUENTIAL))])
+    return Worker(config, sip, plans, ControlChannel(None))
+
+
+def test_drain_answers_new_calls_503() -> None:
+    sip = FakeSip({DESK: [Ring()]})
+    w = worker(sip)
+    w.channel.inbox.put(control.Drain())
+    w.step()
+    caller = sip.invite(BUSINESS)
+    w.step()
+    (reject,) = sip.did("reject")
+    assert reject[1:3] == (caller, 503)
+    assert sip.did("dial") == []
+
+
+def test_presence_snapshot_replaces_the_tenants_states() -> None:
+    w = worker(FakeSip())
+    w.on_control(control.Presence("t", {"jan": "dnd"}))
+    assert {p: str(s) for p, s in w.driver.presence["t"].items()} == {"jan": "dnd"}
+    w.on_control(control.Presence("t", {}))
+    assert w.driver.presence["t"] == {}
+
+
+def test_stop_without_calls_ends_the_loop() -> None:
+    w = worker(FakeSip())
+    w.on_control(control.Stop(0.0))
+    assert w.run() == 0
+
+
+def test_stop_after_grace_ends_the_calls_in_flight() -> None:
+    sip = FakeSip({DESK: [Ring()]})
+    w = worker(sip)
+    caller = sip.invite(BUSINESS)
+    w.step()
+    w.request_stop(0.0)
+    assert w.run() == 0
+    assert ("cancel", sip.handle_of(DESK)) in sip.log
+    assert sip.legs[caller].ended
