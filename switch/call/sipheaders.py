@@ -189,12 +189,3 @@ def request_uri(message: str) -> str | None:
     """The request-URI of a request's start line (RFC 3261 §7.1)."""
     first = message.split("\n", 1)[0].strip().split(" ")
     return first[1] if len(first) == 3 else None
-
-
-def mask_number(number: str | None) -> str:
-    """A phone number for logs at INFO and above: keep the prefix and the last two digits."""
-    if not number:
-        return "anonymous"
-    if len(number) <= 6:
-        return number[:1] + "…"
-    return number[:5] + "…" + number[-2:]

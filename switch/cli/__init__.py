@@ -490,43 +490,6 @@ def run(**options: Any) -> None:
         raise click.exceptions.Exit(code)
 
 
-# -- report ------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--month", required=True, metavar="YYYY-MM", help="The calendar month to report.")
-@click.option("--tenant", help="Only this business.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    default=Path("var/calls.sqlite3"),
-    show_default=True,
-    help="The call records database of the switch.",
-)
-@click.option(
-    "--timezone",
-    "tz",
-    default="Europe/Berlin",
-    show_default=True,
-    help="Time zone the month is counted in.",
-)
-def report(month: str, tenant: str | None, fmt: str, db: Path, tz: str) -> None:
-    """Per business: calls received, answered by the owner or the service, missed,
-    minutes the service handled, average answer delay — the basis for billing."""
-    from switch.records.report import report_main
-
-    code = report_main(month, tenant, fmt, db, tz=tz)
-    if code:
-        raise click.exceptions.Exit(code)
-
-
 # -- users (docs/security.md) -----------------------------------------------------------------
 # Who may use the HTTP API, the dashboard and MQTT devices. Everything goes through
 # switch.access.auth; this block only parses options and prints.
@@ -770,8 +733,10 @@ def users_mqtt_files(
     click.echo(f"wrote {out / 'passwd'} and {out / 'acl'}; switch password in {secret_path}")
 
 
-# -- privacy (issue 7): GDPR export/delete and retention, in switch/records/privacy.py --
+# -- privacy (GDPR export/delete, retention) and report: switch/cli/privacy.py, report.py --
 
-from switch.records.privacy import privacy  # noqa: E402  (the group lives beside its queries)
+from switch.cli.privacy import privacy as privacy_group  # noqa: E402  (imports CliError)
+from switch.cli.report import report as report_command  # noqa: E402
 
-main.add_command(privacy)
+main.add_command(privacy_group)
+main.add_command(report_command)

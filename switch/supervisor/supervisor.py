@@ -59,10 +59,12 @@ from switch.edge.edge import (
     WorkerDestination,
     write_files,
 )
+from switch.errors import RecordsError, VoicemailError
 from switch.metrics import Metrics
-from switch.records.writer import RecordsError, RecordWriter
+from switch.records.schema import RECORDS_FILE
+from switch.records.writer import RecordWriter
 from switch.supervisor.settings import Settings, SettingsError, endpoint, load_settings
-from switch.supervisor.voicemail import Broker, VoicemailBox, VoicemailError, voicemail_routes
+from switch.supervisor.voicemail import VoicemailBox, voicemail_routes
 from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer, is_loopback
@@ -408,7 +410,7 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as stack:
-        writer = await stack.enter_async_context(RecordWriter(settings.data_dir / "calls.sqlite3"))
+        writer = await stack.enter_async_context(RecordWriter(settings.data_dir / RECORDS_FILE))
         store = await stack.enter_async_context(
             PresenceStore(settings.data_dir / "presence.sqlite3")
         )
@@ -443,19 +445,8 @@ async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:
                 )
             )
 
-        mail_broker = None
-        if settings.mqtt.enabled:
-            mqtt_at = endpoint(settings.mqtt.broker, 1883)
-            mail_broker = Broker(
-                mqtt_at.host,
-                mqtt_at.port,
-                settings.mqtt.username,
-                settings.mqtt.password_file.read_text().strip()
-                if settings.mqtt.password_file
-                else None,
-            )
         sup.voicemail = await stack.enter_async_context(
-            VoicemailBox(settings.data_dir / "calls.sqlite3", mail_broker)
+            VoicemailBox(settings.data_dir / RECORDS_FILE, sup.bridge)  # notices via the bridge
         )
 
         if settings.edge_enabled:

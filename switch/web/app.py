@@ -33,7 +33,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switch.metrics import Metrics
-from switch.records.writer import RecordWriter, TenantUsage
+from switch.records.queries import TenantUsage
+from switch.records.writer import RecordWriter
 from switch.web.dashboard import LiveFeed
 
 if TYPE_CHECKING:

@@ -89,12 +89,12 @@ from switch.call.sipheaders import (
     diversion,
     from_header,
     history_info,
-    mask_number,
     parse_name_addr,
     reason_header,
     resolve_target,
 )
 from switch.control import messages as control
+from switch.masking import loggable_number
 from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, LegUnavailable, SipEndpoint
 from switch.worker.media import CallContext, MediaServices, tenant_media
 from switch.worker.seam import (
@@ -527,8 +527,8 @@ class Worker:
             "call %s tenant=%s from %s to %s: rule %s, %d steps",
             invite.call_id,
             plan.tenant,
-            mask_number(caller),
-            mask_number(called),
+            loggable_number(caller),
+            loggable_number(called),
             decision.rule,
             len(decision.steps),
         )
