@@ -22,9 +22,9 @@ started before the cut-off.
 The calls database is opened through :mod:`switch.records.schema`; the voicemail rows
 are :mod:`switch.records.voicemails`'. The presence table belongs to presence/
 (``presence.sqlite3``, :mod:`presence.store`), whose API loads and saves the whole hub
-state rather than one person's rows: its two queries are kept apart in
-:func:`_presence_rows` and :func:`_delete_presence`, the only code here that touches
-that file.
+state rather than one person's rows: its two queries (synchronous sqlite3, as before)
+are kept apart at the end of this module (:func:`_presence_rows`, :func:`_delete_presence`),
+the only code here that touches that file.
 """
 
 from __future__ import annotations
