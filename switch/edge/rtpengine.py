@@ -72,7 +72,16 @@ def interfaces(public: str, advertise: str | None = None) -> list[str]:
 
 
 def command_line(settings: MediaRelaySettings, public: str, advertise: str | None) -> list[str]:
-    args = [settings.binary, "--foreground", "--log-stderr", "--table=-1", "--no-fallback"]
+    # --config-file=none: Debian's /etc/rtpengine/rtpengine.conf would add its CLI (2224)
+    # and HTTP (2225) listeners, the kernel table 0 and interface "any".
+    args = [
+        settings.binary,
+        "--config-file=none",
+        "--foreground",
+        "--log-stderr",
+        "--table=-1",
+        "--no-fallback",
+    ]
     args += [f"--interface={i}" for i in interfaces(public, advertise)]
     args += [
         f"--listen-ng={settings.ng_listen}",
