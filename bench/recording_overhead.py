@@ -50,6 +50,7 @@ def running_switch(workdir: Path, uas_port: int) -> Iterator[int]:
     cmd = [sys.executable, "-m", "switch", "run", "--dialplans", str(plans)]
     cmd += ["--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}"]
     cmd += ["--data-dir", str(workdir / "var"), "--no-mqtt", "--log-level", "warning"]
+    cmd += ["--edge-mode", "off"]  # a bare worker: this bench measures the worker alone
     log = (workdir / "switch.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:

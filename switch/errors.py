@@ -25,6 +25,7 @@
     ├── EdgeError                          the Kamailio edge
     │   ├── EdgeConfigError                (see above)
     │   ├── EdgeStartError(.log)           Kamailio did not come up; .log is its last output
+    │   ├── MediaRelayError(.log)          rtpengine did not come up; .log is its last output
     │   └── EdgeRpcError(.code)            a JSON-RPC call to Kamailio failed
     ├── AccessError                        people, roles, passwords, tokens
     │   ├── UsersFileError                 (see above)
@@ -178,6 +179,14 @@ class EdgeConfigError(ConfigError, EdgeError):
 
 class EdgeStartError(EdgeError):
     """Kamailio did not come up; ``log`` holds the end of its output."""
+
+    def __init__(self, message: str, *, log: str = "") -> None:
+        super().__init__(message)
+        self.log = log
+
+
+class MediaRelayError(EdgeError):
+    """rtpengine (the media relay) did not come up or died; ``log`` holds its last lines."""
 
     def __init__(self, message: str, *, log: str = "") -> None:
         super().__init__(message)

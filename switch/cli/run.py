@@ -31,6 +31,12 @@ from switch.errors import SwitchError
 @click.option("--mqtt", metavar="HOST:PORT", help="MQTT broker.  [default: 127.0.0.1:1883]")
 @click.option("--no-mqtt", is_flag=True, help="Run without an MQTT broker.")
 @click.option(
+    "--edge-mode",
+    type=click.Choice(["auto", "managed", "external", "off"]),
+    help="The Kamailio edge: always in front (auto, managed), files only (external), or a"
+    " bare worker on loopback for tests and benchmarks (off).  [default: auto]",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="[default: info]",

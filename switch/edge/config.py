@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switch.edge.database import prepare_database
+from switch.edge.natmedia import nat_media_defines, nat_media_values, tls_profile
 from switch.edge.settings import EdgeSettings
 from switch.errors import EdgeConfigError
 
@@ -43,6 +44,10 @@ class EdgePaths:
     @property
     def pid_file(self) -> Path:
         return self.run_dir / "kamailio.pid"
+
+    @property
+    def tls_config(self) -> Path:
+        return self.run_dir / "tls.cfg"
 
     @property
     def log(self) -> Path:
@@ -114,6 +119,8 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         "outbound_user_regex": _alternatives(users) if users else never,
         "outbound_uri_regex": _alternatives(uris) if uris else never,
     }
+    values.update(nat_media_values(settings, paths.tls_config))  # issue 15: natmedia.py
+    defines += nat_media_defines(settings)
     checked = {name: _safe(name, value) for name, value in values.items()}
     checked["defines"] = "\n".join(defines)  # made here from fixed strings only
     return checked
@@ -150,5 +157,7 @@ def write_files(settings: EdgeSettings) -> EdgePaths:
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     paths.dispatcher_list.write_text(render_dispatcher_list(settings), encoding="utf-8")
     paths.config.write_text(render_config(settings, paths), encoding="utf-8")
+    if settings.tls_ca_file is not None:
+        paths.tls_config.write_text(tls_profile(settings), encoding="utf-8")
     prepare_database(settings, paths.db)
     return paths

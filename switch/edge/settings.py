@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from switch import configfile
 from switch.addresses import parse_host_port
+from switch.edge.rtpengine import MediaRelaySettings
 from switch.errors import EdgeConfigError
 
 DEFAULT_SCANNERS = (
@@ -99,6 +100,17 @@ class EdgeSettings(BaseModel):
     pkg_mb: Annotated[int, Field(ge=8, le=1024)] = 16
     children: Annotated[int, Field(ge=1, le=64)] = 4
     log_level: Annotated[int, Field(ge=-5, le=3)] = 1  # Kamailio debug=: 1 notice, 2 info
+    # Phones behind NAT (issue 15, docs/edge.md "Phones behind NAT"): nathelper fixes their
+    # contacts and pings NATed ones with OPTIONS every natping_interval seconds, below the
+    # 30 s a home router keeps a UDP binding.
+    nat: bool = True
+    natping_interval: Annotated[int, Field(ge=5, le=600)] = 20
+    media_relay: MediaRelaySettings = MediaRelaySettings()
+    # TLS client profile towards providers: their CA (Telekom: T-TeleSec GlobalRoot Class 2).
+    tls_ca_file: Path | None = None
+    tls_verify_server: bool = True
+    # Phones (subscriber users) whose calls must be TLS + SRTP; anything else gets 488.
+    require_encryption: tuple[str, ...] = ()
 
     @field_validator("listen", "tls_listen", "advertise")
     @classmethod
@@ -156,6 +168,24 @@ class EdgeSettings(BaseModel):
         if any(given) and not all(given):
             raise ValueError("tls_listen, tls_cert and tls_key go together: set all or none")
         return self
+
+    @field_validator("require_encryption")
+    @classmethod
+    def _crypto_users(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not _NUMBER.match(item):
+                raise ValueError(f"require_encryption user {item!r}: A-Z a-z 0-9 + * # . _ -")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_client(self) -> Self:
+        if self.tls_ca_file is not None and self.tls_listen is None:
+            raise ValueError("tls_ca_file needs tls_listen (the TLS socket calls leave from)")
+        return self
+
+    @property
+    def media_relay_enabled(self) -> bool:
+        return self.media_relay.enabled_for(self.listen_host)
 
     @property
     def listen_host(self) -> str:

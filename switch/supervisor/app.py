@@ -12,6 +12,8 @@ that holds every long-lived task:
   first closes the calls a previous run left open as ``aborted``;
 * :func:`start_presence` — the presence hub (:mod:`presence.hub`), its SQLite store and,
   when enabled, the MQTT bridge (:mod:`presence.mqtt`): a dead broker only delays MQTT;
+* :func:`start_media_relay` — rtpengine (:mod:`switch.edge.rtpengine`) when media leaves
+  the host, restarted by a watch task in the TaskGroup if it dies;
 * :func:`start_edge` — Kamailio (:mod:`switch.edge`) in front of several workers, with
   SIP presence (PIDF) published through it;
 * :func:`start_http` — ``/metrics``, ``/healthz``, the API and the dashboard
@@ -37,7 +39,9 @@ from presence.sip import PidfPublisher
 from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
+from switch.addresses import strip_port
 from switch.edge import Edge, EdgeSettings, write_files
+from switch.edge.rtpengine import MediaRelay
 from switch.errors import SwitchError
 from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
@@ -133,6 +137,34 @@ async def start_edge(
     await stack.enter_async_context(PidfPublisher(sup.hub, sup.edge_rpc, domain=config.domain))
 
 
+async def start_media_relay(
+    stack: AsyncExitStack,
+    tasks: asyncio.TaskGroup,
+    sup: Supervisor,
+    config: EdgeSettings | None,
+    mode: str,
+) -> MediaRelay | None:
+    """rtpengine beside a managed edge whose media leaves the host (issue 15): started
+    before Kamailio (its rtpengine module finds it at once), watched and restarted by a
+    task in the supervisor's TaskGroup, stopped after the edge."""
+    if config is None or mode == "external" or not config.media_relay_enabled:
+        return None
+    advertise = strip_port(config.advertise) if config.advertise else None
+    relay = MediaRelay(
+        config.media_relay,
+        public=config.listen_host,
+        advertise=advertise,
+        log=config.run_dir / "rtpengine.log",
+    )
+    await relay.start()
+    stack.push_async_callback(relay.stop)
+    tasks.create_task(relay.watch(sup.stopping), name="media-relay-watch")
+    log.info(
+        "media relay (rtpengine) on %s, ng %s", config.listen_host, config.media_relay.ng_listen
+    )
+    return relay
+
+
 async def start_http(
     stack: AsyncExitStack,
     sup: Supervisor,
@@ -219,6 +251,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         if sup.bridge is not None:
             await stack.enter_async_context(sup.bridge)
         await stack.enter_async_context(voicemail)
+        await start_media_relay(stack, tasks, sup, edge_config, settings.edge_mode)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
         await start_http(stack, sup, voicemail, auth_layer, http_host)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -253,6 +286,7 @@ def main(
     mqtt: str | None = None,
     no_mqtt: bool = False,
     log_level: str | None = None,
+    edge_mode: str | None = None,
     **_ignored: Any,
 ) -> int:
     """Entry point of ``rufweiche run``; returns the process exit code.
@@ -267,6 +301,7 @@ def main(
         "workers": workers,
         "data_dir": data_dir,
         "log_level": log_level.upper() if log_level else None,
+        "edge_mode": edge_mode,
     }
     config = load_settings(settings, overrides)
     if mqtt is not None or no_mqtt:

@@ -13,6 +13,7 @@ validated here at load, not when the edge starts).
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -78,9 +79,10 @@ class Settings(BaseModel):
     grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     recycle_after_calls: Annotated[int, Field(ge=0)] = 5000  # 0 = never
     mqtt: MqttSettings = MqttSettings()
-    # The Kamailio edge in front of the workers (docs/edge.md). "auto": with more than one
-    # worker; "managed": always; "external": render its files for someone else to run;
-    # "off": never (one worker owns the SIP address).
+    # The Kamailio edge in front of the workers (docs/edge.md, issue 15): "auto" and
+    # "managed": always, one worker included (no untrusted packet reaches pjsua2);
+    # "external": render its files for someone else to run; "off": a bare worker for tests
+    # and benchmarks, on a loopback address only (_bare_worker_on_loopback).
     edge_mode: Literal["auto", "managed", "external", "off"] = "auto"
     # The operator's EdgeSettings keys (only those given count: Settings.edge_overrides()).
     edge: EdgeSettings = EdgeSettings()
@@ -98,6 +100,19 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _bare_worker_on_loopback(self) -> Settings:
+        # Issue 14 item 1: an INVITE sent straight to a worker port bypassed the edge. A
+        # pjsua2 worker never faces the network (DESIGN.md): without the edge it may own
+        # only a loopback address, and workers_listen is loopback only.
+        if self.edge_mode == "off" and self.workers_listen is None:
+            _require_loopback("sip", self.sip, "with edge_mode: off the worker owns it")
+        if self.workers_listen is not None:
+            _require_loopback(
+                "workers_listen", self.workers_listen, "run the edge on this host instead"
+            )
+        return self
+
     @field_validator("sip", "http", "trunk", "workers_listen")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
@@ -107,9 +122,7 @@ class Settings(BaseModel):
 
     @property
     def edge_enabled(self) -> bool:
-        return self.edge_mode in ("managed", "external") or (
-            self.edge_mode == "auto" and self.workers > 1
-        )
+        return self.edge_mode != "off"
 
     def edge_overrides(self) -> dict[str, Any]:
         """The ``edge:`` keys the operator wrote, validated; they win over derived values."""
@@ -139,6 +152,19 @@ def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) ->
         raise SettingsError([_problem(path, f"not valid toml: {exc}")]) from None
     data.update(_given(overrides))
     return configfile.validate(Settings, data, SettingsError, label=str(path))
+
+
+def _require_loopback(key: str, value: str, why: str) -> None:
+    host = _host_port(value, 0)[0]
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"{key} {value!r}: a worker listens on a loopback address only ({why}); "
+            "phones and trunks reach the workers through the edge"
+        )
 
 
 def _given(overrides: dict[str, Any] | None) -> dict[str, Any]:

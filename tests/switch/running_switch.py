@@ -27,7 +27,14 @@ def free_tcp_port() -> int:
 class Switch:
     """``python -m switch run`` on free ports, with helpers to read its HTTP side."""
 
-    def __init__(self, tmp_path: Path, dialplans: Path, *extra: str) -> None:
+    def __init__(
+        self, tmp_path: Path, dialplans: Path, *extra: str, bare: bool | None = None
+    ) -> None:
+        # The edge runs in every mode (issue 15). These tests talk SIP to the one worker
+        # itself, so they ask for the bare worker explicitly, unless they run a pool
+        # (--workers), bring a settings file, or choose the mode themselves.
+        if bare is None:
+            bare = not any(o in extra for o in ("--workers", "--settings", "--edge-mode"))
         self.sip_port = free_udp_port()
         self.http_port = free_tcp_port()
         self.url = f"http://{LOOPBACK}:{self.http_port}"
@@ -46,6 +53,7 @@ class Switch:
             "--data-dir",
             str(tmp_path / "var"),
             "--no-mqtt",
+            *(("--edge-mode", "off") if bare else ()),
             *extra,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -103,8 +111,8 @@ class Switch:
 def make_switch(tmp_path: Path) -> Iterator[Callable[..., Switch]]:
     started: list[Switch] = []
 
-    def make(dialplans: Path, *extra: str) -> Switch:
-        switch = Switch(tmp_path, dialplans, *extra).start()
+    def make(dialplans: Path, *extra: str, bare: bool | None = None) -> Switch:
+        switch = Switch(tmp_path, dialplans, *extra, bare=bare).start()
         started.append(switch)
         return switch
 

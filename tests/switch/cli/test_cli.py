@@ -416,6 +416,7 @@ def test_run_hands_options_to_the_supervisor(monkeypatch: pytest.MonkeyPatch) ->
         "mqtt": None,
         "no_mqtt": True,
         "log_level": None,
+        "edge_mode": None,
     }
 
 

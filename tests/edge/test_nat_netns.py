@@ -1,0 +1,274 @@
+"""A phone behind a home router (MASQUERADE, UDP bindings forgotten after 30 s) registers
+through the edge, stays reachable, is called and gets audio both ways through rtpengine.
+
+Real peers in network namespaces (tests/edge/netns_net.py): the switch (``rufweiche run``:
+Kamailio edge + one pjsua2 worker + rtpengine) on 100.64.0.1, the assistant's baresip on
+192.168.178.20 behind the router, SIPp as the caller on the switch host (trunk on
+loopback, echoing the RTP it gets), tshark on the phone's LAN side.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from switch.edge.credentials import Secrets, ha1, save_secrets
+from tests.edge.netns_net import PHONE_IP, SWITCH_IP, Net, in_ns, sh
+from tests.sip_peers import REPO, Sipp, stop_process
+from tests.switch.control.test_pool import BUSINESS_E164
+
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.netns,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all(shutil.which(t) for t in ("ip", "iptables", "rtpengine", "baresip", "tshark")),
+        reason="needs ip, iptables, rtpengine, baresip and tshark",
+    ),
+]
+
+HTTP = "127.0.0.1:8088"
+
+
+@pytest.fixture
+def net() -> Iterator[Net]:
+    built = Net()
+    try:
+        yield built.build(udp_timeout=30)
+    finally:
+        built.close()
+
+
+def write_switch(tmp: Path, natping: int) -> Path:
+    plans = tmp / "plans"
+    plans.mkdir()
+    (plans / "anna.yaml").write_text(
+        f"""
+tenant: buero-anna
+name: Buero Anna
+numbers: ["{BUSINESS_E164}"]
+people:
+  anna:
+    name: Anna
+    devices: {{home: "sip:anna@office"}}
+rules:
+  - name: to anna at home
+    then:
+      - {{ring: [anna.home], timeout: 15s}}
+"""
+    )
+    secrets = tmp / "secrets.yaml"
+    save_secrets(secrets, Secrets(realm="office", users={"anna": ha1("anna", "office", "pw")}))
+    settings = tmp / "settings.yaml"
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "sip": f"{SWITCH_IP}:5060",
+                "http": HTTP,
+                "data_dir": str(tmp / "var"),
+                "dialplans": [str(plans)],
+                "mqtt": {"enabled": False},
+                "edge": {
+                    "secrets_file": str(secrets),
+                    "trunk_sources": ["127.0.0.0/8"],  # SIPp on the switch host is the trunk
+                    "natping_interval": natping,
+                    "log_level": 2,
+                    "media_relay": {"ng_listen": "127.0.0.1:2223", "delete_delay": 0},
+                },
+            }
+        )
+    )
+    return settings
+
+
+def start_switch(net: Net, tmp: Path, settings: Path) -> subprocess.Popen[bytes]:
+    with (tmp / "switch.log").open("wb") as log:
+        proc = subprocess.Popen(
+            in_ns(net.switch, [sys.executable, "-m", "switch", "run", "--settings", str(settings)]),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp / "switch.log").read_text()
+        out = sh("curl", "-s", f"http://{HTTP}/healthz", ns=net.switch, check=False)
+        if '"ready": true' in out:
+            return proc
+        time.sleep(0.3)
+    raise AssertionError("switch not ready:\n" + (tmp / "switch.log").read_text()[-3000:])
+
+
+def start_phone(net: Net, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    home = tmp / "anna"
+    home.mkdir()
+    (home / "config").write_text(
+        "\n".join(
+            [
+                "poll_method\tepoll",
+                f"sip_listen\t{PHONE_IP}:5060",
+                "audio_source\tausine,440",
+                "audio_alert\tnone",
+                "audio_player\tnone",
+                "ausrc_srate\t48000",
+                "ausrc_channels\t2",
+                "rtp_ports\t20000-20009",
+                "rtcp_mux\tno",
+                "rtp_stats\tyes",
+                "module_path\t/usr/lib/baresip/modules",
+                "module\tg711.so",
+                "module\tausine.so",
+                "module_app\taccount.so",
+                "module_app\tmenu.so",
+                "",
+            ]
+        )
+    )
+    (home / "accounts").write_text(
+        f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU\n"
+    )
+    (home / "contacts").write_text("")
+    log = tmp / "anna.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            in_ns(net.phone, ["baresip", "-f", str(home), "-n", PHONE_IP]),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return proc, log
+
+
+def capture(net: Net, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    pcap, err = tmp / "lan.pcap", tmp / "tshark.err"
+    with err.open("wb") as out:
+        proc = subprocess.Popen(
+            in_ns(net.phone, ["tshark", "-i", "eth0", "-f", "udp", "-w", str(pcap)]),
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 10
+    while "Capture started" not in err.read_text(errors="replace"):
+        assert time.monotonic() < deadline, err.read_text()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    return proc, pcap
+
+
+def wait_log(path: Path, pattern: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace")
+        if re.search(pattern, text):
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{path.name}: no {pattern!r} in:\n{path.read_text()[-3000:]}")
+
+
+def reply_from(net_ns: str, host: str, port: int) -> bool:
+    """Does an OPTIONS sent from ``net_ns`` to host:port get any answer within 1 s?"""
+    script = (
+        "import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(1);"
+        "s.bind(('0.0.0.0',0));p=s.getsockname()[1];"
+        f"m='OPTIONS sip:{host}:{port} SIP/2.0\\r\\nVia: SIP/2.0/UDP 100.64.0.2:'+str(p)+"
+        "';branch=z9hG4bKx1;rport\\r\\nFrom: <sip:probe@100.64.0.2>;tag=1\\r\\n"
+        f"To: <sip:{host}>\\r\\nCall-ID: probe1\\r\\nCSeq: 1 OPTIONS\\r\\n"
+        "Max-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n';"
+        f"s.sendto(m.encode(),('{host}',{port}))\n"
+        "try: s.recvfrom(9000); print('REPLY')\nexcept OSError: print('NONE')"
+    )
+    return "REPLY" in sh("python3", "-c", script, ns=net_ns, check=False)
+
+
+@pytest.mark.timeout(100)
+def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpengine(
+    net: Net, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    settings = write_switch(tmp_path, natping=10)
+    switch = start_switch(net, tmp_path, settings)
+    tshark, pcap = capture(net, tmp_path)
+    phone, phone_log = start_phone(net, tmp_path)
+    caller: Sipp | None = None
+    try:
+        wait_log(phone_log, r"200 OK.*\[1 binding\]", 10)
+        registered = time.monotonic()
+        # The edge stores the public (received) address the router gave her, not her own.
+        with sqlite3.connect(tmp_path / "var" / "edge" / "edge.db") as db:
+            (contact, received) = db.execute(
+                "SELECT contact, received FROM location WHERE username = 'anna'"
+            ).fetchone()
+        assert PHONE_IP in contact
+        assert received.startswith("sip:100.64.0.2:"), received
+
+        # Nobody but the edge is reachable: the worker port is on loopback only.
+        dispatcher = (tmp_path / "var" / "edge" / "dispatcher.list").read_text()
+        worker_port = int(re.search(r"sip:127\.0\.0\.1:(\d+)", dispatcher).group(1))  # type: ignore[union-attr]
+        assert reply_from(net.router, SWITCH_IP, 5060), "positive control: the edge answers"
+        assert not reply_from(net.router, SWITCH_IP, worker_port), "worker port reachable"
+
+        # 40 s idle, longer than the router keeps a silent UDP binding (30 s): only the
+        # edge's keepalive OPTIONS hold it open.
+        time.sleep(max(0.0, 40 - (time.monotonic() - registered)))
+        idle = time.monotonic() - registered
+
+        caller = Sipp(
+            tmp_path,
+            "caller",
+            "uac_via_edge.xml",
+            [
+                *(f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100"),
+                *("-m", "1", "-d", "4000", "-timeout", "25", "-rtp_echo"),
+            ],
+        )
+        caller.cmd = in_ns(net.switch, caller.cmd)
+        caller.start()
+        assert caller.wait(30) == 0, caller.diagnostics()
+        text = wait_log(phone_log, r"packets:", 10)
+    finally:
+        if caller is not None:
+            caller.stop()
+        stop_process(phone)
+        if tshark.poll() is None:
+            tshark.send_signal(signal.SIGINT)
+            tshark.wait(5)
+        stop_process(switch, grace=10)
+    assert "Call established" in text or "answered" in text.lower()
+    tx, rx = (int(n) for n in re.search(r"packets:\s+(\d+)\s+(\d+)", text).groups())  # type: ignore[union-attr]
+    assert tx > 100, "the phone sent audio"
+    assert rx > 100, "audio came back to the phone through rtpengine (caller echoes it)"
+
+    sdp = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "sip.Method == INVITE", "-T", "fields",
+         "-e", "sdp.connection_info"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert "IN IP4 100.64.0.1" in sdp, sdp
+    assert "127.0.0.1" not in sdp, "a worker's loopback address left the host"
+    rtp = subprocess.run(
+        ["tshark", "-r", str(pcap), "-q", "-z", "conv,udp",
+         "-Y", "udp.port == 20000 || udp.port == 20002"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert f"{PHONE_IP}:" in rtp, rtp
+    assert "100.64.0.1:" in rtp, rtp
+    options = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "sip.Method == OPTIONS && ip.src == 100.64.0.1",
+         "-T", "fields", "-e", "frame.time_relative"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.split()  # fmt: skip
+    assert len(options) >= 3, f"keepalive OPTIONS during {idle:.0f} s idle: {options}"
+    assert time.monotonic() - started < 90
