@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from switch import configfile
 from switch.addresses import parse_host_port
+from switch.edge.trunks import TrunksSettings
 from switch.errors import EdgeConfigError
 
 DEFAULT_SCANNERS = (
@@ -99,6 +100,7 @@ class EdgeSettings(BaseModel):
     pkg_mb: Annotated[int, Field(ge=8, le=1024)] = 16
     children: Annotated[int, Field(ge=1, le=64)] = 4
     log_level: Annotated[int, Field(ge=-5, le=3)] = 1  # Kamailio debug=: 1 notice, 2 info
+    trunks: TrunksSettings = TrunksSettings()  # SIP trunk accounts (docs/trunks.md)
 
     @field_validator("listen", "tls_listen", "advertise")
     @classmethod
