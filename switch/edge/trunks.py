@@ -130,7 +130,7 @@ class Trunk(BaseModel):
     outbound_proxy_secondary: str | None = None
     transport: Literal["udp", "tcp", "tls"] = "udp"
     registration: bool = True  # False: no REGISTER (IP-authenticated trunk)
-    expires: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    expires: Annotated[int, Field(ge=10, le=86_400)] = 3600  # 423 raises it (uac)
     retry_interval: Annotated[int, Field(ge=10, le=3600)] = 60  # never 0 (uac: give up)
     keepalive: Literal["options", "crlf", "none"] = "options"
     keepalive_interval: Annotated[int, Field(ge=5, le=3600)] = 30

@@ -15,6 +15,7 @@ uac's flags (uac_reg.c, Kamailio 5.6): 1 disabled, 2 ongoing, 4 online, 8 auth s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -144,10 +145,8 @@ class TrunkMonitor:
         """Poll until ``stop`` is set (the supervisor's ``stopping``)."""
         while not stop.is_set():
             await self.poll_once()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.trunks.poll_interval)
-            except TimeoutError:
-                pass
 
     def detail(self) -> dict[str, Any]:
         return {
