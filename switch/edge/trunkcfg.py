@@ -88,7 +88,7 @@ def did_route(trunks: TrunksSettings) -> str:
     lines = ["route[TRUNK_DID] {"]
     for trunk in trunks.accounts:
         lines.append(f'\tif ($var(trunk) == "{trunk.name}") {{')
-        lines.append(f"\t\tif ($var(did) == $null) $var(did) = {_DID_SOURCE[trunk.did_from]};")
+        lines.append(f'\t\tif ($var(did) == "") $var(did) = {_DID_SOURCE[trunk.did_from]};')
         lines.append(f'\t\t$var(ccre) = "^{trunk.country}[0-9]+$";')
         lines.append(f'\t\t$var(cc) = "{trunk.country}";')
         lines.append(f'\t\t$var(blocks) = "{_blocks_regex(trunk)}";')

@@ -101,8 +101,8 @@ class TrunkMonitor:
             seen.add(name)
             flags = int(record.get("flags", 0))
             word = classify(flags)
-            if word == "failed" and not (flags & FLAG_INIT) and state.state == "unknown":
-                word = "registering"  # not tried yet
+            if word == "failed" and state.state == "unknown":
+                word = "registering"  # the first attempt has not been answered yet
             state.expires = int(record.get("expires", 0) or 0)
             self._set(name, state, word)
         for name, state in self.states.items():

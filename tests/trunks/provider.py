@@ -41,7 +41,6 @@ loadmodule "registrar.so"
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "min_expires", {min_expires})
 modparam("registrar", "max_expires", 3600)
-modparam("registrar", "min_expires_mode", 1)
 modparam("auth", "nonce_expire", 300)
 
 request_route {{
@@ -59,6 +58,11 @@ request_route {{
 			exit;
 		}}
 		if ($tU != "{user}") {{ sl_send_reply("403", "Unknown account"); exit; }}
+		if ($hdr(Expires) != $null && $(hdr(Expires){{s.int}}) > 0 && $(hdr(Expires){{s.int}}) < {min_expires}) {{
+			append_to_reply("Min-Expires: {min_expires}\r\n");
+			sl_send_reply("423", "Interval Too Brief");
+			exit;
+		}}
 		if (!save("location")) sl_reply_error();
 		xlog("L_NOTICE", "provider: REGISTERED $tU contact $ct expires $hdr(Expires)\n");
 		exit;
