@@ -134,7 +134,9 @@ class World:
     def output(self) -> str:
         text = self.switch_log.read_text(errors="replace") if self.switch_log.exists() else ""
         edge = self.tmp / "var" / "edge" / "kamailio.log"
-        return text + ("\n--- edge log:\n" + edge.read_text(errors="replace") if edge.exists() else "")
+        return text + (
+            "\n--- edge log:\n" + edge.read_text(errors="replace") if edge.exists() else ""
+        )
 
     def sipp(self, address: str, scenario: str, args: list[str], name: str) -> Sipp:
         """SIPp on ``address``:5060 inside the provider's namespace."""

@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """A fake SIP trunk provider for the trunk tests: Kamailio in its own network namespace.
 
 It does what the real ones do to a PBX (../shared/TRUNKS.md §1): digest auth on REGISTER

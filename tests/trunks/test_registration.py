@@ -46,7 +46,8 @@ def test_a_wrong_password_is_reported_and_retried(world: World) -> None:
     state = world.wait(
         lambda: (t := world.trunk()).get("state") == "failed" and t, 30, "trunk failed"
     )
-    assert state["registered"] is False and state["failures"] >= 1
+    assert state["registered"] is False
+    assert state["failures"] >= 1
     assert "trunk sipgate: registration at 100.64.0.1 failed" in world.output()
     metrics = world.fetch("/metrics")
     assert metric(metrics, "rufweiche_trunk_registered") == 0.0
@@ -54,6 +55,7 @@ def test_a_wrong_password_is_reported_and_retried(world: World) -> None:
     # uac retries (reg_retry_interval 10 s): a second round of auth failures, no crash.
     first = provider.count("REGISTER auth FAILED")
     world.wait(lambda: provider.count("REGISTER auth FAILED") > first, 30, "a retry")
-    assert world.proc is not None and world.proc.poll() is None
+    assert world.proc is not None
+    assert world.proc.poll() is None
     assert world.health()["detail"]["edge"]["running"] is True
     assert "falsch" not in world.output()
