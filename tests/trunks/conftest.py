@@ -161,8 +161,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     try:
         yield w
     finally:
-        w.close()
-        net.close()
+        try:
+            w.close()
+        finally:
+            net.close()  # kills whatever still runs inside our two namespaces
 
 
 __all__ = ["BUSINESS", "CALLER", "CUSTOMER", "MOBILE", "MOBILE_NUMBER", "World"]
