@@ -16,6 +16,7 @@ from pathlib import Path
 from switch.edge.database import prepare_database
 from switch.edge.natmedia import nat_media_defines, nat_media_values, tls_profile
 from switch.edge.settings import EdgeSettings
+from switch.edge.trunkcfg import template_parts
 from switch.errors import EdgeConfigError
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "kamailio.cfg.tmpl"
@@ -88,6 +89,8 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
     uris = [t for t in targets if "@" in t]
     if targets:
         defines.append("#!define WITH_OUTBOUND")
+    if settings.trunks.accounts:
+        defines.append("#!define WITH_UAC")
     # An alternative that never matches keeps the regex valid when one kind is missing.
     never = "^$never^"
     values = {
@@ -123,6 +126,8 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
     defines += nat_media_defines(settings)
     checked = {name: _safe(name, value) for name, value in values.items()}
     checked["defines"] = "\n".join(defines)  # made here from fixed strings only
+    # Generated from validated trunk settings only (switch/edge/trunkcfg.py).
+    checked.update(template_parts(settings.trunks, settings.advertise or settings.listen))
     return checked
 
 

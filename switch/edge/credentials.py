@@ -43,6 +43,12 @@ class Secrets(BaseModel):
     users: dict[
         Annotated[str, Field(pattern=USER_PATTERN)], Annotated[str, Field(pattern=HA1_PATTERN)]
     ] = Field(default_factory=dict)
+    # SIP trunk passwords by trunk name (docs/trunks.md): uac needs the password itself to
+    # answer a provider's challenge; this file (0600) is the only place it is written down.
+    trunks: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")],
+        Annotated[str, Field(min_length=1, max_length=64)],
+    ] = Field(default_factory=dict)
 
 
 def ha1(user: str, realm: str, password: str) -> str:
@@ -89,7 +95,7 @@ def add_user(path: Path, user: str, password: str, realm: str | None = None) -> 
         current = Secrets(realm=realm)
     users = dict(current.users)
     users[user] = ha1(user, current.realm, password)
-    updated = Secrets(realm=current.realm, users=users)
+    updated = Secrets(realm=current.realm, users=users, trunks=current.trunks)
     save_secrets(path, updated)
     return updated
 

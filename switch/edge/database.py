@@ -9,12 +9,14 @@ It is not the calls database (that one is switch/records/ alone).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from switch.edge.settings import EdgeSettings
+from switch.edge.trunks import uacreg_rows
 from switch.errors import CredentialsError, EdgeConfigError
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ def prepare_database(settings: EdgeSettings, db: Path) -> None:
             write_subscriber_table(db, secrets)
         except CredentialsError as exc:
             raise EdgeConfigError(exc.problems) from exc
+    if settings.trunks.accounts:
+        write_uacreg_table(db, settings)
 
 
 def forget_presence(db: Path) -> None:
@@ -86,3 +90,55 @@ def write_subscriber_table(db_path: Path, secrets: Secrets) -> int:
         return len(secrets.users)
     except sqlite3.Error as exc:
         raise EdgeConfigError(f"{db_path}: cannot write the subscriber table: {exc}") from exc
+
+
+# ------------------------------------------------ trunks: uac's uacreg table (docs/trunks.md)
+
+UAC_SCHEMA = SCHEMA_DIR / "uac-create.sql"
+
+
+def trunk_passwords(settings: EdgeSettings) -> dict[str, str]:
+    """Every trunk's password from the secrets file; EdgeConfigError names the missing."""
+    names = [t.name for t in settings.trunks.accounts]
+    if settings.secrets_file is None:
+        raise EdgeConfigError(
+            f"trunks {names}: their passwords go into the secrets file (edge.secrets_file,"
+            " key trunks: {name: password}); none is configured"
+        )
+    from switch.edge.credentials import load_secrets
+
+    try:
+        secrets = load_secrets(settings.secrets_file)
+    except CredentialsError as exc:
+        raise EdgeConfigError(exc.problems) from exc
+    missing = [n for n in names if n not in secrets.trunks]
+    if missing:
+        raise EdgeConfigError(
+            f"{settings.secrets_file}: no password for trunk(s) {missing}"
+            " (add them under trunks: {name: password})"
+        )
+    return dict(secrets.trunks)
+
+
+def write_uacreg_table(db: Path, settings: EdgeSettings) -> int:
+    """Replace ``uacreg`` by the trunks of ``settings``; returns the number of rows."""
+    rows = uacreg_rows(settings.trunks, trunk_passwords(settings))
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "uacreg" not in have:
+                conn.executescript(UAC_SCHEMA.read_text(encoding="utf-8"))
+            conn.execute("DELETE FROM uacreg")
+            if rows:
+                columns = list(rows[0])
+                conn.executemany(
+                    f"INSERT INTO uacreg({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' for _ in columns)})",
+                    [tuple(row[c] for c in columns) for row in rows],
+                )
+        os.chmod(db, 0o600)
+    except OSError as exc:
+        raise EdgeConfigError(f"edge database {str(db)!r}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise EdgeConfigError(f"edge database {str(db)!r}: uacreg: {exc}") from exc
+    return len(rows)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from switch import configfile
 from switch.addresses import parse_host_port
 from switch.edge.rtpengine import MediaRelaySettings
+from switch.edge.trunks import TrunksSettings
 from switch.errors import EdgeConfigError
 
 DEFAULT_SCANNERS = (
@@ -111,6 +112,7 @@ class EdgeSettings(BaseModel):
     tls_verify_server: bool = True
     # Phones (subscriber users) whose calls must be TLS + SRTP; anything else gets 488.
     require_encryption: tuple[str, ...] = ()
+    trunks: TrunksSettings = TrunksSettings()  # SIP trunk accounts (docs/trunks.md)
 
     @field_validator("listen", "tls_listen", "advertise")
     @classmethod

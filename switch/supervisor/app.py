@@ -49,6 +49,7 @@ from switch.records.writer import RecordWriter
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
+from switch.supervisor.trunkstate import TrunkMonitor
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
@@ -253,6 +254,9 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         await stack.enter_async_context(voicemail)
         await start_media_relay(stack, tasks, sup, edge_config, settings.edge_mode)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
+        if settings.trunks.accounts and sup.edge is not None:
+            sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
+            spawn(sup.trunks.run(sup.stopping))
         await start_http(stack, sup, voicemail, auth_layer, http_host)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sup.stopping.set)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from switch import configfile
 from switch.addresses import join_host_port, parse_host_port
 from switch.edge.settings import EdgeSettings
+from switch.edge.trunks import TrunksSettings
 from switch.errors import ConfigProblem, SettingsError
 
 __all__ = ["Endpoint", "MqttSettings", "Settings", "SettingsError", "endpoint", "load_settings"]
@@ -90,6 +91,8 @@ class Settings(BaseModel):
     # calls: worker i gets HOST:PORT+i. Unset: free loopback ports behind our own edge.
     workers_listen: str | None = None
     log_level: str = "INFO"
+    # SIP trunk accounts, registered and authenticated by the edge (docs/trunks.md).
+    trunks: TrunksSettings = TrunksSettings()
 
     @model_validator(mode="after")
     def _workers_need_a_front(self) -> Settings:

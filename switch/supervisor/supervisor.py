@@ -33,6 +33,7 @@ from switch.records.writer import RecordWriter
 from switch.supervisor import reload
 from switch.supervisor.settings import Settings
 from switch.supervisor.topology import edge_settings
+from switch.supervisor.trunkstate import TrunkMonitor
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import Health
 from switch.web.dashboard import LiveFeed
@@ -68,6 +69,7 @@ class Supervisor:
     edge: Edge | None = None
     audit: AuditLog | None = None  # issue 9: who did what (switch/access/audit.py)
     voicemail: VoicemailBox | None = None  # issue 7: records + MQTT (supervisor/voicemail.py)
+    trunks: TrunkMonitor | None = None  # issue 15: trunk registration state (trunkstate.py)
     workers: list[WorkerProcess] = field(init=False, default_factory=list)
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
@@ -276,6 +278,7 @@ class Supervisor:
                 "edge": None
                 if self.edge is None
                 else {"pid": self.edge.pid, "running": self.edge.running},
+                "trunks": {} if self.trunks is None else self.trunks.detail(),
             },
         )
 

@@ -12,8 +12,10 @@ from typing import Any
 from rules import DialPlanSet
 from switch import configfile
 from switch.addresses import strip_port
+from switch.call.trunkident import IdentityPolicy, TrunkLine, line_to_json
 from switch.control.pool import WorkerSpec
 from switch.edge import EdgeSettings, WorkerDestination
+from switch.edge.trunks import Trunk
 from switch.errors import EdgeConfigError
 from switch.supervisor.settings import Settings, endpoint
 
@@ -39,19 +41,41 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
         # Registered phones ("sip:201@office") are found through the edge's registrar.
         domain = settings.edge.domain
         routes.setdefault(domain, str(settings.sip_endpoint()))
+    trunk, extra = settings.trunk, ["--data-dir", str(settings.data_dir)]
+    if settings.trunks.accounts and settings.edge_enabled:
+        # Trunk legs go to the edge, which registers and authenticates (docs/trunks.md).
+        trunk = str(settings.sip_endpoint())
+        for account in settings.trunks.accounts:
+            extra += ["--trunk-line", line_to_json(trunk_line(account))]
     return [
         WorkerSpec(
             name=f"w{i + 1}",
             sip=address,
             dialplans=settings.dialplans,
             routes=routes,
-            trunk=settings.trunk,
+            trunk=trunk,
             grace_seconds=settings.grace_seconds,
             # Media services (issue 7): announcements and voicemail live under data_dir.
-            extra_args=("--data-dir", str(settings.data_dir)),
+            extra_args=tuple(extra),
         )
         for i, address in enumerate(addresses)
     ]
+
+
+def trunk_line(trunk: Trunk) -> TrunkLine:
+    """What a worker needs of a trunk: its name, identity policy and tenants."""
+    policy = IdentityPolicy(
+        domain=trunk.identity_domain,
+        header=trunk.identity_header,
+        number_format=trunk.number_format,
+        country=trunk.country,
+        clip_no_screening=trunk.clip_no_screening,
+        forwarding=trunk.forwarding,
+        from_user=trunk.presented_from_user,
+        p_early_media=trunk.p_early_media,
+        mediasec=trunk.mediasec,
+    )
+    return TrunkLine(trunk.name, policy, frozenset(b.tenant for b in trunk.numbers))
 
 
 def edge_settings(
@@ -82,7 +106,12 @@ def edge_settings(
         else [],
         "run_dir": settings.data_dir / "edge",
         "db_path": settings.data_dir / "edge" / "edge.db",
+        "trunks": settings.trunks,
     }
+    if settings.trunks.accounts:
+        # A trunk's own addresses are trunk sources (pike spares them; TRUNK_WHICH names them).
+        sources = {n for a in settings.trunks.accounts for n in a.source_networks()}
+        derived["trunk_sources"] = sorted({*derived["trunk_sources"], *sources})
     return configfile.validate(
         EdgeSettings,
         {**derived, **settings.edge_overrides()},

@@ -46,6 +46,7 @@ from switch.call.sipheaders import (
     reason_header,
     resolve_target,
 )
+from switch.call.trunkident import TrunkLine, format_number, forwarded_identity, trunk_for
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.worker.config import WorkerConfig
 from switch.worker.media import CallContext, MediaServices
@@ -178,12 +179,17 @@ class CommandRunner:
             log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
             self._leg_failed(call, dial.leg, 404, "No route to target")
             return
-        headers = [("Diversion", diversion(dial.diverted_from, host))]
-        headers.append(("History-Info", history_info(dial.diverted_from, uri, host)))
-        if dial.caller:
-            headers.append(("P-Asserted-Identity", asserted_identity(dial.caller, host)))
+        line = trunk_for(self.config.trunks, call.tenant) if target.uri.startswith("tel:") else None
+        if line is not None:
+            uri, sender, headers = trunk_leg(line, dial, uri)
+        else:
+            headers = [("Diversion", diversion(dial.diverted_from, host))]
+            headers.append(("History-Info", history_info(dial.diverted_from, uri, host)))
+            if dial.caller:
+                headers.append(("P-Asserted-Identity", asserted_identity(dial.caller, host)))
+            sender = from_header(dial.display, dial.caller, host)
         try:
-            handle = self.sip.dial(uri, from_header(dial.display, dial.caller, host), headers)
+            handle = self.sip.dial(uri, sender, headers)
         except LegUnavailable as exc:
             log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
             self._leg_failed(call, dial.leg, exc.sip_status, "INVITE could not be sent")
@@ -249,6 +255,24 @@ class CommandRunner:
                 status = call.finished.sip_status if call.finished else 500
                 status = status if status >= 300 else 500
                 self.reject(call, status, "Call ended")
+
+
+def trunk_leg(line: TrunkLine, dial: Dial, uri: str) -> tuple[str, str, list[tuple[str, str]]]:
+    """Request-URI, From and headers of a leg through ``line``: the number in the trunk's
+    format, the identity of its profile, and X-Rufweiche-Trunk for the edge (TRUNK_OUT)."""
+    policy = line.policy
+    scheme, _, rest = uri.partition(":")
+    number, _, host = rest.partition("@")
+    target = f"{scheme}:{format_number(number, policy.number_format, policy.country)}@{host}"
+    identity = forwarded_identity(
+        policy,
+        caller=dial.caller,
+        business=dial.diverted_from,
+        display=dial.display,
+        target_uri=f"sip:{format_number(number, policy.number_format, policy.country)}"
+        f"@{policy.domain}",
+    )
+    return target, identity.from_header, [*identity.headers, ("X-Rufweiche-Trunk", line.name)]
 
 
 def deadline(seconds: float) -> int:

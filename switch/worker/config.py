@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from switch.call.trunkident import TrunkLine
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
@@ -23,6 +25,9 @@ class WorkerConfig:
     # Media services (announcements, voicemail, answer confirmation) keep their files
     # here; without it VOICEMAIL/ANNOUNCEMENT finals reject and confirm is not asked.
     data_dir: Path | None = None
+    # SIP trunks (docs/trunks.md): tel: targets of a tenant leave through its trunk, sent to
+    # ``trunk`` (the edge) with the identity headers the trunk's profile prescribes.
+    trunks: tuple[TrunkLine, ...] = ()
 
     @property
     def sip(self) -> str:

@@ -32,6 +32,7 @@ from rules import DialPlanError, DialPlanSet, load_dialplans
 from rules.presence import PresenceState
 from switch.addresses import parse_host_port
 from switch.call.admission import LegBudget
+from switch.call.trunkident import TrunkLine, line_from_json
 from switch.control import messages as control
 from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, SipEndpoint
 from switch.worker.channel import ControlChannel
@@ -180,6 +181,13 @@ class Worker:
 # ----------------------------------------------------------------------- process main
 
 
+def trunk_line(text: str) -> TrunkLine:
+    try:
+        return line_from_json(text)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _address(text: str) -> tuple[str, int]:
     try:
         return parse_host_port(text)  # switch/addresses.py: the one host:port parser
@@ -203,6 +211,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default="w1")
     parser.add_argument("--route", type=_route, action="append", default=[])
     parser.add_argument("--trunk", default=None, help="host:port for tel: targets")
+    parser.add_argument(
+        "--trunk-line",
+        type=trunk_line,
+        action="append",
+        default=[],
+        help="a trunk as JSON: name, tenants, policy (switch/call/trunkident.py)",
+    )
     parser.add_argument("--grace", type=float, default=10.0)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--rtp-port", type=int, default=0)
@@ -235,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dialplans=tuple(args.dialplans),
         routes=dict(args.route),
         trunk=args.trunk,
+        trunks=tuple(args.trunk_line),
         grace=args.grace,
         spare_leg=args.spare_leg,
         data_dir=args.data_dir,
