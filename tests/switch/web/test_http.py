@@ -18,8 +18,8 @@ from switch.metrics import Metrics
 from switch.records.writer import RecordWriter, month_bounds
 from switch.web.app import Health, HealthReport, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
-from tests.switch.liveapp import LiveApp, live_app
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
+from tests.helpers.web import LiveApp, live_app
 
 
 @pytest.fixture

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from switch.call.prompts import DICTATION_PROMPT
-from tests.peers import mosquitto_broker
-from tests.sip_peers import LOOPBACK, Sipp, free_udp_port, stop_process, write_plan
-from tests.switch.running_switch import Switch
-from tests.switch.worker.test_media_calls import BUSINESS, PCAP, make_prompts
+from tests.helpers.mosquitto import mosquitto_broker
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import stop_process
+from tests.helpers.sipp import BUSINESS, PCAP, Sipp
+from tests.helpers.switch import Switch
+from tests.helpers.worker import make_prompts, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -73,7 +75,7 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
     seconds = make_prompts(data_dir, DICTATION_PROMPT)[DICTATION_PROMPT] + 0.3
     (tmp_path / "pcap").mkdir()
     (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
-    phone_port = free_udp_port()
+    phone_port = free_port()
     dictation_plan(tmp_path / "plans", phone_port)
     with mosquitto_broker(tmp_path) as broker:
         host, port = broker.address
@@ -131,8 +133,8 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
 
 
 def test_dictation_from_an_unknown_phone_is_refused(tmp_path: Path) -> None:
-    phone_port = free_udp_port()
-    dictation_plan(tmp_path / "plans", free_udp_port())  # jan's desk is another address
+    phone_port = free_port()
+    dictation_plan(tmp_path / "plans", free_port())  # jan's desk is another address
     switch = Switch(tmp_path, tmp_path / "plans")
     call = phone(tmp_path, switch, phone_port, "jan", 500)
     try:
