@@ -33,7 +33,6 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import aiomqtt
@@ -120,12 +119,7 @@ class VoicemailBox:
         await migrate(self._db, path=self.db_path)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._tasks:  # let notifications in flight finish, but never hang the stop
             await asyncio.wait(self._tasks, timeout=PUBLISH_TIMEOUT_S)
         for task in self._tasks:
