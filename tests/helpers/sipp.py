@@ -218,12 +218,16 @@ def caller(
     timeout: float = 20,
     timeout_error: bool = True,
     name: str = "caller",
+    rtp_port: int | None = None,
     **options: Any,
 ) -> Sipp:
     """The SIPp caller: ``calls`` calls from ``caller`` to ``service`` at 127.0.0.1:``port``.
 
-    ``options`` are more :func:`sipp_argv` keywords (``rate``, ``hold_ms``, ...).
+    ``rtp_port`` is where a listening scenario (``uac_*_listen.xml``) says it receives RTP
+    (an :class:`tests.helpers.rtp.RtpSink`); ``options`` are more :func:`sipp_argv` keywords
+    (``rate``, ``hold_ms``, ...).
     """
+    keys = {"caller": caller} | ({"rtp_port": str(rtp_port)} if rtp_port is not None else {})
     return Sipp(
         workdir,
         name,
@@ -231,7 +235,7 @@ def caller(
         extra,
         target=f"{LOOPBACK}:{port}",
         service=service,
-        keys={"caller": caller},
+        keys=keys,
         calls=calls,
         timeout=timeout,
         timeout_error=timeout_error,

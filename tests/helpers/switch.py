@@ -61,6 +61,16 @@ class Switch:
         with urllib.request.urlopen(self.url + path, timeout=2) as response:
             return str(response.read().decode())
 
+    def fetch(self, path: str) -> tuple[bytes, str]:
+        """The body of ``path`` and its Content-Type (a recording, say)."""
+        with urllib.request.urlopen(self.url + path, timeout=2) as response:
+            return bytes(response.read()), str(response.headers["Content-Type"])
+
+    def post(self, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return json.loads(response.read())
+
     def health(self) -> dict[str, Any]:
         try:
             return dict(self.get("/healthz"))

@@ -20,7 +20,7 @@ from typing import Any
 from switch.worker.announcements import Announcements, wav_seconds
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import PYTHON, REPO, stop_process
-from tests.helpers.sipp import BUSINESS
+from tests.helpers.sipp import BUSINESS, Sipp
 
 
 def ended(message: dict[str, Any]) -> bool:
@@ -166,3 +166,13 @@ def make_prompts(data_dir: Path, *texts: str) -> dict[str, float]:
     """Synthesize ``texts`` into the worker's prompt cache; their lengths in seconds."""
     ann = Announcements(data_dir)
     return {text: wav_seconds(ann.synthesize("de", text)) for text in texts}
+
+
+def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> None:
+    """Start the SIPp ``targets`` (until each has bound its port), the worker, then the caller."""
+    for target in targets:
+        target.start()
+    for target in targets:
+        target.wait_bound()
+    worker.start()
+    call.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -98,14 +97,9 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
             rows = switch.wait_until(
                 lambda: switch.get("/api/v1/dictations")["dictations"], 10, "dictation record"
             )
-            with urllib.request.urlopen(switch.url + rows[0]["url"], timeout=2) as response:
-                served = response.read()
-                content_type = response.headers["Content-Type"]
+            served, content_type = switch.fetch(rows[0]["url"])
             voicemails = switch.get("/api/v1/voicemails")["voicemails"]
-            done_url = f"{switch.url}/api/v1/dictations/{rows[0]['id']}/done"
-            request = urllib.request.Request(done_url, data=b"", method="POST")
-            with urllib.request.urlopen(request, timeout=2) as response:
-                done = json.loads(response.read())
+            done = switch.post(f"/api/v1/dictations/{rows[0]['id']}/done")
             after = switch.get("/api/v1/dictations")["dictations"]
             calls = switch.calls()
         finally:

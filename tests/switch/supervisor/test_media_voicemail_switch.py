@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,9 +74,7 @@ rules:
             mails = switch.wait_until(
                 lambda: switch.get("/api/v1/voicemails")["voicemails"], 10, "voicemail record"
             )
-            with urllib.request.urlopen(switch.url + mails[0]["url"], timeout=2) as response:
-                served = response.read()
-                content_type = response.headers["Content-Type"]
+            served, content_type = switch.fetch(mails[0]["url"])
             calls = switch.calls()
         finally:
             call.stop()

@@ -19,7 +19,7 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
 from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan
+from tests.helpers.worker import WorkerProcess, ended, plan, start_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -98,11 +98,7 @@ def test_parallel_ring_first_answer_wins_others_cancelled(tmp_path: Path) -> Non
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "300")
     with running(a, b, c, worker, call):
-        for peer in (a, b, c):
-            peer.start()
-            peer.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, a, b, c)
         wait_all(call, a, b, c)
         assert "GOT CANCEL" in b.log_lines()
         assert "GOT CANCEL" in c.log_lines()
@@ -150,11 +146,7 @@ def test_caller_cancels_while_ringing_every_target_gets_cancel(tmp_path: Path) -
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_cancel.xml")
     with running(a, b, worker, call):
-        for peer in (a, b):
-            peer.start()
-            peer.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, a, b)
         wait_all(call, a, b)
         assert "FINAL 487" in call.log_lines()
         assert "GOT CANCEL" in a.log_lines()
@@ -172,10 +164,7 @@ def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         wait_all(call, callee)
         assert "GOT BYE" in call.log_lines()
         assert "BYE ANSWERED" in callee.log_lines()
@@ -192,10 +181,7 @@ def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         wait_all(call, callee)
         assert "PROV 183" in call.log_lines()
         progress = call.received("SIP/2.0 183")[0]
@@ -208,8 +194,7 @@ def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> N
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_final.xml", service="+49301111111", timeout=10)
     with running(worker, call):
-        worker.start()
-        call.start()
+        start_call(worker, call)
         wait_all(call)
         assert "FINAL 404" in call.log_lines()
         assert sip_options(worker.port) == "SIP/2.0 200 OK"
@@ -238,10 +223,7 @@ def five_calls(tmp_path: Path, *worker_args: str) -> tuple[list[str], WorkerProc
         timeout_error=False,
     )
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         call.wait(20)
         finals = [line.split()[-1] for line in call.log_lines() if line.startswith("FINAL")]
         assert len(finals) == 5, call.diagnostics()

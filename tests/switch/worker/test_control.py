@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan, write_plan
+from tests.helpers.worker import WorkerProcess, ended, plan, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -24,8 +24,7 @@ def test_reject_rule_answers_with_the_plans_status(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = final_caller(tmp_path, worker)
     with running(worker, call):
-        worker.start()
-        call.start()
+        start_call(worker, call)
         wait_all(call)
         assert "FINAL 603" in call.log_lines()
         record = worker.wait_for(ended)["record"]
@@ -39,10 +38,7 @@ def test_no_target_answers_caller_gets_480_with_reason(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = final_caller(tmp_path, worker)
     with running(busy, worker, call):
-        busy.start()
-        busy.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, busy)
         wait_all(call, busy)
         assert "FINAL 480" in call.log_lines()
         response = call.received("SIP/2.0 480")[0]

@@ -13,7 +13,7 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
 from tests.helpers.sipp import Sipp, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan, write_plan
+from tests.helpers.worker import WorkerProcess, ended, plan, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -26,10 +26,7 @@ def test_hold_reinvite_on_caller_leg_keeps_the_call(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_hold.xml", "-d", "500")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         wait_all(call, callee)
         assert "HOLD 200" in call.log_lines()
         assert "GOT BYE" in callee.log_lines()  # the call lasted past the re-INVITE
@@ -107,10 +104,7 @@ def test_sigterm_drains_new_calls_get_503_call_in_flight_finishes(tmp_path: Path
     first = caller(tmp_path, worker.port, "uac_call.xml", "-d", "2500")
     late = caller(tmp_path, worker.port, "uac_final.xml", name="late", timeout=10)
     with running(callee, worker, first, late):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        first.start()
+        start_call(worker, first, callee)
         worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "answered")
         assert worker.proc is not None
         os.kill(worker.proc.pid, signal.SIGTERM)
@@ -132,10 +126,7 @@ def test_sigterm_grace_over_hangs_up_and_exits(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan], grace=1)
     call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "answered")
         assert worker.proc is not None
         started = time.monotonic()

@@ -19,7 +19,7 @@ from switch.call.prompts import prompt_texts
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
 from tests.helpers.sipp import BUSINESS, CALLER, PCAP, Sipp, caller
-from tests.helpers.worker import WorkerProcess, ended, make_prompts, write_plan
+from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -55,15 +55,12 @@ def test_announcement_is_played_then_the_switch_hangs_up(tmp_path: Path) -> None
         tmp_path,
         worker.port,
         "uac_media_listen.xml",
-        "-key",
-        "rtp_port",
-        str(sink.port),
+        rtp_port=sink.port,
         timeout=30,
     )
     try:
         with running(worker, call):
-            worker.start()
-            call.start()
+            start_call(worker, call)
             assert call.wait(20) == 0, call.diagnostics()
             record = worker.wait_for(ended)
     finally:
@@ -152,8 +149,7 @@ def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> No
     wait_ms = int((seconds + 0.6) * 1000)  # speak only after the beep
     call = caller(tmp_path, worker.port, "uac_voicemail.xml", "-d", str(wait_ms), timeout=30)
     with running(worker, call):
-        worker.start()
-        call.start()
+        start_call(worker, call)
         assert call.wait(25) == 0, call.diagnostics()
         message = worker.wait_for(lambda m: m["op"] == "voicemail")
         record = worker.wait_for(ended)["record"]
@@ -198,17 +194,12 @@ def test_welcome_is_early_media_before_the_first_step_rings(tmp_path: Path) -> N
         tmp_path,
         worker.port,
         "uac_media_listen.xml",
-        "-key",
-        "rtp_port",
-        str(sink.port),
+        rtp_port=sink.port,
         timeout=30,
     )
     try:
         with running(callee, worker, call):
-            callee.start()
-            callee.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, callee)
             assert call.wait(20) == 0, call.diagnostics()
             record = worker.wait_for(ended)
     finally:
@@ -241,15 +232,12 @@ def test_voicemail_stops_at_its_longest_length(tmp_path: Path) -> None:
         tmp_path,
         worker.port,
         "uac_media_listen.xml",
-        "-key",
-        "rtp_port",
-        str(sink.port),
+        rtp_port=sink.port,
         timeout=30,
     )
     try:
         with running(worker, call):
-            worker.start()
-            call.start()
+            start_call(worker, call)
             assert call.wait(20) == 0, call.diagnostics()
             message = worker.wait_for(lambda m: m["op"] == "voicemail")
             record = worker.wait_for(ended)

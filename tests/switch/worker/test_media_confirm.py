@@ -15,7 +15,7 @@ import pytest
 from switch.call.prompts import CONFIRM_PROMPT
 from tests.helpers.processes import running
 from tests.helpers.sipp import BUSINESS, Sipp, caller
-from tests.helpers.worker import WorkerProcess, ended, make_prompts, write_plan
+from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -79,10 +79,7 @@ def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        mobile.start()
-        mobile.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, mobile)
         assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
         record = worker.wait_for(ended)["record"]
         assert mobile.wait(10) == 0, mobile.diagnostics()
@@ -99,10 +96,7 @@ def test_target_pressing_1_as_sip_info_takes_the_call(tmp_path: Path) -> None:
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        mobile.start()
-        mobile.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, mobile)
         assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
         record = worker.wait_for(ended)["record"]
         assert mobile.wait(10) == 0, mobile.diagnostics()
@@ -153,18 +147,13 @@ def test_caller_does_not_hear_the_target_while_it_confirms(tmp_path: Path) -> No
         tmp_path,
         worker.port,
         "uac_call_listen.xml",
-        "-key",
-        "rtp_port",
-        str(sink.port),
+        rtp_port=sink.port,
         timeout=25,
         hold_ms=1500,
     )
     try:
         with running(mobile, desk, worker, call):
-            mobile.start()
-            mobile.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, mobile)
             assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
             record = worker.wait_for(ended)
     finally:

@@ -10,7 +10,7 @@ from switch.call.prompts import WHISPER_PROMPT
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
 from tests.helpers.sipp import BUSINESS, Sipp, caller
-from tests.helpers.worker import WorkerProcess, ended, make_prompts, write_plan
+from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -48,10 +48,7 @@ rules:
     call = caller(tmp_path, worker.port, "uac_call.xml", timeout=25, hold_ms=1000)
     try:
         with running(assistant, worker, call):
-            assistant.start()
-            assistant.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, assistant)
             assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
             record = worker.wait_for(ended)
     finally:
