@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import sipp, wire
-from bench.sipp import free_port, free_port_pair
 from bench.targets import BENCH_NUMBER, write_dialplan
 from bench.worker_rate import controlled_worker, fmt
+from tests.helpers.ports import free_port
+from tests.helpers.processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,7 +46,7 @@ def running_switch(workdir: Path, uas_port: int) -> Iterator[int]:
     """``rufweiche run`` with one worker on a free port; yields the SIP port."""
     plans = workdir / "dialplans"
     write_dialplan(plans, uas_port)
-    sip, http = free_port(), free_port(kind=socket.SOCK_STREAM)
+    sip, http = free_port(), free_port(udp=False, tcp=True)
     cmd = [sys.executable, "-m", "switch", "run", "--dialplans", str(plans)]
     cmd += ["--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}"]
     cmd += ["--data-dir", str(workdir / "var"), "--no-mqtt", "--log-level", "warning"]
@@ -65,14 +65,14 @@ def running_switch(workdir: Path, uas_port: int) -> Iterator[int]:
                 time.sleep(0.1)
         yield sip
     finally:
-        sipp.stop_process(proc, grace=15)
+        stop_process(proc, grace=15)
         log.close()
 
 
 def row(workdir: Path, name: str, calls: int, rate: float) -> dict[str, Any]:
     uas_port, uac_port = free_port(), free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    with sipp.uas(workdir, port=uas_port, media_port=free_port_pair(), name="uas"):
+    with sipp.uas(workdir, port=uas_port, media_port=sipp.media_ports(), name="uas"):
         target: Any = (
             running_switch(workdir, uas_port)
             if name == "switch"

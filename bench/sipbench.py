@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import media, sipp, wire
-from bench.sipp import BenchError, free_port, free_port_pair
+from bench.sipp import BenchError
 from bench.targets import TARGETS, Endpoint, TargetFactory, TargetUnavailable, kamailio_version
+from tests.helpers.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -141,7 +142,7 @@ class Row:
         self.factory = factory
         self.workdir = workdir
         self.uas_port = free_port()
-        self.uas_media = free_port_pair()
+        self.uas_media = sipp.media_ports()
         self.rx_sock: socket.socket | None = None
         self._stack = contextlib.ExitStack()
         self._target: contextlib.ExitStack | None = None

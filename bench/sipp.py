@@ -5,120 +5,39 @@ millisecond, too coarse for delays of a fraction of a millisecond, so the latenc
 figures come from wire timestamps (:mod:`bench.wire`); SIPp supplies the load and
 the success/failure counts of its ``-trace_stat`` file.
 
-Every process started here is bounded in calls and time, and stopped by pid.
+Every process started here is bounded in calls and time, and stopped by pid. The command
+lines, the statistics file and the ports come from the one SIPp wrapper of the tests,
+:mod:`tests.helpers.sipp` (and :mod:`tests.helpers.ports`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers.ports import free_port
+from tests.helpers.processes import PeerError, stop_process, wait_udp_bound
+from tests.helpers.rawsip import options_ping
+from tests.helpers.sipp import SippStats, parse_stat_csv, sipp_argv, sipp_version
+
+__all__ = ["BenchError", "UacRun", "run_uac", "sipp_version", "uas", "wait_sip_ready"]
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 UAC_XML = SCENARIOS / "uac.xml"
 UAS_XML = SCENARIOS / "uas.xml"
-SIPP = "sipp"
 
 
 class BenchError(RuntimeError):
     """A benchmark step that could not be carried out (not a measured failure)."""
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def free_port_pair(host: str = "127.0.0.1") -> int:
-    """An even port whose successor is free too (RTP + RTCP, and SIPp's media port + 2)."""
-    for _ in range(200):
-        base = free_port(host=host) & ~1
-        try:
-            with (
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a,
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b,
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c,
-            ):
-                a.bind((host, base))
-                b.bind((host, base + 1))
-                c.bind((host, base + 2))
-                return base
-        except OSError:
-            continue
-    raise BenchError("no free port pair found on 127.0.0.1")
-
-
-def sipp_version() -> str:
-    out = subprocess.run([SIPP, "-v"], capture_output=True, text=True, timeout=10, check=False)
-    for line in (out.stdout + out.stderr).splitlines():
-        if "SIPp" in line:
-            return line.strip()
-    return "unknown"
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit code."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout=grace)
-    return proc.returncode
-
-
-@dataclass(frozen=True)
-class SippStats:
-    """The last (cumulative) line of a SIPp ``-trace_stat`` file."""
-
-    outgoing: int
-    successful: int
-    failed: int
-    retransmissions: int
-    current: int
-    failed_reasons: dict[str, int] = field(default_factory=dict)
-
-
-def parse_stat_csv(path: Path) -> SippStats:
-    """Read SIPp's ``;``-separated statistics file (its timestamps contain tabs)."""
-    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    if len(lines) < 2:
-        raise BenchError(f"SIPp statistics file {str(path)!r} has no data line")
-    head = lines[0].rstrip(";").split(";")
-    last = lines[-1].rstrip(";").split(";")
-    row = dict(zip(head, last, strict=False))
-
-    def num(key: str) -> int:
-        try:
-            return int(float(row.get(key, "0") or 0))
-        except ValueError:
-            return 0
-
-    reasons = {
-        k.removeprefix("Failed").removesuffix("(C)"): num(k)
-        for k in head
-        if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and num(k)
-    }
-    return SippStats(
-        outgoing=num("OutgoingCall(C)"),
-        successful=num("SuccessfulCall(C)"),
-        failed=num("FailedCall(C)"),
-        retransmissions=num("Retransmissions(C)"),
-        current=num("CurrentCall"),
-        failed_reasons=reasons,
-    )
+def media_ports() -> int:
+    """An even port P with P+1 and P+2 free (RTP + RTCP, and SIPp's media port + 2)."""
+    return free_port(span=3, even=True)
 
 
 @dataclass(frozen=True)
@@ -174,36 +93,26 @@ def uas(
     ``-rtp_echo``); ``sdp_port`` is what the 200 OK advertises, by default the same.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        SIPP, "-sf", str(UAS_XML), "-i", "127.0.0.1", "-p", str(port),
-        "-mi", "127.0.0.1", "-mp", str(media_port),
-        "-key", "sdp_port", str(sdp_port if sdp_port is not None else media_port),
-        "-timeout", f"{int(lifetime)}s", "-nostdin",
-        "-trace_stat", "-stf", str(workdir / f"{name}_stat.csv"), "-fd", "1",
-    ]  # fmt: skip
+    cmd = sipp_argv(
+        UAS_XML,
+        port=port,
+        media_port=media_port,
+        keys={"sdp_port": str(sdp_port if sdp_port is not None else media_port)},
+        timeout=lifetime,
+        stat=workdir / f"{name}_stat.csv",
+        stat_every_s=1,
+    )
     log = (workdir / f"{name}.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_udp_bound(port, proc)
+        try:
+            wait_udp_bound(port, proc)
+        except PeerError as exc:
+            raise BenchError(str(exc)) from None
         yield proc
     finally:
         stop_process(proc)
         log.close()
-
-
-def wait_udp_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    """Until something holds 127.0.0.1:``port``/udp (we cannot bind it any more)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise BenchError(f"process {proc.args!r} exited with {proc.returncode} at start")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return
-        time.sleep(0.02)
-    raise BenchError(f"nothing bound 127.0.0.1:{port} within {timeout} s")
 
 
 def _bind_failed(log: Path) -> bool:
@@ -264,7 +173,7 @@ def _run_uac_once(
     extra_time: float,
 ) -> UacRun:
     workdir.mkdir(parents=True, exist_ok=True)
-    media = free_port_pair()
+    media = media_ports()
     stat = workdir / f"{name}_stat.csv"
     stat.unlink(missing_ok=True)
     budget = calls / max(rate, 0.1) + hold_ms / 1000 + recv_timeout_ms / 1000 + extra_time
@@ -274,14 +183,23 @@ def _run_uac_once(
         rate_ms, rate_count = 10_000, round(rate * 10)
     else:
         rate_count = int(rate)
-    cmd = [
-        SIPP, target, "-sf", str(UAC_XML), "-s", service,
-        "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media),
-        "-key", "sdp_port", str(sdp_port if sdp_port is not None else media),
-        "-m", str(calls), "-r", str(rate_count), "-rp", str(rate_ms), "-d", str(hold_ms),
-        "-recv_timeout", str(recv_timeout_ms), "-timeout", f"{int(budget)}s", "-timeout_error",
-        "-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1",
-    ]  # fmt: skip
+    cmd = sipp_argv(
+        UAC_XML,
+        target=target,
+        service=service,
+        port=port,
+        media_port=media,
+        keys={"sdp_port": str(sdp_port if sdp_port is not None else media)},
+        calls=calls,
+        rate=rate_count,
+        rate_period_ms=rate_ms,
+        hold_ms=hold_ms,
+        recv_timeout_ms=recv_timeout_ms,
+        timeout=budget,
+        timeout_error=True,
+        stat=stat,
+        stat_every_s=1,
+    )
     t0 = time.monotonic()
     with (workdir / f"{name}.log").open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
@@ -294,31 +212,11 @@ def _run_uac_once(
             if proc.poll() is None:  # timed out, or we were interrupted: never leave it behind
                 stop_process(proc)
     elapsed = time.monotonic() - t0
-    stats = parse_stat_csv(stat) if stat.exists() else None
+    try:
+        stats = parse_stat_csv(stat) if stat.exists() else None
+    except PeerError as exc:
+        raise BenchError(str(exc)) from None
     return UacRun(calls, rate, hold_ms, rc, stats, elapsed)
-
-
-def options_ping(host: str, port: int, timeout: float = 0.3) -> bool:
-    """True if ``host:port`` answers an OPTIONS request with any SIP response."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        lport = s.getsockname()[1]
-        branch = f"z9hG4bK-ping-{os.getpid()}-{time.monotonic_ns()}"
-        msg = (
-            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch={branch};rport\r\n"
-            f"From: <sip:bench@127.0.0.1:{lport}>;tag={branch[-8:]}\r\n"
-            f"To: <sip:{host}:{port}>\r\n"
-            f"Call-ID: {branch}@127.0.0.1\r\n"
-            "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        )
-        s.settimeout(timeout)
-        s.sendto(msg.encode(), (host, port))
-        try:
-            data = s.recv(65535)
-        except OSError:
-            return False
-        return data.startswith(b"SIP/2.0 ")
 
 
 def wait_sip_ready(

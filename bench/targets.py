@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.sipp import BenchError, free_port, stop_process, wait_sip_ready
+from bench.sipp import BenchError, wait_sip_ready
+from tests.helpers.ports import free_port
+from tests.helpers.processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 

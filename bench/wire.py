@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.sipp import BenchError, stop_process
+from bench.sipp import BenchError
+from tests.helpers.processes import stop_process
 
 # pcap link types we can meet on Linux loopback (DLT_*)
 _LINK_HEADER = {0: 4, 1: 14, 113: 16, 276: 20}

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import sipp, wire
-from bench.sipp import free_port, free_port_pair
 from bench.targets import BENCH_NUMBER, write_dialplan
+from tests.helpers.ports import free_port
+from tests.helpers.processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -89,7 +90,7 @@ class ControlledWorker:
         return self.proc.poll() is None
 
     def stop(self) -> int | None:
-        rc = sipp.stop_process(self.proc, grace=15)
+        rc = stop_process(self.proc, grace=15)
         self._ours.close()
         return rc
 
@@ -126,7 +127,7 @@ def latency_row(
     workdir: Path, name: str, calls: int, rate: float, via_worker: bool
 ) -> dict[str, Any]:
     uas_port, uac_port = free_port(), free_port()
-    media = free_port_pair()
+    media = sipp.media_ports()
     result: dict[str, Any] = {"row": name}
     with sipp.uas(workdir / name, port=uas_port, media_port=media, name="uas"):
         worker_cm: Any = (
@@ -169,7 +170,7 @@ def rate_search(workdir: Path, ladder: list[int], step_seconds: float) -> dict[s
     uas_port = free_port()
     steps: list[dict[str, Any]] = []
     best = 0
-    with sipp.uas(workdir / "rate", port=uas_port, media_port=free_port_pair(), name="uas"):
+    with sipp.uas(workdir / "rate", port=uas_port, media_port=sipp.media_ports(), name="uas"):
         for rate in ladder:
             step_dir = workdir / "rate" / f"r{rate}"
             with controlled_worker(step_dir, uas_port) as worker:

@@ -31,7 +31,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Self, TypeVar
 
 from presence.errors import PresenceValueError
@@ -231,12 +230,7 @@ class PresenceHub:
         self._task = asyncio.create_task(self._expiry_loop(), name="presence-expiry")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -43,7 +43,6 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Self
 
 import aiomqtt
@@ -139,12 +138,7 @@ class PresenceBridge:
         self._task = asyncio.create_task(self._run(), name="presence-mqtt")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     async def stop(self) -> None:

@@ -49,7 +49,6 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, Self
 
 from presence.errors import PresenceError
@@ -153,12 +152,7 @@ class PidfPublisher:
         self._task = asyncio.create_task(self._run(), name="pidf-publisher")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         task, self._task = self._task, None
         if task is None:
             return

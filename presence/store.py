@@ -22,7 +22,6 @@ import os
 from collections.abc import AsyncIterator, Collection, Mapping
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import aiosqlite
@@ -90,12 +89,7 @@ class PresenceStore:
             raise StoreError(self._path, str(exc)) from None
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._close()
 
     async def _close(self) -> None:

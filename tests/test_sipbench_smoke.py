@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench import media, sipbench, wire
-from bench.sipp import parse_stat_csv
 from bench.targets import worker_available
+from tests.helpers.sipp import parse_stat_csv
 
 
 def _sip_frame(src: int, dst: int, first: str, call_id: str, cseq: str) -> bytes:

@@ -14,7 +14,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from switch.edge import rpc
@@ -197,10 +196,5 @@ class Edge:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()

@@ -6,7 +6,7 @@ them after ``libHandleEvents`` and turns them into call-flow events. A leg is na
 Every object carries ``at``, a ``time.monotonic_ns()`` reading taken in the callback.
 
 :class:`SipLegs` is what the worker needs of an endpoint: switch/pjsua/endpoint.py's
-``SipEndpoint`` is the real one, tests/switch/worker/fakes.py a scripted one.
+``SipEndpoint`` is the real one, tests/helpers/fakesip.py a scripted one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures for presence tests: a private Mosquitto per test (tests/peers.py)."""
+"""Fixtures for presence tests: a private Mosquitto per test (tests/helpers/mosquitto.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import MosquittoBroker, mosquitto_broker
+from tests.helpers.mosquitto import MosquittoBroker, mosquitto_broker
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The MQTT bridge against a real Mosquitto (a private broker per test, tests/peers.py).
+"""The MQTT bridge against a real Mosquitto (a private broker per test, tests/helpers/mosquitto.py).
 
 Commands are sent with ``mosquitto_pub`` (another client implementation than ours);
 states are read by fresh aiomqtt subscribers, so a retained message is what they see.
@@ -21,7 +21,7 @@ from presence.hub import PresenceHub
 from presence.mqtt import PresenceBridge, backoff_delay
 from presence.topics import Topics, decode_state
 from rules.presence import PresenceState as S
-from tests.peers import MosquittoBroker
+from tests.helpers.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.peer
 

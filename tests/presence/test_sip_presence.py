@@ -26,8 +26,9 @@ from presence.sip import PidfPublisher
 from rules.presence import PresenceState as S
 from switch.edge import Edge
 from switch.edge.credentials import add_user
-from tests.edge.conftest import edge_settings
-from tests.edge.peers import Process, free_port, free_port_pair
+from tests.helpers.edge import edge_settings
+from tests.helpers.ports import free_port
+from tests.helpers.processes import Process
 
 pytestmark = [
     pytest.mark.peer,
@@ -105,7 +106,7 @@ def start_watcher(tmp: Path, edge_port: int, notifies: int, name: str) -> Proces
             "-i",
             "127.0.0.1",
             "-p",
-            str(free_port()),
+            str(free_port(tcp=True)),
             "-m",
             "1",
             *("-key", "presentity", "t.jan", "-key", "domain", "office"),
@@ -238,7 +239,7 @@ def baresip_watcher(tmp: Path, edge_port: int, ctrl_port: int) -> Process:
         "\n".join(
             [
                 "poll_method\tepoll",
-                f"sip_listen\t127.0.0.1:{free_port_pair()}",  # TLS takes port + 1
+                f"sip_listen\t127.0.0.1:{free_port(tcp=True, span=2)}",  # TLS takes port + 1
                 "audio_alert\tnone",
                 "audio_player\tnone",
                 "module_path\t/usr/lib/baresip/modules",
@@ -292,7 +293,7 @@ def baresip_status(ctrl_port: int) -> str | None:
 @needs_baresip
 async def test_a_real_softphone_shows_the_craftsman(tmp_path: Path, edge: Edge) -> None:
     hub = PresenceHub({"t": {"jan"}})
-    ctrl = free_port()
+    ctrl = free_port(tcp=True)
     phone = baresip_watcher(tmp_path, edge.settings.listen_port, ctrl)
     async with hub, PidfPublisher(hub, edge.rpc, domain="office") as publisher:
         await until(lambda: publisher.published(JAN), "first publish")

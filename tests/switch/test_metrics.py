@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switch.metrics import LatencyWindow, Metrics, Quantiles, call_delays, quantile
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
 
 NOW = 1_793_000_000.0
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, REPO, Sipp, stop_process
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.processes import REPO, stop_process
+from tests.helpers.sipp import Sipp
 from tests.trunks.netns import CUSTOMER, MOBILE, PROVIDER, SWITCH, Net
 from tests.trunks.provider import Provider, ProviderConfig
 

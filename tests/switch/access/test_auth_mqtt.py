@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from presence.hub import PresenceHub
 from presence.mqtt import PresenceBridge
 from switch.cli import main as cli
-from tests.peers import MosquittoBroker
+from tests.helpers.mosquitto import MosquittoBroker
 
 pytestmark = pytest.mark.peer
 SET = "rufweiche/v1/{}/person/{}/presence/set"

@@ -26,7 +26,6 @@ from switch.call.events import (
     Event,
     Finished,
     HangUpCaller,
-    IncomingCall,
     LegAnswered,
     LegFailed,
     LegHungUp,
@@ -48,23 +47,19 @@ from switch.call.states import (
     MediaPhase,
 )
 from switch.errors import CallFlowError, SwitchError
-
-DESK = Target("jan.desk", "sip:201@office", "jan", "desk")
-MOBILE = Target("jan.mobile", "tel:+491701234567", "jan", "mobile")
-HOME = Target("heimbuero.assistant", "sip:300@heimbuero", "heimbuero", "assistant", True)
-ANNA = Target("anna.desk", "sip:202@office", "anna", "desk")
-CALLER_NUMBER = "+4917112345678"
-CALLED = "+4930123456"
-REJECT = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
-T0 = 1_000_000
-
-
-def call(caller: str | None = CALLER_NUMBER) -> IncomingCall:
-    return IncomingCall("call-1@test", CALLED, caller, None, T0)
-
-
-def plan(*steps: Step, final: Final = REJECT) -> Decision:
-    return Decision("mueller", "weekday", steps, final, "Tischlerei Müller")
+from tests.helpers.callflow import (
+    CALLED,
+    CALLER_NUMBER,
+    DESK,
+    HOME,
+    MOBILE,
+    REJECT,
+    T0,
+    call,
+    decisions,
+    draw_event,
+    plan,
+)
 
 
 def started(*steps: Step, final: Final = REJECT, caller: str | None = CALLER_NUMBER) -> CallFlow:
@@ -620,33 +615,6 @@ def test_call_table_covers_every_state_and_only_finished_is_final() -> None:
 
 # ------------------------------------------------------------------ random sequences
 
-TARGETS = (DESK, MOBILE, HOME, ANNA)
-steps_strategy = st.builds(
-    Step,
-    targets=st.lists(st.sampled_from(TARGETS), max_size=3).map(tuple),
-    timeout=st.sampled_from([5.0, 15.0, 20.0]),
-    parallel=st.booleans(),
-    confirm=st.booleans(),
-    on_busy=st.sampled_from(OnFailure),
-    on_no_answer=st.sampled_from(OnFailure),
-    on_unreachable=st.sampled_from(OnFailure),
-)
-finals = st.builds(
-    Final,
-    kind=st.sampled_from(FinalKind),
-    sip_status=st.sampled_from([403, 480, 486, 603]),
-    reason=st.sampled_from(["Temporarily Unavailable", "Busy Here"]),
-)
-decisions = st.builds(
-    Decision,
-    tenant=st.just("mueller"),
-    rule=st.just("r"),
-    steps=st.lists(steps_strategy, max_size=3).map(tuple),
-    final=finals,
-    announce_as=st.just("Tischlerei Müller"),
-)
-EVENT_KINDS = ("ringing", "answered", "failed", "hung_up", "caller", "timer", "digit", "shutdown")
-
 
 @dataclass
 class Oracle:
@@ -777,31 +745,6 @@ class Oracle:
             assert result.sip_status == 487
         if result.outcome is Outcome.REJECTED:
             assert not self.dialled
-
-
-def draw_event(data: st.DataObject, oracle: Oracle, at: int) -> Event:
-    kind = data.draw(st.sampled_from(EVENT_KINDS))
-    legs = oracle.dialled
-    if not legs and kind in ("ringing", "answered", "failed", "hung_up", "digit"):
-        kind = "caller"
-    leg = data.draw(st.sampled_from(legs)) if legs else 0
-    if kind == "ringing":
-        return LegRinging(leg, data.draw(st.sampled_from([180, 183])), data.draw(st.booleans()), at)
-    if kind == "answered":
-        return LegAnswered(leg, at)
-    if kind == "failed":
-        failure = data.draw(st.sampled_from(Failure))
-        return LegFailed(leg, 486, "Busy Here", failure, at)
-    if kind == "hung_up":
-        return LegHungUp(leg, at)
-    if kind == "digit":
-        return ConfirmDigit(leg, "1", at)
-    if kind == "timer":
-        timers = [*sorted(oracle.started_timers), "step-9"]
-        return TimerFired(data.draw(st.sampled_from(timers)), at)
-    if kind == "shutdown":
-        return Shutdown(at)
-    return CallerGone(data.draw(st.booleans()), at)
 
 
 @settings(max_examples=200, deadline=None)

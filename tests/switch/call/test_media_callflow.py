@@ -38,7 +38,7 @@ from switch.call.events import (
 )
 from switch.call.prompts import MediaOptions
 from switch.call.states import CALL_TRANSITIONS, CallState, LegState
-from tests.switch.call.test_callflow import (
+from tests.helpers.callflow import (
     DESK,
     HOME,
     MOBILE,
@@ -358,7 +358,7 @@ def draw_media_event(data: st.DataObject, flow: CallFlow, legs: list[int], at: i
         return ConfirmDigit(data.draw(st.sampled_from(legs)), data.draw(st.sampled_from("12")), at)
     if kind == "media_timer":
         return TimerFired(data.draw(st.sampled_from(["prompt", "recording", "confirm-1"])), at)
-    return draw_event(data, _Dialled(legs), at)  # type: ignore[arg-type]
+    return draw_event(data, _Dialled(legs), at)
 
 
 class _Dialled:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import time
@@ -11,68 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, Sipp, running
-from tests.switch.running_switch import Switch, make_switch
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.processes import running
+from tests.helpers.sipp import Sipp, load
+from tests.helpers.switch import Switch, plan_text
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
-__all__ = ["make_switch"]
-
-BUSINESS_E164 = "+49301234560"
-
-
-def plan_text(device: str, rule: str) -> str:
-    return f"""
-tenant: test-tenant
-name: Tischlerei Test
-numbers: ["+49 30 1234560"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "{device}"}}
-rules:
-  - name: {rule}
-    then:
-      - {{ring: [jan.desk], timeout: 10s}}
-"""
-
-
-def sipp_totals(sipp: Sipp) -> dict[str, int]:
-    """The last line of SIPp's -trace_stat csv: cumulative successful and failed calls."""
-    with sipp.stat.open(newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter=";"))
-    last = rows[-1]
-    return {
-        "ok": int(last["SuccessfulCall(C)"]),
-        "failed": int(last["FailedCall(C)"]),
-    }
-
-
-def load(tmp_path: Path, port: int, calls: int, rate: float, hold_ms: int, scenario: str) -> Sipp:
-    return Sipp(
-        tmp_path,
-        "load",
-        scenario,
-        [
-            f"{LOOPBACK}:{port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            "+491715550100",
-            "-m",
-            str(calls),
-            "-r",
-            str(rate),
-            "-d",
-            str(hold_ms),
-            "-timeout",
-            "60",
-            "-fd",
-            "1",
-            "-recv_timeout",
-            "8000",
-        ],
-    )
 
 
 def test_pool_behind_the_edge_survives_a_killed_worker(tmp_path: Path, make_switch: Any) -> None:
@@ -99,7 +42,7 @@ def test_pool_behind_the_edge_survives_a_killed_worker(tmp_path: Path, make_swit
         )
         back_after = time.monotonic() - killed
         calls.wait(60)
-    totals = sipp_totals(calls)
+    totals = calls.totals()
     records = switch.calls()
     aborted = [c for c in records if c["outcome"] == "aborted"]
     answered = [c for c in records if c["outcome"] == "answered"]
@@ -131,7 +74,7 @@ def test_dial_plan_edit_during_load_loses_no_call(tmp_path: Path, make_switch: A
         tmp.write_text(plan_text(f"sip:desk@{desk.address}", "after"))
         os.replace(tmp, plan)
         calls.wait(60)
-    totals = sipp_totals(calls)
+    totals = calls.totals()
     assert totals == {"ok": 24, "failed": 0}
     switch.wait_until(lambda: len(switch.calls()) == 24, 5, "24 records")
     rules = [c["rule"] for c in sorted(switch.calls(), key=lambda c: c["started_at"])]

@@ -12,21 +12,7 @@ from switch.errors import VoicemailError
 from switch.records import voicemails
 from switch.records.schema import RECORDS_FILE, connect, transaction
 from switch.records.voicemails import Voicemail, VoicemailStore
-
-
-def worker_report(**overrides: Any) -> dict[str, Any]:
-    """A worker's ``voicemail`` control message."""
-    base = {
-        "op": "voicemail",
-        "tenant": "mueller",
-        "call_id": "abc@host",
-        "caller": "+4917112345678",
-        "called": "+49301234560",
-        "path": "/var/voicemail/mueller/x.wav",
-        "seconds": 12.34,
-        "started_wall": 1_795_575_396.0,
-    }
-    return {**base, **overrides}
+from tests.helpers.records import worker_report
 
 
 def test_a_report_becomes_a_record_with_the_plans_caller_policy() -> None:

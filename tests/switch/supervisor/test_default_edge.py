@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, Sipp
-from tests.switch.control.test_pool import load, plan_text
-from tests.switch.running_switch import make_switch
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.sipp import Sipp, load
+from tests.helpers.switch import plan_text
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(90)]
-__all__ = ["make_switch"]
 
 
 def register(port: int, source: str = "127.0.0.3") -> str | None:

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.sip_peers import LOOPBACK, REPO, Sipp, free_udp_port, running, sip_options, stop_process
-from tests.switch.control.test_pool import load, plan_text, sipp_totals
-from tests.switch.running_switch import Switch
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import REPO, running, stop_process
+from tests.helpers.rawsip import sip_options
+from tests.helpers.sipp import Sipp, load
+from tests.helpers.switch import Switch, plan_text
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -57,8 +59,8 @@ def test_stopping_one_node_loses_no_new_call(tmp_path: Path) -> None:
     (plans / "test.yaml").write_text(plan_text(f"sip:desk@{desk.address}", "two nodes"))
     # Each node: 2 workers on PORT and PORT+1, 4 bridged calls; the load below needs
     # about 1-2 at a time, so one node alone can carry it.
-    ports = {"node1": free_udp_port(pair=True), "node2": free_udp_port(pair=True)}
-    edge_port = free_udp_port()
+    ports = {"node1": free_port(span=2, even=True), "node2": free_port(span=2, even=True)}
+    edge_port = free_port()
     edge_settings = tmp_path / "edge.yaml"
     edge_settings.write_text(
         yaml.safe_dump(
@@ -101,7 +103,7 @@ def test_stopping_one_node_loses_no_new_call(tmp_path: Path) -> None:
             node2.send_signal(signal.SIGTERM)
             assert node2.wait(20) == 0, "node 2 drains its calls and stops cleanly"
             calls.wait(60)
-        totals = sipp_totals(calls)
+        totals = calls.totals()
         assert totals == {"ok": 30, "failed": 0}, calls.diagnostics()
         carried = {name: answered_calls(tmp_path / name) for name in nodes}
         assert carried["node1"] + carried["node2"] == 30

@@ -19,56 +19,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, REPO, Sipp, free_udp_port, running
-from tests.switch.running_switch import Switch, make_switch
-
-__all__ = ["make_switch"]  # the fixture, imported for pytest
+from tests.helpers import sipp
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import REPO, running
+from tests.helpers.sipp import Sipp
+from tests.helpers.switch import Switch, plan_text
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
-BUSINESS = "+49 30 1234560"
-BUSINESS_E164 = "+49301234560"
-
-
-def plan_text(device: str, rule: str = "ring jan") -> str:
-    return f"""
-tenant: test-tenant
-name: Tischlerei Test
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "{device}"}}
-rules:
-  - name: {rule}
-    then:
-      - {{ring: [jan.desk], timeout: 10s}}
-"""
-
 
 def target(tmp_path: Path, name: str, scenario: str = "uas_answer.xml") -> Sipp:
-    return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "30"])
+    return Sipp(tmp_path, name, scenario, calls=1, timeout=30)
 
 
 def caller(tmp_path: Path, switch: Switch, hold_ms: int = 200, name: str = "caller") -> Sipp:
-    return Sipp(
-        tmp_path,
-        name,
-        "uac_call.xml",
-        [
-            f"{LOOPBACK}:{switch.sip_port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            "+491715550100",
-            "-m",
-            "1",
-            "-d",
-            str(hold_ms),
-            "-timeout",
-            "30",
-        ],
+    return sipp.caller(
+        tmp_path, switch.sip_port, name=name, timeout=30, hold_ms=hold_ms, timeout_error=False
     )
 
 
@@ -187,7 +153,7 @@ def test_killed_worker_is_restarted_and_its_call_closed_as_aborted(
 def test_feature_code_from_own_phone_sets_presence(tmp_path: Path, make_switch: Any) -> None:
     plans = tmp_path / "plans"
     plans.mkdir()
-    phone_port = free_udp_port()
+    phone_port = free_port()
     write(plans / "test.yaml", plan_text(f"sip:jan@{LOOPBACK}:{phone_port}"))
     switch = make_switch(plans)
     assert switch.get("/api/v1/tenants/test-tenant/people/jan/presence")["state"] == "available"

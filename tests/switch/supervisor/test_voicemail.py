@@ -20,8 +20,8 @@ from presence.mqtt import PresenceBridge
 from switch.records.schema import RECORDS_FILE
 from switch.records.voicemails import Voicemail
 from switch.supervisor.voicemail import VoicemailBox, payload
-from tests.peers import mosquitto_broker
-from tests.switch.records.test_voicemails import worker_report
+from tests.helpers.mosquitto import mosquitto_broker
+from tests.helpers.records import worker_report
 
 
 def test_notice_payload() -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.switch.authsite import PASSWORD, auth_site
-from tests.switch.liveapp import CHROMIUM, chromium_page
+from tests.helpers.web import CHROMIUM, PASSWORD, auth_site, chromium_page
 
 pytestmark = [
     pytest.mark.peer,

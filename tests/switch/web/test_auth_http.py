@@ -19,7 +19,7 @@ from switch.access.passwords import Passwords
 from switch.access.users import revoke_token
 from switch.cli import main as cli
 from switch.web.guard import CSRF_HEADER
-from tests.switch.authsite import PASSWORD, Site, auth_site, client, csrf_of, login
+from tests.helpers.web import PASSWORD, Site, auth_site, client, csrf_of, login
 
 PERSON = "/api/v1/tenants/{}/people/{}/presence"
 

@@ -12,10 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from switch.cli import main as cli
-from tests.sip_peers import REPO
-from tests.switch.running_switch import make_switch
+from tests.helpers.processes import REPO
 
-__all__ = ["make_switch"]  # the fixture, imported for pytest
 pytestmark = pytest.mark.peer  # a real switch process with a pjsua2 worker
 
 

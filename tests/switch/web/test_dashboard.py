@@ -16,7 +16,7 @@ from switch.call.calllog import CallRecord
 from switch.metrics import LatencyWindow
 from switch.records.writer import RecordWriter
 from switch.web.dashboard import Budgets, DashboardState, LiveFeed
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()
 

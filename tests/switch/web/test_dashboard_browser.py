@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from rules.presence import PresenceState
-from tests.switch.liveapp import CHROMIUM, LiveApp, chromium_page, live_app
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
+from tests.helpers.web import CHROMIUM, LiveApp, chromium_page, live_app
 
 pytestmark = [
     pytest.mark.peer,

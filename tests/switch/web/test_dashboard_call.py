@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, Sipp, running
-from tests.switch.liveapp import CHROMIUM, chromium_page
-from tests.switch.running_switch import make_switch
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.processes import running
+from tests.helpers.sipp import Sipp
+from tests.helpers.web import CHROMIUM, chromium_page
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.timeout(90),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
-__all__ = ["make_switch"]
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 

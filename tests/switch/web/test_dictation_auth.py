@@ -12,7 +12,7 @@ import pytest
 
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.guard import CSRF_HEADER
-from tests.switch.authsite import PASSWORD, Site, auth_site, client, csrf_of, login
+from tests.helpers.web import PASSWORD, Site, auth_site, client, csrf_of, login
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from switch.records.queries import month_bounds
 from switch.records.writer import RecordWriter
 from switch.web.app import Health, HealthReport, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
-from tests.switch.liveapp import LiveApp, live_app
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
+from tests.helpers.web import LiveApp, live_app
 
 
 @pytest.fixture

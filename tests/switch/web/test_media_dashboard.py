@@ -14,7 +14,7 @@ from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.voicemail_api import voicemail_routes
 from switch.worker.announcements import write_tone
-from tests.switch.liveapp import CHROMIUM, chromium_page
+from tests.helpers.web import CHROMIUM, chromium_page
 
 pytestmark = [
     pytest.mark.peer,

@@ -11,7 +11,7 @@ from switch.metrics import Metrics
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import HealthReport, make_app, serve
 from switch.web.voicemail_api import voicemail_routes
-from tests.switch.authsite import auth_site
+from tests.helpers.web import auth_site
 
 MISSING = (
     "/static/no-such-file.js",

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.sip_peers import Baresip, Tshark, WorkerProcess, running, write_plan
+from tests.helpers.baresip import Baresip, Tshark
+from tests.helpers.processes import running
+from tests.helpers.worker import WorkerProcess, ended, write_plan
 
 pytestmark = [
     pytest.mark.peer,
@@ -96,7 +98,7 @@ rules:
         assert to_phone > 40, conv
         assert from_phone > 40, conv
 
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["answered_by"] == "heimbuero.assistant"
         assert record["answered_by_service"] is True
         assert record["legs"][0]["media"]["rx_packets"] > 40

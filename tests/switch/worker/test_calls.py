@@ -15,73 +15,19 @@ import pytest
 
 from switch.call.calllog import MediaStats
 from switch.call.quality import mos_for
-from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, sip_options, write_plan
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.processes import running
+from tests.helpers.rawsip import sip_options
+from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target, wait_all
+from tests.helpers.worker import WorkerProcess, ended, plan, start_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
-
-BUSINESS = "+49 30 1234560"
-BUSINESS_E164 = "+49301234560"
-CALLER = "+491715550100"
-
-
-def plan(tmp_path: Path, steps: str, devices: dict[str, str]) -> Path:
-    device_map = ", ".join(f'{name}: "sip:{name}@{address}"' for name, address in devices.items())
-    return write_plan(
-        tmp_path / "plan.yaml",
-        f"""
-tenant: test-tenant
-name: Tischlerei Test
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{{device_map}}}
-rules:
-  - name: test rule
-    then:
-{steps}
-""",
-    )
-
-
-def caller(
-    tmp_path: Path, worker: WorkerProcess, scenario: str = "uac_call.xml", *extra: str
-) -> Sipp:
-    return Sipp(
-        tmp_path,
-        "caller",
-        scenario,
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-timeout",
-            "20",
-            "-timeout_error",
-            *extra,
-        ],
-    )
-
-
-def target(tmp_path: Path, name: str, scenario: str, *extra: str) -> Sipp:
-    return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "20", "-timeout_error", *extra])
 
 
 def header(message: str, name: str) -> str:
     match = re.search(rf"^{name}:\s*(.*)$", message, re.MULTILINE | re.IGNORECASE)
     assert match, f"no {name} in\n{message}"
     return match.group(1).strip()
-
-
-def wait_all(*peers: Sipp, timeout: float = 20.0) -> None:
-    for peer in peers:
-        rc = peer.wait(timeout)
-        assert rc == 0, peer.diagnostics()
 
 
 def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
@@ -93,7 +39,7 @@ def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
         {"desk": desk.address, "mobile": mobile.address},
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_call.xml", "-d", "500")
+    call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "500")
     with running(desk, mobile, worker, call):
         desk.start()
         mobile.start()
@@ -118,7 +64,7 @@ def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
         assert "FINAL 200" in call.log_lines()
         assert "PROV 180" in call.log_lines()
 
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["outcome"] == "answered"
         assert record["answered_by"] == "jan.mobile"
         assert record["hung_up_by"] == "caller"
@@ -150,18 +96,14 @@ def test_parallel_ring_first_answer_wins_others_cancelled(tmp_path: Path) -> Non
         {"a": a.address, "b": b.address, "c": c.address},
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_call.xml", "-d", "300")
+    call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "300")
     with running(a, b, c, worker, call):
-        for peer in (a, b, c):
-            peer.start()
-            peer.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, a, b, c)
         wait_all(call, a, b, c)
         assert "GOT CANCEL" in b.log_lines()
         assert "GOT CANCEL" in c.log_lines()
         assert "GOT BYE" in a.log_lines()
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["answered_by"] == "jan.a"
         assert sorted(leg["status"] for leg in record["legs"]) == [200, 487, 487]
 
@@ -175,7 +117,7 @@ def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
         {"busy": busy.address, "other": other.address},
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_call.xml", "-d", "200")
+    call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(busy, other, worker, call):
         busy.start()
         other.start()
@@ -186,7 +128,7 @@ def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
         call.start()
         wait_all(call, busy, other)
         assert time.monotonic() - started < 5  # failover on 486 at once, not after 10 s
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert [(leg["target"], leg["status"]) for leg in record["legs"]] == [
             ("jan.busy", 486),
             ("jan.other", 200),
@@ -202,18 +144,14 @@ def test_caller_cancels_while_ringing_every_target_gets_cancel(tmp_path: Path) -
         {"a": a.address, "b": b.address},
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_cancel.xml")
+    call = caller(tmp_path, worker.port, "uac_cancel.xml")
     with running(a, b, worker, call):
-        for peer in (a, b):
-            peer.start()
-            peer.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, a, b)
         wait_all(call, a, b)
         assert "FINAL 487" in call.log_lines()
         assert "GOT CANCEL" in a.log_lines()
         assert "GOT CANCEL" in b.log_lines()
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["outcome"] == "cancelled"
         assert record["hung_up_by"] == "caller"
 
@@ -224,16 +162,13 @@ def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
         tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_wait_bye.xml")
+    call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         wait_all(call, callee)
         assert "GOT BYE" in call.log_lines()
         assert "BYE ANSWERED" in callee.log_lines()
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["hung_up_by"] == "callee"
         assert record["outcome"] == "answered"
 
@@ -244,12 +179,9 @@ def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
         tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_call.xml", "-d", "200")
+    call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         wait_all(call, callee)
         assert "PROV 183" in call.log_lines()
         progress = call.received("SIP/2.0 183")[0]
@@ -260,71 +192,38 @@ def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
 def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> None:
     dialplan = plan(tmp_path, "      - {ring: [jan.x], timeout: 5s}", {"x": "127.0.0.1:9"})
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = Sipp(
-        tmp_path,
-        "caller",
-        "uac_final.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            "+49301111111",
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-timeout",
-            "10",
-            "-timeout_error",
-        ],
-    )
+    call = caller(tmp_path, worker.port, "uac_final.xml", service="+49301111111", timeout=10)
     with running(worker, call):
-        worker.start()
-        call.start()
+        start_call(worker, call)
         wait_all(call)
         assert "FINAL 404" in call.log_lines()
         assert sip_options(worker.port) == "SIP/2.0 200 OK"
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["tenant"] is None
         assert record["sip_status"] == 404
         assert record["outcome"] == "rejected"
 
 
 def five_calls(tmp_path: Path, *worker_args: str) -> tuple[list[str], WorkerProcess]:
-    callee = target(tmp_path, "callee", "uas_answer.xml")
-    callee.cmd[callee.cmd.index("-m") + 1] = "5"
+    callee = target(tmp_path, "callee", "uas_answer.xml", calls=5)
     dialplan = plan(
         tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
     )
     worker = WorkerProcess(tmp_path, [dialplan], extra=worker_args)
-    call = Sipp(
+    call = caller(
         tmp_path,
-        "caller",
+        worker.port,
         "uac_final.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "5",
-            "-r",
-            "50",
-            "-l",
-            "5",
-            "-d",
-            "1500",
-            "-timeout",
-            "15",
-        ],
+        "-l",
+        "5",
+        calls=5,
+        rate=50,
+        hold_ms=1500,
+        timeout=15,
+        timeout_error=False,
     )
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         call.wait(20)
         finals = [line.split()[-1] for line in call.log_lines() if line.startswith("FINAL")]
         assert len(finals) == 5, call.diagnostics()

@@ -8,33 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.worker.test_calls import BUSINESS_E164, CALLER, plan, target, wait_all
+from tests.helpers.processes import running
+from tests.helpers.sipp import Sipp, caller, target, wait_all
+from tests.helpers.worker import WorkerProcess, ended, plan, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
 
 def final_caller(tmp_path: Path, worker: WorkerProcess, name: str = "caller") -> Sipp:
-    return Sipp(
-        tmp_path,
-        name,
-        "uac_final.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-d",
-            "200",
-            "-timeout",
-            "15",
-            "-timeout_error",
-        ],
-    )
+    return caller(tmp_path, worker.port, "uac_final.xml", name=name, timeout=15, hold_ms=200)
 
 
 def test_reject_rule_answers_with_the_plans_status(tmp_path: Path) -> None:
@@ -42,11 +24,10 @@ def test_reject_rule_answers_with_the_plans_status(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = final_caller(tmp_path, worker)
     with running(worker, call):
-        worker.start()
-        call.start()
+        start_call(worker, call)
         wait_all(call)
         assert "FINAL 603" in call.log_lines()
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["outcome"] == "rejected"
         assert record["sip_status"] == 603
 
@@ -57,15 +38,12 @@ def test_no_target_answers_caller_gets_480_with_reason(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = final_caller(tmp_path, worker)
     with running(busy, worker, call):
-        busy.start()
-        busy.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, busy)
         wait_all(call, busy)
         assert "FINAL 480" in call.log_lines()
         response = call.received("SIP/2.0 480")[0]
         assert re.search(r"^Reason: SIP;cause=480;text=\"", response, re.MULTILINE), response
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["outcome"] == "missed"
         assert record["legs"][0]["status"] == 486
 
@@ -107,7 +85,7 @@ rules:
         time.sleep(0.3)
         call.start()
         wait_all(call, service)
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["rule"] == "otherwise the service"
         assert record["answered_by"] == "heimbuero.assistant"
         desk.stop()

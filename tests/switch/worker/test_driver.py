@@ -1,4 +1,4 @@
-"""The CallDriver in-process against a scripted SIP side (tests/switch/worker/fakes.py).
+"""The CallDriver in-process against a scripted SIP side (tests/helpers/fakesip.py).
 
 What the SIPp tests (tests/switch/worker/test_calls.py, ...) show with real peers, here in
 milliseconds: ringing, failover, the first 200 wins, capacity, feature codes, the record.
@@ -19,32 +19,22 @@ from switch.call.quality import mos_for
 from switch.control import messages as control
 from switch.worker.config import WorkerConfig
 from switch.worker.driver import CallDriver
-from tests.switch.worker.fakes import MEDIA, Answer, Fail, FakeSip, HangUp, Ring, Script
-
-BUSINESS = "+49301234560"
-DESK = "sip:desk@10.0.0.1:5060"
-MOBILE = "sip:mobile@10.0.0.2:5060"
-PHONE = "sip:201@10.0.0.9:5060"
-
-
-def plan_text(steps: str) -> str:
-    return f"""
-tenant: t
-name: Tischlerei Test
-numbers: ["+49 30 1234560"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "{DESK}", mobile: "{MOBILE}", phone: "{PHONE}"}}
-rules:
-  - name: test rule
-    then:
-{steps}
-"""
-
-
-SEQUENTIAL = "      - {ring: [jan.desk], timeout: 5s}\n      - {ring: [jan.mobile], timeout: 5s}"
-PARALLEL = "      - {ring: [jan.desk, jan.mobile], parallel: true, timeout: 5s}"
+from tests.helpers.fakesip import (
+    BUSINESS,
+    DESK,
+    MEDIA,
+    MOBILE,
+    PARALLEL,
+    PHONE,
+    SEQUENTIAL,
+    Answer,
+    Fail,
+    FakeSip,
+    HangUp,
+    Ring,
+    Script,
+    plan_text,
+)
 
 
 class Rig:

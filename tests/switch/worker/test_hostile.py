@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sip_peers import REPO, shared_dir, write_plan
+from tests.helpers.processes import REPO, shared_dir
+from tests.helpers.worker import write_plan
 
 pytestmark = [
     pytest.mark.peer,
@@ -53,7 +54,7 @@ rules:
             "-n",
             sys.executable,
             "-m",
-            "tests.sip_peers",
+            "tests.helpers.hostile",
             "hostile",
             str(tmp_path),
             str(plan),

@@ -9,15 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, sip_options, write_plan
-from tests.switch.worker.test_calls import (
-    BUSINESS_E164,
-    CALLER,
-    caller,
-    plan,
-    target,
-    wait_all,
-)
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.processes import running
+from tests.helpers.rawsip import sip_options
+from tests.helpers.sipp import Sipp, caller, target, wait_all
+from tests.helpers.worker import WorkerProcess, ended, plan, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -28,16 +24,13 @@ def test_hold_reinvite_on_caller_leg_keeps_the_call(tmp_path: Path) -> None:
         tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = caller(tmp_path, worker, "uac_hold.xml", "-d", "500")
+    call = caller(tmp_path, worker.port, "uac_hold.xml", "-d", "500")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         wait_all(call, callee)
         assert "HOLD 200" in call.log_lines()
         assert "GOT BYE" in callee.log_lines()  # the call lasted past the re-INVITE
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["hung_up_by"] == "caller"
 
 
@@ -108,30 +101,10 @@ def test_sigterm_drains_new_calls_get_503_call_in_flight_finishes(tmp_path: Path
         tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
     )
     worker = WorkerProcess(tmp_path, [dialplan], grace=10)
-    first = caller(tmp_path, worker, "uac_call.xml", "-d", "2500")
-    late = Sipp(
-        tmp_path,
-        "late",
-        "uac_final.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-timeout",
-            "10",
-            "-timeout_error",
-        ],
-    )
+    first = caller(tmp_path, worker.port, "uac_call.xml", "-d", "2500")
+    late = caller(tmp_path, worker.port, "uac_final.xml", name="late", timeout=10)
     with running(callee, worker, first, late):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        first.start()
+        start_call(worker, first, callee)
         worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "answered")
         assert worker.proc is not None
         os.kill(worker.proc.pid, signal.SIGTERM)
@@ -151,12 +124,9 @@ def test_sigterm_grace_over_hangs_up_and_exits(tmp_path: Path) -> None:
         tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
     )
     worker = WorkerProcess(tmp_path, [dialplan], grace=1)
-    call = caller(tmp_path, worker, "uac_wait_bye.xml")
+    call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
-        callee.start()
-        callee.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, callee)
         worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "answered")
         assert worker.proc is not None
         started = time.monotonic()
@@ -166,6 +136,6 @@ def test_sigterm_grace_over_hangs_up_and_exits(tmp_path: Path) -> None:
         assert "GOT BYE" in callee.log_lines()
         assert worker.proc.wait(8) == 0
         assert time.monotonic() - started < 6
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert record["outcome"] == "aborted"
         assert sip_options(worker.port, timeout=0.3) is None  # the port is closed

@@ -7,8 +7,7 @@ from switch.control import messages as control
 from switch.worker.channel import ControlChannel
 from switch.worker.config import WorkerConfig
 from switch.worker.loop import Worker
-from tests.switch.worker.fakes import FakeSip, Ring
-from tests.switch.worker.test_driver import BUSINESS, DESK, SEQUENTIAL, plan_text
+from tests.helpers.fakesip import BUSINESS, DESK, SEQUENTIAL, FakeSip, Ring, plan_text
 
 
 def worker(sip: FakeSip) -> Worker:

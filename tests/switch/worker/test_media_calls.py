@@ -10,84 +10,20 @@ decodes what arrives (G.711 A-law, by table: no audioop, no numpy).
 from __future__ import annotations
 
 import math
-import socket
 import struct
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from switch.call.prompts import prompt_texts
-from switch.worker.announcements import Announcements, wav_seconds
-from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
+from tests.helpers.processes import running
+from tests.helpers.rtp import ALAW, RtpSink, rms
+from tests.helpers.sipp import BUSINESS, CALLER, PCAP, Sipp, caller
+from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
-BUSINESS = "+49 30 1234560"
-BUSINESS_E164 = "+49301234560"
-CALLER = "+491715550100"
 CLOSED_TEXT = "Wir haben Betriebsferien."
-
-
-def alaw_to_linear(byte: int) -> int:
-    """ITU-T G.711 A-law to 16-bit linear (the inverse of the encoder's segment table)."""
-    a = byte ^ 0x55
-    t = (a & 0x0F) << 4
-    seg = (a & 0x70) >> 4
-    if seg == 0:
-        t += 8
-    else:
-        t = (t + 0x108) << (seg - 1)
-    return t if a & 0x80 else -t
-
-
-ALAW = [alaw_to_linear(b) for b in range(256)]
-
-
-def rms(samples: list[int]) -> float:
-    return math.sqrt(sum(s * s for s in samples) / max(1, len(samples)))
-
-
-@dataclass
-class RtpSink:
-    """A UDP socket standing in for the caller's RTP port; keeps (arrival, payload)."""
-
-    sock: socket.socket = field(
-        default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    )
-    packets: list[tuple[float, int, bytes]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(2048)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if len(data) > 12 and data[0] >> 6 == 2:  # RTP version 2 (RFC 3550 §5.1)
-                self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()
-
-    def samples(self) -> list[int]:
-        return [ALAW[b] for _, pt, payload in self.packets if pt == 8 for b in payload]
 
 
 def plan(tmp_path: Path, then: str, devices: str = '{desk: "sip:201@127.0.0.1:9"}') -> Path:
@@ -109,46 +45,24 @@ rules:
     )
 
 
-def make_prompts(data_dir: Path, *texts: str) -> dict[str, float]:
-    ann = Announcements(data_dir)
-    return {text: wav_seconds(ann.synthesize("de", text)) for text in texts}
-
-
-def caller(tmp_path: Path, worker: WorkerProcess, scenario: str, *extra: str) -> Sipp:
-    return Sipp(
-        tmp_path,
-        "caller",
-        scenario,
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-timeout",
-            "30",
-            "-timeout_error",
-            *extra,
-        ],
-    )
-
-
 def test_announcement_is_played_then_the_switch_hangs_up(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     seconds = make_prompts(data_dir, CLOSED_TEXT)[CLOSED_TEXT]
     dialplan = plan(tmp_path, f'      - {{announcement: "{CLOSED_TEXT}"}}')
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
     sink = RtpSink()
-    call = caller(tmp_path, worker, "uac_media_listen.xml", "-key", "rtp_port", str(sink.port))
+    call = caller(
+        tmp_path,
+        worker.port,
+        "uac_media_listen.xml",
+        rtp_port=sink.port,
+        timeout=30,
+    )
     try:
         with running(worker, call):
-            worker.start()
-            call.start()
+            start_call(worker, call)
             assert call.wait(20) == 0, call.diagnostics()
-            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+            record = worker.wait_for(ended)
     finally:
         sink.close()
     assert "GOT BYE" in call.log_lines()
@@ -167,8 +81,6 @@ def test_announcement_is_played_then_the_switch_hangs_up(tmp_path: Path) -> None
 
 
 # ------------------------------------------------------------------ voicemail
-
-PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 
 
 def pcap_alaw(path: Path) -> list[int]:
@@ -235,13 +147,12 @@ def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> No
     dialplan = plan(tmp_path, "      - voicemail")
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
     wait_ms = int((seconds + 0.6) * 1000)  # speak only after the beep
-    call = caller(tmp_path, worker, "uac_voicemail.xml", "-d", str(wait_ms))
+    call = caller(tmp_path, worker.port, "uac_voicemail.xml", "-d", str(wait_ms), timeout=30)
     with running(worker, call):
-        worker.start()
-        call.start()
+        start_call(worker, call)
         assert call.wait(25) == 0, call.diagnostics()
         message = worker.wait_for(lambda m: m["op"] == "voicemail")
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
     assert record["outcome"] == "missed"
     assert record["hung_up_by"] == "caller"
     assert record["final_action"] == "voicemail"
@@ -279,15 +190,18 @@ def test_welcome_is_early_media_before_the_first_step_rings(tmp_path: Path) -> N
     dialplan.write_text(text)
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
     sink = RtpSink()
-    call = caller(tmp_path, worker, "uac_media_listen.xml", "-key", "rtp_port", str(sink.port))
+    call = caller(
+        tmp_path,
+        worker.port,
+        "uac_media_listen.xml",
+        rtp_port=sink.port,
+        timeout=30,
+    )
     try:
         with running(callee, worker, call):
-            callee.start()
-            callee.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, callee)
             assert call.wait(20) == 0, call.diagnostics()
-            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+            record = worker.wait_for(ended)
     finally:
         sink.close()
     record = record["record"]
@@ -314,14 +228,19 @@ def test_voicemail_stops_at_its_longest_length(tmp_path: Path) -> None:
     dialplan.write_text(text)
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
     sink = RtpSink()
-    call = caller(tmp_path, worker, "uac_media_listen.xml", "-key", "rtp_port", str(sink.port))
+    call = caller(
+        tmp_path,
+        worker.port,
+        "uac_media_listen.xml",
+        rtp_port=sink.port,
+        timeout=30,
+    )
     try:
         with running(worker, call):
-            worker.start()
-            call.start()
+            start_call(worker, call)
             assert call.wait(20) == 0, call.diagnostics()
             message = worker.wait_for(lambda m: m["op"] == "voicemail")
-            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+            record = worker.wait_for(ended)
     finally:
         sink.close()
     assert "GOT BYE" in call.log_lines()  # the switch ended the call

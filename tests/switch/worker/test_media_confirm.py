@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from switch.call.prompts import CONFIRM_PROMPT
-from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.worker.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, make_prompts
+from tests.helpers.processes import running
+from tests.helpers.sipp import BUSINESS, Sipp, caller
+from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -65,31 +66,12 @@ rules:
 """,
     )
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
-    call = Sipp(
-        tmp_path,
-        "caller",
-        "uac_call.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-d",
-            "1000",
-            "-timeout",
-            "25",
-            "-timeout_error",
-        ],
-    )
+    call = caller(tmp_path, worker.port, "uac_call.xml", timeout=25, hold_ms=1000)
     return worker, call
 
 
 def target(tmp_path: Path, name: str, scenario: str) -> Sipp:
-    return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "25"])
+    return Sipp(tmp_path, name, scenario, calls=1, timeout=25)
 
 
 def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
@@ -97,12 +79,9 @@ def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        mobile.start()
-        mobile.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, mobile)
         assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert mobile.wait(10) == 0, mobile.diagnostics()
     assert record["outcome"] == "answered"
     assert record["answered_by"] == "jan.mobile"
@@ -117,12 +96,9 @@ def test_target_pressing_1_as_sip_info_takes_the_call(tmp_path: Path) -> None:
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        mobile.start()
-        mobile.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, mobile)
         assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert mobile.wait(10) == 0, mobile.diagnostics()
     assert "INFO ANSWERED" in mobile.log_lines()
     assert record["answered_by"] == "jan.mobile"
@@ -142,7 +118,7 @@ def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) ->
         started = time.monotonic()
         call.start()
         assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        record = worker.wait_for(ended)["record"]
         assert mobile.wait(10) == 0, mobile.diagnostics()
         elapsed = time.monotonic() - started
     assert record["outcome"] == "answered"
@@ -159,44 +135,27 @@ def test_caller_does_not_hear_the_target_while_it_confirms(tmp_path: Path) -> No
     """A target with early media (183 + audio, as mobile networks send) is bridged with the
     caller while it rings; once it answers and is asked to press 1, that bridge is cut,
     so the caller never hears e.g. a mobile mailbox's greeting; after the 1 it is back."""
-    from tests.switch.worker.test_media_calls import ALAW, PCAP, RtpSink, rms
+    from tests.helpers.rtp import ALAW, RtpSink, rms
+    from tests.helpers.sipp import PCAP
 
     mobile = target(tmp_path, "mobile", "uas_early_confirm.xml")
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, _ = setup(tmp_path, mobile, desk)
     (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
     sink = RtpSink()
-    call = Sipp(
+    call = caller(
         tmp_path,
-        "caller",
+        worker.port,
         "uac_call_listen.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-key",
-            "rtp_port",
-            str(sink.port),
-            "-m",
-            "1",
-            "-d",
-            "1500",
-            "-timeout",
-            "25",
-            "-timeout_error",
-        ],
+        rtp_port=sink.port,
+        timeout=25,
+        hold_ms=1500,
     )
     try:
         with running(mobile, desk, worker, call):
-            mobile.start()
-            mobile.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, mobile)
             assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+            record = worker.wait_for(ended)
     finally:
         sink.close()
     record = record["record"]

@@ -7,16 +7,10 @@ from pathlib import Path
 import pytest
 
 from switch.call.prompts import WHISPER_PROMPT
-from tests.sip_peers import LOOPBACK, Sipp, WorkerProcess, running, write_plan
-from tests.switch.worker.test_media_calls import (
-    ALAW,
-    BUSINESS,
-    BUSINESS_E164,
-    CALLER,
-    RtpSink,
-    make_prompts,
-    rms,
-)
+from tests.helpers.processes import running
+from tests.helpers.rtp import ALAW, RtpSink, rms
+from tests.helpers.sipp import BUSINESS, Sipp, caller
+from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -51,34 +45,12 @@ rules:
 """,
     )
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(tmp_path / "var")])
-    call = Sipp(
-        tmp_path,
-        "caller",
-        "uac_call.xml",
-        [
-            f"{LOOPBACK}:{worker.port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            CALLER,
-            "-m",
-            "1",
-            "-d",
-            "1000",
-            "-timeout",
-            "25",
-            "-timeout_error",
-        ],
-    )
+    call = caller(tmp_path, worker.port, "uac_call.xml", timeout=25, hold_ms=1000)
     try:
         with running(assistant, worker, call):
-            assistant.start()
-            assistant.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, assistant)
             assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-            record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
+            record = worker.wait_for(ended)
     finally:
         sink.close()
     record = record["record"]

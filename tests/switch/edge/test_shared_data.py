@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_torture_skips_with_a_clear_reason_without_shared_data(tmp_path: Path) -> None:
@@ -15,7 +15,7 @@ def test_torture_skips_with_a_clear_reason_without_shared_data(tmp_path: Path) -
     result = subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q"),
-            "tests/edge/test_torture.py",
+            "tests/switch/edge/test_torture.py",
         ],
         cwd=REPO,
         env={**os.environ, "RUFWEICHE_SHARED": str(missing)},

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from switch.edge.credentials import Secrets, ha1, save_secrets
-from tests.edge.netns_net import PHONE_IP, SWITCH_IP, Net, in_ns, sh
-from tests.sip_peers import REPO, Sipp, stop_process
-from tests.switch.control.test_pool import BUSINESS_E164
+from tests.helpers.processes import REPO, stop_process
+from tests.helpers.sipp import BUSINESS_E164, Sipp
+from tests.switch.edge.netns_net import PHONE_IP, SWITCH_IP, Net, in_ns, sh
 
 pytestmark = [
     pytest.mark.peer,

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge.conftest import needs_kamailio
-from tests.edge.peers import SHARED
+from tests.helpers.edge import needs_kamailio
+from tests.helpers.processes import REPO, SHARED
 
-REPO = Path(__file__).resolve().parents[2]
-# ../shared beside the clone; RUFWEICHE_SHARED names another place (tests/edge/test_shared_data.py
-# points it at a missing directory to show the skip).
+# ../shared beside the clone; RUFWEICHE_SHARED names another place
+# (tests/switch/edge/test_shared_data.py points it at a missing directory to show the skip).
 TESTDATA = Path(os.environ.get("RUFWEICHE_SHARED", SHARED)) / "testdata" / "rfc4475"
 MISSING = (
     f"RFC 4475 torture messages not found: {TESTDATA} is missing"
@@ -36,7 +35,15 @@ pytestmark = [
 def test_edge_survives_every_rfc4475_message(tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            *("timeout", "90", "unshare", "-n", sys.executable, "-m", "tests.edge.netns_torture"),
+            *(
+                "timeout",
+                "90",
+                "unshare",
+                "-n",
+                sys.executable,
+                "-m",
+                "tests.helpers.netns_torture",
+            ),
             str(tmp_path),
             str(TESTDATA),
         ],

@@ -15,7 +15,7 @@ import yaml
 
 from switch.metrics import Metrics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 METRIC = re.compile(r"\brufweiche_[a-z_]+\b")
 

@@ -1,24 +1,15 @@
-"""Real protocol peers for tests, as plain functions and context managers (no pytest here).
+"""A private Mosquitto broker for tests (PEERS.md §3), as a class and a context manager.
 
-Reusable by every helper's tests; wrap them in a fixture where you need one.
-
-Ports
-    :func:`free_port` binds port 0 on 127.0.0.1 and returns the number the kernel chose
-    (TCP or UDP). Never assume 1883/5060 are free: other sessions run their own peers.
-    :func:`wait_for_tcp` polls until something accepts on a port (peers are not
-    listening the moment they start; PEERS.md §3).
-
-Mosquitto (PEERS.md §3)
-    ``with mosquitto_broker(tmp_path) as broker:`` starts a private broker on a free
-    loopback port (anonymous, ``persistence false``, log in ``tmp_path/mosquitto.log``)
-    and yields a :class:`MosquittoBroker` with ``host``/``port`` (``broker.address`` is
-    the ``(host, port)`` pair). It can be killed (``broker.kill()``, SIGKILL: clients
-    see their connection die) or stopped (``broker.stop()``, SIGTERM) and started again
-    on the *same* port (``broker.start()``) to test reconnects, or frozen
-    (``broker.freeze()``/``broker.thaw()``, SIGSTOP/SIGCONT) to play a hung broker whose
-    connections stay open. Without persistence the
-    restarted broker has no retained messages: whatever a subscriber finds was
-    published again. The process is always gone when the block exits.
+``with mosquitto_broker(tmp_path) as broker:`` starts a private broker on a free
+loopback port (anonymous, ``persistence false``, log in ``tmp_path/mosquitto.log``)
+and yields a :class:`MosquittoBroker` with ``host``/``port`` (``broker.address`` is
+the ``(host, port)`` pair). It can be killed (``broker.kill()``, SIGKILL: clients
+see their connection die) or stopped (``broker.stop()``, SIGTERM) and started again
+on the *same* port (``broker.start()``) to test reconnects, or frozen
+(``broker.freeze()``/``broker.thaw()``, SIGSTOP/SIGCONT) to play a hung broker whose
+connections stay open. Without persistence the
+restarted broker has no retained messages: whatever a subscriber finds was
+published again. The process is always gone when the block exits.
 """
 
 from __future__ import annotations
@@ -27,34 +18,13 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
-
-
-def free_port(kind: int = socket.SOCK_STREAM, host: str = LOOPBACK) -> int:
-    """A port that was free a moment ago (bind to port 0 and let the kernel choose)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_tcp(host: str, port: int, timeout: float = 5.0) -> None:
-    """Return once ``host:port`` accepts a TCP connection; ``TimeoutError`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
-            time.sleep(0.02)
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import wait_for_tcp
 
 
 def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -74,7 +44,7 @@ class MosquittoBroker:
             raise FileNotFoundError("mosquitto not installed (apt-get install mosquitto)")
         self.exe = exe
         self.host = host
-        self.port = port or free_port()
+        self.port = port or free_port(udp=False, tcp=True)
         self.workdir = workdir
         self.config = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"

@@ -1,27 +1,22 @@
-"""``python -m switch run`` as a subprocess on free loopback ports, for end-to-end tests."""
+"""``python -m switch run`` as a subprocess on free loopback ports, for end-to-end tests.
+
+The ``make_switch`` fixture (tests/switch/conftest.py) starts one and stops it at the end.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.sip_peers import LOOPBACK, REPO, free_udp_port, stop_process
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import REPO, stop_process
 
 
 class Switch:
@@ -35,8 +30,8 @@ class Switch:
         # (--workers), bring a settings file, or choose the mode themselves.
         if bare is None:
             bare = not any(o in extra for o in ("--workers", "--settings", "--edge-mode"))
-        self.sip_port = free_udp_port()
-        self.http_port = free_tcp_port()
+        self.sip_port = free_port()
+        self.http_port = free_port(udp=False, tcp=True)
         self.url = f"http://{LOOPBACK}:{self.http_port}"
         self.log = tmp_path / "switch.log"
         self.cmd = [
@@ -74,6 +69,16 @@ class Switch:
         with urllib.request.urlopen(self.url + path, timeout=2) as response:
             return str(response.read().decode())
 
+    def fetch(self, path: str) -> tuple[bytes, str]:
+        """The body of ``path`` and its Content-Type (a recording, say)."""
+        with urllib.request.urlopen(self.url + path, timeout=2) as response:
+            return bytes(response.read()), str(response.headers["Content-Type"])
+
+    def post(self, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return json.loads(response.read())
+
     def health(self) -> dict[str, Any]:
         try:
             return dict(self.get("/healthz"))
@@ -107,18 +112,18 @@ class Switch:
         return stop_process(self.proc, grace=15)
 
 
-@pytest.fixture
-def make_switch(tmp_path: Path) -> Iterator[Callable[..., Switch]]:
-    started: list[Switch] = []
-
-    def make(dialplans: Path, *extra: str, bare: bool | None = None) -> Switch:
-        switch = Switch(tmp_path, dialplans, *extra, bare=bare).start()
-        started.append(switch)
-        return switch
-
-    try:
-        yield make
-    finally:
-        for switch in started:
-            if switch.proc is not None and switch.proc.poll() is None:
-                switch.stop()
+def plan_text(device: str, rule: str = "ring jan") -> str:
+    """Tischlerei Test: ``rule`` rings jan's one ``device`` for 10 s."""
+    return f"""
+tenant: test-tenant
+name: Tischlerei Test
+numbers: ["+49 30 1234560"]
+people:
+  jan:
+    name: Jan
+    devices: {{desk: "{device}"}}
+rules:
+  - name: {rule}
+    then:
+      - {{ring: [jan.desk], timeout: 10s}}
+"""

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
-from tests.edge.peers import count_requests, free_port, sipp_caller, sipp_stats, sipp_worker
+from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller, sipp_worker
+from tests.helpers.ports import free_port
+from tests.helpers.sipp import count_requests, sipp_stats
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
 
@@ -32,7 +33,7 @@ def trunk_edge(*ports: int, maxload: int = 10, rate: int = 100) -> dict[str, obj
 async def test_calls_spread_over_two_workers(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    w1, w2 = free_port(), free_port()
+    w1, w2 = free_port(tcp=True), free_port(tcp=True)
     workers = [await start(sipp_worker(tmp_path, p)) for p in (w1, w2)]
     edge = await start_edge(**trunk_edge(w1, w2))
     caller = await start(
@@ -50,7 +51,7 @@ async def test_calls_spread_over_two_workers(
 async def test_failover_from_a_worker_answering_503(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    busy, good = free_port(), free_port()
+    busy, good = free_port(tcp=True), free_port(tcp=True)
     workers = [
         await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
         await start(sipp_worker(tmp_path, good)),
@@ -72,7 +73,7 @@ async def test_failover_from_a_worker_answering_503(
 async def test_all_workers_full_gets_503_from_the_edge(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    w1, w2 = free_port(), free_port()
+    w1, w2 = free_port(tcp=True), free_port(tcp=True)
     workers = [await start(sipp_worker(tmp_path, p)) for p in (w1, w2)]
     edge = await start_edge(**trunk_edge(w1, w2, maxload=2))
     port = edge.settings.listen_port
@@ -93,7 +94,7 @@ async def test_all_workers_full_gets_503_from_the_edge(
 async def test_pacing_caps_new_calls_per_worker_and_second(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    w1, w2 = free_port(), free_port()
+    w1, w2 = free_port(tcp=True), free_port(tcp=True)
     workers = [await start(sipp_worker(tmp_path, p)) for p in (w1, w2)]
     edge = await start_edge(**trunk_edge(w1, w2, rate=2))
     caller = await start(
@@ -114,7 +115,7 @@ async def test_pacing_caps_new_calls_per_worker_and_second(
 async def test_dead_worker_is_skipped_and_marked_inactive(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    dead, good = free_port(), free_port()  # nothing listens on ``dead``
+    dead, good = free_port(tcp=True), free_port(tcp=True)  # nothing listens on ``dead``
     await start(sipp_worker(tmp_path, good))
     # Listed last: with equal load, call load picks the last entry, so the first call tries
     # the dead worker, times out (no 100 Trying in 500 ms) and fails over.
@@ -136,7 +137,7 @@ async def test_dead_worker_is_skipped_and_marked_inactive(
 async def test_failover_never_offers_a_full_worker_more(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    busy, held = free_port(), free_port()
+    busy, held = free_port(tcp=True), free_port(tcp=True)
     workers = [
         await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
         await start(sipp_worker(tmp_path, held)),

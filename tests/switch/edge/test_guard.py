@@ -13,15 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
-from tests.edge.peers import (
-    count_requests,
-    free_port,
-    sip_request,
-    sipp_caller,
-    sipp_stats,
-    sipp_worker,
-)
+from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller, sipp_worker
+from tests.helpers.ports import free_port
+from tests.helpers.rawsip import sip_request
+from tests.helpers.sipp import count_requests, sipp_stats
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
 
@@ -90,7 +85,7 @@ def options_every(
 async def test_flood_is_banned_within_a_second_while_legit_traffic_goes_on(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port()
+    worker = free_port(tcp=True)
     await start(sipp_worker(tmp_path, worker))
     edge = await start_edge(**guarded_edge(worker, ban_seconds=60))
     address = (edge.settings.listen_host, edge.settings.listen_port)
@@ -115,7 +110,7 @@ async def test_flood_is_banned_within_a_second_while_legit_traffic_goes_on(
 async def test_scanner_user_agent_is_dropped_and_banned(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port()
+    worker = free_port(tcp=True)
     await start(sipp_worker(tmp_path, worker))
     edge = await start_edge(**guarded_edge(worker))
     address = (edge.settings.listen_host, edge.settings.listen_port)
@@ -134,7 +129,7 @@ async def test_scanner_user_agent_is_dropped_and_banned(
 
 
 async def test_toll_fraud_guard(tmp_path: Path, start: Starter, start_edge: EdgeFactory) -> None:
-    worker, sender, bob = free_port(), free_port(), free_port()
+    worker, sender, bob = free_port(tcp=True), free_port(tcp=True), free_port(tcp=True)
     # ``sender`` is a worker's address from which a SIPp UAC places the workers' outbound
     # legs; ``bob`` is a listed outbound target (bob@127.0.0.1). Every target is loopback,
     # so a guard that failed would deliver to one of the counted stand-ins, not abroad.

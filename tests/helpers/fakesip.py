@@ -232,3 +232,31 @@ __all__ = [
     "Script",
     "Unavailable",
 ]
+
+
+# ----------------------------------------------------------------------- the dial plan
+
+BUSINESS = "+49301234560"
+DESK = "sip:desk@10.0.0.1:5060"
+MOBILE = "sip:mobile@10.0.0.2:5060"
+PHONE = "sip:201@10.0.0.9:5060"
+
+
+def plan_text(steps: str) -> str:
+    return f"""
+tenant: t
+name: Tischlerei Test
+numbers: ["+49 30 1234560"]
+people:
+  jan:
+    name: Jan
+    devices: {{desk: "{DESK}", mobile: "{MOBILE}", phone: "{PHONE}"}}
+rules:
+  - name: test rule
+    then:
+{steps}
+"""
+
+
+SEQUENTIAL = "      - {ring: [jan.desk], timeout: 5s}\n      - {ring: [jan.mobile], timeout: 5s}"
+PARALLEL = "      - {ring: [jan.desk, jan.mobile], parallel: true, timeout: 5s}"

@@ -15,8 +15,8 @@ import pytest
 
 from switch.edge import Edge, options_ping
 from switch.errors import EdgeConfigError, EdgeStartError
-from tests.edge.conftest import edge_settings, needs_kamailio
-from tests.edge.peers import free_port
+from tests.helpers.edge import edge_settings, needs_kamailio
+from tests.helpers.ports import free_port
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
 
@@ -105,7 +105,7 @@ async def self_signed(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.skipif(not TLS_MODULE, reason="kamailio-tls-modules is not installed")
 async def test_tls_listener_accepts_a_tls_connection(tmp_path: Path) -> None:
     cert, key = await self_signed(tmp_path)
-    tls_port = free_port()
+    tls_port = free_port(tcp=True)
     edge = Edge(
         edge_settings(tmp_path, tls_listen=f"127.0.0.1:{tls_port}", tls_cert=cert, tls_key=key)
     )

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from switch.call.prompts import DICTATION_PROMPT
-from tests.peers import mosquitto_broker
-from tests.sip_peers import LOOPBACK, Sipp, free_udp_port, stop_process, write_plan
-from tests.switch.running_switch import Switch
-from tests.switch.worker.test_media_calls import BUSINESS, PCAP, make_prompts
+from tests.helpers.mosquitto import mosquitto_broker
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import stop_process
+from tests.helpers.sipp import BUSINESS, PCAP, Sipp
+from tests.helpers.switch import Switch
+from tests.helpers.worker import make_prompts, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -73,7 +74,7 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
     seconds = make_prompts(data_dir, DICTATION_PROMPT)[DICTATION_PROMPT] + 0.3
     (tmp_path / "pcap").mkdir()
     (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
-    phone_port = free_udp_port()
+    phone_port = free_port()
     dictation_plan(tmp_path / "plans", phone_port)
     with mosquitto_broker(tmp_path) as broker:
         host, port = broker.address
@@ -96,14 +97,9 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
             rows = switch.wait_until(
                 lambda: switch.get("/api/v1/dictations")["dictations"], 10, "dictation record"
             )
-            with urllib.request.urlopen(switch.url + rows[0]["url"], timeout=2) as response:
-                served = response.read()
-                content_type = response.headers["Content-Type"]
+            served, content_type = switch.fetch(rows[0]["url"])
             voicemails = switch.get("/api/v1/voicemails")["voicemails"]
-            done_url = f"{switch.url}/api/v1/dictations/{rows[0]['id']}/done"
-            request = urllib.request.Request(done_url, data=b"", method="POST")
-            with urllib.request.urlopen(request, timeout=2) as response:
-                done = json.loads(response.read())
+            done = switch.post(f"/api/v1/dictations/{rows[0]['id']}/done")
             after = switch.get("/api/v1/dictations")["dictations"]
             calls = switch.calls()
         finally:
@@ -131,8 +127,8 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
 
 
 def test_dictation_from_an_unknown_phone_is_refused(tmp_path: Path) -> None:
-    phone_port = free_udp_port()
-    dictation_plan(tmp_path / "plans", free_udp_port())  # jan's desk is another address
+    phone_port = free_port()
+    dictation_plan(tmp_path / "plans", free_port())  # jan's desk is another address
     switch = Switch(tmp_path, tmp_path / "plans")
     call = phone(tmp_path, switch, phone_port, "jan", 500)
     try:

@@ -1,6 +1,6 @@
 """Replay the RFC 4475 torture messages at an edge, inside a private network namespace.
 
-Run by tests/edge/test_torture.py as ``unshare -n python -m tests.edge.netns_torture
+Run by tests/switch/edge/test_torture.py as ``unshare -n python -m tests.helpers.netns_torture
 WORKDIR TESTDATA``: the messages name foreign hosts (192.0.2.0/24, ...), so the edge, a
 SIPp stand-in worker and the sender all live in a namespace that has only ``lo``
 (PEERS.md §5). Each file goes out as one UDP datagram (shared/testdata/rfc4475/README.md),
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from switch.edge import Edge, options_ping
-from tests.edge.conftest import edge_settings
-from tests.edge.peers import free_port, sipp_worker
+from tests.helpers.edge import edge_settings, sipp_worker
+from tests.helpers.ports import free_port
 
 
 async def replay(work: Path, testdata: Path) -> dict[str, object]:
@@ -28,7 +28,7 @@ async def replay(work: Path, testdata: Path) -> dict[str, object]:
         for line in (testdata / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
         if line.strip()
     )
-    worker_port = free_port()
+    worker_port = free_port(tcp=True)
     worker = await sipp_worker(work, worker_port).start()
     edge = Edge(
         edge_settings(

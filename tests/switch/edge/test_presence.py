@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from switch.edge.credentials import add_user
-from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
-from tests.edge.peers import SCENARIOS, Process, free_port, sip_request
+from tests.helpers.edge import SCENARIOS, EdgeFactory, Starter, needs_kamailio
+from tests.helpers.ports import free_port
+from tests.helpers.processes import Process
+from tests.helpers.rawsip import sip_request
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
 
@@ -58,7 +60,7 @@ async def test_published_pidf_reaches_a_subscribed_phone(
 ) -> None:
     secrets = tmp_path / "secrets.yaml"
     add_user(secrets, "alice", "s3cret", realm="office")
-    sender = free_port()
+    sender = free_port(tcp=True)
     edge = await start_edge(
         secrets_file=secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 2}]
     )
@@ -84,7 +86,7 @@ async def test_published_pidf_reaches_a_subscribed_phone(
             tmp_path,
             "subscribe.xml",
             port,
-            free_port(),
+            free_port(tcp=True),
             "subscribe",
             *("-key", "authuser", "alice", "-au", "alice", "-ap", "s3cret"),
             *("-auth_uri", "jan@office"),

@@ -1,7 +1,7 @@
 """switch/worker/media.py and the voicemail routes without pjsua2: fake ports, real files.
 
 The fake stands in for switch/pjsua/media.py (its SIP behaviour is shown by the SIPp
-tests in test_media_calls.py); here: which file is played, what is reported, when.
+tests in test_media_calls.py beside this file); here: which file is played, what is reported, when.
 """
 
 from __future__ import annotations

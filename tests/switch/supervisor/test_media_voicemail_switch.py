@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from switch.call.prompts import prompt_texts
-from tests.peers import mosquitto_broker
-from tests.sip_peers import LOOPBACK, Sipp, stop_process, write_plan
-from tests.switch.running_switch import Switch
-from tests.switch.worker.test_media_calls import BUSINESS, BUSINESS_E164, CALLER, PCAP, make_prompts
+from tests.helpers.mosquitto import mosquitto_broker
+from tests.helpers.processes import stop_process
+from tests.helpers.sipp import BUSINESS, CALLER, PCAP, caller
+from tests.helpers.switch import Switch
+from tests.helpers.worker import make_prompts, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -59,25 +59,12 @@ rules:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        call = Sipp(
+        call = caller(
             tmp_path,
-            "caller",
+            switch.sip_port,
             "uac_voicemail.xml",
-            [
-                f"{LOOPBACK}:{switch.sip_port}",
-                "-s",
-                BUSINESS_E164,
-                "-key",
-                "caller",
-                CALLER,
-                "-m",
-                "1",
-                "-timeout",
-                "30",
-                "-timeout_error",
-                "-d",
-                str(int((seconds + 0.6) * 1000)),
-            ],
+            timeout=30,
+            hold_ms=int((seconds + 0.6) * 1000),
         )
         try:
             switch.start()
@@ -87,9 +74,7 @@ rules:
             mails = switch.wait_until(
                 lambda: switch.get("/api/v1/voicemails")["voicemails"], 10, "voicemail record"
             )
-            with urllib.request.urlopen(switch.url + mails[0]["url"], timeout=2) as response:
-                served = response.read()
-                content_type = response.headers["Content-Type"]
+            served, content_type = switch.fetch(mails[0]["url"])
             calls = switch.calls()
         finally:
             call.stop()

@@ -24,7 +24,7 @@ from switch.edge.config import render
 from switch.edge.credentials import add_user, ha1, load_secrets
 from switch.edge.database import write_subscriber_table
 from switch.errors import CredentialsError, EdgeConfigError
-from tests.edge.conftest import edge_settings, needs_kamailio
+from tests.helpers.edge import edge_settings, needs_kamailio
 
 
 def full_settings(tmp_path: Path) -> EdgeSettings:

@@ -17,8 +17,10 @@ import pytest
 
 from switch.edge import Edge
 from switch.edge.credentials import add_user
-from tests.edge.conftest import EdgeFactory, Starter, needs_kamailio
-from tests.edge.peers import Process, free_port, free_port_pair, sip_request, sipp_caller
+from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller
+from tests.helpers.ports import free_port
+from tests.helpers.processes import Process
+from tests.helpers.rawsip import sip_request
 
 pytestmark = [
     pytest.mark.peer,
@@ -33,8 +35,8 @@ def baresip_phone(tmp: Path, edge_port: int, user: str, password: str) -> Proces
     home = tmp / f"phone-{user}"
     home.mkdir()
     # baresip listens on UDP+TCP at the port and TLS at port+1 (PEERS.md §1).
-    sip = free_port_pair()
-    rtp = free_port()
+    sip = free_port(tcp=True, span=2)
+    rtp = free_port(tcp=True)
     (home / "config").write_text(
         "\n".join(
             [
@@ -109,7 +111,7 @@ async def test_phone_registers_and_a_worker_reaches_it(
 ) -> None:
     secrets = tmp_path / "secrets.yaml"
     add_user(secrets, "alice", PASSWORD, realm="office")
-    sender = free_port()
+    sender = free_port(tcp=True)
     edge = await start_edge(
         secrets_file=secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 4}]
     )

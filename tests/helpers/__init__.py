@@ -1,0 +1,24 @@
+"""One test-helper package: real peers, ports, processes and builders the tests share.
+
+    ports.py        THE free-port helper (free_port: UDP/TCP/both, spans, even, low)
+    processes.py    stop_process, running, Process (asyncio), wait_udp_bound, REPO, SHARED
+    sipp.py         THE SIPp wrapper: sipp_argv, Sipp, caller/target/load/wait_all, stat files;
+                    BUSINESS, BUSINESS_E164, CALLER, PCAP (used by bench/ too)
+    rawsip.py       SIP by hand over UDP: sip_request, sip_options, options_ping, malformed_invite
+    worker.py       WorkerProcess (python -m switch.worker), ended, plan, write_plan, make_prompts
+    switch.py       Switch (python -m switch run), plan_text
+    edge.py         edge_settings, needs_kamailio, SIPp stand-ins of the edge tests
+    mosquitto.py    MosquittoBroker, mosquitto_broker
+    baresip.py      Baresip (headless phone), Tshark (loopback capture)
+    rtp.py          RtpSink, G.711 A-law decoding (ALAW, rms)
+    callflow.py     builders and Hypothesis strategies of the pure call-flow tests
+    fakesip.py      FakeSip, the scripted SipLegs of the in-process worker tests
+    records.py      make_record: synthetic call records
+    web.py          live_app, chromium_page, auth_site (the HTTP app on a real socket)
+    hostile.py, netns_torture.py   programs run inside ``unshare -n``
+
+Rules: helpers import switch/, presence/, rules/ and each other, never a test module; pytest
+fixtures stay in conftest.py files (make_switch in tests/switch/, start_edge in
+tests/switch/edge/, the broker in tests/presence/). Data files stay beside their tests
+(tests/switch/sipp/, tests/switch/edge/scenarios/, tests/presence/data/).
+"""

@@ -1,0 +1,88 @@
+"""The Kamailio edge in tests: its settings under tmp_path, and SIPp stand-ins as asyncio processes.
+
+The fixtures ``start_edge`` and ``start`` (tests/switch/edge/conftest.py, also used by the
+presence tests) start an :class:`switch.edge.Edge` from :func:`edge_settings` and peers made
+here; everything is stopped when the test ends, edge last.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from switch.edge import Edge, EdgeSettings
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.processes import Process
+from tests.helpers.sipp import SIPP_SCENARIOS, sipp_argv
+
+EdgeFactory = Callable[..., Awaitable[Edge]]
+Starter = Callable[[Process], Awaitable[Process]]
+SCENARIOS = SIPP_SCENARIOS
+
+needs_kamailio = pytest.mark.skipif(
+    shutil.which("kamailio") is None or shutil.which("sipp") is None,
+    reason="kamailio and sipp (Debian kamailio, sip-tester) are needed",
+)
+
+
+def edge_settings(tmp_path: Path, **overrides: Any) -> EdgeSettings:
+    values: dict[str, Any] = {
+        "listen": f"{LOOPBACK}:{free_port(tcp=True)}",  # the edge listens on both
+        "domain": "office",
+        "db_path": tmp_path / "edge" / "edge.db",
+        "run_dir": tmp_path / "edge",
+        "shm_mb": 128,  # tests carry a few calls; 512 MB x many parallel runs is wasteful
+        "children": 2,
+        "ping_interval": 1,
+        "log_level": 2,
+    }
+    values.update(overrides)
+    return EdgeSettings.model_validate(values)
+
+
+def sipp_worker(tmp: Path, port: int, scenario: str = "worker_uas.xml") -> Process:
+    """A SIPp stand-in for a worker on 127.0.0.1:``port`` (answers OPTIONS pings)."""
+    name = f"worker-{port}"
+    argv = sipp_argv(
+        SCENARIOS / scenario,
+        port=port,
+        media_port=free_port(tcp=True),
+        messages=tmp / f"{name}.msg",
+    )
+    return Process(argv, tmp / f"{name}.out", cwd=tmp)
+
+
+def sipp_caller(
+    tmp: Path,
+    edge_port: int,
+    service: str,
+    *,
+    port: int | None = None,
+    calls: int = 1,
+    rate: float = 10,
+    hold_ms: int = 100,
+    domain: str | None = None,
+    name: str = "caller",
+) -> Process:
+    """SIPp UAC calling ``service`` through the edge (trunk-style: no auth)."""
+    argv = sipp_argv(
+        SCENARIOS / "caller_uac.xml",
+        target=f"{LOOPBACK}:{edge_port}",
+        service=service,
+        port=port or free_port(tcp=True),
+        media_port=free_port(tcp=True),
+        calls=calls,
+        rate=rate,
+        hold_ms=hold_ms,
+        keys={"domain": domain or f"{LOOPBACK}:{edge_port}"},
+        timeout=20,
+        timeout_error=True,
+        stat=tmp / f"{name}.csv",
+        stat_every_s=1,
+        errors=tmp / f"{name}.err",
+    )
+    return Process(argv, tmp / f"{name}.out", cwd=tmp)

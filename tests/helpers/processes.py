@@ -1,0 +1,159 @@
+"""Starting, waiting for and stopping peer processes; where the repository and shared/ are.
+
+Every process a test starts is stopped by the fixture or ``with`` block that started it
+(SIGTERM, then SIGKILL after a grace period), so a failing test leaves nothing behind.
+:func:`stop_process` stops a ``subprocess.Popen`` (its whole process group when it was
+started with ``start_new_session=True``); :class:`Process` is the asyncio counterpart with
+its output in a file; :func:`running` stops any number of things with ``stop()`` on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from tests.helpers.ports import LOOPBACK
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+# In CI the repo's parent holds shared/ (read-only test data); a clone without it skips.
+SHARED = REPO.parent / "shared"
+
+
+class PeerError(RuntimeError):
+    """A peer process could not be started or did not come up (not a failed assertion)."""
+
+
+def shared_dir() -> Path:
+    """``shared/`` beside the repository, resolved."""
+    return SHARED.resolve()
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit code.
+
+    A process that leads its own process group (``start_new_session=True``) is stopped with
+    its whole group, so that the children it started go too.
+    """
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            _signal(proc, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                _signal(proc, signal.SIGKILL)
+            proc.wait(max(grace, 5.0))
+    return proc.returncode
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        own_group = os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        return
+    if own_group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+@contextlib.contextmanager
+def running(*things: Stoppable) -> Iterator[None]:
+    """Stop every process on the way out, whatever happened."""
+    try:
+        yield
+    finally:
+        for thing in things:
+            thing.stop()
+
+
+def wait_udp_bound(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 5.0
+) -> None:
+    """Until something holds 127.0.0.1:``port``/udp (we cannot bind it any more)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise PeerError(f"process {proc.args!r} exited with {proc.returncode} at start")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                return
+        time.sleep(0.02)
+    raise PeerError(f"nothing bound {LOOPBACK}:{port}/udp within {timeout} s")
+
+
+def wait_for_tcp(host: str, port: int, timeout: float = 5.0) -> None:
+    """Return once ``host:port`` accepts a TCP connection; ``TimeoutError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
+            time.sleep(0.02)
+
+
+class Process:
+    """An asyncio child process whose output goes to a file; ``stop()`` never hangs."""
+
+    def __init__(self, argv: Sequence[str], log: Path, cwd: Path | None = None) -> None:
+        self.argv = list(argv)
+        self.log = log
+        self.cwd = cwd
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> Process:
+        with self.log.open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                cwd=self.cwd,
+            )
+        return self
+
+    async def wait(self, seconds: float) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(seconds):
+            return await self.proc.wait()
+
+    async def stop(self, grace: float = 3.0) -> int | None:
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(grace):
+                    await proc.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        return proc.returncode
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""

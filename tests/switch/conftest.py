@@ -1,0 +1,27 @@
+"""Fixtures of the switch tests: ``make_switch`` runs ``python -m switch run`` (helpers.switch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.switch import Switch
+
+
+@pytest.fixture
+def make_switch(tmp_path: Path) -> Iterator[Callable[..., Switch]]:
+    started: list[Switch] = []
+
+    def make(dialplans: Path, *extra: str, bare: bool | None = None) -> Switch:
+        switch = Switch(tmp_path, dialplans, *extra, bare=bare).start()
+        started.append(switch)
+        return switch
+
+    try:
+        yield make
+    finally:
+        for switch in started:
+            if switch.proc is not None and switch.proc.poll() is None:
+                switch.stop()
