@@ -43,7 +43,9 @@ def htable_counter(dump: object, key: str) -> int:
 
 async def malformed_total(rpc: Rpc) -> int:
     """Malformed requests the edge refused since it started. Raises EdgeRpcError."""
-    stats = parse_statistics(await rpc("stats.get_statistics", *MALFORMED_STATS))
+    # The RPC takes a statistic's bare name (or "group:" for a whole group).
+    names = [name.partition(":")[2] for name in MALFORMED_STATS]
+    stats = parse_statistics(await rpc("stats.get_statistics", *names))
     unparsed = htable_counter(await rpc("htable.dump", "malformed"), "count")
     return sum(stats.get(name, 0) for name in MALFORMED_STATS) + unparsed
 
