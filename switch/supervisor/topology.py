@@ -48,9 +48,9 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
             grace_seconds=settings.grace_seconds,
             # Media services (issue 7): announcements and voicemail live under data_dir.
             # Without the edge nobody turns pjsua's own 486 (all call slots taken) into
-            # 503 + Retry-After: the worker keeps one slot spare instead (issue 14 item 4).
+            # 503 + Retry-After; ``spare_leg`` keeps one slot free for that (issue 14).
             extra_args=("--data-dir", str(settings.data_dir))
-            + (() if settings.edge_enabled else ("--spare-leg",)),
+            + (("--spare-leg",) if settings.spare_leg and not settings.edge_enabled else ()),
         )
         for i, address in enumerate(addresses)
     ]
