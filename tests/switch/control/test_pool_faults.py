@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.edge.malformed import send_malformed
 from tests.edge.peers import free_port
 from tests.edge.test_guard import flood
 from tests.sip_peers import LOOPBACK, Sipp, running
@@ -290,6 +291,20 @@ def test_a_flood_from_an_unnamed_loopback_address_is_banned_the_trunk_goes_on(
             replies = flood((LOOPBACK, switch.sip_port), "127.0.0.2", 2.0, 300)
             legit.wait(40)
         totals = sipp_totals(legit)
+        # Malformed packets reach /metrics (the supervisor reads the edge every 5 s).
+        send_malformed((LOOPBACK, switch.sip_port), 50, source="127.0.0.1")
+        metric = switch.wait_until(
+            lambda: (
+                m := re.search(
+                    r"^rufweiche_edge_malformed_total (\S+)$", switch.text("/metrics"), re.M
+                )
+            )
+            and float(m.group(1)) >= 20
+            and m.group(1),
+            12,
+            "rufweiche_edge_malformed_total",
+        )
+        print(f"50 malformed INVITEs: rufweiche_edge_malformed_total {metric}")
     print(f"flood 300/s from 127.0.0.2: {len(replies)} replies; legit calls {totals}")
     assert replies, "the flood never reached the edge"
     assert max(replies) < 1.5, "the flood was not banned"
