@@ -311,3 +311,25 @@ def test_a_flood_from_an_unnamed_loopback_address_is_banned_the_trunk_goes_on(
     assert totals == {"ok": 12, "failed": 0}, legit.received("SIP/2.0 5")[:2]
     log = (tmp_path / "var" / "edge" / "kamailio.log").read_text(errors="replace")
     assert "flood from 127.0.0.2" in log
+
+
+def test_a_single_worker_without_the_edge_with_spare_leg_answers_503_not_486(
+    tmp_path: Path, make_switch: Any
+) -> None:
+    desk = Sipp(tmp_path, "desk", "uas_answer.xml", ["-m", "50", "-timeout", "60"])
+    with running(desk.start()):
+        plans = tmp_path / "plans"
+        plans.mkdir()
+        (plans / "test.yaml").write_text(plan_text(f"sip:desk@{desk.address}", "one"))
+        settings = tmp_path / "settings.yaml"
+        settings.write_text('edge_mode: "off"\nspare_leg: true\n', encoding="utf-8")
+        switch = make_switch(plans, "--settings", str(settings))
+        calls = burst(tmp_path, switch, "burst", 6)
+        with running(calls.start()):
+            calls.wait(40)
+    counts = final_statuses(calls)
+    refused = calls.received("SIP/2.0 503")
+    print(f"6 calls on one worker without the edge (spare_leg): finals {counts}")
+    assert counts.get(486, 0) == 0, counts
+    assert counts.get(503, 0) >= 4, counts
+    assert all("Retry-After:" in reply for reply in refused), refused[0]
