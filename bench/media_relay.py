@@ -113,7 +113,7 @@ async def main(packets: int) -> None:
           f"{pct(relayed, 99) - pct(direct, 99):>10.3f}")  # fmt: skip
     print()
     print("registration/keepalive per NATed phone per minute, computed from the edge defaults")
-    print("(not measured here; tests/edge/test_nat_netns.py counts the OPTIONS on the wire):")
+    print("(not measured here; the NAT namespace test counts the OPTIONS on the wire):")
     natping, regint = 20, 3600
     print(
         f"  keepalive OPTIONS + 200: {2 * 60 / natping:.1f} packets (natping_interval {natping} s)"

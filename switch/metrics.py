@@ -300,6 +300,13 @@ class Metrics:
             ["tenant", "state"],
             registry=r,
         )
+        # The edge's count of malformed requests (issue 14 item 7), copied from Kamailio.
+        self.edge_malformed = Counter(
+            "rufweiche_edge_malformed",
+            "Requests the edge refused as malformed (unparsable headers, sanity's 400).",
+            registry=r,
+        )
+        self._edge_malformed_seen = 0
         # Label children looked up once: labels() costs more than the observation itself,
         # and pre-created children export zeros, so that rate() works from the start.
         self._hop = {hop: self.added_delay.labels(hop=hop) for hop in HOPS}
@@ -419,6 +426,13 @@ class Metrics:
         for state, count in counts.items():
             self.presence.labels(tenant=tenant, state=state).set(count)
         known.update(counts)
+
+    def set_edge_malformed(self, total: int) -> None:
+        """The edge's own count since it started; a smaller one means a new edge."""
+        grown = total - self._edge_malformed_seen if total >= self._edge_malformed_seen else total
+        self._edge_malformed_seen = total
+        if grown > 0:
+            self.edge_malformed.inc(grown)
 
     @property
     def metric_names(self) -> set[str]:

@@ -7,6 +7,7 @@ credentials.py  the HA1-only secrets file of phones (Secrets, add_user, load_sec
 process.py      Edge (Kamailio as a child: start, check_config, stop), kill_orphan
 rpc.py          JSON-RPC 2.0 to the running Kamailio
 ping.py         options_ping: one SIP OPTIONS over UDP
+stats.py        what the running edge counts (malformed requests) and resets (call load)
 templates/      kamailio.cfg.tmpl
 
 May import: switch.errors, switch.configfile, switch.addresses (never click: the command

@@ -114,6 +114,11 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         "pike_density": str(settings.pike_density),
         "dispatcher_list": str(paths.dispatcher_list),
         "ping_interval": str(settings.ping_interval),
+        "retry_after": str(settings.retry_after),
+        "unacked_per_source": str(settings.unacked_limit),
+        # Kamailio's core and sanity log parse errors at ERROR with the whole packet: below
+        # debug level (3) only their CRITICAL lines pass; the script logs them short.
+        "core_log_level": str(settings.log_level if settings.log_level >= 3 else -2),
         "scanner_regex": "|".join(_regex_literal(s) for s in settings.scanner_user_agents) or never,
         "trunk_subnets": ",".join(settings.trunk_sources),
         "public_regex": _alternatives(list(settings.public_numbers))

@@ -93,6 +93,12 @@ class EdgeSettings(BaseModel):
     pike_density: Annotated[int, Field(ge=1, le=100_000)] = 30  # requests per window per IP
     pike_window: Annotated[int, Field(ge=1, le=60)] = 2  # seconds
     ban_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+    # The Retry-After (RFC 3261 §20.33) of every 503 the edge sends (full, paced, limited).
+    retry_after: Annotated[int, Field(ge=1, le=3600)] = 5
+    # Answered calls one source may leave unacknowledged at a time (RFC 3261 timer H holds
+    # each for up to 32 s on a worker); the next INVITE from there gets 503 (issue 14).
+    # None: half the calls the workers hold together (at least 1).
+    unacked_per_source: Annotated[int, Field(ge=1, le=10_000)] | None = None
     scanner_user_agents: tuple[str, ...] = DEFAULT_SCANNERS  # lower-case substrings
     db_path: Path = Path("var/edge/edge.db")
     secrets_file: Path | None = None
@@ -188,6 +194,13 @@ class EdgeSettings(BaseModel):
     @property
     def media_relay_enabled(self) -> bool:
         return self.media_relay.enabled_for(self.listen_host)
+
+    @property
+    def unacked_limit(self) -> int:
+        """:attr:`unacked_per_source`, or half the pool's calls."""
+        if self.unacked_per_source is not None:
+            return self.unacked_per_source
+        return max(1, sum(w.maxload for w in self.workers) // 2)
 
     @property
     def listen_host(self) -> str:

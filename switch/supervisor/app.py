@@ -193,7 +193,9 @@ async def run_workers(tasks: asyncio.TaskGroup, sup: Supervisor) -> None:
     grace = sup.settings.grace_seconds
     runs = [tasks.create_task(w.run(), name=f"worker-{w.name}") for w in sup.workers]
     watcher = tasks.create_task(sup.watch_dialplans(), name="dialplan-watch")
+    edge_stats = tasks.create_task(sup.poll_edge_stats(), name="edge-stats")
     await sup.stopping.wait()
+    edge_stats.cancel()
     log.info("stopping: draining calls for up to %.0f s", grace)
     await asyncio.gather(*(w.stop(grace) for w in sup.workers))
     watcher.cancel()

@@ -94,6 +94,12 @@ class Settings(BaseModel):
     # SIP trunk accounts, registered and authenticated by the edge (docs/trunks.md).
     trunks: TrunksSettings = TrunksSettings()
 
+    # Without the edge (edge_mode off, one worker): keep one pjsua call slot free, so that
+    # an overflow call gets 503 + Retry-After instead of pjsua's own 486 Busy Here, which
+    # a trunk takes for "callee busy" and never retries. Costs one bridged call of two.
+    # Behind the edge it is not needed: the edge turns that 486 into 503 (docs/edge.md).
+    spare_leg: bool = False
+
     @model_validator(mode="after")
     def _workers_need_a_front(self) -> Settings:
         if self.workers > 1 and self.edge_mode == "off" and self.workers_listen is None:

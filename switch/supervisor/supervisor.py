@@ -27,6 +27,7 @@ from switch.call.calllog import CallRecord
 from switch.control import messages as control
 from switch.control.pool import WorkerProcess, WorkerSpec
 from switch.edge import Edge
+from switch.edge import stats as edge_stats
 from switch.errors import EdgeError, RecordsError, VoicemailError
 from switch.metrics import Metrics
 from switch.records.writer import RecordWriter
@@ -74,6 +75,9 @@ class Supervisor:
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Workers that died under calls: the edge still counts those calls against them until
+    # the worker is back and the edge's call load is reset (issue 14 item 2).
+    stale_load: set[str] = field(default_factory=set)
 
     def __post_init__(self, specs: Sequence[WorkerSpec]) -> None:
         self.workers = [
@@ -89,6 +93,8 @@ class Supervisor:
             case control.Ready(sip=sip):
                 self._worker_status(worker, up=True)
                 log.info("worker %s ready on %s", worker.name, sip)
+                if worker.name in self.stale_load:
+                    await self.reset_edge_load(worker.name)
                 for tenant in self.hub.directory:
                     await worker.send(self._presence_message(tenant))
             case control.Legs():
@@ -165,6 +171,8 @@ class Supervisor:
             self._clear_busy(self.calls.pop(call_id))
         self.metrics.forget_worker_calls(lost)
         self.feed.forget_worker(worker.name)
+        if self.edge is not None and (returncode != 0 or lost):
+            self.stale_load.add(worker.name)
         if returncode != 0 or lost:
             closed = await self.writer.close_aborted(worker.name)
             if closed:
@@ -237,6 +245,30 @@ class Supervisor:
             (time.perf_counter() - started) * 1000,
         )
         return True
+
+    async def reset_edge_load(self, name: str) -> None:
+        """The restarted worker ``name`` holds no call: make the edge forget the calls it
+        counted for it (the dispatcher's call load), or it stays "full" until their BYEs
+        pass or ds_hash_expire ends them. The reload resets every worker's load; calls of
+        the others stop counting until they end, and a worker that is really full still
+        refuses the next INVITE itself (486 from pjsua, which the edge takes as "full")."""
+        self.stale_load.discard(name)
+        try:
+            await edge_stats.reset_load(self.edge_rpc)
+        except EdgeError as exc:
+            log.warning("edge: call load not reset after worker %s restarted: %s", name, exc)
+            return
+        log.info("edge: call load reset after worker %s restarted", name)
+
+    async def poll_edge_stats(self, interval: float = 5.0) -> None:
+        """Copy the edge's malformed-request count into the metrics every ``interval`` s."""
+        while True:
+            if self.edge is not None and self.edge.running:
+                try:
+                    self.metrics.set_edge_malformed(await edge_stats.malformed_total(self.edge_rpc))
+                except EdgeError as exc:
+                    log.debug("edge statistics not read: %s", exc)
+            await asyncio.sleep(interval)
 
     async def stop_edge(self) -> None:
         if self.edge is not None:

@@ -4,7 +4,6 @@ the worker slots (:func:`worker_specs`) and the edge in front of them (:func:`ed
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +41,10 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
         domain = settings.edge.domain
         routes.setdefault(domain, str(settings.sip_endpoint()))
     trunk, extra = settings.trunk, ["--data-dir", str(settings.data_dir)]
+    if settings.spare_leg and not settings.edge_enabled:
+        # Without the edge nobody turns pjsua's own 486 (all call slots taken) into
+        # 503 + Retry-After; ``spare_leg`` keeps one slot free for that (issue 14).
+        extra.append("--spare-leg")
     if settings.trunks.accounts and settings.edge_enabled:
         # Trunk legs go to the edge, which registers and authenticates (docs/trunks.md).
         trunk = str(settings.sip_endpoint())
@@ -99,11 +102,10 @@ def edge_settings(
         "worker_tries": max(1, min(len(specs), 64)),  # a call may try every worker
         "public_numbers": numbers,
         "outbound_targets": targets,
-        # On a loopback address only this machine can reach the edge: take its calls as
-        # trunk calls unless the operator names the trunks (docs/edge.md).
-        "trunk_sources": ["127.0.0.0/8"]
-        if ipaddress.ip_address(settings.sip_endpoint().host).is_loopback
-        else [],
+        # Trunks are only what the operator names (edge.trunk_sources): a trusted source
+        # skips the flood ban, so no address is trusted by default, not even 127.0.0.0/8
+        # on a loopback edge (issue 14 item 5). The workers are trusted by the dispatcher.
+        "trunk_sources": [],
         "run_dir": settings.data_dir / "edge",
         "db_path": settings.data_dir / "edge" / "edge.db",
         "trunks": settings.trunks,

@@ -142,3 +142,37 @@ def malformed_invite(port: int, called: str, content_type_len: int = 4096) -> by
         f"Content-Type: {ctype}\r\n"
         f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
     ).encode()
+
+
+def flood(
+    edge: tuple[str, int], source: str, seconds: float, rate: float, number: str = "+4930123456"
+) -> list[float]:
+    """OPTIONS and INVITEs from ``source`` at ``rate``/s; when each reply came (s from start)."""
+    replies: list[float] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        local = sock.getsockname()
+        start = time.monotonic()
+        sent = 0
+        while (now := time.monotonic() - start) < seconds:
+            while sent < now * rate:
+                method = "INVITE" if sent % 2 else "OPTIONS"
+                ruri = f"sip:{number}@{edge[0]}:{edge[1]}"
+                msg = (
+                    f"{method} {ruri} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP {local[0]}:{local[1]};branch=z9hG4bKf{sent};rport\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:flood@192.0.2.9>;tag=f{sent}\r\n"
+                    f"To: <{ruri}>\r\nCall-ID: flood{sent}@test\r\nCSeq: 1 {method}\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                )
+                sock.sendto(msg.encode(), edge)
+                sent += 1
+            try:
+                while True:
+                    if sock.recv(65535).startswith(b"SIP/2.0 "):
+                        replies.append(time.monotonic() - start)
+            except BlockingIOError:
+                pass
+            time.sleep(0.002)
+    return replies

@@ -18,12 +18,21 @@ from tests.helpers.switch import Switch, plan_text
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
+def trunk_settings(tmp_path: Path) -> str:
+    """A settings file naming the SIPp callers' address as the trunk: no address is a
+    trunk by default (issue 14 item 5), and an unnamed caller needs digest auth."""
+    path = tmp_path / "settings.yaml"
+    if not path.exists():
+        path.write_text('edge: {trunk_sources: ["127.0.0.1/32"]}\n', encoding="utf-8")
+    return str(path)
+
+
 def test_pool_behind_the_edge_survives_a_killed_worker(tmp_path: Path, make_switch: Any) -> None:
     plans = tmp_path / "plans"
     plans.mkdir()
     desk = Sipp(tmp_path, "desk", "uas_answer.xml", ["-m", "200", "-timeout", "60"])
     (plans / "test.yaml").write_text(plan_text(f"sip:desk@{desk.address}", "pool"))
-    switch = make_switch(plans, "--workers", "3")
+    switch = make_switch(plans, "--workers", "3", "--settings", trunk_settings(tmp_path))
     switch.wait_until(lambda: switch.health()["workers_up"] == 3, 15, "three workers")
     # 4 calls/s held 1 s: about 5 calls at once, more than two workers (2 calls each) hold.
     # 14 s of calls: the killed worker is back after ~2 s and the edge's OPTIONS probes
@@ -89,14 +98,14 @@ def test_a_killed_supervisor_leaves_nothing_that_blocks_the_next_start(
     plans = tmp_path / "plans"
     plans.mkdir()
     (plans / "test.yaml").write_text(plan_text(f"sip:desk@{LOOPBACK}:9", "pool"))
-    first = make_switch(plans, "--workers", "2")
+    first = make_switch(plans, "--workers", "2", "--settings", trunk_settings(tmp_path))
     assert first.proc is not None
     edge_pid = first.health()["detail"]["edge"]["pid"]
     os.kill(first.proc.pid, signal.SIGKILL)  # no chance to stop its edge or workers
     first.proc.wait(5)
     assert Path(f"/proc/{edge_pid}").exists(), "Kamailio outlives a SIGKILLed parent"
 
-    second = Switch(tmp_path, plans, "--workers", "2")
+    second = Switch(tmp_path, plans, "--workers", "2", "--settings", trunk_settings(tmp_path))
     # The same addresses and data directory as the killed one.
     second.sip_port, second.http_port, second.url = first.sip_port, first.http_port, first.url
     second.cmd = first.cmd

@@ -7,7 +7,6 @@ Hostile traffic comes from 127.0.0.2 and up so that pike does not count the legi
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller, sipp_worker
 from tests.helpers.ports import free_port
-from tests.helpers.rawsip import sip_request
+from tests.helpers.rawsip import flood, sip_request
 from tests.helpers.sipp import count_requests, sipp_stats
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
@@ -34,38 +33,6 @@ def guarded_edge(worker: int, **more: object) -> dict[str, object]:
     }
     values.update(more)
     return values
-
-
-def flood(edge: tuple[str, int], source: str, seconds: float, rate: float) -> list[float]:
-    """OPTIONS and INVITEs from ``source`` at ``rate``/s; when each reply came (s from start)."""
-    replies: list[float] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((source, 0))
-        sock.setblocking(False)
-        local = sock.getsockname()
-        start = time.monotonic()
-        sent = 0
-        while (now := time.monotonic() - start) < seconds:
-            while sent < now * rate:
-                method = "INVITE" if sent % 2 else "OPTIONS"
-                ruri = f"sip:{NUMBER}@{edge[0]}:{edge[1]}"
-                msg = (
-                    f"{method} {ruri} SIP/2.0\r\n"
-                    f"Via: SIP/2.0/UDP {local[0]}:{local[1]};branch=z9hG4bKf{sent};rport\r\n"
-                    f"Max-Forwards: 70\r\nFrom: <sip:flood@192.0.2.9>;tag=f{sent}\r\n"
-                    f"To: <{ruri}>\r\nCall-ID: flood{sent}@test\r\nCSeq: 1 {method}\r\n"
-                    "Content-Length: 0\r\n\r\n"
-                )
-                sock.sendto(msg.encode(), edge)
-                sent += 1
-            try:
-                while True:
-                    if sock.recv(65535).startswith(b"SIP/2.0 "):
-                        replies.append(time.monotonic() - start)
-            except BlockingIOError:
-                pass
-            time.sleep(0.002)
-    return replies
 
 
 def options_every(

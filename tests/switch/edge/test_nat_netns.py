@@ -1,7 +1,7 @@
 """A phone behind a home router (MASQUERADE, UDP bindings forgotten after 30 s) registers
 through the edge, stays reachable, is called and gets audio both ways through rtpengine.
 
-Real peers in network namespaces (tests/edge/netns_net.py): the switch (``rufweiche run``:
+Real peers in network namespaces (tests/switch/edge/netns_net.py): the switch (``rufweiche run``:
 Kamailio edge + one pjsua2 worker + rtpengine) on 100.64.0.1, the assistant's baresip on
 192.168.178.20 behind the router, SIPp as the caller on the switch host (trunk on
 loopback, echoing the RTP it gets), tshark on the phone's LAN side.
