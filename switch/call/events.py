@@ -108,6 +108,21 @@ class PlaybackDone:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """The bridged callee asks to put the caller through to ``target`` (switch/call/transfer.py).
+
+    From a REFER (RFC 3515; ``replaces`` set for an attended transfer, RFC 3891) or a DTMF
+    code. ``target`` is None when the text named nobody the switch can dial.
+    """
+
+    leg: int
+    target: Target | None
+    text: str
+    at: int
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The worker stops: end the call now (after its grace period ran out)."""
 
@@ -123,6 +138,7 @@ Event = (
     | TimerFired
     | ConfirmDigit
     | PlaybackDone
+    | TransferRequested
     | Shutdown
 )
 
@@ -231,6 +247,31 @@ class StopRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class Bridge:
+    """Bridge the (already answered) caller with outbound leg ``leg``: a transfer, a recall."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unbridge:
+    """Take outbound leg ``leg`` out of the caller's bridge (the transferor waits)."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer ended (for records): ``outcome`` is answered, recalled, fallback or failed."""
+
+    by: str  # target ref of the transferor ("heimbuero.assistant")
+    to: str  # what was asked for ("jan.mobile", "+4917...")
+    outcome: str
+    at: int
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     timer: str
     seconds: float
@@ -276,6 +317,9 @@ Command = (
     | StopPlayback
     | RecordCaller
     | StopRecording
+    | Bridge
+    | Unbridge
+    | Transferred
     | Finished
 )
 
@@ -296,6 +340,7 @@ __all__ = [
     "CALLER",
     "AnswerAndBridge",
     "AnswerCaller",
+    "Bridge",
     "CallerGone",
     "Cancel",
     "CancelTimer",
@@ -323,4 +368,7 @@ __all__ = [
     "StopPlayback",
     "StopRecording",
     "TimerFired",
+    "TransferRequested",
+    "Transferred",
+    "Unbridge",
 ]

@@ -22,6 +22,7 @@ from switch.call.events import (
     CALLER,
     AnswerAndBridge,
     AnswerCaller,
+    Bridge,
     Cancel,
     CancelTimer,
     Command,
@@ -36,7 +37,10 @@ from switch.call.events import (
     RejectCaller,
     RelayRinging,
     StartTimer,
+    Transferred,
+    Unbridge,
 )
+from switch.call.outbound import OutboundCall
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import (
     asserted_identity,
@@ -46,6 +50,7 @@ from switch.call.sipheaders import (
     reason_header,
     resolve_target,
 )
+from switch.call.transfer import TransferDigits
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.worker.config import WorkerConfig
 from switch.worker.media import CallContext, MediaServices
@@ -72,6 +77,8 @@ class ActiveCall:
     finished: Finished | None = None
     feature: bool = False
     dictation_person: str | None = None  # the dictation box: who dictates
+    outbound: OutboundCall | None = None  # a call out from a business's phone (issue 17)
+    digits: TransferDigits = field(default_factory=TransferDigits)  # *2<number># codes
 
     @property
     def tenant(self) -> str:
@@ -141,6 +148,30 @@ class CommandRunner:
         elif isinstance(command, Finished):
             call.finished = command
             call.recorder.finished(command)
+        elif isinstance(command, Bridge | Unbridge | Transferred):
+            self._transfer_command(call, command)
+
+    def _transfer_command(self, call: ActiveCall, command: Bridge | Unbridge | Transferred) -> None:
+        """A transfer's commands (switch/call/transfer.py): the caller is answered already."""
+        if isinstance(command, Transferred):
+            call.recorder.transferred(command.by, command.to, command.outcome)
+            log.info(
+                "call %s tenant=%s: transfer by %s: %s",
+                call.recorder.call_id,
+                call.tenant,
+                command.by,
+                command.outcome,
+            )
+            return
+        handle = call.legs.get(command.leg)
+        if handle is None or handle not in call.live:
+            return
+        if isinstance(command, Unbridge):
+            self.sip.unbridge(handle)
+            return
+        self.sip.bridge(call.caller_handle, handle)
+        call.recorder.rebridged(command.leg)
+        self.report(call, CallPhase.ANSWERED)
 
     def _media_command(self, call: ActiveCall, command: Command) -> None:
         assert self.media is not None
@@ -167,7 +198,10 @@ class CommandRunner:
     def _dial(self, call: ActiveCall, dial: Dial) -> None:
         target = dial.target
         call.recorder.dialling(dial.leg, target)
-        allowed, call.reserved = self.budget.take(call.reserved, self.sip.legs_in_use)
+        emergency = call.outbound is not None and call.outbound.emergency
+        allowed, call.reserved = self.budget.take(
+            call.reserved, self.sip.legs_in_use, emergency=emergency
+        )
         if not allowed:
             self._leg_failed(call, dial.leg, 503, "No free leg in this worker")
             return
@@ -178,12 +212,19 @@ class CommandRunner:
             log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
             self._leg_failed(call, dial.leg, 404, "No route to target")
             return
-        headers = [("Diversion", diversion(dial.diverted_from, host))]
-        headers.append(("History-Info", history_info(dial.diverted_from, uri, host)))
-        if dial.caller:
-            headers.append(("P-Asserted-Identity", asserted_identity(dial.caller, host)))
+        if call.outbound is not None:
+            headers = outbound_headers(call.outbound, host)
+            from_value = from_header(call.outbound.announce_as, call.outbound.presented, host)
+            if call.outbound.privacy:
+                from_value = from_header("Anonymous", None, host)
+        else:
+            headers = [("Diversion", diversion(dial.diverted_from, host))]
+            headers.append(("History-Info", history_info(dial.diverted_from, uri, host)))
+            if dial.caller:
+                headers.append(("P-Asserted-Identity", asserted_identity(dial.caller, host)))
+            from_value = from_header(dial.display, dial.caller, host)
         try:
-            handle = self.sip.dial(uri, from_header(dial.display, dial.caller, host), headers)
+            handle = self.sip.dial(uri, from_value, headers)
         except LegUnavailable as exc:
             log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
             self._leg_failed(call, dial.leg, exc.sip_status, "INVITE could not be sent")
@@ -249,6 +290,17 @@ class CommandRunner:
                 status = call.finished.sip_status if call.finished else 500
                 status = status if status >= 300 else 500
                 self.reject(call, status, "Call ended")
+
+
+def outbound_headers(call: OutboundCall, host: str) -> list[tuple[str, str]]:
+    """P-Asserted-Identity of the business (RFC 3325), Privacy: id on request (RFC 3323).
+
+    The trunk profile of issue 15 may format these per trunk; this is the default form.
+    """
+    headers = [("P-Asserted-Identity", asserted_identity(call.presented, host))]
+    if call.privacy:
+        headers.append(("Privacy", "id"))
+    return headers
 
 
 def deadline(seconds: float) -> int:

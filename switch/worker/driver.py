@@ -61,6 +61,7 @@ from switch.control import messages as control
 from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
+from switch.worker.outbound import OutboundDesk
 from switch.worker.seam import (
     IncomingInvite,
     LegConnected,
@@ -68,6 +69,7 @@ from switch.worker.seam import (
     LegEnded,
     LegEvent,
     LegProgress,
+    LegTransferRequested,
     SipLegs,
 )
 from switch.worker.timers import Timers
@@ -106,6 +108,8 @@ class CallDriver:
         self._keys = itertools.count(1)
         self.timers = Timers()
         self._pending: deque[tuple[ActiveCall, Event]] = deque()
+        self.outbound = OutboundDesk(self)
+        """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
         self.commands = CommandRunner(
             config,
             legs,
@@ -152,7 +156,11 @@ class CallDriver:
             elif isinstance(event, LegEnded):
                 self._on_ended(call, leg, event)
             elif isinstance(event, LegDigit) and leg != CALLER and leg not in call.cancelled:
-                self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+                if not self.outbound.transfer_digit(call, leg, event):
+                    self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+            elif isinstance(event, LegTransferRequested):
+                self.outbound.transfer_requested(call, leg, event)
+                self.run_pending()
         except Exception:
             # A bug in one call must not take the other calls of this process down.
             log.exception("leg event %r failed", type(event).__name__)
@@ -175,10 +183,13 @@ class CallDriver:
         self.calls[call.key] = call
         self._by_handle[invite.handle] = (call, CALLER)
 
+        plan = self.plans.for_number(called) if called else None
+        if plan is None and self.outbound.wants(invite, called_raw):
+            self.outbound.invite(call, invite, called_raw)
+            return
         if is_feature_code(called_raw):
             self._feature_code(call, called_raw, invite)
             return
-        plan = self.plans.for_number(called) if called else None
         if plan is not None:
             recorder.routed(plan.tenant)
         if self.draining or not self.budget.admits(self.sip.legs_in_use):
@@ -213,11 +224,11 @@ class CallDriver:
         if decision.steps:
             call.reserved = self.budget.reserve()
         options = None if self.media is None else self.media.options(plan.tenant)
-        self._start_flow(call, invite, decision, options)
+        self.start_flow(call, invite, decision, options)
         self._send_record(call, CallPhase.STARTED)  # after the INVITEs left: not on the hot path
         self.run_pending()
 
-    def _start_flow(
+    def start_flow(
         self,
         call: ActiveCall,
         invite: IncomingInvite,
@@ -298,6 +309,16 @@ class CallDriver:
 
     # ------------------------------------------------------------------ flow driving
 
+    def feed(self, call: ActiveCall, event: Event) -> None:
+        """Hand one event to the call's flow and carry out what it returns."""
+        self._feed(call, event)
+
+    def execute(self, call: ActiveCall, commands: Iterable[Command]) -> None:
+        self._execute(call, commands)
+
+    def send_record(self, call: ActiveCall, phase: CallPhase) -> None:
+        self._send_record(call, phase)
+
     def _feed(self, call: ActiveCall, event: Event) -> None:
         if call.flow is None or call.finished is not None:
             return
@@ -352,6 +373,7 @@ class CallDriver:
             # is filed as such (switch/supervisor/voicemail.py), not counted as a missed call.
             return
         call.recorder.closed(time.monotonic_ns())
+        self.outbound.closed(call)
         self._send_record(call, CallPhase.ENDED)
 
     def _send_record(self, call: ActiveCall, phase: CallPhase) -> None:
@@ -404,7 +426,7 @@ class CallDriver:
             return
         call.recorder.decided(decision, None)
         log.info("call %s tenant=%s: %s dictates", invite.call_id, plan.tenant, person)
-        self._start_flow(call, invite, decision, options)
+        self.start_flow(call, invite, decision, options)
         self.run_pending()
 
 
