@@ -29,6 +29,10 @@ the task is cancelled — stopping cannot hang on a dead broker.
 
 Retained messages on the command topic are ignored: the broker would replay them on every
 resubscribe and undo changes made since.
+
+Other parts of the switch publish their events through the same session
+(:meth:`PresenceBridge.publish`: voicemail and dictation notices), so the switch holds one
+MQTT connection, with one client id and one set of credentials.
 """
 
 from __future__ import annotations
@@ -234,6 +238,21 @@ class PresenceBridge:
         raise _Stopping
 
     # ------------------------------------------------------------------ publishing
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish one message of someone else's (a voicemail event) on the live session.
+
+        Waits for a session, so that an event during a reconnect still goes out: bound the
+        wait with ``asyncio.timeout``. :class:`aiomqtt.MqttError` when the publish failed;
+        the caller logs and drops, the bridge itself carries on.
+        """
+        await self.connected.wait()
+        client = self.client
+        if client is None:  # the session ended between the wake-up and now
+            raise aiomqtt.MqttError("MQTT session ended")
+        await client.publish(topic, payload, qos=qos, retain=retain)
 
     async def _publisher(self, client: aiomqtt.Client, watch: Watch) -> None:
         while True:

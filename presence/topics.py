@@ -5,6 +5,8 @@
     rufweiche/v1/status                                 "online"/"offline" (retained, last will)
     rufweiche/v1/<tenant>/person/<person>/presence      state JSON (retained, QoS 1)
     rufweiche/v1/<tenant>/person/<person>/presence/set  command JSON (we subscribe)
+    rufweiche/v1/<tenant>/voicemail                     a new voicemail (event, QoS 1, not retained)
+    rufweiche/v1/<tenant>/dictation                     a new dictation (event, QoS 1, not retained)
     homeassistant/sensor/rufweiche_<t>_<p>/config       Home Assistant discovery (retained)
 
 Tenant and person ids become topic levels as they are, so they may not contain ``/``,
@@ -26,6 +28,10 @@ from presence.errors import PayloadError, TopicError
 from presence.model import NOTE_MAX, Key, PresenceRecord, PresenceSource
 from rules.presence import PresenceState
 
+PREFIX = "rufweiche/v1"
+"""The default topic prefix: the one place it is written."""
+EVENT_KINDS = ("voicemail", "dictation")
+"""Events the switch announces per tenant (``<prefix>/<tenant>/<kind>``)."""
 ONLINE = "online"
 OFFLINE = "offline"
 COMMAND_MAX_BYTES = 2048
@@ -44,9 +50,9 @@ def check_level(kind: str, value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """Topic names under a configurable prefix (default ``rufweiche/v1``)."""
+    """Topic names under a configurable prefix (default :data:`PREFIX`)."""
 
-    prefix: str = "rufweiche/v1"
+    prefix: str = PREFIX
     discovery_prefix: str = "homeassistant"
 
     @property
@@ -65,6 +71,12 @@ class Topics:
 
     def command(self, tenant: str, person: str) -> str:
         return self.presence(tenant, person) + "/set"
+
+    def event(self, tenant: str, kind: str) -> str:
+        """``<prefix>/<tenant>/voicemail`` or ``.../dictation`` (one of :data:`EVENT_KINDS`)."""
+        if kind not in EVENT_KINDS:
+            raise TopicError(kind, f"is not an event kind, one of {EVENT_KINDS}")
+        return f"{self.prefix}/{check_level('tenant', tenant)}/{kind}"
 
     def parse_command(self, topic: str) -> Key:
         """(tenant, person) of a command topic; :class:`TopicError` for any other topic."""

@@ -184,15 +184,6 @@ def request_uri(message: str) -> str | None:
     return first[1] if len(first) == 3 else None
 
 
-def mask_number(number: str | None) -> str:
-    """A phone number for logs at INFO and above: keep the prefix and the last two digits."""
-    if not number:
-        return "anonymous"
-    if len(number) <= 6:
-        return number[:1] + "…"
-    return number[:5] + "…" + number[-2:]
-
-
 def _unroutable(uri: str) -> UnroutableTarget:
     return UnroutableTarget(
         f"target {uri!r}: no route for its host and no trunk for tel: URIs", target=uri

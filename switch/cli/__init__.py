@@ -20,12 +20,11 @@ May import every switch package (it starts the supervisor) and rules/.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from switch.cli import plans, run, users, week
+from switch.cli import plans, privacy, report, run, users, week
 from switch.errors import SwitchError, UsageError
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
@@ -66,47 +65,5 @@ main.add_command(plans.explain)
 main.add_command(week.week)
 main.add_command(run.run)
 main.add_command(users.users)
-
-
-# -- report ------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--month", required=True, metavar="YYYY-MM", help="The calendar month to report.")
-@click.option("--tenant", help="Only this business.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    default=Path("var/calls.sqlite3"),
-    show_default=True,
-    help="The call records database of the switch.",
-)
-@click.option(
-    "--timezone",
-    "tz",
-    default="Europe/Berlin",
-    show_default=True,
-    help="Time zone the month is counted in.",
-)
-def report(month: str, tenant: str | None, fmt: str, db: Path, tz: str) -> None:
-    """Per business: calls received, answered by the owner or the service, missed,
-    minutes the service handled, average answer delay — the basis for billing."""
-    from switch.records.report import report_main
-
-    code = report_main(month, tenant, fmt, db, tz=tz)
-    if code:
-        raise click.exceptions.Exit(code)
-
-
-# -- privacy (issue 7): GDPR export/delete and retention, in switch/records/privacy.py --
-
-from switch.records.privacy import privacy  # noqa: E402  (the group lives beside its queries)
-
-main.add_command(privacy)
+main.add_command(privacy.privacy)
+main.add_command(report.report)

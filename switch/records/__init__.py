@@ -1,8 +1,14 @@
-"""Call data: the only package that opens the calls database.
+"""Call data: the only package that opens the calls database (``calls.sqlite3``).
 
-writer.py   schema, migrations, RecordWriter (batches off the call path, spool), queries
-report.py   the monthly usage aggregate
-privacy.py  export / delete / purge of a person's or a caller's data
+schema.py      RECORDS_FILE, the migrations, connect() (every connection), transaction()
+rows.py        a call report as rows (upserts, store_caller policy) and rows as API dicts; pure
+queries.py     recent_calls, usage, monthly_usage, month_bounds, RecordReader
+writer.py      RecordWriter: queue, batches, one transaction per batch
+spool.py       what the database refused for now: append, take for replay, read
+voicemails.py  the voicemails table (voicemail and dictation): file, list, mark done, privacy
+privacy.py     export / delete / purge of a person's or a caller's data (GDPR)
+report.py      the monthly aggregate per business
 
-May import: switch.call (the records), switch.errors. Never click, aiohttp.
+May import: switch.call (the records), switch.masking, switch.errors, rules. Never click,
+aiohttp, aiomqtt (the command lines are switch/cli/, the notices switch/supervisor/).
 """

@@ -1,10 +1,11 @@
 """Data-subject requests and retention (GDPR Art. 15 access, Art. 17 erasure, Art. 5(1)(e)).
 
-``rufweiche privacy export|delete --tenant T --person P`` and
-``rufweiche privacy purge --older-than 90d``, working offline on the data directory
-(the switch may run meanwhile: SQLite in WAL mode, short transactions).
+What ``rufweiche privacy export|delete|purge`` does (the command line is
+:mod:`switch.cli.privacy`), working offline on the data directory (the switch may run
+meanwhile: SQLite in WAL mode, short transactions). Nothing here creates a database
+that is not there: an empty data directory exports nothing.
 
-Who ``--person`` is:
+Who ``--person`` is (:meth:`Subject.parse`):
 
 * a **phone number** (``+49 171 …``, ``0171 …``): a *caller*. Matched exactly (E.164)
   against ``calls.caller`` and ``voicemails.caller`` — rows stored ``masked`` or ``none``
@@ -17,6 +18,13 @@ Who ``--person`` is:
 
 Purge deletes calls (with their legs) and voicemail messages (rows and files) that
 started before the cut-off.
+
+The calls database is opened through :mod:`switch.records.schema`; the voicemail rows
+are :mod:`switch.records.voicemails`'. The presence table belongs to presence/
+(``presence.sqlite3``, :mod:`presence.store`), whose API loads and saves the whole hub
+state rather than one person's rows: its two queries (synchronous sqlite3, as before)
+are kept apart at the end of this module (:func:`_presence_rows`, :func:`_delete_presence`),
+the only code here that touches that file.
 """
 
 from __future__ import annotations
@@ -25,26 +33,21 @@ import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import click
+import aiosqlite
 
 from rules import normalize_number
+from switch.errors import PrivacyError
+from switch.records import voicemails
+from switch.records.rows import row_dict
+from switch.records.schema import RECORDS_FILE, existing, has_table, transaction
 
-ERASED = "(erased)"
-CALLS_DB = "calls.sqlite3"
-PRESENCE_DB = "presence.sqlite3"
+ERASED: Final = "(erased)"
+PRESENCE_FILE: Final = "presence.sqlite3"
 _DURATION = re.compile(r"^(?P<n>\d+)(?P<unit>[dhw]?)$")
-
-
-class PrivacyError(click.ClickException):
-    """A privacy request that cannot be carried out; one line, exit status 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"rufweiche: {self.format_message()}", err=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,38 +60,20 @@ class Subject:
     def parse(cls, tenant: str, raw: str) -> Subject:
         text = raw.strip()
         if not text:
-            raise PrivacyError("--person is empty")
+            raise PrivacyError("--person is empty", subject=raw)
         if re.fullmatch(r"[+0-9][0-9 ()/-]*", text):
             number = normalize_number(text)
             if number is None:
-                raise PrivacyError(f"--person {raw!r} is not a valid phone number")
+                raise PrivacyError(f"--person {raw!r} is not a valid phone number", subject=raw)
             return cls(tenant, number, None)
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", text):
-            raise PrivacyError(f"--person {raw!r}: give a phone number or a person id")
+            raise PrivacyError(f"--person {raw!r}: give a phone number or a person id", subject=raw)
         return cls(tenant, None, text)
 
 
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[sqlite3.Connection | None]:
-    if not path.is_file():
-        yield None
-        return
-    db = sqlite3.connect(path, timeout=5.0)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA foreign_keys = ON")
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    row = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
-    return row.fetchone() is not None
-
-
-def _rows(db: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return [dict(row) for row in db.execute(sql, args)]
+async def _rows(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    async with db.execute(sql, args) as cursor:
+        return [row_dict(cursor.description, row) for row in await cursor.fetchall()]
 
 
 def _person_calls(subject: Subject) -> tuple[str, tuple[Any, ...]]:
@@ -102,7 +87,14 @@ def _person_calls(subject: Subject) -> tuple[str, tuple[Any, ...]]:
     )
 
 
-def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
+async def _count(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> int:
+    cursor = await db.execute(sql, args)
+    count = cursor.rowcount
+    await cursor.close()
+    return count
+
+
+async def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
     """Everything stored about ``subject`` (Art. 15), as JSON-ready data."""
     result: dict[str, Any] = {
         "tenant": subject.tenant,
@@ -112,112 +104,88 @@ def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
         "voicemails": [],
         "presence": [],
     }
-    with _open(data_dir / CALLS_DB) as db:
+    async with existing(data_dir / RECORDS_FILE) as db:
         if db is not None:
             where, args = _person_calls(subject)
-            calls = _rows(db, f"SELECT * FROM calls WHERE {where} ORDER BY started_wall", args)
+            calls = await _rows(
+                db, f"SELECT * FROM calls WHERE {where} ORDER BY started_wall", args
+            )
             for call in calls:
-                call["legs"] = _rows(
+                call["legs"] = await _rows(
                     db, "SELECT * FROM legs WHERE call_row = ? ORDER BY leg", (call["id"],)
                 )
             result["calls"] = calls
-            if subject.number is not None and _has_table(db, "voicemails"):
-                result["voicemails"] = _rows(
-                    db,
-                    "SELECT * FROM voicemails WHERE tenant = ? AND caller = ? "
-                    "ORDER BY started_wall",
-                    (subject.tenant, subject.number),
+            if subject.number is not None and await has_table(db, "voicemails"):
+                result["voicemails"] = await voicemails.of_caller(
+                    db, subject.tenant, subject.number
                 )
     if subject.person is not None:
-        with _open(data_dir / PRESENCE_DB) as db:
-            if db is not None and _has_table(db, "presence"):
-                result["presence"] = _rows(
-                    db,
-                    "SELECT * FROM presence WHERE tenant = ? AND person = ?",
-                    (subject.tenant, subject.person),
-                )
+        result["presence"] = _presence_rows(data_dir, subject.tenant, subject.person)
     return result
 
 
-def delete(data_dir: Path, subject: Subject) -> dict[str, int]:
+async def delete(data_dir: Path, subject: Subject) -> dict[str, int]:
     """Erase ``subject`` (Art. 17); returns what was changed, by kind."""
     counts = {"calls": 0, "legs": 0, "voicemails": 0, "files": 0, "presence": 0}
-    with _open(data_dir / CALLS_DB) as db:
+    async with existing(data_dir / RECORDS_FILE) as db:
         if db is not None:
-            with db:  # one transaction
+            async with transaction(db):
                 if subject.number is not None:
-                    counts["calls"] = db.execute(
+                    counts["calls"] = await _count(
+                        db,
                         "UPDATE calls SET caller = NULL, caller_policy = 'erased' "
                         "WHERE tenant = ? AND caller = ?",
                         (subject.tenant, subject.number),
-                    ).rowcount
-                    if _has_table(db, "voicemails"):
-                        paths = [
-                            str(row["path"])
-                            for row in db.execute(
-                                "SELECT path FROM voicemails WHERE tenant = ? AND caller = ?",
-                                (subject.tenant, subject.number),
-                            )
-                        ]
-                        counts["voicemails"] = db.execute(
-                            "DELETE FROM voicemails WHERE tenant = ? AND caller = ?",
-                            (subject.tenant, subject.number),
-                        ).rowcount
+                    )
+                    if await has_table(db, "voicemails"):
+                        paths = await voicemails.delete_of_caller(
+                            db, subject.tenant, subject.number
+                        )
+                        counts["voicemails"] = len(paths)
                         counts["files"] = _unlink(data_dir, paths)
                 else:
                     person = subject.person
-                    counts["legs"] = db.execute(
+                    counts["legs"] = await _count(
+                        db,
                         "UPDATE legs SET owner = ?, target = ?, uri = ? WHERE owner = ? AND "
                         "call_row IN (SELECT id FROM calls WHERE tenant = ?)",
                         (ERASED, ERASED, ERASED, person, subject.tenant),
-                    ).rowcount
-                    counts["calls"] = db.execute(
+                    )
+                    counts["calls"] = await _count(
+                        db,
                         "UPDATE calls SET answered_by = ? WHERE tenant = ? AND "
                         "(answered_by = ? OR answered_by LIKE ?)",
                         (ERASED, subject.tenant, person, f"{person}.%"),
-                    ).rowcount
+                    )
     if subject.person is not None:
-        with _open(data_dir / PRESENCE_DB) as db:
-            if db is not None and _has_table(db, "presence"):
-                with db:
-                    counts["presence"] = db.execute(
-                        "DELETE FROM presence WHERE tenant = ? AND person = ?",
-                        (subject.tenant, subject.person),
-                    ).rowcount
+        counts["presence"] = _delete_presence(data_dir, subject.tenant, subject.person)
     return counts
 
 
-def purge(data_dir: Path, older_than_s: float, tenant: str | None = None) -> dict[str, int]:
+async def purge(data_dir: Path, older_than_s: float, tenant: str | None = None) -> dict[str, int]:
     """Retention: delete calls and voicemail messages that started before now - older_than_s."""
     cutoff = time.time() - older_than_s
     counts = {"calls": 0, "voicemails": 0, "files": 0}
     scope, args = ("", ()) if tenant is None else (" AND tenant = ?", (tenant,))
-    with _open(data_dir / CALLS_DB) as db:
+    async with existing(data_dir / RECORDS_FILE) as db:
         if db is None:
             return counts
-        with db:
-            counts["calls"] = db.execute(
+        async with transaction(db):
+            counts["calls"] = await _count(
+                db,
                 f"DELETE FROM calls WHERE started_wall < ? AND outcome IS NOT NULL{scope}",
                 (cutoff, *args),
-            ).rowcount
-            if _has_table(db, "voicemails"):
-                paths = [
-                    str(row["path"])
-                    for row in db.execute(
-                        f"SELECT path FROM voicemails WHERE started_wall < ?{scope}",
-                        (cutoff, *args),
-                    )
-                ]
-                counts["voicemails"] = db.execute(
-                    f"DELETE FROM voicemails WHERE started_wall < ?{scope}", (cutoff, *args)
-                ).rowcount
+            )
+            if await has_table(db, "voicemails"):
+                paths = await voicemails.delete_older(db, cutoff, tenant)
+                counts["voicemails"] = len(paths)
                 counts["files"] = _unlink(data_dir, paths)
     return counts
 
 
 def _unlink(data_dir: Path, paths: list[str]) -> int:
     """Delete voicemail files; only ever below ``<data_dir>/voicemail`` or ``/dictation``."""
-    roots = [(data_dir / kind).resolve() for kind in ("voicemail", "dictation")]
+    roots = [(data_dir / kind).resolve() for kind in voicemails.KINDS]
     removed = 0
     for text in paths:
         path = Path(text).resolve()
@@ -238,56 +206,38 @@ def parse_age(text: str) -> float:
     return int(match["n"]) * factor
 
 
-# -------------------------------------------------------------------- command line
-
-_DATA_DIR = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("var"),
-    show_default=True,
-    help="The switch's data directory.",
-)
+# ------------------------------------------------- presence.sqlite3 (owned by presence/)
 
 
-@click.group()
-def privacy() -> None:
-    """Data-subject requests (GDPR Art. 15/17) and retention."""
+def _presence_db(data_dir: Path) -> sqlite3.Connection | None:
+    path = data_dir / PRESENCE_FILE
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(path, timeout=5.0)
+    db.row_factory = sqlite3.Row
+    has = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='presence'")
+    if has.fetchone() is None:
+        db.close()
+        return None
+    return db
 
 
-@privacy.command("export")
-@click.option("--tenant", required=True, help="The dial plan's tenant id.")
-@click.option("--person", required=True, help="A caller's phone number or a person id.")
-@_DATA_DIR
-def export_command(tenant: str, person: str, data_dir: Path) -> None:
-    """Print everything stored about a caller or person, as JSON."""
-    import json
-
-    data = export(data_dir, Subject.parse(tenant, person))
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+def _presence_rows(data_dir: Path, tenant: str, person: str) -> list[dict[str, Any]]:
+    db = _presence_db(data_dir)
+    if db is None:
+        return []
+    with contextlib.closing(db):
+        sql = "SELECT * FROM presence WHERE tenant = ? AND person = ?"
+        return [dict(row) for row in db.execute(sql, (tenant, person))]
 
 
-@privacy.command("delete")
-@click.option("--tenant", required=True, help="The dial plan's tenant id.")
-@click.option("--person", required=True, help="A caller's phone number or a person id.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@_DATA_DIR
-def delete_command(tenant: str, person: str, yes: bool, data_dir: Path) -> None:
-    """Erase a caller's number and messages, or a person's traces."""
-    subject = Subject.parse(tenant, person)
-    if not yes:
-        click.confirm(f"erase {subject.number or subject.person} in {tenant}?", abort=True)
-    counts = delete(data_dir, subject)
-    click.echo(", ".join(f"{kind}: {count}" for kind, count in counts.items()))
+def _delete_presence(data_dir: Path, tenant: str, person: str) -> int:
+    db = _presence_db(data_dir)
+    if db is None:
+        return 0
+    with contextlib.closing(db), db:
+        sql = "DELETE FROM presence WHERE tenant = ? AND person = ?"
+        return db.execute(sql, (tenant, person)).rowcount
 
 
-@privacy.command("purge")
-@click.option("--older-than", "older_than", required=True, help="e.g. 90d, 12w, 36h.")
-@click.option("--tenant", default=None, help="Only this tenant (default: all).")
-@_DATA_DIR
-def purge_command(older_than: str, tenant: str | None, data_dir: Path) -> None:
-    """Delete calls and voicemail older than the retention period."""
-    counts = purge(data_dir, parse_age(older_than), tenant)
-    click.echo(", ".join(f"{kind}: {count}" for kind, count in counts.items()))
-
-
-__all__ = ["PrivacyError", "Subject", "delete", "export", "parse_age", "privacy", "purge"]
+__all__ = ["ERASED", "Subject", "delete", "export", "parse_age", "purge"]

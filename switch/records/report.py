@@ -1,4 +1,4 @@
-"""``rufweiche report``: the month per business, from the call records.
+"""The monthly report per business, from the call records (``rufweiche report``).
 
 Per business: calls received; answered by the owner's people (``answered_by_service``
 false), answered by the secretarial service, missed; minutes the service spent on the
@@ -6,7 +6,8 @@ phone for the business (what it bills); the average answer delay (INVITE in -> 2
 relayed to the caller).
 
 :func:`aggregate` is pure (rows in, figures out); :func:`load_rows` reads the rows
-with :mod:`switch.records.writer`; :func:`report_main` is what the CLI command calls.
+with :mod:`switch.records.queries`; the command line (``rufweiche report``) is
+:mod:`switch.cli.report`.
 
 Months are calendar months in ``tz`` (UTC unless told otherwise), by the time the
 call arrived. A call still active when the report runs counts as received and "in
@@ -15,16 +16,14 @@ progress"; a call aborted by a worker crash after it was answered counts as answ
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
-from switch.records.writer import RecordReader, RecordsError, month_bounds
+from switch.records.queries import RecordReader, month_bounds
 
 NO_PLAN: Final = "(no plan)"
 FORMATS: Final = ("table", "csv")
@@ -180,34 +179,3 @@ async def load_rows(
         args.append(tenant)
     async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
         return [ReportRow(r[0], r[1], bool(r[2]), r[3], r[4]) for r in await cursor.fetchall()]
-
-
-def report_main(
-    month: str,
-    tenant: str | None,
-    fmt: str,
-    db: Path,
-    *,
-    tz: str = "UTC",
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """Print the month's report; 0 on success, 2 for a bad argument, 1 for a database problem."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    if fmt not in FORMATS:
-        print(f"report: format {fmt!r} is not one of {', '.join(FORMATS)}", file=err)
-        return 2
-    try:
-        month_bounds(month, tz)
-    except ValueError as exc:
-        print(f"report: {exc}", file=err)
-        return 2
-    try:
-        rows = asyncio.run(load_rows(Path(db), month, tenant, tz))
-    except RecordsError as exc:
-        print(f"report: {exc}", file=err)
-        return 1
-    months = aggregate(rows)
-    out.write(render_csv(months) if fmt == "csv" else render_table(month, months))
-    return 0

@@ -1,4 +1,4 @@
-"""Call records in SQLite: one row per call, one per outbound leg.
+"""The call-record writer: reports in, batches out, off the caller's path.
 
 Theory of operation
 -------------------
@@ -7,41 +7,28 @@ Workers report each call three times (``started``, ``answered``, ``ended``; see
 :meth:`RecordWriter.submit`, which only puts it on a bounded :class:`asyncio.Queue`:
 the caller's path never waits for the disk. One task takes whatever is queued and
 writes it in a single transaction (a *batch*), so a burst of calls costs one commit.
+How a report becomes rows (upserts, ``phase_rank``) is :mod:`switch.records.rows`.
 
-A row is keyed by (Call-ID, ``started_wall``) and *upserted*: ``started`` inserts it
-with ``outcome`` NULL (an active call), ``answered`` and ``ended`` complete it. A
-report never overwrites a later phase (``phase_rank``), so reports that arrive out of
-order — e.g. replayed from the spool — leave the row as the latest phase said.
-
-Timestamps: workers stamp with ``time.monotonic_ns()``, which means nothing after a
-reboot, so a row stores each stamp as milliseconds after the INVITE arrived (REAL),
-next to ``started_wall`` (Unix seconds, UTC) and ``started_at`` (ISO 8601, UTC).
-
-When SQLite refuses a batch with :class:`sqlite3.OperationalError` (the database is
-locked beyond ``busy_timeout``, the disk is full, an I/O error), the batch goes to the
-*spool*: an append-only JSON-lines file next to the database (``<db>.spool.jsonl``).
-The spool is replayed before the next batch that succeeds, on a timer while no new
-records arrive, and when the writer starts. No record is lost unless the spool cannot
-be written either (then the error is logged with the count of lost records). A report
-the database refuses for itself (not a transient error: e.g. a NULL where the schema
-forbids one) is set aside in ``<db>.rejected.jsonl`` with the error, and the rest of its
-batch is written one by one, so one bad report never blocks the others.
+When SQLite refuses a batch with :class:`sqlite3.OperationalError` (locked beyond
+``busy_timeout``, disk full, I/O error), the batch goes to the *spool*
+(:mod:`switch.records.spool`). The spool is replayed before the next batch that
+succeeds, on a timer while no new records arrive, and when the writer starts. No record
+is lost unless the spool cannot be written either (then the error is logged with the
+count of lost records). A report the database refuses for itself (not a transient
+error: e.g. a NULL where the schema forbids one) is set aside in ``<db>.rejected.jsonl``
+with the error, and the rest of its batch is written one by one, so one bad report never
+blocks the others.
 
 Durability (fsync policy):
 - the database runs in WAL mode with ``synchronous=FULL``: a committed batch survives a
   power loss (one fsync per batch, not per record, thanks to batching);
-- every spool append is flushed and ``os.fsync``-ed before the writer moves on, because
-  the spool is used precisely when the database is unwell;
+- every spool append is flushed and ``os.fsync``-ed before the writer moves on;
 - records still in the queue when the process is killed (not stopped) are lost; a clean
   stop (``__aexit__``) writes them first. The calls they describe are still closed as
   ``aborted`` at the next start if their ``started`` report had been written.
 
-Privacy: the caller's number is stored as the dial plan's ``store_caller`` says
-(``full``, ``masked`` or ``none``), passed per record by the supervisor, and is always
-masked in logs (:func:`mask_number`).
-
-Errors: :class:`RecordsError` is the one error of this module (a database with a newer
-schema, or a database that cannot be opened at start).
+Errors: :class:`~switch.errors.RecordsError` (a database with a newer schema, or one
+that cannot be opened at start).
 """
 
 from __future__ import annotations
@@ -50,511 +37,32 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import aiosqlite
 
-from switch.call.calllog import CallRecord, LegRecord, MediaStats
+from switch.call.calllog import CallRecord
 from switch.call.events import Outcome
+from switch.errors import RecordsError
+from switch.records.queries import TenantUsage, monthly_usage, recent_calls
+from switch.records.rows import (
+    PHASE_RANK,
+    UPSERT_CALL,
+    UPSERT_LEG,
+    CallerPolicy,
+    call_row_values,
+    leg_row_values,
+)
+from switch.records.schema import connect, migrate, transaction
+from switch.records.spool import Abort, Item, Report, Spool
 
 log = logging.getLogger(__name__)
-
-RECORDS_FILE: Final = "calls.sqlite3"
-"""The database's name in the data directory (``--data-dir``)."""
-
-Phase = Literal["started", "answered", "ended"]
-PHASE_RANK: Final[dict[str, int]] = {"started": 0, "answered": 1, "ended": 2}
-
-
-class RecordsError(Exception):
-    """The call-record database cannot be used (opened, migrated)."""
-
-    def __init__(self, message: str, *, path: Path | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class CallerPolicy(StrEnum):
-    """How much of the caller's number a tenant allows us to keep (``store_caller``)."""
-
-    FULL = "full"
-    MASKED = "masked"
-    NONE = "none"
-
-
-_URI_USER = re.compile(r"^(?P<scheme>sips?:|tel:)?(?P<user>[^@;]*)(?P<rest>.*)$")
-
-
-def mask_number(value: str | None) -> str | None:
-    """Hide the middle of a phone number or URI user part: ``+4917112345678`` -> ``+491********78``.
-
-    Keeps enough to recognise the country and the last two digits (what people say on
-    the phone: "the one ending in 78"), and no more.
-    """
-    if value is None:
-        return None
-    match = _URI_USER.match(value)
-    assert match is not None  # the pattern matches any string
-    user = match["user"]
-    if len(user) <= 4:
-        masked = "*" * len(user)
-    else:
-        keep_head = 4 if user.startswith("+") else 3
-        keep_head = min(keep_head, len(user) - 4)
-        masked = user[:keep_head] + "*" * (len(user) - keep_head - 2) + user[-2:]
-    return f"{match['scheme'] or ''}{masked}{match['rest']}"
-
-
-def apply_caller_policy(caller: str | None, policy: CallerPolicy | str) -> str | None:
-    policy = CallerPolicy(policy)
-    if policy is CallerPolicy.FULL:
-        return caller
-    if policy is CallerPolicy.MASKED:
-        return mask_number(caller)
-    return None
-
-
-# --------------------------------------------------------------------------- schema
-
-_MEDIA_COLUMNS = (
-    "media_codec TEXT, media_rx_packets INTEGER, media_tx_packets INTEGER, "
-    "media_rx_loss INTEGER, media_jitter_ms REAL, media_rtt_ms REAL, media_mos REAL"
-)
-
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: calls and legs.
-    f"""
-    CREATE TABLE calls (
-        id INTEGER PRIMARY KEY,
-        call_id TEXT NOT NULL,
-        started_wall REAL NOT NULL,          -- Unix seconds (UTC) of the INVITE's arrival
-        started_at TEXT NOT NULL,            -- the same as ISO 8601, for people and sqlite3
-        tenant TEXT,
-        called TEXT NOT NULL,
-        caller TEXT,                         -- as the plan's store_caller allows
-        caller_policy TEXT NOT NULL,
-        rule TEXT,
-        worker TEXT NOT NULL,
-        phase TEXT NOT NULL,
-        phase_rank INTEGER NOT NULL,
-        -- milliseconds after the INVITE arrived (monotonic deltas)
-        decision_ms REAL,
-        first_18x_in_ms REAL,
-        first_18x_relayed_ms REAL,
-        answer_in_ms REAL,
-        answer_relayed_ms REAL,
-        ended_ms REAL,
-        outcome TEXT,                        -- NULL while the call is active
-        answered_by TEXT,
-        answered_by_service INTEGER NOT NULL DEFAULT 0,
-        hung_up_by TEXT,
-        sip_status INTEGER,
-        {_MEDIA_COLUMNS},
-        updated_wall REAL NOT NULL,
-        UNIQUE (call_id, started_wall)
-    );
-    CREATE TABLE legs (
-        call_row INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
-        leg INTEGER NOT NULL,
-        target TEXT NOT NULL,
-        uri TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        is_service INTEGER NOT NULL,
-        step INTEGER NOT NULL,
-        invite_out_ms REAL,
-        first_18x_in_ms REAL,
-        answered_ms REAL,
-        ended_ms REAL,
-        status INTEGER,
-        reason TEXT,
-        {_MEDIA_COLUMNS},
-        phase_rank INTEGER NOT NULL,         -- of the report that wrote the leg
-        PRIMARY KEY (call_row, leg)
-    );
-    """,
-    # 2: what the API, the report and the restart clean-up look for.
-    """
-    CREATE INDEX calls_started ON calls (started_wall);
-    CREATE INDEX calls_tenant_started ON calls (tenant, started_wall);
-    CREATE INDEX calls_active ON calls (worker) WHERE outcome IS NULL;
-    """,
-    # 3: voicemail messages (switch/supervisor/voicemail.py); the caller as store_caller allows.
-    """
-    CREATE TABLE voicemails (
-        id INTEGER PRIMARY KEY,
-        call_id TEXT NOT NULL,
-        tenant TEXT NOT NULL,
-        caller TEXT,
-        caller_policy TEXT NOT NULL,
-        called TEXT NOT NULL,
-        path TEXT NOT NULL,                  -- the WAV file, under <data_dir>/voicemail/
-        seconds REAL NOT NULL,
-        started_wall REAL NOT NULL,          -- when the recording began (Unix seconds, UTC)
-        started_at TEXT NOT NULL
-    );
-    CREATE INDEX voicemails_tenant_started ON voicemails (tenant, started_wall);
-    """,
-    # 4: which final action ran (issue 7): NULL when none, or before media services.
-    """
-    ALTER TABLE calls ADD COLUMN final_action TEXT;
-    """,
-    # 5: the dictation box (issue 7) files its recordings with the voicemails, as kind
-    # "dictation", with the person who dictated and when the office marked it done.
-    """
-    ALTER TABLE voicemails ADD COLUMN kind TEXT NOT NULL DEFAULT 'voicemail';
-    ALTER TABLE voicemails ADD COLUMN person TEXT;
-    ALTER TABLE voicemails ADD COLUMN done_at TEXT;
-    CREATE INDEX voicemails_kind_started ON voicemails (kind, tenant, started_wall);
-    """,
-    # 6: outbound calls and transfers (issue 17): the direction, the number shown to the
-    # callee, and who transferred the call to whom with what outcome.
-    """
-    ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
-    ALTER TABLE calls ADD COLUMN presented TEXT;
-    ALTER TABLE calls ADD COLUMN transferred_by TEXT;
-    ALTER TABLE calls ADD COLUMN transferred_to TEXT;
-    ALTER TABLE calls ADD COLUMN transfer_outcome TEXT;
-    CREATE INDEX calls_direction ON calls (tenant, direction, started_wall);
-    """,
-)
-SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
-
-
-async def migrate(db: aiosqlite.Connection, *, path: Path | None = None) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION` (``PRAGMA user_version``); return the old version.
-
-    Each migration runs in its own transaction together with the version bump, so a
-    crash between two leaves a consistent, numbered schema.
-    """
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise RecordsError(
-            f"records database {path or ''!s} has schema version {version!r}, "
-            f"newer than this program's {SCHEMA_VERSION}: upgrade rufweiche",
-            path=path,
-        )
-    for number in range(version, SCHEMA_VERSION):
-        statements = [s.strip() for s in MIGRATIONS[number].split(";") if s.strip()]
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in statements:
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {number + 1}")
-        except BaseException:
-            await db.rollback()
-            raise
-        await db.commit()
-    return version
-
-
-# --------------------------------------------------------------------------- rows
-
-
-def _ms(stamp: int | None, origin: int) -> float | None:
-    return None if stamp is None else (stamp - origin) / 1e6
-
-
-def _media_values(media: MediaStats | None) -> tuple[Any, ...]:
-    if media is None:
-        return (None,) * 7
-    return (
-        media.codec,
-        media.rx_packets,
-        media.tx_packets,
-        media.rx_loss,
-        media.jitter_ms,
-        media.rtt_ms,
-        media.mos,
-    )
-
-
-_CALL_COLUMNS: Final = (
-    "call_id, started_wall, started_at, tenant, called, caller, caller_policy, rule, worker, "
-    "phase, phase_rank, decision_ms, first_18x_in_ms, first_18x_relayed_ms, answer_in_ms, "
-    "answer_relayed_ms, ended_ms, outcome, answered_by, answered_by_service, hung_up_by, "
-    "sip_status, media_codec, media_rx_packets, media_tx_packets, media_rx_loss, "
-    "media_jitter_ms, media_rtt_ms, media_mos, final_action, updated_wall, direction, "
-    "presented, transferred_by, transferred_to, transfer_outcome"
-)
-_UPDATABLE: Final = [
-    c.strip() for c in _CALL_COLUMNS.split(",") if c.strip() not in ("call_id", "started_wall")
-]
-_UPSERT_CALL: Final = (
-    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 36)}) "
-    "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
-    # A report never replaces a later one (spool replays may arrive out of order).
-    + " WHERE excluded.phase_rank >= calls.phase_rank"
-)
-_LEG_COLUMNS: Final = (
-    "target, uri, owner, is_service, step, invite_out_ms, first_18x_in_ms, answered_ms, "
-    "ended_ms, status, reason, media_codec, media_rx_packets, media_tx_packets, "
-    "media_rx_loss, media_jitter_ms, media_rtt_ms, media_mos, phase_rank"
-)
-# Legs only accumulate (a report holds every leg so far), so an upsert per leg suffices;
-# the call's row id comes from its key, so that a batch needs no round trip per record.
-_UPSERT_LEG: Final = (
-    f"INSERT INTO legs (call_row, leg, {_LEG_COLUMNS}) VALUES ("
-    "(SELECT id FROM calls WHERE call_id = ? AND started_wall = ?), "
-    f"{', '.join('?' * 20)}) ON CONFLICT (call_row, leg) DO UPDATE SET "
-    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _LEG_COLUMNS.split(","))
-    + " WHERE excluded.phase_rank >= legs.phase_rank"
-)
-
-
-def iso_utc(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
-
-
-def call_row_values(
-    phase: str, record: CallRecord, policy: CallerPolicy, now_wall: float
-) -> tuple[Any, ...]:
-    origin = record.invite_in_ns
-    return (
-        record.call_id,
-        record.started_wall,
-        iso_utc(record.started_wall),
-        record.tenant,
-        record.called,
-        apply_caller_policy(record.caller, policy),
-        policy.value,
-        record.rule,
-        record.worker,
-        phase,
-        PHASE_RANK[phase],
-        _ms(record.decision_ns, origin),
-        _ms(record.first_18x_in_ns, origin),
-        _ms(record.first_18x_relayed_ns, origin),
-        _ms(record.answer_in_ns, origin),
-        _ms(record.answer_relayed_ns, origin),
-        _ms(record.ended_ns, origin),
-        record.outcome,
-        record.answered_by,
-        int(record.answered_by_service),
-        record.hung_up_by,
-        record.sip_status,
-        *_media_values(record.media),
-        record.final_action,
-        now_wall,
-        record.direction,
-        record.presented,
-        record.transferred_by,
-        record.transferred_to,
-        record.transfer_outcome,
-    )
-
-
-def leg_row_values(record: CallRecord, phase: str, leg: LegRecord) -> tuple[Any, ...]:
-    origin = record.invite_in_ns
-    return (
-        record.call_id,
-        record.started_wall,
-        leg.leg,
-        leg.target,
-        leg.uri,
-        leg.owner,
-        int(leg.is_service),
-        leg.step,
-        _ms(leg.invite_out_ns, origin),
-        _ms(leg.first_18x_in_ns, origin),
-        _ms(leg.answered_ns, origin),
-        _ms(leg.ended_ns, origin),
-        leg.status,
-        leg.reason,
-        *_media_values(leg.media),
-        PHASE_RANK[phase],
-    )
-
-
-# --------------------------------------------------------------------------- queries
-
-
-def _row_dict(cursor: aiosqlite.Cursor, row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
-    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
-
-
-def _media_dict(row: dict[str, Any]) -> dict[str, Any] | None:
-    keys = ("codec", "rx_packets", "tx_packets", "rx_loss", "jitter_ms", "rtt_ms", "mos")
-    media = {k: row.pop(f"media_{k}") for k in keys}
-    return None if all(v is None for v in media.values()) else media
-
-
-def _call_dict(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("phase_rank", None)
-    row["answered_by_service"] = bool(row["answered_by_service"])
-    row["active"] = row["outcome"] is None
-    row["media"] = _media_dict(row)
-    row["legs"] = []
-    return row
-
-
-async def recent_calls(
-    db: aiosqlite.Connection,
-    *,
-    tenant: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    limit: int = 100,
-    with_legs: bool = True,
-) -> list[dict[str, Any]]:
-    """Calls, newest first, started in [since, until) (Unix seconds), as JSON-ready dicts.
-
-    Times in a row are milliseconds after the INVITE arrived (``*_ms``); ``active`` is
-    true while the call has no outcome.
-    """
-    where: list[str] = ["1 = 1"]
-    args: list[Any] = []
-    if tenant is not None:
-        where.append("tenant = ?")
-        args.append(tenant)
-    if since is not None:
-        where.append("started_wall >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("started_wall < ?")
-        args.append(until)
-    sql = f"SELECT * FROM calls WHERE {' AND '.join(where)} ORDER BY started_wall DESC, id DESC"
-    sql += " LIMIT ?"
-    args.append(max(0, limit))
-    calls: dict[int, dict[str, Any]] = {}
-    async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            data = _row_dict(cursor, row)
-            calls[data.pop("id")] = _call_dict(data)
-    if with_legs and calls:
-        marks = ", ".join("?" * len(calls))
-        sql = f"SELECT * FROM legs WHERE call_row IN ({marks}) ORDER BY call_row, leg"
-        async with db.execute(sql, list(calls)) as cursor:
-            async for row in cursor:
-                leg = _row_dict(cursor, row)
-                owner = calls[leg.pop("call_row")]
-                leg.pop("phase_rank", None)
-                leg["is_service"] = bool(leg["is_service"])
-                leg["media"] = _media_dict(leg)
-                owner["legs"].append(leg)
-    return list(calls.values())
-
-
-@dataclass(frozen=True, slots=True)
-class TenantUsage:
-    """One business's calls in a period, as the ``/api`` and the monthly report show them."""
-
-    tenant: str | None
-    calls: int
-    answered: int
-    answered_by_service: int
-    service_minutes: float
-
-
-async def usage(
-    db: aiosqlite.Connection, *, since: float, until: float, tenant: str | None = None
-) -> list[TenantUsage]:
-    """Per-tenant totals of calls started in [since, until) (see :func:`month_bounds`)."""
-    sql = (
-        "SELECT tenant, COUNT(*), "
-        "SUM(outcome = 'answered'), "
-        "SUM(outcome = 'answered' AND answered_by_service), "
-        "COALESCE(SUM(CASE WHEN answered_by_service AND answer_relayed_ms IS NOT NULL "
-        "AND ended_ms IS NOT NULL THEN ended_ms - answer_relayed_ms END), 0) / 60000.0 "
-        "FROM calls WHERE started_wall >= ? AND started_wall < ?"
-    )
-    args: list[Any] = [since, until]
-    if tenant is not None:
-        sql += " AND tenant = ?"
-        args.append(tenant)
-    sql += " GROUP BY tenant ORDER BY tenant"
-    async with db.execute(sql, args) as cursor:
-        rows = await cursor.fetchall()
-    return [TenantUsage(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), float(r[4])) for r in rows]
-
-
-def month_bounds(month: str, tz: str = "UTC") -> tuple[float, float]:
-    """``"2026-11"`` -> (start, end) Unix seconds of that month in time zone ``tz``."""
-    from zoneinfo import ZoneInfo
-
-    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
-    if not match or not 1 <= int(match[2]) <= 12:
-        raise ValueError(f"month {month!r} is not YYYY-MM")
-    year, number = int(match[1]), int(match[2])
-    zone = ZoneInfo(tz)
-    start = datetime(year, number, 1, tzinfo=zone)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
-    return start.timestamp(), end.timestamp()
-
-
-async def monthly_usage(
-    db: aiosqlite.Connection, month: str, *, tenant: str | None = None, tz: str = "UTC"
-) -> list[TenantUsage]:
-    since, until = month_bounds(month, tz)
-    return await usage(db, since=since, until=until, tenant=tenant)
-
-
-async def connect(path: Path, *, busy_timeout: float = 2.0) -> aiosqlite.Connection:
-    """Open the records database in WAL mode with the pragmas every connection needs."""
-    db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
-    try:
-        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = FULL")
-        await db.execute("PRAGMA foreign_keys = ON")
-    except BaseException:
-        await db.close()
-        raise
-    return db
-
-
-class RecordReader:
-    """Read-only access for the report and tools: ``async with RecordReader(path) as r``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> RecordReader:
-        if not self.path.exists():
-            raise RecordsError(
-                f"records database {str(self.path)!r} does not exist", path=self.path
-            )
-        try:
-            self._db = await connect(self.path)
-            await migrate(self._db, path=self.path)
-        except sqlite3.Error as exc:
-            if self._db is not None:
-                await self._db.close()
-            raise RecordsError(
-                f"records database {str(self.path)!r} cannot be opened: {exc}", path=self.path
-            ) from exc
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._db is not None:
-            await self._db.close()
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        assert self._db is not None, "RecordReader used outside 'async with'"
-        return self._db
-
-    async def recent_calls(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return await recent_calls(self.db, **kwargs)
-
-    async def monthly_usage(self, month: str, **kwargs: Any) -> list[TenantUsage]:
-        return await monthly_usage(self.db, month, **kwargs)
-
-
-# --------------------------------------------------------------------------- writer
 
 
 @dataclass(slots=True)
@@ -572,32 +80,6 @@ class WriterStats:
     batch_sizes: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _Report:
-    phase: str
-    record: CallRecord
-    policy: CallerPolicy
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "op": "call",
-            "phase": self.phase,
-            "policy": self.policy.value,
-            "record": self.record.to_dict(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class _Abort:
-    worker: str | None
-    at_wall: float
-    done: asyncio.Future[int] | None = field(default=None, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"op": "abort", "worker": self.worker, "at_wall": self.at_wall}
-
-
-_Item = _Report | _Abort
 _STOP: Final = object()
 
 ConnectHook = Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -624,11 +106,11 @@ class RecordWriter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
-        self.spool_path = self.path.with_name(self.path.name + ".spool.jsonl")
-        self._replay_path = self.path.with_name(self.path.name + ".spool.replaying.jsonl")
+        self.spool = Spool(self.path)
+        self.spool_path = self.spool.path
         self.rejected_path = self.path.with_name(self.path.name + ".rejected.jsonl")
         self._closed = False
-        self._queue: asyncio.Queue[_Item | object] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[Item | object] = asyncio.Queue(maxsize=queue_size)
         self._batch_max = batch_max
         self._busy_timeout = busy_timeout
         self._retry_interval = retry_interval
@@ -664,7 +146,7 @@ class RecordWriter:
         self.writable = True
         await self._replay_spool()
         # Calls still active now were left by a previous run (it crashed or was killed).
-        self._queue.put_nowait(_Abort(None, self._clock()))
+        self._queue.put_nowait(Abort(None, self._clock()))
         self.idle.clear()
         self._task = asyncio.create_task(self._run(), name="record-writer")
         return self
@@ -703,7 +185,7 @@ class RecordWriter:
         """Queue one report; never waits. A full queue spools the report at once."""
         if phase not in PHASE_RANK:
             raise ValueError(f"call record phase {phase!r} is not one of {sorted(PHASE_RANK)}")
-        item = _Report(phase, record, CallerPolicy(store_caller))
+        item = Report(phase, record, CallerPolicy(store_caller))
         if self._closed or self._task is None:
             self._spool_items([item])  # replayed at the next start
             return
@@ -727,7 +209,7 @@ class RecordWriter:
         closed, or 0 when the database refused and the request went to the spool.
         """
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        item = _Abort(worker, self._clock(), done)
+        item = Abort(worker, self._clock(), done)
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -757,7 +239,7 @@ class RecordWriter:
 
     @property
     def spool_pending(self) -> bool:
-        return self.spool_path.exists() or self._replay_path.exists()
+        return self.spool.pending
 
     # -- the writing task
 
@@ -770,7 +252,7 @@ class RecordWriter:
                 if self.spool_pending:
                     await self._replay_spool()
                 continue
-            batch: list[_Item] = []
+            batch: list[Item] = []
             for item in self._drain(first):
                 if item is _STOP:
                     stopping = True
@@ -793,7 +275,7 @@ class RecordWriter:
                 break
         return items
 
-    async def _write_batch(self, batch: Sequence[_Item]) -> None:
+    async def _write_batch(self, batch: Sequence[Item]) -> None:
         if self.spool_pending:
             await self._replay_spool()
         if not batch:
@@ -811,10 +293,10 @@ class RecordWriter:
         self.writable = True
         self.stats.batches += 1
         self.stats.batch_sizes.append(len(batch))
-        self.stats.records_written += sum(isinstance(i, _Report) for i in batch)
+        self.stats.records_written += sum(isinstance(i, Report) for i in batch)
         for item, count in zip(batch, closed, strict=True):
-            if isinstance(item, _Abort) and item.done is not None and not item.done.done():
-                item.done.set_result(count)
+            if isinstance(item, Abort):
+                item.resolve(count)
 
     def _failed(self, exc: sqlite3.Error, count: int) -> None:
         self.writable = False
@@ -828,7 +310,7 @@ class RecordWriter:
             self.spool_path,
         )
 
-    async def _commit(self, batch: Sequence[_Item]) -> list[int]:
+    async def _commit(self, batch: Sequence[Item]) -> list[int]:
         """Write a batch; if one item is poison (not a transient OperationalError, e.g. a
         NULL where the schema forbids it), write the others one by one and set the poison
         aside in ``<db>.rejected.jsonl`` rather than blocking every later batch."""
@@ -845,30 +327,29 @@ class RecordWriter:
             closed += await self._commit([item])
         return closed
 
-    def _reject(self, item: _Item, exc: BaseException) -> None:
+    def _reject(self, item: Item, exc: BaseException) -> None:
         self.stats.records_rejected += 1
         log.error(
             "call-record item refused by the database, set aside in %s: %r", self.rejected_path, exc
         )
         with contextlib.suppress(OSError), open(self.rejected_path, "a", encoding="utf-8") as out:
             out.write(json.dumps({**item.to_json(), "error": str(exc)}, default=str) + "\n")
-        if isinstance(item, _Abort) and item.done is not None and not item.done.done():
-            item.done.set_result(0)
+        if isinstance(item, Abort):
+            item.resolve(0)
 
-    async def _transaction(self, batch: Sequence[_Item]) -> list[int]:
+    async def _transaction(self, batch: Sequence[Item]) -> list[int]:
         """Write a batch in one transaction; per item, the number of calls an abort closed."""
         db = self._db
         assert db is not None
         now = self._clock()
         closed: list[int] = []
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with transaction(db):
             # Runs of reports go in two executemany calls (calls, then legs): a batch costs
             # a handful of round trips to the SQLite thread, not several per record.
             # Aborts keep their place between the runs.
-            run: list[_Report] = []
+            run: list[Report] = []
             for item in [*batch, None]:
-                if isinstance(item, _Report):
+                if isinstance(item, Report):
                     run.append(item)
                     closed.append(0)
                     continue
@@ -877,23 +358,18 @@ class RecordWriter:
                     run = []
                 if item is not None:
                     closed.append(await self._abort(db, item))
-            await db.commit()
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.rollback()
-            raise
         return closed
 
     @staticmethod
-    async def _upsert(db: aiosqlite.Connection, reports: Sequence[_Report], now: float) -> None:
+    async def _upsert(db: aiosqlite.Connection, reports: Sequence[Report], now: float) -> None:
         calls = [call_row_values(r.phase, r.record, r.policy, now) for r in reports]
         legs = [leg_row_values(r.record, r.phase, leg) for r in reports for leg in r.record.legs]
-        await db.executemany(_UPSERT_CALL, calls)
+        await db.executemany(UPSERT_CALL, calls)
         if legs:
-            await db.executemany(_UPSERT_LEG, legs)
+            await db.executemany(UPSERT_LEG, legs)
 
     @staticmethod
-    async def _abort(db: aiosqlite.Connection, item: _Abort) -> int:
+    async def _abort(db: aiosqlite.Connection, item: Abort) -> int:
         # The end of an aborted call is unknown: take the time the abort was noticed
         # (an upper bound), so that the minutes of an answered call are not lost.
         sql = (
@@ -914,13 +390,9 @@ class RecordWriter:
 
     # -- the spool
 
-    def _spool_items(self, items: Sequence[_Item]) -> None:
-        lines = "".join(json.dumps(i.to_json(), separators=(",", ":")) + "\n" for i in items)
+    def _spool_items(self, items: Sequence[Item]) -> None:
         try:
-            with open(self.spool_path, "a", encoding="utf-8") as spool:
-                spool.write(lines)
-                spool.flush()
-                os.fsync(spool.fileno())
+            self.spool.append(items)
         except OSError as exc:
             self.stats.records_lost += len(items)
             log.error(
@@ -930,23 +402,16 @@ class RecordWriter:
                 exc,
             )
             return
-        self.stats.records_spooled += sum(isinstance(i, _Report) for i in items)
+        self.stats.records_spooled += sum(isinstance(i, Report) for i in items)
         for item in items:
-            if isinstance(item, _Abort) and item.done is not None and not item.done.done():
-                item.done.set_result(0)
+            if isinstance(item, Abort):
+                item.resolve(0)
 
     async def _replay_spool(self) -> bool:
-        """Write the spool to the database; True when it is empty afterwards.
-
-        The spool is renamed before it is read, so reports spooled meanwhile (queue
-        full) land in a fresh file and are replayed the next time.
-        """
-        if not self._replay_path.exists():
-            try:
-                self.spool_path.rename(self._replay_path)
-            except FileNotFoundError:
-                return True
-        items = self._read_spool(self._replay_path)
+        """Write the spool to the database; True when it is empty afterwards."""
+        items = self.spool.take()
+        if items is None:
+            return True
         try:
             if items:
                 await self._commit(items)
@@ -954,29 +419,8 @@ class RecordWriter:
             self._failed(exc, len(items))
             return False
         self.writable = True
-        self.stats.records_replayed += sum(isinstance(i, _Report) for i in items)
-        self._replay_path.unlink()
+        self.stats.records_replayed += sum(isinstance(i, Report) for i in items)
+        self.spool.replayed()
         if items:
             log.info("replayed %d spooled call-record item(s) from %s", len(items), self.spool_path)
         return not self.spool_path.exists()
-
-    @staticmethod
-    def _read_spool(path: Path) -> list[_Item]:
-        items: list[_Item] = []
-        with open(path, encoding="utf-8") as spool:
-            for number, line in enumerate(spool, 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    if data["op"] == "abort":
-                        items.append(_Abort(data["worker"], float(data["at_wall"])))
-                    else:
-                        record = CallRecord.from_dict(data["record"])
-                        items.append(_Report(data["phase"], record, CallerPolicy(data["policy"])))
-                except (ValueError, KeyError, TypeError) as exc:
-                    # A torn last line (crash during append) must not block the rest.
-                    log.error(
-                        "call-record spool %s line %d unreadable, skipped: %s", path, number, exc
-                    )
-        return items

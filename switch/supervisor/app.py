@@ -40,11 +40,12 @@ from switch.access.audit import AuditLog
 from switch.edge import Edge, EdgeSettings, write_files
 from switch.errors import SwitchError
 from switch.metrics import Metrics
+from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
-from switch.supervisor.voicemail import Broker, VoicemailBox
+from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer, is_loopback
@@ -54,7 +55,7 @@ log = logging.getLogger("rufweiche")
 
 
 async def start_records(stack: AsyncExitStack, settings: Settings) -> RecordWriter:
-    return await stack.enter_async_context(RecordWriter(settings.data_dir / "calls.sqlite3"))
+    return await stack.enter_async_context(RecordWriter(settings.data_dir / RECORDS_FILE))
 
 
 async def start_presence(
@@ -87,14 +88,9 @@ def make_bridge(settings: Settings, hub: PresenceHub) -> PresenceBridge | None:
     )
 
 
-def make_voicemail(settings: Settings) -> VoicemailBox:
-    mail_broker = None
-    if settings.mqtt.enabled:
-        mqtt_at = endpoint(settings.mqtt.broker, 1883)
-        mail_broker = Broker(
-            mqtt_at.host, mqtt_at.port, settings.mqtt.username, _mqtt_password(settings)
-        )
-    return VoicemailBox(settings.data_dir / "calls.sqlite3", mail_broker)
+def make_voicemail(settings: Settings, bridge: PresenceBridge | None) -> VoicemailBox:
+    """Voicemails are filed in the calls database; notices go out on the one MQTT bridge."""
+    return VoicemailBox(settings.data_dir / RECORDS_FILE, bridge)
 
 
 def make_access(settings: Settings) -> tuple[AuditLog, AuthLayer | None, str]:
@@ -199,7 +195,8 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         specs = worker_specs(settings)
         edge_config = edge_settings(settings, plans, specs) if settings.edge_enabled else None
         audit, auth_layer, http_host = make_access(settings)
-        voicemail = make_voicemail(settings)
+        bridge = make_bridge(settings, hub)
+        voicemail = make_voicemail(settings, bridge)
         sup = Supervisor(
             settings,
             plans,
@@ -209,7 +206,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             hub,
             specs,
             spawn=spawn,
-            bridge=make_bridge(settings, hub),
+            bridge=bridge,
             edge=Edge(edge_config)
             if edge_config is not None and settings.edge_mode != "external"
             else None,

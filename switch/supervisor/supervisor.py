@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import InitVar, dataclass, field
@@ -28,13 +27,13 @@ from switch.call.calllog import CallRecord
 from switch.control import messages as control
 from switch.control.pool import WorkerProcess, WorkerSpec
 from switch.edge import Edge
-from switch.errors import EdgeError
+from switch.errors import EdgeError, RecordsError, VoicemailError
 from switch.metrics import Metrics
 from switch.records.writer import RecordWriter
 from switch.supervisor import reload
 from switch.supervisor.settings import Settings
 from switch.supervisor.topology import edge_settings
-from switch.supervisor.voicemail import VoicemailBox, VoicemailError
+from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import Health
 from switch.web.dashboard import LiveFeed
 
@@ -107,7 +106,7 @@ class Supervisor:
                 policy = getattr(self.plans.plans.get(message.tenant), "store_caller", "full")
                 try:
                     await self.voicemail.add(message.fields(), policy)
-                except (VoicemailError, sqlite3.Error) as exc:
+                except (VoicemailError, RecordsError) as exc:
                     log.error("voicemail from worker %s not recorded: %s", worker.name, exc)
             case _:
                 assert_never(message)

@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol
 from aiohttp import web
 
 from switch.access.policy import Action, Scope
-from switch.records.writer import TenantUsage
+from switch.records.queries import TenantUsage
 from switch.web.guard import Access, declare
 from switch.web.request import SCOPE, audit_read, json_response, scope_of
 

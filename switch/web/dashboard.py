@@ -38,8 +38,9 @@ from zoneinfo import ZoneInfo
 
 from switch.access.policy import EVERYTHING, Scope
 from switch.call.calllog import CallRecord
+from switch.masking import mask_number
 from switch.metrics import HOPS, LatencyWindow
-from switch.records.writer import iso_utc, mask_number
+from switch.records.rows import iso_utc
 
 NS_PER_S: Final = 1e9
 
@@ -167,7 +168,7 @@ class DashboardState:
         return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
     def seed_today(self, calls: Iterable[Mapping[str, Any]], now: float) -> None:
-        """Today's figures from stored calls (rows of :func:`switch.records.writer.recent_calls`),
+        """Today's figures from stored calls (rows of :func:`switch.records.queries.recent_calls`),
         so that a restart does not reset them. Active rows are skipped: the workers'
         reports still to come will count them."""
         self.today, self.today_date = {}, datetime.fromtimestamp(now, ZoneInfo(self.tz)).date()

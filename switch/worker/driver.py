@@ -52,12 +52,9 @@ from switch.call.features import (
 )
 from switch.call.prompts import MediaOptions
 from switch.call.recorder import CallRecorder
-from switch.call.sipheaders import (
-    classify,
-    mask_number,
-    parse_name_addr,
-)
+from switch.call.sipheaders import classify, parse_name_addr
 from switch.control import messages as control
+from switch.masking import loggable_number
 from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
@@ -216,8 +213,8 @@ class CallDriver:
             "call %s tenant=%s from %s to %s: rule %s, %d steps",
             invite.call_id,
             plan.tenant,
-            mask_number(recorder.record.caller),
-            mask_number(called),
+            loggable_number(recorder.record.caller),
+            loggable_number(called),
             decision.rule,
             len(decision.steps),
         )

@@ -32,9 +32,10 @@ from switch.call.outbound import (
     outbound_decision,
     parse_dialled,
 )
-from switch.call.sipheaders import mask_number, reason_header
+from switch.call.sipheaders import reason_header
 from switch.call.states import CallState
 from switch.call.transfer import transfer_target
+from switch.masking import loggable_number
 from switch.worker.commands import ActiveCall
 from switch.worker.seam import IncomingInvite, LegDigit, LegTransferRequested
 
@@ -133,8 +134,8 @@ class OutboundDesk:
             answer.tenant,
             answer.call_class,
             answer.person,
-            mask_number(answer.number),
-            mask_number(answer.presented),
+            loggable_number(answer.number),
+            loggable_number(answer.presented),
         )
         if not emergency:
             call.reserved = budget.reserve()
@@ -191,7 +192,7 @@ class OutboundDesk:
             call.recorder.call_id,
             call.tenant,
             leg,
-            mask_number(text),
+            loggable_number(text),
             target.ref if target is not None else "nobody",
         )
         self.driver.feed(call, TransferRequested(leg, target, text, at, replaces))

@@ -324,6 +324,29 @@ async def test_stop_with_a_hung_broker_is_bounded(mosquitto: MosquittoBroker) ->
     assert hub.snapshot("acme")["anna"] == S.AWAY
 
 
+async def test_publish_sends_an_event_on_the_bridges_session(
+    mosquitto: MosquittoBroker, bridge: PresenceBridge
+) -> None:
+    """Others (the voicemail box) publish through the bridge: no connection of their own,
+    and an event published while the session is being re-made still goes out."""
+    topic = TOPICS.event("acme", "voicemail")
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=5) as listener:
+        await listener.subscribe(topic, qos=1)
+        await bridge.publish(topic, b'{"call_id": "one"}')
+        cut_connection(bridge)
+        await eventually(lambda: not bridge.connected.is_set())
+        async with asyncio.timeout(5):
+            await bridge.publish(topic, b'{"call_id": "two"}')  # waits for the next session
+        got: list[object] = []
+        async with asyncio.timeout(5):
+            while len(got) < 2:
+                message = await anext(listener.messages)
+                assert not message.retain
+                got.append(message.payload)
+    assert got == [b'{"call_id": "one"}', b'{"call_id": "two"}']
+    assert bridge.connections == 2
+
+
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     assert [backoff_delay(n, 0.5, 10, rng=lambda: 1.0) for n in range(7)] == [
         0.5,

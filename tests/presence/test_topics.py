@@ -32,6 +32,15 @@ def test_topic_names() -> None:
     assert TOPICS.command("acme", "anna") == "rufweiche/v1/acme/person/anna/presence/set"
     assert TOPICS.command_filter == "rufweiche/v1/+/person/+/presence/set"
     assert TOPICS.discovery("acme", "anna") == "homeassistant/sensor/rufweiche_acme_anna/config"
+    assert TOPICS.event("acme", "voicemail") == "rufweiche/v1/acme/voicemail"
+    assert Topics(prefix="x/y").event("acme", "dictation") == "x/y/acme/dictation"
+
+
+def test_event_topics_take_only_known_kinds_and_level_safe_tenants() -> None:
+    with pytest.raises(TopicError, match="not an event kind"):
+        TOPICS.event("acme", "fax")
+    with pytest.raises(TopicError, match="cannot be an MQTT topic level"):
+        TOPICS.event("a/b", "voicemail")
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "a+", "#", "x\x00"])

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from switch.call.calllog import CallRecord
 from switch.metrics import Metrics
-from switch.records.writer import RECORDS_FILE, RecordWriter
+from switch.records.schema import RECORDS_FILE
+from switch.records.writer import RecordWriter
 from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 

@@ -1,4 +1,4 @@
-"""switch/worker/media.py and switch/supervisor/voicemail.py without pjsua2: fake ports, real files.
+"""switch/worker/media.py and the voicemail routes without pjsua2: fake ports, real files.
 
 The fake stands in for switch/pjsua/media.py (its SIP behaviour is shown by the SIPp
 tests in test_media_calls.py); here: which file is played, what is reported, when.
@@ -7,8 +7,6 @@ tests in test_media_calls.py); here: which file is played, what is reported, whe
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import wave
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,10 +29,7 @@ from switch.call.events import (
 from switch.call.prompts import CONFIRM_PROMPT, DICTATION_PROMPT, VOICEMAIL_GREETING, WHISPER_PROMPT
 from switch.control.messages import FromWorker, VoicemailFiled, op_of
 from switch.supervisor.voicemail import (
-    Broker,
-    Voicemail,
     VoicemailBox,
-    VoicemailError,
 )
 from switch.web.voicemail_api import voicemail_routes
 from switch.worker.announcements import Announcements, PromptCache, write_tone
@@ -232,7 +227,9 @@ def test_incomplete_wav_header_is_not_read_as_complete(tmp_path: Path) -> None:
     assert _complete_wav_seconds(path) is None
 
 
-# ------------------------------------------------------------------ voicemail box
+# ------------------------------------------------------------------ voicemail routes
+# (the box's storage and MQTT notices: tests/switch/records/test_voicemails.py and
+# tests/switch/supervisor/test_voicemail.py)
 
 
 def report(**overrides: Any) -> dict[str, Any]:
@@ -247,41 +244,6 @@ def report(**overrides: Any) -> dict[str, Any]:
         "started_wall": 1_795_575_396.0,
     }
     return {**base, **overrides}
-
-
-def test_voicemail_payload_and_bad_report() -> None:
-    mail = Voicemail.from_message(report(), "masked")
-    assert mail.caller == "+491********78"
-    assert json.loads(mail.payload()) == {
-        "call_id": "abc@host",
-        "path": "/var/voicemail/mueller/x.wav",
-        "caller": "+491********78",
-        "duration": 12.3,
-        "time": "2026-11-25T02:56:36.000+00:00",
-    }
-    with pytest.raises(VoicemailError, match="voicemail report"):
-        Voicemail.from_message({"tenant": "x"}, "full")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def test_box_stores_lists_and_survives_a_dead_broker(tmp_path: Path) -> None:
-    async with VoicemailBox(tmp_path / "calls.sqlite3", Broker("127.0.0.1", closed_port())) as box:
-        await box.add(report(), "none")
-        await box.add(
-            report(call_id="second", started_wall=1_795_575_500.0, tenant="other"), "full"
-        )
-        rows = await box.list()
-        assert [r["call_id"] for r in rows] == ["second", "abc@host"]
-        assert rows[1]["caller"] is None  # store_caller: none
-        assert rows[1]["url"] == "/files/voicemail/mueller/x.wav"
-        assert [r["call_id"] for r in await box.list("mueller")] == ["abc@host"]
-    with pytest.raises(VoicemailError, match="outside"):
-        await box.list()
 
 
 async def test_routes_list_and_serve_only_voicemail_files(tmp_path: Path) -> None:

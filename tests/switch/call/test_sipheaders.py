@@ -12,7 +12,6 @@ from switch.call.sipheaders import (
     from_header,
     header_values,
     history_info,
-    mask_number,
     parse_name_addr,
     quote_display,
     reason_header,
@@ -122,9 +121,3 @@ def test_name_addr_forms() -> None:
     assert parse_name_addr("<tel:+4930>").user == "+4930"
     assert uri_user("sip:example.org") is None
     assert uri_user("http://x") is None
-
-
-def test_mask_number_keeps_prefix_and_last_digits() -> None:
-    assert mask_number("+491715550100") == "+4917…00"
-    assert mask_number(None) == "anonymous"
-    assert mask_number("*31") == "*…"

@@ -15,7 +15,8 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from switch.metrics import Metrics
-from switch.records.writer import RecordWriter, month_bounds
+from switch.records.queries import month_bounds
+from switch.records.writer import RecordWriter
 from switch.web.app import Health, HealthReport, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from tests.switch.liveapp import LiveApp, live_app

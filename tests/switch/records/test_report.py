@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from switch.records.report import ReportRow, aggregate, render_table, report_main, total
-from switch.records.writer import RecordWriter, month_bounds
+from switch.cli.report import report_main
+from switch.records.queries import month_bounds
+from switch.records.report import ReportRow, aggregate, render_table, total
+from switch.records.writer import RecordWriter
 from tests.switch.sample_records import make_record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -12,7 +13,9 @@ from click.testing import CliRunner
 
 from presence.store import SCHEMA as PRESENCE_SCHEMA
 from switch.cli import main
-from switch.records.privacy import PrivacyError, Subject, parse_age
+from switch.errors import PrivacyError
+from switch.records.privacy import Subject, parse_age
+from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.voicemail import VoicemailBox
 from switch.worker.announcements import write_tone
@@ -26,7 +29,7 @@ async def fill(data_dir: Path) -> Path:
     now = time.time()
     wav = write_tone(data_dir / "voicemail" / "tischlerei" / "m1.wav")
     old_wav = write_tone(data_dir / "voicemail" / "tischlerei" / "old.wav")
-    async with RecordWriter(data_dir / "calls.sqlite3") as writer:
+    async with RecordWriter(data_dir / RECORDS_FILE) as writer:
         for caller, started, outcome in (
             (CALLER, now - 60, "answered"),
             (OTHER, now - 60, "missed"),
@@ -35,7 +38,7 @@ async def fill(data_dir: Path) -> Path:
             record = make_record(caller=caller, started_wall=started, outcome=outcome, ended_ms=900)
             writer.submit("ended", record)
         await writer.flush()
-    async with VoicemailBox(data_dir / "calls.sqlite3") as box:
+    async with VoicemailBox(data_dir / RECORDS_FILE) as box:
         base = {"tenant": "tischlerei", "called": "+49301234567", "seconds": 3.0}
         await box.add(
             {**base, "call_id": "a", "caller": CALLER, "path": str(wav), "started_wall": now - 50},
@@ -60,14 +63,20 @@ async def fill(data_dir: Path) -> Path:
     return wav
 
 
-def run(*args: str) -> tuple[int, str]:
+def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["privacy", *args])
     return result.exit_code, result.output
 
 
+async def run(*args: str) -> tuple[int, str]:
+    """The command as from a shell: in a thread of its own, outside the test's event loop
+    (it runs a loop of its own)."""
+    return await asyncio.to_thread(invoke, *args)
+
+
 async def test_export_and_delete_a_caller(tmp_path: Path) -> None:
     wav = await fill(tmp_path)
-    code, out = run(
+    code, out = await run(
         "export", "--tenant", "tischlerei", "--person", "0171 12345678", "--data-dir", str(tmp_path)
     )
     assert code == 0, out
@@ -76,7 +85,7 @@ async def test_export_and_delete_a_caller(tmp_path: Path) -> None:
     assert [c["caller"] for c in data["calls"]] == [CALLER]
     assert [v["call_id"] for v in data["voicemails"]] == ["a"]
     assert data["calls"][0]["legs"][0]["owner"] == "jan"
-    code, out = run(
+    code, out = await run(
         "delete", "--tenant", "tischlerei", "--person", CALLER, "--yes", "--data-dir", str(tmp_path)
     )
     assert code == 0, out
@@ -85,11 +94,15 @@ async def test_export_and_delete_a_caller(tmp_path: Path) -> None:
     assert "files: 1" in out
     assert not wav.exists()
     again = json.loads(
-        run("export", "--tenant", "tischlerei", "--person", CALLER, "--data-dir", str(tmp_path))[1]
+        (
+            await run(
+                "export", "--tenant", "tischlerei", "--person", CALLER, "--data-dir", str(tmp_path)
+            )
+        )[1]
     )
     assert again["calls"] == []
     assert again["voicemails"] == []
-    with sqlite3.connect(tmp_path / "calls.sqlite3") as db:
+    with sqlite3.connect(tmp_path / RECORDS_FILE) as db:
         callers = sorted(str(r[0]) for r in db.execute("SELECT caller FROM calls"))
     assert callers == [OTHER, OTHER, "None"]  # the call stays, its number is gone
 
@@ -97,18 +110,26 @@ async def test_export_and_delete_a_caller(tmp_path: Path) -> None:
 async def test_export_and_delete_a_person(tmp_path: Path) -> None:
     await fill(tmp_path)
     data = json.loads(
-        run("export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path))[1]
+        (
+            await run(
+                "export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path)
+            )
+        )[1]
     )
     assert len(data["calls"]) == 3
     assert [p["state"] for p in data["presence"]] == ["available"]
-    code, out = run(
+    code, out = await run(
         "delete", "--tenant", "tischlerei", "--person", "jan", "--yes", "--data-dir", str(tmp_path)
     )
     assert code == 0, out
     assert "legs: 3" in out
     assert "presence: 1" in out
     after = json.loads(
-        run("export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path))[1]
+        (
+            await run(
+                "export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path)
+            )
+        )[1]
     )
     assert after["calls"] == []
     assert after["presence"] == []
@@ -116,15 +137,17 @@ async def test_export_and_delete_a_person(tmp_path: Path) -> None:
 
 async def test_purge_deletes_what_is_older_than_the_retention(tmp_path: Path) -> None:
     await fill(tmp_path)
-    code, out = run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
+    code, out = await run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
     assert code == 0, out
     assert out.strip() == "calls: 1, voicemails: 1, files: 1"
     assert not (tmp_path / "voicemail" / "tischlerei" / "old.wav").exists()
     assert (tmp_path / "voicemail" / "tischlerei" / "m1.wav").exists()
 
 
-def test_bad_input_is_one_line() -> None:
-    code, out = run("export", "--tenant", "t", "--person", "../etc", "--data-dir", "/nonexistent")
+async def test_bad_input_is_one_line() -> None:
+    code, out = await run(
+        "export", "--tenant", "t", "--person", "../etc", "--data-dir", "/nonexistent"
+    )
     assert code == 1
     assert "person id" in out
     with pytest.raises(PrivacyError, match="not a valid phone number"):
@@ -136,7 +159,9 @@ def test_bad_input_is_one_line() -> None:
     # An empty data directory exports nothing rather than failing.
     assert (
         json.loads(
-            run("export", "--tenant", "t", "--person", "jan", "--data-dir", "/nonexistent")[1]
+            (await run("export", "--tenant", "t", "--person", "jan", "--data-dir", "/nonexistent"))[
+                1
+            ]
         )["calls"]
         == []
     )
@@ -144,7 +169,7 @@ def test_bad_input_is_one_line() -> None:
 
 async def test_purge_deletes_old_dictations_with_their_files(tmp_path: Path) -> None:
     old = write_tone(tmp_path / "dictation" / "tischlerei" / "old.wav")
-    async with VoicemailBox(tmp_path / "calls.sqlite3") as box:
+    async with VoicemailBox(tmp_path / RECORDS_FILE) as box:
         await box.add(
             {
                 "kind": "dictation",
@@ -159,7 +184,7 @@ async def test_purge_deletes_old_dictations_with_their_files(tmp_path: Path) -> 
             },
             "full",
         )
-    code, out = run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
+    code, out = await run("purge", "--older-than", "90d", "--data-dir", str(tmp_path))
     assert code == 0, out
     assert out.strip() == "calls: 0, voicemails: 1, files: 1"
     assert not old.exists()

@@ -11,15 +11,10 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from switch.records.writer import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    RecordReader,
-    RecordsError,
-    RecordWriter,
-    mask_number,
-    month_bounds,
-)
+from switch.errors import RecordsError
+from switch.records.queries import RecordReader, month_bounds
+from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
+from switch.records.writer import RecordWriter
 from tests.switch.sample_records import make_record
 
 
@@ -84,15 +79,6 @@ async def test_caller_is_stored_as_the_plan_allows(
         writer.submit("started", make_record(caller="+4917112345678"), store_caller=policy)
         await writer.flush()
     assert [r["caller"] for r in rows(tmp_path / "r.db")] == [stored]
-
-
-def test_mask_number_keeps_country_and_last_digits() -> None:
-    assert mask_number("+4917112345678") == "+491********78"
-    assert mask_number("sip:017112345678@pbx.example;user=phone") == (
-        "sip:017*******78@pbx.example;user=phone"
-    )
-    assert mask_number("123") == "***"
-    assert mask_number(None) is None
 
 
 async def test_a_later_phase_is_never_overwritten_by_an_earlier_one(tmp_path: Path) -> None:

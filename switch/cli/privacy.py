@@ -1,0 +1,73 @@
+"""``rufweiche privacy export|delete|purge``: data-subject requests and retention.
+
+What is exported, erased and purged is :mod:`switch.records.privacy`; this module parses
+the options, asks for confirmation and prints. A :class:`~switch.errors.SwitchError`
+(a bad ``--person``, a bad ``--older-than``) is one line ``rufweiche: ...`` and exit 1,
+as everywhere in the CLI (a SwitchError becomes one line, exit 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+
+from switch.records import privacy as records
+
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("var"),
+    show_default=True,
+    help="The switch's data directory.",
+)
+_TENANT = click.option("--tenant", required=True, help="The dial plan's tenant id.")
+_PERSON = click.option("--person", required=True, help="A caller's phone number or a person id.")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind}: {count}" for kind, count in counts.items())
+
+
+@click.group()
+def privacy() -> None:
+    """Data-subject requests (GDPR Art. 15/17) and retention."""
+
+
+@privacy.command("export")
+@_TENANT
+@_PERSON
+@_DATA_DIR
+def export_command(tenant: str, person: str, data_dir: Path) -> None:
+    """Print everything stored about a caller or person, as JSON."""
+    data = asyncio.run(records.export(data_dir, records.Subject.parse(tenant, person)))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@privacy.command("delete")
+@_TENANT
+@_PERSON
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_DATA_DIR
+def delete_command(tenant: str, person: str, yes: bool, data_dir: Path) -> None:
+    """Erase a caller's number and messages, or a person's traces."""
+    subject = records.Subject.parse(tenant, person)
+    if not yes:
+        click.confirm(f"erase {subject.number or subject.person} in {tenant}?", abort=True)
+    counts = asyncio.run(records.delete(data_dir, subject))
+    click.echo(_counts(counts))
+
+
+@privacy.command("purge")
+@click.option("--older-than", "older_than", required=True, help="e.g. 90d, 12w, 36h.")
+@click.option("--tenant", default=None, help="Only this tenant (default: all).")
+@_DATA_DIR
+def purge_command(older_than: str, tenant: str | None, data_dir: Path) -> None:
+    """Delete calls and voicemail older than the retention period."""
+    counts = asyncio.run(records.purge(data_dir, records.parse_age(older_than), tenant))
+    click.echo(_counts(counts))
+
+
+__all__ = ["privacy"]

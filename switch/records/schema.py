@@ -1,0 +1,211 @@
+"""The calls database: its file name, its schema and how every connection to it is opened.
+
+Only switch/records/ opens the calls database (``tests/test_architecture.py``), always
+through :func:`connect`: WAL mode, ``synchronous=FULL``, foreign keys on, and SQLite's
+``busy_timeout`` so that the writer, the readers and the offline tools (``rufweiche
+privacy``, ``rufweiche report``) can share the file while the switch runs.
+
+The schema is a list of numbered migrations (``PRAGMA user_version``); :func:`migrate`
+applies the missing ones, each in its own transaction with the version bump. A database
+newer than this program is refused with :class:`~switch.errors.RecordsError`.
+Connections are in autocommit mode (``isolation_level=None``): a transaction is written
+out as ``async with transaction(db):``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Final
+
+import aiosqlite
+
+from switch.errors import RecordsError
+
+RECORDS_FILE: Final = "calls.sqlite3"
+"""The database's name in the data directory (``--data-dir``): the one definition of it."""
+
+_MEDIA_COLUMNS = (
+    "media_codec TEXT, media_rx_packets INTEGER, media_tx_packets INTEGER, "
+    "media_rx_loss INTEGER, media_jitter_ms REAL, media_rtt_ms REAL, media_mos REAL"
+)
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: calls and legs.
+    f"""
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        started_wall REAL NOT NULL,          -- Unix seconds (UTC) of the INVITE's arrival
+        started_at TEXT NOT NULL,            -- the same as ISO 8601, for people and sqlite3
+        tenant TEXT,
+        called TEXT NOT NULL,
+        caller TEXT,                         -- as the plan's store_caller allows
+        caller_policy TEXT NOT NULL,
+        rule TEXT,
+        worker TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        phase_rank INTEGER NOT NULL,
+        -- milliseconds after the INVITE arrived (monotonic deltas)
+        decision_ms REAL,
+        first_18x_in_ms REAL,
+        first_18x_relayed_ms REAL,
+        answer_in_ms REAL,
+        answer_relayed_ms REAL,
+        ended_ms REAL,
+        outcome TEXT,                        -- NULL while the call is active
+        answered_by TEXT,
+        answered_by_service INTEGER NOT NULL DEFAULT 0,
+        hung_up_by TEXT,
+        sip_status INTEGER,
+        {_MEDIA_COLUMNS},
+        updated_wall REAL NOT NULL,
+        UNIQUE (call_id, started_wall)
+    );
+    CREATE TABLE legs (
+        call_row INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        leg INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        is_service INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        invite_out_ms REAL,
+        first_18x_in_ms REAL,
+        answered_ms REAL,
+        ended_ms REAL,
+        status INTEGER,
+        reason TEXT,
+        {_MEDIA_COLUMNS},
+        phase_rank INTEGER NOT NULL,         -- of the report that wrote the leg
+        PRIMARY KEY (call_row, leg)
+    );
+    """,
+    # 2: what the API, the report and the restart clean-up look for.
+    """
+    CREATE INDEX calls_started ON calls (started_wall);
+    CREATE INDEX calls_tenant_started ON calls (tenant, started_wall);
+    CREATE INDEX calls_active ON calls (worker) WHERE outcome IS NULL;
+    """,
+    # 3: voicemail messages (switch/records/voicemails.py); the caller as store_caller allows.
+    """
+    CREATE TABLE voicemails (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        caller TEXT,
+        caller_policy TEXT NOT NULL,
+        called TEXT NOT NULL,
+        path TEXT NOT NULL,                  -- the WAV file, under <data_dir>/voicemail/
+        seconds REAL NOT NULL,
+        started_wall REAL NOT NULL,          -- when the recording began (Unix seconds, UTC)
+        started_at TEXT NOT NULL
+    );
+    CREATE INDEX voicemails_tenant_started ON voicemails (tenant, started_wall);
+    """,
+    # 4: which final action ran (issue 7): NULL when none, or before media services.
+    """
+    ALTER TABLE calls ADD COLUMN final_action TEXT;
+    """,
+    # 5: the dictation box (issue 7) files its recordings with the voicemails, as kind
+    # "dictation", with the person who dictated and when the office marked it done.
+    """
+    ALTER TABLE voicemails ADD COLUMN kind TEXT NOT NULL DEFAULT 'voicemail';
+    ALTER TABLE voicemails ADD COLUMN person TEXT;
+    ALTER TABLE voicemails ADD COLUMN done_at TEXT;
+    CREATE INDEX voicemails_kind_started ON voicemails (kind, tenant, started_wall);
+    """,
+    # 6: outbound calls and transfers (issue 17): the direction, the number shown to the
+    # callee, and who transferred the call to whom with what outcome.
+    """
+    ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
+    ALTER TABLE calls ADD COLUMN presented TEXT;
+    ALTER TABLE calls ADD COLUMN transferred_by TEXT;
+    ALTER TABLE calls ADD COLUMN transferred_to TEXT;
+    ALTER TABLE calls ADD COLUMN transfer_outcome TEXT;
+    CREATE INDEX calls_direction ON calls (tenant, direction, started_wall);
+    """,
+)
+SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
+
+
+async def migrate(db: aiosqlite.Connection, *, path: Path | None = None) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION` (``PRAGMA user_version``); return the old version.
+
+    Each migration runs in its own transaction together with the version bump, so a
+    crash between two leaves a consistent, numbered schema.
+    """
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise RecordsError(
+            f"records database {path or ''!s} has schema version {version!r}, "
+            f"newer than this program's {SCHEMA_VERSION}: upgrade rufweiche",
+            path=path,
+        )
+    for number in range(version, SCHEMA_VERSION):
+        statements = [s.strip() for s in MIGRATIONS[number].split(";") if s.strip()]
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            await db.rollback()
+            raise
+        await db.commit()
+    return version
+
+
+async def connect(path: Path, *, busy_timeout: float = 2.0) -> aiosqlite.Connection:
+    """Open the records database in WAL mode with the pragmas every connection needs."""
+    db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = FULL")
+        await db.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+@contextlib.asynccontextmanager
+async def existing(
+    path: Path, *, busy_timeout: float = 5.0
+) -> AsyncIterator[aiosqlite.Connection | None]:
+    """A connection to the database at ``path`` if the file exists, else None (nothing is
+    created and nothing migrated: for offline tools that must not change a data directory)."""
+    if not path.is_file():
+        yield None
+        return
+    db = await connect(path, busy_timeout=busy_timeout)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@contextlib.asynccontextmanager
+async def transaction(db: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back when the block raises."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await db.rollback()
+        raise
+    await db.commit()
+
+
+async def has_table(db: aiosqlite.Connection, name: str) -> bool:
+    """Whether the schema has table ``name`` (an old database may lack the later ones)."""
+    async with db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+    ) as cursor:
+        return await cursor.fetchone() is not None

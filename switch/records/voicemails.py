@@ -1,0 +1,196 @@
+"""The ``voicemails`` table: voicemail messages and dictations, and every query on it.
+
+A worker records a message and reports it (the ``voicemail`` control message);
+:meth:`Voicemail.from_message` checks the report and applies the plan's
+``store_caller`` policy (the same as the call records: full, masked, none), and
+:class:`VoicemailStore` files it (migration 3 of :mod:`switch.records.schema`). The
+dictation box (issue 7) files its recordings in the same table as ``kind`` ``dictation``
+(migration 5), with the ``person`` who dictated and ``done_at`` once the office typed
+it up. The module-level functions are the privacy tools' queries (export, erase, purge).
+
+The WAV files themselves live under ``<data_dir>/voicemail`` and ``<data_dir>/dictation``;
+this module only stores their paths.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import aiosqlite
+
+from switch.errors import RecordsError, VoicemailError
+from switch.records.rows import CallerPolicy, apply_caller_policy, iso_utc, row_dict
+from switch.records.schema import connect, migrate
+
+KINDS: Final = ("voicemail", "dictation")
+
+
+@dataclass(frozen=True, slots=True)
+class Voicemail:
+    tenant: str
+    call_id: str
+    caller: str | None  # as stored: after the plan's store_caller policy
+    called: str
+    path: str
+    seconds: float
+    started_wall: float
+    kind: str = "voicemail"
+    person: str | None = None
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any], policy: CallerPolicy | str) -> Voicemail:
+        """The record of a worker's report; :class:`VoicemailError` when it is unusable."""
+        try:
+            mail = cls(
+                tenant=str(message["tenant"]),
+                call_id=str(message["call_id"]),
+                caller=apply_caller_policy(message.get("caller"), policy),
+                called=str(message.get("called", "")),
+                path=str(message["path"]),
+                seconds=float(message["seconds"]),
+                started_wall=float(message["started_wall"]),
+                kind=str(message.get("kind") or "voicemail"),
+                person=None if message.get("person") is None else str(message["person"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VoicemailError(f"voicemail report {message!r}: {exc}") from None
+        if mail.kind not in KINDS:
+            raise VoicemailError(f"voicemail report kind {mail.kind!r}: not one of {KINDS}")
+        return mail
+
+
+class VoicemailStore:
+    """``async with VoicemailStore(db_path) as store``: files and lists recordings."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._db = await connect(self.db_path)
+        await migrate(self._db, path=self.db_path)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def add(self, mail: Voicemail, policy: CallerPolicy | str) -> None:
+        """Files one message; a database that refuses it is a RecordsError (nothing raised
+        from sqlite3 leaves this package)."""
+        db = self._require()
+        try:
+            await db.execute(
+                "INSERT INTO voicemails (call_id, tenant, caller, caller_policy, called, path, "
+                "seconds, started_wall, started_at, kind, person) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    mail.call_id,
+                    mail.tenant,
+                    mail.caller,
+                    CallerPolicy(policy).value,
+                    mail.called,
+                    mail.path,
+                    mail.seconds,
+                    mail.started_wall,
+                    iso_utc(mail.started_wall),
+                    mail.kind,
+                    mail.person,
+                ),
+            )
+            await db.commit()
+        except sqlite3.Error as exc:
+            raise RecordsError(f"voicemail of call {mail.call_id!r} not stored: {exc}") from exc
+
+    async def list(
+        self, tenant: str | None = None, limit: int = 100, kind: str = "voicemail"
+    ) -> list[dict[str, Any]]:
+        """The newest recordings of ``kind``, each with the ``url`` it is served under."""
+        sql = "SELECT call_id, tenant, caller, called, path, seconds, started_at"
+        if kind == "dictation":
+            sql += ", id, person, done_at"
+        sql += " FROM voicemails WHERE kind = ?"
+        args: list[Any] = [kind]
+        if tenant:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        sql += " ORDER BY started_wall DESC LIMIT ?"
+        args.append(limit)
+        async with self._require().execute(sql, args) as cursor:
+            rows = [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+        for row in rows:
+            name = Path(row["path"]).name
+            row["url"] = f"/files/{kind}/{row['tenant']}/{name}"
+        return rows
+
+    async def tenant_of(self, row_id: int, kind: str) -> str | None:
+        async with self._require().execute(
+            "SELECT tenant FROM voicemails WHERE id = ? AND kind = ?", (row_id, kind)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def mark_done(self, row_id: int, when: float) -> dict[str, Any] | None:
+        """Mark a dictation typed up; None when there is no such dictation."""
+        db = self._require()
+        cursor = await db.execute(
+            "UPDATE voicemails SET done_at = COALESCE(done_at, ?) WHERE id = ? AND kind = ?",
+            (iso_utc(when), row_id, "dictation"),
+        )
+        if cursor.rowcount == 0:
+            return None
+        await db.commit()
+        async with db.execute(
+            "SELECT id, tenant, done_at FROM voicemails WHERE id = ?", (row_id,)
+        ) as found:
+            row = await found.fetchone()
+        assert row is not None
+        return {"id": row[0], "tenant": row[1], "done_at": row[2]}
+
+    def _require(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise VoicemailError("voicemail box used outside 'async with'")
+        return self._db
+
+
+# ------------------------------------------------------------- privacy (GDPR, retention)
+
+
+async def of_caller(db: aiosqlite.Connection, tenant: str, number: str) -> list[dict[str, Any]]:
+    """Every recording left by caller ``number`` (stored in full) in ``tenant``, oldest first."""
+    async with db.execute(
+        "SELECT * FROM voicemails WHERE tenant = ? AND caller = ? ORDER BY started_wall",
+        (tenant, number),
+    ) as cursor:
+        return [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+
+
+async def delete_of_caller(db: aiosqlite.Connection, tenant: str, number: str) -> list[str]:
+    """Delete the rows of caller ``number``; the paths of their files (not deleted here)."""
+    where, args = "tenant = ? AND caller = ?", (tenant, number)
+    return await _delete(db, where, args)
+
+
+async def delete_older(db: aiosqlite.Connection, cutoff: float, tenant: str | None) -> list[str]:
+    """Delete the rows that started before ``cutoff`` (of ``tenant``, or all); their paths."""
+    if tenant is None:
+        return await _delete(db, "started_wall < ?", (cutoff,))
+    return await _delete(db, "started_wall < ? AND tenant = ?", (cutoff, tenant))
+
+
+async def _delete(db: aiosqlite.Connection, where: str, args: tuple[Any, ...]) -> list[str]:
+    async with db.execute(f"SELECT path FROM voicemails WHERE {where}", args) as cursor:
+        paths = [str(row[0]) for row in await cursor.fetchall()]
+    cursor = await db.execute(f"DELETE FROM voicemails WHERE {where}", args)
+    await cursor.close()
+    return paths
