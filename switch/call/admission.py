@@ -13,6 +13,19 @@ RETRY_AFTER_S: Final = 5
 """The Retry-After (RFC 3261 §20.33) of a 503 for a full or draining worker."""
 
 
+WORKER_LEGS: Final = 4
+"""pjsua call slots per worker process (``switch.pjsua.endpoint.MAX_LEGS``, the wheel's
+compile-time limit; a test holds the two equal). Here for the supervisor, which must not
+import pjsua2."""
+
+
+def calls_per_worker(emergency_reserve: int, legs: int = WORKER_LEGS) -> int:
+    """Bridged calls (two legs each) a worker takes with ``emergency_reserve`` legs kept
+    free: the edge's ``maxload``, so that the edge never offers a worker a call its
+    :class:`LegBudget` would refuse, and a 110/112 call finds its legs on every worker."""
+    return max(1, (legs - emergency_reserve) // 2)
+
+
 class LegBudget:
     """The legs of one worker: ``capacity`` minus legs in use minus legs reserved."""
 
@@ -59,4 +72,4 @@ class LegBudget:
         return self.free(in_use) - self.emergency_reserve >= 1, held
 
 
-__all__ = ["RETRY_AFTER_S", "LegBudget"]
+__all__ = ["RETRY_AFTER_S", "WORKER_LEGS", "LegBudget", "calls_per_worker"]

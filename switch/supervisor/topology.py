@@ -12,6 +12,7 @@ from typing import Any
 from rules import DialPlanSet
 from switch import configfile
 from switch.addresses import strip_port
+from switch.call.admission import calls_per_worker
 from switch.control.pool import WorkerSpec
 from switch.edge import EdgeSettings, WorkerDestination
 from switch.errors import EdgeConfigError
@@ -48,10 +49,21 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
             trunk=settings.trunk,
             grace_seconds=settings.grace_seconds,
             # Media services (issue 7): announcements and voicemail live under data_dir.
-            extra_args=("--data-dir", str(settings.data_dir)),
+            extra_args=(
+                "--data-dir",
+                str(settings.data_dir),
+                *emergency_args(settings),
+            ),
         )
         for i, address in enumerate(addresses)
     ]
+
+
+def emergency_args(settings: Settings) -> tuple[str, ...]:
+    """The worker's emergency reserve (settings ``emergency_reserve``), when one is kept."""
+    if settings.emergency_reserve == 0:
+        return ()
+    return ("--emergency-reserve", str(settings.emergency_reserve))
 
 
 def edge_settings(
@@ -71,7 +83,12 @@ def edge_settings(
     )
     derived: dict[str, Any] = {
         "listen": str(settings.sip_endpoint()),
-        "workers": [WorkerDestination(uri=f"sip:{spec.sip}") for spec in specs],
+        "workers": [
+            WorkerDestination(
+                uri=f"sip:{spec.sip}", maxload=calls_per_worker(settings.emergency_reserve)
+            )
+            for spec in specs
+        ],
         "worker_tries": max(1, min(len(specs), 64)),  # a call may try every worker
         "public_numbers": numbers,
         "outbound_targets": targets,

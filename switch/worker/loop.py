@@ -64,7 +64,9 @@ class Worker:
         self.endpoint = endpoint
         self.channel = channel
         self.media = media
-        self.budget = LegBudget(MAX_LEGS, spare_leg=config.spare_leg)
+        self.budget = LegBudget(
+            MAX_LEGS, spare_leg=config.spare_leg, emergency_reserve=config.emergency_reserve
+        )
         self.driver = CallDriver(
             config, endpoint, plans, self.budget, channel.send, clock=clock, media=media
         )
@@ -217,6 +219,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep one pjsua call slot free so that overflow gets 503, not pjsua's own 486",
     )
+    parser.add_argument(
+        "--emergency-reserve",
+        type=int,
+        default=0,
+        choices=range(0, MAX_LEGS),
+        metavar="LEGS",
+        help="legs ordinary calls leave free, so that a 110/112 call always finds its legs",
+    )
     return parser.parse_args(argv)
 
 
@@ -237,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trunk=args.trunk,
         grace=args.grace,
         spare_leg=args.spare_leg,
+        emergency_reserve=args.emergency_reserve,
         data_dir=args.data_dir,
     )
     try:
