@@ -223,6 +223,15 @@ class PlayPrompt:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayRingback:
+    """Play the ringback tone to ``leg`` until :class:`StopPlayback` (no PlaybackDone):
+    the caller waits for a transfer target and must not hear silence. The German tone:
+    425 Hz, 1 s on, 4 s off (ITU-T E.180 Suppl. 2). Needs no media services."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
 class StopPlayback:
     """Stop a prompt still playing to ``leg`` (no PlaybackDone follows)."""
 
@@ -314,6 +323,7 @@ Command = (
     | AnswerCaller
     | OpenEarlyMedia
     | PlayPrompt
+    | PlayRingback
     | StopPlayback
     | RecordCaller
     | StopRecording

@@ -20,7 +20,8 @@ In the call flow (:class:`TransferFlow`, mixed into :class:`~switch.call.callflo
                                       └─ (voicemail with media services; else hang up)
 
 While the target rings the caller is out of the bridge and hears a prompt
-(:data:`~switch.call.prompts.TRANSFER_PROMPT`) when the media services run; the transferor
+(:data:`~switch.call.prompts.TRANSFER_PROMPT`) when the media services run, else the
+ringback tone (:class:`~switch.call.events.PlayRingback`); the transferor
 waits on its own leg. Every transfer ends with one :class:`~switch.call.events.Transferred`
 command for the record: who, to whom, the outcome (answered, recalled, fallback, failed).
 """
@@ -46,6 +47,7 @@ from switch.call.events import (
     LegRinging,
     Outcome,
     PlayPrompt,
+    PlayRingback,
     StartTimer,
     StopPlayback,
     TimerFired,
@@ -174,9 +176,11 @@ class TransferFlow:
         self._enter(CallState.TRANSFERRING)
         self._xfer_from, self._xfer_text = event.leg, event.text
         commands: list[Command] = [Unbridge(event.leg)]
+        self._xfer_prompt = True
         if self.media is not None:
-            self._xfer_prompt = True
             commands.append(PlayPrompt(CALLER, TRANSFER_PROMPT))
+        else:  # no prompts without media services: ringback, never silence
+            commands.append(PlayRingback(CALLER))
         commands.extend(self._xfer_dial(event.target, TRANSFER_TIMER))
         return commands
 

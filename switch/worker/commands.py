@@ -34,9 +34,11 @@ from switch.call.events import (
     OpenEarlyMedia,
     Outcome,
     PlayPrompt,
+    PlayRingback,
     RejectCaller,
     RelayRinging,
     StartTimer,
+    StopPlayback,
     Transferred,
     Unbridge,
 )
@@ -54,6 +56,7 @@ from switch.call.transfer import TransferDigits
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.worker.config import WorkerConfig
 from switch.worker.media import CallContext, MediaServices
+from switch.worker.ringback import Ringback
 from switch.worker.seam import SipLegs
 from switch.worker.timers import Timers
 
@@ -99,7 +102,9 @@ class CommandRunner:
         pending: deque[tuple[ActiveCall, Event]],
         by_handle: dict[int, tuple[ActiveCall, int]],
         report: Callable[[ActiveCall, CallPhase], None],
+        ringback: Ringback | None = None,
     ) -> None:
+        self.ringback = ringback
         self.config = config
         self.sip = sip
         self.budget = budget
@@ -137,6 +142,8 @@ class CommandRunner:
             # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
             if self.sip.answer(call.caller_handle):
                 call.caller_answered = True
+        elif isinstance(command, PlayRingback | StopPlayback) and self._ringback(call, command):
+            pass  # the tone started or stopped (switch/worker/ringback.py)
         elif self.media is not None and self.media.handles(command):
             self._media_command(call, command)
         elif isinstance(command, HangUpCaller):
@@ -172,6 +179,17 @@ class CommandRunner:
         self.sip.bridge(call.caller_handle, handle)
         call.recorder.rebridged(command.leg)
         self.report(call, CallPhase.ANSWERED)
+
+    def _ringback(self, call: ActiveCall, command: PlayRingback | StopPlayback) -> bool:
+        """Carry out a ringback command; False for a StopPlayback that meant a prompt."""
+        if self.ringback is None:
+            return isinstance(command, PlayRingback)  # no media ports (a fake): nothing
+        if isinstance(command, StopPlayback):
+            return self.ringback.stop(call.key, command.leg)
+        handle = call.caller_handle if command.leg == CALLER else call.legs.get(command.leg)
+        if handle is not None:
+            self.ringback.play(call.key, command.leg, handle)
+        return True
 
     def _media_command(self, call: ActiveCall, command: Command) -> None:
         assert self.media is not None

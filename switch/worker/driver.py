@@ -59,6 +59,7 @@ from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
 from switch.worker.outbound import OutboundDesk
+from switch.worker.ringback import Ringback, TonePorts
 from switch.worker.seam import (
     IncomingInvite,
     LegConnected,
@@ -90,6 +91,7 @@ class CallDriver:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: MediaServices | None = None,
+        tones: TonePorts | None = None,
     ) -> None:
         self.config = config
         self.sip = legs
@@ -105,6 +107,8 @@ class CallDriver:
         self._keys = itertools.count(1)
         self.timers = Timers()
         self._pending: deque[tuple[ActiveCall, Event]] = deque()
+        self.ringback = None if tones is None else Ringback(tones, owns_ended=media is None)
+        """The ringback tone of transfers (switch/worker/ringback.py), media services or not."""
         self.outbound = OutboundDesk(self)
         """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
         self.commands = CommandRunner(
@@ -116,6 +120,7 @@ class CallDriver:
             pending=self._pending,
             by_handle=self._by_handle,
             report=self._send_record,
+            ringback=self.ringback,
         )
 
     @property
@@ -329,6 +334,8 @@ class CallDriver:
         self._execute(call, commands)
 
     def run_pending(self) -> None:
+        if self.ringback is not None:
+            self.ringback.poll()
         if self.media is not None:  # prompts that reached their end (switch/worker/media.py)
             for key, media_event in self.media.ended():
                 media_call = self.calls.get(key)
@@ -362,6 +369,8 @@ class CallDriver:
         if call.finished is None and call.flow is not None:
             return
         del self.calls[call.key]
+        if self.ringback is not None:
+            self.ringback.call_ended(call.key)
         if self.media is not None:
             self.media.call_ended(call.key)
         self.timers.forget(call.key)

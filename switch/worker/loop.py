@@ -38,6 +38,7 @@ from switch.worker.channel import ControlChannel
 from switch.worker.config import WorkerConfig
 from switch.worker.driver import CallDriver
 from switch.worker.media import MediaServices
+from switch.worker.ringback import TonePorts
 from switch.worker.seam import SipLegs
 
 log = logging.getLogger("switch.worker")
@@ -59,6 +60,7 @@ class Worker:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: MediaServices | None = None,
+        tones: TonePorts | None = None,
     ) -> None:
         self.config = config
         self.endpoint = endpoint
@@ -68,7 +70,14 @@ class Worker:
             MAX_LEGS, spare_leg=config.spare_leg, emergency_reserve=config.emergency_reserve
         )
         self.driver = CallDriver(
-            config, endpoint, plans, self.budget, channel.send, clock=clock, media=media
+            config,
+            endpoint,
+            plans,
+            self.budget,
+            channel.send,
+            clock=clock,
+            media=media,
+            tones=tones,
         )
         self._stop_at: int | None = None
         self._stopping = False
@@ -268,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.data_dir is not None:
         media = MediaServices(config.data_dir, endpoint.media, channel.send)
         media.prepare(plans)  # prompts are made on a background thread, not here
-    worker = Worker(config, endpoint, plans, channel, media=media)
+    worker = Worker(config, endpoint, plans, channel, media=media, tones=endpoint.media)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
     channel.start()
@@ -283,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             code = worker.run()
     finally:
+        if worker.driver.ringback is not None:
+            worker.driver.ringback.close()  # its tone file's temporary directory
         endpoint.close()
         channel.close()
     log.info("worker %s: stopped", config.name)

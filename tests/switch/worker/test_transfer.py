@@ -297,3 +297,58 @@ def test_an_unknown_business_code_is_refused() -> None:
     caller = rig.sip.invite("*899#0301234567", from_uri=ASSISTANT)
     rig.run()
     assert [r[1:3] for r in rig.sip.did("reject")] == [(caller, 404)]
+
+
+class FakeTones:
+    """Stands in for switch.pjsua.media.MediaPorts: what plays to which leg."""
+
+    def __init__(self) -> None:
+        self.playing: dict[int, tuple[int, list[str]]] = {}
+        self.log: list[tuple[str, int]] = []
+
+    def play(self, handle: int, files: list[str]) -> int:
+        token = len(self.log) + 1
+        self.playing[token] = (handle, files)
+        self.log.append(("play", handle))
+        return token
+
+    def stop(self, token: int) -> None:
+        handle, _ = self.playing.pop(token)
+        self.log.append(("stop", handle))
+
+    def ended(self) -> list[object]:
+        return []
+
+
+def test_without_media_services_the_caller_hears_ringback_until_the_target_answers() -> None:
+    import wave
+
+    rig = Rig({ASSISTANT: [Answer()], MOBILE: [Ring(), Answer(), HangUp()]})
+    tones = FakeTones()
+    rig.driver = CallDriver(
+        rig.driver.config,
+        rig.sip,
+        rig.driver.plans,
+        rig.driver.budget,
+        rig.sent.append,
+        clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC),
+        tones=tones,
+    )
+    assert rig.driver.ringback is not None
+    caller, assistant = answered_call(rig)
+    rig.sip.refer(assistant, "jan.mobile")
+    for event in rig.sip.poll(0):  # the REFER only: the target has not answered yet
+        rig.driver.on_leg_event(event)
+        rig.driver.run_pending()
+        if tones.playing:
+            break
+    ((handle, files),) = tones.playing.values()
+    assert handle == caller
+    with wave.open(files[0], "rb") as tone:  # one cadence: 1 s of 425 Hz + 4 s silence
+        assert (tone.getframerate(), tone.getnframes()) == (8000, 5 * 8000)
+    rig.run()
+    mobile = rig.sip.handle_of(MOBILE)
+    assert tones.log == [("play", caller), ("stop", caller)]
+    assert ("bridge", caller, mobile) in rig.sip.log
+    assert rig.ended().transfer_outcome == "answered"
+    rig.driver.ringback.close()
