@@ -345,6 +345,31 @@ class PrivacySpec(Spec):
     store_caller: Literal["full", "masked", "none"] = "full"
 
 
+CallClass = Literal["internal", "local", "national", "mobile", "international", "premium"]
+
+
+class OutboundSpec(Spec):
+    """The plan's ``outbound:`` keys (switch/call/outbound.py): who may call out, and how.
+
+    Classes: internal, local, national, mobile, international, premium. Emergency numbers
+    (110, 112) need no class: they are always allowed.
+    """
+
+    present: Number | None = None  # the number callees see; default: the plan's first
+    business_code: Annotated[str, Field(pattern=r"^[0-9]{1,4}$")] | None = None  # *8<code>#
+    allow: Annotated[tuple[CallClass, ...], BeforeValidator(_listify)] = (
+        "internal",
+        "local",
+        "national",
+        "mobile",
+    )
+    people: dict[Name, Annotated[tuple[CallClass, ...], BeforeValidator(_listify)]] = {}
+    direct: dict[Name, Number] = {}  # a person's direct extension in the number block
+    calls_per_hour: Annotated[int, Field(ge=1, le=10000)] = 30
+    international_minutes_per_day: Annotated[float, Field(ge=0, le=10000)] = 60.0
+    ring_timeout: Seconds = 60.0
+
+
 class PlanSpec(Spec):
     tenant: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
     name: Text
@@ -366,6 +391,7 @@ class PlanSpec(Spec):
     extensions: dict[str, Extension] = {}
     media: MediaSpec = MediaSpec()
     privacy: PrivacySpec = PrivacySpec()
+    outbound: OutboundSpec = OutboundSpec()
 
 
 When.model_rebuild()

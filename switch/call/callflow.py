@@ -149,6 +149,7 @@ from switch.call.events import (
     StopPlayback,
     StopRecording,
     TimerFired,
+    TransferRequested,
 )
 from switch.call.prompts import (
     ANONYMOUS,
@@ -169,6 +170,7 @@ from switch.call.states import (
     LegState,
     MediaPhase,
 )
+from switch.call.transfer import TransferFlow
 from switch.errors import CallFlowError
 
 PROMPT_TIMER: Final = "prompt"
@@ -211,8 +213,11 @@ class _Round:
     legs: tuple[int, ...]
 
 
-class CallFlow:
-    """The sans-I/O state machine of one incoming call (see the module docstring)."""
+class CallFlow(TransferFlow):
+    """The sans-I/O state machine of one incoming call (see the module docstring).
+
+    Transfers (``TransferRequested``, state TRANSFERRING) are in switch/call/transfer.py.
+    """
 
     def __init__(
         self, call: IncomingCall, decision: Decision, media: MediaOptions | None = None
@@ -297,7 +302,21 @@ class CallFlow:
                 call_id=self.call.call_id,
             )
         self._trigger, self._trigger_state = type(event), self.state
+        if self.state is CallState.TRANSFERRING:
+            handled = self._xfer_event(event)
+            if handled is not None:
+                return handled
+            if isinstance(event, CallerGone | Shutdown):
+                commands = self._xfer_abort(event.at)
+                if isinstance(event, Shutdown):
+                    commands.append(HangUpCaller())
+                    commands.append(self._finish(Outcome.ABORTED, "switch", 200, event.at))
+                else:
+                    commands.append(self._finish(Outcome.ANSWERED, "caller", 200, event.at))
+                return commands
         match event:
+            case TransferRequested():
+                return self._on_transfer(event)
             case LegRinging():
                 return self._on_ringing(event)
             case LegAnswered():

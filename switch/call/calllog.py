@@ -83,6 +83,12 @@ class CallRecord:
     final_action: str | None = None  # "reject" / "voicemail" / "announcement" when it ran
     media: MediaStats | None = None  # caller-leg media
     legs: list[LegRecord] = field(default_factory=list)
+    # Issue 17: outbound calls (from a business's phone, billed to ``tenant``) and transfers.
+    direction: str = "inbound"  # "inbound" | "outbound"
+    presented: str | None = None  # outbound: the number the callee saw
+    transferred_by: str | None = None  # target ref of the transferor
+    transferred_to: str | None = None  # what it asked for ("jan.mobile", "+49171...")
+    transfer_outcome: str | None = None  # answered | recalled | fallback | failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

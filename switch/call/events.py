@@ -108,6 +108,21 @@ class PlaybackDone:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """The bridged callee asks to put the caller through to ``target`` (switch/call/transfer.py).
+
+    From a REFER (RFC 3515; ``replaces`` set for an attended transfer, RFC 3891) or a DTMF
+    code. ``target`` is None when the text named nobody the switch can dial.
+    """
+
+    leg: int
+    target: Target | None
+    text: str
+    at: int
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The worker stops: end the call now (after its grace period ran out)."""
 
@@ -123,6 +138,7 @@ Event = (
     | TimerFired
     | ConfirmDigit
     | PlaybackDone
+    | TransferRequested
     | Shutdown
 )
 
@@ -207,6 +223,15 @@ class PlayPrompt:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayRingback:
+    """Play the ringback tone to ``leg`` until :class:`StopPlayback` (no PlaybackDone):
+    the caller waits for a transfer target and must not hear silence. The German tone:
+    425 Hz, 1 s on, 4 s off (ITU-T E.180 Suppl. 2). Needs no media services."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
 class StopPlayback:
     """Stop a prompt still playing to ``leg`` (no PlaybackDone follows)."""
 
@@ -228,6 +253,31 @@ class RecordCaller:
 @dataclass(frozen=True, slots=True)
 class StopRecording:
     """Close the voicemail file and report the message (caller gone or time up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """Bridge the (already answered) caller with outbound leg ``leg``: a transfer, a recall."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unbridge:
+    """Take outbound leg ``leg`` out of the caller's bridge (the transferor waits)."""
+
+    leg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer ended (for records): ``outcome`` is answered, recalled, fallback or failed."""
+
+    by: str  # target ref of the transferor ("heimbuero.assistant")
+    to: str  # what was asked for ("jan.mobile", "+4917...")
+    outcome: str
+    at: int
+    status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,9 +323,13 @@ Command = (
     | AnswerCaller
     | OpenEarlyMedia
     | PlayPrompt
+    | PlayRingback
     | StopPlayback
     | RecordCaller
     | StopRecording
+    | Bridge
+    | Unbridge
+    | Transferred
     | Finished
 )
 
@@ -296,6 +350,7 @@ __all__ = [
     "CALLER",
     "AnswerAndBridge",
     "AnswerCaller",
+    "Bridge",
     "CallerGone",
     "Cancel",
     "CancelTimer",
@@ -323,4 +378,7 @@ __all__ = [
     "StopPlayback",
     "StopRecording",
     "TimerFired",
+    "TransferRequested",
+    "Transferred",
+    "Unbridge",
 ]

@@ -156,6 +156,24 @@ class CallRecorder:
             self.record.answered_by = target.target
             self.record.answered_by_service = target.is_service
 
+    def rebridged(self, leg: int) -> None:
+        """A transfer (or its recall) bridged the caller with ``leg``: it answered."""
+        target = self._legs.get(leg)
+        if target is not None:
+            self.record.answered_by = target.target
+            self.record.answered_by_service = target.is_service
+
+    def transferred(self, by: str, to: str, outcome: str) -> None:
+        self.record.transferred_by = by
+        self.record.transferred_to = to
+        self.record.transfer_outcome = outcome
+
+    def outbound(self, tenant: str, presented: str) -> None:
+        """An outbound call of ``tenant`` (its usage), showing ``presented``."""
+        self.record.tenant = tenant
+        self.record.direction = "outbound"
+        self.record.presented = presented
+
     def rejected_unrouted(self, status: int, at: int) -> None:
         """Rejected before any call flow ran (404, 503, an unknown feature code)."""
         self.record.outcome = str(Outcome.REJECTED)

@@ -21,6 +21,7 @@ from switch.call.events import (
     PlaybackDone,
     Shutdown,
     TimerFired,
+    TransferRequested,
 )
 
 
@@ -28,6 +29,7 @@ class CallState(StrEnum):
     IDLE = "idle"  # built, start() not called yet
     DIALLING = "dialling"  # ringing targets; the caller is not answered
     BRIDGED = "bridged"  # the caller is answered and bridged with one leg
+    TRANSFERRING = "transferring"  # answered; a transfer target rings (switch/call/transfer.py)
     MEDIA = "media"  # the caller is answered by the switch: announcement or voicemail
     FINISHED = "finished"  # Finished was emitted; nothing more happens
 
@@ -68,8 +70,25 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
         Shutdown: frozenset({CallState.FINISHED}),
     },
     CallState.BRIDGED: {
+        TransferRequested: frozenset({CallState.TRANSFERRING}),
         LegHungUp: frozenset({CallState.FINISHED}),
         LegFailed: frozenset({CallState.FINISHED}),  # the bridged leg died with an error
+        CallerGone: frozenset({CallState.FINISHED}),
+        Shutdown: frozenset({CallState.FINISHED}),
+    },
+    # A transfer ends bridged (target answered, or the recall), in MEDIA (the plan's
+    # voicemail when nobody is left), or finished.
+    CallState.TRANSFERRING: {
+        LegAnswered: frozenset({CallState.BRIDGED}),
+        LegFailed: frozenset(
+            {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
+        ),
+        LegHungUp: frozenset(
+            {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
+        ),
+        TimerFired: frozenset(
+            {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
+        ),
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },

@@ -12,11 +12,19 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
-from switch.worker.seam import LegConnected, LegDigit, LegEnded, LegEvent, LegProgress
+from switch.worker.seam import (
+    LegConnected,
+    LegDigit,
+    LegEnded,
+    LegEvent,
+    LegProgress,
+    LegTransferRequested,
+)
 
 log = logging.getLogger("switch.pjsua")
 
@@ -39,6 +47,35 @@ def _has_sdp(prm: Any) -> bool:
         return False
     head, _, body = whole.partition("\r\n\r\n")
     return "v=0" in body[:8] and "application/sdp" in head.lower()
+
+
+REFER_TAKEN_OVER = 603
+"""What pjsua answers a REFER with once the switch has taken the transfer over.
+
+pjsua 2.15 (pjsua_call.c, ``on_call_transferred``) answers a REFER that the application
+lets through (any 2xx) with 202, NOTIFY 100, and then *itself* sends an INVITE to the
+Refer-To URI as written; the application can neither change that URI nor stop the INVITE.
+The B2BUA must choose the target (plan names, the trunk, the leg budget) and keep the
+caller's leg: so the REFER is declined here (RFC 3515 §2.4.2) and the switch carries the
+transfer out itself. The transferor therefore gets no NOTIFY sipfrag progress; it stays
+on its leg until the target answers (then the switch sends BYE) or is recalled.
+"""
+
+
+def refer_target(refer_to: str) -> tuple[str, str | None, str | None]:
+    """(URI, user part, Replaces value) of a Refer-To header value (RFC 3515, RFC 3891)."""
+    text = refer_to.strip()
+    if "<" in text and ">" in text:
+        text = text[text.index("<") + 1 : text.index(">")]
+    uri, _, query = text.partition("?")
+    replaces = None
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name.lower() == "replaces" and value:
+            replaces = unquote(value)
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    user = rest.split("@", 1)[0] if "@" in rest else None
+    return uri, (user.split(";", 1)[0] if user else None), replaces
 
 
 def read_stats(call: Any, index: int | None = None) -> MediaStats | None:
@@ -154,6 +191,21 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
             self._emit(LegDigit(self.handle, str(prm.digit), at))
         except Exception:
             log.exception("leg %d: DTMF callback failed", self.handle)
+
+    def onCallTransferRequest(self, prm: Any) -> None:  # REFER (RFC 3515)
+        at = time.monotonic_ns()
+        prm.statusCode = REFER_TAKEN_OVER  # see REFER_TAKEN_OVER: pjsua must not dial
+        try:
+            uri, user, replaces = refer_target(str(prm.dstUri))
+            self._emit(LegTransferRequested(self.handle, uri, user, replaces, at))
+        except Exception:
+            log.exception("leg %d: transfer request callback failed", self.handle)
+
+    def onCallReplaceRequest(self, prm: Any) -> None:  # INVITE with Replaces (RFC 3891)
+        # A phone that performs an attended transfer itself sends the target an INVITE
+        # with Replaces; the switch does not take over its dialogs that way (yet).
+        prm.statusCode = 403
+        prm.reason = "Replaces not supported: transfer by REFER"
 
     def release(self) -> None:
         """Disown the C++ object: Python may drop it without running ``Call::~Call``.

@@ -117,6 +117,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE voicemails ADD COLUMN done_at TEXT;
     CREATE INDEX voicemails_kind_started ON voicemails (kind, tenant, started_wall);
     """,
+    # 6: outbound calls and transfers (issue 17): the direction, the number shown to the
+    # callee, and who transferred the call to whom with what outcome.
+    """
+    ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
+    ALTER TABLE calls ADD COLUMN presented TEXT;
+    ALTER TABLE calls ADD COLUMN transferred_by TEXT;
+    ALTER TABLE calls ADD COLUMN transferred_to TEXT;
+    ALTER TABLE calls ADD COLUMN transfer_outcome TEXT;
+    CREATE INDEX calls_direction ON calls (tenant, direction, started_wall);
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

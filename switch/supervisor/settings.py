@@ -79,6 +79,10 @@ class Settings(BaseModel):
     trunk: str | None = None  # where tel: targets go (a SIP trunk / gateway), host:port
     grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     recycle_after_calls: Annotated[int, Field(ge=0)] = 5000  # 0 = never
+    # Call legs per worker that ordinary calls leave free for 110/112 (docs/operations.md
+    # "Emergency calls"). 0: none kept; 1 or 2: each worker takes one bridged call less
+    # (the edge's maxload follows), and an emergency call always finds a worker with room.
+    emergency_reserve: Annotated[int, Field(ge=0, le=2)] = 0
     mqtt: MqttSettings = MqttSettings()
     # The Kamailio edge in front of the workers (docs/edge.md, issue 15): "auto" and
     # "managed": always, one worker included (no untrusted packet reaches pjsua2);

@@ -11,6 +11,7 @@ from typing import Any
 from rules import DialPlanSet
 from switch import configfile
 from switch.addresses import strip_port
+from switch.call.admission import calls_per_worker
 from switch.call.trunkident import IdentityPolicy, TrunkLine, line_to_json
 from switch.control.pool import WorkerSpec
 from switch.edge import EdgeSettings, WorkerDestination
@@ -45,6 +46,7 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
         # Without the edge nobody turns pjsua's own 486 (all call slots taken) into
         # 503 + Retry-After; ``spare_leg`` keeps one slot free for that (issue 14).
         extra.append("--spare-leg")
+    extra += emergency_args(settings)
     if settings.trunks.accounts and settings.edge_enabled:
         # Trunk legs go to the edge, which registers and authenticates (docs/trunks.md).
         trunk = str(settings.sip_endpoint())
@@ -81,6 +83,13 @@ def trunk_line(trunk: Trunk) -> TrunkLine:
     return TrunkLine(trunk.name, policy, frozenset(b.tenant for b in trunk.numbers))
 
 
+def emergency_args(settings: Settings) -> tuple[str, ...]:
+    """The worker's emergency reserve (settings ``emergency_reserve``), when one is kept."""
+    if settings.emergency_reserve == 0:
+        return ()
+    return ("--emergency-reserve", str(settings.emergency_reserve))
+
+
 def edge_settings(
     settings: Settings, plans: DialPlanSet, specs: Sequence[WorkerSpec]
 ) -> EdgeSettings:
@@ -98,7 +107,12 @@ def edge_settings(
     )
     derived: dict[str, Any] = {
         "listen": str(settings.sip_endpoint()),
-        "workers": [WorkerDestination(uri=f"sip:{spec.sip}") for spec in specs],
+        "workers": [
+            WorkerDestination(
+                uri=f"sip:{spec.sip}", maxload=calls_per_worker(settings.emergency_reserve)
+            )
+            for spec in specs
+        ],
         "worker_tries": max(1, min(len(specs), 64)),  # a call may try every worker
         "public_numbers": numbers,
         "outbound_targets": targets,

@@ -97,6 +97,19 @@ def write_tone(path: Path, *, hz: float = 1000.0, seconds: float = 0.3, level: f
     return path
 
 
+RINGBACK_HZ = 425.0
+"""The German ringback ("Freiton"): 425 Hz, 1 s on, 4 s off (ITU-T E.180 Suppl. 2)."""
+
+
+def write_ringback(path: Path, *, level: float = 0.25) -> Path:
+    """One ringback cadence (1 s of 425 Hz, 4 s of silence) as 8 kHz mono 16-bit WAV."""
+    write_tone(path, hz=RINGBACK_HZ, seconds=1.0, level=level)
+    with wave.open(str(path), "rb") as tone:
+        frames = tone.readframes(tone.getnframes())
+    _write_atomically(path, frames + b"\x00\x00" * (SAMPLE_RATE * 4))
+    return path
+
+
 def _write_atomically(path: Path, frames: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -288,6 +301,7 @@ class PromptCache:
 
 __all__ = [
     "DEFAULT_VOICE",
+    "RINGBACK_HZ",
     "SAMPLE_RATE",
     "VOICES",
     "Announcements",

@@ -22,6 +22,7 @@ from switch.call.events import (
     CALLER,
     AnswerAndBridge,
     AnswerCaller,
+    Bridge,
     Cancel,
     CancelTimer,
     Command,
@@ -33,10 +34,15 @@ from switch.call.events import (
     OpenEarlyMedia,
     Outcome,
     PlayPrompt,
+    PlayRingback,
     RejectCaller,
     RelayRinging,
     StartTimer,
+    StopPlayback,
+    Transferred,
+    Unbridge,
 )
+from switch.call.outbound import OutboundCall
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import (
     asserted_identity,
@@ -46,10 +52,12 @@ from switch.call.sipheaders import (
     reason_header,
     resolve_target,
 )
+from switch.call.transfer import TransferDigits
 from switch.call.trunkident import TrunkLine, format_number, forwarded_identity, trunk_for
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.worker.config import WorkerConfig
 from switch.worker.media import CallContext, MediaServices
+from switch.worker.ringback import Ringback
 from switch.worker.seam import SipLegs
 from switch.worker.timers import Timers
 
@@ -73,6 +81,8 @@ class ActiveCall:
     finished: Finished | None = None
     feature: bool = False
     dictation_person: str | None = None  # the dictation box: who dictates
+    outbound: OutboundCall | None = None  # a call out from a business's phone (issue 17)
+    digits: TransferDigits = field(default_factory=TransferDigits)  # *2<number># codes
 
     @property
     def tenant(self) -> str:
@@ -93,7 +103,9 @@ class CommandRunner:
         pending: deque[tuple[ActiveCall, Event]],
         by_handle: dict[int, tuple[ActiveCall, int]],
         report: Callable[[ActiveCall, CallPhase], None],
+        ringback: Ringback | None = None,
     ) -> None:
+        self.ringback = ringback
         self.config = config
         self.sip = sip
         self.budget = budget
@@ -131,6 +143,8 @@ class CommandRunner:
             # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
             if self.sip.answer(call.caller_handle):
                 call.caller_answered = True
+        elif isinstance(command, PlayRingback | StopPlayback) and self._ringback(call, command):
+            pass  # the tone started or stopped (switch/worker/ringback.py)
         elif self.media is not None and self.media.handles(command):
             self._media_command(call, command)
         elif isinstance(command, HangUpCaller):
@@ -142,6 +156,41 @@ class CommandRunner:
         elif isinstance(command, Finished):
             call.finished = command
             call.recorder.finished(command)
+        elif isinstance(command, Bridge | Unbridge | Transferred):
+            self._transfer_command(call, command)
+
+    def _transfer_command(self, call: ActiveCall, command: Bridge | Unbridge | Transferred) -> None:
+        """A transfer's commands (switch/call/transfer.py): the caller is answered already."""
+        if isinstance(command, Transferred):
+            call.recorder.transferred(command.by, command.to, command.outcome)
+            log.info(
+                "call %s tenant=%s: transfer by %s: %s",
+                call.recorder.call_id,
+                call.tenant,
+                command.by,
+                command.outcome,
+            )
+            return
+        handle = call.legs.get(command.leg)
+        if handle is None or handle not in call.live:
+            return
+        if isinstance(command, Unbridge):
+            self.sip.unbridge(handle)
+            return
+        self.sip.bridge(call.caller_handle, handle)
+        call.recorder.rebridged(command.leg)
+        self.report(call, CallPhase.ANSWERED)
+
+    def _ringback(self, call: ActiveCall, command: PlayRingback | StopPlayback) -> bool:
+        """Carry out a ringback command; False for a StopPlayback that meant a prompt."""
+        if self.ringback is None:
+            return isinstance(command, PlayRingback)  # no media ports (a fake): nothing
+        if isinstance(command, StopPlayback):
+            return self.ringback.stop(call.key, command.leg)
+        handle = call.caller_handle if command.leg == CALLER else call.legs.get(command.leg)
+        if handle is not None:
+            self.ringback.play(call.key, command.leg, handle)
+        return True
 
     def _media_command(self, call: ActiveCall, command: Command) -> None:
         assert self.media is not None
@@ -168,7 +217,10 @@ class CommandRunner:
     def _dial(self, call: ActiveCall, dial: Dial) -> None:
         target = dial.target
         call.recorder.dialling(dial.leg, target)
-        allowed, call.reserved = self.budget.take(call.reserved, self.sip.legs_in_use)
+        emergency = call.outbound is not None and call.outbound.emergency
+        allowed, call.reserved = self.budget.take(
+            call.reserved, self.sip.legs_in_use, emergency=emergency
+        )
         if not allowed:
             self._leg_failed(call, dial.leg, 503, "No free leg in this worker")
             return
@@ -180,7 +232,15 @@ class CommandRunner:
             self._leg_failed(call, dial.leg, 404, "No route to target")
             return
         line = trunk_for(self.config.trunks, call.tenant) if target.uri.startswith("tel:") else None
-        if line is not None:
+        if call.outbound is not None:
+            headers = outbound_headers(call.outbound, host)
+            sender = from_header(call.outbound.announce_as, call.outbound.presented, host)
+            if call.outbound.privacy:
+                sender = from_header("Anonymous", None, host)
+            if line is not None:  # the tenant's trunk: its number format, the edge's TRUNK_OUT
+                uri = trunk_uri(line, uri)
+                headers.append(("X-Rufweiche-Trunk", line.name))
+        elif line is not None:
             uri, sender, headers = trunk_leg(line, dial, uri)
         else:
             headers = [("Diversion", diversion(dial.diverted_from, host))]
@@ -257,13 +317,20 @@ class CommandRunner:
                 self.reject(call, status, "Call ended")
 
 
+def trunk_uri(line: TrunkLine, uri: str) -> str:
+    """The request URI towards ``line``: the number in the trunk's format (49..., 0049...)."""
+    policy = line.policy
+    scheme, _, rest = uri.partition(":")
+    number, _, host = rest.partition("@")
+    return f"{scheme}:{format_number(number, policy.number_format, policy.country)}@{host}"
+
+
 def trunk_leg(line: TrunkLine, dial: Dial, uri: str) -> tuple[str, str, list[tuple[str, str]]]:
     """Request-URI, From and headers of a leg through ``line``: the number in the trunk's
     format, the identity of its profile, and X-Rufweiche-Trunk for the edge (TRUNK_OUT)."""
     policy = line.policy
-    scheme, _, rest = uri.partition(":")
-    number, _, host = rest.partition("@")
-    target = f"{scheme}:{format_number(number, policy.number_format, policy.country)}@{host}"
+    number = uri.partition(":")[2].partition("@")[0]
+    target = trunk_uri(line, uri)
     identity = forwarded_identity(
         policy,
         caller=dial.caller,
@@ -273,6 +340,17 @@ def trunk_leg(line: TrunkLine, dial: Dial, uri: str) -> tuple[str, str, list[tup
         f"@{policy.domain}",
     )
     return target, identity.from_header, [*identity.headers, ("X-Rufweiche-Trunk", line.name)]
+
+
+def outbound_headers(call: OutboundCall, host: str) -> list[tuple[str, str]]:
+    """P-Asserted-Identity of the business (RFC 3325), Privacy: id on request (RFC 3323).
+
+    The trunk profile of issue 15 may format these per trunk; this is the default form.
+    """
+    headers = [("P-Asserted-Identity", asserted_identity(call.presented, host))]
+    if call.privacy:
+        headers.append(("Privacy", "id"))
+    return headers
 
 
 def deadline(seconds: float) -> int:

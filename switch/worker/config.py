@@ -22,6 +22,9 @@ class WorkerConfig:
     # when all its call slots hold legs. Keeping one slot spare makes every overflow
     # call get our 503 + Retry-After instead, at the price of one bridged call less.
     spare_leg: bool = False
+    # Legs ordinary calls leave free for 110/112 (settings ``emergency_reserve``; the
+    # edge then offers this worker fewer calls, see switch/supervisor/topology.py).
+    emergency_reserve: int = 0
     # Media services (announcements, voicemail, answer confirmation) keep their files
     # here; without it VOICEMAIL/ANNOUNCEMENT finals reject and confirm is not asked.
     data_dir: Path | None = None

@@ -58,6 +58,8 @@ from switch.masking import loggable_number
 from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
+from switch.worker.outbound import OutboundDesk
+from switch.worker.ringback import Ringback, TonePorts
 from switch.worker.seam import (
     IncomingInvite,
     LegConnected,
@@ -65,6 +67,7 @@ from switch.worker.seam import (
     LegEnded,
     LegEvent,
     LegProgress,
+    LegTransferRequested,
     SipLegs,
 )
 from switch.worker.timers import Timers
@@ -88,6 +91,7 @@ class CallDriver:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: MediaServices | None = None,
+        tones: TonePorts | None = None,
     ) -> None:
         self.config = config
         self.sip = legs
@@ -103,6 +107,10 @@ class CallDriver:
         self._keys = itertools.count(1)
         self.timers = Timers()
         self._pending: deque[tuple[ActiveCall, Event]] = deque()
+        self.ringback = None if tones is None else Ringback(tones, owns_ended=media is None)
+        """The ringback tone of transfers (switch/worker/ringback.py), media services or not."""
+        self.outbound = OutboundDesk(self)
+        """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
         self.commands = CommandRunner(
             config,
             legs,
@@ -112,6 +120,7 @@ class CallDriver:
             pending=self._pending,
             by_handle=self._by_handle,
             report=self._send_record,
+            ringback=self.ringback,
         )
 
     @property
@@ -149,7 +158,11 @@ class CallDriver:
             elif isinstance(event, LegEnded):
                 self._on_ended(call, leg, event)
             elif isinstance(event, LegDigit) and leg != CALLER and leg not in call.cancelled:
-                self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+                if not self.outbound.transfer_digit(call, leg, event):
+                    self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+            elif isinstance(event, LegTransferRequested):
+                self.outbound.transfer_requested(call, leg, event)
+                self.run_pending()
         except Exception:
             # A bug in one call must not take the other calls of this process down.
             log.exception("leg event %r failed", type(event).__name__)
@@ -172,10 +185,13 @@ class CallDriver:
         self.calls[call.key] = call
         self._by_handle[invite.handle] = (call, CALLER)
 
+        plan = self.plans.for_number(called) if called else None
+        if plan is None and self.outbound.wants(invite, called_raw):
+            self.outbound.invite(call, invite, called_raw)
+            return
         if is_feature_code(called_raw):
             self._feature_code(call, called_raw, invite)
             return
-        plan = self.plans.for_number(called) if called else None
         if plan is not None:
             recorder.routed(plan.tenant)
         if self.draining or not self.budget.admits(self.sip.legs_in_use):
@@ -210,11 +226,11 @@ class CallDriver:
         if decision.steps:
             call.reserved = self.budget.reserve()
         options = None if self.media is None else self.media.options(plan.tenant)
-        self._start_flow(call, invite, decision, options)
+        self.start_flow(call, invite, decision, options)
         self._send_record(call, CallPhase.STARTED)  # after the INVITEs left: not on the hot path
         self.run_pending()
 
-    def _start_flow(
+    def start_flow(
         self,
         call: ActiveCall,
         invite: IncomingInvite,
@@ -295,6 +311,16 @@ class CallDriver:
 
     # ------------------------------------------------------------------ flow driving
 
+    def feed(self, call: ActiveCall, event: Event) -> None:
+        """Hand one event to the call's flow and carry out what it returns."""
+        self._feed(call, event)
+
+    def execute(self, call: ActiveCall, commands: Iterable[Command]) -> None:
+        self._execute(call, commands)
+
+    def send_record(self, call: ActiveCall, phase: CallPhase) -> None:
+        self._send_record(call, phase)
+
     def _feed(self, call: ActiveCall, event: Event) -> None:
         if call.flow is None or call.finished is not None:
             return
@@ -308,6 +334,8 @@ class CallDriver:
         self._execute(call, commands)
 
     def run_pending(self) -> None:
+        if self.ringback is not None:
+            self.ringback.poll()
         if self.media is not None:  # prompts that reached their end (switch/worker/media.py)
             for key, media_event in self.media.ended():
                 media_call = self.calls.get(key)
@@ -341,6 +369,8 @@ class CallDriver:
         if call.finished is None and call.flow is not None:
             return
         del self.calls[call.key]
+        if self.ringback is not None:
+            self.ringback.call_ended(call.key)
         if self.media is not None:
             self.media.call_ended(call.key)
         self.timers.forget(call.key)
@@ -349,6 +379,7 @@ class CallDriver:
             # is filed as such (switch/supervisor/voicemail.py), not counted as a missed call.
             return
         call.recorder.closed(time.monotonic_ns())
+        self.outbound.closed(call)
         self._send_record(call, CallPhase.ENDED)
 
     def _send_record(self, call: ActiveCall, phase: CallPhase) -> None:
@@ -401,7 +432,7 @@ class CallDriver:
             return
         call.recorder.decided(decision, None)
         log.info("call %s tenant=%s: %s dictates", invite.call_id, plan.tenant, person)
-        self._start_flow(call, invite, decision, options)
+        self.start_flow(call, invite, decision, options)
         self.run_pending()
 
 

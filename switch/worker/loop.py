@@ -39,6 +39,7 @@ from switch.worker.channel import ControlChannel
 from switch.worker.config import WorkerConfig
 from switch.worker.driver import CallDriver
 from switch.worker.media import MediaServices
+from switch.worker.ringback import TonePorts
 from switch.worker.seam import SipLegs
 
 log = logging.getLogger("switch.worker")
@@ -60,14 +61,24 @@ class Worker:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: MediaServices | None = None,
+        tones: TonePorts | None = None,
     ) -> None:
         self.config = config
         self.endpoint = endpoint
         self.channel = channel
         self.media = media
-        self.budget = LegBudget(MAX_LEGS, spare_leg=config.spare_leg)
+        self.budget = LegBudget(
+            MAX_LEGS, spare_leg=config.spare_leg, emergency_reserve=config.emergency_reserve
+        )
         self.driver = CallDriver(
-            config, endpoint, plans, self.budget, channel.send, clock=clock, media=media
+            config,
+            endpoint,
+            plans,
+            self.budget,
+            channel.send,
+            clock=clock,
+            media=media,
+            tones=tones,
         )
         self._stop_at: int | None = None
         self._stopping = False
@@ -232,6 +243,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep one pjsua call slot free so that overflow gets 503, not pjsua's own 486",
     )
+    parser.add_argument(
+        "--emergency-reserve",
+        type=int,
+        default=0,
+        choices=range(0, MAX_LEGS),
+        metavar="LEGS",
+        help="legs ordinary calls leave free, so that a 110/112 call always finds its legs",
+    )
     return parser.parse_args(argv)
 
 
@@ -253,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trunks=tuple(args.trunk_line),
         grace=args.grace,
         spare_leg=args.spare_leg,
+        emergency_reserve=args.emergency_reserve,
         data_dir=args.data_dir,
     )
     try:
@@ -273,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.data_dir is not None:
         media = MediaServices(config.data_dir, endpoint.media, channel.send)
         media.prepare(plans)  # prompts are made on a background thread, not here
-    worker = Worker(config, endpoint, plans, channel, media=media)
+    worker = Worker(config, endpoint, plans, channel, media=media, tones=endpoint.media)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
     channel.start()
@@ -288,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             code = worker.run()
     finally:
+        if worker.driver.ringback is not None:
+            worker.driver.ringback.close()  # its tone file's temporary directory
         endpoint.close()
         channel.close()
     log.info("worker %s: stopped", config.name)

@@ -71,7 +71,22 @@ class LegDigit:
     at: int
 
 
-LegEvent = IncomingInvite | LegProgress | LegConnected | LegEnded | LegDigit
+@dataclass(frozen=True, slots=True)
+class LegTransferRequested:
+    """The leg sent a REFER (RFC 3515): put its peer through to ``refer_to``.
+
+    ``replaces`` is the Replaces value of an attended transfer (RFC 3891), the Call-ID of
+    the dialog the target should take over. The endpoint answered the REFER already.
+    """
+
+    handle: int
+    refer_to: str  # the Refer-To URI as sent
+    target_user: str | None  # its user part ("201", "jan.mobile", "+4917...")
+    replaces: str | None
+    at: int
+
+
+LegEvent = IncomingInvite | LegProgress | LegConnected | LegEnded | LegDigit | LegTransferRequested
 
 
 class SipLegs(Protocol):

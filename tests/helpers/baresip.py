@@ -122,6 +122,13 @@ class Baresip:
             time.sleep(0.05)
         raise AssertionError(f"baresip {self.name}: no {kind} event in {self.events}")
 
+    def command(self, command: str, params: str = "") -> None:
+        """One ctrl_tcp command (a JSON netstring, PEERS.md §1), e.g. ``transfer`` + a URI;
+        its answer arrives among :attr:`events` (``"response": true``)."""
+        assert self._ctrl is not None
+        body = json.dumps({"command": command, "params": params, "token": command}).encode()
+        self._ctrl.sendall(str(len(body)).encode() + b":" + body + b",")
+
     def packets(self) -> tuple[int, int]:
         """(transmitted, received) RTP packets from the stats block printed at hang-up."""
         for line in self.log.read_text(errors="replace").splitlines():

@@ -23,6 +23,7 @@ from switch.worker.seam import (
     LegEnded,
     LegEvent,
     LegProgress,
+    LegTransferRequested,
 )
 
 
@@ -125,6 +126,17 @@ class FakeSip:
     def caller_hangs_up(self, handle: int) -> None:
         leg = self.legs[handle]
         self._end(leg, 487 if not leg.answered_by_us else 200, "Caller left")
+
+    def refer(self, handle: int, target: str, replaces: str | None = None) -> None:
+        """Leg ``handle`` sends a REFER to ``target`` (a user part: "201", "jan.mobile")."""
+        self.log.append(("refer", handle, target))
+        uri = f"sip:{target}@switch"
+        self._events.append(LegTransferRequested(handle, uri, target, replaces, self._now()))
+
+    def digits(self, handle: int, text: str) -> None:
+        """Leg ``handle`` sends DTMF digits (RFC 4733), one event each."""
+        for digit in text:
+            self._events.append(LegDigit(handle, digit, self._now()))
 
     def handle_of(self, uri: str) -> int:
         return next(h for h, leg in self.legs.items() if leg.uri == uri and not leg.inbound)
