@@ -55,7 +55,15 @@ log = logging.getLogger("rufweiche")
 
 
 async def start_records(stack: AsyncExitStack, settings: Settings) -> RecordWriter:
-    return await stack.enter_async_context(RecordWriter(settings.data_dir / RECORDS_FILE))
+    """The writer with the ``records:`` settings: second spools, backlog, reserve (issue 14)."""
+    config = settings.records
+    writer = RecordWriter(
+        settings.data_dir / RECORDS_FILE,
+        spool_dirs=config.spool_dirs,
+        backlog_max=config.backlog_max,
+        reserve_bytes=int(config.reserve_mb * 1024 * 1024),
+    )
+    return await stack.enter_async_context(writer)
 
 
 async def start_presence(
@@ -189,6 +197,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         writer = await start_records(stack, settings)
         hub = await start_presence(stack, settings, plans)
         metrics = Metrics()
+        metrics.watch_records(writer.health)
         feed = LiveFeed(DashboardState(window=metrics.window))
         stack.callback(feed.close)
         await feed.load_today(writer.recent_calls)  # "calls per business today" survive a restart
