@@ -16,6 +16,8 @@ that holds every long-lived task:
   SIP presence (PIDF) published through it;
 * :func:`start_http` — ``/metrics``, ``/healthz``, the API and the dashboard
   (:mod:`switch.web.app`), with login when a users file exists;
+* :class:`~switch.supervisor.retention.Retention` — deletes what the ``retention:``
+  settings no longer keep, at start and then daily (issue 14);
 * :func:`run_workers` — the worker slots (:mod:`switch.control.pool`) and the dial-plan
   watcher (:mod:`switch.supervisor.reload`), until SIGTERM/SIGINT; then the calls drain.
 """
@@ -42,6 +44,7 @@ from switch.errors import SwitchError
 from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
+from switch.supervisor.retention import Retention
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
@@ -230,6 +233,8 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         await stack.enter_async_context(voicemail)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
         await start_http(stack, sup, voicemail, auth_layer, http_host)
+        retention = Retention(settings.retention, settings.data_dir, audit)  # issue 14
+        tasks.create_task(retention.run(sup.stopping), name="retention")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sup.stopping.set)
         stack.callback(_remove_signal_handlers, loop)

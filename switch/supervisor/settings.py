@@ -104,7 +104,8 @@ class RetentionSettings(BaseModel):
     calls: Annotated[str, Field(pattern=_AGE)] | None = "90d"
     voicemail: Annotated[str, Field(pattern=_AGE)] | None = "30d"
     dictation: Annotated[str, Field(pattern=_AGE)] | None = "30d"
-    audit: Annotated[str, Field(pattern=_AGE)] | None = "365d"
+    # None: as the users file's ``audit_retention_days`` says (180 d by default).
+    audit: Annotated[str, Field(pattern=_AGE)] | None = None
     # Per tenant (the dial plan's tenant id), the keys to change for that business.
     tenants: dict[str, RetentionOverride] = Field(default_factory=dict)
     interval_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 24.0
