@@ -11,6 +11,9 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from switch.access.audit import AuditLog
 from switch.records.schema import RECORDS_FILE
@@ -19,7 +22,10 @@ from switch.supervisor.retention import Retention
 from switch.supervisor.settings import RetentionSettings, Settings
 from switch.supervisor.voicemail import VoicemailBox
 from switch.worker.announcements import write_tone
+from tests.switch.running_switch import make_switch
 from tests.switch.sample_records import make_record
+
+__all__ = ["make_switch"]  # the fixture, imported for pytest
 
 DAY = 86400.0
 NOW = time.time()
@@ -143,3 +149,35 @@ async def test_a_failing_pass_is_audited_and_does_not_stop_the_task(tmp_path: Pa
     (event,) = audit.read()
     assert event["event"] == "retention"
     assert event["ok"] is False
+
+
+@pytest.mark.peer
+@pytest.mark.slow
+async def test_the_running_switch_enforces_retention_at_start(
+    tmp_path: Path, make_switch: Any
+) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    files = await fill(data_dir)
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    source = Path(__file__).parents[3] / "dialplans" / "tischlerei-mueller.yaml"
+    (plans / "mueller.yaml").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    # The default settings: calls 90d, voicemail and dictation 30d.
+    switch = await asyncio.to_thread(make_switch, plans)
+    audit = AuditLog(data_dir / "audit.jsonl")
+    events = await asyncio.to_thread(
+        switch.wait_until,
+        lambda: [e for e in audit.read() if e["event"] == "retention"],
+        10,
+        "a retention pass",
+    )
+    assert events[0]["ok"] is True
+    # The call left "in progress" by the earlier writer was closed as aborted at start,
+    # so it is old and finished now: 2 + 1.
+    assert events[0]["deleted"]["calls"] == 3
+    cutoff = NOW - 90 * DAY
+    assert count(data_dir, f"SELECT COUNT(*) FROM calls WHERE started_wall < {cutoff}") == 0
+    assert not files["voicemail40"].exists()
+    assert files["voicemail10"].exists()
+    assert "retention: deleted calls 3" in switch.output()
