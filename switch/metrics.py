@@ -34,9 +34,11 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from switch.call.calllog import CallRecord, MediaStats
 
@@ -434,6 +436,11 @@ class Metrics:
         if grown > 0:
             self.edge_malformed.inc(grown)
 
+    def watch_records(self, health: Callable[[], Mapping[str, Any]]) -> None:
+        """Issue 14: expose the record writer's durability, read at every scrape from
+        ``health`` (:meth:`switch.records.writer.RecordWriter.health`)."""
+        self.registry.register(_RecordsCollector(health))
+
     @property
     def metric_names(self) -> set[str]:
         """Every sample name the registry can expose (``_bucket``, ``_total``, ... included)."""
@@ -447,3 +454,46 @@ class Metrics:
             for family in self.registry.collect()
             for suffix in suffixes.get(family.type, ("",))
         }
+
+
+class _RecordsCollector(Collector):
+    """``rufweiche_records_*``: backlog in memory, its bound, durable 0/1, lost, reserve."""
+
+    def __init__(self, health: Callable[[], Mapping[str, Any]]) -> None:
+        self._health = health
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # names are known only at collect time; no describe-time work
+
+    def collect(self) -> Iterable[Metric]:
+        h = self._health()
+        yield GaugeMetricFamily(
+            "rufweiche_records_backlog",
+            "Call-record items held in memory only (no database, no spool could take them).",
+            value=h["backlog"],
+        )
+        yield GaugeMetricFamily(
+            "rufweiche_records_backlog_max",
+            "The bound of that backlog; beyond it records are dropped.",
+            value=h["backlog_max"],
+        )
+        yield GaugeMetricFamily(
+            "rufweiche_records_durable",
+            "1 when every call record is on disk (database or spool), 0 when some are not.",
+            value=1.0 if h["durable"] else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "rufweiche_records_spool_pending",
+            "1 while records wait in a spool or in memory for the database.",
+            value=1.0 if h["spool_pending"] else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "rufweiche_records_reserve_bytes",
+            "The disk space held in reserve for the spool (0 once given back).",
+            value=h["reserve_bytes"],
+        )
+        yield CounterMetricFamily(
+            "rufweiche_records_lost",
+            "Call-record reports dropped because the in-memory backlog was full.",
+            value=h["lost"],
+        )

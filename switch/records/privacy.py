@@ -14,7 +14,8 @@ Who ``--person`` is (:meth:`Subject.parse`):
   number in call rows, keeping the call's anonymous figures (times, outcome).
 * a **person id** of the plan (``jan``): someone of the business or the service.
   Matched against ``legs.owner``, ``calls.answered_by`` and the presence table.
-  Erasure deletes the presence row and replaces the id in legs and calls by ``(erased)``.
+  Erasure deletes the presence row, the person's dictations (rows and WAV files) and
+  replaces the id in legs and calls by ``(erased)``.
 
 Purge deletes calls (with their legs) and voicemail messages (rows and files) that
 started before the cut-off.
@@ -33,6 +34,7 @@ import contextlib
 import re
 import sqlite3
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -40,7 +42,7 @@ from typing import Any, Final
 import aiosqlite
 
 from rules import normalize_number
-from switch.errors import PrivacyError
+from switch.errors import PrivacyError, RecordsError
 from switch.records import voicemails
 from switch.records.rows import row_dict
 from switch.records.schema import RECORDS_FILE, existing, has_table, transaction
@@ -119,6 +121,10 @@ async def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
                 result["voicemails"] = await voicemails.of_caller(
                     db, subject.tenant, subject.number
                 )
+            if subject.person is not None and await has_table(db, "voicemails"):
+                result["dictations"] = await voicemails.of_person(
+                    db, subject.tenant, subject.person
+                )
     if subject.person is not None:
         result["presence"] = _presence_rows(data_dir, subject.tenant, subject.person)
     return result
@@ -126,7 +132,7 @@ async def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
 
 async def delete(data_dir: Path, subject: Subject) -> dict[str, int]:
     """Erase ``subject`` (Art. 17); returns what was changed, by kind."""
-    counts = {"calls": 0, "legs": 0, "voicemails": 0, "files": 0, "presence": 0}
+    counts = {"calls": 0, "legs": 0, "voicemails": 0, "dictations": 0, "files": 0, "presence": 0}
     async with existing(data_dir / RECORDS_FILE) as db:
         if db is not None:
             async with transaction(db):
@@ -157,6 +163,10 @@ async def delete(data_dir: Path, subject: Subject) -> dict[str, int]:
                         "(answered_by = ? OR answered_by LIKE ?)",
                         (ERASED, subject.tenant, person, f"{person}.%"),
                     )
+                    if person is not None and await has_table(db, "voicemails"):
+                        paths = await voicemails.delete_of_person(db, subject.tenant, person)
+                        counts["dictations"] = len(paths)
+                        counts["files"] = _unlink(data_dir, paths)
     if subject.person is not None:
         counts["presence"] = _delete_presence(data_dir, subject.tenant, subject.person)
     return counts
@@ -180,6 +190,68 @@ async def purge(data_dir: Path, older_than_s: float, tenant: str | None = None) 
                 paths = await voicemails.delete_older(db, cutoff, tenant)
                 counts["voicemails"] = len(paths)
                 counts["files"] = _unlink(data_dir, paths)
+    return counts
+
+
+RETENTION_KINDS: Final = ("calls", "voicemail", "dictation")
+
+
+async def purge_by_kind(
+    data_dir: Path,
+    ages: Mapping[str, float | None],
+    *,
+    now: float,
+    tenant: str | None = None,
+    skip_tenants: Mapping[str, Collection[str]] | None = None,
+) -> dict[str, int]:
+    """Retention per kind (issue 14): ``ages`` maps ``calls``/``voicemail``/``dictation``
+    to the seconds to keep (None: keep forever). ``tenant`` limits it to one business;
+    ``skip_tenants[kind]`` are businesses with a retention of their own for that kind.
+    Returns the rows (and files) deleted, by kind; :class:`RecordsError` when the
+    database cannot be used (the running switch logs it and tries again later)."""
+    try:
+        return await _purge_by_kind(data_dir, ages, now, tenant, skip_tenants or {})
+    except sqlite3.Error as exc:
+        path = data_dir / RECORDS_FILE
+        raise RecordsError(f"retention on {str(path)!r} failed: {exc}", path=path) from exc
+
+
+async def _purge_by_kind(
+    data_dir: Path,
+    ages: Mapping[str, float | None],
+    now: float,
+    tenant: str | None,
+    skip: Mapping[str, Collection[str]],
+) -> dict[str, int]:
+    counts = {"calls": 0, "voicemails": 0, "dictations": 0, "files": 0}
+    async with existing(data_dir / RECORDS_FILE) as db:
+        if db is None:
+            return counts
+        has_mail = await has_table(db, "voicemails")
+        async with transaction(db):
+            for kind in RETENTION_KINDS:
+                age = ages.get(kind)
+                if age is None or (kind != "calls" and not has_mail):
+                    continue
+                where = ["started_wall < ?"]
+                args: list[Any] = [now - age]
+                if tenant is not None:
+                    where.append("tenant = ?")
+                    args.append(tenant)
+                others = sorted(skip.get(kind, ()))
+                if others:
+                    where.append(f"tenant NOT IN ({', '.join('?' * len(others))})")
+                    args += others
+                if kind == "calls":
+                    where.append("outcome IS NOT NULL")  # never a call in progress
+                    sql = f"DELETE FROM calls WHERE {' AND '.join(where)}"
+                    counts["calls"] += await _count(db, sql, tuple(args))
+                    continue
+                where.append("kind = ?")
+                args.append(kind)
+                paths = await voicemails.delete_where(db, " AND ".join(where), tuple(args))
+                counts[f"{kind}s"] += len(paths)
+                counts["files"] += _unlink(data_dir, paths)
     return counts
 
 
@@ -240,4 +312,4 @@ def _delete_presence(data_dir: Path, tenant: str, person: str) -> int:
         return db.execute(sql, (tenant, person)).rowcount
 
 
-__all__ = ["ERASED", "Subject", "delete", "export", "parse_age", "purge"]
+__all__ = ["ERASED", "Subject", "delete", "export", "parse_age", "purge", "purge_by_kind"]

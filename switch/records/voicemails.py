@@ -181,6 +181,28 @@ async def delete_of_caller(db: aiosqlite.Connection, tenant: str, number: str) -
     return await _delete(db, where, args)
 
 
+async def of_person(db: aiosqlite.Connection, tenant: str, person: str) -> list[dict[str, Any]]:
+    """Every dictation that ``person`` of ``tenant`` recorded, oldest first."""
+    async with db.execute(
+        "SELECT * FROM voicemails WHERE tenant = ? AND kind = 'dictation' AND person = ? "
+        "ORDER BY started_wall",
+        (tenant, person),
+    ) as cursor:
+        return [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+
+
+async def delete_of_person(db: aiosqlite.Connection, tenant: str, person: str) -> list[str]:
+    """Delete the dictations of ``person`` (issue 14); the paths of their files."""
+    where = "tenant = ? AND kind = 'dictation' AND person = ?"
+    return await _delete(db, where, (tenant, person))
+
+
+async def delete_where(db: aiosqlite.Connection, where: str, args: tuple[Any, ...]) -> list[str]:
+    """Retention per kind (privacy.purge_by_kind builds ``where`` from fixed column names,
+    the values are parameters); the paths of the deleted rows' files."""
+    return await _delete(db, where, args)
+
+
 async def delete_older(db: aiosqlite.Connection, cutoff: float, tenant: str | None) -> list[str]:
     """Delete the rows that started before ``cutoff`` (of ``tenant``, or all); their paths."""
     if tenant is None:

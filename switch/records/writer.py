@@ -11,13 +11,18 @@ How a report becomes rows (upserts, ``phase_rank``) is :mod:`switch.records.rows
 
 When SQLite refuses a batch with :class:`sqlite3.OperationalError` (locked beyond
 ``busy_timeout``, disk full, I/O error), the batch goes to the *spool*
-(:mod:`switch.records.spool`). The spool is replayed before the next batch that
-succeeds, on a timer while no new records arrive, and when the writer starts. No record
-is lost unless the spool cannot be written either (then the error is logged with the
-count of lost records). A report the database refuses for itself (not a transient
-error: e.g. a NULL where the schema forbids one) is set aside in ``<db>.rejected.jsonl``
-with the error, and the rest of its batch is written one by one, so one bad report never
-blocks the others.
+(:mod:`switch.records.spool`), or to the next of ``spool_dirs`` (another file system),
+or, when no spool can be written either (the one disk is full), into a bounded
+in-memory *backlog* (``backlog_max``): the records are then "not durable"
+(:meth:`RecordWriter.health`, ``/healthz``, ``rufweiche_records_durable``). A
+``reserve_bytes`` file taken at start is given back on the first "disk full", so that
+the next minutes of records still find room. Whatever waits is retried before the next
+batch and on a timer with backoff (``retry_min`` doubling to ``retry_interval``), and
+when the writer starts. Only items beyond ``backlog_max`` are dropped (oldest first,
+counted in ``records_lost``, logged as CALL RECORDS LOST). A report the database
+refuses for itself (not a transient error: e.g. a NULL where the schema forbids one) is
+set aside in ``<db>.rejected.jsonl`` with the error, and the rest of its batch is
+written one by one, so one bad report never blocks the others.
 
 Durability (fsync policy):
 - the database runs in WAL mode with ``synchronous=FULL``: a committed batch survives a
@@ -60,7 +65,7 @@ from switch.records.rows import (
     leg_row_values,
 )
 from switch.records.schema import connect, migrate, transaction
-from switch.records.spool import Abort, Item, Report, Spool
+from switch.records.spool import Abort, Fallback, Item, Report, Spool
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,8 @@ class WriterStats:
     records_replayed: int = 0
     records_lost: int = 0
     records_rejected: int = 0
+    records_held: int = 0  # reports kept in memory because no spool could be written
+    records_recovered: int = 0  # held reports written to the database later
     failed_batches: int = 0
     last_error: str | None = None
     batch_sizes: list[int] = field(default_factory=list)
@@ -102,11 +109,18 @@ class RecordWriter:
         batch_max: int = 500,
         busy_timeout: float = 2.0,
         retry_interval: float = 5.0,
+        retry_min: float = 0.25,
+        spool_dirs: Sequence[Path] = (),
+        backlog_max: int = 20_000,
+        reserve_bytes: int = 0,
         on_connect: ConnectHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
-        self.spool = Spool(self.path)
+        self.fallback = Fallback(
+            self.path, spool_dirs, backlog_max=backlog_max, reserve_bytes=reserve_bytes
+        )
+        self.spool: Spool = self.fallback.spools[0]
         self.spool_path = self.spool.path
         self.rejected_path = self.path.with_name(self.path.name + ".rejected.jsonl")
         self._closed = False
@@ -114,6 +128,8 @@ class RecordWriter:
         self._batch_max = batch_max
         self._busy_timeout = busy_timeout
         self._retry_interval = retry_interval
+        self._retry_min = min(retry_min, retry_interval)
+        self._backoff = self._retry_min
         self._on_connect = on_connect
         self._clock = clock
         self._db: aiosqlite.Connection | None = None
@@ -144,6 +160,7 @@ class RecordWriter:
             await self._close_connections()
             raise
         self.writable = True
+        self.fallback.start()
         await self._replay_spool()
         # Calls still active now were left by a previous run (it crashed or was killed).
         self._queue.put_nowait(Abort(None, self._clock()))
@@ -168,6 +185,14 @@ class RecordWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.fallback.backlog:
+            lost = self.fallback.take_backlog()
+            self.stats.records_lost += sum(isinstance(i, Report) for i in lost)
+            log.error(
+                "CALL RECORDS LOST at stop: %d item(s) were only in memory (database and "
+                "spools not writable)",
+                len(lost),
+            )
         await self._close_connections()
 
     async def _close_connections(self) -> None:
@@ -239,18 +264,54 @@ class RecordWriter:
 
     @property
     def spool_pending(self) -> bool:
-        return self.spool.pending
+        """Items wait in a spool file or in memory."""
+        return self.fallback.pending
+
+    @property
+    def backlog(self) -> int:
+        """Items held in memory only: neither the database nor a spool took them."""
+        return len(self.fallback.backlog)
+
+    @property
+    def durable(self) -> bool:
+        """Every record submitted so far is on a disk (database or spool), or queued."""
+        return not self.fallback.backlog
+
+    def health(self) -> dict[str, Any]:
+        """The records part of ``/healthz`` (issue 14: "records not durable")."""
+        reserve = self.fallback.reserve
+        return {
+            "state": "durable" if self.durable else "not durable",
+            "durable": self.durable,
+            "writable": self.writable,
+            "queued": self.queued,
+            "backlog": self.backlog,
+            "backlog_max": self.fallback.backlog_max,
+            "lost": self.stats.records_lost,
+            "spool_pending": self.spool_pending,
+            "spools": [str(s.path) for s in self.fallback.spools],
+            "reserve_bytes": reserve.size if reserve.held else 0,
+            "reserve_released": reserve.released,
+            "last_error": self.stats.last_error,
+        }
 
     # -- the writing task
 
     async def _run(self) -> None:
         stopping = False
         while not stopping:
+            # While records wait outside the database, retry with backoff (retry_min
+            # doubling up to retry_interval); otherwise just wait for the next report.
+            wait = self._backoff if self.spool_pending else self._retry_interval
             try:
-                first = await asyncio.wait_for(self._queue.get(), self._retry_interval)
+                first = await asyncio.wait_for(self._queue.get(), wait)
             except TimeoutError:
                 if self.spool_pending:
                     await self._replay_spool()
+                    if self.spool_pending:
+                        self._backoff = min(self._backoff * 2, self._retry_interval)
+                    if self._queue.empty():
+                        self.idle.set()
                 continue
             batch: list[Item] = []
             for item in self._drain(first):
@@ -276,8 +337,8 @@ class RecordWriter:
         return items
 
     async def _write_batch(self, batch: Sequence[Item]) -> None:
-        if self.spool_pending:
-            await self._replay_spool()
+        if self.spool_pending and not await self._replay_spool():
+            self._backoff = min(self._backoff * 2, self._retry_interval)
         if not batch:
             return
         if self.spool_pending:
@@ -302,6 +363,7 @@ class RecordWriter:
         self.writable = False
         self.stats.failed_batches += 1
         self.stats.last_error = str(exc)
+        self.fallback.noticed(exc)  # a full disk gives the reserve back
         log.warning(
             "records database %s refused a batch of %d (%s): spooling to %s",
             self.path,
@@ -388,28 +450,58 @@ class RecordWriter:
             log.info("closed %d active call(s) of worker %s as aborted", count, item.worker or "*")
         return count
 
-    # -- the spool
+    # -- the spool, the fallback spools and the in-memory backlog (spool.Fallback)
 
-    def _spool_items(self, items: Sequence[Item]) -> None:
-        try:
-            self.spool.append(items)
-        except OSError as exc:
-            self.stats.records_lost += len(items)
-            log.error(
-                "call-record spool %s cannot be written, %d lost: %s",
-                self.spool_path,
-                len(items),
-                exc,
-            )
-            return
-        self.stats.records_spooled += sum(isinstance(i, Report) for i in items)
+    def _spool_items(self, items: Sequence[Item], *, fresh: bool = True) -> None:
+        """Spool ``items`` (``fresh``: not yet counted), or hold them in memory."""
+        was_durable = self.durable
+        put = self.fallback.put(items)
         for item in items:
             if isinstance(item, Abort):
                 item.resolve(0)
+        reports = sum(isinstance(i, Report) for i in items)
+        if put.spool is not None:
+            self.stats.records_spooled += reports
+            if not was_durable:
+                log.warning("records durable again: the backlog went to %s", put.spool)
+            return
+        if fresh:
+            self.stats.records_held += reports
+        self.stats.records_lost += put.lost_reports
+        if was_durable:  # once per episode; every loss is logged by the Fallback
+            log.error(
+                "records NOT DURABLE: call records are held in memory only (up to %d items), "
+                "neither the database %s nor a spool can be written (%s); retrying",
+                self.fallback.backlog_max,
+                self.path,
+                self.fallback.last_error,
+            )
 
     async def _replay_spool(self) -> bool:
-        """Write the spool to the database; True when it is empty afterwards."""
-        items = self.spool.take()
+        """Write every spool, then the backlog, to the database; True when nothing waits."""
+        for spool in self.fallback.spools:
+            if spool.pending and not await self._replay_one(spool):
+                return False
+        if self.fallback.backlog:
+            held = self.fallback.take_backlog()
+            try:
+                await self._commit(held)
+            except sqlite3.OperationalError as exc:
+                self._failed(exc, len(held))
+                self._spool_items(held, fresh=False)  # to a spool with room, or to memory
+                return False
+            recovered = sum(isinstance(i, Report) for i in held)
+            self.stats.records_recovered += recovered
+            self.stats.records_written += recovered
+            log.warning("records durable again: %d held item(s) written", len(held))
+        self.writable = True
+        self._backoff = self._retry_min
+        self.fallback.reserve.restore()
+        return not self.spool_pending
+
+    async def _replay_one(self, spool: Spool) -> bool:
+        """Write one spool file to the database; True when it is empty afterwards."""
+        items = spool.take()
         if items is None:
             return True
         try:
@@ -420,7 +512,7 @@ class RecordWriter:
             return False
         self.writable = True
         self.stats.records_replayed += sum(isinstance(i, Report) for i in items)
-        self.spool.replayed()
+        spool.replayed()
         if items:
-            log.info("replayed %d spooled call-record item(s) from %s", len(items), self.spool_path)
-        return not self.spool_path.exists()
+            log.info("replayed %d spooled call-record item(s) from %s", len(items), spool.path)
+        return not spool.path.exists()

@@ -18,6 +18,8 @@ that holds every long-lived task:
   SIP presence (PIDF) published through it;
 * :func:`start_http` — ``/metrics``, ``/healthz``, the API and the dashboard
   (:mod:`switch.web.app`), with login when a users file exists;
+* :class:`~switch.supervisor.retention.Retention` — deletes what the ``retention:``
+  settings no longer keep, at start and then daily (issue 14);
 * :func:`run_workers` — the worker slots (:mod:`switch.control.pool`) and the dial-plan
   watcher (:mod:`switch.supervisor.reload`), until SIGTERM/SIGINT; then the calls drain.
 """
@@ -46,6 +48,7 @@ from switch.errors import SwitchError
 from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
+from switch.supervisor.retention import Retention
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
@@ -60,7 +63,15 @@ log = logging.getLogger("rufweiche")
 
 
 async def start_records(stack: AsyncExitStack, settings: Settings) -> RecordWriter:
-    return await stack.enter_async_context(RecordWriter(settings.data_dir / RECORDS_FILE))
+    """The writer with the ``records:`` settings: second spools, backlog, reserve (issue 14)."""
+    config = settings.records
+    writer = RecordWriter(
+        settings.data_dir / RECORDS_FILE,
+        spool_dirs=config.spool_dirs,
+        backlog_max=config.backlog_max,
+        reserve_bytes=int(config.reserve_mb * 1024 * 1024),
+    )
+    return await stack.enter_async_context(writer)
 
 
 async def start_presence(
@@ -224,6 +235,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         writer = await start_records(stack, settings)
         hub = await start_presence(stack, settings, plans)
         metrics = Metrics()
+        metrics.watch_records(writer.health)
         feed = LiveFeed(DashboardState(window=metrics.window))
         stack.callback(feed.close)
         await feed.load_today(writer.recent_calls)  # "calls per business today" survive a restart
@@ -260,6 +272,8 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
             spawn(sup.trunks.run(sup.stopping))
         await start_http(stack, sup, voicemail, auth_layer, http_host)
+        retention = Retention(settings.retention, settings.data_dir, audit)  # issue 14
+        tasks.create_task(retention.run(sup.stopping), name="retention")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sup.stopping.set)
         stack.callback(_remove_signal_handlers, loop)

@@ -26,7 +26,16 @@ from switch.edge.settings import EdgeSettings
 from switch.edge.trunks import TrunksSettings
 from switch.errors import ConfigProblem, SettingsError
 
-__all__ = ["Endpoint", "MqttSettings", "Settings", "SettingsError", "endpoint", "load_settings"]
+__all__ = [
+    "Endpoint",
+    "MqttSettings",
+    "RecordsSettings",
+    "RetentionSettings",
+    "Settings",
+    "SettingsError",
+    "endpoint",
+    "load_settings",
+]
 
 
 def _host_port(value: str, default_port: int) -> tuple[str, int]:
@@ -66,6 +75,44 @@ class MqttSettings(BaseModel):
         return value
 
 
+class RecordsSettings(BaseModel):
+    """``records:`` — what happens when the calls database cannot be written (issue 14)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Further spool directories, tried in order when the one next to the database cannot
+    # be written (put one on another file system than data_dir).
+    spool_dirs: tuple[Path, ...] = ()
+    # Reports kept in memory when no spool can be written either; beyond it they are lost.
+    backlog_max: Annotated[int, Field(ge=0)] = 20_000
+    # A file of this size, taken at start, given back when the disk is full (0 = none).
+    reserve_mb: Annotated[float, Field(ge=0, le=4096)] = 8.0
+
+
+_AGE = r"^\d+[dhw]?$"
+
+
+class RetentionOverride(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    calls: Annotated[str, Field(pattern=_AGE)] | None = None
+    voicemail: Annotated[str, Field(pattern=_AGE)] | None = None
+    dictation: Annotated[str, Field(pattern=_AGE)] | None = None
+
+
+class RetentionSettings(BaseModel):
+    """``retention:`` — how long data is kept; the running switch deletes what is older
+    once at start and then daily (switch/supervisor/retention.py). ``null`` = keep."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    calls: Annotated[str, Field(pattern=_AGE)] | None = "90d"
+    voicemail: Annotated[str, Field(pattern=_AGE)] | None = "30d"
+    dictation: Annotated[str, Field(pattern=_AGE)] | None = "30d"
+    # None: as the users file's ``audit_retention_days`` says (180 d by default).
+    audit: Annotated[str, Field(pattern=_AGE)] | None = None
+    # Per tenant (the dial plan's tenant id), the keys to change for that business.
+    tenants: dict[str, RetentionOverride] = Field(default_factory=dict)
+    interval_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 24.0
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -103,6 +150,9 @@ class Settings(BaseModel):
     # a trunk takes for "callee busy" and never retries. Costs one bridged call of two.
     # Behind the edge it is not needed: the edge turns that 486 into 503 (docs/edge.md).
     spare_leg: bool = False
+
+    records: RecordsSettings = RecordsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _workers_need_a_front(self) -> Settings:

@@ -307,6 +307,7 @@ class Supervisor:
                     }
                     for w in self.workers
                 },
+                "records": self.writer.health(),  # issue 14: durable / backlog / lost
                 "edge": None
                 if self.edge is None
                 else {"pid": self.edge.pid, "running": self.edge.running},

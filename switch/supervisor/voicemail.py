@@ -12,8 +12,13 @@ message. :class:`VoicemailBox` (one per supervisor, an ``async with`` object) th
    QoS 1, not retained: it is an event, not a state) with
    ``{"call_id", "path", "caller", "duration", "time"}``, through the supervisor's one
    MQTT bridge (:meth:`presence.mqtt.PresenceBridge.publish`). A broker that is down
-   never delays a call or loses the record: after ``publish_timeout`` the notice is
-   logged and dropped. Notices in flight are awaited (bounded) when the box closes.
+   never delays a call or loses the record, nor the notice (issue 14): notices wait in
+   a bounded outbox (:class:`Outbox`, ``outbox_max``, oldest dropped beyond it, logged)
+   that one sender task empties in order, retrying with backoff until the broker is
+   back. The outbox is also kept in ``<data_dir>/voicemail-notices.jsonl`` while it is
+   not empty (rewritten on every change: notices are rare), so that notices survive a
+   restart of the switch. When the box closes, the sender gets up to ``publish_timeout``
+   to empty it; what is left stays in the file for the next start.
 
 The HTTP side (:func:`voicemail_routes`): ``GET /api/v1/voicemails[?tenant=]`` lists
 the newest messages, and ``GET /files/voicemail/<tenant>/<file>.wav`` serves one
@@ -30,8 +35,11 @@ The dictation box (issue 7) reuses all of it: a report with ``"kind": "dictation
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+from collections import deque
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -46,6 +54,9 @@ from switch.records.voicemails import Voicemail, VoicemailStore
 log = logging.getLogger("switch.supervisor.voicemail")
 
 PUBLISH_TIMEOUT_S = 5.0
+OUTBOX_MAX = 1000
+OUTBOX_FILE = "voicemail-notices.jsonl"
+RETRY_MAX_S = 30.0
 
 
 class Publisher(Protocol):
@@ -72,6 +83,68 @@ def payload(mail: Voicemail) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
+class Outbox:
+    """Notices not yet accepted by the broker: bounded, in order, mirrored to a file."""
+
+    def __init__(self, path: Path | None, maximum: int = OUTBOX_MAX) -> None:
+        self.path = path
+        self.maximum = max(1, maximum)
+        self.items: deque[tuple[str, bytes]] = deque()
+        self.dropped = 0
+        self.ready = asyncio.Event()
+
+    def load(self) -> None:
+        """The notices a previous run could not send."""
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            log.error("voicemail notices %s not read: %s", self.path, exc)
+            return
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                self.items.append((str(entry["topic"]), str(entry["payload"]).encode()))
+        if self.items:
+            log.info("%d voicemail notice(s) of an earlier run to send", len(self.items))
+            self.ready.set()
+
+    def put(self, topic: str, body: bytes) -> None:
+        self.items.append((topic, body))
+        if len(self.items) > self.maximum:
+            self.items.popleft()
+            self.dropped += 1
+            log.error("voicemail notice outbox full (%d): the oldest notice dropped", self.maximum)
+        self.ready.set()
+        self.save()
+
+    def done(self) -> None:
+        """The first notice was sent."""
+        self.items.popleft()
+        if not self.items:
+            self.ready.clear()
+        self.save()
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        try:
+            if not self.items:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+                return
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            lines = (
+                json.dumps({"topic": t, "payload": b.decode()}, ensure_ascii=False) + "\n"
+                for t, b in self.items
+            )
+            tmp.write_text("".join(lines), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:  # a full disk: the notices are still in memory
+            log.warning("voicemail notices not saved to %s: %s", self.path, exc)
+
+
 class VoicemailBox:
     """Stores voicemail records and sends their notifications (see the module docstring)."""
 
@@ -81,14 +154,24 @@ class VoicemailBox:
         mqtt: Publisher | None = None,
         *,
         publish_timeout: float = PUBLISH_TIMEOUT_S,
+        outbox_max: int = OUTBOX_MAX,
+        retry_initial: float = 0.5,
     ) -> None:
         self.store = VoicemailStore(db_path)
         self.mqtt = mqtt
         self.publish_timeout = publish_timeout
+        self.retry_initial = retry_initial
+        self.outbox = Outbox(db_path.parent / OUTBOX_FILE if mqtt else None, outbox_max)
+        self.sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
         await self.store.__aenter__()
+        if self.mqtt is not None:
+            self.outbox.load()
+            task = asyncio.get_running_loop().create_task(self._sender(self.mqtt))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return self
 
     async def __aexit__(
@@ -97,10 +180,16 @@ class VoicemailBox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tasks:  # let notifications in flight finish, but never hang the stop
-            await asyncio.wait(self._tasks, timeout=self.publish_timeout)
-        for task in self._tasks:
+        if self.outbox.items:  # let the sender empty the outbox, but never hang the stop
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.publish_timeout):
+                    while self.outbox.items:  # noqa: ASYNC110 (the sender empties it)
+                        await asyncio.sleep(0.05)
+        for task in list(self._tasks):
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.outbox.save()  # what is left waits for the next start
         await self.store.__aexit__(exc_type, exc, tb)
 
     async def add(self, message: dict[str, Any], policy: CallerPolicy | str) -> Voicemail:
@@ -109,9 +198,12 @@ class VoicemailBox:
         await self.store.add(mail, policy)
         log.info("%s tenant=%s call %s: %.1f s", mail.kind, mail.tenant, mail.call_id, mail.seconds)
         if self.mqtt is not None:
-            task = asyncio.get_running_loop().create_task(self._notify(self.mqtt, mail))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            try:
+                topic = self.mqtt.topics.event(mail.tenant, mail.kind)
+            except PresenceError as exc:
+                log.warning("%s tenant=%s not notified over MQTT: %s", mail.kind, mail.tenant, exc)
+            else:
+                self.outbox.put(topic, payload(mail))
         return mail
 
     async def list(
@@ -125,18 +217,33 @@ class VoicemailBox:
     async def mark_done(self, row_id: int, when: float) -> dict[str, Any] | None:
         return await self.store.mark_done(row_id, when)
 
-    async def _notify(self, mqtt: Publisher, mail: Voicemail) -> None:
-        try:
-            topic = mqtt.topics.event(mail.tenant, mail.kind)
-            async with asyncio.timeout(self.publish_timeout):
-                await mqtt.publish(topic, payload(mail), qos=1, retain=False)
-        except (PresenceError, aiomqtt.MqttError, TimeoutError, OSError) as exc:
-            log.warning(
-                "%s tenant=%s not notified over MQTT: %s",
-                mail.kind,
-                mail.tenant,
-                str(exc) or type(exc).__name__,
-            )
+    async def _sender(self, mqtt: Publisher) -> None:
+        """Send the outbox in order; on failure wait (backoff) and try the same one again."""
+        delay = self.retry_initial
+        failing = False
+        while True:
+            await self.outbox.ready.wait()
+            topic, body = self.outbox.items[0]
+            try:
+                async with asyncio.timeout(self.publish_timeout):
+                    await mqtt.publish(topic, body, qos=1, retain=False)
+            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+                if not failing:  # once per outage, not per retry
+                    log.warning(
+                        "voicemail notices wait for the MQTT broker (%d queued): %s",
+                        len(self.outbox.items),
+                        str(exc) or type(exc).__name__,
+                    )
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            self.outbox.done()
+            self.sent += 1
+            if failing:
+                log.info("MQTT broker back: voicemail notices are going out again")
+            failing = False
+            delay = self.retry_initial
 
 
-__all__ = ["Publisher", "VoicemailBox", "payload"]
+__all__ = ["Outbox", "Publisher", "VoicemailBox", "payload"]

@@ -105,6 +105,7 @@ class Health:
                 "records_queued": writer.queued,
                 "spool_pending": writer.spool_pending,
                 "last_database_error": writer.stats.last_error,
+                "records": writer.health(),
             },
         )
 

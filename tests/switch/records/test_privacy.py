@@ -19,7 +19,7 @@ from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.voicemail import VoicemailBox
 from switch.worker.announcements import write_tone
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
 
 CALLER = "+4917112345678"
 OTHER = "+4917199999999"
@@ -188,3 +188,45 @@ async def test_purge_deletes_old_dictations_with_their_files(tmp_path: Path) -> 
     assert code == 0, out
     assert out.strip() == "calls: 0, voicemails: 1, files: 1"
     assert not old.exists()
+
+
+async def add_dictation(data_dir: Path, person: str, name: str, started: float) -> Path:
+    wav = write_tone(data_dir / "dictation" / "tischlerei" / name)
+    async with VoicemailBox(data_dir / RECORDS_FILE) as box:
+        await box.add(
+            {
+                "kind": "dictation",
+                "person": person,
+                "tenant": "tischlerei",
+                "call_id": name,
+                "caller": person,
+                "called": "*50",
+                "seconds": 3.0,
+                "path": str(wav),
+                "started_wall": started,
+            },
+            "full",
+        )
+    return wav
+
+
+async def test_deleting_a_person_deletes_his_dictations_rows_and_files(tmp_path: Path) -> None:
+    """Issue 14, item 9: before, ``privacy delete --person jan`` kept Jan's dictations."""
+    await fill(tmp_path)
+    mine = await add_dictation(tmp_path, "jan", "jan1.wav", time.time() - 30)
+    theirs = await add_dictation(tmp_path, "eva", "eva1.wav", time.time() - 30)
+    export = ["export", "--tenant", "tischlerei", "--person", "jan", "--data-dir", str(tmp_path)]
+    before = json.loads((await run(*export))[1])
+    assert [d["path"] for d in before["dictations"]] == [str(mine)]
+    code, out = await run(
+        "delete", "--tenant", "tischlerei", "--person", "jan", "--yes", "--data-dir", str(tmp_path)
+    )
+    assert code == 0, out
+    assert "dictations: 1" in out
+    assert "files: 1" in out
+    assert not mine.exists()
+    assert theirs.exists()  # someone else's stays
+    with sqlite3.connect(tmp_path / RECORDS_FILE) as db:
+        left = db.execute("SELECT person FROM voicemails WHERE kind = 'dictation'").fetchall()
+    assert left == [("eva",)]
+    assert json.loads((await run(*export))[1])["dictations"] == []

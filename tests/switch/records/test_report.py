@@ -12,7 +12,7 @@ from switch.cli.report import report_main
 from switch.records.queries import month_bounds
 from switch.records.report import ReportRow, aggregate, render_table, total
 from switch.records.writer import RecordWriter
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
 
 
 def test_aggregate_per_business() -> None:

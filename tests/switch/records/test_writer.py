@@ -15,7 +15,7 @@ from switch.errors import RecordsError
 from switch.records.queries import RecordReader, month_bounds
 from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
 from switch.records.writer import RecordWriter
-from tests.switch.sample_records import make_record
+from tests.helpers.records import make_record
 
 
 def rows(db: Path, sql: str = "SELECT * FROM calls ORDER BY id") -> list[sqlite3.Row]:
@@ -369,3 +369,21 @@ async def test_a_full_queue_spools_instead_of_waiting_or_dropping(tmp_path: Path
         assert not writer.spool_pending
         assert writer.stats.records_replayed == 25
     assert sorted(r["call_id"] for r in rows(db)) == sorted(r.call_id for r in records)
+
+
+async def test_records_durability_is_on_the_metrics(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    from switch.metrics import Metrics
+
+    metrics = Metrics()
+    async with RecordWriter(tmp_path / "r.db", backlog_max=7, reserve_bytes=4096) as writer:
+        metrics.watch_records(writer.health)
+        text = generate_latest(metrics.registry).decode()
+        assert "rufweiche_records_durable 1.0" in text
+        assert "rufweiche_records_backlog 0.0" in text
+        assert "rufweiche_records_backlog_max 7.0" in text
+        assert "rufweiche_records_reserve_bytes 4096.0" in text
+        assert "rufweiche_records_lost_total 0.0" in text
+        assert writer.health()["state"] == "durable"
+        assert (tmp_path / "r.db.reserve").stat().st_size == 4096

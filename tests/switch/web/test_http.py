@@ -222,8 +222,11 @@ async def test_health_of_the_running_parts(tmp_path: Path) -> None:
         assert (report.workers_up, report.workers_total) == (1, 2)
         assert report.ready is True
         assert report.broker_connected is False
+        records = report.detail.pop("records")
         assert report.detail == {
             "records_queued": 0,
             "spool_pending": False,
             "last_database_error": None,
         }
+        assert records["state"] == "durable"  # issue 14
+        assert (records["backlog"], records["lost"]) == (0, 0)
