@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +165,8 @@ def uas(
     sdp_port: int | None = None,
     name: str = "uas",
     lifetime: float = 900.0,
+    scenario: Path = UAS_XML,
+    extra: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A SIPp callee on 127.0.0.1:``port`` (RR-echoing scenario), stopped on exit.
 
@@ -175,11 +177,11 @@ def uas(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [
-        SIPP, "-sf", str(UAS_XML), "-i", "127.0.0.1", "-p", str(port),
+        SIPP, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port),
         "-mi", "127.0.0.1", "-mp", str(media_port),
         "-key", "sdp_port", str(sdp_port if sdp_port is not None else media_port),
         "-timeout", f"{int(lifetime)}s", "-nostdin",
-        "-trace_stat", "-stf", str(workdir / f"{name}_stat.csv"), "-fd", "1",
+        "-trace_stat", "-stf", str(workdir / f"{name}_stat.csv"), "-fd", "1", *extra,
     ]  # fmt: skip
     log = (workdir / f"{name}.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)

@@ -232,6 +232,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep one pjsua call slot free so that overflow gets 503, not pjsua's own 486",
     )
+    parser.add_argument(
+        "--media-bypass",
+        action="store_true",
+        help="bridged calls: RTP end to end, not through the pjsua2 bridge (mediapath.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -254,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         grace=args.grace,
         spare_leg=args.spare_leg,
         data_dir=args.data_dir,
+        media_bypass=args.media_bypass,
     )
     try:
         plans = load_dialplans(list(config.dialplans))
