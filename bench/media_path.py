@@ -188,7 +188,9 @@ def _worker(workdir: Path, uas_port: int, *extra: str) -> Iterator[tuple[int, in
         log.close()
 
 
-def open_row(name: str, workdir: Path, stack: contextlib.ExitStack) -> PathRow:
+def open_row(
+    name: str, workdir: Path, stack: contextlib.ExitStack, uas_extra: tuple[str, ...] = ()
+) -> PathRow:
     workdir.mkdir(parents=True, exist_ok=True)
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     stack.callback(rx.close)
@@ -201,6 +203,7 @@ def open_row(name: str, workdir: Path, stack: contextlib.ExitStack) -> PathRow:
             media_port=free_port_pair(),
             sdp_port=rx.getsockname()[1],
             scenario=SCENARIO,
+            extra=uas_extra,
         )
     )
     if name == "direct":
