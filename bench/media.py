@@ -403,5 +403,6 @@ def measure(
         "bursts_heard": len(delays),
         "burst_loss": n_bursts - len(delays),
         "delay_ms": summarize_ms(delays),
+        "delays_s": delays,
         "bye_status": bye,
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +84,8 @@ def uas(
     sdp_port: int | None = None,
     name: str = "uas",
     lifetime: float = 900.0,
+    scenario: Path = UAS_XML,
+    extra: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A SIPp callee on 127.0.0.1:``port`` (RR-echoing scenario), stopped on exit.
 
@@ -94,13 +96,14 @@ def uas(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = sipp_argv(
-        UAS_XML,
+        scenario,
         port=port,
         media_port=media_port,
         keys={"sdp_port": str(sdp_port if sdp_port is not None else media_port)},
         timeout=lifetime,
         stat=workdir / f"{name}_stat.csv",
         stat_every_s=1,
+        extra=extra,
     )
     log = (workdir / f"{name}.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
+from switch.call.mediapath import MediaAddress, bypass_sdp
 from switch.worker.seam import (
     LegConnected,
     LegDigit,
@@ -28,25 +29,35 @@ from switch.worker.seam import (
 
 log = logging.getLogger("switch.pjsua")
 
+DISCARD = "127.0.0.1:9"
+"""Where a bypassed leg's RTCP goes: the discard port, never a peer."""
+
 _AUDIO_LIVE = frozenset(
     {pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
 )
 
 
-def _has_sdp(prm: Any) -> bool:
-    """Whether the message behind a call-state event carried a body (18x with SDP)."""
+def sdp_body(whole: str) -> str | None:
+    """The SDP body of a whole SIP message, if it carries one."""
+    head, _, body = whole.partition("\r\n\r\n")
+    if "v=0" in body[:8] and "application/sdp" in head.lower():
+        return body
+    return None
+
+
+def _rx_sdp(prm: Any) -> str | None:
+    """The SDP of the message behind a call-state event (18x or 200 with SDP)."""
     try:
         event = prm.e
         if event.type != pj.PJSIP_EVENT_TSX_STATE:
-            return False
+            return None
         tsx_state = event.body.tsxState
         if tsx_state.type != pj.PJSIP_EVENT_RX_MSG:
-            return False
+            return None
         whole: str = tsx_state.src.rdata.wholeMsg
     except Exception:  # a foreign object we cannot read: assume no SDP
-        return False
-    head, _, body = whole.partition("\r\n\r\n")
-    return "v=0" in body[:8] and "application/sdp" in head.lower()
+        return None
+    return sdp_body(whole)
 
 
 REFER_TAKEN_OVER = 603
@@ -136,15 +147,32 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
         self._emit = emit
         self._media_changed = media_changed
         self._last_progress = 0
+        # Media bypass (switch/call/mediapath.py): the far side's SDP as received, and
+        # while bypassed the address and formats our own SDP names instead of pjsua's.
+        self.remote_sdp: str | None = None
+        self.local_sdp: str | None = None  # pjsua's last own SDP, before any rewrite
+        self.early_sdp = False  # inbound: a 183 carried pjsua's SDP answer already
+        self.rewrite: tuple[MediaAddress, tuple[str, ...]] | None = None
+        self.reinvite_state = ""  # "" | "due" (after CONFIRMED) | "sent" | "done"
+        self.confirmed = False
 
     def onCallState(self, prm: Any) -> None:
         at = time.monotonic_ns()
         try:
             info = self.getInfo()
             state = info.state
+            if not self.inbound and state in (
+                pj.PJSIP_INV_STATE_EARLY,
+                pj.PJSIP_INV_STATE_CONNECTING,
+            ):
+                body = _rx_sdp(prm)
+                if body is not None:
+                    self.remote_sdp = body
+            if state == pj.PJSIP_INV_STATE_CONFIRMED:
+                self.confirmed = True
             if state == pj.PJSIP_INV_STATE_EARLY and not self.inbound:
                 status = int(info.lastStatusCode)
-                early = _has_sdp(prm)
+                early = _rx_sdp(prm) is not None
                 # pjsua reports every 18x; relay each distinct one only once.
                 if status != self._last_progress or early:
                     self._last_progress = status
@@ -170,8 +198,33 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
         except Exception:
             log.exception("leg %d: call state callback failed", self.handle)
 
+    def onCallSdpCreated(self, prm: Any) -> None:
+        # pjsua negotiates and sends the SDP as left here (pjsua2 OnCallSdpCreatedParam).
+        try:
+            self.local_sdp = str(prm.sdp.wholeSdp)
+            if self.rewrite is not None:
+                peer, formats = self.rewrite
+                prm.sdp.wholeSdp = bypass_sdp(str(prm.sdp.wholeSdp), peer, formats)
+        except Exception:
+            log.exception("leg %d: SDP rewrite failed", self.handle)
+
+    def onStreamPreCreate(self, prm: Any) -> None:
+        # Bypassed: pjsua's own stream must send nothing (no RTP, no RTCP), or a relay
+        # that latches onto the first sender (rtpengine, NATed phones) would lock onto
+        # pjsua's port instead of the far side's. It only listens, to a side that no
+        # longer sends to it.
+        try:
+            if self.rewrite is not None:
+                info = prm.streamInfo
+                info.dir = pj.PJMEDIA_DIR_DECODING
+                info.remoteRtcpAddress = DISCARD
+        except Exception:
+            log.exception("leg %d: stream pre-create callback failed", self.handle)
+
     def onCallMediaState(self, prm: Any) -> None:
         try:
+            if self.reinvite_state == "sent":
+                self.reinvite_state = "done"
             self._media_changed(self.handle)
         except Exception:
             log.exception("leg %d: media state callback failed", self.handle)

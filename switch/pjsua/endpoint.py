@@ -31,9 +31,10 @@ from typing import Any
 import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
+from switch.call.mediapath import Bypass, bypass_sdp
 from switch.call.sipheaders import header_values, parse_name_addr, request_uri, uri_user
 from switch.errors import EndpointError, LegUnavailable
-from switch.pjsua.calls import Leg, read_stats
+from switch.pjsua.calls import Leg, read_stats, sdp_body
 from switch.pjsua.media import MediaPorts
 from switch.worker.seam import IncomingInvite, LegEnded, LegEvent
 
@@ -129,6 +130,7 @@ class SipEndpoint:
         self._bridges: dict[int, int] = {}
         self._events: list[LegEvent] = []
         self._next_handle = 1
+        self._reinvites_due = False
         self.media = MediaPorts(self.audio)
         """Prompts and recordings on the legs (switch/pjsua/media.py)."""
 
@@ -233,6 +235,8 @@ class SipEndpoint:
         """Run pjsua for up to ``timeout_ms`` and return what happened meanwhile."""
         self._collect_ended()
         self._ep.libHandleEvents(max(0, timeout_ms))
+        if self._reinvites_due:
+            self._send_reinvites()
         events, self._events = self._events, []
         return events
 
@@ -292,6 +296,7 @@ class SipEndpoint:
         self._legs[handle] = leg
         info = leg.getInfo()
         whole = str(prm.rdata.wholeMsg)
+        leg.remote_sdp = sdp_body(whole)
         ruri = request_uri(whole) or str(info.localUri)
         # The From as sent: pjsua's remoteUri is re-printed and may lose the port.
         from_values = header_values(whole, "from")
@@ -326,6 +331,16 @@ class SipEndpoint:
         self.media.media_changed(handle)
         peer = self._bridges.get(handle)
         if peer is not None:
+            leg, other = self._legs.get(handle), self._legs.get(peer)
+            if (
+                leg is not None
+                and leg.reinvite_state == "done"
+                and (other is None or other.reinvite_state in ("", "done"))
+            ):
+                # Bypassed: the far side now sends to the other side directly. The bridge
+                # carried its audio until this moment (no clipping while the re-INVITE ran).
+                self.unbridge(handle)
+                return
             self._connect(handle, peer)
 
     def _connect(self, a: int, b: int) -> None:
@@ -397,18 +412,72 @@ class SipEndpoint:
             leg.answer(self._op(status))
         except pj.Error as exc:
             log.warning("leg %d: sending %d failed: %s", handle, status, exc.info())
+            return
+        if status == 183:
+            leg.early_sdp = True
 
-    def answer(self, handle: int) -> bool:
+    def answer(self, handle: int, sdp: str | None = None) -> bool:
         leg = self._legs.get(handle)
         if leg is None or leg.ended:
             return False
+        prm = self._op(200)
+        if sdp is not None:
+            prm.sdp.wholeSdp = sdp  # pjsua2 answers with this SDP instead of its own
         try:
-            leg.answer(self._op(200))
+            leg.answer(prm)
         except pj.Error as exc:
             log.warning("leg %d: answering failed: %s", handle, exc.info())
             return False
         leg.answered_by_us = True
         return True
+
+    def remote_sdp(self, handle: int) -> str | None:
+        """The SDP the far side of leg ``handle`` sent (INVITE offer, or 18x/200 answer)."""
+        leg = self._legs.get(handle)
+        return None if leg is None else leg.remote_sdp
+
+    def answer_bypassed(self, caller: int, callee: int, plan: Bypass) -> bool:
+        """Answer the caller with the callee's media address, re-INVITE the callee with the
+        caller's (switch/call/mediapath.py); the bridge carries the audio until the
+        callee's re-INVITE is answered, then pjsua2 is out of the media path."""
+        leg_c, leg_t = self._legs.get(caller), self._legs.get(callee)
+        if leg_c is None or leg_t is None or leg_c.ended or leg_t.ended:
+            return False
+        leg_c.rewrite = (plan.callee_media, plan.formats)
+        # pjsua made its SDP answer when the INVITE came in; the 200 carries ours instead,
+        # unless a 183 carried pjsua's already: then the caller gets a re-INVITE too.
+        sdp = None
+        if not leg_c.early_sdp and leg_c.local_sdp:
+            sdp = bypass_sdp(leg_c.local_sdp, plan.callee_media, plan.formats)
+        if not self.answer(caller, sdp):
+            leg_c.rewrite = None
+            return False
+        if sdp is None:
+            leg_c.reinvite_state = "due"
+        leg_t.rewrite = (plan.caller_media, plan.formats)
+        leg_t.reinvite_state = "due"
+        self._reinvites_due = True
+        self.bridge(caller, callee)
+        return True
+
+    def _send_reinvites(self) -> None:
+        """Re-INVITEs of bypassed legs once their dialog is confirmed (never in a callback)."""
+        waiting = False
+        for leg in self._legs.values():
+            if leg.reinvite_state != "due" or leg.ended:
+                continue
+            if not leg.confirmed:
+                waiting = True
+                continue
+            leg.reinvite_state = "sent"
+            try:
+                leg.reinvite(self._op())
+            except pj.Error as exc:
+                # The bridge stays: the call still works, only through pjsua2.
+                log.warning("leg %d: bypass re-INVITE failed: %s", leg.handle, exc.info())
+                leg.reinvite_state = ""
+                leg.rewrite = None
+        self._reinvites_due = waiting
 
     def reject(
         self, handle: int, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()

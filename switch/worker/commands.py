@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rules.decision import Failure
+from switch.call import mediapath
 from switch.call.admission import RETRY_AFTER_S, LegBudget
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
@@ -127,7 +128,17 @@ class CommandRunner:
             self._relay_ringing(call, command)
         elif isinstance(command, AnswerAndBridge):
             handle = call.legs[command.leg]
-            if self.sip.answer(call.caller_handle):
+            plan = mediapath.choose(
+                self.config.media_bypass,
+                self.sip.remote_sdp(call.caller_handle),
+                self.sip.remote_sdp(handle),
+            )
+            if plan is not None:
+                if self.sip.answer_bypassed(call.caller_handle, handle, plan):
+                    call.caller_answered = True
+                    call.recorder.bridged(command.leg, time.monotonic_ns())
+                    self.report(call, CallPhase.ANSWERED)
+            elif self.sip.answer(call.caller_handle):
                 call.caller_answered = True
                 call.recorder.bridged(command.leg, time.monotonic_ns())
                 self.sip.bridge(call.caller_handle, handle)

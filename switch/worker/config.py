@@ -31,6 +31,9 @@ class WorkerConfig:
     # SIP trunks (docs/trunks.md): tel: targets of a tenant leave through its trunk, sent to
     # ``trunk`` (the edge) with the identity headers the trunk's profile prescribes.
     trunks: tuple[TrunkLine, ...] = ()
+    # Media bypass (issue 16, switch/call/mediapath.py): a bridged call's RTP flows end to
+    # end (through rtpengine where it leaves the host) instead of through the pjsua2 bridge.
+    media_bypass: bool = False
 
     @property
     def sip(self) -> str:

@@ -251,6 +251,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="LEGS",
         help="legs ordinary calls leave free, so that a 110/112 call always finds its legs",
     )
+    parser.add_argument(
+        "--media-bypass",
+        action="store_true",
+        help="bridged calls: RTP end to end, not through the pjsua2 bridge (mediapath.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -274,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spare_leg=args.spare_leg,
         emergency_reserve=args.emergency_reserve,
         data_dir=args.data_dir,
+        media_bypass=args.media_bypass,
     )
     try:
         plans = load_dialplans(list(config.dialplans))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from switch.call.calllog import MediaStats
+from switch.call.mediapath import Bypass
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +121,11 @@ class SipLegs(Protocol):
     def bridge(self, a: int, b: int) -> None: ...
 
     def unbridge(self, handle: int) -> None: ...
+
+    def remote_sdp(self, handle: int) -> str | None:
+        """The SDP the far side of a leg sent (for the media bypass decision)."""
+        ...
+
+    def answer_bypassed(self, caller: int, callee: int, plan: Bypass) -> bool:
+        """Like answer + bridge, but the RTP leaves the bridge (switch/call/mediapath.py)."""
+        ...

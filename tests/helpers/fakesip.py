@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from switch.call.calllog import MediaStats
+from switch.call.mediapath import Bypass
 from switch.errors import LegUnavailable
 from switch.worker.seam import (
     IncomingInvite,
@@ -92,6 +93,7 @@ class FakeSip:
         self._handles = itertools.count(1)
         self._events: list[LegEvent] = []
         self._clock = itertools.count(1_000_000, 1000)
+        self.sdp: dict[int, str] = {}  # remote SDP per handle (media bypass tests)
 
     # ------------------------------------------------------------------ the caller side
 
@@ -215,6 +217,15 @@ class FakeSip:
 
     def unbridge(self, handle: int) -> None:
         self.log.append(("unbridge", handle))
+
+    def remote_sdp(self, handle: int) -> str | None:
+        return self.sdp.get(handle)
+
+    def answer_bypassed(self, caller: int, callee: int, plan: Bypass) -> bool:
+        if not self.answer(caller):
+            return False
+        self.log.append(("bypass", caller, callee, plan))
+        return True
 
     # ------------------------------------------------------------------ helpers
 

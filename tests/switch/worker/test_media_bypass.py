@@ -1,0 +1,67 @@
+"""Media bypass against real peers (issue 16): RTP flows caller ↔ callee, not via pjsua2.
+
+A small SIP caller (bench/media.py) calls a worker started with ``--media-bypass``; the
+callee is SIPp (bench/scenarios/uas_reinvite.xml) whose SDP names a test-owned socket.
+Shown on the wire: the worker's 200 names the callee's own media address, the callee gets
+a re-INVITE naming the caller's, and the caller's bursts arrive. Without the flag the
+worker's 200 names pjsua2's port (the bridge), which the same test tells apart. Through
+Kamailio + rtpengine (the edge's flags for the worker side) the audio arrives as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import media
+from bench.media_path import open_row
+
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.slow,
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(not shutil.which("sipp"), reason="needs SIPp"),
+]
+
+
+def _invites_at_callee(workdir: Path) -> list[str]:
+    """The SDP media lines of every INVITE the callee SIPp received (-trace_msg)."""
+    text = "".join(p.read_text(errors="replace") for p in workdir.glob("*_messages.log"))
+    found = []
+    for block in text.split("received")[1:]:
+        if re.search(r"^\s*INVITE sip:", block, re.MULTILINE):
+            m = re.search(r"m=audio (\d+)", block)
+            found.append(m.group(1) if m else "")
+    return found
+
+
+@pytest.mark.parametrize("name", ["bypass", "worker"])
+def test_bypass_sends_each_side_the_others_media_address(tmp_path: Path, name: str) -> None:
+    with contextlib.ExitStack() as stack:
+        row = open_row(name, tmp_path / name, stack, uas_extra=("-trace_msg",))
+        out = media.measure((row.host, row.port), row.rx, 2.0, user=row.user)
+        callee_port = row.rx.getsockname()[1]
+    assert out["bursts_heard"] == out["bursts_sent"], out
+    assert out["bursts_sent"] != 0, out
+    told = int(str(out["remote_media"]).rsplit(":", 1)[1])
+    invites = _invites_at_callee(tmp_path / name)
+    if name == "bypass":
+        assert told == callee_port, "the caller's 200 names the callee's own RTP port"
+        assert len(invites) == 2, invites  # INVITE, then the bypass re-INVITE
+        assert invites[1] != invites[0], "the re-INVITE names the caller, not pjsua2"
+    else:
+        assert told != callee_port, "without bypass the caller talks to pjsua2's bridge"
+        assert len(invites) == 1, invites
+
+
+def test_bypass_through_rtpengine_does_not_latch_onto_pjsua(tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        row = open_row("rtpengine_bypass", tmp_path / "r", stack)
+        out = media.measure((row.host, row.port), row.rx, 2.0, user=row.user)
+    assert out["bursts_heard"] == out["bursts_sent"], out
+    assert out["bursts_sent"] != 0, out
+    assert out["packets_received"] == out["packets_sent"], out
