@@ -1,5 +1,6 @@
 """``rufweiche``: the command line — the only package that imports click.
 
+    rufweiche [--lang de|en] ...            German by default (switch/i18n.py)
     rufweiche check [PATH...]                 validate dial plans              plans.py
     rufweiche explain PATH --to NUMBER ...    who rings for one call, and why  plans.py
     rufweiche week PATH ...                   which rule answers at each hour  week.py
@@ -24,6 +25,7 @@ from typing import Any
 
 import click
 
+from switch import i18n
 from switch.cli import plans, privacy, report, run, users, week
 from switch.errors import SwitchError, UsageError
 
@@ -54,10 +56,27 @@ class _Main(click.Group):
             ctx.exit(EX_SOFTWARE)
 
 
+def _language(value: str | None) -> str | None:
+    try:
+        return i18n.language(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def main(debug: bool) -> None:
+@click.option(
+    "--lang",
+    envvar=i18n.ENV,
+    metavar="de|en",
+    callback=lambda _ctx, _param, value: _language(value),
+    help="Language of the output: de (the default) or en; else the plan's language:.",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool, lang: str | None) -> None:
     """Rufweiche: a SIP call-routing switch for virtual offices."""
+    ctx.meta[plans.LANG_KEY] = lang
+    i18n.set_language(i18n.choose(lang))
 
 
 main.add_command(plans.check)
