@@ -8,6 +8,7 @@
     rufweiche users add|passwd|remove|list|token|mqtt-device|mqtt-files
                                               who may log in (docs/security.md) users.py
     rufweiche report / privacy                billing report, GDPR (switch/records/)
+    rufweiche contacts import CSV --tenant T  a business's address book     contacts.py
     python -m switch.edge                     the edge alone                   edge.py
 
 Users never see a traceback: every :class:`switch.errors.SwitchError` is caught here, once,
@@ -26,7 +27,7 @@ from typing import Any
 import click
 
 from switch import i18n
-from switch.cli import plans, privacy, report, run, users, week
+from switch.cli import contacts, plans, privacy, report, run, users, week
 from switch.errors import SwitchError, UsageError
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
@@ -86,3 +87,4 @@ main.add_command(run.run)
 main.add_command(users.users)
 main.add_command(privacy.privacy)
 main.add_command(report.report)
+main.add_command(contacts.contacts)

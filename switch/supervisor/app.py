@@ -30,6 +30,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from presence.http import presence_routes
 from presence.hub import PresenceHub
 from presence.mqtt import PresenceBridge
@@ -39,16 +41,20 @@ from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
 from switch.edge import Edge, EdgeSettings, write_files
 from switch.errors import SwitchError
+from switch.mail import MailServer
 from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
+from switch.supervisor.messages import MessageDesk, caller_history
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
+from switch.web.console import DeskBoard, console_routes
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer, is_loopback
+from switch.web.messages_api import messages_routes
 from switch.web.voicemail_api import voicemail_routes
 
 log = logging.getLogger("rufweiche")
@@ -133,19 +139,44 @@ async def start_edge(
     await stack.enter_async_context(PidfPublisher(sup.hub, sup.edge_rpc, domain=config.domain))
 
 
+def make_desk(settings: Settings, sup: Supervisor, bridge: PresenceBridge | None) -> MessageDesk:
+    """Issue 18: messages for owners, mailed through their own mail server (settings smtp:)."""
+
+    def server_of(tenant: str) -> MailServer | None:
+        smtp = settings.smtp_for(tenant)
+        return smtp.server() if smtp is not None else None
+
+    return MessageDesk(
+        settings.data_dir / RECORDS_FILE, lambda t: sup.plans.plans.get(t), server_of, bridge
+    )
+
+
+def make_board(sup: Supervisor, desk: MessageDesk) -> DeskBoard:
+    """Issue 18: the console's live side, fed by every call report and message taken."""
+
+    async def history(tenant: str, number: str) -> dict[str, Any]:
+        return await caller_history(sup.writer.recent_calls, desk, tenant, number)
+
+    board = DeskBoard(lambda t: sup.plans.plans.get(t), sup.hub.people, history)
+    sup.call_listeners.append(board.observe)
+    desk.listeners.append(board.message_taken)
+    return board
+
+
 async def start_http(
     stack: AsyncExitStack,
     sup: Supervisor,
     voicemail: VoicemailBox,
     auth_layer: AuthLayer | None,
     http_host: str,
+    more_routes: Sequence[web.RouteDef] = (),
 ) -> str:
     app = make_app(
         sup.writer,
         sup.metrics,
         sup.health(),
         presence_routes(sup.hub),
-        voicemail_routes(voicemail, sup.settings.data_dir),
+        [*voicemail_routes(voicemail, sup.settings.data_dir), *more_routes],
         feed=sup.feed,
         auth=auth_layer,
     )
@@ -219,8 +250,12 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         if sup.bridge is not None:
             await stack.enter_async_context(sup.bridge)
         await stack.enter_async_context(voicemail)
+        desk = await stack.enter_async_context(make_desk(settings, sup, bridge))
+        board = make_board(sup, desk)
+        stack.push_async_callback(board.close)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
-        await start_http(stack, sup, voicemail, auth_layer, http_host)
+        routes = [*messages_routes(desk), *console_routes(board)]
+        await start_http(stack, sup, voicemail, auth_layer, http_host, routes)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sup.stopping.set)
         stack.callback(_remove_signal_handlers, loop)

@@ -72,6 +72,8 @@ class Supervisor:
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Issue 18: who else hears of every call report (the console's DeskBoard.observe).
+    call_listeners: list[Callable[[str, CallRecord], None]] = field(default_factory=list)
 
     def __post_init__(self, specs: Sequence[WorkerSpec]) -> None:
         self.workers = [
@@ -121,6 +123,8 @@ class Supervisor:
             return
         self.metrics.observe(phase, record)
         self.feed.observe(phase, record)
+        for listener in self.call_listeners:
+            listener(phase, record)
         call = self.calls.setdefault(record.call_id, _Call(worker.name, record))
         call.record = record
         if phase == "answered" and call.busy is None and record.tenant:
