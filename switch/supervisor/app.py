@@ -157,7 +157,9 @@ def make_board(sup: Supervisor, desk: MessageDesk) -> DeskBoard:
     async def history(tenant: str, number: str) -> dict[str, Any]:
         return await caller_history(sup.writer.recent_calls, desk, tenant, number)
 
-    board = DeskBoard(lambda t: sup.plans.plans.get(t), sup.hub.people, history)
+    board = DeskBoard(
+        lambda t: sup.plans.plans.get(t), sup.hub.people, history, desk.store.save_contacts
+    )
     sup.call_listeners.append(board.observe)
     desk.listeners.append(board.message_taken)
     return board

@@ -10,6 +10,8 @@
                                       ``call`` (answered/ended), ``message`` (a new one)
     GET /api/v1/desk/cards[?tenant=]  the cards of the calls ringing now (a page that opens
                                       late, or reconnects)
+    POST /api/v1/contacts             mark a caller as a known contact (tenant, number, name)
+    POST /api/v1/calls/{id}/transfer  "put through": 501 until issue 17's blind transfer lands
 
 Theory of operation
 -------------------
@@ -46,11 +48,11 @@ from aiohttp import web
 from presence.model import PresenceRecord
 from rules import DialPlan
 from switch import i18n
-from switch.access.policy import Action, Principal, Scope
+from switch.access.policy import Action, Principal, Scope, can
 from switch.call.calllog import CallRecord
 from switch.masking import mask_number
 from switch.web.guard import PUBLIC, Access, declare
-from switch.web.request import PRINCIPAL, json_response, not_found, scope_of
+from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ QUEUE_MAX: Final = 100
 PlanOf = Callable[[str], DialPlan | None]
 PresenceOf = Callable[[str], list[tuple[str, PresenceRecord]]]
 History = Callable[[str, str], Awaitable[dict[str, Any]]]  # (tenant, number) -> calls, notes
+SaveContact = Callable[[str, list[tuple[str, str, str | None]]], Awaitable[int]]
 
 
 def render_markdown(text: str | None) -> str:
@@ -157,10 +160,17 @@ class _Subscriber:
 class DeskBoard:
     """The live side of the console (see the module docstring)."""
 
-    def __init__(self, plan_of: PlanOf, presence_of: PresenceOf, history: History) -> None:
+    def __init__(
+        self,
+        plan_of: PlanOf,
+        presence_of: PresenceOf,
+        history: History,
+        contacts: SaveContact | None = None,
+    ) -> None:
         self.plan_of = plan_of
         self.presence_of = presence_of
         self.history = history
+        self.contacts = contacts
         self.cards: dict[str, dict[str, Any]] = {}  # call id -> card, while it rings
         self._subscribers: set[_Subscriber] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -224,6 +234,14 @@ class DeskBoard:
                     sub.queue.get_nowait()  # the oldest goes: the page is too slow
             sub.queue.put_nowait((kind, data))
 
+    async def save_contact(
+        self, tenant: str, number: str, name: str, note: str | None
+    ) -> dict[str, Any]:
+        """Mark a caller as a known contact of ``tenant`` (the card's action)."""
+        if self.contacts is not None:
+            await self.contacts(tenant, [(number, name, note)])
+        return {"tenant": tenant, "number": number, "name": name, "note": note}
+
     # -- outputs
 
     def ringing(self, scope: Scope) -> list[dict[str, Any]]:
@@ -277,6 +295,7 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
         return json_response(
             {
                 "user": who.name if isinstance(who, Principal) else None,
+                "person": who.person if isinstance(who, Principal) else None,
                 "role": who.role.value if isinstance(who, Principal) else None,
                 "businesses": plans,
                 "language": i18n.choose(language),
@@ -312,7 +331,48 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
             pass
         return response
 
+    async def put_through(request: web.Request) -> web.Response:
+        # Issue 17 (blind transfer) is not in this build: say so, never pretend it worked.
+        return json_response(
+            {
+                "error": "put through is not available yet: it needs the blind transfer of "
+                "issue 17",
+                "call_id": request.match_info["call_id"],
+            },
+            status=501,
+        )
+
+    async def mark_known(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_error(400, "contact: the body is not JSON")
+        if not isinstance(body, dict):
+            return json_error(400, "contact: a JSON object was expected")
+        tenant, number, name = body.get("tenant"), body.get("number"), body.get("name")
+        if not (
+            isinstance(tenant, str)
+            and isinstance(number, str)
+            and isinstance(name, str)
+            and tenant.strip()
+            and number.strip()
+            and name.strip()
+        ):
+            return json_error(400, "contact: tenant, number and name are required")
+        who = request.get(PRINCIPAL)
+        if isinstance(who, Principal):
+            if not who.sees_tenant(tenant):
+                return not_found()
+            if not can(who, Action.TAKE_MESSAGE, tenant):
+                return json_error(403, f"{who.role.value} may not add contacts of {tenant!r}")
+        note = body.get("note") if isinstance(body.get("note"), str) else None
+        saved = await board.save_contact(tenant, number.strip(), name.strip(), note)
+        return json_response(saved, status=201)
+
+    take = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE)
     return [
+        declare(web.post("/api/v1/calls/{call_id}/transfer", put_through), take),
+        declare(web.post("/api/v1/contacts", mark_known), take),
         declare(web.get("/console", page("console.html")), Access(Action.VIEW_CONSOLE, page=True)),
         declare(web.get("/owner", page("owner.html")), Access(Action.VIEW_OWNER_PAGE, page=True)),
         declare(web.get("/i18n/{lang}", get_catalogue), PUBLIC),

@@ -53,7 +53,14 @@
       const r = await api(`/api/v1/calls/${encodeURIComponent(card.call_id)}/transfer`, "POST", {});
       put.textContent = r.status === 200 ? t("put through") : t("not available yet");
     });
-    node.append(el("div", { class: "actions" }, take, put));
+    const known = el("button", { type: "button" }, t("Known contact"));
+    known.addEventListener("click", async () => {
+      const name = prompt(t("Name of the caller"), card.caller_name || "");
+      if (!name || !card.caller) return;
+      const r = await api("/api/v1/contacts", "POST", { tenant: card.tenant, number: card.caller, name });
+      known.textContent = r.status === 201 ? t("saved") : String(r.status);
+    });
+    node.append(el("div", { class: "actions" }, take, put, known));
     cards.set(card.call_id, node);
     $("cards").prepend(node);
     $("no-calls").hidden = true;
