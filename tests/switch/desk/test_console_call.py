@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -179,6 +180,10 @@ rules:
             # put through: not available yet (issue 17), said so, no fake success
             await card.get_by_role("button", name="Durchstellen").click()
             await card.get_by_role("button", name="noch nicht verfügbar").wait_for(timeout=5000)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                http(f"{base}/api/v1/calls/x/transfer", tokens["anna"], "POST", {})
+            assert refused.value.code == 501
+            assert "not available yet" in json.loads(refused.value.read())["error"]
             # take a message from the card
             await card.get_by_role("button", name="Notiz aufnehmen").click()
             assert await page.locator("#m-number").input_value() == CALLER
