@@ -82,6 +82,53 @@ def message_mail(
     return mail
 
 
+def notice_mail(
+    kind: str,
+    notice: dict[str, Any],
+    business: str,
+    to: str,
+    sender: str,
+    lang: i18n.Language,
+    wav: bytes | None = None,
+) -> EmailMessage:
+    """A notice to the owner: a missed call, a voicemail or a dictation (``kind``), with
+    the recording attached (``wav``) or linked (``notice["url"]``)."""
+    with i18n.using(lang):
+        who = notice.get("caller") or _("anonymous")
+        titles = {
+            "missed": _("Missed call for {business}: {who}"),
+            "voicemail": _("Voicemail for {business}: {who}"),
+            "dictation": _("Dictation for {business}: {who}"),
+        }
+        subject = titles[kind].format(business=business, who=who)
+        lines = [
+            subject,
+            "",
+            _("Caller: {name}").format(name=who),
+            _("Called: {number}").format(number=notice.get("called") or "–"),
+            _("Time: {when}").format(when=notice.get("when") or "–"),
+        ]
+        if notice.get("seconds") is not None:
+            lines.append(_("Length: {seconds} s").format(seconds=round(notice["seconds"])))
+        if wav is not None:
+            lines.append(_("The recording is attached."))
+        elif notice.get("url"):
+            lines.append(_("Listen: {url}").format(url=notice["url"]))
+        lines += ["", "-- ", _("Rufweiche, your telephone switch")]
+    mail = EmailMessage()
+    mail["Subject"] = subject
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content("\n".join(lines) + "\n", charset="utf-8", cte="quoted-printable")
+    if wav is not None:
+        name = str(notice.get("file") or f"{kind}.wav")
+        mail.add_attachment(wav, maintype="audio", subtype="wav", filename=name)
+    return mail
+
+
 def _send_now(server: MailServer, mail: EmailMessage) -> None:
     try:
         with smtplib.SMTP(server.host, server.port, timeout=server.timeout) as smtp:
@@ -108,4 +155,4 @@ async def send(server: MailServer, mail: EmailMessage) -> None:
     await asyncio.to_thread(_send_now, server, mail)
 
 
-__all__ = ["MailServer", "message_mail", "send"]
+__all__ = ["MailServer", "message_mail", "notice_mail", "send"]

@@ -46,6 +46,7 @@ from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.messages import MessageDesk, caller_history
+from switch.supervisor.notices import Notifier
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
@@ -149,6 +150,23 @@ def make_desk(settings: Settings, sup: Supervisor, bridge: PresenceBridge | None
     return MessageDesk(
         settings.data_dir / RECORDS_FILE, lambda t: sup.plans.plans.get(t), server_of, bridge
     )
+
+
+def make_notifier(settings: Settings, sup: Supervisor, desk: MessageDesk) -> Notifier:
+    """Issue 18: missed calls and recordings mailed to the owner (settings notify:)."""
+    notify = settings.notify
+    notifier = Notifier(
+        desk.plan_of,
+        desk.server_of,
+        sup.bridge,
+        missed=notify.missed,
+        recordings=notify.recordings,
+        base_url=notify.base_url,
+    )
+    sup.call_listeners.append(notifier.on_call)
+    if sup.voicemail is not None:
+        sup.voicemail.listeners.append(notifier.on_recording)
+    return notifier
 
 
 def make_board(sup: Supervisor, desk: MessageDesk) -> DeskBoard:
@@ -255,6 +273,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         desk = await stack.enter_async_context(make_desk(settings, sup, bridge))
         board = make_board(sup, desk)
         stack.push_async_callback(board.close)
+        stack.push_async_callback(make_notifier(settings, sup, desk).close)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
         routes = [*messages_routes(desk), *console_routes(board)]
         await start_http(stack, sup, voicemail, auth_layer, http_host, routes)

@@ -91,6 +91,15 @@ class SmtpSettings(BaseModel):
         )
 
 
+class NotifySettings(BaseModel):
+    """Notices to owners (issue 18): missed calls; recordings attached, linked or not mailed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    missed: bool = True
+    recordings: Literal["attach", "link", "none"] = "attach"
+    base_url: str | None = None  # for "link": where the owner reaches /files/...
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -118,6 +127,7 @@ class Settings(BaseModel):
     # Issue 18: the mail server of messages for owners; per tenant where a business has its own.
     smtp: SmtpSettings | None = None
     smtp_tenants: dict[str, SmtpSettings] = Field(default_factory=dict)
+    notify: NotifySettings = NotifySettings()
 
     def smtp_for(self, tenant: str) -> SmtpSettings | None:
         return self.smtp_tenants.get(tenant, self.smtp)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -86,6 +87,8 @@ class VoicemailBox:
         self.mqtt = mqtt
         self.publish_timeout = publish_timeout
         self._tasks: set[asyncio.Task[None]] = set()
+        # Issue 18: who else hears of a filed recording (the owner's e-mail notices).
+        self.listeners: list[Callable[[Voicemail], None]] = []
 
     async def __aenter__(self) -> Self:
         await self.store.__aenter__()
@@ -108,6 +111,8 @@ class VoicemailBox:
         mail = Voicemail.from_message(message, policy)
         await self.store.add(mail, policy)
         log.info("%s tenant=%s call %s: %.1f s", mail.kind, mail.tenant, mail.call_id, mail.seconds)
+        for listener in self.listeners:
+            listener(mail)
         if self.mqtt is not None:
             task = asyncio.get_running_loop().create_task(self._notify(self.mqtt, mail))
             self._tasks.add(task)
