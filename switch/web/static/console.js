@@ -17,6 +17,15 @@
     $("day-log").prepend(el("li", {}, `${new Date().toLocaleTimeString(Desk.lang === "de" ? "de-DE" : "en-GB", { hour: "2-digit", minute: "2-digit" })} ${text}`));
   }
 
+  // The day's log: the calls she answered today (the calls API keeps an assistant's own).
+  const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
+  const today = await api(`/api/v1/calls?since=${Math.floor(midnight.getTime() / 1000)}&limit=200`);
+  const names = new Map(((me.data && me.data.businesses) || []).map((b) => [b.tenant, b.name]));
+  for (const call of ((today.data && today.data.calls) || []).slice().reverse()) {
+    $("day-log").prepend(el("li", { class: "answered-call" },
+      `${when(call.started_at)} ${names.get(call.tenant) || call.tenant}: ${call.caller || t("anonymous")} — ${t(call.outcome || "")}`));
+  }
+
   function fillForm(card) {
     $("m-tenant").value = card.tenant;
     $("m-name").value = card.caller_name || "";

@@ -193,11 +193,16 @@ rules:
             await page.click("#m-send")
             await page.locator("#m-result", has_text="Notiz gesendet.").wait_for(timeout=5000)
             if os.environ.get("RUFWEICHE_DOCS_SCREENSHOT"):
+                await page.evaluate("window.scrollTo(0, 0)")
                 await page.screenshot(path=str(DOCS / "console.png"))
             await page.goto(base + "/console?lang=en")
             await page.locator("#status", has_text="live").wait_for(timeout=10_000)
             assert await page.locator("h1").inner_text() == "Assistant's console"
             assert await page.locator("#m-send").inner_text() == "Send to the owner"
+            # the day's log: the call she answered
+            logged = page.locator("#day-log li.answered-call")
+            await logged.first.wait_for(timeout=5000)
+            assert "Tischlerei Test: +4917155501234 — answered" in await logged.first.inner_text()
         deadline = time.monotonic() + 10
         while len(sink.inbox.envelopes) < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)  # aiosmtpd's handler runs in its own thread
