@@ -68,6 +68,7 @@ class Principal:
     person: str | None = None
     grants: frozenset[str] = frozenset()
     via: str = "session"  # "session", "token" or "open" (no users file)
+    language: str | None = None  # the pages' language from the users file (issue 18)
 
     def sees_tenant(self, tenant: str | None) -> bool:
         """``tenant`` None: all tenants (only an ops principal not scoped to some)."""

@@ -267,8 +267,12 @@ DESK_READ: Final = Access(Action.READ_MESSAGES, tenant="all")
 def console_routes(board: DeskBoard) -> list[web.RouteDef]:
     """The pages, the catalogues and the live events, each with its Access."""
 
-    def page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def page(name: str, action: Action) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def get_page(request: web.Request) -> web.StreamResponse:
+            # The guard lets anyone with a tenant reach a page; the page is for one role.
+            who = request.get(PRINCIPAL)
+            if isinstance(who, Principal) and not any(can(who, action, t) for t in who.tenants):
+                return json_error(403, f"{who.role.value} may not {action.value}")
             return web.FileResponse(STATIC_DIR / name)
 
         return get_page
@@ -291,14 +295,14 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
             plan = board.plan_of(tenant)
             if plan is not None:
                 plans.append({"tenant": tenant, "name": plan.name, "language": plan.spec.language})
-        language = getattr(who, "language", None) if isinstance(who, Principal) else None
+        language = who.language if isinstance(who, Principal) else None
         return json_response(
             {
                 "user": who.name if isinstance(who, Principal) else None,
                 "person": who.person if isinstance(who, Principal) else None,
                 "role": who.role.value if isinstance(who, Principal) else None,
                 "businesses": plans,
-                "language": i18n.choose(language),
+                "language": language,  # None: the page keeps its own choice (German)
             }
         )
 
@@ -373,8 +377,14 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
     return [
         declare(web.post("/api/v1/calls/{call_id}/transfer", put_through), take),
         declare(web.post("/api/v1/contacts", mark_known), take),
-        declare(web.get("/console", page("console.html")), Access(Action.VIEW_CONSOLE, page=True)),
-        declare(web.get("/owner", page("owner.html")), Access(Action.VIEW_OWNER_PAGE, page=True)),
+        declare(
+            web.get("/console", page("console.html", Action.VIEW_CONSOLE)),
+            Access(Action.VIEW_CONSOLE, page=True),
+        ),
+        declare(
+            web.get("/owner", page("owner.html", Action.VIEW_OWNER_PAGE)),
+            Access(Action.VIEW_OWNER_PAGE, page=True),
+        ),
         declare(web.get("/i18n/{lang}", get_catalogue), PUBLIC),
         declare(web.get("/api/v1/desk/me", get_me_desk), DESK_READ),
         declare(

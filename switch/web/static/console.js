@@ -4,12 +4,12 @@
 
 (async () => {
   const { t, fmt, el, api, when, presenceText } = Desk;
-  await Desk.start();
+  const me = (await Desk.api("/api/v1/desk/me")).data || {};
+  await Desk.start(me);
   const $ = (id) => document.getElementById(id);
   const cards = new Map();
 
-  const me = await api("/api/v1/desk/me");
-  for (const b of (me.data && me.data.businesses) || []) {
+  for (const b of me.businesses || []) {
     $("m-tenant").append(el("option", { value: b.tenant }, b.name));
   }
 
@@ -20,7 +20,7 @@
   // The day's log: the calls she answered today (the calls API keeps an assistant's own).
   const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
   const today = await api(`/api/v1/calls?since=${Math.floor(midnight.getTime() / 1000)}&limit=200`);
-  const names = new Map(((me.data && me.data.businesses) || []).map((b) => [b.tenant, b.name]));
+  const names = new Map((me.businesses || []).map((b) => [b.tenant, b.name]));
   for (const call of ((today.data && today.data.calls) || []).slice().reverse()) {
     $("day-log").prepend(el("li", { class: "answered-call" },
       `${when(call.started_at)} ${names.get(call.tenant) || call.tenant}: ${call.caller || t("anonymous")} — ${t(call.outcome || "")}`));

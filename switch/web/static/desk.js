@@ -7,7 +7,7 @@
 const Desk = (() => {
   let table = {};
   const params = new URLSearchParams(location.search);
-  const lang = params.get("lang") || localStorage.getItem("rufweiche.lang") || "de";
+  let lang = "de";
 
   function t(text) { return table[text] || text; }
   function fmt(text, values) {
@@ -51,8 +51,11 @@ const Desk = (() => {
       { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" });
   }
 
-  async function start() {
-    localStorage.setItem("rufweiche.lang", lang);
+  // ?lang= first, then the user's language: in the users file, then the page's last choice.
+  async function start(me) {
+    lang = params.get("lang") || (me && me.language) || localStorage.getItem("rufweiche.lang") || "de";
+    if (params.get("lang")) localStorage.setItem("rufweiche.lang", lang);
+    Desk.lang = lang;
     document.documentElement.lang = lang;
     const response = await fetch(`/i18n/${lang}.json`);
     table = (await response.json()).messages || {};

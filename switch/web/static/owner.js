@@ -4,9 +4,9 @@
 
 (async () => {
   const { t, fmt, el, api, when } = Desk;
-  await Desk.start();
+  const me = (await Desk.api("/api/v1/desk/me")).data || {};
+  await Desk.start(me);
   const $ = (id) => document.getElementById(id);
-  const me = (await api("/api/v1/desk/me")).data || {};
   const tenant = (me.businesses && me.businesses[0] && me.businesses[0].tenant) || "";
   const person = me.person;
   const presencePath = `/api/v1/tenants/${encodeURIComponent(tenant)}/people/${encodeURIComponent(person)}/presence`;

@@ -64,6 +64,9 @@ def users_with_tokens(path: Path) -> dict[str, str]:
             users, name, role=role, password_hash=CHEAP.hash(PASSWORD), tenants=tenants,
             person=person,
         )  # fmt: skip
+    # susi reads her pages in English (language: in the users file)
+    susi = users.users["susi"].model_copy(update={"language": "en"})
+    users = users.model_copy(update={"users": {**users.users, "susi": susi}})
     tokens = {}
     for name in ("anna", "otto", "susi"):
         users, token, _entry = add_token(users, name, label="t", tenants=(), now=NOV)

@@ -102,6 +102,17 @@ async def test_day_night_switch_sends_the_next_call_to_the_service(
         await state.filter(has_text="Normal: your calls ring you first.").wait_for(timeout=10_000)
         assert await page.get_by_role("button", name="Calls to the service now").count() == 1
         assert errors == []
+    # a user's language from the users file: susi's console is English without ?lang=
+    susi = {"Authorization": f"Bearer {tokens['susi']}"}
+    async with chromium_page(800, 600, extra_http_headers=susi) as page:
+        await page.goto(switch.url + "/console")
+        await page.locator("#status", has_text="live").wait_for(timeout=10_000)
+        assert await page.locator("h1").inner_text() == "Assistant's console"
+        assert await page.locator("#m-tenant option").all_inner_texts() == ["Elektro Test"]
+        # ... and an owner's page is not hers
+        response = await page.goto(switch.url + "/owner")
+        assert response is not None
+        assert response.status == 403
     # an owner sees only his own: susi's note for elektro-test is not on otto's list
     other = {"tenant": "elektro-test", "concern": "Zählerschrank"}
     http(switch.url + "/api/v1/messages", tokens["susi"], "POST", other)
