@@ -30,7 +30,8 @@ from rules.presence import PresenceState
 
 PREFIX = "rufweiche/v1"
 """The default topic prefix: the one place it is written."""
-EVENT_KINDS = ("voicemail", "dictation")
+# message: a Telefonnotiz for the owner; missed: a missed call; override: day/night (issue 18)
+EVENT_KINDS = ("voicemail", "dictation", "message", "missed", "override")
 """Events the switch announces per tenant (``<prefix>/<tenant>/<kind>``)."""
 ONLINE = "online"
 OFFLINE = "offline"

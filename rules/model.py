@@ -392,6 +392,12 @@ class PlanSpec(Spec):
     media: MediaSpec = MediaSpec()
     privacy: PrivacySpec = PrivacySpec()
     outbound: OutboundSpec = OutboundSpec()
+    # Issue 18: the language of explain/check, e-mails and pages for this business (None:
+    # German, or what the operator asks for), and what the assistant's console shows.
+    language: Literal["de", "en"] | None = None
+    greeting: Text | None = None  # said by the assistant: "Tischlerei Müller, guten Tag"
+    instructions: str | None = None  # Markdown for the assistant, rendered safely
+    owner_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
 
 
 When.model_rebuild()

@@ -15,6 +15,8 @@
     ├── RecordsError(.path)                the calls database cannot be used
     ├── VoicemailError                     a voicemail or dictation cannot be filed or served
     ├── PrivacyError(.subject)             an export/delete/purge that cannot be done as asked
+    ├── MessageError(.field)               a message for the owner (Telefonnotiz) that is unusable
+    ├── MailError(.host)                   an e-mail the owner's mail server did not take
     ├── ConfigError(.path, .line, .column, .key)   a file the operator wrote is wrong:
     │   │                                  "edge.yaml:12:3: listen: ..., did you mean 'listen_tls'?"
     │   ├── SettingsError                  the settings file
@@ -107,6 +109,22 @@ class RecordsError(SwitchError):
 
 class VoicemailError(SwitchError):
     """A voicemail or dictation cannot be filed or served."""
+
+
+class MessageError(SwitchError):
+    """A message for the owner (Telefonnotiz) that cannot be taken; ``field`` names the bad key."""
+
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MailError(SwitchError):
+    """An e-mail the configured mail server did not take (or no mail server for the tenant)."""
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class PrivacyError(SwitchError):

@@ -12,9 +12,10 @@ with the scope (in SQL where they can); they never ask the policy again.
 Roles (docs/security.md):
 
 ========== =================================================================
-owner      his own tenants: dial plans, calls, reports, presence of his people
+owner      his own tenants: dial plans, calls, reports, presence of his people,
+           his messages (read, done), day/night and forwarding (his page)
 assistant  the tenants her service answers for: the presence board, the calls
-           she handled, her own presence
+           she handled, her own presence, the console, messages she takes
 ops        everything operational, all tenants' figures; recordings only when
            granted (``grants: [recordings]``)
 ========== =================================================================
@@ -48,6 +49,13 @@ class Action(StrEnum):
     READ_METRICS = "metrics.read"
     READ_HEALTH = "health.read"
     READ_AUDIT = "audit.read"
+    # Issue 18: messages for the owner (Telefonnotiz), the console and the owner's page.
+    TAKE_MESSAGE = "messages.take"  # the assistant, for the businesses she serves
+    READ_MESSAGES = "messages.read"  # the owner his own; the assistant her businesses'
+    DONE_MESSAGE = "messages.done"  # the owner marks one done
+    VIEW_CONSOLE = "console.view"  # the assistant's console
+    VIEW_OWNER_PAGE = "owner.view"  # the owner's page
+    SET_OVERRIDE = "override.set"  # day/night, forwarding of his people
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,7 @@ class Principal:
     person: str | None = None
     grants: frozenset[str] = frozenset()
     via: str = "session"  # "session", "token" or "open" (no users file)
+    language: str | None = None  # the pages' language from the users file (issue 18)
 
     def sees_tenant(self, tenant: str | None) -> bool:
         """``tenant`` None: all tenants (only an ops principal not scoped to some)."""
@@ -78,9 +87,22 @@ _OWN_TENANT: Final = frozenset(
         Action.READ_DIALPLAN,
         Action.RELOAD_DIALPLAN,
         Action.READ_RECORDINGS,
+        Action.READ_MESSAGES,
+        Action.DONE_MESSAGE,
+        Action.VIEW_OWNER_PAGE,
+        Action.SET_OVERRIDE,
     }
 )
-_ASSISTANT: Final = frozenset({Action.VIEW_DASHBOARD, Action.READ_PRESENCE, Action.READ_CALLS})
+_ASSISTANT: Final = frozenset(
+    {
+        Action.VIEW_DASHBOARD,
+        Action.READ_PRESENCE,
+        Action.READ_CALLS,
+        Action.TAKE_MESSAGE,
+        Action.READ_MESSAGES,
+        Action.VIEW_CONSOLE,
+    }
+)
 _OPS_GLOBAL: Final = frozenset(
     {Action.READ_METRICS, Action.READ_HEALTH, Action.READ_AUDIT, Action.RELOAD_DIALPLAN}
 )

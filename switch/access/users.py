@@ -60,6 +60,7 @@ class User(BaseModel):
     password: str  # argon2 PHC string, never the password
     totp: str | None = None  # base32 secret; None until enrolled at first login
     grants: tuple[Literal["recordings"], ...] = ()
+    language: Literal["de", "en"] | None = None  # of the pages (issue 18); None: German
 
     @field_validator("password")
     @classmethod
@@ -118,7 +119,13 @@ class Users(BaseModel):
                 if user.role is Role.OPS:
                     tenants = frozenset(entry.tenants)
                 return Principal(
-                    entry.user, user.role, tenants, user.person, frozenset(user.grants), "token"
+                    entry.user,
+                    user.role,
+                    tenants,
+                    user.person,
+                    frozenset(user.grants),
+                    "token",
+                    language=user.language,
                 )
         return None
 
@@ -127,7 +134,13 @@ class Users(BaseModel):
         if user is None:
             return None
         return Principal(
-            name, user.role, frozenset(user.tenants), user.person, frozenset(user.grants), via
+            name,
+            user.role,
+            frozenset(user.tenants),
+            user.person,
+            frozenset(user.grants),
+            via,
+            language=user.language,
         )
 
 

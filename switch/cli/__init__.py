@@ -1,5 +1,6 @@
 """``rufweiche``: the command line — the only package that imports click.
 
+    rufweiche [--lang de|en] ...            German by default (switch/i18n.py)
     rufweiche check [PATH...]                 validate dial plans              plans.py
     rufweiche explain PATH --to NUMBER ...    who rings for one call, and why  plans.py
     rufweiche week PATH ...                   which rule answers at each hour  week.py
@@ -7,6 +8,7 @@
     rufweiche users add|passwd|remove|list|token|mqtt-device|mqtt-files
                                               who may log in (docs/security.md) users.py
     rufweiche report / privacy                billing report, GDPR (switch/records/)
+    rufweiche contacts import CSV --tenant T  a business's address book     contacts.py
     python -m switch.edge                     the edge alone                   edge.py
 
 Users never see a traceback: every :class:`switch.errors.SwitchError` is caught here, once,
@@ -24,7 +26,8 @@ from typing import Any
 
 import click
 
-from switch.cli import plans, privacy, report, run, users, week
+from switch import i18n
+from switch.cli import contacts, plans, privacy, report, run, users, week
 from switch.errors import SwitchError, UsageError
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
@@ -54,10 +57,27 @@ class _Main(click.Group):
             ctx.exit(EX_SOFTWARE)
 
 
+def _language(value: str | None) -> str | None:
+    try:
+        return i18n.language(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def main(debug: bool) -> None:
+@click.option(
+    "--lang",
+    envvar=i18n.ENV,
+    metavar="de|en",
+    callback=lambda _ctx, _param, value: _language(value),
+    help="Language of the output: de (the default) or en; else the plan's language:.",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool, lang: str | None) -> None:
     """Rufweiche: a SIP call-routing switch for virtual offices."""
+    ctx.meta[plans.LANG_KEY] = lang
+    i18n.set_language(i18n.choose(lang))
 
 
 main.add_command(plans.check)
@@ -67,3 +87,4 @@ main.add_command(run.run)
 main.add_command(users.users)
 main.add_command(privacy.privacy)
 main.add_command(report.report)
+main.add_command(contacts.contacts)

@@ -29,8 +29,10 @@ from rules import (
     wall_instant,
 )
 from rules.decision import Decision, FinalKind, OnFailure, Step, Target
+from switch import i18n
 from switch.cli import weekview
 from switch.errors import SwitchError
+from switch.i18n import _, ngettext
 
 DEFAULT_DIALPLANS = Path("dialplans")
 ANONYMOUS = "anonymous"
@@ -162,22 +164,27 @@ def check(paths: tuple[Path, ...]) -> None:
     for plan in plans:
         click.echo(summary_line(plan))
     count = len(plans)
-    click.echo(f"{count} dial plan{'s' if count != 1 else ''} ok")
+    click.echo(ngettext("{count} dial plan ok", "{count} dial plans ok", count).format(count=count))
 
 
 def summary_line(plan: DialPlan) -> str:
     parts = [
         f"{plan.tenant}: {plan.name}",
-        plural(len(plan.numbers), "number"),
-        plural(len(plan.people), "person", "people"),
-        plural(len(plan.rules), "rule"),
+        counted(len(plan.numbers), "{n} number", "{n} numbers"),
+        counted(len(plan.people), "{n} person", "{n} people"),
+        counted(len(plan.rules), "{n} rule", "{n} rules"),
     ]
     if plan.extensions:
-        parts.append(plural(len(plan.extensions), "extension"))
-    parts += [f"holidays {holiday_region(plan)}", plan.timezone]
+        parts.append(counted(len(plan.extensions), "{n} extension", "{n} extensions"))
+    parts += [_("holidays {region}").format(region=holiday_region(plan)), plan.timezone]
     if plan.warnings:
-        parts.append(plural(len(plan.warnings), "warning"))
+        parts.append(counted(len(plan.warnings), "{n} warning", "{n} warnings"))
     return ", ".join(parts) + f" ({plan.source})"
+
+
+def counted(count: int, one: str, many: str) -> str:
+    """``"3 rules"``, in the current language (``"3 Regeln"``)."""
+    return ngettext(one, many, count).format(n=count)
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -186,7 +193,7 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 
 def holiday_region(plan: DialPlan) -> str:
     if plan.holiday_country is None:
-        return "none"
+        return _("none")
     if plan.holiday_subdivision is None:
         return plan.holiday_country
     return f"{plan.holiday_country}-{plan.holiday_subdivision}"
@@ -218,6 +225,7 @@ def explain(
     """Who rings for one call, in what order, how long, and why."""
     plans = load([path])
     plan = pick_plan(plans, to=to, tenant=None)
+    i18n.set_language(plan_language(plan))
     zone = ZoneInfo(plan.timezone)
     now, note = parse_local_time(at, zone)
     call = CallInfo(called=to, caller=parse_caller(caller))
@@ -228,7 +236,7 @@ def explain(
 
 def format_number(number: str | None) -> str:
     if number is None:
-        return "anonymous"
+        return _("anonymous")
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
@@ -236,7 +244,18 @@ def format_number(number: str | None) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
+def plan_language(plan: DialPlan) -> i18n.Language:
+    """``--lang`` (or RUFWEICHE_LANG) first, then the plan's ``language:``, then German."""
+    asked = click.get_current_context().find_root().meta.get(LANG_KEY)
+    return i18n.choose(asked, plan.spec.language)
+
+
+LANG_KEY = "rufweiche.lang"
+
+
 def long_date(moment: datetime) -> str:
+    if i18n.current() != "en":
+        return i18n.format_long(moment)
     weekday = weekview.WEEKDAYS[moment.weekday()]
     month = weekview.MONTHS[moment.month - 1]
     return f"{weekday} {moment.day} {month} {moment.year}, {moment:%H:%M}"
@@ -267,22 +286,31 @@ def step_line(plan: DialPlan, number: int, step: Step) -> list[str]:
     else:
         labels = [target_label(plan, target) for target in step.targets]
     if len(labels) == 1:
-        what = f"ring {labels[0]}"
+        what = _("ring {who}").format(who=labels[0])
     elif step.parallel:
-        what = "ring at the same time " + ", ".join(labels[:-1]) + " and " + labels[-1]
+        what = _("ring at the same time {some} and {last}").format(
+            some=", ".join(labels[:-1]), last=labels[-1]
+        )
     else:
-        what = "ring " + ", then ".join(labels)
-    lines = [f" {number}. {what} for {step.timeout:g} s"]
+        what = _("ring {who}").format(who=_(", then ").join(labels))
+    lines = [
+        " "
+        + _("{number}. {what} for {seconds} s").format(
+            number=number, what=what, seconds=f"{step.timeout:g}"
+        )
+    ]
     extras = []
     if step.confirm:
-        extras.append("the one who answers presses 1 to take the call")
+        extras.append(_("the one who answers presses 1 to take the call"))
     for failure, action in (
-        ("busy", step.on_busy),
-        ("no answer", step.on_no_answer),
-        ("unreachable", step.on_unreachable),
+        (_("busy"), step.on_busy),
+        (_("no answer"), step.on_no_answer),
+        (_("unreachable"), step.on_unreachable),
     ):
         if action is OnFailure.FINAL:
-            extras.append(f"if {failure}: stop ringing, go to the final action")
+            extras.append(
+                _("if {failure}: stop ringing, go to the final action").format(failure=failure)
+            )
     lines.extend(f"    {extra}" for extra in extras)
     return lines
 
@@ -290,12 +318,18 @@ def step_line(plan: DialPlan, number: int, step: Step) -> list[str]:
 def final_line(decision: Decision) -> str:
     final = decision.final
     if final.kind is FinalKind.VOICEMAIL:
-        text = "voicemail"
+        text = _("voicemail")
     elif final.kind is FinalKind.ANNOUNCEMENT:
-        text = f"announcement {final.announcement!r}" if final.announcement else "announcement"
+        text = (
+            _("announcement {text}").format(text=repr(final.announcement))
+            if final.announcement
+            else _("announcement")
+        )
     else:
-        text = f"reject with {final.sip_status} {final.reason}"
-    return f" then: {text}" if decision.steps else f" at once: {text}"
+        text = _("reject with {status} {reason}").format(
+            status=final.sip_status, reason=final.reason
+        )
+    return " " + (_("then: {what}") if decision.steps else _("at once: {what}")).format(what=text)
 
 
 def render_decision(
@@ -309,22 +343,46 @@ def render_decision(
     """The decision as a person reads it: who rings, how long, what then, and why."""
     local = now.astimezone(ZoneInfo(plan.timezone))
     lines = [
-        f"{plan.name} — {long_date(local)} ({plan.timezone}), "
-        f"caller {format_number(call.caller)}, called {format_number(call.called)}"
+        _("{plan} — {when} ({zone}), caller {caller}, called {called}").format(
+            plan=plan.name,
+            when=long_date(local),
+            zone=plan.timezone,
+            caller=format_number(call.caller),
+            called=format_number(call.called),
+        )
     ]
     if note:
-        lines.append(f"(note: {note})")
+        lines.append(_("(note: {note})").format(note=note))
     why_closed = plan.day_status(local.date()).why
     if why_closed:
-        lines.append(f"This day is {why_closed}.")
+        lines.append(_("This day is {why}.").format(why=day_reason(plan, local)))
     if presence:
-        states = ", ".join(f"{person} {state.value}" for person, state in sorted(presence.items()))
-        lines.append(f"Presence: {states} (everyone else available)")
-    lines.append(f"Rule: {decision.rule if decision.rule is not None else weekview.NO_RULE}")
+        states = ", ".join(
+            f"{person} {_(state.value)}" for person, state in sorted(presence.items())
+        )
+        lines.append(_("Presence: {states} (everyone else available)").format(states=states))
+    rule = decision.rule if decision.rule is not None else _(weekview.NO_RULE)
+    lines.append(_("Rule: {rule}").format(rule=rule))
     for number, step in enumerate(decision.steps, start=1):
         lines.extend(step_line(plan, number, step))
     lines.append(final_line(decision))
     if decision.trace:
-        lines.append("Why:")
+        lines.append(_("Why:"))
         lines.extend(f"  - {line}" for line in decision.trace)
     return "\n".join(lines)
+
+
+def day_reason(plan: DialPlan, local: datetime) -> str:
+    """Why the day is closed, in the current language (holiday names as ``holidays`` gives
+    them in German: "Fronleichnam")."""
+    status = plan.day_status(local.date())
+    if i18n.current() == "en":
+        return status.why
+    reasons: list[str] = []
+    if status.holiday is not None:
+        reasons.append(_("a public holiday ({name})").format(name=status.holiday))
+    if status.closed_day:
+        reasons.append(_("a closed day"))
+    if status.vacation is not None:
+        reasons.append(_("in the vacation {name}").format(name=repr(status.vacation)))
+    return _(" and ").join(reasons)

@@ -15,7 +15,15 @@ import click
 
 from switch.errors import RecordsError
 from switch.records.queries import month_bounds
-from switch.records.report import FORMATS, aggregate, load_rows, render_csv, render_table
+from switch.records.report import (
+    FORMATS,
+    aggregate,
+    load_messages,
+    load_rows,
+    render_csv,
+    render_table,
+    with_messages,
+)
 from switch.records.schema import RECORDS_FILE
 
 
@@ -42,10 +50,11 @@ def report_main(
         return 2
     try:
         rows = asyncio.run(load_rows(Path(db), month, tenant, tz))
+        taken = asyncio.run(load_messages(Path(db), month, tenant, tz))
     except RecordsError as exc:
         print(f"report: {exc}", file=err)
         return 1
-    months = aggregate(rows)
+    months = with_messages(aggregate(rows), taken)
     out.write(render_csv(months) if fmt == "csv" else render_table(month, months))
     return 0
 

@@ -17,12 +17,14 @@ progress"; a call aborted by a worker crash after it was answered counts as answ
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from switch.records.messages import taken_per_tenant
 from switch.records.queries import RecordReader, month_bounds
 
 NO_PLAN: Final = "(no plan)"
@@ -50,6 +52,7 @@ class BusinessMonth:
     in_progress: int
     service_minutes: float
     avg_answer_delay_s: float | None
+    messages: int = 0  # messages for the owner taken by the service (issue 18): billable
 
 
 @dataclass(slots=True)
@@ -112,7 +115,27 @@ def total(months: Iterable[BusinessMonth]) -> BusinessMonth:
         in_progress=sum(m.in_progress for m in months),
         service_minutes=sum(m.service_minutes for m in months),
         avg_answer_delay_s=delay / answered if answered else None,
+        messages=sum(m.messages for m in months),
     )
+
+
+def with_messages(months: list[BusinessMonth], taken: dict[str, int]) -> list[BusinessMonth]:
+    """``months`` with the messages taken per business (a business with messages but no
+    calls gets a row of its own)."""
+    by_tenant = {m.tenant: m for m in months}
+    for tenant, count in taken.items():
+        month = by_tenant.get(tenant) or _Sums().freeze(tenant)
+        by_tenant[tenant] = dataclasses.replace(month, messages=count)
+    return [by_tenant[t] for t in sorted(by_tenant)]
+
+
+MESSAGES_COLUMN: Final = ("messages", "Messages")
+
+
+def _columns(months: list[BusinessMonth]) -> tuple[tuple[str, str], ...]:
+    # The messages column only when the month has any, so reports of a switch without the
+    # console read as before.
+    return (*COLUMNS, MESSAGES_COLUMN) if any(m.messages for m in months) else COLUMNS
 
 
 COLUMNS: Final = (
@@ -127,8 +150,8 @@ COLUMNS: Final = (
 )
 
 
-def _cells(m: BusinessMonth) -> list[str]:
-    return [
+def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
+    cells = [
         m.tenant,
         str(m.received),
         str(m.answered_owner),
@@ -138,22 +161,26 @@ def _cells(m: BusinessMonth) -> list[str]:
         f"{m.service_minutes:.1f}",
         "" if m.avg_answer_delay_s is None else f"{m.avg_answer_delay_s:.1f}",
     ]
+    return [*cells, str(m.messages)] if messages else cells
 
 
 def render_csv(months: list[BusinessMonth]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([key for key, _ in COLUMNS])
+    columns = _columns(months)
+    writer.writerow([key for key, _ in columns])
     for m in months:
-        writer.writerow(_cells(m))
+        writer.writerow(_cells(m, columns is not COLUMNS))
     return out.getvalue()
 
 
 def render_table(month: str, months: list[BusinessMonth]) -> str:
     if not months:
         return f"No calls in {month}.\n"
-    rows = [[title for _, title in COLUMNS]] + [_cells(m) for m in [*months, total(months)]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    columns = _columns(months)
+    extra = columns is not COLUMNS
+    rows = [[title for _, title in columns]] + [_cells(m, extra) for m in [*months, total(months)]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
@@ -179,3 +206,13 @@ async def load_rows(
         args.append(tenant)
     async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
         return [ReportRow(r[0], r[1], bool(r[2]), r[3], r[4]) for r in await cursor.fetchall()]
+
+
+async def load_messages(
+    db: Path, month: str, tenant: str | None = None, tz: str = "UTC"
+) -> dict[str, int]:
+    """Messages taken per business in ``month`` (``messages.taken_per_tenant``)."""
+    since, until = month_bounds(month, tz)
+    async with RecordReader(db) as reader:
+        taken = await taken_per_tenant(reader.db, since, until)
+    return {t: n for t, n in taken.items() if tenant is None or t == tenant}

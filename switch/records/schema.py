@@ -127,6 +127,39 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE calls ADD COLUMN transfer_outcome TEXT;
     CREATE INDEX calls_direction ON calls (tenant, direction, started_wall);
     """,
+    # 7: messages for the owner (Telefonnotiz, issue 18; switch/records/messages.py), taken
+    # by the assistant; when it was mailed (or why not), when the owner marked it done.
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        taken_by TEXT NOT NULL,              -- the login that took it
+        call_id TEXT,
+        caller_name TEXT,
+        number TEXT,
+        concern TEXT NOT NULL,
+        urgency TEXT NOT NULL,               -- normal, urgent
+        callback INTEGER NOT NULL,           -- 1: the caller wants a call back
+        taken_wall REAL NOT NULL,
+        taken_at TEXT NOT NULL,
+        mailed_at TEXT,
+        mail_error TEXT,
+        done_at TEXT
+    );
+    CREATE INDEX messages_tenant_taken ON messages (tenant, taken_wall);
+    """,
+    # 8: the address book per business (issue 18: the console shows the caller's name);
+    # numbers in E.164 (switch/records/messages.py: canonical_number).
+    """
+    CREATE TABLE contacts (
+        tenant TEXT NOT NULL,
+        number TEXT NOT NULL,
+        name TEXT NOT NULL,
+        note TEXT,
+        known INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (tenant, number)
+    );
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

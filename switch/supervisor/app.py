@@ -34,6 +34,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from presence.http import presence_routes
 from presence.hub import PresenceHub
 from presence.mqtt import PresenceBridge
@@ -45,9 +47,12 @@ from switch.addresses import strip_port
 from switch.edge import Edge, EdgeSettings, write_files
 from switch.edge.rtpengine import MediaRelay
 from switch.errors import SwitchError
+from switch.mail import MailServer
 from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
+from switch.supervisor.messages import MessageDesk, caller_history
+from switch.supervisor.notices import Notifier
 from switch.supervisor.retention import Retention
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
@@ -55,8 +60,10 @@ from switch.supervisor.topology import edge_settings, worker_specs
 from switch.supervisor.trunkstate import TrunkMonitor
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
+from switch.web.console import DeskBoard, console_routes
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer, is_loopback
+from switch.web.messages_api import messages_routes
 from switch.web.voicemail_api import voicemail_routes
 
 log = logging.getLogger("rufweiche")
@@ -177,19 +184,63 @@ async def start_media_relay(
     return relay
 
 
+def make_desk(settings: Settings, sup: Supervisor, bridge: PresenceBridge | None) -> MessageDesk:
+    """Issue 18: messages for owners, mailed through their own mail server (settings smtp:)."""
+
+    def server_of(tenant: str) -> MailServer | None:
+        smtp = settings.smtp_for(tenant)
+        return smtp.server() if smtp is not None else None
+
+    return MessageDesk(
+        settings.data_dir / RECORDS_FILE, lambda t: sup.plans.plans.get(t), server_of, bridge
+    )
+
+
+def make_notifier(settings: Settings, sup: Supervisor, desk: MessageDesk) -> Notifier:
+    """Issue 18: missed calls and recordings mailed to the owner (settings notify:)."""
+    notify = settings.notify
+    notifier = Notifier(
+        desk.plan_of,
+        desk.server_of,
+        sup.bridge,
+        missed=notify.missed,
+        recordings=notify.recordings,
+        base_url=notify.base_url,
+    )
+    sup.call_listeners.append(notifier.on_call)
+    if sup.voicemail is not None:
+        sup.voicemail.listeners.append(notifier.on_recording)
+    return notifier
+
+
+def make_board(sup: Supervisor, desk: MessageDesk) -> DeskBoard:
+    """Issue 18: the console's live side, fed by every call report and message taken."""
+
+    async def history(tenant: str, number: str) -> dict[str, Any]:
+        return await caller_history(sup.writer.recent_calls, desk, tenant, number)
+
+    board = DeskBoard(
+        lambda t: sup.plans.plans.get(t), sup.hub.people, history, desk.store.save_contacts
+    )
+    sup.call_listeners.append(board.observe)
+    desk.listeners.append(board.message_taken)
+    return board
+
+
 async def start_http(
     stack: AsyncExitStack,
     sup: Supervisor,
     voicemail: VoicemailBox,
     auth_layer: AuthLayer | None,
     http_host: str,
+    more_routes: Sequence[web.RouteDef] = (),
 ) -> str:
     app = make_app(
         sup.writer,
         sup.metrics,
         sup.health(),
         presence_routes(sup.hub),
-        voicemail_routes(voicemail, sup.settings.data_dir),
+        [*voicemail_routes(voicemail, sup.settings.data_dir), *more_routes],
         feed=sup.feed,
         auth=auth_layer,
     )
@@ -266,12 +317,17 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         if sup.bridge is not None:
             await stack.enter_async_context(sup.bridge)
         await stack.enter_async_context(voicemail)
+        desk = await stack.enter_async_context(make_desk(settings, sup, bridge))
+        board = make_board(sup, desk)
+        stack.push_async_callback(board.close)
+        stack.push_async_callback(make_notifier(settings, sup, desk).close)
         await start_media_relay(stack, tasks, sup, edge_config, settings.edge_mode)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
         if settings.trunks.accounts and sup.edge is not None:
             sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
             spawn(sup.trunks.run(sup.stopping))
-        await start_http(stack, sup, voicemail, auth_layer, http_host)
+        routes = [*messages_routes(desk), *console_routes(board)]
+        await start_http(stack, sup, voicemail, auth_layer, http_host, routes)
         retention = Retention(settings.retention, settings.data_dir, audit)  # issue 14
         tasks.create_task(retention.run(sup.stopping), name="retention")
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,6 +25,7 @@ from switch.addresses import join_host_port, parse_host_port
 from switch.edge.settings import EdgeSettings
 from switch.edge.trunks import TrunksSettings
 from switch.errors import ConfigProblem, SettingsError
+from switch.mail import MailServer
 
 __all__ = [
     "Endpoint",
@@ -113,6 +114,41 @@ class RetentionSettings(BaseModel):
     interval_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 24.0
 
 
+class SmtpSettings(BaseModel):
+    """A business's own mail server (issue 18): messages and notices for the owner go there,
+    and nowhere else. The password lives in a file of its own (``password_file``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    starttls: bool = True
+    username: str | None = None
+    password_file: Path | None = None  # never the password itself in this file
+    sender: str | None = None  # From: (default: the plan's owner_email)
+    cafile: Path | None = None  # CA of a server with its own certificate
+
+    def server(self) -> MailServer:
+        password = self.password_file.read_text().strip() if self.password_file else None
+        return MailServer(
+            self.host,
+            self.port,
+            self.starttls,
+            self.username,
+            password,
+            self.sender,
+            self.cafile,
+        )
+
+
+class NotifySettings(BaseModel):
+    """Notices to owners (issue 18): missed calls; recordings attached, linked or not mailed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    missed: bool = True
+    recordings: Literal["attach", "link", "none"] = "attach"
+    base_url: str | None = None  # for "link": where the owner reaches /files/...
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -153,6 +189,14 @@ class Settings(BaseModel):
 
     records: RecordsSettings = RecordsSettings()
     retention: RetentionSettings = RetentionSettings()
+
+    # Issue 18: the mail server of messages for owners; per tenant where a business has its own.
+    smtp: SmtpSettings | None = None
+    smtp_tenants: dict[str, SmtpSettings] = Field(default_factory=dict)
+    notify: NotifySettings = NotifySettings()
+
+    def smtp_for(self, tenant: str) -> SmtpSettings | None:
+        return self.smtp_tenants.get(tenant, self.smtp)
 
     @model_validator(mode="after")
     def _workers_need_a_front(self) -> Settings:

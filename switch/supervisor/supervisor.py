@@ -78,6 +78,8 @@ class Supervisor:
     # Workers that died under calls: the edge still counts those calls against them until
     # the worker is back and the edge's call load is reset (issue 14 item 2).
     stale_load: set[str] = field(default_factory=set)
+    # Issue 18: who else hears of every call report (the console's DeskBoard.observe).
+    call_listeners: list[Callable[[str, CallRecord], None]] = field(default_factory=list)
 
     def __post_init__(self, specs: Sequence[WorkerSpec]) -> None:
         self.workers = [
@@ -129,6 +131,8 @@ class Supervisor:
             return
         self.metrics.observe(phase, record)
         self.feed.observe(phase, record)
+        for listener in self.call_listeners:
+            listener(phase, record)
         call = self.calls.setdefault(record.call_id, _Call(worker.name, record))
         call.record = record
         if phase == "answered" and call.busy is None and record.tenant:

@@ -40,6 +40,7 @@ import json
 import logging
 import os
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -164,6 +165,8 @@ class VoicemailBox:
         self.outbox = Outbox(db_path.parent / OUTBOX_FILE if mqtt else None, outbox_max)
         self.sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # Issue 18: who else hears of a filed recording (the owner's e-mail notices).
+        self.listeners: list[Callable[[Voicemail], None]] = []
 
     async def __aenter__(self) -> Self:
         await self.store.__aenter__()
@@ -197,6 +200,8 @@ class VoicemailBox:
         mail = Voicemail.from_message(message, policy)
         await self.store.add(mail, policy)
         log.info("%s tenant=%s call %s: %.1f s", mail.kind, mail.tenant, mail.call_id, mail.seconds)
+        for listener in self.listeners:
+            listener(mail)
         if self.mqtt is not None:
             try:
                 topic = self.mqtt.topics.event(mail.tenant, mail.kind)

@@ -117,7 +117,9 @@ async def live_app(
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(width: int = 1280, height: int = 900) -> AsyncIterator[Page]:
+async def chromium_page(
+    width: int = 1280, height: int = 900, extra_http_headers: dict[str, str] | None = None
+) -> AsyncIterator[Page]:
     """A page in headless Chromium (Debian's /usr/bin/chromium, never a downloaded one)."""
     from playwright.async_api import async_playwright
 
@@ -126,7 +128,10 @@ async def chromium_page(width: int = 1280, height: int = 900) -> AsyncIterator[P
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         try:
-            page = await browser.new_page(viewport={"width": width, "height": height})
+            page = await browser.new_page(
+                viewport={"width": width, "height": height},
+                extra_http_headers=extra_http_headers,
+            )
             yield page
         finally:
             await browser.close()

@@ -55,9 +55,23 @@ ALLOWED: dict[str, set[tuple[Action, str]]] = {
             A.READ_DIALPLAN,
             A.RELOAD_DIALPLAN,
             A.READ_RECORDINGS,
+            A.READ_MESSAGES,
+            A.DONE_MESSAGE,
+            A.VIEW_OWNER_PAGE,
+            A.SET_OVERRIDE,
         )
     },
-    "assistant": {(a, "own") for a in (A.VIEW_DASHBOARD, A.READ_PRESENCE, A.READ_CALLS)},
+    "assistant": {
+        (a, "own")
+        for a in (
+            A.VIEW_DASHBOARD,
+            A.READ_PRESENCE,
+            A.READ_CALLS,
+            A.TAKE_MESSAGE,
+            A.READ_MESSAGES,
+            A.VIEW_CONSOLE,
+        )
+    },
     "ops": {
         *(
             (a, where)

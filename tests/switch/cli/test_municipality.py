@@ -41,7 +41,7 @@ def plan(plan_file: Path) -> DialPlan:
 
 
 def test_rufweiche_check_accepts_the_generated_plan(plan_file: Path) -> None:
-    result = CliRunner().invoke(cli.main, ["check", str(plan_file)])
+    result = CliRunner().invoke(cli.main, ["--lang", "en", "check", str(plan_file)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(
         "stadtverwaltung-hagen: Stadtverwaltung Hagen, 1401 numbers, 1400 people, 8 rules, "

@@ -1,0 +1,100 @@
+"""``/api/v1/messages``: messages for the owner (Telefonnotiz, issue 18).
+
+::
+
+    POST /api/v1/messages                 the assistant takes one (JSON: tenant, concern,
+                                          caller_name, number, urgency, callback, call_id)
+    GET  /api/v1/messages[?tenant=]       the owner his own; the assistant her businesses'
+    POST /api/v1/messages/{id}/done       the owner marks one done
+
+The tenant of a new message is in its body and that of ``done`` in the stored row, so
+these handlers check them against the policy themselves (the same 404 for another's
+tenant as for one that does not exist; 403 for a tenant they see but may not change).
+The desk is :class:`switch.supervisor.messages.MessageDesk`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+
+from switch.access.policy import Action, Principal, can
+from switch.errors import MessageError
+from switch.records.messages import Message
+from switch.web.calls_api import Rows, rows_in_scope
+from switch.web.guard import Access, declare
+from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
+
+if TYPE_CHECKING:
+    from switch.supervisor.messages import MessageDesk
+
+MESSAGES: Final = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE, tenant="query")
+
+
+def _may(request: web.Request, action: Action, tenant: str) -> web.Response | None:
+    """None when the request may do ``action`` on ``tenant``, else its answer."""
+    who = request.get(PRINCIPAL)
+    if who is None:  # open mode (no users file, loopback only)
+        return None
+    assert isinstance(who, Principal)
+    if not who.sees_tenant(tenant):
+        return not_found()
+    if not can(who, action, tenant):
+        return json_error(403, f"{who.role.value} may not {action.value} for {tenant!r}")
+    return None
+
+
+def messages_routes(desk: MessageDesk) -> list[web.RouteDef]:
+    async def list_messages(request: web.Request) -> web.Response:
+        async def fetch(tenant: str | None) -> Rows:
+            return await desk.list(tenant)
+
+        rows = await rows_in_scope(scope_of(request), fetch, order="taken_at", limit=100)
+        return json_response({"messages": rows})
+
+    async def take(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_error(400, "message: the body is not JSON")
+        who = request.get(PRINCIPAL)
+        taken_by = who.name if who is not None else "open"
+        try:
+            message = Message.from_request(body, taken_by, time.time())
+        except MessageError as exc:
+            return json_error(400, str(exc))
+        refused = _may(request, Action.TAKE_MESSAGE, message.tenant)
+        if refused is not None:
+            return refused
+        row = await desk.take(message)
+        return json_response(row, status=201)
+
+    async def done(request: web.Request) -> web.Response:
+        raw = request.match_info["id"]
+        if not raw.isdigit():
+            return not_found()
+        tenant = await desk.tenant_of(int(raw))
+        if tenant is None:
+            return not_found()
+        refused = _may(request, Action.DONE_MESSAGE, tenant)
+        if refused is not None:
+            return refused
+        row = await desk.mark_done(int(raw))
+        return not_found() if row is None else json_response(row)
+
+    return [
+        declare(web.get("/api/v1/messages", list_messages), MESSAGES),
+        declare(
+            web.post("/api/v1/messages", take), Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE)
+        ),
+        declare(
+            web.post("/api/v1/messages/{id}/done", done),
+            Access(Action.READ_MESSAGES, Action.DONE_MESSAGE),
+        ),
+    ]
+
+
+__all__ = ["messages_routes"]

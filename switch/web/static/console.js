@@ -1,0 +1,114 @@
+// The assistant's console: call cards pushed by /api/v1/desk/events (screen pop), the
+// message form (POST /api/v1/messages), the day's log.
+"use strict";
+
+(async () => {
+  const { t, fmt, el, api, when, presenceText } = Desk;
+  const me = (await Desk.api("/api/v1/desk/me")).data || {};
+  await Desk.start(me);
+  const $ = (id) => document.getElementById(id);
+  const cards = new Map();
+
+  for (const b of me.businesses || []) {
+    $("m-tenant").append(el("option", { value: b.tenant }, b.name));
+  }
+
+  function logLine(text) {
+    $("day-log").prepend(el("li", {}, `${new Date().toLocaleTimeString(Desk.lang === "de" ? "de-DE" : "en-GB", { hour: "2-digit", minute: "2-digit" })} ${text}`));
+  }
+
+  // The day's log: the calls she answered today (the calls API keeps an assistant's own).
+  const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
+  const today = await api(`/api/v1/calls?since=${Math.floor(midnight.getTime() / 1000)}&limit=200`);
+  const names = new Map((me.businesses || []).map((b) => [b.tenant, b.name]));
+  for (const call of ((today.data && today.data.calls) || []).slice().reverse()) {
+    $("day-log").prepend(el("li", { class: "answered-call" },
+      `${when(call.started_at)} ${names.get(call.tenant) || call.tenant}: ${call.caller || t("anonymous")} — ${t(call.outcome || "")}`));
+  }
+
+  function fillForm(card) {
+    $("m-tenant").value = card.tenant;
+    $("m-name").value = card.caller_name || "";
+    $("m-number").value = card.caller || "";
+    $("m-call").value = card.call_id;
+    $("m-concern").focus();
+  }
+
+  function showCard(card) {
+    const node = el("article", { class: "card", "data-call": card.call_id },
+      el("div", { class: "muted" }, card.business),
+      el("div", { class: "greeting" }, card.greeting),
+      el("div", { class: "caller" },
+        card.caller_name ? `${card.caller_name} · ` : "",
+        card.caller || t("anonymous")),
+      card.contact_note ? el("div", { class: "muted" }, card.contact_note) : null,
+    );
+    if (card.instructions_html) {
+      const box = el("div", { class: "instructions" });
+      box.innerHTML = card.instructions_html;  // rendered and escaped by the switch
+      node.append(el("h3", {}, t("Instructions")), box);
+    }
+    node.append(el("h3", {}, t("Who is there")),
+      el("ul", { class: "presence" }, ...card.presence.map((p) => el("li", {}, presenceText(p)))));
+    const calls = card.last_calls.map((c) => el("li", {}, `${when(c.started_at)} — ${t(c.outcome || "")}`));
+    const notes = card.notes.map((m) => el("li", {}, `${when(m.taken_at)} — ${m.concern}`));
+    node.append(el("h3", {}, t("Last calls")),
+      calls.length ? el("ul", { class: "history" }, ...calls) : el("p", { class: "muted" }, t("first call")));
+    if (notes.length) node.append(el("h3", {}, t("Notes")), el("ul", { class: "notes" }, ...notes));
+    const take = el("button", { class: "primary", type: "button" }, t("Take a message"));
+    take.addEventListener("click", () => fillForm(card));
+    const put = el("button", { type: "button" }, t("Put through"));
+    put.addEventListener("click", async () => {
+      const r = await api(`/api/v1/calls/${encodeURIComponent(card.call_id)}/transfer`, "POST", {});
+      put.textContent = r.status === 200 ? t("put through") : t("not available yet");
+    });
+    const known = el("button", { type: "button" }, t("Known contact"));
+    known.addEventListener("click", async () => {
+      const name = prompt(t("Name of the caller"), card.caller_name || "");
+      if (!name || !card.caller) return;
+      const r = await api("/api/v1/contacts", "POST", { tenant: card.tenant, number: card.caller, name });
+      known.textContent = r.status === 201 ? t("saved") : String(r.status);
+    });
+    node.append(el("div", { class: "actions" }, take, put, known));
+    cards.set(card.call_id, node);
+    $("cards").prepend(node);
+    $("no-calls").hidden = true;
+    logLine(fmt("{business}: call from {caller}", { business: card.business, caller: card.caller || t("anonymous") }));
+  }
+
+  function callChanged(data) {
+    const node = cards.get(data.call_id);
+    if (!node) return;
+    node.classList.add(data.phase);
+    if (data.phase === "ended") {
+      setTimeout(() => { node.remove(); cards.delete(data.call_id); $("no-calls").hidden = cards.size > 0; }, 30000);
+    }
+  }
+
+  $("message-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      tenant: $("m-tenant").value, caller_name: $("m-name").value, number: $("m-number").value,
+      concern: $("m-concern").value, urgency: $("m-urgency").value, callback: $("m-callback").checked,
+      call_id: $("m-call").value || null,
+    };
+    const r = await api("/api/v1/messages", "POST", body);
+    if (r.status === 201) {
+      $("m-result").textContent = t("Message sent.");
+      $("m-result").setAttribute("data-id", String(r.data.id));
+      logLine(fmt("message for {business}", { business: $("m-tenant").selectedOptions[0].textContent }));
+      $("message-form").reset();
+    } else {
+      $("m-result").textContent = (r.data && r.data.error) || String(r.status);
+    }
+  });
+
+  const events = new EventSource("/api/v1/desk/events");
+  events.addEventListener("open", () => { $("status").textContent = t("live"); });
+  events.addEventListener("error", () => { $("status").textContent = t("reconnecting…"); });
+  events.addEventListener("card", (e) => {
+    const card = JSON.parse(e.data);
+    if (!cards.has(card.call_id)) showCard(card);
+  });
+  events.addEventListener("call", (e) => callChanged(JSON.parse(e.data)));
+})();
