@@ -21,12 +21,12 @@ from tests.helpers.malformed import send_malformed
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
 from tests.helpers.rawsip import flood
-from tests.helpers.sipp import BUSINESS_E164, Sipp
+from tests.helpers.sipp import BUSINESS_E164, SIPP_SCENARIOS, Sipp
 from tests.helpers.switch import Switch, plan_text
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
 
-NOACK_SCENARIO = Path(__file__).resolve().parents[2] / "edge" / "scenarios" / "caller_no_ack.xml"
+NOACK_SCENARIO = SIPP_SCENARIOS / "caller_no_ack.xml"
 
 
 def settings_file(tmp_path: Path, **keys: Any) -> Path:
