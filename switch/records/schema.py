@@ -117,6 +117,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE voicemails ADD COLUMN done_at TEXT;
     CREATE INDEX voicemails_kind_started ON voicemails (kind, tenant, started_wall);
     """,
+    # 6: several nodes share one database (PostgreSQL, switch/records/postgres.py): the
+    # node that handled the call, so that a node's restart closes only its own calls.
+    # NULL for a single node (SQLite).
+    """
+    ALTER TABLE calls ADD COLUMN node TEXT;
+    CREATE INDEX calls_node_active ON calls (node, worker) WHERE outcome IS NULL;
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
