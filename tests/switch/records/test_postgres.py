@@ -13,6 +13,7 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -78,10 +79,10 @@ def settings(schema: str, node: str) -> RecordsSettings:
     return RecordsSettings(backend="postgresql", dsn=DSN, schema=schema, node=node)
 
 
-def pg_writer(schema: str, node: str, tmp_path: Path, **kwargs: object) -> PgRecordWriter:
+def pg_writer(schema: str, node: str, tmp_path: Path, **kwargs: Any) -> PgRecordWriter:
     return PgRecordWriter(
         DSN, schema=schema, node=node, spool_path=tmp_path / node / "calls.postgresql", **kwargs
-    )  # type: ignore[arg-type]
+    )
 
 
 async def columns_pg(schema: str) -> dict[str, list[tuple[str, str, bool]]]:
