@@ -40,6 +40,7 @@ from switch.access.audit import AuditLog
 from switch.edge import Edge, EdgeSettings, write_files
 from switch.errors import SwitchError
 from switch.metrics import Metrics
+from switch.records import backend as records_backend
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.settings import Settings, endpoint, load_settings
@@ -55,7 +56,10 @@ log = logging.getLogger("rufweiche")
 
 
 async def start_records(stack: AsyncExitStack, settings: Settings) -> RecordWriter:
-    return await stack.enter_async_context(RecordWriter(settings.data_dir / RECORDS_FILE))
+    """SQLite under the data directory, or PostgreSQL shared by the nodes (``records:``)."""
+    return await stack.enter_async_context(
+        records_backend.writer(settings.records, settings.data_dir)
+    )
 
 
 async def start_presence(
@@ -90,7 +94,10 @@ def make_bridge(settings: Settings, hub: PresenceHub) -> PresenceBridge | None:
 
 def make_voicemail(settings: Settings, bridge: PresenceBridge | None) -> VoicemailBox:
     """Voicemails are filed in the calls database; notices go out on the one MQTT bridge."""
-    return VoicemailBox(settings.data_dir / RECORDS_FILE, bridge)
+    box = VoicemailBox(settings.data_dir / RECORDS_FILE, bridge)
+    if settings.records.postgresql:
+        box.store = records_backend.voicemail_store(settings.records, settings.data_dir)
+    return box
 
 
 def make_access(settings: Settings) -> tuple[AuditLog, AuthLayer | None, str]:

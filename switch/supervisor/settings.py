@@ -23,6 +23,7 @@ from switch import configfile
 from switch.addresses import join_host_port, parse_host_port
 from switch.edge.settings import EdgeSettings
 from switch.errors import ConfigProblem, SettingsError
+from switch.records.backend import RecordsSettings
 
 __all__ = ["Endpoint", "MqttSettings", "Settings", "SettingsError", "endpoint", "load_settings"]
 
@@ -88,6 +89,9 @@ class Settings(BaseModel):
     # calls: worker i gets HOST:PORT+i. Unset: free loopback ports behind our own edge.
     workers_listen: str | None = None
     log_level: str = "INFO"
+    # Where the call records are: SQLite under data_dir (default) or a PostgreSQL schema
+    # that several nodes share (switch/records/backend.py, docs/operations.md).
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
 
     @model_validator(mode="after")
     def _workers_need_a_front(self) -> Settings:

@@ -300,3 +300,49 @@ async def test_voicemails_and_dictations_on_postgresql(tmp_path: Path) -> None:
 
 def test_month_bounds_unchanged() -> None:  # the report's months are the same on both
     assert month_bounds("2026-10", "UTC")[0] < 1_793_000_000.0 < month_bounds("2026-10", "UTC")[1]
+
+
+@pytest.mark.peer
+async def test_the_commands_read_the_records_section_and_see_both_nodes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from switch.cli import main
+
+    async with fresh_schema() as schema:
+        async with (
+            pg_writer(schema, "node-a", tmp_path) as a,
+            pg_writer(schema, "node-b", tmp_path) as b,
+        ):
+            a.submit("started", make_record(caller="+4917144444444"))
+            b.submit("started", make_record(caller="+4917144444444"))
+            await a.flush()
+            await b.flush()
+        settings_file = tmp_path / "settings.yaml"
+        settings_file.write_text(
+            f"records:\n  backend: postgresql\n  dsn: {DSN}\n  schema: {schema}\n  node: tool\n"
+        )
+        runner = CliRunner()
+        args = ["--month", "2026-10", "--timezone", "UTC", "--format", "csv"]
+        report = await asyncio.to_thread(
+            runner.invoke, main, ["report", *args, "--settings", str(settings_file)]
+        )
+        assert report.exit_code == 0, report.output
+        assert report.output.splitlines()[1].startswith("tischlerei,2,")
+        export = await asyncio.to_thread(
+            runner.invoke,
+            main,
+            [
+                "privacy",
+                "export",
+                "--tenant",
+                "tischlerei",
+                "--person",
+                "+4917144444444",
+                "--data-dir",
+                str(tmp_path),
+                "--settings",
+                str(settings_file),
+            ],
+        )
+        assert export.exit_code == 0, export.output
+        assert export.output.count('"node": "node-') == 2
