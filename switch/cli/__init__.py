@@ -7,6 +7,7 @@
     rufweiche users add|passwd|remove|list|token|mqtt-device|mqtt-files
                                               who may log in (docs/security.md) users.py
     rufweiche report / privacy                billing report, GDPR (switch/records/)
+    rufweiche install-unit / wait-ready       the systemd unit of a node        unit.py
     python -m switch.edge                     the edge alone                   edge.py
 
 Users never see a traceback: every :class:`switch.errors.SwitchError` is caught here, once,
@@ -24,7 +25,7 @@ from typing import Any
 
 import click
 
-from switch.cli import plans, privacy, report, run, users, week
+from switch.cli import plans, privacy, report, run, unit, users, week
 from switch.errors import SwitchError, UsageError
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
@@ -67,3 +68,5 @@ main.add_command(run.run)
 main.add_command(users.users)
 main.add_command(privacy.privacy)
 main.add_command(report.report)
+main.add_command(unit.install_unit)
+main.add_command(unit.wait_ready_command)
