@@ -15,6 +15,7 @@ from pathlib import Path
 
 from switch.edge.database import prepare_database
 from switch.edge.settings import EdgeSettings
+from switch.edge.shared_db import prepare_shared_database
 from switch.errors import EdgeConfigError
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "kamailio.cfg.tmpl"
@@ -83,11 +84,14 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
     uris = [t for t in targets if "@" in t]
     if targets:
         defines.append("#!define WITH_OUTBOUND")
+    if settings.shared_db_url:
+        defines.append("#!define WITH_SHARED_DB")
     # An alternative that never matches keeps the regex valid when one kind is missing.
     never = "^$never^"
     values = {
         "defines": "",
         "db_path": str(paths.db),
+        "shared_db_url": settings.shared_db_url or f"sqlite://{paths.db}",
         "domain": settings.domain,
         "worker_rate": str(settings.worker_rate),
         "worker_tries": str(settings.worker_tries),
@@ -151,4 +155,6 @@ def write_files(settings: EdgeSettings) -> EdgePaths:
     paths.dispatcher_list.write_text(render_dispatcher_list(settings), encoding="utf-8")
     paths.config.write_text(render_config(settings, paths), encoding="utf-8")
     prepare_database(settings, paths.db)
+    if settings.shared_db_url:
+        prepare_shared_database(settings)
     return paths
