@@ -89,6 +89,7 @@ def make_bridge(settings: Settings, hub: PresenceHub) -> PresenceBridge | None:
         username=settings.mqtt.username,
         password=_mqtt_password(settings),
         discovery=settings.mqtt.home_assistant_discovery,
+        node=settings.records.node if settings.mqtt.share_presence else None,
     )
 
 

@@ -57,6 +57,9 @@ class MqttSettings(BaseModel):
     username: str | None = None
     password_file: Path | None = None  # never the password itself in this file
     home_assistant_discovery: bool = True
+    # Several nodes on one broker: share what people set, last writer wins (presence/peers.py);
+    # the node's name is records.node.
+    share_presence: bool = False
 
     @field_validator("broker")
     @classmethod
