@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,10 @@ def rows(schema: str) -> dict[str, dict[str, Any]]:
             await conn.close()
 
     return {r["call_id"]: dict(r) for r in asyncio.run(fetch())}
+
+
+def dial_plans(switch: Switch, key: str) -> Any:
+    return switch.health()["detail"]["dial_plans"][key]
 
 
 def node(tmp_path: Path, plans: Path, schema: str, name: str) -> Switch:
@@ -171,20 +176,18 @@ def test_two_nodes_share_records_and_plans_and_a_killed_node_costs_only_its_call
         # A broken edit of the shared plans: both keep their last good set and say so.
         write(plans / "a.yaml", plan_text("sip:desk@x").replace("timeout", "timout"))
         for n in (a, b):
-            problems = n.wait_until(
-                lambda n=n: n.health()["detail"]["dial_plans"]["problems"], 10, "problems"
-            )
+            problems = n.wait_until(partial(dial_plans, n, "problems"), 10, "problems")
             assert any("did you mean 'timeout'" in p for p in problems), problems
             assert n.health()["ready"]
         write(plans / "a.yaml", plan_text("sip:desk@127.0.0.1:9"))
         for n in (a, b):
-            n.wait_until(lambda n=n: n.health()["detail"]["dial_plans"]["ok"], 10, "fixed")
+            n.wait_until(partial(dial_plans, n, "ok"), 10, "fixed")
 
         # Node A is killed mid-call; node B's call goes on.
         desk = Sipp(tmp_path, "desk-long", "uas_answer.xml", ["-m", "2", "-timeout", "40"])
         write(plans / "a.yaml", plan_text(f"sip:desk@{desk.address}"))
         for n in (a, b):
-            n.wait_until(lambda n=n: n.health()["detail"]["dial_plans"]["ok"], 10, "reload")
+            n.wait_until(partial(dial_plans, n, "ok"), 10, "reload")
         time.sleep(1.5)  # both nodes (and their workers) reload the plan
         long_a = caller(tmp_path, a, "long-a", 20000, "+491715550103")
         long_b = caller(tmp_path, b, "long-b", 4000, "+491715550104")
