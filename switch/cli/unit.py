@@ -9,8 +9,9 @@ for one of several nodes on a host) and a ``sysusers.d`` entry for the ``rufweic
 * its own user, ``NoNewPrivileges``, ``ProtectSystem=strict``, ``PrivateTmp``, and of all
   capabilities only ``CAP_NET_BIND_SERVICE`` (to bind 5060);
 * ``Restart=on-failure``; readiness: ``Type=simple`` plus ``ExecStartPost=rufweiche
-  wait-ready``, which polls ``/healthz`` until it answers 200 (the unit is "started" only
-  then, so ``systemctl start`` fails when the node never becomes ready). Type=notify would
+  wait-ready``, which polls ``/healthz`` until it answers 200, or 503 with a worker up
+  (the records database away: the node spools) — the unit is "started" only then, so
+  ``systemctl start`` fails when the node never comes up. Type=notify would
   need sd_notify, which the switch does not speak.
 
 The same files are shipped as ``dist/rufweiche.service`` and ``dist/rufweiche.sysusers``
@@ -20,6 +21,7 @@ The same files are shipped as ``dist/rufweiche.service`` and ``dist/rufweiche.sy
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
@@ -108,14 +110,32 @@ WantedBy=multi-user.target
 SYSUSERS: Final = f'u {USER} - "Rufweiche SIP switch" {DATA_DIR} /usr/sbin/nologin\n'
 
 
+def started(status: int, body: bytes) -> bool:
+    """Whether a /healthz answer means "started": 200 (ready), or 503 from a node that is
+    live with a worker up but whose records database is away — it takes calls and spools
+    (docs/operations.md, "Several nodes"), so systemd must not kill it for that."""
+    if status == 200:
+        return True
+    try:
+        health = json.loads(body)
+    except ValueError:
+        return False
+    return bool(
+        isinstance(health, dict) and health.get("live") and (health.get("workers_up") or 0) >= 1
+    )
+
+
 def wait_ready(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
-    """Poll ``url`` until it answers 200; False at the deadline."""
+    """Poll ``url`` until it answers "started" (:func:`started`); False at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
+                if started(response.status, response.read()):
                     return True
+        except urllib.error.HTTPError as exc:
+            if started(exc.code, exc.read()):
+                return True
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() >= deadline:

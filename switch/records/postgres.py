@@ -50,7 +50,7 @@ import aiosqlite
 import asyncpg
 
 from switch.call.events import Outcome
-from switch.errors import RecordsError
+from switch.errors import RecordsError, RecordsUnavailableError
 from switch.records import dialect
 from switch.records.rows import _CALL_COLUMNS, UPSERT_LEG, call_row_values, leg_row_values
 from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
@@ -168,8 +168,8 @@ class PgConnection:
 
     dialect: Final = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, pool: asyncpg.Pool | None) -> None:
+        self.pool = pool  # None until the server answered (a writer started offline)
         self._held: asyncpg.pool.PoolConnectionProxy | None = None
         self._transaction: Any = None
 
@@ -209,12 +209,16 @@ class PgConnection:
         if self._held is not None:
             yield self._held
             return
+        if self.pool is None:
+            raise sqlite3.OperationalError("postgresql: not connected yet")
         async with self.pool.acquire() as conn:
             yield conn
 
     async def _begin(self) -> None:
         if self._held is not None:
             raise sqlite3.OperationalError("cannot start a transaction within a transaction")
+        if self.pool is None:
+            raise sqlite3.OperationalError("postgresql: not connected yet")
         with _translated():
             conn = await self.pool.acquire()
             try:
@@ -248,8 +252,9 @@ class PgConnection:
         if broken:
             with contextlib.suppress(Exception):
                 conn.terminate()  # never hand a half-dead connection to the next batch
-        with contextlib.suppress(Exception):
-            await self.pool.release(conn)
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
 
     async def close(self) -> None:
         """Ends a held transaction (rolled back); the pool is its owner's to close."""
@@ -294,7 +299,11 @@ async def create_pool(
             command_timeout=connect_timeout * 2,
             server_settings={"search_path": schema, "application_name": "rufweiche"},
         )
-    except (asyncpg.PostgresError, *_TRANSIENT) as exc:
+    except _TRANSIENT as exc:
+        raise RecordsUnavailableError(
+            f"records database {redact(dsn)!r} (schema {schema!r}) does not answer: {exc}"
+        ) from exc
+    except asyncpg.PostgresError as exc:
         raise RecordsError(
             f"records database {redact(dsn)!r} (schema {schema!r}) cannot be opened: {exc}"
         ) from exc
@@ -351,38 +360,72 @@ class PgRecordWriter(RecordWriter):
         spool_path: Path,
         password: str | None = None,
         pool_size: int = 4,
+        start_offline: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(spool_path, **kwargs)
+        self._start_offline = start_offline
+        self._connector: asyncio.Task[None] | None = None
         self.dsn, self.schema, self.node = dsn, schema, node
         self._password = password
         self._pool_size = pool_size
         self.pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> Self:
+        """Connect, migrate, replay the spool, close this node's calls left open, start.
+
+        A server that does not answer now does not keep the node from starting: the
+        writer spools (``writable`` false, /healthz says so) and connects in the
+        background every ``retry_interval``; the spool is replayed once it answers.
+        A server that answers and refuses (a newer schema) is a RecordsError.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.pool = await create_pool(
+        self._db = PgConnection(None).as_aiosqlite()
+        self._reader = PgConnection(None).as_aiosqlite()
+        try:
+            await self._connect()
+        except RecordsUnavailableError as exc:
+            if not self._start_offline:
+                raise
+            log.warning("%s: spooling to %s until it answers", exc, self.spool_path)
+            self.writable = False
+            self._connector = asyncio.create_task(self._keep_connecting(), name="records-pg")
+        else:
+            self.writable = True
+            await self._replay_spool()
+        self._queue.put_nowait(Abort(None, self._clock()))
+        self.idle.clear()
+        self._task = asyncio.create_task(self._run(), name="record-writer")
+        return self
+
+    async def _connect(self) -> None:
+        pool = await create_pool(
             self.dsn, self.schema, password=self._password, max_size=self._pool_size
         )
         try:
-            await migrate(self.pool)
+            await migrate(pool)
         except BaseException:
-            await self.pool.close()
+            await pool.close()
             raise
-        self._db = PgConnection(self.pool).as_aiosqlite()
-        self._reader = PgConnection(self.pool).as_aiosqlite()
+        self.pool = pool
+        for db in (self._db, self._reader):
+            cast(PgConnection, db).pool = pool
         log.info(
             "records in postgresql %s, schema %s, node %s",
             redact(self.dsn),
             self.schema,
             self.node,
         )
-        self.writable = True
-        await self._replay_spool()
-        self._queue.put_nowait(Abort(None, self._clock()))
-        self.idle.clear()
-        self._task = asyncio.create_task(self._run(), name="record-writer")
-        return self
+
+    async def _keep_connecting(self) -> None:
+        while self.pool is None:
+            await asyncio.sleep(self._retry_interval)
+            try:
+                await self._connect()
+            except RecordsUnavailableError:
+                continue
+            except RecordsError as exc:  # it answers and refuses: say so, keep spooling
+                log.error("%s", exc)
 
     async def __aexit__(
         self,
@@ -390,6 +433,11 @@ class PgRecordWriter(RecordWriter):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+            self._connector = None
         await super().__aexit__(exc_type, exc, tb)
         if self.pool is not None:
             await self.pool.close()

@@ -103,3 +103,12 @@ def test_wait_ready_polls_healthz_until_200() -> None:
         server.shutdown()
         server.server_close()
     assert not wait_ready(url, timeout_s=0.2, interval_s=0.05)
+
+
+def test_a_node_whose_database_is_away_counts_as_started() -> None:
+    from switch.cli.unit import started
+
+    assert started(200, b"")
+    assert started(503, b'{"live": true, "workers_up": 1, "database_writable": false}')
+    assert not started(503, b'{"live": true, "workers_up": 0}')
+    assert not started(503, b"not json")

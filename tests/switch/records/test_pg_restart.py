@@ -1,7 +1,9 @@
 """A PostgreSQL restart loses no record: two nodes' writers keep submitting calls while a
 private PostgreSQL (initdb + pg_ctl in a temporary directory, its own port) is killed
 (``pg_ctl -m immediate``: like a crash or a failover) and started again. What the server
-refused went to each node's spool and was replayed; every call is in the one database."""
+refused went to each node's spool and was replayed; every call is in the one database.
+A third node that starts while the server is down starts anyway, spools, connects when
+the server is back and replays."""
 
 from __future__ import annotations
 
@@ -70,9 +72,31 @@ async def test_a_postgresql_restart_mid_run_loses_no_record(tmp_path: Path) -> N
             await asyncio.sleep(0.8)
             await asyncio.to_thread(server.kill)
             down_at = time.monotonic()
-            await asyncio.sleep(1.0)
-            await asyncio.to_thread(server.start)
-            await run
+            # A third node starts while the server is down: it starts anyway and spools.
+            c = PgRecordWriter(
+                server.dsn,
+                schema="rw",
+                node="node-c",
+                spool_path=tmp_path / "node-c" / "calls.postgresql",
+                retry_interval=0.2,
+            )
+            await c.__aenter__()
+            try:
+                assert not c.writable
+                late = asyncio.create_task(calls(c, "node-c", 0.0))
+                await asyncio.sleep(1.0)
+                await asyncio.to_thread(server.start)
+                await run
+                await late
+                for _ in range(150):  # at most 30 s
+                    if c.pool is not None and not c.spool_pending:
+                        break
+                    await asyncio.sleep(0.2)
+                await c.flush()
+                assert c.stats.records_spooled == 2 * CALLS_PER_NODE
+                assert c.stats.records_replayed == 2 * CALLS_PER_NODE
+            finally:
+                await c.__aexit__(None, None, None)
             # The writers replay their spools on their own (retry timer, next batch).
             for _ in range(150):  # at most 30 s
                 if not (a.spool_pending or b.spool_pending):
@@ -91,4 +115,8 @@ async def test_a_postgresql_restart_mid_run_loses_no_record(tmp_path: Path) -> N
         assert failed > 0
         assert replayed == spooled
         assert lost == 0
-        assert await count(server) == {"node-a": CALLS_PER_NODE, "node-b": CALLS_PER_NODE}
+        assert await count(server) == {
+            "node-a": CALLS_PER_NODE,
+            "node-b": CALLS_PER_NODE,
+            "node-c": CALLS_PER_NODE,
+        }
