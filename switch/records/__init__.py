@@ -10,7 +10,8 @@ privacy.py     export / delete / purge of a person's or a caller's data (GDPR)
 report.py      the monthly aggregate per business
 backend.py     the records: settings (sqlite | postgresql) and the one switch point
 dialect.py     the PostgreSQL dialect of the records' SQL: every difference in one place; pure
-postgres.py    asyncpg pool, an aiosqlite-shaped adapter, PgRecordWriter, PgVoicemailStore
+pgconnection.py  PgConnection: an aiosqlite-shaped adapter on an asyncpg pool, errors as sqlite3's
+postgres.py    the pool, the migrations on PostgreSQL, PgRecordWriter, PgVoicemailStore
 
 May import: switch.call (the records), switch.masking, switch.errors, rules; asyncpg and
 pydantic (postgres.py, backend.py). Never click,

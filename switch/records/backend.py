@@ -115,7 +115,8 @@ async def existing(
         async with schema.existing(data_dir / schema.RECORDS_FILE) as db:
             yield db
         return
-    from switch.records.postgres import PgConnection, create_pool, migrate
+    from switch.records.pgconnection import PgConnection
+    from switch.records.postgres import create_pool, migrate
 
     assert records.dsn is not None
     pool = await create_pool(

@@ -4,6 +4,8 @@ trust auth), a schema unique per test that is dropped afterwards, and a private 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import os
@@ -11,8 +13,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -20,6 +23,7 @@ import pytest
 DSN = os.environ.get("RUFWEICHE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 _numbers = itertools.count(1)
+T = TypeVar("T")
 
 
 async def reachable(dsn: str = DSN) -> str | None:
@@ -30,6 +34,13 @@ async def reachable(dsn: str = DSN) -> str | None:
         return f"no PostgreSQL answers at {dsn} ({exc})"
     await conn.close()
     return None
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` from a synchronous test, on a thread of its own: ``asyncio.run`` on the
+    main thread would replace (and orphan) the loop pytest-asyncio keeps there."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def unique_schema() -> str:

@@ -20,7 +20,8 @@ import pytest
 
 from switch.records import dialect, privacy
 from switch.records.backend import RecordsSettings, existing, voicemail_store
-from switch.records.postgres import PgRecordWriter, redact
+from switch.records.pgconnection import redact
+from switch.records.postgres import PgRecordWriter
 from switch.records.queries import month_bounds
 from switch.records.report import aggregate, load_rows
 from switch.records.schema import SCHEMA_VERSION

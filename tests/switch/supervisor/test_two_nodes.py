@@ -10,7 +10,6 @@ tests/switch/records/test_pg_restart.py, on a private server.)"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -25,7 +24,7 @@ import asyncpg
 import pytest
 
 from tests.sip_peers import LOOPBACK, REPO, Sipp, running
-from tests.switch.records.pg import DSN, reachable, unique_schema
+from tests.switch.records.pg import DSN, reachable, run_sync, unique_schema
 from tests.switch.running_switch import Switch
 from tests.switch.supervisor.test_supervisor import BUSINESS_E164, plan_text, write
 
@@ -56,7 +55,7 @@ def caller(tmp_path: Path, switch: Switch, name: str, hold_ms: int, number: str)
 
 @pytest.fixture
 def schema() -> Any:
-    why = asyncio.run(reachable())
+    why = run_sync(reachable())
     if why:
         pytest.skip(why)
     name = unique_schema()
@@ -69,7 +68,7 @@ def schema() -> Any:
         finally:
             await conn.close()
 
-    asyncio.run(drop())
+    run_sync(drop())
 
 
 def rows(schema: str) -> dict[str, dict[str, Any]]:
@@ -80,7 +79,7 @@ def rows(schema: str) -> dict[str, dict[str, Any]]:
         finally:
             await conn.close()
 
-    return {r["call_id"]: dict(r) for r in asyncio.run(fetch())}
+    return {r["call_id"]: dict(r) for r in run_sync(fetch())}
 
 
 def dial_plans(switch: Switch, key: str) -> Any:
