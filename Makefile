@@ -19,7 +19,8 @@ APT_RUN := kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-t
            rtpengine-daemon espeak-ng sox
 # ... and the real peers the test suite talks to.
 APT_PEERS := $(APT_RUN) sip-tester baresip-core sqlite3 mosquitto mosquitto-clients \
-             chromium chromium-driver tshark iproute2 util-linux iptables sipvicious
+             chromium chromium-driver tshark iproute2 util-linux iptables sipvicious \
+             postgresql-15 systemd
 
 SETTINGS ?=
 RUN_ARGS ?= --dialplans dialplans/

@@ -30,6 +30,10 @@ the task is cancelled — stopping cannot hang on a dead broker.
 Retained messages on the command topic are ignored: the broker would replay them on every
 resubscribe and undo changes made since.
 
+Several nodes (``node`` given): each also publishes what a person set on
+``…/presence/peer`` and applies the other nodes' messages, last writer wins, without
+loops — see :mod:`presence.peers`.
+
 Other parts of the switch publish their events through the same session
 (:meth:`PresenceBridge.publish`: voicemail and dictation notices), so the switch holds one
 MQTT connection, with one client id and one set of credentials.
@@ -43,13 +47,15 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Self
 
 import aiomqtt
 
 from presence.errors import PresenceError, TopicError
-from presence.hub import PresenceHub, Watch
+from presence.hub import PresenceHub, Watch, utc_now
 from presence.model import Key, PresenceSource
+from presence.peers import PEER_SUFFIX, PeerBook, PeerState, parse_peer_topic
 from presence.topics import OFFLINE, ONLINE, Topics, decode_command, discovery_config, encode_state
 
 log = logging.getLogger(__name__)
@@ -87,6 +93,8 @@ class PresenceBridge:
         backoff_max: float = 60.0,
         stop_timeout: float = 5.0,
         rng: Callable[[], float] = random.random,
+        node: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._hub = hub
         self._host = host
@@ -115,6 +123,10 @@ class PresenceBridge:
         self.commands_applied = 0
         self.commands_ignored = 0
         self._publishing = False
+        # Presence shared with the other nodes (presence/peers.py) when this node has a name.
+        self.peers = PeerBook(node) if node else None
+        self._clock = clock
+        self.peer_states_applied = 0
 
     @property
     def client_id(self) -> str:
@@ -210,6 +222,8 @@ class PresenceBridge:
             self.client = client
             await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
             await client.subscribe(self.topics.command_filter, qos=1)
+            if self.peers is not None:
+                await client.subscribe(self.peer_filter, qos=1)
             self._announced.clear()
             assert self._watch is not None
             self._watch.mark_all()
@@ -288,6 +302,10 @@ class PresenceBridge:
             await client.publish(discovery_topic, config, qos=1, retain=True)
             self._announced.add(key)
         await client.publish(topic, encode_state(tenant, person, record), qos=1, retain=True)
+        if self.peers is not None:
+            change = self.peers.local_change(key, record, self._clock())
+            if change is not None:
+                await client.publish(topic + PEER_SUFFIX, change.encode(), qos=1, retain=True)
 
     # ------------------------------------------------------------------ commands
 
@@ -300,6 +318,9 @@ class PresenceBridge:
                 raw = b""
             else:
                 raw = str(payload).encode()
+            if self.peers is not None and str(message.topic).endswith(PEER_SUFFIX):
+                self.handle_peer_state(str(message.topic), raw)
+                continue
             self.handle_command(str(message.topic), raw, retained=message.retain)
 
     def handle_command(self, topic: str, payload: bytes, *, retained: bool = False) -> bool:
@@ -324,6 +345,33 @@ class PresenceBridge:
             self.commands_ignored += 1
             return False
         self.commands_applied += 1
+        return True
+
+    # ------------------------------------------------------------------ other nodes
+
+    @property
+    def peer_filter(self) -> str:
+        return f"{self.topics.prefix}/+/person/+/presence{PEER_SUFFIX}"
+
+    def handle_peer_state(self, topic: str, payload: bytes) -> bool:
+        """Apply another node's presence message when it is later than what we know (LWW);
+        False when it was ours, older, or unusable (presence/peers.py)."""
+        book = self.peers
+        if book is None or not payload:
+            return False
+        try:
+            key = parse_peer_topic(self.topics.prefix, topic)
+            peer = PeerState.decode(payload)
+            if not book.accept(key, peer):
+                return False
+            record = self._hub.set(
+                *key, peer.state, source=peer.source, note=peer.note, until=peer.until
+            )
+        except PresenceError as exc:
+            log.info("peer presence on %r not applied: %s", topic, exc)
+            return False
+        book.applied(key, record, peer)
+        self.peer_states_applied += 1
         return True
 
 

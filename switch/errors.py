@@ -107,6 +107,11 @@ class RecordsError(SwitchError):
         self.path = path
 
 
+class RecordsUnavailableError(RecordsError):
+    """The shared records database does not answer now (PostgreSQL restarting, failing over,
+    the network): a writer spools and retries; a tool may simply try again later."""
+
+
 class VoicemailError(SwitchError):
     """A voicemail or dictation cannot be filed or served."""
 

@@ -9,6 +9,7 @@
                                               who may log in (docs/security.md) users.py
     rufweiche report / privacy                billing report, GDPR (switch/records/)
     rufweiche contacts import CSV --tenant T  a business's address book     contacts.py
+    rufweiche install-unit / wait-ready       the systemd unit of a node        unit.py
     python -m switch.edge                     the edge alone                   edge.py
 
 Users never see a traceback: every :class:`switch.errors.SwitchError` is caught here, once,
@@ -27,7 +28,7 @@ from typing import Any
 import click
 
 from switch import i18n
-from switch.cli import contacts, plans, privacy, report, run, users, week
+from switch.cli import contacts, plans, privacy, report, run, unit, users, week
 from switch.errors import SwitchError, UsageError
 
 EX_SOFTWARE = 70  # sysexits.h: internal software error
@@ -88,3 +89,5 @@ main.add_command(users.users)
 main.add_command(privacy.privacy)
 main.add_command(report.report)
 main.add_command(contacts.contacts)
+main.add_command(unit.install_unit)
+main.add_command(unit.wait_ready_command)

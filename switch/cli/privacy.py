@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from switch.records import privacy as records
+from switch.records.backend import RecordsSettings
+from switch.supervisor.settings import load_settings
 
 _DATA_DIR = click.option(
     "--data-dir",
@@ -23,8 +25,22 @@ _DATA_DIR = click.option(
     show_default=True,
     help="The switch's data directory.",
 )
+_SETTINGS = click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The node's settings file: its records: section (PostgreSQL: every node's data).",
+)
 _TENANT = click.option("--tenant", required=True, help="The dial plan's tenant id.")
 _PERSON = click.option("--person", required=True, help="A caller's phone number or a person id.")
+
+
+def shared_records(settings_path: Path | None) -> RecordsSettings | None:
+    """The ``records:`` section of a settings file (None: SQLite under --data-dir)."""
+    if settings_path is None:
+        return None
+    return load_settings(settings_path).records
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -40,9 +56,11 @@ def privacy() -> None:
 @_TENANT
 @_PERSON
 @_DATA_DIR
-def export_command(tenant: str, person: str, data_dir: Path) -> None:
+@_SETTINGS
+def export_command(tenant: str, person: str, data_dir: Path, settings_path: Path | None) -> None:
     """Print everything stored about a caller or person, as JSON."""
-    data = asyncio.run(records.export(data_dir, records.Subject.parse(tenant, person)))
+    subject = records.Subject.parse(tenant, person)
+    data = asyncio.run(records.export(data_dir, subject, shared_records(settings_path)))
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
@@ -51,12 +69,15 @@ def export_command(tenant: str, person: str, data_dir: Path) -> None:
 @_PERSON
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_DATA_DIR
-def delete_command(tenant: str, person: str, yes: bool, data_dir: Path) -> None:
+@_SETTINGS
+def delete_command(
+    tenant: str, person: str, yes: bool, data_dir: Path, settings_path: Path | None
+) -> None:
     """Erase a caller's number and messages, or a person's traces."""
     subject = records.Subject.parse(tenant, person)
     if not yes:
         click.confirm(f"erase {subject.number or subject.person} in {tenant}?", abort=True)
-    counts = asyncio.run(records.delete(data_dir, subject))
+    counts = asyncio.run(records.delete(data_dir, subject, shared_records(settings_path)))
     click.echo(_counts(counts))
 
 
@@ -64,9 +85,14 @@ def delete_command(tenant: str, person: str, yes: bool, data_dir: Path) -> None:
 @click.option("--older-than", "older_than", required=True, help="e.g. 90d, 12w, 36h.")
 @click.option("--tenant", default=None, help="Only this tenant (default: all).")
 @_DATA_DIR
-def purge_command(older_than: str, tenant: str | None, data_dir: Path) -> None:
+@_SETTINGS
+def purge_command(
+    older_than: str, tenant: str | None, data_dir: Path, settings_path: Path | None
+) -> None:
     """Delete calls and voicemail older than the retention period."""
-    counts = asyncio.run(records.purge(data_dir, records.parse_age(older_than), tenant))
+    age = records.parse_age(older_than)
+    shared = shared_records(settings_path)
+    counts = asyncio.run(records.purge(data_dir, age, tenant, shared))
     click.echo(_counts(counts))
 
 

@@ -14,6 +14,7 @@ from typing import TextIO
 import click
 
 from switch.errors import RecordsError
+from switch.records.backend import RecordsSettings
 from switch.records.queries import month_bounds
 from switch.records.report import (
     FORMATS,
@@ -25,6 +26,7 @@ from switch.records.report import (
     with_messages,
 )
 from switch.records.schema import RECORDS_FILE
+from switch.supervisor.settings import load_settings
 
 
 def report_main(
@@ -36,6 +38,7 @@ def report_main(
     tz: str = "UTC",
     out: TextIO | None = None,
     err: TextIO | None = None,
+    records: RecordsSettings | None = None,
 ) -> int:
     """Print the month's report; 0 on success, 2 for a bad argument, 1 for a database problem."""
     out = out or sys.stdout
@@ -49,8 +52,13 @@ def report_main(
         print(f"report: {exc}", file=err)
         return 2
     try:
-        rows = asyncio.run(load_rows(Path(db), month, tenant, tz))
-        taken = asyncio.run(load_messages(Path(db), month, tenant, tz))
+        rows = asyncio.run(load_rows(Path(db), month, tenant, tz, records))
+        # Messages (issue 18) are filed next to the node's SQLite records for now.
+        taken = (
+            asyncio.run(load_messages(Path(db), month, tenant, tz))
+            if records is None or not records.postgresql
+            else {}
+        )
     except RecordsError as exc:
         print(f"report: {exc}", file=err)
         return 1
@@ -83,10 +91,20 @@ def report_main(
     show_default=True,
     help="Time zone the month is counted in.",
 )
-def report(month: str, tenant: str | None, fmt: str, db: Path, tz: str) -> None:
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The node's settings file: its records: section (PostgreSQL: every node's calls).",
+)
+def report(
+    month: str, tenant: str | None, fmt: str, db: Path, tz: str, settings_path: Path | None
+) -> None:
     """Per business: calls received, answered by the owner or the service, missed,
     minutes the service handled, average answer delay — the basis for billing."""
-    code = report_main(month, tenant, fmt, db, tz=tz)
+    records = load_settings(settings_path).records if settings_path else None
+    code = report_main(month, tenant, fmt, db, tz=tz, records=records)
     if code:
         raise click.exceptions.Exit(code)
 

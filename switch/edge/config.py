@@ -16,6 +16,7 @@ from pathlib import Path
 from switch.edge.database import prepare_database
 from switch.edge.natmedia import nat_media_defines, nat_media_values, tls_profile
 from switch.edge.settings import EdgeSettings
+from switch.edge.shared_db import prepare_shared_database
 from switch.edge.trunkcfg import template_parts
 from switch.errors import EdgeConfigError
 
@@ -91,11 +92,14 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         defines.append("#!define WITH_OUTBOUND")
     if settings.trunks.accounts:
         defines.append("#!define WITH_UAC")
+    if settings.shared_db_url:
+        defines.append("#!define WITH_SHARED_DB")
     # An alternative that never matches keeps the regex valid when one kind is missing.
     never = "^$never^"
     values = {
         "defines": "",
         "db_path": str(paths.db),
+        "shared_db_url": settings.shared_db_url or f"sqlite://{paths.db}",
         "domain": settings.domain,
         "worker_rate": str(settings.worker_rate),
         "worker_tries": str(settings.worker_tries),
@@ -170,4 +174,6 @@ def write_files(settings: EdgeSettings) -> EdgePaths:
     if settings.tls_ca_file is not None:
         paths.tls_config.write_text(tls_profile(settings), encoding="utf-8")
     prepare_database(settings, paths.db)
+    if settings.shared_db_url:
+        prepare_shared_database(settings)
     return paths

@@ -38,6 +38,9 @@ _NUMBER = re.compile(r"^[A-Za-z0-9+*#._-]{1,64}$")
 _USER_AT_HOST = re.compile(r"^[A-Za-z0-9+*#._-]{1,64}@[A-Za-z0-9.-]{1,253}$")
 _SCANNER = re.compile(r"^[a-z0-9 ._/-]{2,64}$")
 _WORKER_URI = re.compile(r"^sip:[A-Za-z0-9.-]+:[0-9]{1,5}(;transport=(udp|tcp))?$")
+_SHARED_DB = re.compile(
+    r"^postgres://[A-Za-z0-9_.-]{1,63}@[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9_]{1,63}$"
+)
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
@@ -101,6 +104,11 @@ class EdgeSettings(BaseModel):
     unacked_per_source: Annotated[int, Field(ge=1, le=10_000)] | None = None
     scanner_user_agents: tuple[str, ...] = DEFAULT_SCANNERS  # lower-case substrings
     db_path: Path = Path("var/edge/edge.db")
+    # Registrations (usrloc) and subscribers (auth_db) in a PostgreSQL that several edges
+    # share, so that a phone registered through one node is reached through any
+    # (switch/edge/shared_db.py, docs/operations.md "Several nodes"). No password here:
+    # the Kamailio process reads it from PGPASSFILE / ~/.pgpass (libpq).
+    shared_db_url: str | None = None  # postgres://USER@HOST:PORT/DATABASE
     secrets_file: Path | None = None
     run_dir: Path = Path("var/edge")
     shm_mb: Annotated[int, Field(ge=64, le=65_536)] = 512  # DESIGN.md: 64 MB fails ~300 calls/s
@@ -133,6 +141,18 @@ class EdgeSettings(BaseModel):
         # With a wildcard listen Kamailio would write 0.0.0.0 into Record-Route.
         if ipaddress.ip_address(_host_port(value)[0]).is_unspecified:
             raise ValueError(f"listen {value!r}: give the IP the phones and trunks reach")
+        return value
+
+    @field_validator("shared_db_url")
+    @classmethod
+    def _shared_db(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not _SHARED_DB.match(value):
+            raise ValueError(
+                f"shared_db_url {value!r} is not postgres://USER@HOST:PORT/DATABASE "
+                "(no password: PGPASSFILE or ~/.pgpass holds it)"
+            )
         return value
 
     @field_validator("trunk_sources")

@@ -8,7 +8,12 @@ spool.py       what the database refused for now: append, take for replay, read
 voicemails.py  the voicemails table (voicemail and dictation): file, list, mark done, privacy
 privacy.py     export / delete / purge of a person's or a caller's data (GDPR)
 report.py      the monthly aggregate per business
+backend.py     the records: settings (sqlite | postgresql) and the one switch point
+dialect.py     the PostgreSQL dialect of the records' SQL: every difference in one place; pure
+pgconnection.py  PgConnection: an aiosqlite-shaped adapter on an asyncpg pool, errors as sqlite3's
+postgres.py    the pool, the migrations on PostgreSQL, PgRecordWriter, PgVoicemailStore
 
-May import: switch.call (the records), switch.masking, switch.errors, rules. Never click,
+May import: switch.call (the records), switch.masking, switch.errors, rules; asyncpg and
+pydantic (postgres.py, backend.py). Never click,
 aiohttp, aiomqtt (the command lines are switch/cli/, the notices switch/supervisor/).
 """

@@ -20,7 +20,9 @@ Who ``--person`` is (:meth:`Subject.parse`):
 Purge deletes calls (with their legs) and voicemail messages (rows and files) that
 started before the cut-off.
 
-The calls database is opened through :mod:`switch.records.schema`; the voicemail rows
+The calls database is opened through :func:`switch.records.backend.existing`: SQLite's
+file, or with ``records`` (the ``records:`` settings) the PostgreSQL schema that every
+node writes to, so that a request covers all nodes' calls. The voicemail rows
 are :mod:`switch.records.voicemails`'. The presence table belongs to presence/
 (``presence.sqlite3``, :mod:`presence.store`), whose API loads and saves the whole hub
 state rather than one person's rows: its two queries (synchronous sqlite3, as before)
@@ -44,8 +46,9 @@ import aiosqlite
 from rules import normalize_number
 from switch.errors import PrivacyError, RecordsError
 from switch.records import voicemails
+from switch.records.backend import RecordsSettings, existing
 from switch.records.rows import row_dict
-from switch.records.schema import RECORDS_FILE, existing, has_table, transaction
+from switch.records.schema import RECORDS_FILE, has_table, transaction
 
 ERASED: Final = "(erased)"
 PRESENCE_FILE: Final = "presence.sqlite3"
@@ -96,7 +99,9 @@ async def _count(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> i
     return count
 
 
-async def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
+async def export(
+    data_dir: Path, subject: Subject, records: RecordsSettings | None = None
+) -> dict[str, Any]:
     """Everything stored about ``subject`` (Art. 15), as JSON-ready data."""
     result: dict[str, Any] = {
         "tenant": subject.tenant,
@@ -106,7 +111,7 @@ async def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
         "voicemails": [],
         "presence": [],
     }
-    async with existing(data_dir / RECORDS_FILE) as db:
+    async with existing(data_dir, records) as db:
         if db is not None:
             where, args = _person_calls(subject)
             calls = await _rows(
@@ -130,10 +135,12 @@ async def export(data_dir: Path, subject: Subject) -> dict[str, Any]:
     return result
 
 
-async def delete(data_dir: Path, subject: Subject) -> dict[str, int]:
+async def delete(
+    data_dir: Path, subject: Subject, records: RecordsSettings | None = None
+) -> dict[str, int]:
     """Erase ``subject`` (Art. 17); returns what was changed, by kind."""
     counts = {"calls": 0, "legs": 0, "voicemails": 0, "dictations": 0, "files": 0, "presence": 0}
-    async with existing(data_dir / RECORDS_FILE) as db:
+    async with existing(data_dir, records) as db:
         if db is not None:
             async with transaction(db):
                 if subject.number is not None:
@@ -172,12 +179,17 @@ async def delete(data_dir: Path, subject: Subject) -> dict[str, int]:
     return counts
 
 
-async def purge(data_dir: Path, older_than_s: float, tenant: str | None = None) -> dict[str, int]:
+async def purge(
+    data_dir: Path,
+    older_than_s: float,
+    tenant: str | None = None,
+    records: RecordsSettings | None = None,
+) -> dict[str, int]:
     """Retention: delete calls and voicemail messages that started before now - older_than_s."""
     cutoff = time.time() - older_than_s
     counts = {"calls": 0, "voicemails": 0, "files": 0}
     scope, args = ("", ()) if tenant is None else (" AND tenant = ?", (tenant,))
-    async with existing(data_dir / RECORDS_FILE) as db:
+    async with existing(data_dir, records) as db:
         if db is None:
             return counts
         async with transaction(db):
@@ -203,6 +215,7 @@ async def purge_by_kind(
     now: float,
     tenant: str | None = None,
     skip_tenants: Mapping[str, Collection[str]] | None = None,
+    records: RecordsSettings | None = None,
 ) -> dict[str, int]:
     """Retention per kind (issue 14): ``ages`` maps ``calls``/``voicemail``/``dictation``
     to the seconds to keep (None: keep forever). ``tenant`` limits it to one business;
@@ -210,7 +223,7 @@ async def purge_by_kind(
     Returns the rows (and files) deleted, by kind; :class:`RecordsError` when the
     database cannot be used (the running switch logs it and tries again later)."""
     try:
-        return await _purge_by_kind(data_dir, ages, now, tenant, skip_tenants or {})
+        return await _purge_by_kind(data_dir, ages, now, tenant, skip_tenants or {}, records)
     except sqlite3.Error as exc:
         path = data_dir / RECORDS_FILE
         raise RecordsError(f"retention on {str(path)!r} failed: {exc}", path=path) from exc
@@ -222,9 +235,10 @@ async def _purge_by_kind(
     now: float,
     tenant: str | None,
     skip: Mapping[str, Collection[str]],
+    records: RecordsSettings | None = None,
 ) -> dict[str, int]:
     counts = {"calls": 0, "voicemails": 0, "dictations": 0, "files": 0}
-    async with existing(data_dir / RECORDS_FILE) as db:
+    async with existing(data_dir, records) as db:
         if db is None:
             return counts
         has_mail = await has_table(db, "voicemails")

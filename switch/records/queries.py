@@ -81,9 +81,10 @@ async def usage(
     """Per-tenant totals of calls started in [since, until) (see :func:`month_bounds`)."""
     sql = (
         "SELECT tenant, COUNT(*), "
-        "SUM(outcome = 'answered'), "
-        "SUM(outcome = 'answered' AND answered_by_service), "
-        "COALESCE(SUM(CASE WHEN answered_by_service AND answer_relayed_ms IS NOT NULL "
+        # Portable SQL (SQLite and PostgreSQL, switch/records/dialect.py): booleans compared.
+        "SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN outcome = 'answered' AND answered_by_service <> 0 THEN 1 ELSE 0 END), "
+        "COALESCE(SUM(CASE WHEN answered_by_service <> 0 AND answer_relayed_ms IS NOT NULL "
         "AND ended_ms IS NOT NULL THEN ended_ms - answer_relayed_ms END), 0) / 60000.0 "
         "FROM calls WHERE started_wall >= ? AND started_wall < ?"
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from switch.records.backend import RecordsSettings, existing
 from switch.records.messages import taken_per_tenant
 from switch.records.queries import RecordReader, month_bounds
 
@@ -193,8 +194,14 @@ def render_table(month: str, months: list[BusinessMonth]) -> str:
 
 
 async def load_rows(
-    db: Path, month: str, tenant: str | None = None, tz: str = "UTC"
+    db: Path,
+    month: str,
+    tenant: str | None = None,
+    tz: str = "UTC",
+    records: RecordsSettings | None = None,
 ) -> list[ReportRow]:
+    """The month's rows from the SQLite file ``db``, or with ``records`` on PostgreSQL
+    from the schema every node writes to (``db`` is then not used)."""
     since, until = month_bounds(month, tz)
     sql = (
         "SELECT tenant, outcome, answered_by_service, answer_relayed_ms, ended_ms FROM calls "
@@ -204,8 +211,15 @@ async def load_rows(
     if tenant is not None:
         sql += " AND tenant = ?"
         args.append(tenant)
-    async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
-        return [ReportRow(r[0], r[1], bool(r[2]), r[3], r[4]) for r in await cursor.fetchall()]
+    if records is not None and records.postgresql:
+        async with existing(db.parent, records) as shared:
+            assert shared is not None
+            async with shared.execute(sql, args) as cursor:
+                found = await cursor.fetchall()
+    else:
+        async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
+            found = await cursor.fetchall()
+    return [ReportRow(r[0], r[1], bool(r[2]), r[3], r[4]) for r in found]
 
 
 async def load_messages(

@@ -160,6 +160,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (tenant, number)
     );
     """,
+    # 9: several nodes share one database (PostgreSQL, switch/records/postgres.py): the
+    # node that handled the call, so that a node's restart closes only its own calls.
+    # NULL for a single node (SQLite).
+    """
+    ALTER TABLE calls ADD COLUMN node TEXT;
+    CREATE INDEX calls_node_active ON calls (node, worker) WHERE outcome IS NULL;
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

@@ -49,6 +49,7 @@ from switch.edge.rtpengine import MediaRelay
 from switch.errors import SwitchError
 from switch.mail import MailServer
 from switch.metrics import Metrics
+from switch.records import backend as records_backend
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.messages import MessageDesk, caller_history
@@ -70,15 +71,10 @@ log = logging.getLogger("rufweiche")
 
 
 async def start_records(stack: AsyncExitStack, settings: Settings) -> RecordWriter:
-    """The writer with the ``records:`` settings: second spools, backlog, reserve (issue 14)."""
-    config = settings.records
-    writer = RecordWriter(
-        settings.data_dir / RECORDS_FILE,
-        spool_dirs=config.spool_dirs,
-        backlog_max=config.backlog_max,
-        reserve_bytes=int(config.reserve_mb * 1024 * 1024),
+    """SQLite under the data directory, or PostgreSQL shared by the nodes (``records:``)."""
+    return await stack.enter_async_context(
+        records_backend.writer(settings.records, settings.data_dir)
     )
-    return await stack.enter_async_context(writer)
 
 
 async def start_presence(
@@ -108,12 +104,16 @@ def make_bridge(settings: Settings, hub: PresenceHub) -> PresenceBridge | None:
         username=settings.mqtt.username,
         password=_mqtt_password(settings),
         discovery=settings.mqtt.home_assistant_discovery,
+        node=settings.records.node if settings.mqtt.share_presence else None,
     )
 
 
 def make_voicemail(settings: Settings, bridge: PresenceBridge | None) -> VoicemailBox:
     """Voicemails are filed in the calls database; notices go out on the one MQTT bridge."""
-    return VoicemailBox(settings.data_dir / RECORDS_FILE, bridge)
+    box = VoicemailBox(settings.data_dir / RECORDS_FILE, bridge)
+    if settings.records.postgresql:
+        box.store = records_backend.voicemail_store(settings.records, settings.data_dir)
+    return box
 
 
 def make_access(settings: Settings) -> tuple[AuditLog, AuthLayer | None, str]:
@@ -328,7 +328,9 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             spawn(sup.trunks.run(sup.stopping))
         routes = [*messages_routes(desk), *console_routes(board)]
         await start_http(stack, sup, voicemail, auth_layer, http_host, routes)
-        retention = Retention(settings.retention, settings.data_dir, audit)  # issue 14
+        retention = Retention(  # issue 14
+            settings.retention, settings.data_dir, audit, records=settings.records
+        )
         tasks.create_task(retention.run(sup.stopping), name="retention")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sup.stopping.set)

@@ -29,6 +29,7 @@ from typing import Final
 from switch.access.audit import DAY, AuditLog
 from switch.errors import SwitchError
 from switch.records import privacy
+from switch.records.backend import RecordsSettings
 from switch.supervisor.settings import RetentionSettings
 
 log = logging.getLogger("rufweiche")
@@ -50,10 +51,12 @@ class Retention:
         data_dir: Path,
         audit: AuditLog | None = None,
         *,
+        records: RecordsSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.data_dir = data_dir
+        self.records = records  # SQLite under data_dir, or the shared PostgreSQL schema
         self.audit = audit
         self.clock = clock
         self.passes = 0
@@ -69,13 +72,17 @@ class Retention:
             for kind in KINDS:
                 if getattr(override, kind) is not None:
                     own[kind].add(tenant)
-        counts = await privacy.purge_by_kind(self.data_dir, ages, now=now, skip_tenants=own)
+        counts = await privacy.purge_by_kind(
+            self.data_dir, ages, now=now, skip_tenants=own, records=self.records
+        )
         for tenant, override in config.tenants.items():
             mine = {kind: seconds(getattr(override, kind)) for kind in KINDS}
             mine = {kind: age for kind, age in mine.items() if age is not None}
             if mine:
                 for kind, n in (
-                    await privacy.purge_by_kind(self.data_dir, mine, now=now, tenant=tenant)
+                    await privacy.purge_by_kind(
+                        self.data_dir, mine, now=now, tenant=tenant, records=self.records
+                    )
                 ).items():
                     counts[kind] += n
         counts["audit"] = self._prune_audit()

@@ -26,6 +26,7 @@ from switch.edge.settings import EdgeSettings
 from switch.edge.trunks import TrunksSettings
 from switch.errors import ConfigProblem, SettingsError
 from switch.mail import MailServer
+from switch.records.backend import RecordsSettings
 
 __all__ = [
     "Endpoint",
@@ -68,25 +69,15 @@ class MqttSettings(BaseModel):
     username: str | None = None
     password_file: Path | None = None  # never the password itself in this file
     home_assistant_discovery: bool = True
+    # Several nodes on one broker: share what people set, last writer wins (presence/peers.py);
+    # the node's name is records.node.
+    share_presence: bool = False
 
     @field_validator("broker")
     @classmethod
     def _broker(cls, value: str) -> str:
         _host_port(value, 1883)
         return value
-
-
-class RecordsSettings(BaseModel):
-    """``records:`` — what happens when the calls database cannot be written (issue 14)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    # Further spool directories, tried in order when the one next to the database cannot
-    # be written (put one on another file system than data_dir).
-    spool_dirs: tuple[Path, ...] = ()
-    # Reports kept in memory when no spool can be written either; beyond it they are lost.
-    backlog_max: Annotated[int, Field(ge=0)] = 20_000
-    # A file of this size, taken at start, given back when the disk is full (0 = none).
-    reserve_mb: Annotated[float, Field(ge=0, le=4096)] = 8.0
 
 
 _AGE = r"^\d+[dhw]?$"
@@ -187,7 +178,10 @@ class Settings(BaseModel):
     # Behind the edge it is not needed: the edge turns that 486 into 503 (docs/edge.md).
     spare_leg: bool = False
 
-    records: RecordsSettings = RecordsSettings()
+    # Where the call records are: SQLite under data_dir (default) or a PostgreSQL schema
+    # that several nodes share (switch/records/backend.py, docs/operations.md), and what
+    # happens when they cannot be written (issue 14).
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
     retention: RetentionSettings = RetentionSettings()
 
     # Issue 18: the mail server of messages for owners; per tenant where a business has its own.

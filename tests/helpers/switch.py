@@ -6,6 +6,7 @@ The ``make_switch`` fixture (tests/switch/conftest.py) starts one and stops it a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -127,3 +128,11 @@ rules:
     then:
       - {{ring: [jan.desk], timeout: 10s}}
 """
+
+
+def write(path: Path, text: str) -> Path:
+    # Write to a temporary name and rename, as an editor does: the watcher sees one change.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

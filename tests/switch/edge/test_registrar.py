@@ -17,9 +17,15 @@ import pytest
 
 from switch.edge import Edge
 from switch.edge.credentials import add_user
-from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller
+from tests.helpers.edge import (
+    PASSWORD,
+    EdgeFactory,
+    Starter,
+    baresip_phone,
+    needs_kamailio,
+    sipp_caller,
+)
 from tests.helpers.ports import free_port
-from tests.helpers.processes import Process
 from tests.helpers.rawsip import sip_request
 
 pytestmark = [
@@ -27,44 +33,6 @@ pytestmark = [
     needs_kamailio,
     pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
 ]
-
-PASSWORD = "s3cret"
-
-
-def baresip_phone(tmp: Path, edge_port: int, user: str, password: str) -> Process:
-    home = tmp / f"phone-{user}"
-    home.mkdir()
-    # baresip listens on UDP+TCP at the port and TLS at port+1 (PEERS.md §1).
-    sip = free_port(tcp=True, span=2)
-    rtp = free_port(tcp=True)
-    (home / "config").write_text(
-        "\n".join(
-            [
-                "poll_method\tepoll",
-                f"sip_listen\t127.0.0.1:{sip}",
-                "audio_source\tausine,440",
-                "audio_alert\tnone",
-                "audio_player\tnone",
-                "ausrc_srate\t48000",
-                "ausrc_channels\t2",
-                f"rtp_ports\t{rtp}-{rtp + 9}",
-                "rtcp_mux\tno",
-                "module_path\t/usr/lib/baresip/modules",
-                "module\tg711.so",
-                "module\tausine.so",
-                "module_app\taccount.so",
-                "",
-            ]
-        )
-    )
-    (home / "accounts").write_text(
-        f"<sip:{user}@127.0.0.1:{edge_port}>;auth_pass={password};regint=60;"
-        "answermode=auto;audio_codecs=PCMU\n"
-    )
-    (home / "contacts").write_text("")
-    return Process(
-        ["baresip", "-f", str(home), "-n", "127.0.0.1"], tmp / f"phone-{user}.log", cwd=tmp
-    )
 
 
 def bindings(edge: Edge, user: str) -> list[str]:

@@ -23,7 +23,7 @@ from tests.helpers import sipp
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import REPO, running
 from tests.helpers.sipp import Sipp
-from tests.helpers.switch import Switch, plan_text
+from tests.helpers.switch import Switch, plan_text, write
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -36,14 +36,6 @@ def caller(tmp_path: Path, switch: Switch, hold_ms: int = 200, name: str = "call
     return sipp.caller(
         tmp_path, switch.sip_port, name=name, timeout=30, hold_ms=hold_ms, timeout_error=False
     )
-
-
-def write(path: Path, text: str) -> Path:
-    # Write to a temporary name and rename, as an editor does: the watcher sees one change.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def test_call_is_forwarded_recorded_and_counted(tmp_path: Path, make_switch: Any) -> None:

@@ -1,0 +1,330 @@
+"""The records in PostgreSQL (asyncpg): one schema per installation, many nodes writing.
+
+Theory of operation
+-------------------
+The records' SQL is written once, for SQLite. :class:`PgConnection` is an adapter that
+speaks the part of ``aiosqlite.Connection`` the records use (``execute`` giving a cursor
+with ``description``, ``fetchone``, ``fetchall``, ``rowcount`` and async iteration;
+``executemany``; ``commit``/``rollback``; ``close``) on an asyncpg *pool*, translating
+each statement with :mod:`switch.records.dialect` and each asyncpg error into the
+``sqlite3`` class the records already handle (DB-API style):
+
+* the server unreachable, restarting, shutting down, out of connections, a connection
+  lost -> :class:`sqlite3.OperationalError`: the writer *spools* the batch and replays it
+  later (:mod:`switch.records.spool`), exactly as when SQLite is locked or the disk full;
+* a constraint or a value the server refuses -> :class:`sqlite3.IntegrityError` /
+  :class:`sqlite3.DataError`: the writer sets the one report aside (``rejected.jsonl``);
+* anything else the server says -> :class:`sqlite3.DatabaseError`.
+
+So queries.py, voicemails.py, privacy.py and report.py run unchanged on either backend,
+and :class:`PgRecordWriter` is :class:`~switch.records.writer.RecordWriter` with another
+connection: the same queue, batches, spool, replay and poison handling.
+
+Outside a transaction each statement borrows a pooled connection; ``BEGIN`` (the
+records' ``BEGIN IMMEDIATE``) holds one until ``COMMIT``/``ROLLBACK``. A lost connection
+is not reused: the pool opens a fresh one on the next ``acquire``.
+
+Several nodes: every node writes its name into ``calls.node`` (migration 6); a node that
+starts closes as ``aborted`` only *its own* calls left active (a node's crash costs only
+its calls, and another node's start never closes them). Rows are keyed by (Call-ID,
+start time), unique per call, so two nodes never collide. Migrations run under a
+PostgreSQL advisory lock, so two nodes starting at once migrate once.
+
+The password is never in the settings file or the logs: a ``password_file`` (the
+secrets file, mode 0600) or libpq's ``PGPASSFILE``/``~/.pgpass``, which asyncpg reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self, cast
+
+import aiosqlite
+import asyncpg
+
+from switch.call.events import Outcome
+from switch.errors import RecordsError, RecordsUnavailableError
+from switch.records import dialect
+from switch.records.pgconnection import _TRANSIENT, PgConnection, redact
+from switch.records.rows import _CALL_COLUMNS, UPSERT_LEG, call_row_values, leg_row_values
+from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
+from switch.records.spool import Abort, Item, Report
+from switch.records.voicemails import VoicemailStore
+from switch.records.writer import RecordWriter
+
+log = logging.getLogger(__name__)
+
+PG_LABEL: Final = "postgresql"
+_LOCK_KEY: Final = 0x52554657  # "RUFW": the advisory lock of the migrations
+# ---------------------------------------------------------------------- pool, schema
+
+
+async def create_pool(
+    dsn: str,
+    schema: str,
+    *,
+    password: str | None = None,
+    min_size: int = 1,
+    max_size: int = 4,
+    connect_timeout: float = 5.0,
+) -> asyncpg.Pool:
+    """A pool whose connections work in ``schema`` (created if missing); RecordsError when
+    the server cannot be reached or refuses."""
+    if not schema.replace("_", "").isalnum():
+        raise RecordsError(f"records schema {schema!r}: letters, digits and _ only")
+    try:
+        admin = await asyncpg.connect(dsn, password=password, timeout=connect_timeout)
+        try:
+            await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        finally:
+            await admin.close()
+        pool = await asyncpg.create_pool(
+            dsn,
+            password=password,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            command_timeout=connect_timeout * 2,
+            server_settings={"search_path": schema, "application_name": "rufweiche"},
+        )
+    except _TRANSIENT as exc:
+        raise RecordsUnavailableError(
+            f"records database {redact(dsn)!r} (schema {schema!r}) does not answer: {exc}"
+        ) from exc
+    except asyncpg.PostgresError as exc:
+        raise RecordsError(
+            f"records database {redact(dsn)!r} (schema {schema!r}) cannot be opened: {exc}"
+        ) from exc
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION` with the PostgreSQL dialect of the same
+    MIGRATIONS, under an advisory lock; return the old version."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        version = await conn.fetchval("SELECT max(version) FROM schema_version") or 0
+        if version > SCHEMA_VERSION:
+            raise RecordsError(
+                f"records schema has version {version!r}, newer than this program's "
+                f"{SCHEMA_VERSION}: upgrade rufweiche"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for text in dialect.migration(MIGRATIONS[number]):
+                await conn.execute(text)
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number + 1)
+        return int(version)
+
+
+# ---------------------------------------------------------------------- the writer
+
+_UPSERT_CALL: Final = dialect.statement(
+    f"INSERT INTO calls ({_CALL_COLUMNS}, node) VALUES ({', '.join('?' * 32)}) "
+    "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}"
+        for c in [*(c.strip() for c in _CALL_COLUMNS.split(",")), "node"]
+        if c not in ("call_id", "started_wall")
+    )
+    + " WHERE excluded.phase_rank >= calls.phase_rank"
+)
+
+
+class PgRecordWriter(RecordWriter):
+    """:class:`RecordWriter` on PostgreSQL: ``node`` names this node in every row it writes.
+
+    ``spool_path`` is the local file name the spool is derived from
+    (``<spool_path>.spool.jsonl``): the spool stays on the node, the database is shared.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str,
+        node: str,
+        spool_path: Path,
+        password: str | None = None,
+        pool_size: int = 4,
+        start_offline: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spool_path, **kwargs)
+        self._start_offline = start_offline
+        self._connector: asyncio.Task[None] | None = None
+        self.dsn, self.schema, self.node = dsn, schema, node
+        self._password = password
+        self._pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> Self:
+        """Connect, migrate, replay the spool, close this node's calls left open, start.
+
+        A server that does not answer now does not keep the node from starting: the
+        writer spools (``writable`` false, /healthz says so) and connects in the
+        background every ``retry_interval``; the spool is replayed once it answers.
+        A server that answers and refuses (a newer schema) is a RecordsError.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = PgConnection(None).as_aiosqlite()
+        self._reader = PgConnection(None).as_aiosqlite()
+        try:
+            await self._connect()
+        except RecordsUnavailableError as exc:
+            if not self._start_offline:
+                raise
+            log.warning("%s: spooling to %s until it answers", exc, self.spool_path)
+            self.writable = False
+            self._connector = asyncio.create_task(self._keep_connecting(), name="records-pg")
+        else:
+            self.writable = True
+            await self._replay_spool()
+        self._queue.put_nowait(Abort(None, self._clock()))
+        self.idle.clear()
+        self._task = asyncio.create_task(self._run(), name="record-writer")
+        return self
+
+    async def _connect(self) -> None:
+        pool = await create_pool(
+            self.dsn, self.schema, password=self._password, max_size=self._pool_size
+        )
+        try:
+            await migrate(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        self.pool = pool
+        for db in (self._db, self._reader):
+            cast(PgConnection, db).pool = pool
+        log.info(
+            "records in postgresql %s, schema %s, node %s",
+            redact(self.dsn),
+            self.schema,
+            self.node,
+        )
+
+    async def _keep_connecting(self) -> None:
+        while self.pool is None:
+            await asyncio.sleep(self._retry_interval)
+            try:
+                await self._connect()
+            except RecordsUnavailableError:
+                continue
+            except RecordsError as exc:  # it answers and refuses: say so, keep spooling
+                log.error("%s", exc)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+            self._connector = None
+        await super().__aexit__(exc_type, exc, tb)
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    async def _close_connections(self) -> None:
+        for db in (self._reader, self._db):
+            if db is not None:
+                await db.close()
+        self._db = self._reader = None
+
+    async def _transaction(self, batch: Sequence[Item]) -> list[int]:
+        db = self._db
+        assert db is not None
+        now = self._clock()
+        closed: list[int] = []
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            run: list[Report] = []
+            for item in [*batch, None]:
+                if isinstance(item, Report):
+                    run.append(item)
+                    closed.append(0)
+                    continue
+                if run:
+                    await self._upsert_node(db, run, now)
+                    run = []
+                if item is not None:
+                    closed.append(await self._abort_node(db, item))
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await db.rollback()
+            raise
+        await db.commit()
+        return closed
+
+    async def _upsert_node(
+        self, db: aiosqlite.Connection, reports: Sequence[Report], now: float
+    ) -> None:
+        calls = [(*call_row_values(r.phase, r.record, r.policy, now), self.node) for r in reports]
+        legs = [leg_row_values(r.record, r.phase, leg) for r in reports for leg in r.record.legs]
+        await db.executemany(_UPSERT_CALL, calls)
+        if legs:
+            await db.executemany(UPSERT_LEG, legs)
+
+    async def _abort_node(self, db: aiosqlite.Connection, item: Abort) -> int:
+        sql = (
+            "UPDATE calls SET outcome = ?, hung_up_by = 'switch', phase = 'ended', "
+            "phase_rank = 2, ended_ms = MAX(COALESCE(answer_relayed_ms, 0), "
+            "(? - started_wall) * 1000.0), updated_wall = ? WHERE outcome IS NULL AND node = ?"
+        )
+        args: list[Any] = [Outcome.ABORTED.value, item.at_wall, item.at_wall, self.node]
+        if item.worker is not None:
+            sql += " AND worker = ?"
+            args.append(item.worker)
+        cursor = await db.execute(sql, args)
+        count = cursor.rowcount
+        if count:
+            log.info(
+                "closed %d active call(s) of node %s worker %s as aborted",
+                count,
+                self.node,
+                item.worker or "*",
+            )
+        return count
+
+
+class PgVoicemailStore(VoicemailStore):
+    """:class:`VoicemailStore` in the shared PostgreSQL schema, on a small pool of its own."""
+
+    def __init__(self, dsn: str, schema: str, *, password: str | None = None) -> None:
+        super().__init__(Path(PG_LABEL))
+        self.dsn, self.schema = dsn, schema
+        self._password = password
+        self.pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> Self:
+        self.pool = await create_pool(self.dsn, self.schema, password=self._password, max_size=2)
+        try:
+            await migrate(self.pool)
+        except BaseException:
+            await self.pool.close()
+            raise
+        self._db = PgConnection(self.pool).as_aiosqlite()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
