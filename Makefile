@@ -20,7 +20,7 @@ APT_RUN := kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-t
 # ... and the real peers the test suite talks to.
 APT_PEERS := $(APT_RUN) sip-tester baresip-core sqlite3 mosquitto mosquitto-clients \
              chromium chromium-driver tshark iproute2 util-linux iptables sipvicious \
-             postgresql-15 systemd
+             postgresql-15 systemd openssl
 
 SETTINGS ?=
 RUN_ARGS ?= --dialplans dialplans/
