@@ -8,8 +8,9 @@ One line per event (``var/audit.jsonl`` by default)::
 Events written by the switch: ``login``, ``login_failed``, ``login_locked``, ``logout``,
 ``enrolled``, ``presence_set``, ``data_read`` (calls and usage through the API: the data
 exports), ``plan_reload`` (the supervisor), ``retention`` (a retention pass and what it
-deleted, switch/supervisor/retention.py) and ``token_used`` for the first use of a
-token in a run. The supervisor and other parts call :meth:`AuditLog.write`; nothing
+deleted, switch/supervisor/retention.py), ``outbound_limit`` (a worker stopped a call
+out by a per-person limit, issue 17; ``from`` is the worker) and ``token_used`` for the
+first use of a token in a run. The supervisor and other parts call :meth:`AuditLog.write`; nothing
 else about the file is their business.
 
 Lines older than ``retention_days`` are dropped when the log is opened and once a day

@@ -135,6 +135,7 @@ from switch.call.events import (
     IncomingCall,
     LegAnswered,
     LegFailed,
+    LegHandedOver,
     LegHungUp,
     LegRinging,
     OpenEarlyMedia,
@@ -149,6 +150,7 @@ from switch.call.events import (
     StopPlayback,
     StopRecording,
     TimerFired,
+    TransferJoined,
     TransferRequested,
 )
 from switch.call.prompts import (
@@ -317,6 +319,10 @@ class CallFlow(TransferFlow):
         match event:
             case TransferRequested():
                 return self._on_transfer(event)
+            case TransferJoined():  # attended transfer (RFC 3891), switch/call/transfer.py
+                return self._on_joined(event)
+            case LegHandedOver():
+                return self._on_handed_over(event)
             case LegRinging():
                 return self._on_ringing(event)
             case LegAnswered():

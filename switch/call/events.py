@@ -123,6 +123,28 @@ class TransferRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferJoined:
+    """Attended transfer (RFC 3891): the bridged callee ``leg`` (the transferor) hands the
+    caller over to an answered leg of another call of this worker, now ``new_leg`` of this
+    call (switch/worker/attended.py moved it). The transferor's leg ends."""
+
+    leg: int
+    new_leg: int
+    target: Target
+    text: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegHandedOver:
+    """Attended transfer: this call's bridged ``leg`` went to another call (its caller is
+    the transferor, who leaves): the call ends, the leg lives on elsewhere."""
+
+    leg: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """The worker stops: end the call now (after its grace period ran out)."""
 
@@ -139,6 +161,8 @@ Event = (
     | ConfirmDigit
     | PlaybackDone
     | TransferRequested
+    | TransferJoined
+    | LegHandedOver
     | Shutdown
 )
 
@@ -364,6 +388,7 @@ __all__ = [
     "IncomingCall",
     "LegAnswered",
     "LegFailed",
+    "LegHandedOver",
     "LegHungUp",
     "LegRinging",
     "OpenEarlyMedia",
@@ -378,6 +403,7 @@ __all__ = [
     "StopPlayback",
     "StopRecording",
     "TimerFired",
+    "TransferJoined",
     "TransferRequested",
     "Transferred",
     "Unbridge",

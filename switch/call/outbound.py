@@ -118,6 +118,7 @@ class Refused:
     tenant: str | None = None
     person: str | None = None
     limit: bool = False
+    call_class: str | None = None  # of the call a limit stopped
 
 
 def allowed_classes(plan: DialPlan, person: str) -> tuple[str, ...]:
@@ -239,14 +240,22 @@ class OutboundLimits:
             calls.popleft()
         if len(calls) >= spec.calls_per_hour:
             return Refused(
-                403, f"Limit reached: {spec.calls_per_hour} calls per hour", *key, limit=True
+                403,
+                f"Limit reached: {spec.calls_per_hour} calls per hour",
+                *key,
+                limit=True,
+                call_class=call.call_class,
             )
         if call.call_class == "international":
             used = self.international_minutes(key, now)
             if used >= spec.international_minutes_per_day:
                 limit = spec.international_minutes_per_day
                 return Refused(
-                    403, f"Limit reached: {limit:g} international minutes per day", *key, limit=True
+                    403,
+                    f"Limit reached: {limit:g} international minutes per day",
+                    *key,
+                    limit=True,
+                    call_class=call.call_class,
                 )
         calls.append(now)
         return None

@@ -17,6 +17,7 @@ from switch.call.events import (
     Event,
     LegAnswered,
     LegFailed,
+    LegHandedOver,
     LegHungUp,
     PlaybackDone,
     Shutdown,
@@ -71,6 +72,7 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
     },
     CallState.BRIDGED: {
         TransferRequested: frozenset({CallState.TRANSFERRING}),
+        LegHandedOver: frozenset({CallState.FINISHED}),  # attended transfer: the donor call
         LegHungUp: frozenset({CallState.FINISHED}),
         LegFailed: frozenset({CallState.FINISHED}),  # the bridged leg died with an error
         CallerGone: frozenset({CallState.FINISHED}),

@@ -23,7 +23,16 @@ While the target rings the caller is out of the bridge and hears a prompt
 (:data:`~switch.call.prompts.TRANSFER_PROMPT`) when the media services run, else the
 ringback tone (:class:`~switch.call.events.PlayRingback`); the transferor
 waits on its own leg. Every transfer ends with one :class:`~switch.call.events.Transferred`
-command for the record: who, to whom, the outcome (answered, recalled, fallback, failed).
+command for the record: who, to whom, the outcome (answered, recalled, fallback, failed,
+attended).
+
+Attended transfer (REFER with Replaces, RFC 3891) joins two calls of one worker: the
+assistant has the caller (call A, she is its bridged callee) and has called Jan through
+the switch (call B, she is its caller). The worker (switch/worker/attended.py) moves
+Jan's answered leg from B to A: A gets :class:`~switch.call.events.TransferJoined`
+(bridge the caller with the new leg, BYE to the assistant's leg), B gets
+:class:`~switch.call.events.LegHandedOver` (BYE to the assistant, B ends). Nobody rings,
+nothing is dialled.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from switch.call.events import (
     HangUpCaller,
     LegAnswered,
     LegFailed,
+    LegHandedOver,
     LegHungUp,
     LegRinging,
     Outcome,
@@ -51,6 +61,7 @@ from switch.call.events import (
     StartTimer,
     StopPlayback,
     TimerFired,
+    TransferJoined,
     Transferred,
     TransferRequested,
     Unbridge,
@@ -172,7 +183,9 @@ class TransferFlow:
             return []  # only the bridged callee can transfer, and once at a time
         by = self._legs[event.leg].target.ref
         if event.target is None:
-            return [Transferred(by, event.text, "failed", event.at, 404)]
+            # 603: an attended transfer whose other call this worker does not hold.
+            status = 603 if event.replaces else 404
+            return [Transferred(by, event.text, "failed", event.at, status)]
         self._enter(CallState.TRANSFERRING)
         self._xfer_from, self._xfer_text = event.leg, event.text
         commands: list[Command] = [Unbridge(event.leg)]
@@ -183,6 +196,40 @@ class TransferFlow:
             commands.append(PlayRingback(CALLER))
         commands.extend(self._xfer_dial(event.target, TRANSFER_TIMER))
         return commands
+
+    @property
+    def next_leg(self) -> int:
+        """The id the next outbound leg of this call gets (a dial or an adopted leg)."""
+        return len(self._legs) + 1
+
+    def _on_joined(self, event: TransferJoined) -> list[Command]:
+        """Attended transfer: the caller is bridged with a leg that answered in another call."""
+        from switch.call.callflow import LegView  # the flow's own leg record
+
+        if (
+            self.state is not CallState.BRIDGED
+            or event.leg != self._answered_leg
+            or event.new_leg in self._legs
+        ):
+            return []
+        old = self._legs[event.leg]
+        self._legs[event.new_leg] = LegView(
+            event.new_leg, event.target, old.step, LegState.BRIDGED, answered_at=event.at
+        )
+        self._move(old, LegInput.CANCEL, ended_at=event.at)
+        self._answered_leg = event.new_leg
+        return [
+            Bridge(event.new_leg),
+            Cancel(event.leg),  # BYE to the transferor's leg of this call
+            Transferred(old.target.ref, event.text, "attended", event.at, 200),
+        ]
+
+    def _on_handed_over(self, event: LegHandedOver) -> list[Command]:
+        """Attended transfer: the bridged leg lives on in another call; this one ends."""
+        if self.state is not CallState.BRIDGED or event.leg != self._answered_leg:
+            return []
+        self._move(self._legs[event.leg], LegInput.HANG_UP, ended_at=event.at)
+        return [HangUpCaller(), self._finish(Outcome.ANSWERED, "transfer", 200, event.at)]
 
     def _xfer_dial(self, target: Target, timer: str) -> list[Command]:
         from switch.call.callflow import LegView  # the flow's own leg record

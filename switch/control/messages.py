@@ -25,6 +25,9 @@ worker -> supervisor (:data:`FromWorker`)
     :class:`Reloaded`      ``{"op": "reloaded", "tenants": n}``
     :class:`VoicemailFiled` ``{"op": "voicemail", "kind", "person", "tenant", "call_id",
                            "caller", "called", "path", "seconds", "started_wall"}``
+    :class:`LimitHit`      ``{"op": "limit_hit", "tenant": T, "person": P, "reason": text,
+                           "call_id": id, "call_class": c}`` an outbound call stopped by a
+                           per-person limit (the supervisor audits it, issue 17)
 
 Messages are small; a line longer than :data:`MAX_LINE` is a protocol error
 (:class:`~switch.errors.ControlProtocolError`, as is anything else that is not one of these).
@@ -128,8 +131,21 @@ class VoicemailFiled:
         return _to_json(self)
 
 
+@dataclass(frozen=True, slots=True)
+class LimitHit:
+    """A per-person outbound limit stopped a call (switch/call/outbound.py OutboundLimits)."""
+
+    tenant: str
+    person: str
+    reason: str  # "Limit reached: 30 calls per hour"
+    call_id: str
+    call_class: str | None = None
+
+
 ToWorker = Presence | Reload | Drain | Stop
-FromWorker = Ready | CallReport | Legs | PresenceSet | ReloadFailed | Reloaded | VoicemailFiled
+FromWorker = (
+    Ready | CallReport | Legs | PresenceSet | ReloadFailed | Reloaded | VoicemailFiled | LimitHit
+)
 Message = ToWorker | FromWorker
 
 OPS: Final[Mapping[str, type[Message]]] = {
@@ -144,6 +160,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "reload_failed": ReloadFailed,
     "reloaded": Reloaded,
     "voicemail": VoicemailFiled,
+    "limit_hit": LimitHit,
 }
 _OP_OF: Final = {cls: op for op, cls in OPS.items()}
 
@@ -183,6 +200,15 @@ def _to_json(message: Message) -> dict[str, Any]:
                 "path": message.path,
                 "seconds": message.seconds,
                 "started_wall": message.started_wall,
+            }
+        case LimitHit(tenant, person, reason, call_id, call_class):
+            return {
+                "op": "limit_hit",
+                "tenant": tenant,
+                "person": person,
+                "reason": reason,
+                "call_id": call_id,
+                "call_class": call_class,
             }
     raise ControlProtocolError(f"not a control message: {message!r}")
 
@@ -276,6 +302,14 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                     seconds=_float(data, "seconds") or 0.0,
                     started_wall=_float(data, "started_wall") or 0.0,
                     extra={k: v for k, v in data.items() if k not in _VOICEMAIL_KEYS},
+                )
+            case "limit_hit":
+                return LimitHit(
+                    _str(data, "tenant"),
+                    _str(data, "person"),
+                    _str(data, "reason"),
+                    _str(data, "call_id"),
+                    _opt_str(data, "call_class"),
                 )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ControlProtocolError):

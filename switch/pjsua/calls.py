@@ -182,7 +182,7 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
                     state == pj.PJSIP_INV_STATE_CONFIRMED or not self.inbound
                 ):
                     self.connected = True
-                    self._emit(LegConnected(self.handle, at))
+                    self._emit(LegConnected(self.handle, at, str(info.callIdString)))
             elif state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
                 self.ended = True
                 self._emit(

@@ -118,8 +118,30 @@ class Supervisor:
                     await self.voicemail.add(message.fields(), policy)
                 except (VoicemailError, RecordsError) as exc:
                     log.error("voicemail from worker %s not recorded: %s", worker.name, exc)
+            case control.LimitHit():  # issue 17: a stolen phone password shows up here
+                self._limit_hit(worker, message)
             case _:
                 assert_never(message)
+
+    def _limit_hit(self, worker: WorkerProcess, message: control.LimitHit) -> None:
+        log.warning(
+            "worker %s: outbound call of %s/%s stopped: %s",
+            worker.name,
+            message.tenant,
+            message.person,
+            message.reason,
+        )
+        if self.audit is not None:
+            self.audit.write(
+                "outbound_limit",
+                who=message.person,
+                source=worker.name,
+                tenant=message.tenant,
+                ok=False,
+                reason=message.reason,
+                call_id=message.call_id,
+                call_class=message.call_class,
+            )
 
     def _on_call(self, worker: WorkerProcess, phase: str, record: CallRecord) -> None:
         plan = self.plans.plans.get(record.tenant) if record.tenant else None

@@ -84,6 +84,7 @@ class ActiveCall:
     dictation_person: str | None = None  # the dictation box: who dictates
     outbound: OutboundCall | None = None  # a call out from a business's phone (issue 17)
     digits: TransferDigits = field(default_factory=TransferDigits)  # *2<number># codes
+    dialogs: dict[int, str] = field(default_factory=dict)  # leg -> its Call-ID (RFC 3891)
 
     @property
     def tenant(self) -> str:

@@ -55,6 +55,7 @@ from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import classify, parse_name_addr
 from switch.control import messages as control
 from switch.masking import loggable_number
+from switch.worker.attended import AttendedTransfers
 from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
@@ -110,6 +111,8 @@ class CallDriver:
         self.ringback = None if tones is None else Ringback(tones, owns_ended=media is None)
         """The ringback tone of transfers (switch/worker/ringback.py), media services or not."""
         self.outbound = OutboundDesk(self)
+        self.attended = AttendedTransfers(self)
+        """REFER with Replaces: two calls of this worker joined (switch/worker/attended.py)."""
         """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
         self.commands = CommandRunner(
             config,
@@ -160,6 +163,8 @@ class CallDriver:
             elif isinstance(event, LegDigit) and leg != CALLER and leg not in call.cancelled:
                 if not self.outbound.transfer_digit(call, leg, event):
                     self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+            elif isinstance(event, LegTransferRequested) and event.replaces:
+                self.attended.request(call, leg, event)
             elif isinstance(event, LegTransferRequested):
                 self.outbound.transfer_requested(call, leg, event)
                 self.run_pending()
@@ -260,6 +265,8 @@ class CallDriver:
     def _on_connected(self, call: ActiveCall, leg: int, event: LegConnected) -> None:
         if leg == CALLER:
             return  # the ACK of our 200
+        if event.call_id:
+            call.dialogs[leg] = event.call_id
         call.recorder.leg_connected(leg, event.at)
         if leg in call.cancelled or call.finished is not None:
             # A 200 that crossed our CANCEL (RFC 3261 §9.1): the dialog exists, end it.

@@ -35,6 +35,7 @@ from switch.call.outbound import (
 from switch.call.sipheaders import reason_header
 from switch.call.states import CallState
 from switch.call.transfer import transfer_target
+from switch.control import messages as control
 from switch.masking import loggable_number
 from switch.worker.commands import ActiveCall
 from switch.worker.seam import IncomingInvite, LegDigit, LegTransferRequested
@@ -106,6 +107,15 @@ class OutboundDesk:
                 call.recorder.routed(answer.tenant)
             if answer.limit:
                 self.limit_hits.append(answer)
+                self.driver.send(
+                    control.LimitHit(
+                        answer.tenant or "",
+                        answer.person or "",
+                        answer.reason,
+                        invite.call_id,
+                        answer.call_class,
+                    )
+                )
                 log.warning(
                     "call %s tenant=%s person=%s: %s (audit: outbound_limit)",
                     invite.call_id,

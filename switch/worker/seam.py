@@ -51,6 +51,7 @@ class LegConnected:
 
     handle: int
     at: int
+    call_id: str | None = None  # the dialog's Call-ID (an attended transfer names it)
 
 
 @dataclass(frozen=True, slots=True)

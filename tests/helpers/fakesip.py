@@ -159,7 +159,8 @@ class FakeSip:
                     self._events.append(LegProgress(leg.handle, status, early, self._now()))
                 case Answer():
                     leg.connected = True
-                    self._events.append(LegConnected(leg.handle, self._now()))
+                    call_id = f"out-{leg.handle}@fake"
+                    self._events.append(LegConnected(leg.handle, self._now(), call_id))
                 case Fail(status, reason):
                     self._end(leg, status, reason)
                 case HangUp(media):

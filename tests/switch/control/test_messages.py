@@ -65,6 +65,17 @@ EVERY_OP: list[tuple[control.Message, dict[str, object]]] = [
             "started_wall": 1.5,
         },
     ),
+    (
+        control.LimitHit("t", "jan", "Limit reached: 3 calls per hour", "abc@host", "mobile"),
+        {
+            "op": "limit_hit",
+            "tenant": "t",
+            "person": "jan",
+            "reason": "Limit reached: 3 calls per hour",
+            "call_id": "abc@host",
+            "call_class": "mobile",
+        },
+    ),
 ]
 
 
@@ -81,7 +92,7 @@ def test_every_op_keeps_its_json_shape_and_round_trips(
 
 def test_every_op_is_covered() -> None:
     assert {control.op_of(m) for m, _ in EVERY_OP} == set(control.OPS)
-    assert len(control.OPS) == 11
+    assert len(control.OPS) == 12
 
 
 @pytest.mark.parametrize(

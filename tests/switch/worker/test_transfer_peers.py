@@ -16,15 +16,17 @@ from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp
 from tests.helpers.transfer import (
+    BUSINESS,
     BUSINESS_E164,
     CALLER,
     caller,
+    dtmf_pcaps,
     ok,
     plan,
     sipp,
     transferor,
 )
-from tests.helpers.worker import WorkerProcess
+from tests.helpers.worker import WorkerProcess, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -126,3 +128,48 @@ def test_a_desk_phone_calls_out_through_the_trunk_as_the_business(tmp_path: Path
         assert outbound["direction"] == "outbound"
         assert outbound["tenant"] == "mueller"
         assert outbound["presented"] == BUSINESS_E164
+
+
+def test_the_mobile_keys_a_transfer_code_as_rfc4733_events(tmp_path: Path) -> None:
+    # The mobile cannot send a REFER (it is reached over the trunk): it keys *2301#
+    # during the call, as RFC 4733 telephone events on its RTP stream.
+    dtmf_pcaps(tmp_path, ["star", "2", "3", "0", "1", "pound"])
+    mobile = sipp(tmp_path, "mobile", "uas_answer_dtmf_transfer.xml")
+    desk = sipp(tmp_path, "desk", "uas_answer.xml", "-rtp_echo")
+    dialplan = write_plan(
+        tmp_path / "plan.yaml",
+        f"""
+tenant: mueller
+name: Tischlerei Müller
+numbers: ["{BUSINESS}"]
+people:
+  jan:
+    name: Jan
+    devices: {{mobile: "sip:mobile@{mobile.address}", desk: "sip:301@{desk.address}"}}
+rules:
+  - name: mobile first
+    then:
+      - {{ring: [jan.mobile], timeout: 10s}}
+""",
+    )
+    worker = WorkerProcess(tmp_path, [dialplan])
+    call = caller(tmp_path, worker, 6000)
+    with running(mobile, desk, worker, call):
+        for peer in (mobile, desk):
+            peer.start()
+            peer.wait_bound()
+        worker.start()
+        call.start()
+        ok(call, mobile, desk)
+        assert "KEYED" in mobile.log_lines()
+        assert "GOT BYE" in mobile.log_lines()  # the switch let the mobile go
+        assert "GOT BYE" in desk.log_lines()  # the caller's hang-up reached the desk
+        assert desk.received("INVITE")[0].startswith("INVITE sip:301@")
+        record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
+        assert record["transferred_by"] == "jan.mobile"
+        assert record["transferred_to"] == "301"
+        assert record["transfer_outcome"] == "answered"
+        assert record["answered_by"] == "jan.desk"
+        assert record["hung_up_by"] == "caller"
+        desk_leg = next(leg for leg in record["legs"] if leg["target"] == "jan.desk")
+        assert desk_leg["media"]["rx_packets"] > 0
