@@ -90,6 +90,18 @@ def telephone_event(sdp: str) -> str | None:
     return match.group(1) if match else None
 
 
+def may_bypass(enabled: bool, target_uri: str) -> bool:
+    """Whether a call bridged to ``target_uri`` may leave the bridge at all.
+
+    A transfer needs the worker to hear the transferor: a REFER is signalling (the worker
+    pulls the media back into the bridge by re-INVITE, :meth:`SipEndpoint.unbridge`),
+    but a DTMF code (``*2<number>#``, switch/call/transfer.py) travels in the RTP, which a
+    bypassed call no longer sends through pjsua2. A ``tel:`` target (a mobile over the
+    trunk) can only transfer by DTMF code, so its calls keep the bridge.
+    """
+    return enabled and not target_uri.startswith("tel:")
+
+
 def choose(enabled: bool, caller_offer: str | None, callee_answer: str | None) -> Bypass | None:
     """Bypass this bridged call? Only when switched on, both SDPs name an address, and
     the codec the callee chose is one the caller offered (no transcoding without the
@@ -144,6 +156,7 @@ __all__ = [
     "audio_formats",
     "bypass_sdp",
     "choose",
+    "may_bypass",
     "media_address",
     "telephone_event",
 ]

@@ -154,6 +154,8 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
         self.early_sdp = False  # inbound: a 183 carried pjsua's SDP answer already
         self.rewrite: tuple[MediaAddress, tuple[str, ...]] | None = None
         self.reinvite_state = ""  # "" | "due" (after CONFIRMED) | "sent" | "done"
+        self.bypassed_with: int | None = None  # the leg whose media address we name
+        self.restore_due = False  # the bypass ends: re-INVITE with pjsua's own SDP
         self.confirmed = False
 
     def onCallState(self, prm: Any) -> None:

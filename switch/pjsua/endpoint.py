@@ -334,12 +334,13 @@ class SipEndpoint:
             leg, other = self._legs.get(handle), self._legs.get(peer)
             if (
                 leg is not None
+                and leg.rewrite is not None
                 and leg.reinvite_state == "done"
                 and (other is None or other.reinvite_state in ("", "done"))
             ):
                 # Bypassed: the far side now sends to the other side directly. The bridge
                 # carried its audio until this moment (no clipping while the re-INVITE ran).
-                self.unbridge(handle)
+                self._unbridge(handle)
                 return
             self._connect(handle, peer)
 
@@ -368,7 +369,21 @@ class SipEndpoint:
         self._connect(a, b)
 
     def unbridge(self, handle: int) -> None:
-        """Disconnect leg ``handle`` from the leg it is bridged with, if any."""
+        """Disconnect leg ``handle`` from the leg it is bridged with, if any.
+
+        A bypassed leg (and the leg it was bypassed with) first gets the media back: a
+        re-INVITE with pjsua's own SDP (:meth:`_restore_media`), so that a prompt or the
+        ringback reaches the caller and a later bridge carries audio (a transfer)."""
+        leg = self._legs.get(handle)
+        if leg is not None and leg.rewrite is not None:
+            partner = leg.bypassed_with
+            self._restore_media(leg)
+            other = self._legs.get(partner) if partner is not None else None
+            if other is not None:
+                self._restore_media(other)
+        self._unbridge(handle)
+
+    def _unbridge(self, handle: int) -> None:
         peer = self._bridges.pop(handle, None)
         if peer is not None:
             self._bridges.pop(peer, None)
@@ -444,6 +459,7 @@ class SipEndpoint:
         if leg_c is None or leg_t is None or leg_c.ended or leg_t.ended:
             return False
         leg_c.rewrite = (plan.callee_media, plan.formats)
+        leg_c.bypassed_with, leg_t.bypassed_with = callee, caller
         # pjsua made its SDP answer when the INVITE came in; the 200 carries ours instead,
         # unless a 183 carried pjsua's already: then the caller gets a re-INVITE too.
         sdp = None
@@ -451,6 +467,7 @@ class SipEndpoint:
             sdp = bypass_sdp(leg_c.local_sdp, plan.callee_media, plan.formats)
         if not self.answer(caller, sdp):
             leg_c.rewrite = None
+            leg_c.bypassed_with = leg_t.bypassed_with = None
             return False
         if sdp is None:
             leg_c.reinvite_state = "due"
@@ -460,10 +477,38 @@ class SipEndpoint:
         self.bridge(caller, callee)
         return True
 
+    def _restore_media(self, leg: Leg) -> None:
+        """End the bypass of ``leg``: its next SDP is pjsua's own, sent by re-INVITE."""
+        if leg.rewrite is None or leg.ended:
+            return
+        leg.rewrite = None
+        leg.bypassed_with = None
+        if leg.reinvite_state == "due":
+            leg.reinvite_state = ""  # never sent: its SDP so far was pjsua's own
+            return
+        leg.restore_due = True
+        self._reinvites_due = True
+
     def _send_reinvites(self) -> None:
-        """Re-INVITEs of bypassed legs once their dialog is confirmed (never in a callback)."""
+        """Re-INVITEs of bypassed legs once their dialog is confirmed (never in a callback);
+        and of legs whose media comes back into the bridge (:meth:`_restore_media`), once
+        no re-INVITE of theirs is pending."""
         waiting = False
         for leg in self._legs.values():
+            if leg.restore_due and not leg.ended:
+                if leg.reinvite_state == "sent" or not leg.confirmed:
+                    waiting = True
+                    continue
+                leg.restore_due = False
+                leg.reinvite_state = "sent"
+                try:
+                    leg.reinvite(self._op())
+                except pj.Error as exc:
+                    log.warning(
+                        "leg %d: media restore re-INVITE failed: %s", leg.handle, exc.info()
+                    )
+                    leg.reinvite_state = ""
+                continue
             if leg.reinvite_state != "due" or leg.ended:
                 continue
             if not leg.confirmed:

@@ -182,6 +182,12 @@ class Settings(BaseModel):
     # that several nodes share (switch/records/backend.py, docs/operations.md), and what
     # happens when they cannot be written (issue 14).
     records: RecordsSettings = Field(default_factory=RecordsSettings)
+    # Media bypass (issue 16, switch/call/mediapath.py): a bridged call's RTP flows
+    # caller <-> rtpengine <-> callee instead of through the pjsua2 bridge. None: on
+    # exactly when the managed edge runs rtpengine (media leaves the host); true/false
+    # forces it. A transfer pulls the media back into the bridge (re-INVITE).
+    media_bypass: bool | None = None
+
     retention: RetentionSettings = RetentionSettings()
 
     # Issue 18: the mail server of messages for owners; per tenant where a business has its own.
@@ -224,6 +230,22 @@ class Settings(BaseModel):
     @property
     def edge_enabled(self) -> bool:
         return self.edge_mode != "off"
+
+    @property
+    def media_bypass_enabled(self) -> bool:
+        """Whether the workers get ``--media-bypass`` (see :attr:`media_bypass`)."""
+        if self.media_bypass is not None:
+            return self.media_bypass
+        # The edge listens where the switch's ``sip`` is, unless ``edge.listen`` says else
+        # (topology.edge_settings); rtpengine runs when that address is not loopback.
+        listen = self.edge.listen if "listen" in self.edge_overrides() else str(self.sip)
+        host = endpoint(listen, 5060).host
+        if self.edge_mode not in ("auto", "managed"):
+            return False
+        try:
+            return self.edge.media_relay.enabled_for(host)
+        except ValueError:  # a host name: the edge refuses it anyway (a concrete IP)
+            return False
 
     def edge_overrides(self) -> dict[str, Any]:
         """The ``edge:`` keys the operator wrote, validated; they win over derived values."""

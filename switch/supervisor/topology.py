@@ -47,6 +47,8 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
         # 503 + Retry-After; ``spare_leg`` keeps one slot free for that (issue 14).
         extra.append("--spare-leg")
     extra += emergency_args(settings)
+    if settings.media_bypass_enabled:
+        extra.append("--media-bypass")  # issue 16: RTP end to end through rtpengine
     if settings.trunks.accounts and settings.edge_enabled:
         # Trunk legs go to the edge, which registers and authenticates (docs/trunks.md).
         trunk = str(settings.sip_endpoint())

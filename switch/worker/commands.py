@@ -129,8 +129,11 @@ class CommandRunner:
             self._relay_ringing(call, command)
         elif isinstance(command, AnswerAndBridge):
             handle = call.legs[command.leg]
+            view = call.flow.legs.get(command.leg) if call.flow is not None else None
             plan = mediapath.choose(
-                self.config.media_bypass,
+                mediapath.may_bypass(
+                    self.config.media_bypass, view.target.uri if view is not None else "tel:"
+                ),
                 self.sip.remote_sdp(call.caller_handle),
                 self.sip.remote_sdp(handle),
             )

@@ -9,6 +9,7 @@ worker tests (devices are SIPp targets); :func:`make_prompts` fills the worker's
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -63,6 +64,8 @@ class WorkerProcess:
             str(grace),
             *extra,
         ]
+        if os.environ.get("RUFWEICHE_TEST_MEDIA_BYPASS") == "1" and "--media-bypass" not in cmd:
+            cmd.append("--media-bypass")  # run a suite with the bypass on (issue 16)
         for route in routes:
             cmd += ["--route", route]
         if trunk:

@@ -59,3 +59,11 @@ def test_bypass_sdp_points_at_the_peer_and_drops_pjsuas_own_attributes() -> None
     for kept in ("a=rtpmap:0 PCMU/8000", "a=fmtp:101 0-16", "a=sendrecv"):
         assert kept in out
     assert media_address(out) == MediaAddress("10.0.0.3", 5000)
+
+
+def test_tel_targets_keep_the_bridge_for_their_dtmf_transfer_codes() -> None:
+    from switch.call.mediapath import may_bypass
+
+    assert may_bypass(True, "sip:jan@127.0.0.1:5080")
+    assert not may_bypass(True, "tel:+491711234567")
+    assert not may_bypass(False, "sip:jan@127.0.0.1:5080")
