@@ -83,6 +83,7 @@ class CallRecord:
     final_action: str | None = None  # "reject" / "voicemail" / "announcement" when it ran
     media: MediaStats | None = None  # caller-leg media
     legs: list[LegRecord] = field(default_factory=list)
+    reason: str | None = None  # why the switch refused the call itself (issue 15)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -71,13 +71,13 @@ _CALL_COLUMNS: Final = (
     "phase, phase_rank, decision_ms, first_18x_in_ms, first_18x_relayed_ms, answer_in_ms, "
     "answer_relayed_ms, ended_ms, outcome, answered_by, answered_by_service, hung_up_by, "
     "sip_status, media_codec, media_rx_packets, media_tx_packets, media_rx_loss, "
-    "media_jitter_ms, media_rtt_ms, media_mos, final_action, updated_wall"
+    "media_jitter_ms, media_rtt_ms, media_mos, final_action, reason, updated_wall"
 )
 _UPDATABLE: Final = [
     c.strip() for c in _CALL_COLUMNS.split(",") if c.strip() not in ("call_id", "started_wall")
 ]
 UPSERT_CALL: Final = (
-    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 31)}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 32)}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
     # A report never replaces a later one (spool replays may arrive out of order).
@@ -132,6 +132,7 @@ def call_row_values(
         record.sip_status,
         *_media_values(record.media),
         record.final_action,
+        record.reason,
         now_wall,
     )
 

@@ -117,6 +117,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE voicemails ADD COLUMN done_at TEXT;
     CREATE INDEX voicemails_kind_started ON voicemails (kind, tenant, started_wall);
     """,
+    # 6: why the switch refused a call itself (issue 15: "Encryption required: TLS and
+    # SRTP"); NULL for every other call.
+    """
+    ALTER TABLE calls ADD COLUMN reason TEXT;
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -82,6 +85,7 @@ def make_certs(tmp: Path) -> tuple[Path, Path, Path]:
 
 
 def write_switch(tmp: Path, cert: Path, key: Path) -> Path:
+    """The switch's files; anna's phone must use TLS + SRTP (``require_encryption``)."""
     plans = tmp / "plans"
     plans.mkdir()
     (plans / "anna.yaml").write_text(
@@ -122,6 +126,7 @@ rules:
                     "tls_listen": f"{SWITCH_IP}:5061",
                     "tls_cert": str(cert),
                     "tls_key": str(key),
+                    "require_encryption": ["anna"],
                     "log_level": 2,
                     "media_relay": {"ng_listen": "127.0.0.1:2224", "delete_delay": 0},
                 },
@@ -150,8 +155,11 @@ def start_switch(net: Net, tmp: Path, settings: Path) -> subprocess.Popen[bytes]
     raise AssertionError("switch not ready:\n" + (tmp / "switch.log").read_text()[-3000:])
 
 
-def start_phone(net: Net, tmp: Path, ca: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """baresip over TLS with mandatory SRTP; commands on its ctrl_tcp port 4450."""
+def start_phone(
+    net: Net, tmp: Path, ca: Path, *, secure: bool = True
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """baresip over TLS with mandatory SRTP (``secure``; else UDP and plain RTP); commands
+    on its ctrl_tcp port 4450."""
     home = tmp / "anna"
     home.mkdir()
     (home / "config").write_text(
@@ -183,6 +191,8 @@ def start_phone(net: Net, tmp: Path, ca: Path) -> tuple[subprocess.Popen[bytes],
     (home / "accounts").write_text(
         f"<sip:anna@{SWITCH_IP};transport=tls>;auth_pass=pw;regint=300;answermode=auto;"
         "audio_codecs=PCMU;mediaenc=srtp-mand\n"
+        if secure
+        else f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU\n"
     )
     (home / "contacts").write_text("")
     log = tmp / "anna.log"
@@ -323,3 +333,83 @@ def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -
     tx, rx = rtp_counts(second)
     assert tx > 100, "the phone sent SRTP"
     assert rx > 100, "SRTP came back from the RTP-only trunk's echo"
+
+
+def call_rows(tmp: Path) -> list[dict[str, Any]]:
+    db = tmp / "var" / "calls.sqlite3"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.row_factory = sqlite3.Row
+        calls = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY id")]
+        for call in calls:
+            call["legs"] = [
+                dict(r)
+                for r in conn.execute("SELECT * FROM legs WHERE call_row = ?", (call["id"],))
+            ]
+    return calls
+
+
+def wait_rows(tmp: Path, count: int, timeout: float = 15) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        if (tmp / "var" / "calls.sqlite3").exists():
+            rows = [r for r in call_rows(tmp) if r["outcome"] is not None]
+            if len(rows) >= count:
+                return rows
+        time.sleep(0.3)
+    raise AssertionError(f"{count} ended call records expected, got {rows}")
+
+
+@pytest.mark.timeout(100)
+def test_a_plain_call_from_and_to_a_device_that_must_encrypt_is_refused_and_recorded(
+    net: Net, tmp_path: Path
+) -> None:
+    """anna's phone must use TLS + SRTP; today it registered over UDP with plain RTP."""
+    ca, cert, key = make_certs(tmp_path)
+    switch = start_switch(net, tmp_path, write_switch(tmp_path, cert, key))
+    phone, phone_log = start_phone(net, tmp_path, ca, secure=False)
+    trunk_in: Sipp | None = None
+    try:
+        wait_log(phone_log, r"200 OK.*\[1 binding\]", 15)
+        # From her: she dials the business's second number; the worker refuses and records.
+        mark = len(phone_log.read_text(errors="replace"))
+        ctrl(net, "dial", f"sip:{SECOND}@{SWITCH_IP}")
+        refused = wait_log(phone_log, r"SIP/2\.0 488 ", 15, mark)
+        (rejected,) = wait_rows(tmp_path, 1)
+        # To her: the trunk calls the business number, the plan rings her plain phone.
+        trunk_in = Sipp(
+            tmp_path, "trunk_in", "uac_via_edge.xml",
+            [f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100",
+             "-m", "1", "-d", "1000", "-timeout", "25"],
+        )  # fmt: skip
+        trunk_in.cmd = in_ns(net.switch, trunk_in.cmd)
+        trunk_in.start()
+        assert trunk_in.wait(30) != 0, "the call to her must not be answered"
+        rows = wait_rows(tmp_path, 2)
+    finally:
+        if trunk_in is not None:
+            trunk_in.stop()
+        stop_process(phone)
+        stop_process(switch, grace=10)
+    answer = re.search(r"^SIP/2\.0 488 .*?(?=\r?\n\r?\n)", refused, re.S | re.M)
+    assert answer, refused[-3000:]
+    assert answer.group(0).startswith("SIP/2.0 488 Encryption required")
+    assert re.search(
+        r'^Reason: SIP;cause=488;text="Encryption required: TLS and SRTP"', answer.group(0), re.M
+    ), answer.group(0)
+    assert "Call established" not in refused[: refused.find("SIP/2.0 488")]
+    # The record of her call: rejected by the switch, 488, and why.
+    assert rejected["tenant"] == "buero-anna"
+    assert rejected["called"] == SECOND
+    assert (rejected["outcome"], rejected["sip_status"]) == ("rejected", 488)
+    assert rejected["reason"] == "Encryption required: TLS and SRTP"
+    assert rejected["legs"] == []  # nobody was dialled
+    # The record of the call to her: the leg to her phone ended 488 with the edge's reason.
+    (to_her,) = [r for r in rows if r["called"] == BUSINESS_E164]
+    (leg,) = to_her["legs"]
+    assert leg["target"] == "anna.home", leg
+    assert leg["status"] == 488, leg
+    assert "Encryption required" in str(leg["reason"]), leg
+    assert to_her["outcome"] != "answered"
+    switch_log = (tmp_path / "switch.log").read_text(errors="replace")
+    assert "encryption required, 488" in switch_log, switch_log[-3000:]

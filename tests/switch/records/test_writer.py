@@ -369,3 +369,21 @@ async def test_a_full_queue_spools_instead_of_waiting_or_dropping(tmp_path: Path
         assert not writer.spool_pending
         assert writer.stats.records_replayed == 25
     assert sorted(r["call_id"] for r in rows(db)) == sorted(r.call_id for r in records)
+
+
+async def test_the_switchs_own_refusal_keeps_its_reason(tmp_path: Path) -> None:
+    """Issue 15: a call refused for want of encryption says so in the record (migration 6)."""
+    refused = replace(
+        make_record(outcome="rejected"),
+        sip_status=488,
+        reason="Encryption required: TLS and SRTP",
+        legs=[],
+    )
+    async with RecordWriter(tmp_path / "r.db") as writer:
+        writer.submit("ended", refused)
+        writer.submit("ended", make_record(call_id="other", outcome="answered"))
+        await writer.flush()
+        calls = {c["call_id"]: c for c in await writer.recent_calls()}
+    assert calls[refused.call_id]["reason"] == "Encryption required: TLS and SRTP"
+    assert calls[refused.call_id]["sip_status"] == 488
+    assert calls["other"]["reason"] is None
