@@ -46,6 +46,7 @@ from switch.errors import SwitchError
 from switch.metrics import Metrics
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
+from switch.supervisor import mediastate
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
 from switch.supervisor.topology import edge_settings, worker_specs
@@ -159,6 +160,8 @@ async def start_media_relay(
     )
     await relay.start()
     stack.push_async_callback(relay.stop)
+    sup.media_relay = relay  # /healthz detail.media_relay
+    mediastate.register(relay, sup.metrics.registry)  # rufweiche_media_relay_* on /metrics
     tasks.create_task(relay.watch(sup.stopping), name="media-relay-watch")
     log.info(
         "media relay (rtpengine) on %s, ng %s", config.listen_host, config.media_relay.ng_listen
@@ -255,7 +258,10 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         await start_media_relay(stack, tasks, sup, edge_config, settings.edge_mode)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
         if settings.trunks.accounts and sup.edge is not None:
-            sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
+            sup.trunks = TrunkMonitor(
+                settings.trunks, sup.edge_rpc, metrics.registry, on_change=sup.feed.set_trunks
+            )
+            sup.feed.set_trunks(sup.trunks.rows())  # the dashboard's trunk card
             spawn(sup.trunks.run(sup.stopping))
         await start_http(stack, sup, voicemail, auth_layer, http_host)
         for sig in (signal.SIGTERM, signal.SIGINT):
