@@ -21,6 +21,10 @@ SWITCH_IP = "100.64.0.1"
 ROUTER_WAN = "100.64.0.2"
 ROUTER_LAN = "192.168.178.1"
 PHONE_IP = "192.168.178.20"
+# The office (no NAT): a public-looking address (TEST-NET-2, RFC 5737), so that nathelper
+# does not take it for a private one (it does so for 100.64.0.0/10, RFC 6598).
+OFFICE_GW = "198.51.100.1"
+OFFICE_IP = "198.51.100.20"
 _count = itertools.count()
 
 
@@ -41,6 +45,7 @@ class Net:
         tag = f"{os.getpid()}{next(_count)}"
         self.switch, self.router, self.phone = (f"rw{tag}{n}" for n in ("s", "r", "p"))
         self.created: list[str] = []
+        self.office: str | None = None
 
     def build(self, udp_timeout: int = 30) -> Net:
         for ns in (self.switch, self.router, self.phone):
@@ -78,6 +83,29 @@ class Net:
             "-o", "wan0", "-j", "MASQUERADE", ns=self.router,
         )  # fmt: skip
         return self
+
+    def add_office(self) -> str:
+        """An office namespace wired straight to the switch (no NAT): the switch gets
+        198.51.100.1 on ``off0``, the office phone 198.51.100.20. Returns its name."""
+        office = self.switch[:-1] + "o"
+        sh("ip", "netns", "add", office)
+        self.created.append(office)
+        sh("ip", "link", "set", "lo", "up", ns=office)
+        tag = self.switch[2:-1]
+        e, f = (f"v{tag}{x}"[-15:] for x in "ef")
+        sh("ip", "link", "add", e, "type", "veth", "peer", "name", f)
+        sh("ip", "link", "set", e, "netns", self.switch)
+        sh("ip", "link", "set", f, "netns", office)
+        for ns, old, new, addr in (
+            (self.switch, e, "off0", f"{OFFICE_GW}/24"),
+            (office, f, "eth0", f"{OFFICE_IP}/24"),
+        ):
+            sh("ip", "link", "set", old, "name", new, ns=ns)
+            sh("ip", "addr", "add", addr, "dev", new, ns=ns)
+            sh("ip", "link", "set", new, "up", ns=ns)
+        sh("ip", "route", "add", "default", "via", OFFICE_GW, ns=office)
+        self.office = office
+        return office
 
     def close(self) -> None:
         for ns in reversed(self.created):
