@@ -1,7 +1,10 @@
 """One-way audio delay through rtpengine (userspace, as the switch runs it) vs a direct
 UDP path, measured in the same run, printed side by side.
 
-    python -m bench.media_relay [--packets 250]
+    python -m bench.media_relay [--packets 250] [--call]
+
+``--call`` (root) adds bench/call_delay.py: a real call through the whole switch (edge +
+rtpengine + pjsua2 worker) in network namespaces vs a direct path, in the same run.
 
 A sends 20 ms RTP-sized packets (172 bytes, PCMU) carrying its send time; B records the
 arrival. "direct": A -> B. "rtpengine": A -> rtpengine (offer/answer over ng, as Kamailio's
@@ -112,16 +115,21 @@ async def main(packets: int) -> None:
     print(f"{'added':<12}{'':>10}{pct(relayed, 50) - pct(direct, 50):>10.3f}"
           f"{pct(relayed, 99) - pct(direct, 99):>10.3f}")  # fmt: skip
     print()
-    print("registration/keepalive per NATed phone per minute, computed from the edge defaults")
-    print("(not measured here; the NAT namespace test counts the OPTIONS on the wire):")
-    natping, regint = 20, 3600
-    print(
-        f"  keepalive OPTIONS + 200: {2 * 60 / natping:.1f} packets (natping_interval {natping} s)"
-    )
-    print(f"  REGISTER x2 + 401 + 200: {4 * 60 / regint:.2f} packets (expires {regint} s)")
+    print("registration/keepalive per NATed phone: measured on the wire (tshark on her LAN)")
+    print("by tests/switch/edge/test_nat_netns.py, which prints it (pytest -s); see docs/edge.md.")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--packets", type=int, default=250)
-    asyncio.run(main(parser.parse_args().packets))
+    parser.add_argument(
+        "--call",
+        action="store_true",
+        help="also a real call through the whole switch in network namespaces (root)",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.packets))
+    if args.call:
+        from bench import call_delay
+
+        call_delay.report(call_delay.run())

@@ -89,6 +89,7 @@ class CallRecord:
     transferred_by: str | None = None  # target ref of the transferor
     transferred_to: str | None = None  # what it asked for ("jan.mobile", "+49171...")
     transfer_outcome: str | None = None  # answered | recalled | fallback | failed
+    reason: str | None = None  # why the switch refused the call itself (issue 15)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -174,11 +174,14 @@ class CallRecorder:
         self.record.direction = "outbound"
         self.record.presented = presented
 
-    def rejected_unrouted(self, status: int, at: int) -> None:
-        """Rejected before any call flow ran (404, 503, an unknown feature code)."""
+    def rejected_unrouted(self, status: int, at: int, reason: str | None = None) -> None:
+        """Rejected before any call flow ran (404, 503, an unknown feature code, 488 when
+        the caller's device must encrypt and did not: ``reason`` says why)."""
+
         self.record.outcome = str(Outcome.REJECTED)
         self.record.sip_status = status
         self.record.ended_ns = at
+        self.record.reason = reason
 
     def finished(self, result: Finished) -> None:
         record = self.record

@@ -303,6 +303,7 @@ class SipEndpoint:
         sender = parse_name_addr(from_values[0] if from_values else str(info.remoteUri))
         pai_values = header_values(whole, "p-asserted-identity")
         asserted = parse_name_addr(pai_values[0].split(",")[0]).uri if pai_values else None
+        refuse = header_values(whole, "x-rufweiche-refuse")
         self._events.append(
             IncomingInvite(
                 handle=handle,
@@ -315,6 +316,7 @@ class SipEndpoint:
                 asserted=asserted,
                 source=str(prm.rdata.srcAddress),
                 at=at,
+                refuse=refuse[0].strip() if refuse else None,
             )
         )
 

@@ -71,14 +71,14 @@ _CALL_COLUMNS: Final = (
     "phase, phase_rank, decision_ms, first_18x_in_ms, first_18x_relayed_ms, answer_in_ms, "
     "answer_relayed_ms, ended_ms, outcome, answered_by, answered_by_service, hung_up_by, "
     "sip_status, media_codec, media_rx_packets, media_tx_packets, media_rx_loss, "
-    "media_jitter_ms, media_rtt_ms, media_mos, final_action, updated_wall, direction, "
+    "media_jitter_ms, media_rtt_ms, media_mos, final_action, reason, updated_wall, direction, "
     "presented, transferred_by, transferred_to, transfer_outcome"
 )
 _UPDATABLE: Final = [
     c.strip() for c in _CALL_COLUMNS.split(",") if c.strip() not in ("call_id", "started_wall")
 ]
 UPSERT_CALL: Final = (
-    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 36)}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 37)}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
     # A report never replaces a later one (spool replays may arrive out of order).
@@ -133,6 +133,7 @@ def call_row_values(
         record.sip_status,
         *_media_values(record.media),
         record.final_action,
+        record.reason,
         now_wall,
         record.direction,
         record.presented,

@@ -167,6 +167,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE calls ADD COLUMN node TEXT;
     CREATE INDEX calls_node_active ON calls (node, worker) WHERE outcome IS NULL;
     """,
+    # 10: why the switch refused a call itself (issue 15: "Encryption required: TLS and
+    # SRTP"); NULL for every other call.
+    """
+    ALTER TABLE calls ADD COLUMN reason TEXT;
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

@@ -7,6 +7,8 @@ reload.py      the dial-plan watcher and the edge restart after a reload
 topology.py    worker_specs and edge_settings: what the settings and plans make of the pool
 settings.py    Settings: the settings file, validated once at load (its ``edge:`` section too)
 voicemail.py   VoicemailBox: voicemails and dictations filed by the workers
+trunkstate.py  TrunkMonitor: the trunks' registration (uac.reg_dump) for health, metrics, dashboard
+mediastate.py  rtpengine's state (running, pid, restarts) for /healthz and /metrics
 
 May import every other switch package except switch.worker and switch.cli.
 """

@@ -52,6 +52,7 @@ from switch.metrics import Metrics
 from switch.records import backend as records_backend
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
+from switch.supervisor import mediastate
 from switch.supervisor.messages import MessageDesk, caller_history
 from switch.supervisor.notices import Notifier
 from switch.supervisor.retention import Retention
@@ -177,6 +178,8 @@ async def start_media_relay(
     )
     await relay.start()
     stack.push_async_callback(relay.stop)
+    sup.media_relay = relay  # /healthz detail.media_relay
+    mediastate.register(relay, sup.metrics.registry)  # rufweiche_media_relay_* on /metrics
     tasks.create_task(relay.watch(sup.stopping), name="media-relay-watch")
     log.info(
         "media relay (rtpengine) on %s, ng %s", config.listen_host, config.media_relay.ng_listen
@@ -324,7 +327,10 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         await start_media_relay(stack, tasks, sup, edge_config, settings.edge_mode)
         await start_edge(stack, sup, edge_config, settings.edge_mode)
         if settings.trunks.accounts and sup.edge is not None:
-            sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
+            sup.trunks = TrunkMonitor(
+                settings.trunks, sup.edge_rpc, metrics.registry, on_change=sup.feed.set_trunks
+            )
+            sup.feed.set_trunks(sup.trunks.rows())  # the dashboard's trunk card
             spawn(sup.trunks.run(sup.stopping))
         routes = [*messages_routes(desk), *console_routes(board)]
         await start_http(stack, sup, voicemail, auth_layer, http_host, routes)

@@ -28,10 +28,12 @@ from switch.control import messages as control
 from switch.control.pool import WorkerProcess, WorkerSpec
 from switch.edge import Edge
 from switch.edge import stats as edge_stats
+from switch.edge.rtpengine import MediaRelay
 from switch.errors import EdgeError, RecordsError, VoicemailError
 from switch.metrics import Metrics
 from switch.records.writer import RecordWriter
 from switch.supervisor import reload
+from switch.supervisor.mediastate import relay_detail
 from switch.supervisor.settings import Settings
 from switch.supervisor.topology import edge_settings
 from switch.supervisor.trunkstate import TrunkMonitor
@@ -71,6 +73,7 @@ class Supervisor:
     audit: AuditLog | None = None  # issue 9: who did what (switch/access/audit.py)
     voicemail: VoicemailBox | None = None  # issue 7: records + MQTT (supervisor/voicemail.py)
     trunks: TrunkMonitor | None = None  # issue 15: trunk registration state (trunkstate.py)
+    media_relay: MediaRelay | None = None  # issue 15: rtpengine, when the switch runs it
     workers: list[WorkerProcess] = field(init=False, default_factory=list)
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
@@ -338,6 +341,7 @@ class Supervisor:
                 if self.edge is None
                 else {"pid": self.edge.pid, "running": self.edge.running},
                 "trunks": {} if self.trunks is None else self.trunks.detail(),
+                "media_relay": relay_detail(self.media_relay),
             },
         )
 

@@ -42,6 +42,9 @@ class TrunkState:
     since: float = 0.0  # wall clock of the last change
     expires: int = 0
     registrar: str = ""
+    tenants: tuple[str, ...] = ()
+    last_error: str = ""  # what the last failure was, kept after the trunk recovers
+    last_error_at: float = 0.0  # its wall clock
 
 
 def classify(flags: int) -> str:
@@ -70,10 +73,18 @@ class TrunkMonitor:
         trunks: TrunksSettings,
         rpc: Callable[..., Awaitable[Any]],
         registry: CollectorRegistry,
+        on_change: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.trunks = trunks
         self.rpc = rpc
-        self.states = {t.name: TrunkState(registrar=t.registrar) for t in trunks.accounts}
+        # The dashboard's trunk card (LiveFeed.set_trunks) hears of every change.
+        self.on_change = on_change
+        self.states = {
+            t.name: TrunkState(
+                registrar=t.registrar, tenants=tuple(sorted({b.tenant for b in t.numbers}))
+            )
+            for t in trunks.accounts
+        }
         self.registered = Gauge(
             "rufweiche_trunk_registered",
             "1 while the trunk's registration is confirmed by the provider",
@@ -122,6 +133,11 @@ class TrunkMonitor:
         elif word == "failed":
             state.failures += 1
             self.failures.labels(trunk=name).inc()
+            # uac.reg_dump has no reply code: a refusal and silence look alike here.
+            state.last_error = (
+                f"registration at {state.registrar} failed (refused: wrong password? or no answer)"
+            )
+            state.last_error_at = state.since
             log.error(
                 "trunk %s: registration at %s failed (wrong password, or no answer;"
                 " was %s), retried every %d s",
@@ -132,6 +148,8 @@ class TrunkMonitor:
             )
         elif word in ("disabled", "unknown") and previous != "unknown":
             log.warning("trunk %s: registration %s", name, word)
+        if self.on_change is not None:
+            self.on_change(self.rows())
 
     async def poll_once(self) -> None:
         try:
@@ -156,9 +174,19 @@ class TrunkMonitor:
                 "failures": s.failures,
                 "since": round(s.since, 1),
                 "registrar": s.registrar,
+                "last_error": s.last_error or None,
+                "last_error_at": round(s.last_error_at, 1) or None,
             }
             for name, s in self.states.items()
         }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The dashboard's trunk card: one row per trunk, with the tenants it serves."""
+        detail = self.detail()
+        return [
+            {"name": name, "tenants": list(self.states[name].tenants), **detail[name]}
+            for name in sorted(detail)
+        ]
 
 
 __all__ = ["TrunkMonitor", "TrunkState", "classify"]

@@ -117,6 +117,8 @@ class DashboardState:
     today_date: date | None = None
     presence: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     workers: dict[str, _Worker] = field(default_factory=dict)
+    # Issue 15: the SIP trunks' registration (switch/supervisor/trunkstate.py rows).
+    trunks: list[dict[str, Any]] = field(default_factory=list)
 
     def observe(self, phase: str, record: CallRecord) -> None:
         """Take one call report; ``ended`` removes the call and counts it for today."""
@@ -207,6 +209,9 @@ class DashboardState:
     def set_worker(self, worker: str, *, up: bool, in_use: int = 0, capacity: int = 0) -> None:
         self.workers[worker] = _Worker(up, in_use if up else 0, capacity)
 
+    def set_trunks(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self.trunks = [dict(row) for row in rows]
+
     # -- rendering
 
     def latency(self, now: float) -> dict[str, Any]:
@@ -286,6 +291,7 @@ class DashboardState:
                 for n, w in sorted(self.workers.items())
             ],
             "flags": self.flags(now),
+            "trunks": self.trunks,
         }
 
 
@@ -298,6 +304,9 @@ def narrow(snapshot: dict[str, Any], scope: Scope) -> dict[str, Any]:
     scoped["active_calls"] = [c for c in snapshot["active_calls"] if scope.sees(c["tenant"])]
     scoped["presence"] = {t: b for t, b in snapshot["presence"].items() if scope.sees(t)}
     scoped["today"] = [c for c in snapshot["today"] if scope.sees(c["tenant"])]
+    scoped["trunks"] = [
+        t for t in snapshot.get("trunks", []) if any(scope.sees(x) for x in t.get("tenants", []))
+    ]
     return scoped
 
 
@@ -340,6 +349,10 @@ class LiveFeed:
 
     def set_worker(self, worker: str, *, up: bool, in_use: int = 0, capacity: int = 0) -> None:
         self.state.set_worker(worker, up=up, in_use=in_use, capacity=capacity)
+        self.changed()
+
+    def set_trunks(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self.state.set_trunks(rows)
         self.changed()
 
     def forget_worker(self, worker: str) -> list[str]:

@@ -302,6 +302,7 @@ class CommandRunner:
         *,
         retry: bool = False,
         headers: Sequence[tuple[str, str]] = (),
+        record_reason: str | None = None,
     ) -> None:
         if call.caller_answered or call.caller_rejected:
             return
@@ -312,7 +313,7 @@ class CommandRunner:
         self.sip.reject(call.caller_handle, status, reason, extra)
         if call.flow is None:
             at = time.monotonic_ns()
-            call.recorder.rejected_unrouted(status, at)
+            call.recorder.rejected_unrouted(status, at, record_reason)
             call.finished = Finished(Outcome.REJECTED, None, "switch", status, at)
         call.reserved = self.budget.release(call.reserved)
 

@@ -52,7 +52,7 @@ from switch.call.features import (
 )
 from switch.call.prompts import MediaOptions
 from switch.call.recorder import CallRecorder
-from switch.call.sipheaders import classify, parse_name_addr
+from switch.call.sipheaders import classify, parse_name_addr, reason_header
 from switch.control import messages as control
 from switch.masking import loggable_number
 from switch.worker.attended import AttendedTransfers
@@ -72,6 +72,8 @@ from switch.worker.seam import (
     SipLegs,
 )
 from switch.worker.timers import Timers
+
+ENCRYPTION_REQUIRED = "Encryption required: TLS and SRTP"
 
 log = logging.getLogger("switch.worker")
 
@@ -199,6 +201,9 @@ class CallDriver:
             return
         if plan is not None:
             recorder.routed(plan.tenant)
+        if invite.refuse == "encryption":
+            self._refuse_plain(call, invite)
+            return
         if self.draining or not self.budget.admits(self.sip.legs_in_use):
             # The INVITE itself holds a leg; without one more free, nothing can be bridged.
             log.warning(
@@ -234,6 +239,24 @@ class CallDriver:
         self.start_flow(call, invite, decision, options)
         self._send_record(call, CallPhase.STARTED)  # after the INVITEs left: not on the hot path
         self.run_pending()
+
+    def _refuse_plain(self, call: ActiveCall, invite: IncomingInvite) -> None:
+        """The calling device must use TLS + SRTP and did not (the edge says so, it knows
+        the transport and the device's policy): 488 with a Reason (RFC 3326), and a record
+        that says why (issue 15)."""
+        log.warning(
+            "call %s tenant=%s from %s: encryption required, 488",
+            invite.call_id,
+            call.recorder.record.tenant,
+            loggable_number(call.recorder.record.caller),
+        )
+        self.commands.reject(
+            call,
+            488,
+            "Encryption required",
+            headers=[("Reason", reason_header(488, ENCRYPTION_REQUIRED))],
+            record_reason=ENCRYPTION_REQUIRED,
+        )
 
     def start_flow(
         self,

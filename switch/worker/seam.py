@@ -33,6 +33,9 @@ class IncomingInvite:
     asserted: str | None  # P-Asserted-Identity URI when present (RFC 3325)
     source: str  # "ip:port" the INVITE came from
     at: int
+    # The edge's X-Rufweiche-Refuse (issue 15): "encryption" when the calling device must
+    # use TLS + SRTP and did not; the worker refuses and records why.
+    refuse: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,12 +72,12 @@ request_route {{
 	if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
 	if ($si == "{pbx}") {{
 		if (!pv_proxy_authenticate("{realm}", "{password}", "0")) {{
-			xlog("L_NOTICE", "provider: 407 to INVITE $rU from $si\n");
+			xlog("L_NOTICE", "provider: 407 to INVITE $rU from $si cseq $cs\n");
 			proxy_challenge("{realm}", "0");
 			exit;
 		}}
 		consume_credentials();
-		xlog("L_NOTICE", "provider: INVITE $rU authenticated; From $fu PPI $hdr(P-Preferred-Identity) PAI $hdr(P-Asserted-Identity) Diversion $hdr(Diversion)\n");
+		xlog("L_NOTICE", "provider: INVITE $rU authenticated cseq $cs; From $fu PPI $hdr(P-Preferred-Identity) PAI $hdr(P-Asserted-Identity) Diversion $hdr(Diversion)\n");
 		if ($fU != "{from_user}") {{ sl_send_reply("403", "From must carry the SIP-ID"); exit; }}
 		if (!is_present_hf("P-Preferred-Identity")) {{ sl_send_reply("403", "No PPI"); exit; }}
 		$var(ppi) = $(hdr(P-Preferred-Identity){{nameaddr.uri}}{{uri.user}});

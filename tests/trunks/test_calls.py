@@ -8,17 +8,26 @@ screening), and the "mobile network" (SIPp) shows what arrived.
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.trunks.conftest import BUSINESS, CALLER, CUSTOMER, MOBILE, World
 
+SCENARIOS = Path(__file__).parent / "scenarios"
+
 pytestmark = [pytest.mark.peer, pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(100)]
 
 
-def call_in(world: World, did: str) -> tuple[int, str, str]:
-    """Customer calls ``did``; returns SIPp's exit code, the mobile's and caller's messages."""
-    mobile = world.sipp(MOBILE, "uas_answer.xml", ["-m", "1", "-timeout", "25"], "mobile")
+def call_in(world: World, did: str, *, mobile_ends: bool = False) -> tuple[int, str, str]:
+    """Customer calls ``did``; returns SIPp's exit code, the mobile's and caller's messages.
+    With ``mobile_ends`` the mobile's SIPp must also finish its scenario (ACK and BYE
+    received, 200 sent) within 15 s."""
+    scenario = str(SCENARIOS / "mobile_answer.xml")
+    mobile = world.sipp(MOBILE, scenario, ["-m", "1", "-timeout", "25"], "mobile")
     customer = world.sipp(
         CUSTOMER,
         "uac_via_edge.xml",
@@ -30,6 +39,8 @@ def call_in(world: World, did: str) -> tuple[int, str, str]:
     customer.start()
     try:
         code = customer.wait(25)
+        if mobile_ends:
+            assert mobile.wait(15) == 0, mobile.diagnostics() + world.output()[-3000:]
     finally:
         customer.stop()
         mobile.stop()
@@ -42,6 +53,21 @@ def invite_of(messages: str) -> str:
     return match.group(0)
 
 
+def call_record(world: World) -> dict[str, Any]:
+    """The one call record, once it has an outcome (the worker writes it at the end)."""
+
+    def ended() -> dict[str, Any] | None:
+        db = world.tmp / "var" / "calls.sqlite3"
+        if not db.exists():
+            return None
+        with closing(sqlite3.connect(db)) as conn:
+            conn.row_factory = sqlite3.Row
+            rows = [dict(r) for r in conn.execute("SELECT * FROM calls WHERE outcome IS NOT NULL")]
+        return rows[0] if rows else None
+
+    return dict(world.wait(ended, 15, "call record with an outcome"))
+
+
 def registered(world: World) -> None:
     world.wait(lambda: world.trunk().get("registered"), 30, "trunk registered")
 
@@ -50,10 +76,27 @@ def test_did_in_49_format_reaches_the_mobile_with_the_business_identity(world: W
     provider = world.start_provider(clip=False)
     world.start_switch(clip_no_screening=False)
     registered(world)
-    code, mobile, _ = call_in(world, BUSINESS.removeprefix("+"))
+    code, mobile, _ = call_in(world, BUSINESS.removeprefix("+"), mobile_ends=True)
     assert code == 0, world.output()[-4000:] + provider.text()[-3000:]
     invite = invite_of(mobile)
     assert "provider: 407 to INVITE 491701234567" in provider.text()  # challenged, answered
+    # The INVITE with credentials carries CSeq + 1 (RFC 3261 §22.2: a UAC MUST increment
+    # it; providers answer a repeated CSeq with 482 "merged request"). The worker's ACK
+    # and BYE still carry its own numbering: the edge's dialog module raises them too.
+    challenged = re.search(r"407 to INVITE 491701234567 from \S+ cseq (\d+)", provider.text())
+    authed = re.search(r"INVITE 491701234567 authenticated cseq (\d+)", provider.text())
+    assert challenged, provider.text()[-2000:]
+    assert authed, provider.text()[-2000:]
+    cseq = int(re.search(r"^CSeq: (\d+) INVITE", invite, re.M).group(1))  # type: ignore[union-attr]
+    assert int(authed.group(1)) == int(challenged.group(1)) + 1 == cseq
+    ack = re.search(r"^ACK sip:.*?^CSeq: (\d+) ACK", mobile, re.S | re.M)
+    bye = re.search(r"^BYE sip:.*?^CSeq: (\d+) BYE", mobile, re.S | re.M)
+    assert ack, mobile[-3000:]
+    assert int(ack.group(1)) == cseq
+    assert bye, mobile[-3000:]
+    assert int(bye.group(1)) > cseq
+    record = call_record(world)
+    assert (record["outcome"], record["hung_up_by"]) == ("answered", "caller"), record
     assert invite.startswith("INVITE sip:491701234567@")  # the number in the trunk's format
     assert re.search(r"^From: .*<sip:1234567t0@100\.64\.0\.1>", invite, re.M), invite
     # No CLIP no screening: the business's own number, the caller in the display name.
@@ -87,7 +130,7 @@ def test_the_provider_refuses_a_foreign_caller_without_clip_booked(world: World)
     registered(world)
     _, mobile, _ = call_in(world, BUSINESS.removeprefix("+"))
     assert "INVITE sip:" not in mobile
-    assert "provider: INVITE 491701234567 authenticated" in provider.text()
+    assert "provider: INVITE 491701234567 authenticated cseq" in provider.text()
 
 
 def test_unknown_did_gets_404_and_a_masked_log_line(world: World) -> None:

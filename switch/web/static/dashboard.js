@@ -194,6 +194,19 @@ function renderToday(s) {
   $("today-empty").hidden = s.today.length > 0;
 }
 
+// Issue 15: one row per SIP trunk (registration state from the edge's uac module).
+function renderTrunks(s) {
+  const trunks = s.trunks || [];
+  $("trunks-card").hidden = trunks.length === 0;
+  const when = (t) => (t ? new Date(t * 1000).toLocaleString([], { hour12: false }) : "—");
+  $("trunks").tBodies[0].replaceChildren(...trunks.map((t) =>
+    el("tr", { "data-trunk": t.name, "data-state": t.state },
+      el("td", {}, t.name),
+      el("td", { class: t.registered ? "good" : "bad" }, t.registered ? "yes" : `no (${t.state})`),
+      el("td", {}, when(t.since)),
+      el("td", {}, t.last_error ? `${when(t.last_error_at)}: ${t.last_error}` : "—"))));
+}
+
 function render(s) {
   last = s;
   clockOffset = s.now - Date.now() / 1000;
@@ -205,6 +218,7 @@ function render(s) {
   renderMedia(s);
   renderWorkers(s);
   renderToday(s);
+  renderTrunks(s);
   $("updated").textContent = new Date(s.now * 1000).toLocaleTimeString([], { hour12: false });
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
 }

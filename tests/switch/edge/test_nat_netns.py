@@ -1,7 +1,7 @@
 """A phone behind a home router (MASQUERADE, UDP bindings forgotten after 30 s) registers
 through the edge, stays reachable, is called and gets audio both ways through rtpengine.
 
-Real peers in network namespaces (tests/switch/edge/netns_net.py): the switch (``rufweiche run``:
+Real peers in network namespaces (tests/helpers/netns.py): the switch (``rufweiche run``:
 Kamailio edge + one pjsua2 worker + rtpengine) on 100.64.0.1, the assistant's baresip on
 192.168.178.20 behind the router, SIPp as the caller on the switch host (trunk on
 loopback, echoing the RTP it gets), tshark on the phone's LAN side.
@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from switch.edge.credentials import Secrets, ha1, save_secrets
+from tests.helpers.netns import PHONE_IP, SWITCH_IP, Net, in_ns, sh
 from tests.helpers.processes import REPO, stop_process
 from tests.helpers.sipp import BUSINESS_E164, Sipp
-from tests.switch.edge.netns_net import PHONE_IP, SWITCH_IP, Net, in_ns, sh
 
 pytestmark = [
     pytest.mark.peer,
@@ -206,6 +206,7 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
     try:
         wait_log(phone_log, r"200 OK.*\[1 binding\]", 10)
         registered = time.monotonic()
+        registered_wall = time.time()
         # The edge stores the public (received) address the router gave her, not her own.
         with sqlite3.connect(tmp_path / "var" / "edge" / "edge.db") as db:
             (contact, received) = db.execute(
@@ -224,6 +225,7 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
         # edge's keepalive OPTIONS hold it open.
         time.sleep(max(0.0, 40 - (time.monotonic() - registered)))
         idle = time.monotonic() - registered
+        idle_end_wall = time.time()
 
         caller = Sipp(
             tmp_path,
@@ -272,3 +274,35 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
     ).stdout.split()  # fmt: skip
     assert len(options) >= 3, f"keepalive OPTIONS during {idle:.0f} s idle: {options}"
     assert time.monotonic() - started < 90
+    # Registration/keepalive traffic per phone, measured on her LAN during the idle window
+    # (issue 15: "registration/keepalive traffic per phone"; docs/edge.md has the figures).
+    per_minute = idle_traffic(pcap, registered_wall, idle_end_wall)
+    print(f"\nidle SIP traffic of one NATed phone, per minute ({idle:.0f} s window): {per_minute}")
+    assert per_minute["OPTIONS"] >= 3  # natping_interval 10 s: 6 per minute expected
+    assert per_minute["total"] < 40  # nothing else chatters while she is idle
+
+
+def idle_traffic(pcap: Path, start: float, end: float) -> dict[str, float]:
+    """SIP packets between the phone and the edge in [start, end] (wall clock), per
+    minute, by kind: OPTIONS (keepalive), REGISTER, replies, and the total with bytes."""
+    rows = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "frame.time_epoch",
+         "-e", "sip.Method", "-e", "sip.CSeq.method", "-e", "frame.len"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    minutes = (end - start) / 60
+    counts = {"OPTIONS": 0.0, "OPTIONS replies": 0.0, "REGISTER": 0.0, "REGISTER replies": 0.0}
+    total = size = 0
+    for row in rows:
+        stamp, method, cseq, length = [*row.split("\t"), "", "", "", "0"][:4]
+        if not start <= float(stamp) <= end:
+            continue
+        total += 1
+        size += int(length or 0)
+        key = method if method else f"{cseq} replies"
+        if key in counts:
+            counts[key] += 1
+    result = {k: round(v / minutes, 1) for k, v in counts.items()}
+    result["total"] = round(total / minutes, 1)
+    result["bytes"] = round(size / minutes)
+    return result

@@ -387,3 +387,21 @@ async def test_records_durability_is_on_the_metrics(tmp_path: Path) -> None:
         assert "rufweiche_records_lost_total 0.0" in text
         assert writer.health()["state"] == "durable"
         assert (tmp_path / "r.db.reserve").stat().st_size == 4096
+
+
+async def test_the_switchs_own_refusal_keeps_its_reason(tmp_path: Path) -> None:
+    """Issue 15: a call refused for want of encryption says so in the record (migration 10)."""
+    refused = replace(
+        make_record(outcome="rejected"),
+        sip_status=488,
+        reason="Encryption required: TLS and SRTP",
+        legs=[],
+    )
+    async with RecordWriter(tmp_path / "r.db") as writer:
+        writer.submit("ended", refused)
+        writer.submit("ended", make_record(call_id="other", outcome="answered"))
+        await writer.flush()
+        calls = {c["call_id"]: c for c in await writer.recent_calls()}
+    assert calls[refused.call_id]["reason"] == "Encryption required: TLS and SRTP"
+    assert calls[refused.call_id]["sip_status"] == 488
+    assert calls["other"]["reason"] is None
