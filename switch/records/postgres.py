@@ -127,7 +127,8 @@ async def migrate(pool: asyncpg.Pool) -> int:
 # ---------------------------------------------------------------------- the writer
 
 _UPSERT_CALL: Final = dialect.statement(
-    f"INSERT INTO calls ({_CALL_COLUMNS}, node) VALUES ({', '.join('?' * 32)}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}, node) "
+    f"VALUES ({', '.join('?' * (len(_CALL_COLUMNS.split(',')) + 1))}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}"

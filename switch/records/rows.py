@@ -78,7 +78,7 @@ _UPDATABLE: Final = [
     c.strip() for c in _CALL_COLUMNS.split(",") if c.strip() not in ("call_id", "started_wall")
 ]
 UPSERT_CALL: Final = (
-    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * 37)}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES ({', '.join('?' * (len(_UPDATABLE) + 2))}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATABLE)
     # A report never replaces a later one (spool replays may arrive out of order).
