@@ -16,8 +16,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import REPO, stop_process
+
+TEST_TRUNK = "127.0.0.1/32"
+
+
+def trusting_the_test_trunk(tmp_path: Path, extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The SIPp callers of these tests stand in for the provider on 127.0.0.1. The edge
+    trusts no address unless the operator names it (issue 14), so name 127.0.0.1 as the
+    trunk in the settings, unless the test names its own trunk sources."""
+    args = list(extra)
+    if "--settings" in args:
+        path = Path(args[args.index("--settings") + 1])
+        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    else:
+        path = tmp_path / "switch-settings.yaml"
+        settings = {}
+        args += ["--settings", str(path)]
+    edge = settings.setdefault("edge", {})
+    if "trunk_sources" not in edge:
+        edge["trunk_sources"] = [TEST_TRUNK]
+        path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return tuple(args)
 
 
 class Switch:
@@ -31,6 +54,8 @@ class Switch:
         # (--workers), bring a settings file, or choose the mode themselves.
         if bare is None:
             bare = not any(o in extra for o in ("--workers", "--settings", "--edge-mode"))
+        if not bare:
+            extra = trusting_the_test_trunk(tmp_path, extra)
         self.sip_port = free_port()
         self.http_port = free_port(udp=False, tcp=True)
         self.url = f"http://{LOOPBACK}:{self.http_port}"

@@ -108,7 +108,7 @@ rules:
         call = Sipp(
             tmp_path,
             "caller",
-            "uac_call.xml",
+            "uac_via_edge.xml",  # through the edge: ACK and BYE along the route set
             [
                 *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
                 *("-key", "caller", CALLER, "-m", "1", "-d", "1000", "-timeout", "30"),

@@ -79,7 +79,7 @@ rules:
     settings.write_text("records: {reserve_mb: 0}\n", encoding="utf-8")
     disk = tmp_path / "var"
     disk.mkdir()
-    switch = Switch(tmp_path, plans, "--settings", str(settings))
+    switch = Switch(tmp_path, plans, "--settings", str(settings), bare=True)  # SIP to the worker
     switch.cmd = [
         *("unshare", "-m", "--propagation", "private", "sh", "-c"),
         f"mount -t tmpfs -o size=16m tmpfs {disk} && exec {shlex.join(switch.cmd)}",

@@ -36,7 +36,7 @@ def caller(tmp_path: Path, switch: Switch, name: str, hold_ms: int, number: str)
     return Sipp(
         tmp_path,
         name,
-        "uac_call.xml",
+        "uac_via_edge.xml",  # through the edge: ACK and BYE along the route set
         [
             f"{LOOPBACK}:{switch.sip_port}",
             "-s",

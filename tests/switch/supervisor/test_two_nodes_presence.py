@@ -108,7 +108,7 @@ def test_away_set_on_node_a_routes_the_call_on_node_b(
         call = Sipp(
             tmp_path,
             "caller",
-            "uac_call.xml",
+            "uac_via_edge.xml",  # through the edge: ACK and BYE along the route set
             [
                 *(f"{LOOPBACK}:{b.sip_port}", "-s", BUSINESS_E164, "-key", "caller"),
                 *("+491715550100", "-m", "1", "-d", "200", "-timeout", "30"),
