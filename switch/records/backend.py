@@ -10,7 +10,8 @@
       password_file: /etc/rufweiche/secrets/records-password   # or PGPASSFILE / ~/.pgpass
 
 Everything that opens the records asks this module: the supervisor's writer
-(:func:`writer`), the voicemail box (:func:`voicemail_store`), and the offline tools
+(:func:`writer`), the voicemail box (:func:`voicemail_store`), the message desk and
+the console's contacts (:func:`message_store`), and the offline tools
 (:func:`existing`, used by ``rufweiche privacy`` and ``rufweiche report``), which see
 every node's rows when the records are in PostgreSQL. A password in the DSN is refused
 (it would end up in a settings file that is not secret, and in ``ps``).
@@ -28,6 +29,7 @@ import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from switch.records import schema
+from switch.records.messages import MessageStore
 from switch.records.voicemails import VoicemailStore
 from switch.records.writer import RecordWriter
 
@@ -121,6 +123,16 @@ def voicemail_store(records: RecordsSettings | None, data_dir: Path) -> Voicemai
 
     assert records.dsn is not None
     return PgVoicemailStore(records.dsn, records.schema_name, password=records.password())
+
+
+def message_store(records: RecordsSettings | None, data_dir: Path) -> MessageStore:
+    """The messages' and contacts' store (issue 18); on PostgreSQL a small pool of its own."""
+    if records is None or not records.postgresql:
+        return MessageStore(data_dir / schema.RECORDS_FILE)
+    from switch.records.postgres import PgMessageStore
+
+    assert records.dsn is not None
+    return PgMessageStore(records.dsn, records.schema_name, password=records.password())
 
 
 @contextlib.asynccontextmanager

@@ -51,6 +51,7 @@ import asyncpg
 from switch.call.events import Outcome
 from switch.errors import RecordsError, RecordsUnavailableError
 from switch.records import dialect
+from switch.records.messages import MessageStore
 from switch.records.pgconnection import _TRANSIENT, PgConnection, redact
 from switch.records.rows import _CALL_COLUMNS, UPSERT_LEG, call_row_values, leg_row_values
 from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
@@ -124,10 +125,22 @@ async def migrate(pool: asyncpg.Pool) -> int:
         return int(version)
 
 
+async def open_migrated(dsn: str, schema: str, password: str | None) -> asyncpg.Pool:
+    """A small pool (2) on ``schema``, migrated: what the stores beside the writer use."""
+    pool = await create_pool(dsn, schema, password=password, max_size=2)
+    try:
+        await migrate(pool)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
 # ---------------------------------------------------------------------- the writer
 
+_CALL_PLACES: Final = ", ".join("?" * (len(_CALL_COLUMNS.split(",")) + 1))  # + node
 _UPSERT_CALL: Final = dialect.statement(
-    f"INSERT INTO calls ({_CALL_COLUMNS}, node) VALUES ({', '.join('?' * 32)}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}, node) VALUES ({_CALL_PLACES}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}"
@@ -309,12 +322,34 @@ class PgVoicemailStore(VoicemailStore):
         self.pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> Self:
-        self.pool = await create_pool(self.dsn, self.schema, password=self._password, max_size=2)
-        try:
-            await migrate(self.pool)
-        except BaseException:
+        self.pool = await open_migrated(self.dsn, self.schema, self._password)
+        self._db = PgConnection(self.pool).as_aiosqlite()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db = None
+        if self.pool is not None:
             await self.pool.close()
-            raise
+            self.pool = None
+
+
+class PgMessageStore(MessageStore):
+    """:class:`MessageStore` (messages, contacts) in the shared PostgreSQL schema: every
+    node's console and ``rufweiche report`` see every node's messages."""
+
+    def __init__(self, dsn: str, schema: str, *, password: str | None = None) -> None:
+        super().__init__(Path(PG_LABEL))
+        self.dsn, self.schema = dsn, schema
+        self._password = password
+        self.pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> Self:
+        self.pool = await open_migrated(self.dsn, self.schema, self._password)
         self._db = PgConnection(self.pool).as_aiosqlite()
         return self
 

@@ -8,9 +8,11 @@ that is not there: an empty data directory exports nothing.
 Who ``--person`` is (:meth:`Subject.parse`):
 
 * a **phone number** (``+49 171 …``, ``0171 …``): a *caller*. Matched exactly (E.164)
-  against ``calls.caller`` and ``voicemails.caller`` — rows stored ``masked`` or ``none``
-  (the plan's ``store_caller``) hold no number and cannot be attributed to anyone.
-  Erasure deletes the caller's voicemail messages (rows and WAV files) and blanks the
+  against ``calls.caller``, ``voicemails.caller`` and ``messages.number`` (issue 18) —
+  rows stored ``masked`` or ``none`` (the plan's ``store_caller``) hold no number and
+  cannot be attributed to anyone.
+  Erasure deletes the caller's voicemail messages (rows and WAV files), the messages
+  taken about them and their address-book entry (``contacts``), and blanks the
   number in call rows, keeping the call's anonymous figures (times, outcome).
 * a **person id** of the plan (``jan``): someone of the business or the service.
   Matched against ``legs.owner``, ``calls.answered_by`` and the presence table.
@@ -45,7 +47,7 @@ import aiosqlite
 
 from rules import normalize_number
 from switch.errors import PrivacyError, RecordsError
-from switch.records import voicemails
+from switch.records import messages, voicemails
 from switch.records.backend import RecordsSettings, existing
 from switch.records.rows import row_dict
 from switch.records.schema import RECORDS_FILE, has_table, transaction
@@ -126,6 +128,8 @@ async def export(
                 result["voicemails"] = await voicemails.of_caller(
                     db, subject.tenant, subject.number
                 )
+            if subject.number is not None:
+                result["messages"] = await messages.of_number(db, subject.tenant, subject.number)
             if subject.person is not None and await has_table(db, "voicemails"):
                 result["dictations"] = await voicemails.of_person(
                     db, subject.tenant, subject.person
@@ -156,6 +160,9 @@ async def delete(
                         )
                         counts["voicemails"] = len(paths)
                         counts["files"] = _unlink(data_dir, paths)
+                    counts["messages"] = await messages.erase_number(
+                        db, subject.tenant, subject.number
+                    )
                 else:
                     person = subject.person
                     counts["legs"] = await _count(

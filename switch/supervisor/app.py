@@ -192,7 +192,11 @@ def make_desk(settings: Settings, sup: Supervisor, bridge: PresenceBridge | None
         return smtp.server() if smtp is not None else None
 
     return MessageDesk(
-        settings.data_dir / RECORDS_FILE, lambda t: sup.plans.plans.get(t), server_of, bridge
+        settings.data_dir / RECORDS_FILE,
+        lambda t: sup.plans.plans.get(t),
+        server_of,
+        bridge,
+        store=records_backend.message_store(settings.records, settings.data_dir),
     )
 
 
