@@ -11,7 +11,8 @@
 
 Everything that opens the records asks this module: the supervisor's writer
 (:func:`writer`), the voicemail box (:func:`voicemail_store`), the message desk and
-the console's contacts (:func:`message_store`), and the offline tools
+the console's contacts (:func:`message_store`), the presence hub's store
+(:func:`presence_store`), and the offline tools
 (:func:`existing`, used by ``rufweiche privacy`` and ``rufweiche report``), which see
 every node's rows when the records are in PostgreSQL. A password in the DSN is refused
 (it would end up in a settings file that is not secret, and in ``ps``).
@@ -28,10 +29,14 @@ from typing import Literal
 import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from presence.store import PresenceStore
 from switch.records import schema
 from switch.records.messages import MessageStore
 from switch.records.voicemails import VoicemailStore
 from switch.records.writer import RecordWriter
+
+PRESENCE_FILE = "presence.sqlite3"
+"""presence/store.py's file on SQLite (each node its own)."""
 
 PG_SPOOL_NAME = "calls.postgresql"
 """The local name the PostgreSQL writer's spool is derived from
@@ -133,6 +138,17 @@ def message_store(records: RecordsSettings | None, data_dir: Path) -> MessageSto
 
     assert records.dsn is not None
     return PgMessageStore(records.dsn, records.schema_name, password=records.password())
+
+
+def presence_store(records: RecordsSettings | None, data_dir: Path) -> PresenceStore:
+    """The presence hub's store: ``<data_dir>/presence.sqlite3`` (each node its own, shared
+    over MQTT), or on PostgreSQL the ``presence`` table in the shared schema."""
+    if records is None or not records.postgresql:
+        return PresenceStore(data_dir / PRESENCE_FILE)
+    from switch.records.pgpresence import PgPresenceStore
+
+    assert records.dsn is not None
+    return PgPresenceStore(records.dsn, records.schema_name, password=records.password())
 
 
 @contextlib.asynccontextmanager

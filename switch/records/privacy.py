@@ -26,7 +26,9 @@ The calls database is opened through :func:`switch.records.backend.existing`: SQ
 file, or with ``records`` (the ``records:`` settings) the PostgreSQL schema that every
 node writes to, so that a request covers all nodes' calls. The voicemail rows
 are :mod:`switch.records.voicemails`'. The presence table belongs to presence/
-(``presence.sqlite3``, :mod:`presence.store`), whose API loads and saves the whole hub
+(:mod:`presence.store`; with PostgreSQL it is in the shared schema, every node's rows,
+:mod:`switch.records.pgpresence`, and queried here on the same connection; on SQLite it is
+each node's ``presence.sqlite3``), whose API loads and saves the whole hub
 state rather than one person's rows: its two queries (synchronous sqlite3, as before)
 are kept apart at the end of this module (:func:`_presence_rows`, :func:`_delete_presence`),
 the only code here that touches that file.
@@ -134,7 +136,9 @@ async def export(
                 result["dictations"] = await voicemails.of_person(
                     db, subject.tenant, subject.person
                 )
-    if subject.person is not None:
+            if subject.person is not None and _shared(records):
+                result["presence"] = await _shared_presence_rows(db, subject)
+    if subject.person is not None and not _shared(records):
         result["presence"] = _presence_rows(data_dir, subject.tenant, subject.person)
     return result
 
@@ -181,7 +185,13 @@ async def delete(
                         paths = await voicemails.delete_of_person(db, subject.tenant, person)
                         counts["dictations"] = len(paths)
                         counts["files"] = _unlink(data_dir, paths)
-    if subject.person is not None:
+                    if _shared(records) and await has_table(db, "presence"):
+                        counts["presence"] = await _count(
+                            db,
+                            "DELETE FROM presence WHERE tenant = ? AND person = ?",
+                            (subject.tenant, person),
+                        )
+    if subject.person is not None and not _shared(records):
         counts["presence"] = _delete_presence(data_dir, subject.tenant, subject.person)
     return counts
 
@@ -299,7 +309,22 @@ def parse_age(text: str) -> float:
     return int(match["n"]) * factor
 
 
-# ------------------------------------------------- presence.sqlite3 (owned by presence/)
+# ------------------------------------------------- the presence table (owned by presence/)
+
+
+def _shared(records: RecordsSettings | None) -> bool:
+    """Presence is in the shared PostgreSQL schema (every node's), not presence.sqlite3."""
+    return records is not None and records.postgresql
+
+
+async def _shared_presence_rows(db: aiosqlite.Connection, subject: Subject) -> list[dict[str, Any]]:
+    if not await has_table(db, "presence"):
+        return []
+    return await _rows(
+        db,
+        "SELECT * FROM presence WHERE tenant = ? AND person = ?",
+        (subject.tenant, subject.person),
+    )
 
 
 def _presence_db(data_dir: Path) -> sqlite3.Connection | None:
