@@ -43,8 +43,7 @@ class PgPresenceStore(PresenceStore):
     # never overwrites it (two nodes starting at once: one's default "available" does not
     # undo what the other's person just set).
     UPSERT = (
-        PresenceStore.UPSERT
-        + " WHERE excluded.since::timestamptz >= presence.since::timestamptz"
+        PresenceStore.UPSERT + " WHERE excluded.since::timestamptz >= presence.since::timestamptz"
     )
 
     def __init__(
