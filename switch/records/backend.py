@@ -53,6 +53,10 @@ class RecordsSettings(BaseModel):
     node: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
     password_file: Path | None = None
     pool_size: int = Field(default=4, ge=1, le=64)
+    # Several nodes: each notes itself alive every heartbeat_s in the table nodes; the open
+    # calls of a node silent for dead_after_s are closed (aborted) by any other node.
+    heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
+    dead_after_s: float = Field(default=120.0, gt=0)
     # When the records cannot be written (issue 14, docs/operations.md "Full disk"):
     # further spool directories, tried in order after the one next to the database (put
     # one on another file system), reports kept in memory when no spool can be written
@@ -114,6 +118,8 @@ def writer(records: RecordsSettings | None, data_dir: Path) -> RecordWriter:
         spool_path=data_dir / PG_SPOOL_NAME,
         password=records.password(),
         pool_size=records.pool_size,
+        heartbeat_s=records.heartbeat_s,
+        dead_after_s=records.dead_after_s,
         spool_dirs=records.spool_dirs,
         backlog_max=records.backlog_max,
         reserve_bytes=reserve,

@@ -151,6 +151,22 @@ _UPSERT_CALL: Final = dialect.statement(
 )
 
 
+HEARTBEAT_S: Final = 10.0
+DEAD_AFTER_S: Final = 120.0
+_NODES_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS nodes (node TEXT PRIMARY KEY, seen_wall DOUBLE PRECISION NOT NULL)"
+)
+# The open calls of every node whose last heartbeat is older than the bound ($3 s): closed
+# as the node's own restart would close them (aborted, ended when last heard of).
+_CLOSE_DEAD: Final = (
+    "UPDATE calls SET outcome = $1, hung_up_by = 'switch', phase = 'ended', phase_rank = 2, "
+    "ended_ms = GREATEST(COALESCE(answer_relayed_ms, 0), (n.seen_wall - started_wall) * 1000.0), "
+    "updated_wall = $2::double precision FROM nodes n "
+    "WHERE calls.outcome IS NULL AND calls.node = n.node "
+    "AND n.seen_wall < $2::double precision - $3::double precision"
+)
+
+
 class PgRecordWriter(RecordWriter):
     """:class:`RecordWriter` on PostgreSQL: ``node`` names this node in every row it writes.
 
@@ -168,9 +184,13 @@ class PgRecordWriter(RecordWriter):
         password: str | None = None,
         pool_size: int = 4,
         start_offline: bool = True,
+        heartbeat_s: float | None = HEARTBEAT_S,
+        dead_after_s: float = DEAD_AFTER_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(spool_path, **kwargs)
+        self.heartbeat_s, self.dead_after_s = heartbeat_s, dead_after_s
+        self._heart: asyncio.Task[None] | None = None
         self._start_offline = start_offline
         self._connector: asyncio.Task[None] | None = None
         self.dsn, self.schema, self.node = dsn, schema, node
@@ -203,7 +223,43 @@ class PgRecordWriter(RecordWriter):
         self._queue.put_nowait(Abort(None, self._clock()))
         self.idle.clear()
         self._task = asyncio.create_task(self._run(), name="record-writer")
+        if self.heartbeat_s is not None:
+            self._heart = asyncio.create_task(self._heartbeats(), name="records-heartbeat")
         return self
+
+    async def _heartbeats(self) -> None:
+        """Every ``heartbeat_s``: note this node alive in ``nodes``, and close as aborted
+        the open calls of nodes silent for ``dead_after_s`` (a node killed for good, or
+        down longer than that: its restart would close them too, but it may never come)."""
+        assert self.heartbeat_s is not None
+        while True:
+            if self.pool is not None:
+                try:
+                    await self.beat()
+                except (*_TRANSIENT, asyncpg.PostgresError) as exc:
+                    log.debug("records heartbeat of node %s not written: %s", self.node, exc)
+            await asyncio.sleep(self.heartbeat_s)
+
+    async def beat(self) -> int:
+        """One heartbeat (see :meth:`_heartbeats`); how many calls of dead nodes it closed."""
+        assert self.pool is not None
+        now = self._clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO nodes (node, seen_wall) VALUES ($1, $2) "
+                "ON CONFLICT (node) DO UPDATE SET seen_wall = excluded.seen_wall",
+                self.node,
+                now,
+            )
+            status = await conn.execute(_CLOSE_DEAD, Outcome.ABORTED.value, now, self.dead_after_s)
+        closed = int(status.rsplit(" ", 1)[-1])
+        if closed:
+            log.warning(
+                "closed %d open call(s) of nodes silent for over %.0f s as aborted",
+                closed,
+                self.dead_after_s,
+            )
+        return closed
 
     async def _connect(self) -> None:
         pool = await create_pool(
@@ -214,6 +270,9 @@ class PgRecordWriter(RecordWriter):
         except BaseException:
             await pool.close()
             raise
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            await conn.execute(_NODES_TABLE)
         self.pool = pool
         for db in (self._db, self._reader):
             cast(PgConnection, db).pool = pool
@@ -240,6 +299,11 @@ class PgRecordWriter(RecordWriter):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._heart is not None:
+            self._heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heart
+            self._heart = None
         if self._connector is not None:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
