@@ -60,6 +60,15 @@ class StoreError(PresenceError):
 
 
 class PresenceStore:
+    UPSERT = (
+        "INSERT INTO presence (tenant, person, state, source, since, note, until, then_state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (tenant, person) DO UPDATE SET state=excluded.state,"
+        " source=excluded.source, since=excluded.since, note=excluded.note,"
+        " until=excluded.until, then_state=excluded.then_state"
+    )
+    """How :meth:`save` writes a record (a shared table's store keeps the later one)."""
+
     def __init__(self, path: str | Path, *, flush_timeout: float = 5.0) -> None:
         self._path = Path(path)
         self._flush_timeout = flush_timeout
@@ -142,14 +151,7 @@ class PresenceStore:
             if r is not None
         ]
         deletes = [key for key, r in changes.items() if r is None]
-        await self.db.executemany(
-            "INSERT INTO presence (tenant, person, state, source, since, note, until, then_state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (tenant, person) DO UPDATE SET state=excluded.state,"
-            " source=excluded.source, since=excluded.since, note=excluded.note,"
-            " until=excluded.until, then_state=excluded.then_state",
-            upserts,
-        )
+        await self.db.executemany(self.UPSERT, upserts)
         await self.db.executemany("DELETE FROM presence WHERE tenant = ? AND person = ?", deletes)
         await self.db.commit()
 

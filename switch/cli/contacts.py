@@ -14,8 +14,10 @@ from pathlib import Path
 import click
 
 from switch.errors import UsageError
+from switch.records.backend import RecordsSettings, message_store
 from switch.records.messages import save_contacts
 from switch.records.schema import RECORDS_FILE, connect, migrate
+from switch.supervisor.settings import load_settings
 
 
 def read_contacts(path: Path) -> list[tuple[str, str, str | None]]:
@@ -31,7 +33,15 @@ def read_contacts(path: Path) -> list[tuple[str, str, str | None]]:
     return entries
 
 
-async def _import(db_path: Path, tenant: str, entries: list[tuple[str, str, str | None]]) -> int:
+async def _import(
+    db_path: Path,
+    tenant: str,
+    entries: list[tuple[str, str, str | None]],
+    records: RecordsSettings | None = None,
+) -> int:
+    if records is not None and records.postgresql:  # the shared schema: every node's console
+        async with message_store(records, db_path.parent) as store:
+            return await store.save_contacts(tenant, entries)
     db = await connect(db_path)
     try:
         await migrate(db, path=db_path)
@@ -53,11 +63,19 @@ def contacts() -> None:
     type=click.Path(path_type=Path),
     default=Path("var") / RECORDS_FILE,
     show_default=True,
-    help="The records database of the switch.",
+    help="The records database of the switch (SQLite).",
 )
-def import_contacts(csv_file: Path, tenant: str, db: Path) -> None:
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The node's settings file: its records: section (PostgreSQL: the shared schema).",
+)
+def import_contacts(csv_file: Path, tenant: str, db: Path, settings_path: Path | None) -> None:
     """Add or update contacts from CSV_FILE (columns number, name[, note])."""
-    count = asyncio.run(_import(db, tenant, read_contacts(csv_file)))
+    records = load_settings(settings_path).records if settings_path else None
+    count = asyncio.run(_import(db, tenant, read_contacts(csv_file), records))
     click.echo(f"{count} contacts for {tenant}")
 
 

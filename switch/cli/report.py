@@ -53,12 +53,7 @@ def report_main(
         return 2
     try:
         rows = asyncio.run(load_rows(Path(db), month, tenant, tz, records))
-        # Messages (issue 18) are filed next to the node's SQLite records for now.
-        taken = (
-            asyncio.run(load_messages(Path(db), month, tenant, tz))
-            if records is None or not records.postgresql
-            else {}
-        )
+        taken = asyncio.run(load_messages(Path(db), month, tenant, tz, records))
     except RecordsError as exc:
         print(f"report: {exc}", file=err)
         return 1

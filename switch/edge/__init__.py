@@ -3,7 +3,7 @@
 settings.py     EdgeSettings, WorkerDestination, load_edge_settings, settings_for_pool
 config.py       template values, render, render_config, the dispatcher list, write_files
 database.py     the edge's SQLite: prepare_database, forget_presence, write_subscriber_table
-shared_db.py    usrloc + subscriber in a PostgreSQL the nodes' edges share (shared_db_url)
+shared_db.py    usrloc + subscriber + uacreg in a PostgreSQL the nodes' edges share (shared_db_url)
 credentials.py  the HA1-only secrets file of phones (Secrets, add_user, load_secrets)
 process.py      Edge (Kamailio as a child: start, check_config, stop), kill_orphan
 rpc.py          JSON-RPC 2.0 to the running Kamailio

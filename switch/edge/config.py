@@ -100,6 +100,7 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         "defines": "",
         "db_path": str(paths.db),
         "shared_db_url": settings.shared_db_url or f"sqlite://{paths.db}",
+        "uac_reg_active": "1" if settings.register_trunks else "0",
         "domain": settings.domain,
         "worker_rate": str(settings.worker_rate),
         "worker_tries": str(settings.worker_tries),

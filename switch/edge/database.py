@@ -58,8 +58,8 @@ def prepare_database(settings: EdgeSettings, db: Path) -> None:
             write_subscriber_table(db, secrets)
         except CredentialsError as exc:
             raise EdgeConfigError(exc.problems) from exc
-    if settings.trunks.accounts:
-        write_uacreg_table(db, settings)
+    if settings.trunks.accounts and not settings.shared_db_url:
+        write_uacreg_table(db, settings)  # shared: switch/edge/shared_db.py writes them
 
 
 def forget_presence(db: Path) -> None:

@@ -109,6 +109,10 @@ class EdgeSettings(BaseModel):
     # (switch/edge/shared_db.py, docs/operations.md "Several nodes"). No password here:
     # the Kamailio process reads it from PGPASSFILE / ~/.pgpass (libpq).
     shared_db_url: str | None = None  # postgres://USER@HOST:PORT/DATABASE
+    # Whether this node's edge sends the trunks' REGISTERs (uac reg_active). A provider
+    # takes one registration per account: with shared_db_url, set it true on one node
+    # only (the trunk rows are shared; docs/operations.md "Several nodes", failover).
+    register_trunks: bool = True
     secrets_file: Path | None = None
     run_dir: Path = Path("var/edge")
     shm_mb: Annotated[int, Field(ge=64, le=65_536)] = 512  # DESIGN.md: 64 MB fails ~300 calls/s

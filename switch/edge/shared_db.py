@@ -6,8 +6,11 @@ Why PostgreSQL and not DMQ: the records of several nodes already live in one Pos
 to replicate, no mesh of edges that must know each other (DMQ would need every node's
 address and a resync after a partition). usrloc runs in ``db_mode 3`` (DB only): a lookup
 on node B reads the row that node A's REGISTER wrote, at the price of one query per
-lookup. Presence (presentity, pua) and pipelimit stay in each edge's SQLite file: they are
-per-edge state.
+lookup. The trunks' ``uacreg`` rows (uac) are shared too, so that every node answers a
+provider's 401 on an outbound INVITE and recognises the trunk of an inbound one; only
+the node whose ``register_trunks`` is true registers them (uac ``reg_active``): a
+provider takes one registration per account. Presence (presentity, pua) and pipelimit
+stay in each edge's SQLite file: they are per-edge state.
 
 :func:`prepare_shared_database` creates the tables from kamailio-postgres-modules' schemas
 when missing (under an advisory lock: two nodes may start at once) and replaces the rows
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
@@ -37,7 +40,11 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-async def _prepare(url: str, users: list[tuple[str, str, str]] | None) -> None:
+async def _prepare(
+    url: str,
+    users: list[tuple[str, str, str]] | None,
+    trunks: list[dict[str, Any]] | None = None,
+) -> None:
     conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=10)
     try:
         async with conn.transaction():
@@ -51,6 +58,8 @@ async def _prepare(url: str, users: list[tuple[str, str, str]] | None) -> None:
                     script = (SCHEMA_DIR / f"{name}-create.sql").read_text(encoding="utf-8")
                     for statement in _statements(script):
                         await conn.execute(statement)
+            if trunks is not None:
+                await _write_uacreg(conn, trunks)
             if users is not None:
                 await conn.execute("DELETE FROM subscriber")
                 await conn.executemany(
@@ -60,6 +69,27 @@ async def _prepare(url: str, users: list[tuple[str, str, str]] | None) -> None:
                 )
     finally:
         await conn.close()
+
+
+async def _write_uacreg(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    """Replace the shared ``uacreg`` rows by the trunks (every node writes the same rows
+    from the same shared settings, under the lock: idempotent)."""
+    have = await conn.fetchval(
+        "SELECT 1 FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = 'uacreg'"
+    )
+    if not have:
+        script = (SCHEMA_DIR / "uac-create.sql").read_text(encoding="utf-8")
+        for statement in _statements(script):
+            await conn.execute(statement)
+    await conn.execute("DELETE FROM uacreg")
+    if rows:
+        columns = list(rows[0])
+        places = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+        await conn.executemany(
+            f"INSERT INTO uacreg ({', '.join(columns)}) VALUES ({places})",
+            [tuple(row[c] for c in columns) for row in rows],
+        )
 
 
 def prepare_shared_database(settings: EdgeSettings) -> None:
@@ -75,10 +105,16 @@ def prepare_shared_database(settings: EdgeSettings) -> None:
         except CredentialsError as exc:
             raise EdgeConfigError(exc.problems) from exc
         users = [(user, secrets.realm, ha1) for user, ha1 in sorted(secrets.users.items())]
+    trunks: list[dict[str, Any]] | None = None
+    if settings.trunks.accounts:
+        from switch.edge.database import trunk_passwords
+        from switch.edge.trunks import uacreg_rows
+
+        trunks = uacreg_rows(settings.trunks, trunk_passwords(settings))
     # Called from synchronous code that may run inside an event loop: a thread of its own.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         try:
-            pool.submit(asyncio.run, _prepare(url, users)).result(timeout=30)
+            pool.submit(asyncio.run, _prepare(url, users, trunks)).result(timeout=30)
         except OSError as exc:
             raise EdgeConfigError(f"shared edge database {url!r}: {exc}") from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:

@@ -11,9 +11,12 @@ report.py      the monthly aggregate per business
 backend.py     the records: settings (sqlite | postgresql) and the one switch point
 dialect.py     the PostgreSQL dialect of the records' SQL: every difference in one place; pure
 pgconnection.py  PgConnection: an aiosqlite-shaped adapter on an asyncpg pool, errors as sqlite3's
-postgres.py    the pool, the migrations on PostgreSQL, PgRecordWriter, PgVoicemailStore
+postgres.py    the pool, the migrations on PostgreSQL, PgRecordWriter, PgVoicemailStore,
+               PgMessageStore (messages, contacts)
+pgpresence.py  PgPresenceStore: presence/store.py's table in the shared schema
 
-May import: switch.call (the records), switch.masking, switch.errors, rules; asyncpg and
+May import: switch.call (the records), switch.masking, switch.errors, rules,
+presence.store and presence.model (pgpresence.py, backend.py); asyncpg and
 pydantic (postgres.py, backend.py). Never click,
 aiohttp, aiomqtt (the command lines are switch/cli/, the notices switch/supervisor/).
 """

@@ -10,7 +10,9 @@
       password_file: /etc/rufweiche/secrets/records-password   # or PGPASSFILE / ~/.pgpass
 
 Everything that opens the records asks this module: the supervisor's writer
-(:func:`writer`), the voicemail box (:func:`voicemail_store`), and the offline tools
+(:func:`writer`), the voicemail box (:func:`voicemail_store`), the message desk and
+the console's contacts (:func:`message_store`), the presence hub's store
+(:func:`presence_store`), and the offline tools
 (:func:`existing`, used by ``rufweiche privacy`` and ``rufweiche report``), which see
 every node's rows when the records are in PostgreSQL. A password in the DSN is refused
 (it would end up in a settings file that is not secret, and in ``ps``).
@@ -27,9 +29,14 @@ from typing import Literal
 import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from presence.store import PresenceStore
 from switch.records import schema
+from switch.records.messages import MessageStore
 from switch.records.voicemails import VoicemailStore
 from switch.records.writer import RecordWriter
+
+PRESENCE_FILE = "presence.sqlite3"
+"""presence/store.py's file on SQLite (each node its own)."""
 
 PG_SPOOL_NAME = "calls.postgresql"
 """The local name the PostgreSQL writer's spool is derived from
@@ -46,6 +53,10 @@ class RecordsSettings(BaseModel):
     node: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
     password_file: Path | None = None
     pool_size: int = Field(default=4, ge=1, le=64)
+    # Several nodes: each notes itself alive every heartbeat_s in the table nodes; the open
+    # calls of a node silent for dead_after_s are closed (aborted) by any other node.
+    heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
+    dead_after_s: float = Field(default=120.0, gt=0)
     # When the records cannot be written (issue 14, docs/operations.md "Full disk"):
     # further spool directories, tried in order after the one next to the database (put
     # one on another file system), reports kept in memory when no spool can be written
@@ -107,6 +118,8 @@ def writer(records: RecordsSettings | None, data_dir: Path) -> RecordWriter:
         spool_path=data_dir / PG_SPOOL_NAME,
         password=records.password(),
         pool_size=records.pool_size,
+        heartbeat_s=records.heartbeat_s,
+        dead_after_s=records.dead_after_s,
         spool_dirs=records.spool_dirs,
         backlog_max=records.backlog_max,
         reserve_bytes=reserve,
@@ -121,6 +134,27 @@ def voicemail_store(records: RecordsSettings | None, data_dir: Path) -> Voicemai
 
     assert records.dsn is not None
     return PgVoicemailStore(records.dsn, records.schema_name, password=records.password())
+
+
+def message_store(records: RecordsSettings | None, data_dir: Path) -> MessageStore:
+    """The messages' and contacts' store (issue 18); on PostgreSQL a small pool of its own."""
+    if records is None or not records.postgresql:
+        return MessageStore(data_dir / schema.RECORDS_FILE)
+    from switch.records.postgres import PgMessageStore
+
+    assert records.dsn is not None
+    return PgMessageStore(records.dsn, records.schema_name, password=records.password())
+
+
+def presence_store(records: RecordsSettings | None, data_dir: Path) -> PresenceStore:
+    """The presence hub's store: ``<data_dir>/presence.sqlite3`` (each node its own, shared
+    over MQTT), or on PostgreSQL the ``presence`` table in the shared schema."""
+    if records is None or not records.postgresql:
+        return PresenceStore(data_dir / PRESENCE_FILE)
+    from switch.records.pgpresence import PgPresenceStore
+
+    assert records.dsn is not None
+    return PgPresenceStore(records.dsn, records.schema_name, password=records.password())
 
 
 @contextlib.asynccontextmanager

@@ -133,7 +133,8 @@ class MessageStore:
         try:
             cursor = await db.execute(
                 "INSERT INTO messages (tenant, taken_by, call_id, caller_name, number, concern, "
-                "urgency, callback, taken_wall, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "urgency, callback, taken_wall, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (
                     message.tenant,
                     message.taken_by,
@@ -147,10 +148,13 @@ class MessageStore:
                     iso_utc(message.taken_wall),
                 ),
             )
+            row = await cursor.fetchone()
+            await cursor.close()
             await db.commit()
         except sqlite3.Error as exc:
             raise RecordsError(f"message for {message.tenant!r} not stored: {exc}") from exc
-        return Message(**{**_fields(message), "id": cursor.lastrowid})
+        assert row is not None
+        return Message(**{**_fields(message), "id": int(row[0])})
 
     async def list(self, tenant: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest messages (of ``tenant``, or all), open and done."""
@@ -254,6 +258,29 @@ async def save_contacts(
     return len(entries)
 
 
+async def of_number(db: aiosqlite.Connection, tenant: str, number: str) -> list[dict[str, Any]]:
+    """The messages about caller ``number`` (E.164) in ``tenant``: privacy export."""
+    if not await has_table(db, "messages"):
+        return []
+    async with db.execute(
+        f"SELECT {COLUMNS} FROM messages WHERE tenant = ? AND number = ? ORDER BY taken_wall",
+        (tenant, number),
+    ) as cursor:
+        return [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+
+
+async def erase_number(db: aiosqlite.Connection, tenant: str, number: str) -> int:
+    """Privacy delete of a caller: their messages and their address-book entry go."""
+    if not await has_table(db, "messages"):
+        return 0
+    cursor = await db.execute(
+        "DELETE FROM messages WHERE tenant = ? AND number = ?", (tenant, number)
+    )
+    count = cursor.rowcount
+    await db.execute("DELETE FROM contacts WHERE tenant = ? AND number = ?", (tenant, number))
+    return count
+
+
 async def taken_per_tenant(db: aiosqlite.Connection, start: float, end: float) -> dict[str, int]:
     """Messages taken per tenant in ``[start, end)`` (Unix seconds), for the usage report."""
     if not await has_table(db, "messages"):
@@ -271,6 +298,8 @@ __all__ = [
     "Message",
     "MessageStore",
     "canonical_number",
+    "erase_number",
+    "of_number",
     "save_contacts",
     "taken_per_tenant",
 ]

@@ -51,6 +51,7 @@ import asyncpg
 from switch.call.events import Outcome
 from switch.errors import RecordsError, RecordsUnavailableError
 from switch.records import dialect
+from switch.records.messages import MessageStore
 from switch.records.pgconnection import _TRANSIENT, PgConnection, redact
 from switch.records.rows import _CALL_COLUMNS, UPSERT_LEG, call_row_values, leg_row_values
 from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
@@ -124,11 +125,22 @@ async def migrate(pool: asyncpg.Pool) -> int:
         return int(version)
 
 
+async def open_migrated(dsn: str, schema: str, password: str | None) -> asyncpg.Pool:
+    """A small pool (2) on ``schema``, migrated: what the stores beside the writer use."""
+    pool = await create_pool(dsn, schema, password=password, max_size=2)
+    try:
+        await migrate(pool)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
 # ---------------------------------------------------------------------- the writer
 
+_CALL_PLACES: Final = ", ".join("?" * (len(_CALL_COLUMNS.split(",")) + 1))  # + node
 _UPSERT_CALL: Final = dialect.statement(
-    f"INSERT INTO calls ({_CALL_COLUMNS}, node) "
-    f"VALUES ({', '.join('?' * (len(_CALL_COLUMNS.split(',')) + 1))}) "
+    f"INSERT INTO calls ({_CALL_COLUMNS}, node) VALUES ({_CALL_PLACES}) "
     "ON CONFLICT (call_id, started_wall) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}"
@@ -136,6 +148,22 @@ _UPSERT_CALL: Final = dialect.statement(
         if c not in ("call_id", "started_wall")
     )
     + " WHERE excluded.phase_rank >= calls.phase_rank"
+)
+
+
+HEARTBEAT_S: Final = 10.0
+DEAD_AFTER_S: Final = 120.0
+_NODES_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS nodes (node TEXT PRIMARY KEY, seen_wall DOUBLE PRECISION NOT NULL)"
+)
+# The open calls of every node whose last heartbeat is older than the bound ($3 s): closed
+# as the node's own restart would close them (aborted, ended when last heard of).
+_CLOSE_DEAD: Final = (
+    "UPDATE calls SET outcome = $1, hung_up_by = 'switch', phase = 'ended', phase_rank = 2, "
+    "ended_ms = GREATEST(COALESCE(answer_relayed_ms, 0), (n.seen_wall - started_wall) * 1000.0), "
+    "updated_wall = $2::double precision FROM nodes n "
+    "WHERE calls.outcome IS NULL AND calls.node = n.node "
+    "AND n.seen_wall < $2::double precision - $3::double precision"
 )
 
 
@@ -156,9 +184,13 @@ class PgRecordWriter(RecordWriter):
         password: str | None = None,
         pool_size: int = 4,
         start_offline: bool = True,
+        heartbeat_s: float | None = HEARTBEAT_S,
+        dead_after_s: float = DEAD_AFTER_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(spool_path, **kwargs)
+        self.heartbeat_s, self.dead_after_s = heartbeat_s, dead_after_s
+        self._heart: asyncio.Task[None] | None = None
         self._start_offline = start_offline
         self._connector: asyncio.Task[None] | None = None
         self.dsn, self.schema, self.node = dsn, schema, node
@@ -191,7 +223,43 @@ class PgRecordWriter(RecordWriter):
         self._queue.put_nowait(Abort(None, self._clock()))
         self.idle.clear()
         self._task = asyncio.create_task(self._run(), name="record-writer")
+        if self.heartbeat_s is not None:
+            self._heart = asyncio.create_task(self._heartbeats(), name="records-heartbeat")
         return self
+
+    async def _heartbeats(self) -> None:
+        """Every ``heartbeat_s``: note this node alive in ``nodes``, and close as aborted
+        the open calls of nodes silent for ``dead_after_s`` (a node killed for good, or
+        down longer than that: its restart would close them too, but it may never come)."""
+        assert self.heartbeat_s is not None
+        while True:
+            if self.pool is not None:
+                try:
+                    await self.beat()
+                except (*_TRANSIENT, asyncpg.PostgresError) as exc:
+                    log.debug("records heartbeat of node %s not written: %s", self.node, exc)
+            await asyncio.sleep(self.heartbeat_s)
+
+    async def beat(self) -> int:
+        """One heartbeat (see :meth:`_heartbeats`); how many calls of dead nodes it closed."""
+        assert self.pool is not None
+        now = self._clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO nodes (node, seen_wall) VALUES ($1, $2) "
+                "ON CONFLICT (node) DO UPDATE SET seen_wall = excluded.seen_wall",
+                self.node,
+                now,
+            )
+            status = await conn.execute(_CLOSE_DEAD, Outcome.ABORTED.value, now, self.dead_after_s)
+        closed = int(status.rsplit(" ", 1)[-1])
+        if closed:
+            log.warning(
+                "closed %d open call(s) of nodes silent for over %.0f s as aborted",
+                closed,
+                self.dead_after_s,
+            )
+        return closed
 
     async def _connect(self) -> None:
         pool = await create_pool(
@@ -202,6 +270,9 @@ class PgRecordWriter(RecordWriter):
         except BaseException:
             await pool.close()
             raise
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            await conn.execute(_NODES_TABLE)
         self.pool = pool
         for db in (self._db, self._reader):
             cast(PgConnection, db).pool = pool
@@ -228,6 +299,11 @@ class PgRecordWriter(RecordWriter):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._heart is not None:
+            self._heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heart
+            self._heart = None
         if self._connector is not None:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -310,12 +386,34 @@ class PgVoicemailStore(VoicemailStore):
         self.pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> Self:
-        self.pool = await create_pool(self.dsn, self.schema, password=self._password, max_size=2)
-        try:
-            await migrate(self.pool)
-        except BaseException:
+        self.pool = await open_migrated(self.dsn, self.schema, self._password)
+        self._db = PgConnection(self.pool).as_aiosqlite()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db = None
+        if self.pool is not None:
             await self.pool.close()
-            raise
+            self.pool = None
+
+
+class PgMessageStore(MessageStore):
+    """:class:`MessageStore` (messages, contacts) in the shared PostgreSQL schema: every
+    node's console and ``rufweiche report`` see every node's messages."""
+
+    def __init__(self, dsn: str, schema: str, *, password: str | None = None) -> None:
+        super().__init__(Path(PG_LABEL))
+        self.dsn, self.schema = dsn, schema
+        self._password = password
+        self.pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> Self:
+        self.pool = await open_migrated(self.dsn, self.schema, self._password)
         self._db = PgConnection(self.pool).as_aiosqlite()
         return self
 

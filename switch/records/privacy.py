@@ -8,9 +8,11 @@ that is not there: an empty data directory exports nothing.
 Who ``--person`` is (:meth:`Subject.parse`):
 
 * a **phone number** (``+49 171 …``, ``0171 …``): a *caller*. Matched exactly (E.164)
-  against ``calls.caller`` and ``voicemails.caller`` — rows stored ``masked`` or ``none``
-  (the plan's ``store_caller``) hold no number and cannot be attributed to anyone.
-  Erasure deletes the caller's voicemail messages (rows and WAV files) and blanks the
+  against ``calls.caller``, ``voicemails.caller`` and ``messages.number`` (issue 18) —
+  rows stored ``masked`` or ``none`` (the plan's ``store_caller``) hold no number and
+  cannot be attributed to anyone.
+  Erasure deletes the caller's voicemail messages (rows and WAV files), the messages
+  taken about them and their address-book entry (``contacts``), and blanks the
   number in call rows, keeping the call's anonymous figures (times, outcome).
 * a **person id** of the plan (``jan``): someone of the business or the service.
   Matched against ``legs.owner``, ``calls.answered_by`` and the presence table.
@@ -24,7 +26,9 @@ The calls database is opened through :func:`switch.records.backend.existing`: SQ
 file, or with ``records`` (the ``records:`` settings) the PostgreSQL schema that every
 node writes to, so that a request covers all nodes' calls. The voicemail rows
 are :mod:`switch.records.voicemails`'. The presence table belongs to presence/
-(``presence.sqlite3``, :mod:`presence.store`), whose API loads and saves the whole hub
+(:mod:`presence.store`; with PostgreSQL it is in the shared schema, every node's rows,
+:mod:`switch.records.pgpresence`, and queried here on the same connection; on SQLite it is
+each node's ``presence.sqlite3``), whose API loads and saves the whole hub
 state rather than one person's rows: its two queries (synchronous sqlite3, as before)
 are kept apart at the end of this module (:func:`_presence_rows`, :func:`_delete_presence`),
 the only code here that touches that file.
@@ -45,7 +49,7 @@ import aiosqlite
 
 from rules import normalize_number
 from switch.errors import PrivacyError, RecordsError
-from switch.records import voicemails
+from switch.records import messages, voicemails
 from switch.records.backend import RecordsSettings, existing
 from switch.records.rows import row_dict
 from switch.records.schema import RECORDS_FILE, has_table, transaction
@@ -126,11 +130,15 @@ async def export(
                 result["voicemails"] = await voicemails.of_caller(
                     db, subject.tenant, subject.number
                 )
+            if subject.number is not None:
+                result["messages"] = await messages.of_number(db, subject.tenant, subject.number)
             if subject.person is not None and await has_table(db, "voicemails"):
                 result["dictations"] = await voicemails.of_person(
                     db, subject.tenant, subject.person
                 )
-    if subject.person is not None:
+            if subject.person is not None and _shared(records):
+                result["presence"] = await _shared_presence_rows(db, subject)
+    if subject.person is not None and not _shared(records):
         result["presence"] = _presence_rows(data_dir, subject.tenant, subject.person)
     return result
 
@@ -156,6 +164,9 @@ async def delete(
                         )
                         counts["voicemails"] = len(paths)
                         counts["files"] = _unlink(data_dir, paths)
+                    counts["messages"] = await messages.erase_number(
+                        db, subject.tenant, subject.number
+                    )
                 else:
                     person = subject.person
                     counts["legs"] = await _count(
@@ -174,7 +185,13 @@ async def delete(
                         paths = await voicemails.delete_of_person(db, subject.tenant, person)
                         counts["dictations"] = len(paths)
                         counts["files"] = _unlink(data_dir, paths)
-    if subject.person is not None:
+                    if _shared(records) and await has_table(db, "presence"):
+                        counts["presence"] = await _count(
+                            db,
+                            "DELETE FROM presence WHERE tenant = ? AND person = ?",
+                            (subject.tenant, person),
+                        )
+    if subject.person is not None and not _shared(records):
         counts["presence"] = _delete_presence(data_dir, subject.tenant, subject.person)
     return counts
 
@@ -292,7 +309,22 @@ def parse_age(text: str) -> float:
     return int(match["n"]) * factor
 
 
-# ------------------------------------------------- presence.sqlite3 (owned by presence/)
+# ------------------------------------------------- the presence table (owned by presence/)
+
+
+def _shared(records: RecordsSettings | None) -> bool:
+    """Presence is in the shared PostgreSQL schema (every node's), not presence.sqlite3."""
+    return records is not None and records.postgresql
+
+
+async def _shared_presence_rows(db: aiosqlite.Connection, subject: Subject) -> list[dict[str, Any]]:
+    if not await has_table(db, "presence"):
+        return []
+    return await _rows(
+        db,
+        "SELECT * FROM presence WHERE tenant = ? AND person = ?",
+        (subject.tenant, subject.person),
+    )
 
 
 def _presence_db(data_dir: Path) -> sqlite3.Connection | None:

@@ -223,10 +223,20 @@ async def load_rows(
 
 
 async def load_messages(
-    db: Path, month: str, tenant: str | None = None, tz: str = "UTC"
+    db: Path,
+    month: str,
+    tenant: str | None = None,
+    tz: str = "UTC",
+    records: RecordsSettings | None = None,
 ) -> dict[str, int]:
-    """Messages taken per business in ``month`` (``messages.taken_per_tenant``)."""
+    """Messages taken per business in ``month`` (``messages.taken_per_tenant``); with
+    ``records`` on PostgreSQL every node's (``db`` is then not used)."""
     since, until = month_bounds(month, tz)
-    async with RecordReader(db) as reader:
-        taken = await taken_per_tenant(reader.db, since, until)
+    if records is not None and records.postgresql:
+        async with existing(db.parent, records) as shared:
+            assert shared is not None
+            taken = await taken_per_tenant(shared, since, until)
+    else:
+        async with RecordReader(db) as reader:
+            taken = await taken_per_tenant(reader.db, since, until)
     return {t: n for t, n in taken.items() if tenant is None or t == tenant}

@@ -10,7 +10,8 @@ that holds every long-lived task:
 
 * :func:`start_records` — the call-record writer (:mod:`switch.records.writer`), which
   first closes the calls a previous run left open as ``aborted``;
-* :func:`start_presence` — the presence hub (:mod:`presence.hub`), its SQLite store and,
+* :func:`start_presence` — the presence hub (:mod:`presence.hub`), its store (SQLite, or the
+  shared PostgreSQL schema: records.backend.presence_store) and,
   when enabled, the MQTT bridge (:mod:`presence.mqtt`): a dead broker only delays MQTT;
 * :func:`start_media_relay` — rtpengine (:mod:`switch.edge.rtpengine`) when media leaves
   the host, restarted by a watch task in the TaskGroup if it dies;
@@ -40,7 +41,6 @@ from presence.http import presence_routes
 from presence.hub import PresenceHub
 from presence.mqtt import PresenceBridge
 from presence.sip import PidfPublisher
-from presence.store import PresenceStore
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
 from switch.addresses import strip_port
@@ -82,7 +82,9 @@ async def start_presence(
     stack: AsyncExitStack, settings: Settings, plans: DialPlanSet
 ) -> PresenceHub:
     """The hub with the states of the last run, recorded to its store on every change."""
-    store = await stack.enter_async_context(PresenceStore(settings.data_dir / "presence.sqlite3"))
+    store = await stack.enter_async_context(
+        records_backend.presence_store(settings.records, settings.data_dir)
+    )
     hub = PresenceHub(directory_of(plans), records=await store.load())
     await stack.enter_async_context(hub)
     await stack.enter_async_context(store.recording(hub))
@@ -195,7 +197,11 @@ def make_desk(settings: Settings, sup: Supervisor, bridge: PresenceBridge | None
         return smtp.server() if smtp is not None else None
 
     return MessageDesk(
-        settings.data_dir / RECORDS_FILE, lambda t: sup.plans.plans.get(t), server_of, bridge
+        settings.data_dir / RECORDS_FILE,
+        lambda t: sup.plans.plans.get(t),
+        server_of,
+        bridge,
+        store=records_backend.message_store(settings.records, settings.data_dir),
     )
 
 

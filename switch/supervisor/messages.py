@@ -5,7 +5,8 @@ Theory of operation
 The assistant's console posts a message (:mod:`switch.web.messages_api`).
 :class:`MessageDesk` (one per supervisor, an ``async with`` object) then
 
-1. files it in the calls database (:class:`switch.records.messages.MessageStore`);
+1. files it in the calls database (:class:`switch.records.messages.MessageStore`, or
+   with ``records.backend: postgresql`` the shared schema: every node's console sees it);
 2. mails it at once to the plan's ``owner_email`` through the business's own mail server
    (settings ``smtp:`` / ``smtp_tenants:``; :mod:`switch.mail`), in the plan's language
    (``language:``, German by default), and notes ``mailed_at`` or ``mail_error``;
@@ -62,8 +63,10 @@ class MessageDesk:
         *,
         timeout: float = DELIVERY_TIMEOUT_S,
         clock: Callable[[], float] = time.time,
+        store: MessageStore | None = None,
     ) -> None:
-        self.store = MessageStore(db_path)
+        # ``store``: another backend's (records.backend.message_store: PostgreSQL)
+        self.store = store if store is not None else MessageStore(db_path)
         self.plan_of = plan_of
         self.server_of = server_of
         self.mqtt = mqtt

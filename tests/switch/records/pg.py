@@ -124,3 +124,20 @@ def private_server() -> Iterator[PrivateServer]:
     finally:
         server.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(dsn: str = DSN) -> AsyncIterator[str]:
+    """A database of its own (Kamailio's URLs name a database, not a schema), as a
+    ``postgres://`` URL; dropped at the end."""
+    why = await reachable(dsn)
+    if why:
+        pytest.skip(why)
+    name = f"rw_db_{os.getpid()}_{next(_numbers)}"
+    admin = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -36,7 +36,7 @@ def caller(tmp_path: Path, switch: Switch, name: str, hold_ms: int, number: str)
     return Sipp(
         tmp_path,
         name,
-        "uac_via_edge.xml",  # through the edge: ACK and BYE along the route set
+        "uac_via_edge.xml",  # the node's edge record-routes
         [
             f"{LOOPBACK}:{switch.sip_port}",
             "-s",
@@ -93,6 +93,8 @@ def node(tmp_path: Path, plans: Path, schema: str, name: str) -> Switch:
     settings = home / "settings.yaml"
     settings.write_text(
         f"records:\n  backend: postgresql\n  dsn: {DSN}\n  schema: {schema}\n  node: {name}\n"
+        # the callers stand for the trunk (nothing is trusted by default, issue 14)
+        'edge: {trunk_sources: ["127.0.0.1/32"]}\n'
     )
     return Switch(home, plans, "--settings", str(settings))
 

@@ -58,6 +58,8 @@ def node(tmp_path: Path, plans: Path, broker: MosquittoBroker, name: str, schema
         f"records: {{backend: postgresql, dsn: '{DSN}', schema: {schema}, node: {name}}}\n"
         f"mqtt: {{broker: '{broker.host}:{broker.port}', share_presence: true,"
         " home_assistant_discovery: false}\n"
+        # the caller stands for the trunk (nothing is trusted by default, issue 14)
+        'edge: {trunk_sources: ["127.0.0.1/32"]}\n'
     )
     switch = Switch(home, plans, "--settings", str(settings))
     switch.cmd.remove("--no-mqtt")
@@ -108,7 +110,7 @@ def test_away_set_on_node_a_routes_the_call_on_node_b(
         call = Sipp(
             tmp_path,
             "caller",
-            "uac_via_edge.xml",  # through the edge: ACK and BYE along the route set
+            "uac_via_edge.xml",  # the node's edge record-routes
             [
                 *(f"{LOOPBACK}:{b.sip_port}", "-s", BUSINESS_E164, "-key", "caller"),
                 *("+491715550100", "-m", "1", "-d", "200", "-timeout", "30"),
