@@ -1,6 +1,12 @@
 """The pure part of a call: everything about one call that needs no pjsua2, no thread, no clock.
 
 callflow.py    CallFlow: the sans-I/O state machine of one call (events in, commands out)
+flowbase.py    FlowBase / LegView: the flow's state and its only writers (along states.py)
+mediaflow.py   MediaFlow: welcome, voicemail, announcement, confirm and whisper (a mixin)
+transfer.py    TransferFlow: blind transfer by REFER or DTMF, recall (a mixin); transfer_target
+outbound.py    outbound calls from the businesses' phones: number class, permission, identity
+mediapath.py   media bypass: whether a bridged call's RTP skips the pjsua2 bridge, the SDP
+trunkident.py  per-trunk SIP identity: number formats, inbound DIDs, forwarded-leg headers
 states.py      CallState / LegState / MediaPhase and their transition tables (checked at run time)
 events.py      the flow's events and commands (Outcome)
 prompts.py     the German prompt texts and MediaOptions

@@ -9,7 +9,9 @@ calls :meth:`CallFlow.start` once, then :meth:`CallFlow.handle` with every event
 the call, and carries out the returned commands in order. Nothing here touches a
 socket, a clock or pjsua2: time comes in as the ``at`` stamp of each event, and timers
 are commands (:class:`~switch.call.events.StartTimer`) whose expiry comes back as an event.
-This is h11's ``_state.py`` applied to a B2BUA: the whole lifecycle lives in this file.
+This is h11's ``_state.py`` applied to a B2BUA: the whole lifecycle lives in this file
+and its parts: the state and its writers (switch/call/flowbase.py), the media services
+(switch/call/mediaflow.py) and transfers (switch/call/transfer.py), mixed into CallFlow.
 The I/O layer must carry out a batch completely before it feeds the next event: a
 Dial that fails at once comes back as a LegFailed *after* the batch, since the round's
 StartTimer follows the Dials in the same batch and the failure may cancel it.
@@ -78,19 +80,9 @@ Towards the caller
   MISSED otherwise. ``VOICEMAIL`` and ``ANNOUNCEMENT`` need the media services
   (``CallFlow(media=MediaOptions(...))``); without them they reject with
   ``Final.sip_status`` (480) and a reason saying so.
-* With media services the call enters MEDIA: AnswerCaller, PlayPrompt(CALLER, text)
-  and a guard timer ``prompt``. On PlaybackDone (or the guard) an announcement ends
-  with HangUpCaller + Finished(MISSED, final="announcement"); a voicemail greeting
-  (with beep) goes on with RecordCaller and the timer ``recording`` (the plan's longest
-  message); the caller's hang-up or that timer gives StopRecording and Finished(MISSED,
-  final="voicemail"). Outcome MISSED with status 200: nobody took the call, the switch did.
-* Answer confirmation (``Step.confirm``) and whisper (``MediaOptions.whisper``, for the
-  secretarial service's targets): a callee's 200 does not bridge. The leg goes to
-  CONFIRMING, hears PlayPrompt(leg, "Anruf für … Drücken Sie die 1 …") and gets the timer
-  ``confirm-<leg>``. ConfirmDigit "1" bridges (other digits are ignored); a whisper
-  bridges on its PlaybackDone. The timer, a hang-up or an error count the leg as
-  NO_ANSWER (Cancel = BYE) and the round goes on: the caller never noticed, it still
-  hears ringing. A round whose timer fires while a leg confirms waits for that leg.
+* With media services the call enters MEDIA for a voicemail or an announcement, a
+  welcome prompt may come before the first step, and a callee may have to confirm (press
+  1) or hear a whisper before the bridge: switch/call/mediaflow.py tells how.
 
 Ending
 ~~~~~~
@@ -113,16 +105,12 @@ only for misuse by the driving code: an event naming a leg the flow never dialle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from types import MappingProxyType
+from dataclasses import replace
 from typing import Final
 
-from rules.decision import Decision, Failure, FinalKind, OnFailure, Target
+from rules.decision import Failure, OnFailure, Target
 from switch.call.events import (
-    CALLER,
     AnswerAndBridge,
-    AnswerCaller,
     CallerGone,
     Cancel,
     CancelTimer,
@@ -130,55 +118,28 @@ from switch.call.events import (
     ConfirmDigit,
     Dial,
     Event,
-    Finished,
     HangUpCaller,
-    IncomingCall,
     LegAnswered,
     LegFailed,
     LegHandedOver,
     LegHungUp,
     LegRinging,
-    OpenEarlyMedia,
     Outcome,
     PlaybackDone,
-    PlayPrompt,
-    RecordCaller,
     RejectCaller,
     RelayRinging,
     Shutdown,
     StartTimer,
-    StopPlayback,
-    StopRecording,
     TimerFired,
     TransferJoined,
     TransferRequested,
 )
-from switch.call.prompts import (
-    ANONYMOUS,
-    CONFIRM_PROMPT,
-    NOBODY_THERE,
-    VOICEMAIL_GREETING,
-    WHISPER_PROMPT,
-    MediaOptions,
-)
-from switch.call.states import (
-    CALL_TRANSITIONS,
-    LEG_TRANSITIONS,
-    MEDIA_TRANSITIONS,
-    START,
-    UNANSWERED,
-    CallState,
-    LegInput,
-    LegState,
-    MediaPhase,
-)
+from switch.call.flowbase import LegView, Round
+from switch.call.mediaflow import MediaFlow, confirm_timer
+from switch.call.prompts import ANONYMOUS
+from switch.call.states import START, UNANSWERED, CallState, LegInput, LegState, MediaPhase
 from switch.call.transfer import TransferFlow
 from switch.errors import CallFlowError
-
-PROMPT_TIMER: Final = "prompt"
-_NO_FINAL_YET: Final = frozenset({MediaPhase.NONE, MediaPhase.WELCOME})
-RECORDING_TIMER: Final = "recording"
-
 
 STEP_FAILURE_ORDER: Final = (
     Failure.NO_ANSWER,
@@ -189,83 +150,15 @@ STEP_FAILURE_ORDER: Final = (
 """Which leg failure names the failure of a whole step: the first one present here."""
 
 
-@dataclass(frozen=True, slots=True)
-class LegView:
-    """What the flow knows about one outbound leg. Stamps are the ``at`` of events."""
-
-    leg: int
-    target: Target
-    step: int  # index into Decision.steps, 0-based (as CallRecord's LegRecord.step)
-    state: LegState
-    ringing_at: int | None = None  # first 18x
-    answered_at: int | None = None  # the 200 that won
-    ended_at: int | None = None  # when it failed, we cancelled it, or the callee hung up
-    status: int | None = None  # final SIP status reported by LegFailed (487 after a CANCEL)
-    reason: str | None = None
-    failure: Failure | None = None  # how it counted for its step (NO_ANSWER when timed out)
-
-
-@dataclass(frozen=True, slots=True)
-class _Round:
-    """The legs ringing now: a whole step, or one position of a hunt group."""
-
-    step: int
-    position: int  # hunt position, 0 for a one-round step
-    timer: str
-    legs: tuple[int, ...]
-
-
-class CallFlow(TransferFlow):
+class CallFlow(MediaFlow, TransferFlow):
     """The sans-I/O state machine of one incoming call (see the module docstring).
 
-    Transfers (``TransferRequested``, state TRANSFERRING) are in switch/call/transfer.py.
+    Its state and the writers of it are in switch/call/flowbase.py, the media services
+    (welcome, voicemail, announcement, confirm, whisper) in switch/call/mediaflow.py,
+    transfers (``TransferRequested``, state TRANSFERRING) in switch/call/transfer.py.
     """
 
-    def __init__(
-        self, call: IncomingCall, decision: Decision, media: MediaOptions | None = None
-    ) -> None:
-        self.call = call
-        self.decision = decision
-        self.media = media
-        self._state = CallState.IDLE
-        self._legs: dict[int, LegView] = {}
-        self._round: _Round | None = None  # set exactly while DIALLING
-        self._round_timer_live = False  # the round's timer has not fired yet
-        self._prompting: dict[int, bool] = {}  # CONFIRMING leg -> it must press 1
-        self._media_phase = MediaPhase.NONE
-        self._trigger: type[Event] | str = START  # what moves the call now (for _enter)
-        self._trigger_state = CallState.IDLE  # the call state when it came
-        self._media_timer: str | None = None
-        self._step_failures: list[Failure] = []
-        self._ringing_relayed = False
-        self._answered_leg: int | None = None
-        self.result: Finished | None = None
-        """The Finished command, once emitted (for records)."""
-
     # ------------------------------------------------------------------ public API
-
-    @property
-    def state(self) -> CallState:
-        """Where the call is (:data:`~switch.call.states.CALL_TRANSITIONS`)."""
-        return self._state
-
-    @property
-    def media_phase(self) -> MediaPhase:
-        return self._media_phase
-
-    @property
-    def finished(self) -> bool:
-        return self.state is CallState.FINISHED
-
-    @property
-    def answered_leg(self) -> int | None:
-        """The leg bridged with the caller, once one answered (kept after the end)."""
-        return self._answered_leg
-
-    @property
-    def legs(self) -> Mapping[int, LegView]:
-        """Every outbound leg dialled so far, by leg id (a read-only view)."""
-        return MappingProxyType(self._legs)
 
     @property
     def timer(self) -> str | None:
@@ -273,7 +166,7 @@ class CallFlow(TransferFlow):
         if self._round is not None and self._round_timer_live:
             return self._round.timer
         if self._prompting:
-            return _confirm_timer(next(iter(self._prompting)))
+            return confirm_timer(next(iter(self._prompting)))
         return self._media_timer
 
     def start(self, at: int) -> list[Command]:
@@ -286,14 +179,7 @@ class CallFlow(TransferFlow):
         self._trigger, self._trigger_state = START, self.state
         self._enter(CallState.DIALLING)
         if self.media is not None and self.media.welcome:
-            # The welcome prompt as early media: the caller is not answered (RFC 3960).
-            self._enter_media(MediaPhase.WELCOME)
-            self._media_timer = PROMPT_TIMER
-            return [
-                OpenEarlyMedia(),
-                PlayPrompt(CALLER, self.media.welcome),
-                StartTimer(PROMPT_TIMER, self.media.prompt_guard_s),
-            ]
+            return self._start_welcome(self.media.welcome, self.media.prompt_guard_s)
         return self._begin_step(0, at)
 
     def handle(self, event: Event) -> list[Command]:
@@ -427,17 +313,9 @@ class CallFlow(TransferFlow):
         return []
 
     def _on_timer(self, event: TimerFired) -> list[Command]:
-        if event.timer == self._media_timer:
-            return self._media_timer_fired(event.at)
-        leg = _confirm_leg(event.timer)
-        if leg is not None and leg in self._prompting:
-            view = self._legs[leg]
-            if not self._prompting[leg]:
-                # A whisper whose end was never reported: connect rather than lose the call.
-                return self._bridge(view, event.at, timer_fired=True)
-            commands: list[Command] = [Cancel(leg)]  # BYE: nobody pressed 1 in time
-            commands.extend(self._unconfirmed(view, LegInput.CANCEL, event.at, timer_fired=True))
-            return commands
+        media = self._on_media_timer(event)
+        if media is not None:
+            return media
         if self._round is None or event.timer != self._round.timer or not self._round_timer_live:
             return []  # stale: the round it belonged to has ended
         self._round_timer_live = False
@@ -446,28 +324,6 @@ class CallFlow(TransferFlow):
             return commands  # an answered leg is still deciding: it ends the round
         commands.extend(self._round_over(event.at))
         return commands
-
-    def _on_digit(self, event: ConfirmDigit) -> list[Command]:
-        view = self._leg(event.leg)  # still reject a leg id we never dialled
-        if self.media is None:
-            return []  # no media services: every answer already counted as confirmed
-        if view.state is not LegState.CONFIRMING or not self._prompting.get(view.leg):
-            return []
-        if event.digit != "1":
-            return []  # only 1 takes the call; other keys are ignored, the timer runs on
-        return [StopPlayback(view.leg), *self._bridge(view, event.at)]
-
-    def _on_playback_done(self, event: PlaybackDone) -> list[Command]:
-        if event.leg == CALLER:
-            if self._media_phase is MediaPhase.WELCOME and self.state is CallState.DIALLING:
-                return [CancelTimer(PROMPT_TIMER), *self._welcome_over(event.at)]
-            if self.state is not CallState.MEDIA or self._media_timer != PROMPT_TIMER:
-                return []
-            return [CancelTimer(PROMPT_TIMER), *self._prompt_over(event.at)]
-        view = self._leg(event.leg)
-        if view.state is LegState.CONFIRMING and self._prompting.get(view.leg) is False:
-            return self._bridge(view, event.at)  # the whisper was heard
-        return []
 
     def _on_shutdown(self, event: Shutdown) -> list[Command]:
         if self._media_phase is MediaPhase.WELCOME:
@@ -522,7 +378,7 @@ class CallFlow(TransferFlow):
             self._legs[leg] = LegView(leg, target, index, LegState.DIALLING)
             legs.append(leg)
             commands.append(Dial(leg, target, display, self.call.caller, self.call.called))
-        self._round = _Round(index, position, timer, tuple(legs))
+        self._round = Round(index, position, timer, tuple(legs))
         self._round_timer_live = True
         commands.append(StartTimer(timer, step.timeout))
         return commands
@@ -545,107 +401,6 @@ class CallFlow(TransferFlow):
             commands.extend(self._final_action(at))
         return commands
 
-    def _final_action(self, at: int) -> list[Command]:
-        """No step connected the call: carry out ``Decision.final``."""
-        final = self.decision.final
-        media = self.media
-        if media is not None and final.kind is not FinalKind.REJECT:
-            # The caller is answered (200) and talks to the switch from now on.
-            business = self.decision.announce_as
-            self._enter(CallState.MEDIA)
-            self._media_timer = PROMPT_TIMER
-            if final.kind is FinalKind.ANNOUNCEMENT:
-                self._enter_media(MediaPhase.ANNOUNCEMENT)
-                text = final.announcement or NOBODY_THERE.format(business=business)
-                play = PlayPrompt(CALLER, text)
-            else:
-                self._enter_media(MediaPhase.GREETING)
-                text = media.greeting or VOICEMAIL_GREETING.format(business=business)
-                play = PlayPrompt(CALLER, text, beep=True)
-            return [AnswerCaller(), play, StartTimer(PROMPT_TIMER, media.prompt_guard_s)]
-        if final.kind is FinalKind.REJECT:
-            reason = final.reason
-        else:
-            # Media services (voicemail, announcements) will answer the caller here.
-            reason = f"{final.reason} ({final.kind.value} not available yet)"
-        dialled = bool(self._legs)
-        rejected = final.kind is FinalKind.REJECT and not dialled
-        outcome = Outcome.REJECTED if rejected else Outcome.MISSED
-        return [
-            RejectCaller(final.sip_status, reason),
-            self._finish(outcome, "switch", final.sip_status, at),
-        ]
-
-    # ------------------------------------------------------------------ media services
-
-    def _prompt_over(self, at: int) -> list[Command]:
-        """The caller heard the prompt: hang up after an announcement, else record."""
-        assert self.media is not None
-        if self._media_phase is MediaPhase.GREETING:
-            self._enter_media(MediaPhase.RECORDING)
-            self._media_timer = RECORDING_TIMER
-            seconds = self.media.voicemail_max_s
-            return [
-                RecordCaller(seconds, self.media.record_kind),
-                StartTimer(RECORDING_TIMER, seconds),
-            ]
-        self._media_timer = None
-        return [HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
-
-    def _end_welcome(self) -> list[Command]:
-        self._enter_media(MediaPhase.NONE)
-        self._media_timer = None
-        return [CancelTimer(PROMPT_TIMER), StopPlayback(CALLER)]
-
-    def _welcome_over(self, at: int) -> list[Command]:
-        self._enter_media(MediaPhase.NONE)
-        self._media_timer = None
-        return self._begin_step(0, at)
-
-    def _media_timer_fired(self, at: int) -> list[Command]:
-        if self._media_phase is MediaPhase.WELCOME:
-            return self._welcome_over(at)
-        if self._media_timer == PROMPT_TIMER:
-            return self._prompt_over(at)  # the end of the file was never reported
-        self._media_timer = None  # the message reached its longest length
-        return [StopRecording(), HangUpCaller(), self._finish(Outcome.MISSED, "switch", 200, at)]
-
-    def _end_media(self) -> list[Command]:
-        """The caller left or the worker stops: close what the media services hold."""
-        commands: list[Command] = []
-        if self._media_timer is not None:
-            commands.append(CancelTimer(self._media_timer))
-            self._media_timer = None
-        if self._media_phase is MediaPhase.RECORDING:
-            commands.append(StopRecording())  # a message cut by the hang-up is still kept
-        else:
-            commands.append(StopPlayback(CALLER))
-        return commands
-
-    def _prompt_callee(self, view: LegView, confirm: bool, at: int) -> list[Command]:
-        """The callee answered a confirm step (or is the service, with whisper on)."""
-        assert self.media is not None
-        self._move(view, LegInput.PROMPT, answered_at=at)
-        self._prompting[view.leg] = confirm
-        template = CONFIRM_PROMPT if confirm else WHISPER_PROMPT
-        text = template.format(business=self.decision.announce_as)
-        timer = _confirm_timer(view.leg)
-        return [PlayPrompt(view.leg, text), StartTimer(timer, self.media.confirm_timeout_s)]
-
-    def _unconfirmed(
-        self, view: LegView, move: LegInput, at: int, *, timer_fired: bool = False
-    ) -> list[Command]:
-        """A confirming leg hung up or timed out: it counts as no answer (RFC-free policy)."""
-        del self._prompting[view.leg]
-        commands: list[Command] = [] if timer_fired else [CancelTimer(_confirm_timer(view.leg))]
-        self._move(view, move, ended_at=at, failure=Failure.NO_ANSWER)
-        self._step_failures.append(Failure.NO_ANSWER)
-        if self._live_unanswered() or self._prompting:
-            return commands
-        if self._round is not None:
-            commands.extend(self._round_over(at))
-        return commands
-
     def _end_round(self, at: int) -> list[Command]:
         """End the ringing round at once (caller gone, shutdown): every leg is cancelled."""
         assert self._round is not None
@@ -657,24 +412,13 @@ class CallFlow(TransferFlow):
         self._round_timer_live = False
         return commands
 
-    def _cancel_prompting(self, at: int, keep: int | None = None) -> list[Command]:
-        commands: list[Command] = []
-        for leg in [leg for leg in self._prompting if leg != keep]:
-            del self._prompting[leg]
-            self._move(self._legs[leg], LegInput.CANCEL, ended_at=at)
-            commands.append(Cancel(leg))
-            commands.append(CancelTimer(_confirm_timer(leg)))
-        return commands
-
-    # ------------------------------------------------------------------ helpers
-
     def _bridge(self, view: LegView, at: int, *, timer_fired: bool = False) -> list[Command]:
         assert self._round is not None
         commands: list[Command] = [AnswerAndBridge(view.leg)]
         if view.leg in self._prompting:
             del self._prompting[view.leg]
             if not timer_fired:
-                commands.append(CancelTimer(_confirm_timer(view.leg)))
+                commands.append(CancelTimer(confirm_timer(view.leg)))
             self._move(view, LegInput.ANSWER)  # answered_at is the callee's 200
         else:
             self._move(view, LegInput.ANSWER, answered_at=at)
@@ -687,111 +431,6 @@ class CallFlow(TransferFlow):
         self._round_timer_live = False
         self._enter(CallState.BRIDGED)
         return commands
-
-    def _callee_gone(self, view: LegView, at: int) -> list[Command]:
-        self._move(view, LegInput.HANG_UP, ended_at=at)
-        return [HangUpCaller(), self._finish(Outcome.ANSWERED, "callee", 200, at)]
-
-    def _cancel_unanswered(self, at: int, failure: Failure | None = None) -> list[Command]:
-        """Cancel every leg still ringing; ``failure`` is how they count for the step."""
-        commands: list[Command] = []
-        for view in self._live_unanswered():
-            self._move(view, LegInput.CANCEL, ended_at=at, failure=failure)
-            commands.append(Cancel(view.leg))
-            if failure is not None:
-                self._step_failures.append(failure)
-        return commands
-
-    def _live_unanswered(self) -> list[LegView]:
-        return [view for view in self._legs.values() if view.state in UNANSWERED]
-
-    def _bridged(self) -> LegView:
-        assert self._answered_leg is not None
-        return self._legs[self._answered_leg]
-
-    def _leg(self, leg: int) -> LegView:
-        try:
-            return self._legs[leg]
-        except KeyError:
-            what = "the caller's leg" if leg == CALLER else "not a leg this flow dialled"
-            raise CallFlowError(
-                f"leg {leg!r} of call {self.call.call_id!r} is {what}",
-                call_id=self.call.call_id,
-                leg=leg,
-            ) from None
-
-    def _move(
-        self,
-        view: LegView,
-        move: LegInput,
-        *,
-        ringing_at: int | None = None,
-        answered_at: int | None = None,
-        ended_at: int | None = None,
-        status: int | None = None,
-        reason: str | None = None,
-        failure: Failure | None = None,
-    ) -> None:
-        # A KeyError here is a bug in this module: the handlers only make listed moves.
-        state = LEG_TRANSITIONS[view.state][move]
-        self._legs[view.leg] = replace(
-            view,
-            state=state,
-            ringing_at=ringing_at if ringing_at is not None else view.ringing_at,
-            answered_at=answered_at if answered_at is not None else view.answered_at,
-            ended_at=ended_at if ended_at is not None else view.ended_at,
-            status=status if status is not None else view.status,
-            reason=reason if reason is not None else view.reason,
-            failure=failure if failure is not None else view.failure,
-        )
-
-    def _enter(self, state: CallState) -> None:
-        """The only writer of the call state: a move the table does not list is a bug here."""
-        allowed = CALL_TRANSITIONS[self._trigger_state].get(self._trigger, frozenset())
-        if state not in allowed:
-            trigger = self._trigger if isinstance(self._trigger, str) else self._trigger.__name__
-            raise CallFlowError(
-                f"call flow {self.call.call_id!r}: {trigger} cannot move the call from "
-                f"{self._trigger_state.value!r} to {state.value!r}",
-                call_id=self.call.call_id,
-            )
-        self._state = state
-
-    def _enter_media(self, phase: MediaPhase) -> None:
-        """The only writer of the media phase, along :data:`MEDIA_TRANSITIONS`."""
-        if phase is self._media_phase:
-            return
-        if phase not in MEDIA_TRANSITIONS[self._media_phase]:
-            raise CallFlowError(
-                f"call flow {self.call.call_id!r}: media phase cannot go from "
-                f"{self._media_phase.value!r} to {phase.value!r}",
-                call_id=self.call.call_id,
-            )
-        self._media_phase = phase
-
-    def _finish(self, outcome: Outcome, hung_up_by: str, sip_status: int, at: int) -> Finished:
-        self._enter(CallState.FINISHED)
-        final = None
-        if self.media is not None and outcome in (Outcome.MISSED, Outcome.REJECTED):
-            final = self.decision.final.kind.value
-        elif self.media is not None and self._media_phase not in (
-            MediaPhase.NONE,
-            MediaPhase.WELCOME,
-        ):
-            final = self.decision.final.kind.value  # aborted while the final action ran
-        self.result = Finished(outcome, self._answered_leg, hung_up_by, sip_status, at, final)
-        return self.result
-
-
-def _confirm_timer(leg: int) -> str:
-    return f"confirm-{leg}"
-
-
-def _confirm_leg(timer: str) -> int | None:
-    prefix, _, number = timer.partition("-")
-    if prefix != "confirm" or not number.isdigit():
-        return None
-    return int(number)
 
 
 __all__ = ["STEP_FAILURE_ORDER", "CallFlow", "LegView"]

@@ -48,7 +48,6 @@ from switch.call.events import (
     CancelTimer,
     Command,
     Dial,
-    Finished,
     HangUpCaller,
     LegAnswered,
     LegFailed,
@@ -66,14 +65,10 @@ from switch.call.events import (
     TransferRequested,
     Unbridge,
 )
+from switch.call.flowbase import FlowBase, LegView
 from switch.call.outbound import allowed_classes, classify_number
-from switch.call.prompts import ANONYMOUS, MediaOptions
+from switch.call.prompts import ANONYMOUS
 from switch.call.states import UNANSWERED, CallState, LegInput, LegState
-
-if TYPE_CHECKING:
-    from rules.decision import Decision
-    from switch.call.callflow import LegView
-    from switch.call.events import IncomingCall
 
 TRANSFER_TIMER: Final = "transfer"
 RECALL_TIMER: Final = "recall"
@@ -138,35 +133,12 @@ def transfer_target(text: str, plan: DialPlan | None, transferor: str | None) ->
     return Target(number, f"tel:{number}", "external", call_class)
 
 
-class TransferFlow:
+class TransferFlow(FlowBase):
     """The transfer transitions of :class:`~switch.call.callflow.CallFlow` (see above)."""
 
     if TYPE_CHECKING:
-        call: IncomingCall
-        decision: Decision
-        media: MediaOptions | None
-        _legs: dict[int, LegView]
-        _answered_leg: int | None
 
-        def _move(
-            self,
-            view: LegView,
-            move: LegInput,
-            *,
-            ringing_at: int | None = None,
-            answered_at: int | None = None,
-            ended_at: int | None = None,
-            status: int | None = None,
-            reason: str | None = None,
-            failure: Failure | None = None,
-        ) -> None: ...
-        def _enter(self, state: CallState) -> None: ...
         def _final_action(self, at: int) -> list[Command]: ...
-        def _finish(
-            self, outcome: Outcome, hung_up_by: str, sip_status: int, at: int
-        ) -> Finished: ...
-        @property
-        def state(self) -> CallState: ...
 
     _xfer_from: int | None = None  # the transferor's leg
     _xfer_leg: int | None = None  # the leg ringing now: the target, or the recall
@@ -232,8 +204,6 @@ class TransferFlow:
         return [HangUpCaller(), self._finish(Outcome.ANSWERED, "transfer", 200, event.at)]
 
     def _xfer_dial(self, target: Target, timer: str) -> list[Command]:
-        from switch.call.callflow import LegView  # the flow's own leg record
-
         leg = len(self._legs) + 1
         step = self._legs[self._xfer_from].step if self._xfer_from in self._legs else 0
         self._legs[leg] = LegView(leg, target, step, LegState.DIALLING)

@@ -6,6 +6,7 @@ database.py     the edge's SQLite: prepare_database, forget_presence, write_subs
 shared_db.py    usrloc + subscriber + uacreg in a PostgreSQL the nodes' edges share (shared_db_url)
 credentials.py  the HA1-only secrets file of phones (Secrets, add_user, load_secrets)
 process.py      Edge (Kamailio as a child: start, check_config, stop), kill_orphan
+child.py        terminate: SIGTERM, then SIGKILL to the group (Kamailio, rtpengine)
 rpc.py          JSON-RPC 2.0 to the running Kamailio
 ping.py         options_ping: one SIP OPTIONS over UDP
 stats.py        what the running edge counts (malformed requests) and resets (call load)

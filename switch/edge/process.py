@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from switch.edge import rpc
+from switch.edge.child import terminate
 from switch.edge.config import EdgePaths, write_files
 from switch.edge.database import forget_presence
 from switch.edge.ping import options_ping
@@ -177,16 +178,7 @@ class Edge:
         proc = self._process
         if proc is None:
             return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(self._stop_timeout):
-                    await proc.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
+        await terminate(proc, self._stop_timeout)
         # Children left behind by a killed main process share its process group.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from switch import configfile
 from switch.addresses import parse_host_port
 from switch.edge.rtpengine import MediaRelaySettings
-from switch.edge.trunks import TrunksSettings
+from switch.edge.trunks import TrunksSettings, trunk_sources
 from switch.errors import EdgeConfigError
 
 DEFAULT_SCANNERS = (
@@ -162,12 +162,7 @@ class EdgeSettings(BaseModel):
     @field_validator("trunk_sources")
     @classmethod
     def _subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"trunk source {item!r} is not an IP address or CIDR") from None
-        return value
+        return trunk_sources(value)
 
     @field_validator("public_numbers")
     @classmethod

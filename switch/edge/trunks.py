@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,34 +22,33 @@ _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 _USER = re.compile(r"^[A-Za-z0-9+*#._@-]{1,64}$")
 _PREFIX = re.compile(r"^[+][0-9]{4,15}$")
 
+_TELEKOM: Final[Mapping[str, Any]] = {
+    "expires": 600,
+    "keepalive": "options",
+    "identity_header": "ppi",
+    "number_format": "+cc",
+    "forwarding": "history-info",
+    "p_early_media": True,
+    "did_from": "ruri",
+}
+"""What both Telekom trunks (1TR118, 1TR119) have in common."""
+
 PROFILES: dict[str, dict[str, Any]] = {
     # Telekom CompanyFlex (1TR119): registration number +49…, auth user …@tel.t-online.de,
     # outbound proxy <12-digit id>.primary/secondary.companyflex.de by NAPTR/SRV, TLS 1.2,
     # SRTP + mediasec, PPI with 403/488 on a wrong identity (TRUNKS.md §1.1).
     "telekom_companyflex": {
+        **_TELEKOM,
         "registrar": "tel.t-online.de",
         "transport": "tls",
-        "expires": 600,
-        "keepalive": "options",
-        "identity_header": "ppi",
-        "number_format": "+cc",
-        "forwarding": "history-info",
-        "p_early_media": True,
         "mediasec": True,
-        "did_from": "ruri",
     },
     # Telekom DeutschlandLAN SIP-Trunk (1TR118): reg.sip-trunk.telekom.de, TCP only,
     # outbound proxy from DNS, PPI, P-Early-Media (TRUNKS.md §1.1).
     "telekom_deutschlandlan": {
+        **_TELEKOM,
         "registrar": "reg.sip-trunk.telekom.de",
         "transport": "tcp",
-        "expires": 600,
-        "keepalive": "options",
-        "identity_header": "ppi",
-        "number_format": "+cc",
-        "forwarding": "history-info",
-        "p_early_media": True,
-        "did_from": "ruri",
     },
     # sipgate trunking: From user = SIP-ID (…t0), PPI in 49… without plus ("+49 is a faulty
     # format"), Diversion in E.164 without plus.
@@ -86,6 +85,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "did_from": "ruri",
     },
 }
+
+
+def trunk_sources(value: tuple[str, ...]) -> tuple[str, ...]:
+    """``value`` unchanged when each item is an IP address or a CIDR, else ValueError."""
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"trunk source {item!r} is not an IP address or CIDR") from None
+    return value
 
 
 class NumberBlock(BaseModel):
@@ -172,12 +181,7 @@ class Trunk(BaseModel):
     @field_validator("sources")
     @classmethod
     def _sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"trunk source {item!r} is not an IP address or CIDR") from None
-        return value
+        return trunk_sources(value)
 
     @property
     def registrar_host(self) -> str:

@@ -42,7 +42,6 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self, cast
 
 import aiosqlite
@@ -293,12 +292,7 @@ class PgRecordWriter(RecordWriter):
             except RecordsError as exc:  # it answers and refuses: say so, keep spooling
                 log.error("%s", exc)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._heart is not None:
             self._heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -309,7 +303,7 @@ class PgRecordWriter(RecordWriter):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connector
             self._connector = None
-        await super().__aexit__(exc_type, exc, tb)
+        await super().__aexit__(*exc)
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -390,12 +384,7 @@ class PgVoicemailStore(VoicemailStore):
         self._db = PgConnection(self.pool).as_aiosqlite()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._db = None
         if self.pool is not None:
             await self.pool.close()
@@ -417,12 +406,7 @@ class PgMessageStore(MessageStore):
         self._db = PgConnection(self.pool).as_aiosqlite()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._db = None
         if self.pool is not None:
             await self.pool.close()

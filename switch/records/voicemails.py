@@ -17,7 +17,6 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self
 
 import aiosqlite
@@ -75,12 +74,7 @@ class VoicemailStore:
         await migrate(self._db, path=self.db_path)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._db is not None:
             await self._db.close()
             self._db = None

@@ -47,7 +47,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 import aiosqlite
@@ -168,12 +167,7 @@ class RecordWriter:
         self._task = asyncio.create_task(self._run(), name="record-writer")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._closed = True  # from now on, submit() spools
         if self._task is not None:
             try:

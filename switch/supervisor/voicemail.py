@@ -42,7 +42,6 @@ import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol, Self
 
 import aiomqtt
@@ -177,12 +176,7 @@ class VoicemailBox:
             task.add_done_callback(self._tasks.discard)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self.outbox.items:  # let the sender empty the outbox, but never hang the stop
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.publish_timeout):
@@ -193,7 +187,7 @@ class VoicemailBox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.outbox.save()  # what is left waits for the next start
-        await self.store.__aexit__(exc_type, exc, tb)
+        await self.store.__aexit__(*exc)
 
     async def add(self, message: dict[str, Any], policy: CallerPolicy | str) -> Voicemail:
         """Store one worker report and start its MQTT notification."""

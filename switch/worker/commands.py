@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from rules.decision import Failure
 from switch.call import mediapath
@@ -91,31 +91,20 @@ class ActiveCall:
         return self.recorder.tenant
 
 
+@dataclass(eq=False)
 class CommandRunner:
     """Carries out one call's commands on the SIP side (see the module docstring)."""
 
-    def __init__(
-        self,
-        config: WorkerConfig,
-        sip: SipLegs,
-        budget: LegBudget,
-        timers: Timers,
-        media: MediaServices | None,
-        *,
-        pending: deque[tuple[ActiveCall, Event]],
-        by_handle: dict[int, tuple[ActiveCall, int]],
-        report: Callable[[ActiveCall, CallPhase], None],
-        ringback: Ringback | None = None,
-    ) -> None:
-        self.ringback = ringback
-        self.config = config
-        self.sip = sip
-        self.budget = budget
-        self.timers = timers
-        self.media = media
-        self.pending = pending
-        self.by_handle = by_handle
-        self.report = report
+    config: WorkerConfig
+    sip: SipLegs
+    budget: LegBudget
+    timers: Timers
+    media: MediaServices | None
+    _: KW_ONLY
+    pending: deque[tuple[ActiveCall, Event]]
+    by_handle: dict[int, tuple[ActiveCall, int]]
+    report: Callable[[ActiveCall, CallPhase], None]
+    ringback: Ringback | None = None
 
     def carry_out(self, call: ActiveCall, command: Command) -> None:
         if isinstance(command, Dial):

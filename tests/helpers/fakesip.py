@@ -11,12 +11,19 @@ Everything the driver does is logged in ``FakeSip.log`` as small tuples, in orde
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from switch.call.calllog import MediaStats
+from rules import DialPlanSet, load_plan_text
+from switch.call.admission import LegBudget
+from switch.call.calllog import CallPhase, CallRecord, MediaStats
 from switch.call.mediapath import Bypass
+from switch.control import messages as control
 from switch.errors import LegUnavailable
+from switch.worker.config import WorkerConfig
+from switch.worker.driver import CallDriver
 from switch.worker.seam import (
     IncomingInvite,
     LegConnected,
@@ -256,6 +263,53 @@ __all__ = [
     "Script",
     "Unavailable",
 ]
+
+
+# ----------------------------------------------------------------------- the rig
+
+
+class DriverRig:
+    """A CallDriver on a FakeSip, a Wednesday 10:00, and what it sent to the supervisor."""
+
+    def __init__(
+        self,
+        plan: str,
+        script: Script,
+        *,
+        max_legs: int = 4,
+        reserve: int = 0,
+        trunk: str | None = None,
+    ) -> None:
+        self.sip = FakeSip(script)
+        self.sent: list[control.FromWorker] = []
+        config = WorkerConfig(name="w1", host="127.0.0.1", port=5060, dialplans=(), trunk=trunk)
+        self.driver = CallDriver(
+            config,
+            self.sip,
+            DialPlanSet([load_plan_text(plan)]),
+            LegBudget(max_legs, emergency_reserve=reserve),
+            self.sent.append,
+            clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC),  # a Wednesday morning
+        )
+
+    def run(self, rounds: int = 6) -> None:
+        for _ in range(rounds):
+            for event in self.sip.poll(0):
+                self.driver.on_leg_event(event)
+            self.driver.run_pending()
+
+    def time_passes(self, seconds: float) -> None:
+        self.driver.fire_timers(now=time.monotonic_ns() + int(seconds * 1e9))
+        self.run()
+
+    def records(self, phase: CallPhase) -> list[CallRecord]:
+        return [
+            m.record for m in self.sent if isinstance(m, control.CallReport) and m.phase == phase
+        ]
+
+    def ended(self) -> CallRecord:
+        (record,) = self.records(CallPhase.ENDED)
+        return record
 
 
 # ----------------------------------------------------------------------- the dial plan

@@ -6,19 +6,14 @@ milliseconds: ringing, failover, the first 200 wins, capacity, feature codes, th
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from rules import DialPlanSet, load_plan_text
-from switch.call.admission import RETRY_AFTER_S, LegBudget
-from switch.call.calllog import CallPhase, CallRecord
+from switch.call.admission import RETRY_AFTER_S
+from switch.call.calllog import CallPhase
 from switch.call.quality import mos_for
 from switch.control import messages as control
-from switch.worker.config import WorkerConfig
-from switch.worker.driver import CallDriver
 from tests.helpers.fakesip import (
     BUSINESS,
     DESK,
@@ -28,6 +23,7 @@ from tests.helpers.fakesip import (
     PHONE,
     SEQUENTIAL,
     Answer,
+    DriverRig,
     Fail,
     FakeSip,
     HangUp,
@@ -37,40 +33,11 @@ from tests.helpers.fakesip import (
 )
 
 
-class Rig:
-    """A driver, its fake SIP side and what it sent to the supervisor."""
+class Rig(DriverRig):
+    """A driver on the test plan's ``steps``, its fake SIP side and what it sent."""
 
     def __init__(self, steps: str, script: Script, *, max_legs: int = 4) -> None:
-        self.sip = FakeSip(script)
-        self.sent: list[control.FromWorker] = []
-        config = WorkerConfig(name="w1", host="127.0.0.1", port=5060, dialplans=())
-        self.driver = CallDriver(
-            config,
-            self.sip,
-            DialPlanSet([load_plan_text(plan_text(steps))]),
-            LegBudget(max_legs),
-            self.sent.append,
-            clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC),  # a Wednesday morning
-        )
-
-    def run(self, rounds: int = 6) -> None:
-        for _ in range(rounds):
-            for event in self.sip.poll(0):
-                self.driver.on_leg_event(event)
-            self.driver.run_pending()
-
-    def time_passes(self, seconds: float) -> None:
-        self.driver.fire_timers(now=time.monotonic_ns() + int(seconds * 1e9))
-        self.run()
-
-    def records(self, phase: CallPhase) -> list[CallRecord]:
-        return [
-            m.record for m in self.sent if isinstance(m, control.CallReport) and m.phase == phase
-        ]
-
-    def ended(self) -> CallRecord:
-        (record,) = self.records(CallPhase.ENDED)
-        return record
+        super().__init__(plan_text(steps), script, max_legs=max_legs)
 
 
 def dialled(sip: FakeSip) -> list[Any]:

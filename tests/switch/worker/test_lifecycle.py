@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,12 +53,16 @@ rules:
     )
 
 
-def test_feature_code_from_known_device_sets_presence(tmp_path: Path) -> None:
+@contextmanager
+def feature_call(
+    tmp_path: Path, scenario: str, extension: str
+) -> Iterator[tuple[WorkerProcess, Sipp]]:
+    """A phone with ``extension`` dials ``*31``; inside: the worker and the phone, call over."""
     phone = Sipp(
         tmp_path,
         "phone",
-        "uac_wait_bye.xml",
-        ["-s", "*31", "-key", "caller", "201", "-m", "1", "-timeout", "10", "-timeout_error"],
+        scenario,
+        ["-s", "*31", "-key", "caller", extension, "-m", "1", "-timeout", "10", "-timeout_error"],
     )
     worker = WorkerProcess(
         tmp_path, [feature_plan(tmp_path, phone.address)], routes=[f"office={phone.address}"]
@@ -66,6 +72,11 @@ def test_feature_code_from_known_device_sets_presence(tmp_path: Path) -> None:
         worker.start()
         phone.start()
         wait_all(phone)
+        yield worker, phone
+
+
+def test_feature_code_from_known_device_sets_presence(tmp_path: Path) -> None:
+    with feature_call(tmp_path, "uac_wait_bye.xml", "201") as (worker, phone):
         assert "GOT BYE" in phone.log_lines()  # answered, then hung up by the switch
         message = worker.wait_for(lambda m: m["op"] == "presence_set")
         assert message == {
@@ -77,20 +88,7 @@ def test_feature_code_from_known_device_sets_presence(tmp_path: Path) -> None:
 
 
 def test_feature_code_from_unknown_device_gets_404(tmp_path: Path) -> None:
-    phone = Sipp(
-        tmp_path,
-        "phone",
-        "uac_final.xml",
-        ["-s", "*31", "-key", "caller", "999", "-m", "1", "-timeout", "10", "-timeout_error"],
-    )
-    worker = WorkerProcess(
-        tmp_path, [feature_plan(tmp_path, phone.address)], routes=[f"office={phone.address}"]
-    )
-    phone.cmd.insert(phone.cmd.index("-s"), f"{LOOPBACK}:{worker.port}")
-    with running(worker, phone):
-        worker.start()
-        phone.start()
-        wait_all(phone)
+    with feature_call(tmp_path, "uac_final.xml", "999") as (worker, phone):
         assert "FINAL 404" in phone.log_lines()
         assert not [m for m in worker.messages if m["op"] == "presence_set"]
 

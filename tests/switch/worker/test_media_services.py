@@ -42,6 +42,7 @@ from switch.worker.media import (
     tenant_media,
     voicemail_path,
 )
+from tests.helpers.records import worker_report
 
 PLAN = """
 tenant: mueller
@@ -232,25 +233,11 @@ def test_incomplete_wav_header_is_not_read_as_complete(tmp_path: Path) -> None:
 # tests/switch/supervisor/test_voicemail.py)
 
 
-def report(**overrides: Any) -> dict[str, Any]:
-    base = {
-        "op": "voicemail",
-        "tenant": "mueller",
-        "call_id": "abc@host",
-        "caller": "+4917112345678",
-        "called": "+49301234560",
-        "path": "/var/voicemail/mueller/x.wav",
-        "seconds": 12.34,
-        "started_wall": 1_795_575_396.0,
-    }
-    return {**base, **overrides}
-
-
 async def test_routes_list_and_serve_only_voicemail_files(tmp_path: Path) -> None:
     wav = write_tone(tmp_path / "voicemail" / "mueller" / "20261125-x.wav")
     (tmp_path / "secret.wav").write_bytes(b"no")
     async with VoicemailBox(tmp_path / "calls.sqlite3") as box:
-        await box.add(report(path=str(wav)), "full")
+        await box.add(worker_report(path=str(wav)), "full")
         app = web.Application()
         app.add_routes(voicemail_routes(box, tmp_path))
         runner = web.AppRunner(app)

@@ -5,16 +5,10 @@ The real thing against SIPp/baresip: tests/switch/worker/test_transfer_peers.py.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
-from rules import DialPlanSet, load_plan_text
-from switch.call.admission import LegBudget
-from switch.call.calllog import CallPhase, CallRecord
-from switch.control import messages as control
-from switch.worker.config import WorkerConfig
 from switch.worker.driver import CallDriver
-from tests.helpers.fakesip import Answer, Fail, FakeSip, HangUp, Ring, Script
+from tests.helpers.fakesip import Answer, DriverRig, Fail, HangUp, Ring, Script
 
 BUSINESS = "+49301234560"
 DESK = "sip:desk@10.0.0.1:5060"
@@ -45,37 +39,9 @@ rules:
 """
 
 
-class Rig:
+class Rig(DriverRig):
     def __init__(self, script: Script, *, max_legs: int = 4, reserve: int = 0) -> None:
-        self.sip = FakeSip(script)
-        self.sent: list[control.FromWorker] = []
-        config = WorkerConfig(name="w1", host="127.0.0.1", port=5060, dialplans=(), trunk=TRUNK)
-        self.driver = CallDriver(
-            config,
-            self.sip,
-            DialPlanSet([load_plan_text(PLAN)]),
-            LegBudget(max_legs, emergency_reserve=reserve),
-            self.sent.append,
-            clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC),
-        )
-
-    def run(self, rounds: int = 6) -> None:
-        for _ in range(rounds):
-            for event in self.sip.poll(0):
-                self.driver.on_leg_event(event)
-            self.driver.run_pending()
-
-    def time_passes(self, seconds: float) -> None:
-        self.driver.fire_timers(now=time.monotonic_ns() + int(seconds * 1e9))
-        self.run()
-
-    def ended(self) -> CallRecord:
-        (record,) = [
-            m.record
-            for m in self.sent
-            if isinstance(m, control.CallReport) and m.phase == CallPhase.ENDED
-        ]
-        return record
+        super().__init__(PLAN, script, max_legs=max_legs, reserve=reserve, trunk=TRUNK)
 
     def handles(self, uri: str) -> list[int]:
         return [h for h, leg in self.sip.legs.items() if leg.uri == uri and not leg.inbound]

@@ -26,7 +26,7 @@ from tests.helpers.transfer import (
     sipp,
     transferor,
 )
-from tests.helpers.worker import WorkerProcess, write_plan
+from tests.helpers.worker import WorkerProcess, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -38,11 +38,7 @@ def test_blind_transfer_by_refer_bridges_the_caller_to_the_target(tmp_path: Path
     worker = WorkerProcess(tmp_path, [worker_plan])
     call = caller(tmp_path, worker, 4000)
     with running(assistant, mobile, worker, call):
-        for peer in (assistant, mobile):
-            peer.start()
-            peer.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, assistant, mobile)
         ok(call, assistant, mobile)
         assert "REFER DECLINED" in assistant.log_lines()  # pjsua must not dial it itself
         assert "GOT BYE" in assistant.log_lines()  # the switch let the assistant go
@@ -68,11 +64,7 @@ def test_a_busy_target_recalls_the_assistant(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [worker_plan])
     call = caller(tmp_path, worker, 3000)
     with running(assistant, desk, worker, call):
-        for peer in (assistant, desk):
-            peer.start()
-            peer.wait_bound()
-        worker.start()
-        call.start()
+        start_call(worker, call, assistant, desk)
         ok(call, assistant, desk)
         assert "GOT BYE" in assistant.log_lines()  # the caller's BYE, after the recall
         record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]

@@ -25,7 +25,7 @@ from tests.helpers.transfer import (
     sipp,
     transferor,
 )
-from tests.helpers.worker import WorkerProcess
+from tests.helpers.worker import WorkerProcess, start_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -54,11 +54,7 @@ def test_the_caller_hears_ringback_while_the_target_rings(tmp_path: Path) -> Non
     )
     try:
         with running(assistant, desk, worker, call):
-            for peer in (assistant, desk):
-                peer.start()
-                peer.wait_bound()
-            worker.start()
-            call.start()
+            start_call(worker, call, assistant, desk)
             ok(call, assistant, desk)
             record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
     finally:
