@@ -50,6 +50,7 @@ from switch.errors import SwitchError
 from switch.mail import MailServer
 from switch.metrics import Metrics
 from switch.records import backend as records_backend
+from switch.records.forwarding import ForwardingStore
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.messages import MessageDesk, caller_history
@@ -63,6 +64,7 @@ from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
 from switch.web.console import DeskBoard, console_routes
 from switch.web.dashboard import DashboardState, LiveFeed
+from switch.web.forwarding_api import forwarding_routes
 from switch.web.guard import AuthLayer, is_loopback
 from switch.web.messages_api import messages_routes
 from switch.web.voicemail_api import voicemail_routes
@@ -310,7 +312,10 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             else None,
             audit=audit,
             voicemail=voicemail,
+            forwarding=ForwardingStore(settings.data_dir),
         )
+        assert sup.forwarding is not None
+        sup.forwarding.listeners.append(sup.on_forwarding_change)
         for tenant in hub.directory:
             sup._show_presence(tenant)
         hub.add_listener(sup.on_presence_change)
@@ -326,7 +331,11 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         if settings.trunks.accounts and sup.edge is not None:
             sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
             spawn(sup.trunks.run(sup.stopping))
-        routes = [*messages_routes(desk), *console_routes(board)]
+        routes = [
+            *messages_routes(desk),
+            *console_routes(board),
+            *forwarding_routes(sup.forwarding, desk.plan_of),
+        ]
         await start_http(stack, sup, voicemail, auth_layer, http_host, routes)
         retention = Retention(  # issue 14
             settings.retention, settings.data_dir, audit, records=settings.records
