@@ -30,9 +30,8 @@ from rules import (
 )
 from rules.decision import Decision, FinalKind, OnFailure, Step, Target
 from rules.forwarding import FORWARD_DEVICE
-from switch import i18n
+from switch import i18n, weekview
 from switch.call.features import Refuse, check_forward
-from switch.cli import weekview
 from switch.errors import SwitchError
 from switch.i18n import _, ngettext
 from switch.records.forwarding import FORWARDING_FILE, read_forwarding

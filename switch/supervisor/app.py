@@ -68,6 +68,7 @@ from switch.web.forwarding_api import forwarding_routes
 from switch.web.guard import AuthLayer, is_loopback
 from switch.web.messages_api import messages_routes
 from switch.web.voicemail_api import voicemail_routes
+from switch.web.week_api import week_routes
 
 log = logging.getLogger("rufweiche")
 
@@ -335,6 +336,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             *messages_routes(desk),
             *console_routes(board),
             *forwarding_routes(sup.forwarding, desk.plan_of),
+            *week_routes(desk.plan_of),
         ]
         await start_http(stack, sup, voicemail, auth_layer, http_host, routes)
         retention = Retention(  # issue 14
