@@ -32,6 +32,7 @@ from rules.decision import Decision, FinalKind, OnFailure, Step, Target
 from rules.forwarding import FORWARD_DEVICE
 from switch import i18n, weekview
 from switch.call.features import Refuse, check_forward
+from switch.cli import tracetext
 from switch.errors import SwitchError
 from switch.i18n import _, ngettext
 from switch.records.forwarding import FORWARDING_FILE, read_forwarding
@@ -421,7 +422,7 @@ def render_decision(
     lines.append(final_line(decision))
     if decision.trace:
         lines.append(_("Why:"))
-        lines.extend(f"  - {line}" for line in decision.trace)
+        lines.extend(f"  - {tracetext.translate(line, i18n.current())}" for line in decision.trace)
     return "\n".join(lines)
 
 
