@@ -51,10 +51,12 @@ from switch.mail import MailServer
 from switch.metrics import Metrics
 from switch.records import backend as records_backend
 from switch.records.forwarding import ForwardingStore
+from switch.records.reminders import ReminderStore
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor.messages import MessageDesk, caller_history
 from switch.supervisor.notices import Notifier
+from switch.supervisor.reminders import pop_due_reminders
 from switch.supervisor.retention import Retention
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
@@ -67,6 +69,7 @@ from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.forwarding_api import forwarding_routes
 from switch.web.guard import AuthLayer, is_loopback
 from switch.web.messages_api import messages_routes
+from switch.web.reminders_api import reminders_routes
 from switch.web.voicemail_api import voicemail_routes
 from switch.web.week_api import week_routes
 
@@ -332,8 +335,11 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         if settings.trunks.accounts and sup.edge is not None:
             sup.trunks = TrunkMonitor(settings.trunks, sup.edge_rpc, metrics.registry)
             spawn(sup.trunks.run(sup.stopping))
+        reminders = await stack.enter_async_context(ReminderStore(settings.data_dir / RECORDS_FILE))
+        tasks.create_task(pop_due_reminders(reminders, board.push, sup.stopping), name="reminders")
         routes = [
             *messages_routes(desk),
+            *reminders_routes(reminders),
             *console_routes(board),
             *forwarding_routes(sup.forwarding, desk.plan_of),
             *week_routes(desk.plan_of),
