@@ -56,7 +56,16 @@ from presence.errors import PresenceError, TopicError
 from presence.hub import PresenceHub, Watch, utc_now
 from presence.model import Key, PresenceSource
 from presence.peers import PEER_SUFFIX, PeerBook, PeerState, parse_peer_topic
-from presence.topics import OFFLINE, ONLINE, Topics, decode_command, discovery_config, encode_state
+from presence.topics import (
+    OFFLINE,
+    ONLINE,
+    Topics,
+    decode_command,
+    decode_override,
+    discovery_config,
+    encode_state,
+    is_override_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +231,7 @@ class PresenceBridge:
             self.client = client
             await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
             await client.subscribe(self.topics.command_filter, qos=1)
+            await client.subscribe(self.topics.override_filter, qos=1)  # issue 18: day/night
             if self.peers is not None:
                 await client.subscribe(self.peer_filter, qos=1)
             self._announced.clear()
@@ -331,7 +341,8 @@ class PresenceBridge:
             return False
         try:
             tenant, person = self.topics.parse_command(topic)
-            command = decode_command(payload)
+            decode = decode_override if is_override_topic(topic) else decode_command
+            command = decode(payload)
             self._hub.set(
                 tenant,
                 person,

@@ -5,6 +5,7 @@
     rufweiche/v1/status                                 "online"/"offline" (retained, last will)
     rufweiche/v1/<tenant>/person/<person>/presence      state JSON (retained, QoS 1)
     rufweiche/v1/<tenant>/person/<person>/presence/set  command JSON (we subscribe)
+    rufweiche/v1/<tenant>/person/<person>/override/set  day/night: "service" | "normal" (issue 18)
     rufweiche/v1/<tenant>/voicemail                     a new voicemail (event, QoS 1, not retained)
     rufweiche/v1/<tenant>/dictation                     a new dictation (event, QoS 1, not retained)
     homeassistant/sensor/rufweiche_<t>_<p>/config       Home Assistant discovery (retained)
@@ -64,6 +65,18 @@ class Topics:
     def command_filter(self) -> str:
         return f"{self.prefix}/+/person/+/presence/set"
 
+    @property
+    def override_filter(self) -> str:
+        """Day/night of an owner (issue 18): ``service`` sends his calls to the service now
+        (his presence away), ``normal`` brings them back (available)."""
+        return f"{self.prefix}/+/person/+/override/set"
+
+    def override(self, tenant: str, person: str) -> str:
+        return (
+            f"{self.prefix}/{check_level('tenant', tenant)}/person/"
+            f"{check_level('person', person)}/override/set"
+        )
+
     def presence(self, tenant: str, person: str) -> str:
         return (
             f"{self.prefix}/{check_level('tenant', tenant)}/person/"
@@ -85,7 +98,7 @@ class Topics:
         if not topic.startswith(head):
             raise TopicError(topic, f"does not start with {head!r}")
         levels = topic[len(head) :].split("/")
-        if len(levels) != 5 or levels[1] != "person" or levels[3:] != ["presence", "set"]:
+        if len(levels) != 5 or levels[1] != "person" or levels[3:] not in COMMAND_KINDS:
             raise TopicError(topic, "is not <tenant>/person/<person>/presence/set")
         tenant, person = levels[0], levels[2]
         if not tenant or not person:
@@ -120,6 +133,47 @@ class PresenceCommand(BaseModel):
     state: PresenceState
     note: str | None = Field(default=None, max_length=NOTE_MAX)
     until: AwareDatetime | None = None
+
+
+COMMAND_KINDS = (["presence", "set"], ["override", "set"])
+OVERRIDE_WORDS = {
+    "service": PresenceState.AWAY,
+    "night": PresenceState.AWAY,
+    "on": PresenceState.AWAY,
+    "normal": PresenceState.AVAILABLE,
+    "day": PresenceState.AVAILABLE,
+    "off": PresenceState.AVAILABLE,
+}
+
+
+def is_override_topic(topic: str) -> bool:
+    return topic.endswith("/override/set")
+
+
+def decode_override(payload: bytes | str) -> PresenceCommand:
+    """Day/night (issue 18): ``service``/``night``/``on`` or ``normal``/``day``/``off``, or
+    JSON ``{"override": "service", "until": "…"}``; the owner's presence away or available."""
+    raw = payload.encode() if isinstance(payload, str) else payload
+    if len(raw) > COMMAND_MAX_BYTES:
+        raise PayloadError(f"override payload of {len(raw)} bytes is over {COMMAND_MAX_BYTES}")
+    text = raw.decode("utf-8", errors="replace").strip()
+    until = None
+    word = text
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PayloadError(f"override payload is not valid JSON ({exc.msg})") from None
+        if not isinstance(data, dict) or set(data) - {"override", "until"}:
+            raise PayloadError('override payload: expected {"override": …, "until": …}')
+        word, until = str(data.get("override", "")), data.get("until")
+    state = OVERRIDE_WORDS.get(word.lower())
+    if state is None:
+        raise PayloadError(f"override {word[:40]!r}: not one of {', '.join(OVERRIDE_WORDS)}")
+    try:
+        return PresenceCommand.model_validate({"state": state, "until": until})
+    except ValidationError as exc:
+        raise PayloadError(describe_validation(exc)) from None
 
 
 def decode_command(payload: bytes | str) -> PresenceCommand:

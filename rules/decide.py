@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rules.conditions import Context
 from rules.decision import Decision, Final, FinalKind, Step, Target
+from rules.forwarding import forward
 from rules.numbers import caller_number, routing_number
 from rules.plan import DialPlan, Pick, Rule, StepPlan
 from rules.presence import PresenceSnapshot
@@ -140,9 +142,16 @@ def _memo(numbers: dict[str, str], value: str) -> str:
 
 
 def decide(
-    plan: DialPlan, call: CallInfo, presence: PresenceSnapshot, now: dt.datetime
+    plan: DialPlan,
+    call: CallInfo,
+    presence: PresenceSnapshot,
+    now: dt.datetime,
+    forwarding: Mapping[str, str] | None = None,
 ) -> Decision:
-    """Who rings, in what order, for how long, and why. ``now`` must be timezone-aware."""
+    """Who rings, in what order, for how long, and why. ``now`` must be timezone-aware.
+
+    ``forwarding`` (person -> number, issue 18: ``*21*<number>#``) replaces the devices of
+    a forwarded person by the number in the steps (:func:`rules.forwarding.forward`)."""
     if now.utcoffset() is None:  # also None for a naive datetime
         raise ValueError(f"now {now!r} has no time zone; pass an aware datetime")
     zone = plan.zone
@@ -190,6 +199,7 @@ def decide(
             if steps is None:
                 steps = resolve(rule, plan, ctx, None)
             trace = Trace(plan, ctx, local, rules, index, resolve)
-            return Decision(plan.tenant, rule.name, steps, rule.final, plan.announce_as, trace)
+            decision = Decision(plan.tenant, rule.name, steps, rule.final, plan.announce_as, trace)
+            return forward(decision, forwarding) if forwarding else decision
     trace = Trace(plan, ctx, local, rules, None, resolve)
     return Decision(plan.tenant, None, (), NO_MATCH, plan.announce_as, trace)

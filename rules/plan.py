@@ -24,6 +24,10 @@ DEFAULT_FEATURE_CODES: Mapping[str, PresenceState] = MappingProxyType(
         "*30": PresenceState.AVAILABLE,
         "*31": PresenceState.AWAY,
         "*32": PresenceState.DND,
+        # Issue 18: the day/night override ("calls to the service now" / "back to normal",
+        # the owner's presence as on his page); a plan's own feature_codes: replace these.
+        "*40": PresenceState.AWAY,
+        "*41": PresenceState.AVAILABLE,
     }
 )
 

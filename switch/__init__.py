@@ -11,6 +11,7 @@
     call/        pure: call flow, events, records, SIP headers, quality (no I/O at all)
     i18n.py      German first: gettext catalogues (locale/), --lang, Babel dates (issue 18)
     mail.py      e-mail to owners through their own mail server (smtplib in a thread)
+    weekview.py  pure: the week grid and its text/SVG (the CLI's `week`, the owner's page)
     errors.py    the error tree of the package; configfile.py the operator-file loader;
     addresses.py the one host:port parser (pure: the worker uses it too)
     metrics.py   the Prometheus registry

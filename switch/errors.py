@@ -17,6 +17,7 @@
     ├── PrivacyError(.subject)             an export/delete/purge that cannot be done as asked
     ├── MessageError(.field)               a message for the owner (Telefonnotiz) that is unusable
     ├── MailError(.host)                   an e-mail the owner's mail server did not take
+    ├── ForwardingError(.status)           a call forwarding that may not be set (0900, ...)
     ├── ConfigError(.path, .line, .column, .key)   a file the operator wrote is wrong:
     │   │                                  "edge.yaml:12:3: listen: ..., did you mean 'listen_tls'?"
     │   ├── SettingsError                  the settings file
@@ -130,6 +131,15 @@ class MailError(SwitchError):
     def __init__(self, message: str, *, host: str | None = None) -> None:
         super().__init__(message)
         self.host = host
+
+
+class ForwardingError(SwitchError):
+    """A call forwarding that may not be set; ``status`` is the HTTP/SIP status to answer
+    (403: the number's class is not allowed; 400: not a number; 404: no such person)."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class PrivacyError(SwitchError):

@@ -182,3 +182,17 @@ def test_switch_edge_and_records_do_not_import_the_cli() -> None:
         if name.startswith("switch.cli")
     )
     assert not found
+
+
+def test_switch_weekview_is_pure() -> None:
+    """switch/weekview.py (the week grid and its SVG, for the CLI and the owner's page) does
+    no I/O and imports nothing of switch but the error tree."""
+    path = SWITCH / "weekview.py"
+    io = {"asyncio", "threading", "socket", "sqlite3", "click", "aiohttp", "subprocess", "os"}
+    assert not offenders([path], io | {"aiosqlite", "aiomqtt", "pjsua2", "pathlib"})
+    upward = sorted(
+        name
+        for name in full_imports(path)
+        if name.startswith("switch") and not name.startswith("switch.errors")
+    )
+    assert not upward

@@ -29,5 +29,6 @@ def mosquitto_files(
             f"topic read {prefix}/status",
             f"topic read {prefix}/{device.tenant}/#",
             f"topic write {prefix}/{device.tenant}/person/{device.person}/presence/set",
+            f"topic write {prefix}/{device.tenant}/person/{device.person}/override/set",
         ]
     return "\n".join(passwd) + "\n", "\n".join(acl) + "\n"

@@ -1,4 +1,5 @@
-"""What an INVITE to a ``*`` number is: a presence feature code, the dictation box, or nothing.
+"""What an INVITE to a ``*`` number is: a presence feature code, the dictation box, call
+forwarding (``*21*<number>#`` sets, ``#21#`` clears, as in German networks), or nothing.
 
 Pure: the worker passes the dial plans, its routes and, per plan, the dictation code; the
 answer says what to do. A feature code is not a call (it shows up as a presence change);
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final as TypingFinal
+from urllib.parse import unquote
 
 from rules import DialPlan, DialPlanSet, normalize_number
 from rules.decision import Decision, Final, FinalKind
 from rules.presence import PresenceState
+from switch.call.outbound import allowed_classes, classify_number
 from switch.call.sipheaders import parse_name_addr
 
 
@@ -43,12 +47,53 @@ class Refuse:
     reason: str
 
 
-Feature = SetPresence | Dictate | Refuse
+@dataclass(frozen=True, slots=True)
+class SetForward:
+    """Forward all calls of ``person`` to ``number`` (E.164); ``number`` None clears it."""
+
+    plan: DialPlan
+    person: str
+    number: str | None
+
+
+Feature = SetPresence | Dictate | SetForward | Refuse
+
+FORWARD_SET: TypingFinal = "*21*"
+FORWARD_CLEAR: TypingFinal = "#21#"
+# Where a forward may go: the outbound classes a person may dial (never premium unless the
+# plan allows it, never an emergency number or another device of the plan).
+FORWARD_CLASSES: TypingFinal = frozenset({"local", "national", "mobile", "international"})
 
 
 def is_feature_code(called_user: str) -> bool:
-    """A ``*`` number is a feature code, never routed by the dial plans."""
-    return called_user.startswith("*")
+    """A ``*`` number (or ``#21#``) is a feature code, never routed by the dial plans."""
+    return called_user.startswith("*") or unquote(called_user) == FORWARD_CLEAR
+
+
+def parse_forward(code: str) -> tuple[bool, str | None] | None:
+    """``*21*0170…#`` -> (True, "0170…"); ``#21#`` -> (True, None); anything else None.
+
+    A ``#`` may arrive escaped (``%23``, RFC 3261 §19.1.2): it is unescaped first."""
+    code = unquote(code)
+    if code == FORWARD_CLEAR:
+        return True, None
+    if code.startswith(FORWARD_SET) and code.endswith("#"):
+        number = code[len(FORWARD_SET) : -1]
+        digits = number[1:] if number.startswith("+") else number
+        if digits.isdigit():
+            return True, number
+    return None
+
+
+def check_forward(plan: DialPlan, person: str, number: str) -> str | Refuse:
+    """The E.164 number ``person`` may forward to, or why not (the outbound classes)."""
+    call_class, e164 = classify_number(number, plan.region)
+    if call_class not in FORWARD_CLASSES:
+        what = "premium numbers" if call_class == "premium" else f"{call_class} numbers"
+        return Refuse(403, f"Forwarding to {what} not allowed")
+    if call_class not in allowed_classes(plan, person):
+        return Refuse(403, f"Forwarding to {call_class} numbers not allowed for {person}")
+    return e164
 
 
 def dictation_decision(plan: DialPlan) -> Decision:
@@ -78,6 +123,13 @@ def classify_feature(
     if owner is None:
         return Refuse(404, "Unknown Device")
     plan, person = owner
+    forwarding = parse_forward(code)
+    if forwarding is not None:
+        number = forwarding[1]
+        if number is None:
+            return SetForward(plan, person, None)
+        checked = check_forward(plan, person, number)
+        return checked if isinstance(checked, Refuse) else SetForward(plan, person, checked)
     if code == dictation_code(plan) and code not in plan.feature_codes:
         return Dictate(plan, person, dictation_decision(plan))
     state = plan.feature_codes.get(code)
@@ -123,11 +175,14 @@ __all__ = [
     "Dictate",
     "Feature",
     "Refuse",
+    "SetForward",
     "SetPresence",
     "caller_number",
+    "check_forward",
     "classify_feature",
     "device_uris",
     "dictation_decision",
     "is_feature_code",
     "normalize_called",
+    "parse_forward",
 ]

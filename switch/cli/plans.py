@@ -29,10 +29,13 @@ from rules import (
     wall_instant,
 )
 from rules.decision import Decision, FinalKind, OnFailure, Step, Target
-from switch import i18n
-from switch.cli import weekview
+from rules.forwarding import FORWARD_DEVICE
+from switch import i18n, weekview
+from switch.call.features import Refuse, check_forward
+from switch.cli import tracetext
 from switch.errors import SwitchError
 from switch.i18n import _, ngettext
+from switch.records.forwarding import FORWARDING_FILE, read_forwarding
 
 DEFAULT_DIALPLANS = Path("dialplans")
 ANONYMOUS = "anonymous"
@@ -219,8 +222,29 @@ def holiday_region(plan: DialPlan) -> str:
     help="Presence of a person or service, e.g. jan=away or 'heimbuero=dnd until 14:00'"
     " (repeatable; default: everyone available).",
 )
+@click.option(
+    "--forward",
+    "forward",
+    multiple=True,
+    metavar="ID=NUMBER",
+    help="Call forwarding of a person, e.g. jan=01701234567 (repeatable; as *21*<number>#"
+    " sets it).",
+)
+@click.option(
+    "--data-dir",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Read the forwardings in force from the switch's data directory.",
+)
 def explain(
-    path: Path, to: str, caller: str | None, at: str | None, presence: tuple[str, ...]
+    path: Path,
+    to: str,
+    caller: str | None,
+    at: str | None,
+    presence: tuple[str, ...],
+    forward: tuple[str, ...] = (),
+    data_dir: Path | None = None,
 ) -> None:
     """Who rings for one call, in what order, how long, and why."""
     plans = load([path])
@@ -230,8 +254,31 @@ def explain(
     now, note = parse_local_time(at, zone)
     call = CallInfo(called=to, caller=parse_caller(caller))
     snapshot = presence_snapshot(parse_presence(plan, presence, now), now)
-    decision = decide(plan, call, snapshot, now)
-    click.echo(render_decision(plan, call, now, decision, note, snapshot))
+    forwarding = parse_forwarding(plan, forward, data_dir)
+    decision = decide(plan, call, snapshot, now, forwarding)
+    click.echo(render_decision(plan, call, now, decision, note, snapshot, forwarding))
+
+
+def parse_forwarding(plan: DialPlan, args: Sequence[str], data_dir: Path | None) -> dict[str, str]:
+    """The forwardings stored in ``data_dir`` (if given), then those of ``--forward``; each
+    number checked as the switch checks it (a premium number is refused)."""
+    found = (
+        dict(read_forwarding(data_dir / FORWARDING_FILE).get(plan.tenant, {})) if data_dir else {}
+    )
+    for arg in args:
+        person, sep, number = arg.partition("=")
+        person, number = person.strip(), number.strip().replace(" ", "")
+        if not sep or not person or not number:
+            raise click.BadParameter(f"{arg!r}: expected ID=NUMBER", param_hint="--forward")
+        if person not in plan.people:
+            raise click.BadParameter(
+                f"{person!r}: not a person of {plan.tenant}", param_hint="--forward"
+            )
+        checked = check_forward(plan, person, number)
+        if isinstance(checked, Refuse):
+            raise click.BadParameter(f"{number!r}: {checked.reason}", param_hint="--forward")
+        found[person] = checked
+    return found
 
 
 def format_number(number: str | None) -> str:
@@ -264,7 +311,8 @@ def long_date(moment: datetime) -> str:
 def target_label(plan: DialPlan, target: Target) -> str:
     owner = plan.person(target.owner)
     who = owner.name if owner is not None else target.owner
-    return f"{who} {target.device} ({target.uri})"
+    device = _("forwarded") if target.device == FORWARD_DEVICE else target.device
+    return f"{who} {device} ({target.uri})"
 
 
 def grouped_labels(plan: DialPlan, targets: Sequence[Target]) -> list[str]:
@@ -339,6 +387,7 @@ def render_decision(
     decision: Decision,
     note: str | None = None,
     presence: Mapping[str, PresenceState] | None = None,
+    forwarding: Mapping[str, str] | None = None,
 ) -> str:
     """The decision as a person reads it: who rings, how long, what then, and why."""
     local = now.astimezone(ZoneInfo(plan.timezone))
@@ -361,6 +410,11 @@ def render_decision(
             f"{person} {_(state.value)}" for person, state in sorted(presence.items())
         )
         lines.append(_("Presence: {states} (everyone else available)").format(states=states))
+    if forwarding:
+        forwards = ", ".join(
+            f"{person} → {format_number(number)}" for person, number in sorted(forwarding.items())
+        )
+        lines.append(_("Forwarding: {forwards}").format(forwards=forwards))
     rule = decision.rule if decision.rule is not None else _(weekview.NO_RULE)
     lines.append(_("Rule: {rule}").format(rule=rule))
     for number, step in enumerate(decision.steps, start=1):
@@ -368,7 +422,7 @@ def render_decision(
     lines.append(final_line(decision))
     if decision.trace:
         lines.append(_("Why:"))
-        lines.extend(f"  - {line}" for line in decision.trace)
+        lines.extend(f"  - {tracetext.translate(line, i18n.current())}" for line in decision.trace)
     return "\n".join(lines)
 
 

@@ -1,5 +1,5 @@
 """``rufweiche week``: which rule answers at each slot of a week (text, and SVG with --svg).
-The grid itself is :func:`switch.cli.weekview.week_grid`."""
+The grid itself is :func:`switch.weekview.week_grid`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from rules import CallInfo
-from switch.cli import weekview
+from switch import weekview
 from switch.cli.plans import load, parse_caller, parse_presence, pick_plan
 from switch.errors import SwitchError, WeekViewError
 

@@ -8,6 +8,8 @@ classes (with :func:`typing.assert_never` for the ops they do not expect).
 supervisor -> worker (:data:`ToWorker`)
     :class:`Presence`  ``{"op": "presence", "tenant": T, "states": {person: state}}``
                        replace one tenant's presence snapshot
+    :class:`Forwarding` ``{"op": "forwarding", "tenant": T, "targets": {person: number}}``
+                       replace one tenant's call forwardings (issue 18, ``*21*…#``)
     :class:`Reload`    ``{"op": "reload", "paths": [...]}`` load the dial plans again (calls
                        in flight keep theirs); without ``paths`` the worker's own
     :class:`Drain`     ``{"op": "drain"}`` take no new calls (503), finish those in flight
@@ -21,6 +23,8 @@ worker -> supervisor (:data:`FromWorker`)
     :class:`Legs`          ``{"op": "legs", "in_use": n, "capacity": legs}`` after every change
     :class:`PresenceSet`   ``{"op": "presence_set", "tenant": T, "person": P, "state": S}``
                            from a feature code
+    :class:`ForwardSet`    ``{"op": "forward_set", "tenant": T, "person": P, "number": N|null}``
+                           from ``*21*<number>#`` (null: ``#21#`` cleared it)
     :class:`ReloadFailed`  ``{"op": "reload_failed", "problems": [str, ...]}``
     :class:`Reloaded`      ``{"op": "reloaded", "tenants": n}``
     :class:`VoicemailFiled` ``{"op": "voicemail", "kind", "person", "tenant", "call_id",
@@ -53,6 +57,12 @@ MAX_LINE: Final = 1 << 20
 class Presence:
     tenant: str
     states: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    tenant: str
+    targets: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +112,13 @@ class PresenceSet:
 
 
 @dataclass(frozen=True, slots=True)
+class ForwardSet:
+    tenant: str
+    person: str
+    number: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReloadFailed:
     problems: tuple[str, ...]
 
@@ -142,14 +159,23 @@ class LimitHit:
     call_class: str | None = None
 
 
-ToWorker = Presence | Reload | Drain | Stop
+ToWorker = Presence | Forwarding | Reload | Drain | Stop
 FromWorker = (
-    Ready | CallReport | Legs | PresenceSet | ReloadFailed | Reloaded | VoicemailFiled | LimitHit
+    Ready
+    | CallReport
+    | Legs
+    | PresenceSet
+    | ForwardSet
+    | ReloadFailed
+    | Reloaded
+    | VoicemailFiled
+    | LimitHit
 )
 Message = ToWorker | FromWorker
 
 OPS: Final[Mapping[str, type[Message]]] = {
     "presence": Presence,
+    "forwarding": Forwarding,
     "reload": Reload,
     "drain": Drain,
     "stop": Stop,
@@ -157,6 +183,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "call": CallReport,
     "legs": Legs,
     "presence_set": PresenceSet,
+    "forward_set": ForwardSet,
     "reload_failed": ReloadFailed,
     "reloaded": Reloaded,
     "voicemail": VoicemailFiled,
@@ -169,6 +196,8 @@ def _to_json(message: Message) -> dict[str, Any]:
     match message:
         case Presence(tenant, states):
             return {"op": "presence", "tenant": tenant, "states": dict(states)}
+        case Forwarding(tenant, targets):
+            return {"op": "forwarding", "tenant": tenant, "targets": dict(targets)}
         case Reload(paths):
             return {"op": "reload"} if paths is None else {"op": "reload", "paths": list(paths)}
         case Drain():
@@ -183,6 +212,8 @@ def _to_json(message: Message) -> dict[str, Any]:
             return {"op": "legs", "in_use": in_use, "capacity": capacity}
         case PresenceSet(tenant, person, state):
             return {"op": "presence_set", "tenant": tenant, "person": person, "state": state}
+        case ForwardSet(tenant, person, number):
+            return {"op": "forward_set", "tenant": tenant, "person": person, "number": number}
         case ReloadFailed(problems):
             return {"op": "reload_failed", "problems": list(problems)}
         case Reloaded(tenants):
@@ -269,6 +300,13 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 if not isinstance(states, dict):
                     raise ControlProtocolError("control message 'presence': 'states' is no map")
                 return Presence(_str(data, "tenant"), {str(k): str(v) for k, v in states.items()})
+            case "forwarding":
+                targets = data.get("targets", {})
+                if not isinstance(targets, dict):
+                    raise ControlProtocolError("control message 'forwarding': 'targets' is no map")
+                return Forwarding(
+                    _str(data, "tenant"), {str(k): str(v) for k, v in targets.items()}
+                )
             case "reload":
                 return Reload(_strings(data, "paths") if "paths" in data else None)
             case "drain":
@@ -286,6 +324,10 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 return Legs(_int(data, "in_use", 0), _int(data, "capacity", 0))
             case "presence_set":
                 return PresenceSet(_str(data, "tenant"), _str(data, "person"), _str(data, "state"))
+            case "forward_set":
+                return ForwardSet(
+                    _str(data, "tenant"), _str(data, "person"), _opt_str(data, "number")
+                )
             case "reload_failed":
                 return ReloadFailed(_strings(data, "problems"))
             case "reloaded":
@@ -341,6 +383,8 @@ __all__ = [
     "OPS",
     "CallReport",
     "Drain",
+    "ForwardSet",
+    "Forwarding",
     "FromWorker",
     "Legs",
     "Message",

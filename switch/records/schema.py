@@ -172,6 +172,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     ALTER TABLE calls ADD COLUMN reason TEXT;
     """,
+    # 11: "call back later" reminders of the assistant's console (issue 18;
+    # switch/records/reminders.py): due when, popped when (the console was told), done when.
+    """
+    CREATE TABLE reminders (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        call_id TEXT,
+        caller_name TEXT,
+        number TEXT,
+        note TEXT NOT NULL,
+        due_wall REAL NOT NULL,
+        due_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        popped_at TEXT,
+        done_at TEXT
+    );
+    CREATE INDEX reminders_due ON reminders (due_wall);
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

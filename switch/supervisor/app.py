@@ -50,11 +50,14 @@ from switch.errors import SwitchError
 from switch.mail import MailServer
 from switch.metrics import Metrics
 from switch.records import backend as records_backend
+from switch.records.forwarding import ForwardingStore
+from switch.records.reminders import ReminderStore
 from switch.records.schema import RECORDS_FILE
 from switch.records.writer import RecordWriter
 from switch.supervisor import mediastate
 from switch.supervisor.messages import MessageDesk, caller_history
 from switch.supervisor.notices import Notifier
+from switch.supervisor.reminders import pop_due_reminders
 from switch.supervisor.retention import Retention
 from switch.supervisor.settings import Settings, endpoint, load_settings
 from switch.supervisor.supervisor import Supervisor, directory_of
@@ -64,9 +67,12 @@ from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
 from switch.web.console import DeskBoard, console_routes
 from switch.web.dashboard import DashboardState, LiveFeed
+from switch.web.forwarding_api import forwarding_routes
 from switch.web.guard import AuthLayer, is_loopback
 from switch.web.messages_api import messages_routes
+from switch.web.reminders_api import reminders_routes
 from switch.web.voicemail_api import voicemail_routes
+from switch.web.week_api import week_routes
 
 log = logging.getLogger("rufweiche")
 
@@ -319,7 +325,10 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             else None,
             audit=audit,
             voicemail=voicemail,
+            forwarding=ForwardingStore(settings.data_dir),
         )
+        assert sup.forwarding is not None
+        sup.forwarding.listeners.append(sup.on_forwarding_change)
         for tenant in hub.directory:
             sup._show_presence(tenant)
         hub.add_listener(sup.on_presence_change)
@@ -338,7 +347,15 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             )
             sup.feed.set_trunks(sup.trunks.rows())  # the dashboard's trunk card
             spawn(sup.trunks.run(sup.stopping))
-        routes = [*messages_routes(desk), *console_routes(board)]
+        reminders = await stack.enter_async_context(ReminderStore(settings.data_dir / RECORDS_FILE))
+        tasks.create_task(pop_due_reminders(reminders, board.push, sup.stopping), name="reminders")
+        routes = [
+            *messages_routes(desk),
+            *reminders_routes(reminders),
+            *console_routes(board),
+            *forwarding_routes(sup.forwarding, desk.plan_of),
+            *week_routes(desk.plan_of),
+        ]
         await start_http(stack, sup, voicemail, auth_layer, http_host, routes)
         retention = Retention(  # issue 14
             settings.retention, settings.data_dir, audit, records=settings.records

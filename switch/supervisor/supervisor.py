@@ -29,8 +29,10 @@ from switch.control.pool import WorkerProcess, WorkerSpec
 from switch.edge import Edge
 from switch.edge import stats as edge_stats
 from switch.edge.rtpengine import MediaRelay
-from switch.errors import EdgeError, RecordsError, VoicemailError
+from switch.errors import EdgeError, ForwardingError, RecordsError, VoicemailError
+from switch.masking import loggable_number
 from switch.metrics import Metrics
+from switch.records.forwarding import ForwardingStore
 from switch.records.writer import RecordWriter
 from switch.supervisor import reload
 from switch.supervisor.mediastate import relay_detail
@@ -74,6 +76,7 @@ class Supervisor:
     voicemail: VoicemailBox | None = None  # issue 7: records + MQTT (supervisor/voicemail.py)
     trunks: TrunkMonitor | None = None  # issue 15: trunk registration state (trunkstate.py)
     media_relay: MediaRelay | None = None  # issue 15: rtpengine, when the switch runs it
+    forwarding: ForwardingStore | None = None  # issue 18: *21*<number># (records/forwarding.py)
     workers: list[WorkerProcess] = field(init=False, default_factory=list)
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
@@ -102,6 +105,11 @@ class Supervisor:
                     await self.reset_edge_load(worker.name)
                 for tenant in self.hub.directory:
                     await worker.send(self._presence_message(tenant))
+                if self.forwarding is not None:
+                    for tenant in list(self.forwarding.targets):
+                        await worker.send(
+                            control.Forwarding(tenant, self.forwarding.snapshot(tenant))
+                        )
             case control.Legs():
                 self._worker_status(worker, up=True)
             case control.PresenceSet(tenant, person, state):
@@ -109,6 +117,13 @@ class Supervisor:
                     self.hub.set(tenant, person, state, source="phone")
                 except (PresenceError, KeyError) as exc:
                     log.warning("feature code from worker %s ignored: %s", worker.name, exc)
+            case control.ForwardSet(tenant, person, number):
+                if self.forwarding is None:
+                    return
+                try:
+                    self.forwarding.set(tenant, person, number, who=person, source="phone")
+                except ForwardingError as exc:
+                    log.error("forwarding from worker %s not stored: %s", worker.name, exc)
             case control.ReloadFailed(problems):
                 log.error("worker %s kept its dial plans: %s", worker.name, "; ".join(problems))
             case control.Reloaded(tenants):
@@ -235,6 +250,25 @@ class Supervisor:
         for record in people.values():
             counts[str(record.state)] = counts.get(str(record.state), 0) + 1
         self.metrics.set_presence(tenant, counts)
+
+    # -- call forwarding (issue 18)
+
+    def on_forwarding_change(
+        self, tenant: str, person: str, number: str | None, who: str | None, source: str
+    ) -> None:
+        """A forwarding was set or cleared: every worker gets the tenant's new snapshot (the
+        one that reported it too: the store is the truth), and the audit log has it."""
+        if self.forwarding is None:
+            return
+        message = control.Forwarding(tenant, self.forwarding.snapshot(tenant))
+        for worker in self.workers:
+            self.spawn(worker.send(message))
+        if self.audit is not None:
+            event = "forwarding_set" if number is not None else "forwarding_cleared"
+            self.audit.write(event, who=who, source=source, tenant=tenant, person=person,
+                             number=number)  # fmt: skip
+        log.info("forwarding tenant=%s: %s -> %s (%s)", tenant, person,
+                 "cleared" if number is None else loggable_number(number), source)  # fmt: skip
 
     # -- dial plans
 

@@ -225,6 +225,10 @@ class DeskBoard:
         log.info("card tenant=%s call %s for %s", record.tenant, record.call_id,
                  mask_number(record.caller))  # fmt: skip
 
+    def push(self, tenant: str, kind: str, data: dict[str, Any]) -> None:
+        """Tell the live pages of ``tenant`` (a due reminder, issue 18)."""
+        self._push(tenant, kind, data)
+
     def _push(self, tenant: str, kind: str, data: dict[str, Any]) -> None:
         for sub in list(self._subscribers):
             if not sub.scope.sees(tenant):

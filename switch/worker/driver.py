@@ -44,6 +44,7 @@ from switch.call.events import (
 from switch.call.features import (
     Dictate,
     Refuse,
+    SetForward,
     SetPresence,
     caller_number,
     classify_feature,
@@ -103,6 +104,8 @@ class CallDriver:
         self.send = send
         self.media = media
         self.presence: dict[str, dict[str, PresenceState]] = {}
+        # Issue 18: call forwarding per tenant, person -> E.164 (``*21*…#``, the owner's page).
+        self.forwarding: dict[str, dict[str, str]] = {}
         self.draining = False
         self._clock = clock
         self.calls: dict[int, ActiveCall] = {}
@@ -222,6 +225,7 @@ class CallDriver:
             CallInfo(called, recorder.record.caller),
             self.presence.get(plan.tenant, {}),
             self._clock(),
+            self.forwarding.get(plan.tenant),
         )
         recorder.decided(decision, time.monotonic_ns())
         log.info(
@@ -431,14 +435,32 @@ class CallDriver:
         elif isinstance(feature, Dictate):
             options = tenant_media(feature.plan).dictation_options()
             self._dictate(call, feature.plan, feature.person, feature.decision, options, invite)
+        elif isinstance(feature, SetForward):
+            self._set_forward(call, feature)
         else:
             self._set_presence(call, feature)
+
+    def _set_forward(self, call: ActiveCall, feature: SetForward) -> None:
+        tenant, person, number = feature.plan.tenant, feature.person, feature.number
+        targets = self.forwarding.setdefault(tenant, {})
+        if number is None:
+            targets.pop(person, None)
+        else:
+            targets[person] = number
+        self.send(control.ForwardSet(tenant, person, number))
+        log.info("feature code tenant=%s: %s forwarded to %s", tenant, person,
+                 loggable_number(number) if number else "nobody")  # fmt: skip
+        self._feature_done(call)
 
     def _set_presence(self, call: ActiveCall, feature: SetPresence) -> None:
         tenant, person, state = feature.plan.tenant, feature.person, feature.state
         self.presence.setdefault(tenant, {})[person] = state
         self.send(control.PresenceSet(tenant, person, str(state)))
         log.info("feature code tenant=%s: %s is %s", tenant, person, state)
+        self._feature_done(call)
+
+    def _feature_done(self, call: ActiveCall) -> None:
+        """A feature code is answered (the phone shows it worked) and hung up shortly."""
         if self.sip.answer(call.caller_handle):
             call.caller_answered = True
             call.finished = Finished(Outcome.ANSWERED, None, "switch", 200, time.monotonic_ns())

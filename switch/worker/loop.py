@@ -168,6 +168,8 @@ class Worker:
                 self.driver.presence[tenant] = {
                     person: PresenceState(state) for person, state in states.items()
                 }
+            case control.Forwarding(tenant, targets):
+                self.driver.forwarding[tenant] = dict(targets)
             case control.Reload(paths):
                 self._reload([Path(p) for p in paths] if paths is not None else None)
             case control.Drain():

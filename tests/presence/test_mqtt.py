@@ -359,3 +359,23 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     ]
     assert backoff_delay(3, 0.5, 10, rng=lambda: 0.0) == 2.0
     assert backoff_delay(10_000, 0.5, 10, rng=lambda: 0.5) == 7.5
+
+
+async def test_the_day_night_override_topic(
+    mosquitto: MosquittoBroker, bridge: PresenceBridge
+) -> None:
+    """Issue 18: ``…/person/<owner>/override/set`` ``service`` sends his calls to the service
+    (his presence away, published as presence like any change), ``normal`` brings them back."""
+    hub = hub_of(bridge)
+    topic = TOPICS.override("acme", "anna")
+    assert topic == "rufweiche/v1/acme/person/anna/override/set"
+    await mosquitto_pub(mosquitto, topic, "service")
+    await eventually(lambda: hub.snapshot("acme")["anna"] == S.AWAY)
+    await eventually(lambda: bridge.settled)
+    states = await retained(mosquitto, TOPICS.presence("acme", "anna"))
+    assert decode_state(states[TOPICS.presence("acme", "anna")]).state == S.AWAY
+    await mosquitto_pub(mosquitto, topic, json.dumps({"override": "normal"}))
+    await eventually(lambda: hub.snapshot("acme")["anna"] == S.AVAILABLE)
+    await mosquitto_pub(mosquitto, topic, "sideways")
+    await eventually(lambda: bridge.commands_ignored == 1)
+    assert bridge.commands_applied == 2

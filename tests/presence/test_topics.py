@@ -14,10 +14,12 @@ from presence.model import PresenceSource, assign, call_started, initial
 from presence.topics import (
     Topics,
     decode_command,
+    decode_override,
     decode_state,
     discovery_config,
     discovery_object_id,
     encode_state,
+    is_override_topic,
 )
 from rules.presence import PresenceState as S
 
@@ -153,3 +155,16 @@ def test_discovery_config_points_at_state_and_status() -> None:
     assert config["unique_id"] == "rufweiche_acme_anna"
     assert set(config["options"]) == {s.value for s in S}
     assert config["device"]["identifiers"] == ["rufweiche_acme"]
+
+
+def test_decode_override() -> None:
+    assert decode_override("night").state is S.AWAY
+    assert decode_override(b"Normal").state is S.AVAILABLE
+    until = decode_override('{"override": "service", "until": "2027-05-25T14:00:00+02:00"}')
+    assert (until.state, until.until is not None) == (S.AWAY, True)
+    for bad in ("sideways", "{", '{"state": "away"}', '{"override": "on", "until": "x"}',
+                "x" * 5000):  # fmt: skip
+        with pytest.raises(PayloadError):
+            decode_override(bad)
+    assert is_override_topic("rufweiche/v1/t/person/p/override/set")
+    assert Topics().parse_command("rufweiche/v1/t/person/p/override/set") == ("t", "p")

@@ -69,7 +69,22 @@
       const r = await api("/api/v1/contacts", "POST", { tenant: card.tenant, number: card.caller, name });
       known.textContent = r.status === 201 ? t("saved") : String(r.status);
     });
-    node.append(el("div", { class: "actions" }, take, put, known));
+    const later = el("button", { type: "button" }, t("Call back later"));
+    const minutes = el("input", { type: "number", min: "0", step: "any", value: "15", class: "r-minutes" });
+    const note = el("input", { type: "text", class: "r-note" });
+    const set = el("button", { type: "button", class: "r-set" }, t("Remind me"));
+    const form = el("div", { class: "reminder-form", hidden: true },
+      el("label", {}, t("in minutes"), " ", minutes), " ", el("label", {}, t("Note"), " ", note), " ", set);
+    later.addEventListener("click", () => { form.hidden = false; note.focus(); });
+    set.addEventListener("click", async () => {
+      const r = await api("/api/v1/reminders", "POST", {
+        tenant: card.tenant, in_minutes: Number(minutes.value), note: note.value,
+        number: card.caller, caller_name: card.caller_name, call_id: card.call_id,
+      });
+      set.textContent = r.status === 201 ? t("saved") : (r.data && r.data.error) || String(r.status);
+      await loadReminders();
+    });
+    node.append(el("div", { class: "actions" }, take, put, known, later), form);
     cards.set(card.call_id, node);
     $("cards").prepend(node);
     $("no-calls").hidden = true;
@@ -103,7 +118,39 @@
     }
   });
 
+  // "Call back later": the open reminders, soonest first; a due one pops (event: reminder).
+  function reminderText(row) {
+    const who = row.caller_name || row.number || t("unknown caller");
+    return `${when(row.due_at)} ${names.get(row.tenant) || row.tenant}: ${who}${row.note ? " — " + row.note : ""}`;
+  }
+  async function loadReminders() {
+    const r = await api("/api/v1/reminders");
+    const rows = (r.data && r.data.reminders) || [];
+    $("reminder-list").replaceChildren(...rows.map((row) => {
+      const li = el("li", { "data-id": String(row.id), class: row.popped_at ? "due" : "" }, reminderText(row), " ");
+      const done = el("button", { type: "button" }, t("Done"));
+      done.addEventListener("click", async () => {
+        await api(`/api/v1/reminders/${row.id}/done`, "POST");
+        $("reminder-pop").hidden = true;
+        await loadReminders();
+      });
+      li.append(done);
+      return li;
+    }));
+    $("no-reminders").hidden = rows.length > 0;
+  }
+  await loadReminders();
+
   const events = new EventSource("/api/v1/desk/events");
+  events.addEventListener("reminder", async (e) => {
+    const row = JSON.parse(e.data);
+    const pop = $("reminder-pop");
+    pop.replaceChildren(el("strong", {}, t("Call back now:")), " ", reminderText(row));
+    pop.setAttribute("data-id", String(row.id));
+    pop.hidden = false;
+    logLine(fmt("call back {who}", { who: row.caller_name || row.number || t("unknown caller") }));
+    await loadReminders();
+  });
   events.addEventListener("open", () => { $("status").textContent = t("live"); });
   events.addEventListener("error", () => { $("status").textContent = t("reconnecting…"); });
   events.addEventListener("card", (e) => {

@@ -47,6 +47,33 @@
     await showPresence();
   });
 
+  const forwardPath = `/api/v1/tenants/${encodeURIComponent(tenant)}/people/${encodeURIComponent(person)}/forwarding`;
+  async function showForwarding() {
+    const r = await api(forwardPath);
+    const number = r.data && r.data.number;
+    $("forward-state").textContent = number
+      ? fmt("Your calls are forwarded to {number}.", { number })
+      : t("Not forwarded: your calls ring as your plan says.");
+    $("forward-state").setAttribute("data-number", number || "");
+  }
+  $("forward-set").addEventListener("click", async () => {
+    const r = await api(forwardPath, "PUT", { number: $("forward-number").value });
+    $("forward-result").textContent = r.status === 200 ? t("saved") : (r.data && r.data.error) || String(r.status);
+    await showForwarding();
+  });
+  $("forward-clear").addEventListener("click", async () => {
+    await api(forwardPath, "DELETE");
+    $("forward-result").textContent = "";
+    await showForwarding();
+  });
+
+  async function showWeek() {
+    const lang = document.documentElement.lang || "de";
+    const r = await fetch(`/api/v1/week.svg?tenant=${encodeURIComponent(tenant)}&lang=${encodeURIComponent(lang)}`,
+      { credentials: "same-origin" });
+    if (r.ok) $("week-svg").innerHTML = await r.text();
+  }
+
   async function load() {
     const [m, v, d] = await Promise.all([api("/api/v1/messages"), api("/api/v1/voicemails"), api("/api/v1/dictations")]);
     const items = [];
@@ -84,6 +111,8 @@
   }
 
   await showPresence();
+  await showForwarding();
+  await showWeek();
   await load();
   const events = new EventSource("/api/v1/desk/events");
   events.addEventListener("message", () => load());

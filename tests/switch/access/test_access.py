@@ -273,6 +273,7 @@ def test_mosquitto_files_shape() -> None:
     assert [line.split(":")[0] for line in passwd.splitlines()] == ["rufweiche", "mueller.otto"]
     assert "user mueller.otto\n" in acl
     assert "topic write rufweiche/v1/mueller/person/otto/presence/set" in acl
+    assert "topic write rufweiche/v1/mueller/person/otto/override/set" in acl  # issue 18
     assert "topic read rufweiche/v1/mueller/#" in acl
     assert "schmidt" not in acl
 

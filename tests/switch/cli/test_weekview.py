@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rules import CallInfo, load_plan, wall_instant
-from switch.cli import weekview
+from switch import weekview
 from switch.errors import WeekViewError
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -28,6 +28,18 @@ EVERY_OP: list[tuple[control.Message, dict[str, object]]] = [
         control.Presence("t", {"jan": "dnd"}),
         {"op": "presence", "tenant": "t", "states": {"jan": "dnd"}},
     ),
+    (
+        control.Forwarding("t", {"jan": "+491701234567"}),
+        {"op": "forwarding", "tenant": "t", "targets": {"jan": "+491701234567"}},
+    ),
+    (
+        control.ForwardSet("t", "jan", "+491701234567"),
+        {"op": "forward_set", "tenant": "t", "person": "jan", "number": "+491701234567"},
+    ),
+    (
+        control.ForwardSet("t", "jan", None),
+        {"op": "forward_set", "tenant": "t", "person": "jan", "number": None},
+    ),
     (control.Reload(("a.yaml",)), {"op": "reload", "paths": ["a.yaml"]}),
     (control.Reload(), {"op": "reload"}),
     (control.Drain(), {"op": "drain"}),
@@ -92,7 +104,7 @@ def test_every_op_keeps_its_json_shape_and_round_trips(
 
 def test_every_op_is_covered() -> None:
     assert {control.op_of(m) for m, _ in EVERY_OP} == set(control.OPS)
-    assert len(control.OPS) == 12
+    assert len(control.OPS) == 14
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,9 @@ rules:
             f"smtp: {{host: 127.0.0.1, port: {sink.server.port}, starttls: true, "
             f"cafile: {sink.server.cafile}}}\n"
         )
-        switch = make_switch(plans, "--settings", str(settings))
+        switch = make_switch(
+            plans, "--settings", str(settings), bare=True
+        )  # SIPp talks to the worker
         base = switch.url
         presence = f"{base}/api/v1/tenants/tischlerei-test/people/jan/presence"
         berlin = ZoneInfo("Europe/Berlin")  # the plan's time zone: the card shows its wall time

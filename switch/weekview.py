@@ -330,8 +330,9 @@ def rule_colour(grid: WeekGrid, rule: str | None) -> str:
     return PALETTE[names.index(rule) % len(PALETTE)]
 
 
-def render_svg(grid: WeekGrid) -> str:
-    """A picture of the week: days as rows, hours as columns, one coloured block per slot."""
+def render_svg(grid: WeekGrid, today: date | None = None, today_label: str = "today") -> str:
+    """A picture of the week: days as rows, hours as columns, one coloured block per slot.
+    ``today`` (the owner's page, issue 18): that day's row is framed and labelled."""
     hour_px = 36
     row_px = 30
     label_px = 170
@@ -395,6 +396,14 @@ def render_svg(grid: WeekGrid) -> str:
                     f'cy="{y + row_px / 2}" r="{min(slot_px, row_px) / 6:.1f}" fill="none" '
                     f'stroke="#FFFFFF" stroke-width="2"><title>{escape(tip)}</title></circle>'
                 )
+        if day.date == today:
+            out.append(
+                f'<rect class="today" x="4" y="{y}" width="{label_px + grid_width - 2}" '
+                f'height="{row_px}" fill="none" stroke="#111111" stroke-width="2" rx="3"/>'
+                f'<text class="today-label" x="{label_px - 8}" y="{y + row_px / 2 + 4}" '
+                f'font-size="11" font-weight="bold" text-anchor="end">'
+                f"{escape(today_label)}</text>"
+            )
         if day.notes:
             out.append(
                 f'<text x="{label_px + grid_width + 10}" y="{y + row_px / 2 + 4}" '
