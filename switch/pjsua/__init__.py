@@ -1,1 +1,11 @@
-"""The pjsua2 seam: the only package that imports pjsua2 (tests/test_architecture.py)."""
+"""The pjsua2 seam: the only package that imports pjsua2 (tests/test_architecture.py).
+
+- endpoint.py: SipEndpoint (lifecycle, UDP transport, the event pump, leg commands)
+- bypass.py: media bypass on the legs (answer with the far side's media, the re-INVITEs)
+- calls.py: Leg (the pjsua2 Call and its callbacks), SDP and stats readers
+- media.py: MediaPorts (prompts and recordings on the legs)
+- setup.py: codec priorities, quiet stdout during libCreate, the log writer
+
+Imports switch.call, switch.errors and switch.worker.seam (SipEndpoint is used by
+switch/worker/loop.py).
+"""

@@ -19,47 +19,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
-from switch.call.mediapath import Bypass, bypass_sdp
+from switch.call.mediapath import Bypass
 from switch.call.sipheaders import header_values, parse_name_addr, request_uri, uri_user
 from switch.errors import EndpointError, LegUnavailable
+from switch.pjsua import bypass
 from switch.pjsua.calls import Leg, read_stats, sdp_body
 from switch.pjsua.media import MediaPorts
+from switch.pjsua.setup import CODEC_PRIORITIES, LogWriter, quiet_stdout
 from switch.worker.seam import IncomingInvite, LegEnded, LegEvent
 
 log = logging.getLogger("switch.pjsua")
 
 MAX_LEGS = 4
 """PJSUA_MAX_CALLS of the pjsua2-python wheel: maxCalls above it is silently clamped."""
-
-# Codec priorities: G.711 first (every phone and trunk has it), G.722 for wideband phones.
-# The rest are switched off so that SDP offers stay small and nobody negotiates GSM.
-CODEC_PRIORITIES = {"PCMA/8000/1": 250, "PCMU/8000/1": 249, "G722/16000/1": 240}
-
-
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +51,6 @@ class EndpointConfig:
     user_agent: str = "Rufweiche"
     rtp_port: int = 0  # 0: a random even base below the ephemeral range, per process
     rtp_port_range: int = 1000
-
-
-class _LogWriter(pj.LogWriter):  # type: ignore[misc]
-    """pjsua2 log lines into Python logging; the endpoint only emits warnings and errors."""
-
-    def write(self, entry: Any) -> None:
-        try:
-            text = str(entry.msg).rstrip()
-            level = logging.ERROR if entry.level <= 1 else logging.WARNING
-            if "Address already in use" in text:
-                level = logging.DEBUG  # pjsua moves on to the next RTP port by itself
-            log.log(level, "pjsip: %s", text)
-        except Exception:  # never raise into pjsua2 (it may be a media thread)
-            pass
 
 
 class _Endpoint(pj.Endpoint):  # type: ignore[misc]
@@ -139,7 +106,7 @@ class SipEndpoint:
     def start(self) -> None:
         cfg = self.config
         ep = _Endpoint()
-        with _quiet_stdout():  # libCreate logs its banner to the console before any config
+        with quiet_stdout():  # libCreate logs its banner to the console before any config
             ep.libCreate()
         ep_cfg = pj.EpConfig()
         ua = ep_cfg.uaConfig
@@ -148,7 +115,7 @@ class SipEndpoint:
         ua.maxCalls = MAX_LEGS
         ua.userAgent = cfg.user_agent
         logc = ep_cfg.logConfig
-        self._writer = _LogWriter()
+        self._writer = LogWriter()
         logc.writer = self._writer
         logc.level = 2  # warnings and errors only: the hot path formats nothing else
         # pjsua hands a line to the writer only up to consoleLevel; with a writer set
@@ -455,76 +422,20 @@ class SipEndpoint:
 
     def answer_bypassed(self, caller: int, callee: int, plan: Bypass) -> bool:
         """Answer the caller with the callee's media address, re-INVITE the callee with the
-        caller's (switch/call/mediapath.py); the bridge carries the audio until the
-        callee's re-INVITE is answered, then pjsua2 is out of the media path."""
-        leg_c, leg_t = self._legs.get(caller), self._legs.get(callee)
-        if leg_c is None or leg_t is None or leg_c.ended or leg_t.ended:
+        caller's (switch/pjsua/bypass.py); the bridge carries the audio until the callee's
+        re-INVITE is answered, then pjsua2 is out of the media path."""
+        if not bypass.answer_bypassed(self._legs, caller, callee, plan, self.answer):
             return False
-        leg_c.rewrite = (plan.callee_media, plan.formats)
-        leg_c.bypassed_with, leg_t.bypassed_with = callee, caller
-        # pjsua made its SDP answer when the INVITE came in; the 200 carries ours instead,
-        # unless a 183 carried pjsua's already: then the caller gets a re-INVITE too.
-        sdp = None
-        if not leg_c.early_sdp and leg_c.local_sdp:
-            sdp = bypass_sdp(leg_c.local_sdp, plan.callee_media, plan.formats)
-        if not self.answer(caller, sdp):
-            leg_c.rewrite = None
-            leg_c.bypassed_with = leg_t.bypassed_with = None
-            return False
-        if sdp is None:
-            leg_c.reinvite_state = "due"
-        leg_t.rewrite = (plan.caller_media, plan.formats)
-        leg_t.reinvite_state = "due"
         self._reinvites_due = True
         self.bridge(caller, callee)
         return True
 
     def _restore_media(self, leg: Leg) -> None:
-        """End the bypass of ``leg``: its next SDP is pjsua's own, sent by re-INVITE."""
-        if leg.rewrite is None or leg.ended:
-            return
-        leg.rewrite = None
-        leg.bypassed_with = None
-        if leg.reinvite_state == "due":
-            leg.reinvite_state = ""  # never sent: its SDP so far was pjsua's own
-            return
-        leg.restore_due = True
-        self._reinvites_due = True
+        if bypass.restore_media(leg):
+            self._reinvites_due = True
 
     def _send_reinvites(self) -> None:
-        """Re-INVITEs of bypassed legs once their dialog is confirmed (never in a callback);
-        and of legs whose media comes back into the bridge (:meth:`_restore_media`), once
-        no re-INVITE of theirs is pending."""
-        waiting = False
-        for leg in self._legs.values():
-            if leg.restore_due and not leg.ended:
-                if leg.reinvite_state == "sent" or not leg.confirmed:
-                    waiting = True
-                    continue
-                leg.restore_due = False
-                leg.reinvite_state = "sent"
-                try:
-                    leg.reinvite(self._op())
-                except pj.Error as exc:
-                    log.warning(
-                        "leg %d: media restore re-INVITE failed: %s", leg.handle, exc.info()
-                    )
-                    leg.reinvite_state = ""
-                continue
-            if leg.reinvite_state != "due" or leg.ended:
-                continue
-            if not leg.confirmed:
-                waiting = True
-                continue
-            leg.reinvite_state = "sent"
-            try:
-                leg.reinvite(self._op())
-            except pj.Error as exc:
-                # The bridge stays: the call still works, only through pjsua2.
-                log.warning("leg %d: bypass re-INVITE failed: %s", leg.handle, exc.info())
-                leg.reinvite_state = ""
-                leg.rewrite = None
-        self._reinvites_due = waiting
+        self._reinvites_due = bypass.send_reinvites(self._legs.values(), self._op)
 
     def reject(
         self, handle: int, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()

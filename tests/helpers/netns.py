@@ -15,13 +15,19 @@ import contextlib
 import itertools
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from switch.edge.credentials import Secrets, ha1, save_secrets
 from tests.helpers.processes import REPO
+from tests.helpers.sipp import BUSINESS_E164, Sipp
 
 SWITCH_IP = "100.64.0.1"
 ROUTER_WAN = "100.64.0.2"
@@ -123,7 +129,156 @@ class Net:
         self.created.clear()
 
 
-def start_switch(net: Net, tmp: Path, settings: Path) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def network(udp_timeout: int = 30, *, office: bool = False) -> Iterator[Net]:
+    """A built :class:`Net` (with the office namespace if ``office``), closed afterwards."""
+    built = Net()
+    try:
+        built.build(udp_timeout=udp_timeout)
+        if office:
+            built.add_office()
+        yield built
+    finally:
+        built.close()
+
+
+def write_switch_files(
+    tmp: Path,
+    plan: str,
+    users: dict[str, str],
+    edge: dict[str, Any],
+    *,
+    http: str = HTTP,
+    **top: Any,
+) -> Path:
+    """The switch's files in ``tmp``: ``plans/anna.yaml`` (the text ``plan``), the edge's
+    secrets (realm ``office``, ``users`` name → password) and ``settings.yaml`` (SIP on
+    100.64.0.1:5060, SIPp on the switch host as the trunk, MQTT off; ``edge`` and ``top``
+    add to the edge's and the top-level settings). Returns the settings file."""
+    plans = tmp / "plans"
+    plans.mkdir()
+    (plans / "anna.yaml").write_text(plan)
+    secrets = tmp / "secrets.yaml"
+    hashed = {name: ha1(name, "office", password) for name, password in users.items()}
+    save_secrets(secrets, Secrets(realm="office", users=hashed))
+    settings = tmp / "settings.yaml"
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "sip": f"{SWITCH_IP}:5060",
+                "http": http,
+                "data_dir": str(tmp / "var"),
+                "dialplans": [str(plans)],
+                **top,
+                "mqtt": {"enabled": False},
+                "edge": {
+                    "secrets_file": str(secrets),
+                    "trunk_sources": ["127.0.0.0/8"],  # SIPp on the switch host is the trunk
+                    "log_level": 2,
+                    **edge,
+                },
+            }
+        )
+    )
+    return settings
+
+
+def start_baresip(
+    ns: str,
+    tmp: Path,
+    name: str,
+    ip: str,
+    account: str,
+    *,
+    ctrl: int | None = None,
+    config: Sequence[str] = (),
+    modules: Sequence[str] = (),
+    apps: Sequence[str] = (),
+    contacts: str = "",
+    flags: Sequence[str] = (),
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """baresip in ``ns`` on ``ip``:5060 (PCMU, a 440 Hz sine, RTP stats), home ``tmp/name``,
+    log ``tmp/name.log``; ``config`` lines after ``sip_listen``, more ``modules`` and
+    ``apps`` (before ``menu.so``), commands on ctrl_tcp port ``ctrl`` if given."""
+    home = tmp / name
+    home.mkdir()
+    ctrl_lines = ["module_app\tctrl_tcp.so", f"ctrl_tcp_listen\t{ip}:{ctrl}"] if ctrl else []
+    (home / "config").write_text(
+        "\n".join(
+            [
+                "poll_method\tepoll",
+                f"sip_listen\t{ip}:5060",
+                *config,
+                "audio_source\tausine,440",
+                "audio_alert\tnone",
+                "audio_player\tnone",
+                "ausrc_srate\t48000",
+                "ausrc_channels\t2",
+                "rtp_ports\t20000-20009",
+                "rtcp_mux\tno",
+                "rtp_stats\tyes",
+                "module_path\t/usr/lib/baresip/modules",
+                "module\tg711.so",
+                "module\tausine.so",
+                *(f"module\t{module}" for module in modules),
+                "module_app\taccount.so",
+                *(f"module_app\t{app}" for app in apps),
+                "module_app\tmenu.so",
+                *ctrl_lines,
+                "",
+            ]
+        )
+    )
+    (home / "accounts").write_text(account + "\n")
+    (home / "contacts").write_text(contacts)
+    log = tmp / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            in_ns(ns, ["baresip", *flags, "-f", str(home), "-n", ip]),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return proc, log
+
+
+def trunk_caller(net: Net, tmp: Path, name: str, *args: str, hold_ms: int = 4000) -> Sipp:
+    """SIPp on the switch host (the trunk) calling the business number through the edge
+    once, holding ``hold_ms``; ``args`` add to its command line (``-rtp_echo``). Not started."""
+    caller = Sipp(
+        tmp, name, "uac_via_edge.xml",
+        [f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100",
+         "-m", "1", "-d", str(hold_ms), "-timeout", "25", *args],
+    )  # fmt: skip
+    caller.cmd = in_ns(net.switch, caller.cmd)
+    return caller
+
+
+def capture(ns: str, tmp: Path, bpf: str = "udp") -> tuple[subprocess.Popen[bytes], Path]:
+    """tshark on ``eth0`` in ``ns`` into ``tmp/lan.pcap``, once it has started capturing."""
+    pcap, err = tmp / "lan.pcap", tmp / "tshark.err"
+    with err.open("wb") as out:
+        proc = subprocess.Popen(
+            in_ns(ns, ["tshark", "-i", "eth0", "-f", bpf, "-w", str(pcap)]),
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 10
+    while "Capture started" not in err.read_text(errors="replace"):
+        assert time.monotonic() < deadline, err.read_text()
+        time.sleep(0.05)
+    return proc, pcap
+
+
+def stop_capture(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(5)
+
+
+def start_switch(net: Net, tmp: Path, settings: Path, http: str = HTTP) -> subprocess.Popen[bytes]:
     with (tmp / "switch.log").open("wb") as log:
         proc = subprocess.Popen(
             in_ns(net.switch, [sys.executable, "-m", "switch", "run", "--settings", str(settings)]),
@@ -135,7 +290,7 @@ def start_switch(net: Net, tmp: Path, settings: Path) -> subprocess.Popen[bytes]
     deadline = time.monotonic() + 25
     while time.monotonic() < deadline:
         assert proc.poll() is None, (tmp / "switch.log").read_text()
-        out = sh("curl", "-s", f"http://{HTTP}/healthz", ns=net.switch, check=False)
+        out = sh("curl", "-s", f"http://{http}/healthz", ns=net.switch, check=False)
         if '"ready": true' in out:
             return proc
         time.sleep(0.3)

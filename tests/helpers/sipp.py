@@ -107,6 +107,12 @@ def sipp_argv(
     return [*argv, *extra]
 
 
+def stage_pcap(workdir: Path) -> None:
+    """The test audio (:data:`PCAP`) into ``workdir/pcap``, where the scenarios play it from."""
+    (workdir / "pcap").mkdir(exist_ok=True)
+    (workdir / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+
+
 class Sipp:
     """One SIPp process running a scenario, its traces under ``workdir`` as ``name_*``."""
 

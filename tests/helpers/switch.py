@@ -5,6 +5,7 @@ The ``make_switch`` fixture (tests/switch/conftest.py) starts one and stops it a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -12,12 +13,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.helpers.mosquitto import mosquitto_broker
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import REPO, stop_process
 
@@ -161,3 +163,29 @@ def write(path: Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+@contextlib.contextmanager
+def switch_with_mqtt(
+    tmp_path: Path, plans: Path, topic: str
+) -> Iterator[tuple[Switch, subprocess.Popen[bytes]]]:
+    """A (not yet started) :class:`Switch` publishing to a test-owned Mosquitto, and a
+    ``mosquitto_sub`` waiting (up to 40 s) for one message on ``topic`` (its stdout piped).
+    On exit the subscriber, the switch (if started) and the broker are stopped."""
+    with mosquitto_broker(tmp_path) as broker:
+        host, port = broker.address
+        switch = Switch(tmp_path, plans)
+        switch.cmd.remove("--no-mqtt")
+        switch.cmd += ["--mqtt", f"{host}:{port}"]
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic, "-C", "1", "-W", "40"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            yield switch, sub
+        finally:
+            stop_process(sub)
+            if switch.proc is not None:
+                switch.stop()

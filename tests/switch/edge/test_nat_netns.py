@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from switch.edge.credentials import Secrets, ha1, save_secrets
-from tests.helpers.netns import PHONE_IP, SWITCH_IP, Net, in_ns, sh
-from tests.helpers.processes import REPO, stop_process
+from tests.helpers.netns import (
+    PHONE_IP,
+    SWITCH_IP,
+    Net,
+    capture,
+    network,
+    sh,
+    start_baresip,
+    start_switch,
+    stop_capture,
+    trunk_caller,
+    wait_log,
+    write_switch_files,
+)
+from tests.helpers.processes import stop_process
 from tests.helpers.sipp import BUSINESS_E164, Sipp
 
 pytestmark = [
@@ -42,17 +51,13 @@ HTTP = "127.0.0.1:8088"
 
 @pytest.fixture
 def net() -> Iterator[Net]:
-    built = Net()
-    try:
-        yield built.build(udp_timeout=30)
-    finally:
-        built.close()
+    with network(udp_timeout=30) as built:
+        yield built
 
 
 def write_switch(tmp: Path, natping: int) -> Path:
-    plans = tmp / "plans"
-    plans.mkdir()
-    (plans / "anna.yaml").write_text(
+    return write_switch_files(
+        tmp,
         f"""
 tenant: buero-anna
 name: Buero Anna
@@ -65,117 +70,21 @@ rules:
   - name: to anna at home
     then:
       - {{ring: [anna.home], timeout: 15s}}
-"""
+""",
+        {"anna": "pw"},
+        {
+            "natping_interval": natping,
+            "media_relay": {"ng_listen": "127.0.0.1:2223", "delete_delay": 0},
+        },
+        http=HTTP,
     )
-    secrets = tmp / "secrets.yaml"
-    save_secrets(secrets, Secrets(realm="office", users={"anna": ha1("anna", "office", "pw")}))
-    settings = tmp / "settings.yaml"
-    settings.write_text(
-        yaml.safe_dump(
-            {
-                "sip": f"{SWITCH_IP}:5060",
-                "http": HTTP,
-                "data_dir": str(tmp / "var"),
-                "dialplans": [str(plans)],
-                "mqtt": {"enabled": False},
-                "edge": {
-                    "secrets_file": str(secrets),
-                    "trunk_sources": ["127.0.0.0/8"],  # SIPp on the switch host is the trunk
-                    "natping_interval": natping,
-                    "log_level": 2,
-                    "media_relay": {"ng_listen": "127.0.0.1:2223", "delete_delay": 0},
-                },
-            }
-        )
-    )
-    return settings
-
-
-def start_switch(net: Net, tmp: Path, settings: Path) -> subprocess.Popen[bytes]:
-    with (tmp / "switch.log").open("wb") as log:
-        proc = subprocess.Popen(
-            in_ns(net.switch, [sys.executable, "-m", "switch", "run", "--settings", str(settings)]),
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 25
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp / "switch.log").read_text()
-        out = sh("curl", "-s", f"http://{HTTP}/healthz", ns=net.switch, check=False)
-        if '"ready": true' in out:
-            return proc
-        time.sleep(0.3)
-    raise AssertionError("switch not ready:\n" + (tmp / "switch.log").read_text()[-3000:])
 
 
 def start_phone(net: Net, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    home = tmp / "anna"
-    home.mkdir()
-    (home / "config").write_text(
-        "\n".join(
-            [
-                "poll_method\tepoll",
-                f"sip_listen\t{PHONE_IP}:5060",
-                "audio_source\tausine,440",
-                "audio_alert\tnone",
-                "audio_player\tnone",
-                "ausrc_srate\t48000",
-                "ausrc_channels\t2",
-                "rtp_ports\t20000-20009",
-                "rtcp_mux\tno",
-                "rtp_stats\tyes",
-                "module_path\t/usr/lib/baresip/modules",
-                "module\tg711.so",
-                "module\tausine.so",
-                "module_app\taccount.so",
-                "module_app\tmenu.so",
-                "",
-            ]
-        )
-    )
-    (home / "accounts").write_text(
-        f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU\n"
-    )
-    (home / "contacts").write_text("")
-    log = tmp / "anna.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            in_ns(net.phone, ["baresip", "-f", str(home), "-n", PHONE_IP]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return proc, log
-
-
-def capture(net: Net, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    pcap, err = tmp / "lan.pcap", tmp / "tshark.err"
-    with err.open("wb") as out:
-        proc = subprocess.Popen(
-            in_ns(net.phone, ["tshark", "-i", "eth0", "-f", "udp", "-w", str(pcap)]),
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 10
-    while "Capture started" not in err.read_text(errors="replace"):
-        assert time.monotonic() < deadline, err.read_text()
-        time.sleep(0.05)
-    time.sleep(0.5)
-    return proc, pcap
-
-
-def wait_log(path: Path, pattern: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = path.read_text(errors="replace")
-        if re.search(pattern, text):
-            return text
-        time.sleep(0.1)
-    raise AssertionError(f"{path.name}: no {pattern!r} in:\n{path.read_text()[-3000:]}")
+    return start_baresip(
+        net.phone, tmp, "anna", PHONE_IP,
+        f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU",
+    )  # fmt: skip
 
 
 def reply_from(net_ns: str, host: str, port: int) -> bool:
@@ -199,8 +108,9 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
 ) -> None:
     started = time.monotonic()
     settings = write_switch(tmp_path, natping=10)
-    switch = start_switch(net, tmp_path, settings)
-    tshark, pcap = capture(net, tmp_path)
+    switch = start_switch(net, tmp_path, settings, HTTP)
+    tshark, pcap = capture(net.phone, tmp_path)
+    time.sleep(0.5)
     phone, phone_log = start_phone(net, tmp_path)
     caller: Sipp | None = None
     try:
@@ -227,16 +137,7 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
         idle = time.monotonic() - registered
         idle_end_wall = time.time()
 
-        caller = Sipp(
-            tmp_path,
-            "caller",
-            "uac_via_edge.xml",
-            [
-                *(f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100"),
-                *("-m", "1", "-d", "4000", "-timeout", "25", "-rtp_echo"),
-            ],
-        )
-        caller.cmd = in_ns(net.switch, caller.cmd)
+        caller = trunk_caller(net, tmp_path, "caller", "-rtp_echo")
         caller.start()
         assert caller.wait(30) == 0, caller.diagnostics()
         text = wait_log(phone_log, r"packets:", 10)
@@ -244,9 +145,7 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
         if caller is not None:
             caller.stop()
         stop_process(phone)
-        if tshark.poll() is None:
-            tshark.send_signal(signal.SIGINT)
-            tshark.wait(5)
+        stop_capture(tshark)
         stop_process(switch, grace=10)
     assert "Call established" in text or "answered" in text.lower()
     tx, rx = (int(n) for n in re.search(r"packets:\s+(\d+)\s+(\d+)", text).groups())  # type: ignore[union-attr]

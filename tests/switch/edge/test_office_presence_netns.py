@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import time
@@ -25,19 +24,22 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-import yaml
 
-from switch.edge.credentials import Secrets, ha1, save_secrets
 from tests.helpers.netns import (
     OFFICE_IP,
     PHONE_IP,
     SWITCH_IP,
     Net,
-    in_ns,
+    capture,
+    network,
     rtp_counts,
     sh,
+    start_baresip,
     start_switch,
+    stop_capture,
+    trunk_caller,
     wait_log,
+    write_switch_files,
 )
 from tests.helpers.processes import stop_process
 from tests.helpers.sipp import BUSINESS_E164, Sipp
@@ -59,19 +61,13 @@ JAN = f"sip:{TENANT}.jan@office"
 
 @pytest.fixture
 def net() -> Iterator[Net]:
-    built = Net()
-    try:
-        built.build(udp_timeout=30)
-        built.add_office()
+    with network(udp_timeout=30, office=True) as built:
         yield built
-    finally:
-        built.close()
 
 
 def write_switch(tmp: Path) -> Path:
-    plans = tmp / "plans"
-    plans.mkdir()
-    (plans / "anna.yaml").write_text(
+    return write_switch_files(
+        tmp,
         f"""
 tenant: {TENANT}
 name: Buero Anna
@@ -89,76 +85,23 @@ people:
 rules:
   - name: the office desk
     then: [{{ring: [buero.desk], timeout: 15s}}]
-"""
+""",
+        {"anna": "pw", "buero": "pw2"},
+        {
+            "natping_interval": 10,
+            "media_relay": {"ng_listen": "127.0.0.1:2225", "delete_delay": 0},
+        },
+        http=HTTP,
     )
-    secrets = tmp / "secrets.yaml"
-    users = {"anna": ha1("anna", "office", "pw"), "buero": ha1("buero", "office", "pw2")}
-    save_secrets(secrets, Secrets(realm="office", users=users))
-    settings = tmp / "settings.yaml"
-    settings.write_text(
-        yaml.safe_dump(
-            {
-                "sip": f"{SWITCH_IP}:5060",
-                "http": HTTP,
-                "data_dir": str(tmp / "var"),
-                "dialplans": [str(plans)],
-                "mqtt": {"enabled": False},
-                "edge": {
-                    "secrets_file": str(secrets),
-                    "trunk_sources": ["127.0.0.0/8"],
-                    "natping_interval": 10,
-                    "log_level": 2,
-                    "media_relay": {"ng_listen": "127.0.0.1:2225", "delete_delay": 0},
-                },
-            }
-        )
-    )
-    return settings
 
 
-def start_baresip(
+def start_phone(
     ns: str, tmp: Path, name: str, ip: str, account: str, ctrl: int, contacts: str = ""
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    home = tmp / name
-    home.mkdir()
-    (home / "config").write_text(
-        "\n".join(
-            [
-                "poll_method\tepoll",
-                f"sip_listen\t{ip}:5060",
-                "audio_source\tausine,440",
-                "audio_alert\tnone",
-                "audio_player\tnone",
-                "ausrc_srate\t48000",
-                "ausrc_channels\t2",
-                "rtp_ports\t20000-20009",
-                "rtcp_mux\tno",
-                "rtp_stats\tyes",
-                "module_path\t/usr/lib/baresip/modules",
-                "module\tg711.so",
-                "module\tausine.so",
-                "module_app\taccount.so",
-                "module_app\tcontact.so",
-                "module_app\tpresence.so",
-                "module_app\tmenu.so",
-                "module_app\tctrl_tcp.so",
-                f"ctrl_tcp_listen\t{ip}:{ctrl}",
-                "",
-            ]
-        )
-    )
-    (home / "accounts").write_text(account + "\n")
-    (home / "contacts").write_text(contacts)
-    log = tmp / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            in_ns(ns, ["baresip", "-f", str(home), "-n", ip]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return proc, log
+    return start_baresip(
+        ns, tmp, name, ip, account,
+        ctrl=ctrl, apps=("contact.so", "presence.so"), contacts=contacts,
+    )  # fmt: skip
 
 
 def jan_as_shown(ns: str, ip: str, ctrl: int) -> str | None:
@@ -212,25 +155,14 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
     net: Net, tmp_path: Path
 ) -> None:
     assert net.office is not None
-    switch = start_switch(net, tmp_path, write_switch(tmp_path))
-    pcap, err = tmp_path / "lan.pcap", tmp_path / "tshark.err"
-    with err.open("wb") as out:
-        tshark = subprocess.Popen(
-            in_ns(net.phone, ["tshark", "-i", "eth0", "-f", "udp port 5060", "-w", str(pcap)]),
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 10
-    while "Capture started" not in err.read_text(errors="replace"):
-        assert time.monotonic() < deadline, err.read_text()
-        time.sleep(0.05)
-    office, office_log = start_baresip(
+    switch = start_switch(net, tmp_path, write_switch(tmp_path), HTTP)
+    tshark, pcap = capture(net.phone, tmp_path, "udp port 5060")
+    office, office_log = start_phone(
         net.office, tmp_path, "office", OFFICE_IP,
         f'<sip:buero@office>;outbound="sip:{SWITCH_IP}:5060";auth_pass=pw2;regint=300;'
         "answermode=auto;audio_codecs=PCMU", 4450,
     )  # fmt: skip
-    anna, anna_log = start_baresip(
+    anna, anna_log = start_phone(
         net.phone, tmp_path, "anna", PHONE_IP,
         f'<sip:anna@office>;outbound="sip:{SWITCH_IP}:5060";auth_pass=pw;regint=300;'
         "answermode=auto;audio_codecs=PCMU", 4451,
@@ -249,12 +181,7 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
         assert rows["anna"][1].startswith("sip:100.64.0.2:"), rows
 
         # A trunk call to the business rings the office desk phone; audio both ways.
-        caller = Sipp(
-            tmp_path, "caller", "uac_via_edge.xml",
-            [f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100",
-             "-m", "1", "-d", "4000", "-timeout", "25", "-rtp_echo"],
-        )  # fmt: skip
-        caller.cmd = in_ns(net.switch, caller.cmd)
+        caller = trunk_caller(net, tmp_path, "caller", "-rtp_echo")
         caller.start()
         assert caller.wait(30) == 0, caller.diagnostics()
         text = wait_log(office_log, r"packets:", 10)
@@ -273,9 +200,7 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
             caller.stop()
         stop_process(anna)
         stop_process(office)
-        if tshark.poll() is None:
-            tshark.send_signal(signal.SIGINT)
-            tshark.wait(5)
+        stop_capture(tshark)
         stop_process(switch, grace=10)
     notifies = subprocess.run(
         ["tshark", "-r", str(pcap), "-Y", "sip.Method == NOTIFY && ip.src == 100.64.0.1",

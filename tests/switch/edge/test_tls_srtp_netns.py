@@ -30,19 +30,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from switch.edge.credentials import Secrets, ha1, save_secrets
 from tests.helpers.netns import (
-    HTTP,
     PHONE_IP,
     SWITCH_IP,
     Net,
     in_ns,
+    network,
     rtp_counts,
     sh,
+    start_baresip,
     start_switch,
+    trunk_caller,
     wait_log,
+    write_switch_files,
 )
 from tests.helpers.processes import stop_process
 from tests.helpers.sipp import BUSINESS_E164, Sipp
@@ -64,11 +65,8 @@ TRUNK_PORT = 5090
 
 @pytest.fixture
 def net() -> Iterator[Net]:
-    built = Net()
-    try:
-        yield built.build(udp_timeout=30)
-    finally:
-        built.close()
+    with network(udp_timeout=30) as built:
+        yield built
 
 
 def openssl(*args: str) -> None:
@@ -94,9 +92,8 @@ def make_certs(tmp: Path) -> tuple[Path, Path, Path]:
 
 def write_switch(tmp: Path, cert: Path, key: Path) -> Path:
     """The switch's files; anna's phone must use TLS + SRTP (``require_encryption``)."""
-    plans = tmp / "plans"
-    plans.mkdir()
-    (plans / "anna.yaml").write_text(
+    return write_switch_files(
+        tmp,
         f"""
 tenant: buero-anna
 name: Buero Anna
@@ -114,34 +111,17 @@ rules:
     then: [{{ring: [jan.mobile], timeout: 15s}}]
   - name: to anna at home
     then: [{{ring: [anna.home], timeout: 15s}}]
-"""
+""",
+        {"anna": "pw"},
+        {
+            "tls_listen": f"{SWITCH_IP}:5061",
+            "tls_cert": str(cert),
+            "tls_key": str(key),
+            "require_encryption": ["anna"],
+            "media_relay": {"ng_listen": "127.0.0.1:2224", "delete_delay": 0},
+        },
+        trunk=f"127.0.0.1:{TRUNK_PORT}",
     )
-    secrets = tmp / "secrets.yaml"
-    save_secrets(secrets, Secrets(realm="office", users={"anna": ha1("anna", "office", "pw")}))
-    settings = tmp / "settings.yaml"
-    settings.write_text(
-        yaml.safe_dump(
-            {
-                "sip": f"{SWITCH_IP}:5060",
-                "http": HTTP,
-                "data_dir": str(tmp / "var"),
-                "dialplans": [str(plans)],
-                "trunk": f"127.0.0.1:{TRUNK_PORT}",
-                "mqtt": {"enabled": False},
-                "edge": {
-                    "secrets_file": str(secrets),
-                    "trunk_sources": ["127.0.0.0/8"],  # SIPp on the switch host is the trunk
-                    "tls_listen": f"{SWITCH_IP}:5061",
-                    "tls_cert": str(cert),
-                    "tls_key": str(key),
-                    "require_encryption": ["anna"],
-                    "log_level": 2,
-                    "media_relay": {"ng_listen": "127.0.0.1:2224", "delete_delay": 0},
-                },
-            }
-        )
-    )
-    return settings
 
 
 def start_phone(
@@ -149,51 +129,17 @@ def start_phone(
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """baresip over TLS with mandatory SRTP (``secure``; else UDP and plain RTP); commands
     on its ctrl_tcp port 4450."""
-    home = tmp / "anna"
-    home.mkdir()
-    (home / "config").write_text(
-        "\n".join(
-            [
-                "poll_method\tepoll",
-                f"sip_listen\t{PHONE_IP}:5060",  # TLS on 5061 (PEERS.md)
-                f"sip_cafile\t{ca}",
-                "audio_source\tausine,440",
-                "audio_alert\tnone",
-                "audio_player\tnone",
-                "ausrc_srate\t48000",
-                "ausrc_channels\t2",
-                "rtp_ports\t20000-20009",
-                "rtcp_mux\tno",
-                "rtp_stats\tyes",
-                "module_path\t/usr/lib/baresip/modules",
-                "module\tg711.so",
-                "module\tausine.so",
-                "module\tsrtp.so",
-                "module_app\taccount.so",
-                "module_app\tmenu.so",
-                "module_app\tctrl_tcp.so",
-                f"ctrl_tcp_listen\t{PHONE_IP}:4450",
-                "",
-            ]
-        )
-    )
-    (home / "accounts").write_text(
+    account = (
         f"<sip:anna@{SWITCH_IP};transport=tls>;auth_pass=pw;regint=300;answermode=auto;"
-        "audio_codecs=PCMU;mediaenc=srtp-mand\n"
+        "audio_codecs=PCMU;mediaenc=srtp-mand"
         if secure
-        else f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU\n"
+        else f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU"
     )
-    (home / "contacts").write_text("")
-    log = tmp / "anna.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            in_ns(net.phone, ["baresip", "-s", "-f", str(home), "-n", PHONE_IP]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return proc, log
+    # TLS on 5061 (PEERS.md)
+    return start_baresip(
+        net.phone, tmp, "anna", PHONE_IP, account,
+        ctrl=4450, config=(f"sip_cafile\t{ca}",), modules=("srtp.so",), flags=("-s",),
+    )  # fmt: skip
 
 
 def ctrl(net: Net, command: str, params: str = "") -> None:
@@ -243,12 +189,7 @@ def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -
     try:
         wait_log(phone_log, r"200 OK.*\[1 binding\]", 15)
         # 1. The RTP-only trunk calls her number; she answers over TLS with SRTP.
-        trunk_in = Sipp(
-            tmp_path, "trunk_in", "uac_via_edge.xml",
-            [f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100",
-             "-m", "1", "-d", "4000", "-timeout", "25", "-rtp_echo"],
-        )  # fmt: skip
-        trunk_in.cmd = in_ns(net.switch, trunk_in.cmd)
+        trunk_in = trunk_caller(net, tmp_path, "trunk_in", "-rtp_echo")
         sipps.append(trunk_in)
         mark = len(phone_log.read_text(errors="replace"))
         trunk_in.start()
@@ -350,12 +291,7 @@ def test_a_plain_call_from_and_to_a_device_that_must_encrypt_is_refused_and_reco
         refused = wait_log(phone_log, r"SIP/2\.0 488 ", 15, mark)
         (rejected,) = wait_rows(tmp_path, 1)
         # To her: the trunk calls the business number, the plan rings her plain phone.
-        trunk_in = Sipp(
-            tmp_path, "trunk_in", "uac_via_edge.xml",
-            [f"{SWITCH_IP}:5060", "-s", BUSINESS_E164, "-key", "caller", "+491715550100",
-             "-m", "1", "-d", "1000", "-timeout", "25"],
-        )  # fmt: skip
-        trunk_in.cmd = in_ns(net.switch, trunk_in.cmd)
+        trunk_in = trunk_caller(net, tmp_path, "trunk_in", hold_ms=1000)
         trunk_in.start()
         assert trunk_in.wait(30) != 0, "the call to her must not be answered"
         rows = wait_rows(tmp_path, 2)

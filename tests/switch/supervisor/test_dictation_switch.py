@@ -10,17 +10,14 @@ that ``POST /api/v1/dictations/{id}/done`` sticks. A stranger's phone gets a 404
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from switch.call.prompts import DICTATION_PROMPT
-from tests.helpers.mosquitto import mosquitto_broker
 from tests.helpers.ports import LOOPBACK, free_port
-from tests.helpers.processes import stop_process
-from tests.helpers.sipp import BUSINESS, PCAP, Sipp
-from tests.helpers.switch import Switch
+from tests.helpers.sipp import BUSINESS, Sipp, stage_pcap
+from tests.helpers.switch import Switch, switch_with_mqtt
 from tests.helpers.worker import make_prompts, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
@@ -72,22 +69,11 @@ def phone(tmp_path: Path, switch: Switch, port: int, user: str, wait_ms: int) ->
 def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     seconds = make_prompts(data_dir, DICTATION_PROMPT)[DICTATION_PROMPT] + 0.3
-    (tmp_path / "pcap").mkdir()
-    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    stage_pcap(tmp_path)
     phone_port = free_port()
     dictation_plan(tmp_path / "plans", phone_port)
-    with mosquitto_broker(tmp_path) as broker:
-        host, port = broker.address
-        switch = Switch(tmp_path, tmp_path / "plans")
-        switch.cmd.remove("--no-mqtt")
-        switch.cmd += ["--mqtt", f"{host}:{port}"]
-        topic = "rufweiche/v1/test-tenant/dictation"
-        sub = subprocess.Popen(
-            ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic, "-C", "1", "-W", "40"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+    topic = "rufweiche/v1/test-tenant/dictation"
+    with switch_with_mqtt(tmp_path, tmp_path / "plans", topic) as (switch, sub):
         call = phone(tmp_path, switch, phone_port, "jan", int((seconds + 0.6) * 1000))
         try:
             switch.start()
@@ -104,9 +90,6 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
             calls = switch.calls()
         finally:
             call.stop()
-            stop_process(sub)
-            if switch.proc is not None:
-                switch.stop()
     assert sub.returncode == 0, err
     note = json.loads(out)
     (row,) = rows

@@ -8,16 +8,13 @@ MQTT notification on ``rufweiche/v1/<tenant>/voicemail`` of a test-owned broker.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from switch.call.prompts import prompt_texts
-from tests.helpers.mosquitto import mosquitto_broker
-from tests.helpers.processes import stop_process
-from tests.helpers.sipp import BUSINESS, CALLER, PCAP, caller
-from tests.helpers.switch import Switch
+from tests.helpers.sipp import BUSINESS, CALLER, caller, stage_pcap
+from tests.helpers.switch import switch_with_mqtt
 from tests.helpers.worker import make_prompts, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
@@ -27,8 +24,7 @@ def test_voicemail_is_recorded_listed_served_and_notified(tmp_path: Path) -> Non
     data_dir = tmp_path / "var"
     greeting = prompt_texts("Test")[0]
     seconds = make_prompts(data_dir, greeting)[greeting] + 0.3
-    (tmp_path / "pcap").mkdir()
-    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    stage_pcap(tmp_path)
     plans = tmp_path / "plans"
     plans.mkdir()
     write_plan(
@@ -47,18 +43,8 @@ rules:
     then: [voicemail]
 """,
     )
-    with mosquitto_broker(tmp_path) as broker:
-        host, port = broker.address
-        switch = Switch(tmp_path, plans)
-        switch.cmd.remove("--no-mqtt")
-        switch.cmd += ["--mqtt", f"{host}:{port}"]
-        topic = "rufweiche/v1/test-tenant/voicemail"
-        sub = subprocess.Popen(
-            ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic, "-C", "1", "-W", "40"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+    topic = "rufweiche/v1/test-tenant/voicemail"
+    with switch_with_mqtt(tmp_path, plans, topic) as (switch, sub):
         call = caller(
             tmp_path,
             switch.sip_port,
@@ -78,9 +64,6 @@ rules:
             calls = switch.calls()
         finally:
             call.stop()
-            stop_process(sub)
-            if switch.proc is not None:
-                switch.stop()
     assert sub.returncode == 0, err
     note = json.loads(out)
     (mail,) = mails

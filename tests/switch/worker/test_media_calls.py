@@ -18,7 +18,7 @@ import pytest
 from switch.call.prompts import prompt_texts
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
-from tests.helpers.sipp import BUSINESS, CALLER, PCAP, Sipp, caller
+from tests.helpers.sipp import BUSINESS, CALLER, PCAP, Sipp, caller, stage_pcap
 from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
@@ -142,8 +142,7 @@ def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> No
     data_dir = tmp_path / "var"
     greeting = prompt_texts("Test")[0]
     seconds = make_prompts(data_dir, greeting)[greeting] + 0.3  # + the beep
-    (tmp_path / "pcap").mkdir()
-    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    stage_pcap(tmp_path)
     dialplan = plan(tmp_path, "      - voicemail")
     worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
     wait_ms = int((seconds + 0.6) * 1000)  # speak only after the beep

@@ -136,12 +136,12 @@ def test_caller_does_not_hear_the_target_while_it_confirms(tmp_path: Path) -> No
     caller while it rings; once it answers and is asked to press 1, that bridge is cut,
     so the caller never hears e.g. a mobile mailbox's greeting; after the 1 it is back."""
     from tests.helpers.rtp import ALAW, RtpSink, rms
-    from tests.helpers.sipp import PCAP
+    from tests.helpers.sipp import stage_pcap
 
     mobile = target(tmp_path, "mobile", "uas_early_confirm.xml")
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, _ = setup(tmp_path, mobile, desk)
-    (tmp_path / "pcap" / PCAP.name).write_bytes(PCAP.read_bytes())
+    stage_pcap(tmp_path)
     sink = RtpSink()
     call = caller(
         tmp_path,

@@ -1,0 +1,49 @@
+"""The endpoint's process-wide pjsua2 set-up pieces (switch/pjsua/endpoint.py): the codec
+priorities, a quiet stdout while libCreate runs, and the log writer into Python logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pjsua2 as pj
+
+log = logging.getLogger("switch.pjsua")
+
+# Codec priorities: G.711 first (every phone and trunk has it), G.722 for wideband phones.
+# The rest are switched off so that SDP offers stay small and nobody negotiates GSM.
+CODEC_PRIORITIES = {"PCMA/8000/1": 250, "PCMU/8000/1": 249, "G722/16000/1": 240}
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """File descriptor 1 to /dev/null for the block (libCreate prints a banner)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+class LogWriter(pj.LogWriter):  # type: ignore[misc]
+    """pjsua2 log lines into Python logging; the endpoint only emits warnings and errors."""
+
+    def write(self, entry: Any) -> None:
+        try:
+            text = str(entry.msg).rstrip()
+            level = logging.ERROR if entry.level <= 1 else logging.WARNING
+            if "Address already in use" in text:
+                level = logging.DEBUG  # pjsua moves on to the next RTP port by itself
+            log.log(level, "pjsip: %s", text)
+        except Exception:  # never raise into pjsua2 (it may be a media thread)
+            pass
