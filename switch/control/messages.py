@@ -15,6 +15,10 @@ supervisor -> worker (:data:`ToWorker`)
     :class:`Drain`     ``{"op": "drain"}`` take no new calls (503), finish those in flight
     :class:`Stop`      ``{"op": "stop", "grace": seconds}`` drain, hang up after ``grace``,
                        exit 0; without ``grace`` the worker's own
+    :class:`TransferCall` ``{"op": "transfer", "call_id": id, "target": text, "by": name|null}``
+                       put the bridged call through to ``target`` (a plan device such as
+                       ``jan.mobile``, a person, an extension or a number): the console's
+                       "put through" (issue 18), the same blind transfer a REFER starts
 
 worker -> supervisor (:data:`FromWorker`)
     :class:`Ready`         ``{"op": "ready", "worker": name, "sip": "host:port", "capacity": legs}``
@@ -78,6 +82,15 @@ class Drain:
 @dataclass(frozen=True, slots=True)
 class Stop:
     grace: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCall:
+    """The console puts a bridged call through (switch/worker/loop.py feeds the flow)."""
+
+    call_id: str
+    target: str
+    by: str | None = None  # who asked (the console's user), for the worker's log
 
 
 # ----------------------------------------------------------------------- worker -> supervisor
@@ -159,7 +172,7 @@ class LimitHit:
     call_class: str | None = None
 
 
-ToWorker = Presence | Forwarding | Reload | Drain | Stop
+ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall
 FromWorker = (
     Ready
     | CallReport
@@ -179,6 +192,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "reload": Reload,
     "drain": Drain,
     "stop": Stop,
+    "transfer": TransferCall,
     "ready": Ready,
     "call": CallReport,
     "legs": Legs,
@@ -204,6 +218,8 @@ def _to_json(message: Message) -> dict[str, Any]:
             return {"op": "drain"}
         case Stop(grace):
             return {"op": "stop"} if grace is None else {"op": "stop", "grace": grace}
+        case TransferCall(call_id, target, by):
+            return {"op": "transfer", "call_id": call_id, "target": target, "by": by}
         case Ready(worker, sip, capacity):
             return {"op": "ready", "worker": worker, "sip": sip, "capacity": capacity}
         case CallReport(phase, record):
@@ -313,6 +329,10 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 return Drain()
             case "stop":
                 return Stop(_float(data, "grace"))
+            case "transfer":
+                return TransferCall(
+                    _str(data, "call_id"), _str(data, "target"), _opt_str(data, "by")
+                )
             case "ready":
                 return Ready(_str(data, "worker"), _str(data, "sip"), _int(data, "capacity", 0))
             case "call":
@@ -396,6 +416,7 @@ __all__ = [
     "Reloaded",
     "Stop",
     "ToWorker",
+    "TransferCall",
     "VoicemailFiled",
     "decode",
     "encode",

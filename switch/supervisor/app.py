@@ -70,6 +70,7 @@ from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.forwarding_api import forwarding_routes
 from switch.web.guard import AuthLayer, is_loopback
 from switch.web.messages_api import messages_routes
+from switch.web.putthrough import putthrough_routes
 from switch.web.reminders_api import reminders_routes
 from switch.web.voicemail_api import voicemail_routes
 from switch.web.week_api import week_routes
@@ -353,6 +354,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             *messages_routes(desk),
             *reminders_routes(reminders),
             *console_routes(board),
+            *putthrough_routes(sup.call_record, sup.transfer_call),
             *forwarding_routes(sup.forwarding, desk.plan_of),
             *week_routes(desk.plan_of),
         ]

@@ -230,6 +230,34 @@ class Supervisor:
             worker.name, up=up, in_use=worker.legs_in_use, capacity=worker.capacity
         )
 
+    # -- the console's "put through" (issue 18)
+
+    def call_record(self, call_id: str) -> CallRecord | None:
+        """The last report of a call in progress (None: no worker holds it)."""
+        call = self.calls.get(call_id)
+        return None if call is None else call.record
+
+    async def transfer_call(self, call_id: str, target: str, by: str | None) -> str:
+        """Ask the worker holding ``call_id`` to put it through to ``target``: ``"sent"``,
+        ``"unknown"`` (no such call), ``"not_bridged"`` (nobody answered it yet, or it
+        is in a transfer) or ``"unreachable"`` (its worker is not connected)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return "unknown"
+        record = call.record
+        if (
+            record.answered_by is None
+            or record.answer_relayed_ns is None
+            or (record.transferred_to is not None and record.transfer_outcome is None)
+        ):
+            return "not_bridged"
+        worker = next((w for w in self.workers if w.name == call.worker), None)
+        if worker is None or not await worker.send(control.TransferCall(call_id, target, by)):
+            return "unreachable"
+        log.info("call %s: put through to %s by %s (worker %s)", call_id,
+                 loggable_number(target), by, call.worker)  # fmt: skip
+        return "sent"
+
     # -- presence replication
 
     def _presence_message(self, tenant: str) -> control.Presence:

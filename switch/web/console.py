@@ -11,7 +11,7 @@
     GET /api/v1/desk/cards[?tenant=]  the cards of the calls ringing now (a page that opens
                                       late, or reconnects)
     POST /api/v1/contacts             mark a caller as a known contact (tenant, number, name)
-    POST /api/v1/calls/{id}/transfer  "put through": 501 until issue 17's blind transfer lands
+    POST /api/v1/calls/{id}/transfer  "put through": switch/web/putthrough.py
 
 Theory of operation
 -------------------
@@ -122,7 +122,10 @@ async def card_of(
         person = plan.person(person_id)
         if person is None or person_id in plan.service:
             continue  # the service itself is not "who is there" for the caller
-        people.append(presence_line(person.name, state, zone))
+        line = presence_line(person.name, state, zone)
+        # "put through" picks one of these (switch/web/putthrough.py): jan.mobile, jan.desk
+        line["targets"] = [f"{person_id}.{device}" for device in person.devices]
+        people.append(line)
     with i18n.using(lang):
         greeting = plan.spec.greeting or i18n._("{business}, good day").format(
             business=plan.announce_as
@@ -339,17 +342,6 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
             pass
         return response
 
-    async def put_through(request: web.Request) -> web.Response:
-        # Issue 17 (blind transfer) is not in this build: say so, never pretend it worked.
-        return json_response(
-            {
-                "error": "put through is not available yet: it needs the blind transfer of "
-                "issue 17",
-                "call_id": request.match_info["call_id"],
-            },
-            status=501,
-        )
-
     async def mark_known(request: web.Request) -> web.Response:
         try:
             body = await request.json()
@@ -379,7 +371,6 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
 
     take = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE)
     return [
-        declare(web.post("/api/v1/calls/{call_id}/transfer", put_through), take),
         declare(web.post("/api/v1/contacts", mark_known), take),
         declare(
             web.get("/console", page("console.html", Action.VIEW_CONSOLE)),

@@ -176,6 +176,8 @@ class Worker:
                 self.driver.draining = True
             case control.Stop(grace):
                 self.request_stop(grace)
+            case control.TransferCall(call_id, target, by):
+                self.driver.outbound.console_transfer(call_id, target, by)
             case _:
                 assert_never(message)
 

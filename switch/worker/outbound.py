@@ -187,6 +187,22 @@ class OutboundDesk:
             self._transfer(call, leg, text, event.at, None)
         return True
 
+    def console_transfer(self, call_id: str, text: str, by: str | None) -> bool:
+        """The console's "put through" (issue 18): the bridged callee's blind transfer, as
+        if its phone had sent a REFER for ``text``. False: no such call here, or not bridged."""
+        call = next((c for c in self.driver.calls.values() if c.recorder.call_id == call_id), None)
+        flow = call.flow if call is not None else None
+        if call is None or flow is None or flow.state is not CallState.BRIDGED:
+            log.warning("call %s: put through by %s refused: %s", call_id, by,
+                        "no such call" if call is None else "not bridged")  # fmt: skip
+            return False
+        leg = flow.answered_leg
+        if leg is None:
+            return False
+        log.info("call %s tenant=%s: put through by %s", call_id, call.tenant, by)
+        self._transfer(call, leg, text, time.monotonic_ns(), None)
+        return True
+
     def _transfer(
         self, call: ActiveCall, leg: int, text: str, at: int, replaces: str | None
     ) -> None:

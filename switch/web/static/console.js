@@ -57,10 +57,21 @@
     if (notes.length) node.append(el("h3", {}, t("Notes")), el("ul", { class: "notes" }, ...notes));
     const take = el("button", { class: "primary", type: "button" }, t("Take a message"));
     take.addEventListener("click", () => fillForm(card));
-    const put = el("button", { type: "button" }, t("Put through"));
+    // Put through (blind transfer): pick a person's device; the available ones first.
+    const order = { available: 0, away: 1, busy: 2, dnd: 3, offline: 4 };
+    const people = card.presence.slice().sort((a, b) => (order[a.state] ?? 5) - (order[b.state] ?? 5));
+    const pick = el("select", { class: "put-target", "aria-label": t("Put through to") },
+      ...people.flatMap((p) => (p.targets || []).map((ref) =>
+        el("option", { value: ref }, `${p.name} · ${ref.split(".").slice(1).join(".")} (${t(p.state)})`))));
+    const put = el("button", { type: "button", class: "put-through" }, t("Put through"));
     put.addEventListener("click", async () => {
-      const r = await api(`/api/v1/calls/${encodeURIComponent(card.call_id)}/transfer`, "POST", {});
-      put.textContent = r.status === 200 ? t("put through") : t("not available yet");
+      if (!pick.value) return;
+      put.disabled = true;
+      const r = await api(`/api/v1/calls/${encodeURIComponent(card.call_id)}/transfer`, "POST", { target: pick.value });
+      put.disabled = false;
+      put.textContent = r.status === 202 ? fmt("putting through to {target}", { target: pick.value })
+        : r.status === 409 ? t("answer the call first") : (r.data && r.data.error) || String(r.status);
+      if (r.status === 202) logLine(fmt("put through to {target}", { target: pick.value }));
     });
     const known = el("button", { type: "button" }, t("Known contact"));
     known.addEventListener("click", async () => {
@@ -84,7 +95,7 @@
       set.textContent = r.status === 201 ? t("saved") : (r.data && r.data.error) || String(r.status);
       await loadReminders();
     });
-    node.append(el("div", { class: "actions" }, take, put, known, later), form);
+    node.append(el("div", { class: "actions" }, take, pick, put, known, later), form);
     cards.set(card.call_id, node);
     $("cards").prepend(node);
     $("no-calls").hidden = true;

@@ -46,6 +46,10 @@ EVERY_OP: list[tuple[control.Message, dict[str, object]]] = [
     (control.Stop(2.5), {"op": "stop", "grace": 2.5}),
     (control.Stop(), {"op": "stop"}),
     (
+        control.TransferCall("abc@host", "jan.mobile", "anna"),
+        {"op": "transfer", "call_id": "abc@host", "target": "jan.mobile", "by": "anna"},
+    ),
+    (
         control.Ready("w1", "127.0.0.1:5060", 3),
         {"op": "ready", "worker": "w1", "sip": "127.0.0.1:5060", "capacity": 3},
     ),
@@ -104,7 +108,7 @@ def test_every_op_keeps_its_json_shape_and_round_trips(
 
 def test_every_op_is_covered() -> None:
     assert {control.op_of(m) for m, _ in EVERY_OP} == set(control.OPS)
-    assert len(control.OPS) == 14
+    assert len(control.OPS) == 15
 
 
 @pytest.mark.parametrize(
@@ -119,6 +123,7 @@ def test_every_op_is_covered() -> None:
         b'{"op": "call", "phase": "ringing", "record": {}}',
         b'{"op": "call", "phase": "ended", "record": {"call_id": "x"}}',
         b'{"op": "reload", "paths": "a.yaml"}',
+        b'{"op": "transfer", "call_id": "x"}',
         b'{"op": "x", "pad": "' + b"a" * control.MAX_LINE + b'"}',
     ],
 )
