@@ -126,7 +126,10 @@ def test_star_40_and_41_from_the_desk_phone_light_the_blf_key(
     add_user(secrets, "alice", "s3cret", realm="office")
     settings = tmp_path / "settings.yaml"
     settings.write_text(
-        f'edge: {{domain: office, secrets_file: "{secrets}", shm_mb: 128, children: 2}}\n',
+        # No trunk: the watcher on 127.0.0.1 is a phone that authenticates (tests/helpers/
+        # switch.py would otherwise name 127.0.0.1 the test trunk, which may only send INVITEs).
+        f'edge: {{domain: office, secrets_file: "{secrets}", shm_mb: 128, children: 2, '
+        "trunk_sources: []}\n",
         encoding="utf-8",
     )
     switch: Switch = make_switch(plans, "--settings", str(settings), bare=False)
