@@ -13,16 +13,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import aiosqlite
 import phonenumbers
 
 from switch.errors import MessageError, RecordsError
 from switch.records.rows import iso_utc, row_dict
-from switch.records.schema import connect, has_table, migrate
+from switch.records.schema import CallsDbStore, has_table
 
 URGENCIES: Final = ("normal", "urgent")
 MAX_TEXT: Final = 2000
@@ -105,27 +103,10 @@ class Message:
         }
 
 
-class MessageStore:
+class MessageStore(CallsDbStore):
     """``async with MessageStore(db_path) as store``: files, lists and closes messages."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await connect(self.db_path)
-        await migrate(self._db, path=self.db_path)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+    what = "message store"
 
     async def add(self, message: Message) -> Message:
         """Files ``message``; the same message with its ``id``."""
@@ -220,11 +201,6 @@ class MessageStore:
     ) -> int:
         """Add or replace ``(number, name, note)`` entries; how many were saved."""
         return await save_contacts(self._require(), tenant, entries)
-
-    def _require(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise MessageError("message store used outside 'async with'", field=None)
-        return self._db
 
 
 def _fields(message: Message) -> dict[str, Any]:

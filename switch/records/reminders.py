@@ -12,15 +12,11 @@ import math
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
-
-import aiosqlite
+from typing import Any, Final
 
 from switch.errors import MessageError, RecordsError
 from switch.records.rows import iso_utc, row_dict
-from switch.records.schema import connect, migrate
+from switch.records.schema import CallsDbStore
 
 MAX_NOTE: Final = 2000
 MAX_AHEAD_S: Final = 366 * 86400.0
@@ -94,27 +90,10 @@ class Reminder:
         )
 
 
-class ReminderStore:
+class ReminderStore(CallsDbStore):
     """``async with ReminderStore(db_path) as store``: files, lists, pops and closes."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await connect(self.db_path)
-        await migrate(self._db, path=self.db_path)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+    what = "reminder store"
 
     async def add(self, reminder: Reminder) -> dict[str, Any]:
         db = self._require()
@@ -186,11 +165,6 @@ class ReminderStore:
             return None
         await db.commit()
         return await self.get(row_id)
-
-    def _require(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise MessageError("reminder store used outside 'async with'", field=None)
-        return self._db
 
 
 __all__ = ["Reminder", "ReminderStore", "due_wall"]

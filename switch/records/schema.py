@@ -18,11 +18,11 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Self
 
 import aiosqlite
 
-from switch.errors import RecordsError
+from switch.errors import MessageError, RecordsError
 
 RECORDS_FILE: Final = "calls.sqlite3"
 """The database's name in the data directory (``--data-dir``): the one definition of it."""
@@ -273,3 +273,30 @@ async def has_table(db: aiosqlite.Connection, name: str) -> bool:
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
     ) as cursor:
         return await cursor.fetchone() is not None
+
+
+class CallsDbStore:
+    """A store over the calls database: ``async with Store(db_path) as store`` connects and
+    migrates, leaving closes; :meth:`_require` is the connection inside the block
+    (``what`` names the store in the error raised outside it)."""
+
+    what = "store"
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._db = await connect(self.db_path)
+        await migrate(self._db, path=self.db_path)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    def _require(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise MessageError(f"{self.what} used outside 'async with'", field=None)
+        return self._db
