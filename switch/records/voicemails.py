@@ -17,13 +17,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import aiosqlite
 
 from switch.errors import RecordsError, VoicemailError
 from switch.records.rows import CallerPolicy, apply_caller_policy, iso_utc, row_dict
-from switch.records.schema import connect, migrate
+from switch.records.schema import CallsDbStore
 
 KINDS: Final = ("voicemail", "dictation")
 
@@ -62,22 +62,10 @@ class Voicemail:
         return mail
 
 
-class VoicemailStore:
+class VoicemailStore(CallsDbStore):
     """``async with VoicemailStore(db_path) as store``: files and lists recordings."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await connect(self.db_path)
-        await migrate(self._db, path=self.db_path)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+    what = "voicemail box"
 
     async def add(self, mail: Voicemail, policy: CallerPolicy | str) -> None:
         """Files one message; a database that refuses it is a RecordsError (nothing raised
@@ -153,7 +141,7 @@ class VoicemailStore:
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
-            raise VoicemailError("voicemail box used outside 'async with'")
+            raise VoicemailError(f"{self.what} used outside 'async with'")
         return self._db
 
 
