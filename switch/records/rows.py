@@ -96,7 +96,8 @@ _LEG_COLUMNS: Final = (
 UPSERT_LEG: Final = (
     f"INSERT INTO legs (call_row, leg, {_LEG_COLUMNS}) VALUES ("
     "(SELECT id FROM calls WHERE call_id = ? AND started_wall = ?), "
-    f"{', '.join('?' * (len(_LEG_COLUMNS.split(',')) + 1))}) ON CONFLICT (call_row, leg) DO UPDATE SET "
+    f"{', '.join('?' * (len(_LEG_COLUMNS.split(',')) + 1))}) "
+    "ON CONFLICT (call_row, leg) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _LEG_COLUMNS.split(","))
     + " WHERE excluded.phase_rank >= legs.phase_rank"
 )
