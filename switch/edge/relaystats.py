@@ -135,8 +135,8 @@ def side_stats(reply: dict[str, Any]) -> dict[str, MediaStats]:
     out: dict[str, MediaStats] = {}
     for tag, (codec, packets) in received.items():
         sent = sum(received[p][1] for p in peers.get(tag, []) if p in received)
-        # rtpengine 10.5 (userspace) left its ``SSRC`` table empty here even with RTCP
-        # passing (measured): no loss, jitter or RTT to rate, so no MOS is claimed.
+        # Packet counts only: the RTCP figures (the ``SSRC`` table, filled only when an RR
+        # names an SR that passed the relay) are read by switch/supervisor/relayfigures.py.
         stats = MediaStats(codec=codec, rx_packets=packets, tx_packets=sent)
         out[tag] = stats
     return out
