@@ -200,8 +200,8 @@ def call_delays(record: CallRecord) -> dict[str, float]:
 
 
 def loss_ratio(media: MediaStats) -> float | None:
-    expected = media.rx_packets + media.rx_loss
-    return media.rx_loss / expected if expected else None
+    expected = media.rx_packets + (media.rx_loss or 0)  # None: nobody measured the loss
+    return media.rx_loss / expected if expected and media.rx_loss is not None else None
 
 
 @dataclass(slots=True)

@@ -27,17 +27,38 @@ class CallPhase(StrEnum):
     ENDED = "ended"
 
 
+class MediaSource(StrEnum):
+    """What a leg's :class:`MediaStats` are based on (docs/metrics.md "Media figures")."""
+
+    PJSUA = "pjsua"  # the worker's own RTCP (pjsua2 ``Call.getStreamStat``): bridged legs
+    RELAY_RTCP = "rtpengine-rtcp"  # rtpengine's counters + the peers' RTCP it relayed
+    RELAY_COUNTERS = "rtpengine"  # rtpengine's packet counters only (no RTCP passed)
+
+
 @dataclass(slots=True)
 class MediaStats:
-    """Per-leg media figures from RTCP (``Call.getStreamStat``), at the end of the leg."""
+    """Per-leg media figures at the end of the leg: the worker's RTCP (``Call.getStreamStat``)
+    or, for a bypassed leg, rtpengine's (switch/edge/relaystats.py); ``source`` says which."""
 
     codec: str | None = None
     rx_packets: int = 0
     tx_packets: int = 0
-    rx_loss: int = 0  # packets lost towards us
+    rx_loss: int | None = 0  # packets lost towards us; None: nobody measured it
     jitter_ms: float | None = None  # receive jitter, mean
     rtt_ms: float | None = None  # RTCP round-trip time, mean
     mos: float | None = None  # E-model estimate (switch.call.quality)
+    source: str | None = None  # a MediaSource value; None in records older than issue 16
+
+
+@dataclass(frozen=True, slots=True)
+class LegDialog:
+    """The SIP dialog of a leg as the edge (and its rtpengine) sees it: the Call-ID and the
+    far party's tag (the caller's From tag; a callee's To tag). rtpengine keys its sessions
+    by Call-ID and tag, so these find a bypassed leg's relay figures (issue 16)."""
+
+    leg: int
+    call_id: str
+    tag: str | None
 
 
 @dataclass(slots=True)
@@ -55,6 +76,9 @@ class LegRecord:
     status: int | None = None  # final SIP status of the leg (200, 486, 487, ...)
     reason: str | None = None
     media: MediaStats | None = None
+    sip_call_id: str | None = None  # the leg's own dialog (LegDialog), for rtpengine
+    sip_tag: str | None = None  # the callee's To tag
+    media_path: str | None = None  # "bypass" once its RTP went past pjsua2 (issue 16)
 
 
 @dataclass(slots=True)
@@ -90,6 +114,10 @@ class CallRecord:
     transferred_to: str | None = None  # what it asked for ("jan.mobile", "+49171...")
     transfer_outcome: str | None = None  # answered | recalled | fallback | failed
     reason: str | None = None  # why the switch refused the call itself (issue 15)
+    # Issue 16: the caller's From tag (its dialog is ``call_id``), and "bypass" once the
+    # caller's RTP went past pjsua2 (then the media figures are rtpengine's).
+    caller_tag: str | None = None
+    media_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -148,15 +148,16 @@ def mos_for(
 ) -> float | None:
     """The MOS estimate for a leg's RTCP figures; None when there is nothing sound to rate.
 
-    None when the codec has no planning values, when no packet arrived, or when the
-    figures give a negative delay (a confused peer's RTCP).
+    None when the codec has no planning values, when no packet arrived, when nobody
+    measured the loss (``rx_loss`` None), or when the figures give a negative delay (a
+    confused peer's RTCP).
     """
     codec = codec_impairment(stats.codec)
+    if codec is None or stats.rx_packets <= 0 or stats.rx_loss is None:
+        return None  # no loss figure (a relay that saw no RTCP): nothing sound to rate
     # RTCP's cumulative loss goes negative when duplicates outnumber losses (RFC 3550
     # §6.4.1): that is no loss.
     lost = max(0, stats.rx_loss)
-    if codec is None or stats.rx_packets <= 0:
-        return None
     delay = mouth_to_ear_delay_ms(stats.rtt_ms, stats.jitter_ms, packet_ms, extra_delay_ms)
     if delay < 0:
         return None

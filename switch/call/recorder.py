@@ -12,15 +12,22 @@ from dataclasses import replace
 
 from rules.decision import Decision, Target
 from switch.call import quality
-from switch.call.calllog import CallRecord, LegRecord, MediaStats
-from switch.call.events import Finished, Outcome
+from switch.call.calllog import CallRecord, LegDialog, LegRecord, MediaSource, MediaStats
+from switch.call.events import CALLER, Finished, Outcome
+
+BYPASS = "bypass"
+"""``media_path`` of a leg whose RTP went past pjsua2 (switch/call/mediapath.py)."""
 
 
 def rated(media: MediaStats | None) -> MediaStats | None:
-    """The figures with their MOS estimate (None stays None; a given MOS is kept)."""
-    if media is None or media.mos is not None:
-        return media
-    return replace(media, mos=quality.mos_for(media))
+    """The figures with their MOS estimate (None stays None; a given MOS is kept) and
+    their source (the worker's own RTCP unless they say otherwise)."""
+    if media is None:
+        return None
+    source = media.source or MediaSource.PJSUA.value
+    if media.mos is not None:
+        return replace(media, source=source)
+    return replace(media, mos=quality.mos_for(media), source=source)
 
 
 class CallRecorder:
@@ -139,6 +146,22 @@ class CallRecorder:
             record.status = status
         record.reason = reason
 
+    def dialog(self, event: LegDialog) -> None:
+        """The SIP Call-ID and far tag of a leg (:data:`CALLER` or an outbound leg)."""
+        if event.leg == CALLER:
+            self.record.caller_tag = event.tag
+            return
+        record = self._legs.get(event.leg)
+        if record is not None:
+            record.sip_call_id, record.sip_tag = event.call_id, event.tag
+
+    def bypassed(self, leg: int) -> None:
+        """The caller's and ``leg``'s RTP flow past pjsua2 (its figures say nothing now)."""
+        self.record.media_path = BYPASS
+        record = self._legs.get(leg)
+        if record is not None:
+            record.media_path = BYPASS
+
     # ------------------------------------------------------------------ the caller
 
     def caller_ended(self, media: MediaStats | None) -> None:
@@ -201,4 +224,4 @@ class CallRecorder:
         return replace(record, legs=[replace(leg) for leg in record.legs])
 
 
-__all__ = ["CallRecorder", "rated"]
+__all__ = ["BYPASS", "CallRecorder", "rated"]

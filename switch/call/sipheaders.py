@@ -153,6 +153,16 @@ def parse_name_addr(value: str) -> NameAddr:
     return NameAddr(display=display or None, uri=uri, user=uri_user(uri))
 
 
+def header_tag(message: str, name: str) -> str | None:
+    """The ``tag`` parameter of header ``name`` (From or To, RFC 3261 §19.3), if any."""
+    values = header_values(message, name)
+    if not values:
+        return None
+    params = values[0].rsplit(">", 1)[-1] if ">" in values[0] else values[0]
+    match = re.search(r";\s*tag\s*=\s*([^;\s,>]+)", params, re.IGNORECASE)
+    return match.group(1) if match else None
+
+
 _COMPACT = {"f": "from", "t": "to", "i": "call-id", "m": "contact", "v": "via"}
 
 

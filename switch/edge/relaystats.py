@@ -5,17 +5,11 @@ Theory of operation
 With the media bypass (switch/call/mediapath.py) pjsua2 no longer receives a call's RTP,
 so its RTCP figures (``Call.getStreamStat``) say nothing. rtpengine still relays every
 packet and answers an ng ``query`` (and ``delete``) by Call-ID with, per SIP tag (one
-side of the dialog), its medias and streams: codec, and per stream the packets, bytes
-and errors it *received from* that side. Its top-level ``SSRC`` table (RTCP figures:
-jitter, loss, MOS) stayed empty in our measurement even with RTCP passing, so
-:func:`side_stats` gives packets and codec, and no MOS (None: nothing sound to rate).
-A call stays queryable for ``delete_delay`` seconds after Kamailio's ``delete`` (the
-edge's BYE), so a query right after the call's end still finds it.
-
-:func:`side_stats` turns one reply into a :class:`~switch.call.calllog.MediaStats` per
-tag (rx = what that side sent and the relay received, tx = what the relay delivered to
-it); :func:`ng_query` is the I/O.
-bencode (BEP 3) is the ng protocol's encoding; :func:`bencode`/:func:`bdecode` speak it.
+side of the dialog), its medias and streams (codec; per stream the packets, bytes and
+errors it *received from* that side, and their SSRC) and an ``SSRC`` table of RTCP
+figures. :func:`side_stats` gives the packet counts per tag; what a call record takes
+of a reply (and why) is switch/supervisor/relayfigures.py. :func:`ng_command` is the
+I/O; bencode (BEP 3) is the ng protocol's encoding, :func:`bencode`/:func:`bdecode`.
 """
 
 from __future__ import annotations
@@ -141,11 +135,17 @@ def side_stats(reply: dict[str, Any]) -> dict[str, MediaStats]:
     out: dict[str, MediaStats] = {}
     for tag, (codec, packets) in received.items():
         sent = sum(received[p][1] for p in peers.get(tag, []) if p in received)
-        # rtpengine 10.5 (userspace) left its ``SSRC`` table empty here even with RTCP
-        # passing (measured): no loss, jitter or RTT to rate, so no MOS is claimed.
+        # Packet counts only: the RTCP figures (the ``SSRC`` table, filled only when an RR
+        # names an SR that passed the relay) are read by switch/supervisor/relayfigures.py.
         stats = MediaStats(codec=codec, rx_packets=packets, tx_packets=sent)
         out[tag] = stats
     return out
 
 
-__all__ = ["bdecode", "bencode", "ng_command", "ng_query", "side_stats"]
+__all__ = [
+    "bdecode",
+    "bencode",
+    "ng_command",
+    "ng_query",
+    "side_stats",
+]

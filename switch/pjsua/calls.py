@@ -18,6 +18,7 @@ import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
 from switch.call.mediapath import MediaAddress, bypass_sdp
+from switch.call.sipheaders import header_tag
 from switch.worker.seam import (
     LegConnected,
     LegDigit,
@@ -47,6 +48,12 @@ def sdp_body(whole: str) -> str | None:
 
 def _rx_sdp(prm: Any) -> str | None:
     """The SDP of the message behind a call-state event (18x or 200 with SDP)."""
+    whole = _rx_message(prm)
+    return sdp_body(whole) if whole is not None else None
+
+
+def _rx_message(prm: Any) -> str | None:
+    """The whole SIP message behind a call-state event, if one was received."""
     try:
         event = prm.e
         if event.type != pj.PJSIP_EVENT_TSX_STATE:
@@ -54,10 +61,9 @@ def _rx_sdp(prm: Any) -> str | None:
         tsx_state = event.body.tsxState
         if tsx_state.type != pj.PJSIP_EVENT_RX_MSG:
             return None
-        whole: str = tsx_state.src.rdata.wholeMsg
-    except Exception:  # a foreign object we cannot read: assume no SDP
+        return str(tsx_state.src.rdata.wholeMsg)
+    except Exception:  # a foreign object we cannot read: assume no message
         return None
-    return sdp_body(whole)
 
 
 REFER_TAKEN_OVER = 603
@@ -184,7 +190,9 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
                     state == pj.PJSIP_INV_STATE_CONFIRMED or not self.inbound
                 ):
                     self.connected = True
-                    self._emit(LegConnected(self.handle, at, str(info.callIdString)))
+                    whole = None if self.inbound else _rx_message(prm)
+                    tag = header_tag(whole, "to") if whole else None
+                    self._emit(LegConnected(self.handle, at, str(info.callIdString), tag))
             elif state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
                 self.ended = True
                 self._emit(

@@ -29,7 +29,13 @@ import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
 from switch.call.mediapath import Bypass
-from switch.call.sipheaders import header_values, parse_name_addr, request_uri, uri_user
+from switch.call.sipheaders import (
+    header_tag,
+    header_values,
+    parse_name_addr,
+    request_uri,
+    uri_user,
+)
 from switch.errors import EndpointError, LegUnavailable
 from switch.pjsua import bypass
 from switch.pjsua.calls import Leg, read_stats, sdp_body
@@ -284,6 +290,7 @@ class SipEndpoint:
                 source=str(prm.rdata.srcAddress),
                 at=at,
                 refuse=refuse[0].strip() if refuse else None,
+                from_tag=header_tag(whole, "from"),
             )
         )
 

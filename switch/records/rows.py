@@ -72,7 +72,8 @@ _CALL_COLUMNS: Final = (
     "answer_relayed_ms, ended_ms, outcome, answered_by, answered_by_service, hung_up_by, "
     "sip_status, media_codec, media_rx_packets, media_tx_packets, media_rx_loss, "
     "media_jitter_ms, media_rtt_ms, media_mos, final_action, reason, updated_wall, direction, "
-    "presented, transferred_by, transferred_to, transfer_outcome"
+    "presented, transferred_by, transferred_to, transfer_outcome, caller_tag, media_path, "
+    "media_source"
 )
 _UPDATABLE: Final = [
     c.strip() for c in _CALL_COLUMNS.split(",") if c.strip() not in ("call_id", "started_wall")
@@ -87,14 +88,16 @@ UPSERT_CALL: Final = (
 _LEG_COLUMNS: Final = (
     "target, uri, owner, is_service, step, invite_out_ms, first_18x_in_ms, answered_ms, "
     "ended_ms, status, reason, media_codec, media_rx_packets, media_tx_packets, "
-    "media_rx_loss, media_jitter_ms, media_rtt_ms, media_mos, phase_rank"
+    "media_rx_loss, media_jitter_ms, media_rtt_ms, media_mos, phase_rank, sip_call_id, "
+    "sip_tag, media_path, media_source"
 )
 # Legs only accumulate (a report holds every leg so far), so an upsert per leg suffices;
 # the call's row id comes from its key, so that a batch needs no round trip per record.
 UPSERT_LEG: Final = (
     f"INSERT INTO legs (call_row, leg, {_LEG_COLUMNS}) VALUES ("
     "(SELECT id FROM calls WHERE call_id = ? AND started_wall = ?), "
-    f"{', '.join('?' * 20)}) ON CONFLICT (call_row, leg) DO UPDATE SET "
+    f"{', '.join('?' * (len(_LEG_COLUMNS.split(',')) + 1))}) "
+    "ON CONFLICT (call_row, leg) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _LEG_COLUMNS.split(","))
     + " WHERE excluded.phase_rank >= legs.phase_rank"
 )
@@ -140,6 +143,9 @@ def call_row_values(
         record.transferred_by,
         record.transferred_to,
         record.transfer_outcome,
+        record.caller_tag,
+        record.media_path,
+        record.media.source if record.media else None,
     )
 
 
@@ -162,6 +168,10 @@ def leg_row_values(record: CallRecord, phase: str, leg: LegRecord) -> tuple[Any,
         leg.reason,
         *_media_values(leg.media),
         PHASE_RANK[phase],
+        leg.sip_call_id,
+        leg.sip_tag,
+        leg.media_path,
+        leg.media.source if leg.media else None,
     )
 
 
@@ -175,7 +185,10 @@ def row_dict(description: Sequence[Sequence[Any]], row: Sequence[Any]) -> dict[s
 
 def _media_dict(row: dict[str, Any]) -> dict[str, Any] | None:
     keys = ("codec", "rx_packets", "tx_packets", "rx_loss", "jitter_ms", "rtt_ms", "mos")
+    source = row.pop("media_source", None)  # what the figures are based on (issue 16)
     media = {k: row.pop(f"media_{k}") for k in keys}
+    if source is not None:
+        media["source"] = source
     return None if all(v is None for v in media.values()) else media
 
 

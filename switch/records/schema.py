@@ -191,6 +191,19 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX reminders_due ON reminders (due_wall);
     """,
+    # 12: media bypass (issue 16): each leg's SIP dialog as the edge's rtpengine keys it
+    # (the caller's is call_id + caller_tag; a callee's sip_call_id + sip_tag), whether its
+    # RTP went past pjsua2 ("bypass"), and what the media figures are based on
+    # (switch/call/calllog.py MediaSource: pjsua, rtpengine-rtcp, rtpengine).
+    """
+    ALTER TABLE calls ADD COLUMN caller_tag TEXT;
+    ALTER TABLE calls ADD COLUMN media_path TEXT;
+    ALTER TABLE calls ADD COLUMN media_source TEXT;
+    ALTER TABLE legs ADD COLUMN sip_call_id TEXT;
+    ALTER TABLE legs ADD COLUMN sip_tag TEXT;
+    ALTER TABLE legs ADD COLUMN media_path TEXT;
+    ALTER TABLE legs ADD COLUMN media_source TEXT;
+    """,
 )
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 

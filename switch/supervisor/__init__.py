@@ -9,6 +9,7 @@ settings.py    Settings: the settings file, validated once at load (its ``edge:`
 voicemail.py   VoicemailBox: voicemails and dictations filed by the workers
 trunkstate.py  TrunkMonitor: the trunks' registration (uac.reg_dump) for health, metrics, dashboard
 mediastate.py  rtpengine's state (running, pid, restarts) for /healthz and /metrics
+relayfigures.py  a bypassed call's media figures from rtpengine (ng query), into its record
 
 May import every other switch package except switch.worker and switch.cli.
 """

@@ -34,7 +34,7 @@ from switch.masking import loggable_number
 from switch.metrics import Metrics
 from switch.records.forwarding import ForwardingStore
 from switch.records.writer import RecordWriter
-from switch.supervisor import reload
+from switch.supervisor import relayfigures, reload
 from switch.supervisor.mediastate import relay_detail
 from switch.supervisor.settings import Settings
 from switch.supervisor.topology import edge_settings
@@ -162,6 +162,21 @@ class Supervisor:
             )
 
     def _on_call(self, worker: WorkerProcess, phase: str, record: CallRecord) -> None:
+        if phase == "ended" and self.media_relay is not None and relayfigures.wanted(record):
+            # pjsua2 saw none of a bypassed leg's RTP: file the relay's figures instead.
+            self.spawn(self._with_relay_figures(worker, record, self.media_relay))
+            return
+        if phase == "ended" and relayfigures.wanted(record):
+            record = relayfigures.fold(record, {})  # no relay of ours: pjsua2 saw nothing
+        self._file_call(worker, phase, record)
+
+    async def _with_relay_figures(
+        self, worker: WorkerProcess, record: CallRecord, relay: MediaRelay
+    ) -> None:
+        ng_listen = relay.settings.ng_listen
+        self._file_call(worker, "ended", await relayfigures.with_relay_figures(record, ng_listen))
+
+    def _file_call(self, worker: WorkerProcess, phase: str, record: CallRecord) -> None:
         plan = self.plans.plans.get(record.tenant) if record.tenant else None
         policy = getattr(plan, "store_caller", "full")
         try:

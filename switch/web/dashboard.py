@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -120,11 +121,21 @@ class DashboardState:
     # Issue 15: the SIP trunks' registration (switch/supervisor/trunkstate.py rows).
     trunks: list[dict[str, Any]] = field(default_factory=list)
 
-    def observe(self, phase: str, record: CallRecord) -> None:
+    # Issue 16: what the ended legs' media figures were based on (MediaSource values,
+    # "none" without figures), for the media card: (wall time, source), at most 1,000.
+    sources: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def observe(self, phase: str, record: CallRecord, now: float | None = None) -> None:
         """Take one call report; ``ended`` removes the call and counts it for today."""
         if phase == "ended":
             self.active.pop(record.call_id, None)
             self._count_today(record)
+            at = time.time() if now is None else now
+            answered = [leg.media for leg in record.legs if leg.answered_ns is not None]
+            if record.answer_relayed_ns is not None:
+                answered.insert(0, record.media)
+            for media in answered:
+                self.sources.append((at, (media.source or "pjsua") if media else "none"))
             return
         call = self.active.get(record.call_id)
         if call is None:
@@ -233,7 +244,16 @@ class DashboardState:
                 "hour": self.window.hour(series, now).to_json(),
             }
             for series in ("mos", "jitter", "loss", "rtt")
-        }
+        } | {"sources": self.media_sources(now)}
+
+    def media_sources(self, now: float) -> dict[str, int]:
+        """Legs ended in the window by what their figures are based on (docs/metrics.md)."""
+        since = now - 60 * self.budgets.window_minutes
+        counts: dict[str, int] = {}
+        for at, source in self.sources:
+            if at >= since:
+                counts[source] = counts.get(source, 0) + 1
+        return counts
 
     def flags(self, now: float) -> list[dict[str, Any]]:
         """Budgets exceeded now: one entry per problem, worst first, for the red banner."""

@@ -130,6 +130,7 @@ class CommandRunner:
                 if self.sip.answer_bypassed(call.caller_handle, handle, plan):
                     call.caller_answered = True
                     call.recorder.bridged(command.leg, time.monotonic_ns())
+                    call.recorder.bypassed(command.leg)
                     self.report(call, CallPhase.ANSWERED)
             elif self.sip.answer(call.caller_handle):
                 call.caller_answered = True

@@ -24,7 +24,7 @@ from rules.decision import Decision
 from rules.presence import PresenceState
 from switch.call.admission import LegBudget
 from switch.call.callflow import CallFlow
-from switch.call.calllog import CallPhase
+from switch.call.calllog import CallPhase, LegDialog
 from switch.call.events import (
     CALLER,
     CallerGone,
@@ -190,6 +190,7 @@ class CallDriver:
             started_wall=time.time(),
             invite_in_ns=invite.at,
         )
+        recorder.dialog(LegDialog(CALLER, invite.call_id, invite.from_tag))
         call = ActiveCall(key=next(self._keys), caller_handle=invite.handle, recorder=recorder)
         call.live.add(invite.handle)
         self.calls[call.key] = call
@@ -294,6 +295,7 @@ class CallDriver:
             return  # the ACK of our 200
         if event.call_id:
             call.dialogs[leg] = event.call_id
+            call.recorder.dialog(LegDialog(leg, event.call_id, event.remote_tag))
         call.recorder.leg_connected(leg, event.at)
         if leg in call.cancelled or call.finished is not None:
             # A 200 that crossed our CANCEL (RFC 3261 §9.1): the dialog exists, end it.

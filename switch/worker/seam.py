@@ -36,6 +36,7 @@ class IncomingInvite:
     # The edge's X-Rufweiche-Refuse (issue 15): "encryption" when the calling device must
     # use TLS + SRTP and did not; the worker refuses and records why.
     refuse: str | None = None
+    from_tag: str | None = None  # the caller's From tag (rtpengine's key, issue 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class LegConnected:
     handle: int
     at: int
     call_id: str | None = None  # the dialog's Call-ID (an attended transfer names it)
+    remote_tag: str | None = None  # outbound: the callee's To tag (rtpengine's key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,8 +166,13 @@ function renderMedia(s) {
     item("Jitter p95", fmtMs(m.jitter.now.p95, 1), " ms" + hour(m.jitter.hour, (q) => fmtMs(q.p95, 1))),
     item("Loss (mean)", m.loss.now.mean == null ? "—" : (m.loss.now.mean * 100).toFixed(2), " %"),
     item("RTT p95", fmtMs(m.rtt.now.p95, 0), " ms" + hour(m.rtt.hour, (q) => fmtMs(q.p95, 0))),
+    // Where the legs' figures came from (docs/metrics.md "Media"): a leg without a loss
+    // figure has no MOS, so the median above rates only the legs that were measured.
+    item("Source (legs)", Object.entries(m.sources || {}).map(([k, n]) => `${SOURCES[k] || k} ${n}`).join(" · ") || "—", ""),
   );
 }
+
+const SOURCES = { pjsua: "worker", "rtpengine-rtcp": "relay+RTCP", rtpengine: "relay, no RTCP", none: "none" };
 
 function renderWorkers(s) {
   const up = s.workers.filter((w) => w.up).length;

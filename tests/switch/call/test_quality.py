@@ -215,6 +215,7 @@ def test_negative_rtcp_loss_means_duplicates_not_loss() -> None:
         MediaStats("PCMU", rx_packets=0, rx_loss=0),  # no media at all
         MediaStats("PCMU", rx_packets=0, rx_loss=20),  # everything lost: nothing to rate
         MediaStats("PCMU", rx_packets=100, rtt_ms=-90.0),  # confused RTCP
+        MediaStats("PCMU", rx_packets=500, rx_loss=None),  # a relay that saw no RTCP
     ],
 )
 def test_mos_for_declines_what_it_cannot_rate(stats: MediaStats) -> None:

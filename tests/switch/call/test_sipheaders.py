@@ -10,6 +10,7 @@ from switch.call.sipheaders import (
     classify,
     diversion,
     from_header,
+    header_tag,
     header_values,
     history_info,
     parse_name_addr,
@@ -121,3 +122,14 @@ def test_name_addr_forms() -> None:
     assert parse_name_addr("<tel:+4930>").user == "+4930"
     assert uri_user("sip:example.org") is None
     assert uri_user("http://x") is None
+
+
+def test_header_tag_reads_the_tag_of_from_and_to() -> None:
+    message = (
+        'SIP/2.0 200 OK\r\nFrom: "A" <sip:a@h;transport=udp>;tag=abc\r\n'
+        "t: <sip:b@h>;x=1;TAG=de-f\r\nCall-ID: 1\r\n\r\n"
+    )
+    assert header_tag(message, "from") == "abc"
+    assert header_tag(message, "to") == "de-f"
+    assert header_tag("INVITE sip:x SIP/2.0\r\nTo: <sip:b@h;tag=no>\r\n\r\n", "to") is None
+    assert header_tag("INVITE sip:x SIP/2.0\r\n\r\n", "from") is None

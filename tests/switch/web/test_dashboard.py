@@ -12,7 +12,7 @@ import pytest
 
 from rules.presence import PresenceState
 from switch.access.policy import EVERYTHING, Scope
-from switch.call.calllog import CallRecord
+from switch.call.calllog import CallRecord, MediaStats
 from switch.metrics import LatencyWindow
 from switch.records.writer import RecordWriter
 from switch.web.dashboard import Budgets, DashboardState, LiveFeed
@@ -219,3 +219,16 @@ def test_snapshot_in_a_scope_shows_only_its_tenants() -> None:
     assert len(everything["active_calls"]) == 2
     nothing = state.snapshot(now, Scope(frozenset()))
     assert (nothing["active_calls"], nothing["presence"], nothing["today"]) == ([], {}, [])
+
+
+def test_the_media_card_counts_what_the_legs_figures_are_based_on() -> None:
+    s = state()
+    relay = answered_record("a", NOW - 100)
+    relay.media = MediaStats("PCMU", rx_packets=900, rx_loss=None, source="rtpengine")
+    bridged = answered_record("a", NOW - 50)
+    bridged.media = MediaStats("PCMU", rx_packets=500, rx_loss=0)  # before issue 16: pjsua
+    s.observe("ended", relay, now=NOW - 10)
+    s.observe("ended", bridged, now=NOW - 5)
+    s.observe("ended", answered_record("a", NOW - 9999), now=NOW - 3600)  # out of the window
+    # The answered target legs of these records carry no figures: "none".
+    assert s.snapshot(NOW)["media"]["sources"] == {"rtpengine": 1, "pjsua": 1, "none": 2}
