@@ -56,6 +56,8 @@ class Action(StrEnum):
     VIEW_CONSOLE = "console.view"  # the assistant's console
     VIEW_OWNER_PAGE = "owner.view"  # the owner's page
     SET_OVERRIDE = "override.set"  # day/night, forwarding of his people
+    # Issue 17: click to call (POST /api/v1/calls/dial) for the business, its permissions apply.
+    PLACE_CALL = "calls.place"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ _OWN_TENANT: Final = frozenset(
         Action.DONE_MESSAGE,
         Action.VIEW_OWNER_PAGE,
         Action.SET_OVERRIDE,
+        Action.PLACE_CALL,
     }
 )
 _ASSISTANT: Final = frozenset(
@@ -101,6 +104,7 @@ _ASSISTANT: Final = frozenset(
         Action.TAKE_MESSAGE,
         Action.READ_MESSAGES,
         Action.VIEW_CONSOLE,
+        Action.PLACE_CALL,
     }
 )
 _OPS_GLOBAL: Final = frozenset(

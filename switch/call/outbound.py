@@ -13,6 +13,10 @@ What a phone can dial (prefixes first, in any order, then the number)::
                              service): that business's number is shown, its usage counts
     110, 112                 emergency: always allowed, shown with the business's number
 
+Click to call (the HTTP API, issue 17) asks the same question through
+:func:`decide_click_to_call`: the device to ring first stands for the phone that dials,
+the business code for ``*8<code>#``, so the answer is the one dialling would get.
+
 Classes of a number (``outbound.allow`` of the plan, per person ``outbound.people``):
 internal (another device of the same plan), local and national (German fixed network),
 mobile (+49 15x/16x/17x), international (not +49), premium (+49 900, +49 137, 118xx:
@@ -205,6 +209,43 @@ def decide_outbound(
     return call
 
 
+@dataclass(frozen=True, slots=True)
+class ClickToCall:
+    """Ring ``device_uri`` (the plan device ``ring``) first; once it answered, make ``call``."""
+
+    ring: str  # "heimbuero.anna", "jan.desk"
+    device_uri: str
+    call: OutboundCall
+
+
+_NUMBER_NOISE: TypingFinal = str.maketrans("", "", " -/().")
+
+
+def decide_click_to_call(
+    plans: DialPlanSet, tenant: str, ring: str, number: str, business: str | None = None
+) -> ClickToCall | Refused:
+    """Whether the device ``ring`` of ``tenant``'s plan may call ``number`` (for the business
+    with code ``business``): exactly :func:`decide_outbound` of that device dialling it."""
+    plan = plans.plans.get(tenant)
+    if plan is None:
+        return Refused(404, f"No business {tenant!r}")
+    person_id, _, device = ring.strip().partition(".")
+    person = plan.people.get(person_id) or plan.service.get(person_id)
+    if person is None:
+        return Refused(404, f"No person {person_id!r}", tenant)
+    name = device or person.default_device
+    uri = person.devices.get(name)
+    if uri is None or not uri.startswith("sip"):
+        return Refused(404, f"No phone {person_id}.{name}", tenant, person_id)
+    dialled = number.strip().translate(_NUMBER_NOISE)
+    if business is not None:
+        dialled = f"{BUSINESS_PREFIX}{business}#{dialled}"
+    answer = decide_outbound(plans, (plan, person_id), dialled, (uri,))
+    if isinstance(answer, Refused):
+        return answer
+    return ClickToCall(f"{person_id}.{name}", uri, answer)
+
+
 def outbound_decision(call: OutboundCall) -> Decision:
     """The routing plan of an outbound call: one step, the trunk (or the internal device)."""
     uri = call.target_uri or f"tel:{call.number}"
@@ -278,12 +319,14 @@ __all__ = [
     "CLASSES",
     "EMERGENCY",
     "PRIVACY_PREFIX",
+    "ClickToCall",
     "Dialled",
     "OutboundCall",
     "OutboundLimits",
     "Refused",
     "allowed_classes",
     "classify_number",
+    "decide_click_to_call",
     "decide_outbound",
     "is_outbound_dial",
     "outbound_decision",

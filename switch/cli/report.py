@@ -13,11 +13,14 @@ from typing import TextIO
 
 import click
 
+from switch import i18n
 from switch.errors import RecordsError
 from switch.records.backend import RecordsSettings
 from switch.records.queries import month_bounds
 from switch.records.report import (
+    ENGLISH,
     FORMATS,
+    GERMAN,
     aggregate,
     load_messages,
     load_rows,
@@ -58,7 +61,8 @@ def report_main(
         print(f"report: {exc}", file=err)
         return 1
     months = with_messages(aggregate(rows), taken)
-    out.write(render_csv(months) if fmt == "csv" else render_table(month, months))
+    titles = ENGLISH if i18n.current() == "en" else GERMAN  # German unless --lang en
+    out.write(render_csv(months) if fmt == "csv" else render_table(month, months, titles))
     return 0
 
 

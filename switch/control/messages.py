@@ -19,6 +19,10 @@ supervisor -> worker (:data:`ToWorker`)
                        put the bridged call through to ``target`` (a plan device such as
                        ``jan.mobile``, a person, an extension or a number): the console's
                        "put through" (issue 18), the same blind transfer a REFER starts
+    :class:`Originate` ``{"op": "originate", "request": id, "tenant": T, "ring": ref,
+                       "number": N, "business": code|null, "by": name|null}`` click to call
+                       (issue 17): ring the device ``ring`` of ``tenant``'s plan first, then
+                       call ``number`` as the business; answered by :class:`OriginateAnswer`
 
 worker -> supervisor (:data:`FromWorker`)
     :class:`Ready`         ``{"op": "ready", "worker": name, "sip": "host:port", "capacity": legs}``
@@ -36,6 +40,9 @@ worker -> supervisor (:data:`FromWorker`)
     :class:`LimitHit`      ``{"op": "limit_hit", "tenant": T, "person": P, "reason": text,
                            "call_id": id, "call_class": c}`` an outbound call stopped by a
                            per-person limit (the supervisor audits it, issue 17)
+    :class:`OriginateAnswer` ``{"op": "originate_answer", "request": id, "status": 202|403|404|503,
+                           "reason": text, "call_id": id|null}`` what became of an
+                           :class:`Originate` (202: the person's phone rings)
 
 Messages are small; a line longer than :data:`MAX_LINE` is a protocol error
 (:class:`~switch.errors.ControlProtocolError`, as is anything else that is not one of these).
@@ -91,6 +98,20 @@ class TransferCall:
     call_id: str
     target: str
     by: str | None = None  # who asked (the console's user), for the worker's log
+
+
+@dataclass(frozen=True, slots=True)
+class Originate:
+    """Click to call (issue 17, switch/worker/originate.py): ring ``ring`` (a plan name such
+    as ``heimbuero.anna`` or ``jan.desk``) of ``tenant``, then call ``number`` as the
+    business (``business``: a business code, as ``*8<code>#`` dials it)."""
+
+    request: str  # the supervisor's id of the request; the worker's answer names it
+    tenant: str
+    ring: str
+    number: str
+    business: str | None = None
+    by: str | None = None  # who asked (the API's user), for the worker's log
 
 
 # ----------------------------------------------------------------------- worker -> supervisor
@@ -172,7 +193,19 @@ class LimitHit:
     call_class: str | None = None
 
 
-ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall
+@dataclass(frozen=True, slots=True)
+class OriginateAnswer:
+    """The worker's answer to an :class:`Originate`: 202 (ringing the person, ``call_id``
+    is the record's), 403 (not permitted: ``reason``), 404 (unknown device or business),
+    503 (no legs)."""
+
+    request: str
+    status: int
+    reason: str
+    call_id: str | None = None
+
+
+ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall | Originate
 FromWorker = (
     Ready
     | CallReport
@@ -183,6 +216,7 @@ FromWorker = (
     | Reloaded
     | VoicemailFiled
     | LimitHit
+    | OriginateAnswer
 )
 Message = ToWorker | FromWorker
 
@@ -193,6 +227,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "drain": Drain,
     "stop": Stop,
     "transfer": TransferCall,
+    "originate": Originate,
     "ready": Ready,
     "call": CallReport,
     "legs": Legs,
@@ -202,6 +237,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "reloaded": Reloaded,
     "voicemail": VoicemailFiled,
     "limit_hit": LimitHit,
+    "originate_answer": OriginateAnswer,
 }
 _OP_OF: Final = {cls: op for op, cls in OPS.items()}
 
@@ -220,6 +256,9 @@ def _to_json(message: Message) -> dict[str, Any]:
             return {"op": "stop"} if grace is None else {"op": "stop", "grace": grace}
         case TransferCall(call_id, target, by):
             return {"op": "transfer", "call_id": call_id, "target": target, "by": by}
+        case Originate(request, tenant, ring, number, business, by):
+            return {"op": "originate", "request": request, "tenant": tenant, "ring": ring,
+                    "number": number, "business": business, "by": by}  # fmt: skip
         case Ready(worker, sip, capacity):
             return {"op": "ready", "worker": worker, "sip": sip, "capacity": capacity}
         case CallReport(phase, record):
@@ -257,6 +296,9 @@ def _to_json(message: Message) -> dict[str, Any]:
                 "call_id": call_id,
                 "call_class": call_class,
             }
+        case OriginateAnswer(request, status, reason, call_id):
+            return {"op": "originate_answer", "request": request, "status": status,
+                    "reason": reason, "call_id": call_id}  # fmt: skip
     raise ControlProtocolError(f"not a control message: {message!r}")
 
 
@@ -333,6 +375,15 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 return TransferCall(
                     _str(data, "call_id"), _str(data, "target"), _opt_str(data, "by")
                 )
+            case "originate":
+                return Originate(
+                    _str(data, "request"),
+                    _str(data, "tenant"),
+                    _str(data, "ring"),
+                    _str(data, "number"),
+                    _opt_str(data, "business"),
+                    _opt_str(data, "by"),
+                )
             case "ready":
                 return Ready(_str(data, "worker"), _str(data, "sip"), _int(data, "capacity", 0))
             case "call":
@@ -373,6 +424,13 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                     _str(data, "call_id"),
                     _opt_str(data, "call_class"),
                 )
+            case "originate_answer":
+                return OriginateAnswer(
+                    _str(data, "request"),
+                    _int(data, "status"),
+                    _str(data, "reason"),
+                    _opt_str(data, "call_id"),
+                )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ControlProtocolError):
             raise
@@ -408,6 +466,8 @@ __all__ = [
     "FromWorker",
     "Legs",
     "Message",
+    "Originate",
+    "OriginateAnswer",
     "Presence",
     "PresenceSet",
     "Ready",

@@ -1,9 +1,18 @@
 """The monthly report per business, from the call records (``rufweiche report``).
 
-Per business: calls received; answered by the owner's people (``answered_by_service``
-false), answered by the secretarial service, missed; minutes the service spent on the
-phone for the business (what it bills); the average answer delay (INVITE in -> 200 OK
-relayed to the caller).
+Per business, inbound and outbound apart (issue 17). Inbound: calls received; answered
+by the owner's people (``answered_by_service`` false), answered by the secretarial
+service, missed; minutes the service spent on the phone for the business (what it
+bills); the average answer delay (INVITE in -> 200 OK relayed to the caller). Outbound
+(``direction = 'outbound'``: the business's own phones, and the calls the assistant
+placed on its behalf with ``*8<code>#`` or click to call — their ``tenant`` is the
+business shown to the callee): calls, answered, and the minutes from the callee's answer
+to the end (what the carrier bills the business).
+
+A transferred call stays the business's that was called. Who answered it first counts:
+when the service answered and put it through (or the owner's people handed it to the
+service), the service's minutes are its legs' own talk time (``legs.answered_ms`` to
+``legs.ended_ms`` of the service's legs), not the whole call's.
 
 :func:`aggregate` is pure (rows in, figures out); :func:`load_rows` reads the rows
 with :mod:`switch.records.queries`; the command line (``rufweiche report``) is
@@ -19,7 +28,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -41,6 +50,9 @@ class ReportRow:
     answered_by_service: bool
     answer_relayed_ms: float | None
     ended_ms: float | None
+    direction: str = "inbound"
+    transferred_by: str | None = None
+    service_leg_ms: float | None = None  # talk time of the service's legs (transfers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,9 @@ class BusinessMonth:
     service_minutes: float
     avg_answer_delay_s: float | None
     messages: int = 0  # messages for the owner taken by the service (issue 18): billable
+    outbound: int = 0  # calls out for the business (its phones, *8, click to call)
+    outbound_answered: int = 0
+    outbound_minutes: float = 0.0  # callee's answer to the end: billed by the carrier
 
 
 @dataclass(slots=True)
@@ -65,6 +80,9 @@ class _Sums:
     in_progress: int = 0
     service_ms: float = 0.0
     answer_delay_ms: float = 0.0
+    outbound: int = 0
+    outbound_answered: int = 0
+    outbound_ms: float = 0.0
 
     def freeze(self, tenant: str) -> BusinessMonth:
         answered = self.answered_owner + self.answered_service
@@ -77,7 +95,36 @@ class _Sums:
             in_progress=self.in_progress,
             service_minutes=self.service_ms / 60_000,
             avg_answer_delay_s=self.answer_delay_ms / answered / 1000 if answered else None,
+            outbound=self.outbound,
+            outbound_answered=self.outbound_answered,
+            outbound_minutes=self.outbound_ms / 60_000,
         )
+
+    def add_outbound(self, row: ReportRow) -> None:
+        self.outbound += 1
+        if row.answer_relayed_ms is not None:
+            self.outbound_answered += 1
+            if row.ended_ms is not None:
+                self.outbound_ms += max(0.0, row.ended_ms - row.answer_relayed_ms)
+        elif row.outcome is None:
+            self.in_progress += 1
+
+    def add_answered(self, row: ReportRow) -> None:
+        assert row.answer_relayed_ms is not None
+        self.answer_delay_ms += row.answer_relayed_ms
+        if row.transferred_by is not None:
+            # Put through: the service's share is its own legs' talk time (module docstring).
+            if row.service_leg_ms:
+                self.answered_service += 1
+                self.service_ms += max(0.0, row.service_leg_ms)
+            else:
+                self.answered_owner += 1
+        elif row.answered_by_service:
+            self.answered_service += 1
+            if row.ended_ms is not None:
+                self.service_ms += max(0.0, row.ended_ms - row.answer_relayed_ms)
+        else:
+            self.answered_owner += 1
 
 
 def aggregate(rows: Iterable[ReportRow]) -> list[BusinessMonth]:
@@ -85,15 +132,12 @@ def aggregate(rows: Iterable[ReportRow]) -> list[BusinessMonth]:
     sums: dict[str, _Sums] = {}
     for row in rows:
         s = sums.setdefault(row.tenant or NO_PLAN, _Sums())
+        if row.direction == "outbound":
+            s.add_outbound(row)
+            continue
         s.received += 1
         if row.answer_relayed_ms is not None:
-            s.answer_delay_ms += row.answer_relayed_ms
-            if row.answered_by_service:
-                s.answered_service += 1
-                if row.ended_ms is not None:
-                    s.service_ms += max(0.0, row.ended_ms - row.answer_relayed_ms)
-            else:
-                s.answered_owner += 1
+            s.add_answered(row)
         elif row.outcome is None:
             s.in_progress += 1
         else:
@@ -117,6 +161,9 @@ def total(months: Iterable[BusinessMonth]) -> BusinessMonth:
         service_minutes=sum(m.service_minutes for m in months),
         avg_answer_delay_s=delay / answered if answered else None,
         messages=sum(m.messages for m in months),
+        outbound=sum(m.outbound for m in months),
+        outbound_answered=sum(m.outbound_answered for m in months),
+        outbound_minutes=sum(m.outbound_minutes for m in months),
     )
 
 
@@ -148,7 +195,34 @@ COLUMNS: Final = (
     ("in_progress", "Active"),
     ("service_minutes", "Service min"),
     ("avg_answer_delay_s", "Avg answer s"),
+    ("outbound", "Out"),
+    ("outbound_answered", "Out answered"),
+    ("outbound_minutes", "Out min"),
 )
+GERMAN: Final = {
+    "business": "Betrieb",
+    "received": "Eingehend",
+    "answered_owner": "Betrieb angen.",
+    "answered_service": "Sekretariat",
+    "missed": "Verpasst",
+    "in_progress": "Laufend",
+    "service_minutes": "Sekr. Min",
+    "avg_answer_delay_s": "Ø Annahme s",
+    "outbound": "Ausgehend",
+    "outbound_answered": "Ausg. verbunden",
+    "outbound_minutes": "Ausg. Min",
+    "messages": "Notizen",
+    "total": "Summe",
+    "calls_in": "Anrufe im {month}",
+    "no_calls": "Keine Anrufe im {month}.",
+}
+"""The table's headings in German (``rufweiche report`` is German unless ``--lang en``)."""
+ENGLISH: Final = {
+    **dict((*COLUMNS, MESSAGES_COLUMN)),
+    "total": "total",
+    "calls_in": "Calls in {month}",
+    "no_calls": "No calls in {month}.",
+}
 
 
 def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
@@ -161,6 +235,9 @@ def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
         str(m.in_progress),
         f"{m.service_minutes:.1f}",
         "" if m.avg_answer_delay_s is None else f"{m.avg_answer_delay_s:.1f}",
+        str(m.outbound),
+        str(m.outbound_answered),
+        f"{m.outbound_minutes:.1f}",
     ]
     return [*cells, str(m.messages)] if messages else cells
 
@@ -175,12 +252,18 @@ def render_csv(months: list[BusinessMonth]) -> str:
     return out.getvalue()
 
 
-def render_table(month: str, months: list[BusinessMonth]) -> str:
+def render_table(
+    month: str, months: list[BusinessMonth], titles: Mapping[str, str] = ENGLISH
+) -> str:
+    """The month as a table with ``titles`` (:data:`ENGLISH` or :data:`GERMAN`)."""
     if not months:
-        return f"No calls in {month}.\n"
+        return titles["no_calls"].format(month=month) + "\n"
     columns = _columns(months)
     extra = columns is not COLUMNS
-    rows = [[title for _, title in columns]] + [_cells(m, extra) for m in [*months, total(months)]]
+    last = total(months)
+    cells = [_cells(m, extra) for m in [*months, last]]
+    cells[-1][0] = titles["total"]
+    rows = [[titles.get(key, title) for key, title in columns], *cells]
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
 
     def line(cells: list[str]) -> str:
@@ -190,7 +273,7 @@ def render_table(month: str, months: list[BusinessMonth]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     body = [line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
-    return f"Calls in {month}\n\n" + "\n".join(body) + "\n"
+    return titles["calls_in"].format(month=month) + "\n\n" + "\n".join(body) + "\n"
 
 
 async def load_rows(
@@ -204,12 +287,15 @@ async def load_rows(
     from the schema every node writes to (``db`` is then not used)."""
     since, until = month_bounds(month, tz)
     sql = (
-        "SELECT tenant, outcome, answered_by_service, answer_relayed_ms, ended_ms FROM calls "
-        "WHERE started_wall >= ? AND started_wall < ?"
+        "SELECT c.tenant, c.outcome, c.answered_by_service, c.answer_relayed_ms, c.ended_ms, "
+        "c.direction, c.transferred_by, "
+        "(SELECT SUM(l.ended_ms - l.answered_ms) FROM legs l WHERE l.call_row = c.id "
+        "AND l.is_service = 1 AND l.answered_ms IS NOT NULL AND l.ended_ms IS NOT NULL) "
+        "FROM calls c WHERE c.started_wall >= ? AND c.started_wall < ?"
     )
     args: list[Any] = [since, until]
     if tenant is not None:
-        sql += " AND tenant = ?"
+        sql += " AND c.tenant = ?"
         args.append(tenant)
     if records is not None and records.postgresql:
         async with existing(db.parent, records) as shared:
@@ -219,7 +305,9 @@ async def load_rows(
     else:
         async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
             found = await cursor.fetchall()
-    return [ReportRow(r[0], r[1], bool(r[2]), r[3], r[4]) for r in found]
+    return [
+        ReportRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5] or "inbound", r[6], r[7]) for r in found
+    ]
 
 
 async def load_messages(

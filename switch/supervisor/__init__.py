@@ -8,6 +8,7 @@ topology.py    worker_specs and edge_settings: what the settings and plans make 
 settings.py    Settings: the settings file, validated once at load (its ``edge:`` section too)
 voicemail.py   VoicemailBox: voicemails and dictations filed by the workers
 trunkstate.py  TrunkMonitor: the trunks' registration (uac.reg_dump) for health, metrics, dashboard
+clicktocall.py DialDesk: click to call — permission, a worker with room, Originate
 mediastate.py  rtpengine's state (running, pid, restarts) for /healthz and /metrics
 relayfigures.py  a bypassed call's media figures from rtpengine (ng query), into its record
 

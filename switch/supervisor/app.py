@@ -65,6 +65,7 @@ from switch.supervisor.topology import edge_settings, worker_specs
 from switch.supervisor.trunkstate import TrunkMonitor
 from switch.supervisor.voicemail import VoicemailBox
 from switch.web.app import make_app, serve
+from switch.web.clicktocall import clicktocall_routes
 from switch.web.console import DeskBoard, console_routes
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.forwarding_api import forwarding_routes
@@ -355,6 +356,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
             *reminders_routes(reminders),
             *console_routes(board),
             *putthrough_routes(sup.call_record, sup.transfer_call),
+            *clicktocall_routes(sup.dialer.dial),
             *forwarding_routes(sup.forwarding, desk.plan_of),
             *week_routes(desk.plan_of),
         ]

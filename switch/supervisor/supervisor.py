@@ -35,6 +35,7 @@ from switch.metrics import Metrics
 from switch.records.forwarding import ForwardingStore
 from switch.records.writer import RecordWriter
 from switch.supervisor import relayfigures, reload
+from switch.supervisor.clicktocall import DialDesk
 from switch.supervisor.mediastate import relay_detail
 from switch.supervisor.settings import Settings
 from switch.supervisor.topology import edge_settings
@@ -87,7 +88,10 @@ class Supervisor:
     # Issue 18: who else hears of every call report (the console's DeskBoard.observe).
     call_listeners: list[Callable[[str, CallRecord], None]] = field(default_factory=list)
 
+    dialer: DialDesk = field(init=False)  # issue 17: click to call (clicktocall.py)
+
     def __post_init__(self, specs: Sequence[WorkerSpec]) -> None:
+        self.dialer = DialDesk(self)
         self.workers = [
             WorkerProcess(spec, self.on_worker_message, self.on_worker_exit) for spec in specs
         ]
@@ -138,6 +142,8 @@ class Supervisor:
                     log.error("voicemail from worker %s not recorded: %s", worker.name, exc)
             case control.LimitHit():  # issue 17: a stolen phone password shows up here
                 self._limit_hit(worker, message)
+            case control.OriginateAnswer():  # issue 17: click to call (clicktocall.py)
+                self.dialer.answered(message)
             case _:
                 assert_never(message)
 

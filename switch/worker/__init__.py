@@ -4,6 +4,7 @@ loop.py           Worker: the process loop (poll, control dispatch, drain, stop)
 driver.py         CallDriver: leg events -> call-flow events; admission, routing, feature codes
 commands.py       CommandRunner: the flow's commands -> SipLegs (ActiveCall: one call's handles)
 seam.py           SipLegs (a Protocol; pjsua's SipEndpoint implements it) and the leg events
+originate.py      Originator: click to call — ring the person, then the customer
 channel.py        ControlChannel: the control channel's reader and writer threads
 timers.py         Timers: the call-flow timer heap
 config.py         WorkerConfig: what the process was started with

@@ -83,6 +83,7 @@ class ActiveCall:
     feature: bool = False
     dictation_person: str | None = None  # the dictation box: who dictates
     outbound: OutboundCall | None = None  # a call out from a business's phone (issue 17)
+    originated: bool = False  # click to call: the caller leg is ours, to the person's phone
     digits: TransferDigits = field(default_factory=TransferDigits)  # *2<number># codes
     dialogs: dict[int, str] = field(default_factory=dict)  # leg -> its Call-ID (RFC 3891)
 
@@ -119,12 +120,16 @@ class CommandRunner:
         elif isinstance(command, AnswerAndBridge):
             handle = call.legs[command.leg]
             view = call.flow.legs.get(command.leg) if call.flow is not None else None
-            plan = mediapath.choose(
-                mediapath.may_bypass(
-                    self.config.media_bypass, view.target.uri if view is not None else "tel:"
-                ),
-                self.sip.remote_sdp(call.caller_handle),
-                self.sip.remote_sdp(handle),
+            plan = (
+                None
+                if call.originated
+                else mediapath.choose(
+                    mediapath.may_bypass(
+                        self.config.media_bypass, view.target.uri if view is not None else "tel:"
+                    ),
+                    self.sip.remote_sdp(call.caller_handle),
+                    self.sip.remote_sdp(handle),
+                )
             )
             if plan is not None:
                 if self.sip.answer_bypassed(call.caller_handle, handle, plan):
@@ -132,7 +137,7 @@ class CommandRunner:
                     call.recorder.bridged(command.leg, time.monotonic_ns())
                     call.recorder.bypassed(command.leg)
                     self.report(call, CallPhase.ANSWERED)
-            elif self.sip.answer(call.caller_handle):
+            elif call.originated or self.sip.answer(call.caller_handle):
                 call.caller_answered = True
                 call.recorder.bridged(command.leg, time.monotonic_ns())
                 self.sip.bridge(call.caller_handle, handle)

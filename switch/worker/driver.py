@@ -60,6 +60,7 @@ from switch.worker.attended import AttendedTransfers
 from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
+from switch.worker.originate import Originator
 from switch.worker.outbound import OutboundDesk
 from switch.worker.ringback import Ringback, TonePorts
 from switch.worker.seam import (
@@ -116,9 +117,10 @@ class CallDriver:
         self.ringback = None if tones is None else Ringback(tones, owns_ended=media is None)
         """The ringback tone of transfers (switch/worker/ringback.py), media services or not."""
         self.outbound = OutboundDesk(self)
+        """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
+        self.originator = Originator(self)  # click to call (switch/worker/originate.py)
         self.attended = AttendedTransfers(self)
         """REFER with Replaces: two calls of this worker joined (switch/worker/attended.py)."""
-        """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
         self.commands = CommandRunner(
             config,
             legs,
@@ -291,8 +293,9 @@ class CallDriver:
         self._feed(call, LegRinging(leg, event.status, event.early_media, event.at))
 
     def _on_connected(self, call: ActiveCall, leg: int, event: LegConnected) -> None:
-        if leg == CALLER:
-            return  # the ACK of our 200
+        if leg == CALLER:  # the ACK of our 200, or the person's phone of a click to call
+            self.originator.connected(call, event)
+            return
         if event.call_id:
             call.dialogs[leg] = event.call_id
             call.recorder.dialog(LegDialog(leg, event.call_id, event.remote_tag))
@@ -339,7 +342,7 @@ class CallDriver:
             call = self.calls.get(key)
             if call is None:
                 continue
-            if call.feature:
+            if call.feature or call.flow is None:  # a feature code; a click to call ringing
                 self.sip.end(call.caller_handle)
                 continue
             self._feed(call, TimerFired(name, now))

@@ -178,6 +178,8 @@ class Worker:
                 self.request_stop(grace)
             case control.TransferCall(call_id, target, by):
                 self.driver.outbound.console_transfer(call_id, target, by)
+            case control.Originate():
+                self.driver.originator.originate(message)
             case _:
                 assert_never(message)
 

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 from rules import DialPlan
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
-from switch.call.events import IncomingCall, TransferRequested
+from switch.call.events import Finished, IncomingCall, Outcome, TransferRequested
 from switch.call.features import device_uris
 from switch.call.outbound import (
+    OutboundCall,
     OutboundLimits,
     Refused,
     decide_outbound,
@@ -98,31 +99,10 @@ class OutboundDesk:
         owner = self._owner(invite)
         answer = decide_outbound(driver.plans, owner, called_raw, uris)
         if not isinstance(answer, Refused) and owner is not None:
-            plan = owner[0]
-            refused = self.limits.check(plan, answer, time.monotonic())
-            if refused is not None:
-                answer = refused
+            answer = self.limited(owner[0], answer, invite.call_id) or answer
         if isinstance(answer, Refused):
             if answer.tenant is not None:
                 call.recorder.routed(answer.tenant)
-            if answer.limit:
-                self.limit_hits.append(answer)
-                self.driver.send(
-                    control.LimitHit(
-                        answer.tenant or "",
-                        answer.person or "",
-                        answer.reason,
-                        invite.call_id,
-                        answer.call_class,
-                    )
-                )
-                log.warning(
-                    "call %s tenant=%s person=%s: %s (audit: outbound_limit)",
-                    invite.call_id,
-                    answer.tenant,
-                    answer.person,
-                    answer.reason,
-                )
             headers = [("Reason", reason_header(answer.status, answer.reason))]
             driver.commands.reject(call, answer.status, answer.reason, headers=headers)
             return
@@ -163,9 +143,38 @@ class OutboundDesk:
         driver.send_record(call, CallPhase.STARTED)
         driver.run_pending()
 
+    def limited(self, plan: DialPlan, answer: OutboundCall, call_id: str) -> Refused | None:
+        """The per-person limits (None: within them); a hit is reported for the audit log."""
+        refused = self.limits.check(plan, answer, time.monotonic())
+        if refused is None:
+            return None
+        self.limit_hits.append(refused)
+        self.driver.send(
+            control.LimitHit(
+                refused.tenant or "",
+                refused.person or "",
+                refused.reason,
+                call_id,
+                refused.call_class,
+            )
+        )
+        log.warning(
+            "call %s tenant=%s person=%s: %s (audit: outbound_limit)",
+            call_id,
+            refused.tenant,
+            refused.person,
+            refused.reason,
+        )
+        return refused
+
     def closed(self, call: ActiveCall) -> None:
         """A call ended: international minutes count against the person's daily limit."""
         record = call.recorder.record
+        if call.originated and call.flow is None and record.outcome is None:
+            # Click to call: the person's phone never answered, nothing went out.
+            at = record.ended_ns or time.monotonic_ns()
+            call.recorder.finished(Finished(Outcome.CANCELLED, None, "caller", 487, at))
+            call.reserved = self.driver.budget.release(call.reserved)
         if call.outbound is None or record.answer_relayed_ns is None:
             return
         end = record.ended_ns or time.monotonic_ns()

@@ -59,6 +59,7 @@ ALLOWED: dict[str, set[tuple[Action, str]]] = {
             A.DONE_MESSAGE,
             A.VIEW_OWNER_PAGE,
             A.SET_OVERRIDE,
+            A.PLACE_CALL,
         )
     },
     "assistant": {
@@ -70,6 +71,7 @@ ALLOWED: dict[str, set[tuple[Action, str]]] = {
             A.TAKE_MESSAGE,
             A.READ_MESSAGES,
             A.VIEW_CONSOLE,
+            A.PLACE_CALL,
         )
     },
     "ops": {

@@ -92,6 +92,28 @@ EVERY_OP: list[tuple[control.Message, dict[str, object]]] = [
             "call_class": "mobile",
         },
     ),
+    (
+        control.Originate("r1", "t", "heimbuero.anna", "0301234567", "12", "anna"),
+        {
+            "op": "originate",
+            "request": "r1",
+            "tenant": "t",
+            "ring": "heimbuero.anna",
+            "number": "0301234567",
+            "business": "12",
+            "by": "anna",
+        },
+    ),
+    (
+        control.OriginateAnswer("r1", 202, "ringing", "c2c-1"),
+        {
+            "op": "originate_answer",
+            "request": "r1",
+            "status": 202,
+            "reason": "ringing",
+            "call_id": "c2c-1",
+        },
+    ),
 ]
 
 
@@ -108,7 +130,7 @@ def test_every_op_keeps_its_json_shape_and_round_trips(
 
 def test_every_op_is_covered() -> None:
     assert {control.op_of(m) for m, _ in EVERY_OP} == set(control.OPS)
-    assert len(control.OPS) == 15
+    assert len(control.OPS) == 17
 
 
 @pytest.mark.parametrize(

@@ -347,3 +347,24 @@ async def test_the_commands_read_the_records_section_and_see_both_nodes(tmp_path
         )
         assert export.exit_code == 0, export.output
         assert export.output.count('"node": "node-') == 2
+
+
+@pytest.mark.peer
+async def test_the_report_splits_inbound_and_outbound_on_postgresql(tmp_path: Path) -> None:
+    async with fresh_schema() as schema:
+        async with pg_writer(schema, "node-a", tmp_path) as writer:
+            inbound = make_record(answer_in_ms=999.0, answer_relayed_ms=1000.0,
+                                  ended_ms=61000.0, outcome="answered",
+                                  by_service=True)  # fmt: skip
+            out = make_record(answer_in_ms=1999.0, answer_relayed_ms=2000.0, ended_ms=122000.0,
+                              outcome="answered")  # fmt: skip
+            out.direction = "outbound"  # the assistant's *8 / click-to-call for tischlerei
+            writer.submit("ended", inbound)
+            writer.submit("ended", out)
+            await writer.flush()
+        records = settings(schema, "tool")
+        rows = await load_rows(tmp_path / "unused", "2026-10", tz="UTC", records=records)
+        (month,) = aggregate(rows)
+        assert (month.received, month.answered_service, month.outbound) == (1, 1, 1)
+        assert month.service_minutes == pytest.approx(1.0)
+        assert month.outbound_minutes == pytest.approx(2.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from pathlib import Path
@@ -61,8 +62,13 @@ def test_table_lines_up_and_says_when_empty() -> None:
         "Avg",
         "answer",
         "s",
+        "Out",
+        "Out",
+        "answered",
+        "Out",
+        "min",
     ]
-    assert body.split() == ["elektro", "1", "0", "1", "0", "0", "1.5", "2.5"]
+    assert body.split() == ["elektro", "1", "0", "1", "0", "0", "1.5", "2.5", "0", "0", "0.0"]
     assert last.split()[0] == "total"
     assert len({len(line) for line in (header, body)}) == 1
 
@@ -142,3 +148,49 @@ def test_report_errors_are_one_line(
     assert "Traceback" not in err.getvalue()
     assert len(err.getvalue().splitlines()) == 1
     assert out.getvalue() == ""
+
+
+def test_outbound_and_transferred_calls_count_apart() -> None:
+    rows = [
+        ReportRow("mueller", "answered", True, 5000.0, 65000.0),  # service, 1 min
+        # put through by the service: its leg talked 30 s, the call 3 min
+        ReportRow("mueller", "answered", False, 5000.0, 185000.0, "inbound", "heimbuero.a", 30e3),
+        ReportRow("mueller", "answered", False, 1000.0, 121000.0, "outbound"),  # 2 min out
+        ReportRow("mueller", "cancelled", False, None, 9000.0, "outbound"),  # nobody answered
+    ]
+    (m,) = aggregate(rows)
+    assert (m.received, m.answered_service, m.answered_owner) == (2, 2, 0)
+    assert m.service_minutes == pytest.approx(1.5)
+    assert (m.outbound, m.outbound_answered) == (2, 1)
+    assert m.outbound_minutes == pytest.approx(2.0)
+    assert m.missed == 0
+
+
+async def test_outbound_minutes_from_real_records_sqlite_and_german_headings(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "records.db"
+    nov, _ = month_bounds("2026-11")
+    async with RecordWriter(db) as writer:
+        inbound = make_record(tenant="mueller", started_wall=nov + 60, answer_in_ms=999.0,
+                              answer_relayed_ms=1000.0, ended_ms=61000.0, outcome="answered",
+                              by_service=True)  # fmt: skip
+        out = make_record(tenant="schmidt", started_wall=nov + 120, answer_in_ms=1999.0,
+                          answer_relayed_ms=2000.0, ended_ms=182000.0,
+                          outcome="answered")  # fmt: skip
+        out.direction = "outbound"  # placed by the assistant on behalf of schmidt (*8)
+        writer.submit("ended", inbound)
+        writer.submit("ended", out)
+    out_text, err = io.StringIO(), io.StringIO()
+    code = await asyncio.to_thread(report_main, "2026-11", None, "csv", db, out=out_text, err=err)
+    assert code == 0, err.getvalue()
+    rows = {r["business"]: r for r in csv.DictReader(io.StringIO(out_text.getvalue()))}
+    assert (rows["mueller"]["received"], rows["mueller"]["outbound"]) == ("1", "0")
+    assert (rows["schmidt"]["received"], rows["schmidt"]["outbound"]) == ("0", "1")
+    assert rows["schmidt"]["outbound_minutes"] == "3.0"
+    assert rows["mueller"]["service_minutes"] == "1.0"
+    table = io.StringIO()
+    assert await asyncio.to_thread(report_main, "2026-11", None, "table", db, out=table) == 0
+    assert table.getvalue().startswith("Anrufe im 2026-11")
+    assert "Ausgehend" in table.getvalue()
+    assert "Summe" in table.getvalue()

@@ -1,0 +1,196 @@
+"""Click to call end to end (issue 17): ``POST /api/v1/calls/dial`` against real peers.
+
+``python -m switch run`` with the Kamailio edge; Jan's desk phone is a baresip registered
+at the edge (it answers at once); the trunk is a SIPp UAS. The API rings Jan's phone
+through the edge (his registered contact) first; once it answered, the worker calls the
+customer through the trunk as the business (From and P-Asserted-Identity: the business's
+number, as the trunk's default profile prescribes) and bridges the two. A premium number
+is a 403 with a German reason and nothing reaches the trunk; the calls-per-hour limit is
+a 403 and an ``outbound_limit`` audit line; no token is a 401, another business's
+assistant a 403; every request is a ``click_to_call`` line in the audit log; the record
+is an outbound call of the business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from switch.edge.credentials import add_user
+from tests.helpers.desk import http, users_with_tokens
+from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
+from tests.helpers.sipp import Sipp
+from tests.helpers.switch import Switch
+
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    needs_kamailio,
+    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
+]
+BUSINESS_E164 = "+49301234560"
+
+
+def plans(tmp_path: Path) -> Path:
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    (folder / "test.yaml").write_text(
+        """
+tenant: tischlerei-test
+name: Tischlerei Test
+numbers: ["+49 30 1234560"]
+people:
+  jan: {name: Jan, devices: {desk: "sip:alice@office"}}
+outbound:
+  allow: [national]
+  calls_per_hour: 1
+rules:
+  - {name: jan, then: [{ring: jan.desk, timeout: 10s}]}
+""",
+        encoding="utf-8",
+    )
+    (folder / "other.yaml").write_text(
+        """
+tenant: elektro-test
+name: Elektro Test
+numbers: ["+49 30 5550000"]
+people:
+  sven: {name: Sven, devices: {desk: "sip:sven@127.0.0.1:9"}}
+rules:
+  - {name: sven, then: [{ring: sven.desk}]}
+""",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def post(url: str, token: str | None, body: Any) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def audit(tmp_path: Path, event: str) -> list[dict[str, Any]]:
+    path = tmp_path / "var" / "audit.jsonl"
+    if not path.exists():
+        return []
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [e for e in entries if e["event"] == event]
+
+
+async def until(check: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_click_to_call_rings_jan_first_then_the_customer_as_the_business(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", PASSWORD, realm="office")
+    data = tmp_path / "var"
+    data.mkdir()
+    tokens = users_with_tokens(data / "users.yaml")
+    trunk = Sipp(tmp_path, "trunk", "uas_answer_bye.xml", ["-m", "1", "-timeout", "60"])
+    trunk.start()
+    trunk.wait_bound()
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        json.dumps(
+            {
+                "edge_mode": "managed",
+                # jan's phone registers from 127.0.0.1: no trunk source there
+                "edge": {"secrets_file": str(secrets), "trunk_sources": []},
+                "trunk": trunk.address,
+            }
+        )
+    )
+    switch = Switch(tmp_path, plans(tmp_path), "--settings", str(settings))
+    phone = baresip_phone(tmp_path, switch.sip_port, "alice", PASSWORD)
+    dial = f"{switch.url}/api/v1/calls/dial"
+    try:
+        await asyncio.to_thread(switch.start)
+        await phone.start()
+        await until(lambda: "binding" in phone.output(), 15, "jan's phone registered")
+        call = {"ring": "jan.desk", "number": "030 5551234", "tenant": "tischlerei-test"}
+        # nobody: 401; another business's assistant: 403; bad input: 400
+        assert (await asyncio.to_thread(post, dial, None, call))[0] == 401
+        status, body = await asyncio.to_thread(post, dial, tokens["susi"], call)
+        assert status == 403, body
+        status, body = await asyncio.to_thread(post, dial, tokens["otto"], {"ring": "jan"})
+        assert status == 400
+        assert "number" in body["error"]
+        # premium: refused with the reason, in German; nothing rings
+        premium = {**call, "number": "0900 1234567"}
+        status, body = await asyncio.to_thread(post, dial, tokens["otto"], premium)
+        assert status == 403, body
+        assert body["error"] == (
+            "Anruf nicht möglich: Premium-Nummern (0900, 0137, 118xx) sind für jan gesperrt"
+        )
+        # the real one: 202, jan's phone rings (and answers), then the trunk gets the INVITE
+        status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
+        assert status == 202, body
+        assert body["status"] == "ringing"
+        call_id = body["id"]
+        code = await asyncio.to_thread(trunk.wait, 30)
+        assert code == 0, trunk.diagnostics() + phone.output() + switch.output()[-4000:]
+        (invite,) = trunk.received("INVITE")
+        assert invite.startswith("INVITE sip:+49305551234@")
+        assert re.search(rf"^From: .*<sip:{re.escape(BUSINESS_E164)}@", invite, re.M), invite
+        assert re.search(
+            rf"^P-Asserted-Identity: <sip:{re.escape(BUSINESS_E164)}@", invite, re.M
+        ), invite
+        assert "Call established" in phone.output()  # jan answered before the trunk rang
+        # the limit (1 call per hour): 403, audited; still one INVITE at the trunk
+        status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
+        assert status == 403, body
+        assert body["error"] == "Anruf nicht möglich: Grenze erreicht: 1 Anrufe pro Stunde"
+        assert len(trunk.received("INVITE")) == 1
+        hits = await until(lambda: audit(tmp_path, "outbound_limit"), 10, "the limit audited")
+        assert (hits[0]["who"], hits[0]["tenant"]) == ("jan", "tischlerei-test")
+        requests = audit(tmp_path, "click_to_call")
+        assert [(e["who"], e["status"]) for e in requests] == [
+            ("susi", 403),
+            ("otto", 403),
+            ("otto", 202),
+            ("otto", 403),
+        ], requests
+        assert requests[2]["call_id"] == call_id
+        assert requests[2]["number"] == "030 5551234"
+
+        def record() -> dict[str, Any] | None:
+            calls = http(f"{switch.url}/api/v1/calls", tokens["otto"])["calls"]
+            found = next((c for c in calls if c["call_id"] == call_id), None)
+            return found if found and found.get("outcome") else None
+
+        row = await until(record, 15, "the call's record")
+        assert row["direction"] == "outbound"
+        assert row["tenant"] == "tischlerei-test"
+        assert row["presented"] == BUSINESS_E164
+        assert row["outcome"] == "answered"
+        assert row["called"] == "+49305551234"
+    finally:
+        await phone.stop()
+        await asyncio.to_thread(switch.stop)
+        trunk.stop()
