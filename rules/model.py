@@ -245,9 +245,17 @@ class Announcement(Spec):
     announcement: Text
 
 
+class QueueStep(Spec):
+    """``{queue: heimbuero}``: wait in a queue of the secretarial service (issue 19). The queue
+    itself is defined once, in the settings (docs/queues.md); when it gives up on the caller
+    (maximum wait, queue full, nobody logged in) the rule's next steps or final action run."""
+
+    queue: Name
+
+
 def _step_tag(value: Any) -> str:
     if isinstance(value, dict):
-        for tag in ("ring", "reject", "announcement"):
+        for tag in ("ring", "reject", "announcement", "queue"):
             if tag in value:
                 return "=" + tag
         return "=ring"  # the likeliest intent; its errors name the unknown key
@@ -258,7 +266,8 @@ StepForm = Annotated[
     Annotated[Literal["reject", "voicemail"], Tag("=word")]
     | Annotated[Ring, Tag("=ring")]
     | Annotated[Reject, Tag("=reject")]
-    | Annotated[Announcement, Tag("=announcement")],
+    | Annotated[Announcement, Tag("=announcement")]
+    | Annotated[QueueStep, Tag("=queue")],
     Discriminator(_step_tag),
 ]
 

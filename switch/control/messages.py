@@ -37,6 +37,9 @@ worker -> supervisor (:data:`FromWorker`)
                            "call_id": id, "call_class": c}`` an outbound call stopped by a
                            per-person limit (the supervisor audits it, issue 17)
 
+Queues (issue 19): the ``queue_*`` ops of switch/control/queueops.py (the queue lives in
+the supervisor, switch/supervisor/queues.py), in the same unions and the same codec.
+
 Messages are small; a line longer than :data:`MAX_LINE` is a protocol error
 (:class:`~switch.errors.ControlProtocolError`, as is anything else that is not one of these).
 """
@@ -49,6 +52,22 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from switch.call.calllog import CallPhase, CallRecord
+from switch.control.queueops import (
+    QUEUE_OPS,
+    QueueCallBack,
+    QueueCallback,
+    QueueCallbackDone,
+    QueueFromWorker,
+    QueueGiveUp,
+    QueueJoin,
+    QueueMember,
+    QueueOffer,
+    QueueResult,
+    QueueToWorker,
+    QueueUpdate,
+    queue_fields,
+    queue_message,
+)
 from switch.errors import ControlProtocolError
 
 MAX_LINE: Final = 1 << 20
@@ -172,7 +191,7 @@ class LimitHit:
     call_class: str | None = None
 
 
-ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall
+ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall | QueueToWorker
 FromWorker = (
     Ready
     | CallReport
@@ -183,6 +202,7 @@ FromWorker = (
     | Reloaded
     | VoicemailFiled
     | LimitHit
+    | QueueFromWorker
 )
 Message = ToWorker | FromWorker
 
@@ -202,6 +222,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "reloaded": Reloaded,
     "voicemail": VoicemailFiled,
     "limit_hit": LimitHit,
+    **QUEUE_OPS,
 }
 _OP_OF: Final = {cls: op for op, cls in OPS.items()}
 
@@ -257,6 +278,18 @@ def _to_json(message: Message) -> dict[str, Any]:
                 "call_id": call_id,
                 "call_class": call_class,
             }
+        case (
+            QueueOffer()
+            | QueueUpdate()
+            | QueueGiveUp()
+            | QueueCallBack()
+            | QueueJoin()
+            | QueueResult()
+            | QueueCallback()
+            | QueueMember()
+            | QueueCallbackDone()
+        ):
+            return {"op": _OP_OF[type(message)], **queue_fields(message)}
     raise ControlProtocolError(f"not a control message: {message!r}")
 
 
@@ -377,6 +410,8 @@ def _from_json(data: Mapping[str, Any]) -> Message:
         if isinstance(exc, ControlProtocolError):
             raise
         raise ControlProtocolError(f"control message {op!r}: {exc}") from exc
+    if isinstance(op, str) and op in QUEUE_OPS:
+        return queue_message(op, data)
     raise ControlProtocolError(f"control message with unknown op {op!r}")
 
 
@@ -407,9 +442,21 @@ __all__ = [
     "Forwarding",
     "FromWorker",
     "Legs",
+    "LimitHit",
     "Message",
     "Presence",
     "PresenceSet",
+    "QueueCallBack",
+    "QueueCallback",
+    "QueueCallbackDone",
+    "QueueGiveUp",
+    "QueueJoin",
+    "QueueMember",
+    "QueueOffer",
+    "QueueFromWorker",
+    "QueueResult",
+    "QueueToWorker",
+    "QueueUpdate",
     "Ready",
     "Reload",
     "ReloadFailed",

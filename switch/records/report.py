@@ -54,6 +54,8 @@ class BusinessMonth:
     service_minutes: float
     avg_answer_delay_s: float | None
     messages: int = 0  # messages for the owner taken by the service (issue 18): billable
+    # Issue 19: callers who hung up while waiting in a queue (also counted as missed).
+    abandoned: int = 0
 
 
 @dataclass(slots=True)
@@ -65,6 +67,7 @@ class _Sums:
     in_progress: int = 0
     service_ms: float = 0.0
     answer_delay_ms: float = 0.0
+    abandoned: int = 0
 
     def freeze(self, tenant: str) -> BusinessMonth:
         answered = self.answered_owner + self.answered_service
@@ -77,6 +80,7 @@ class _Sums:
             in_progress=self.in_progress,
             service_minutes=self.service_ms / 60_000,
             avg_answer_delay_s=self.answer_delay_ms / answered / 1000 if answered else None,
+            abandoned=self.abandoned,
         )
 
 
@@ -98,6 +102,7 @@ def aggregate(rows: Iterable[ReportRow]) -> list[BusinessMonth]:
             s.in_progress += 1
         else:
             s.missed += 1
+            s.abandoned += row.outcome == "abandoned"
     return [sums[t].freeze(t) for t in sorted(sums)]
 
 
@@ -117,6 +122,7 @@ def total(months: Iterable[BusinessMonth]) -> BusinessMonth:
         service_minutes=sum(m.service_minutes for m in months),
         avg_answer_delay_s=delay / answered if answered else None,
         messages=sum(m.messages for m in months),
+        abandoned=sum(m.abandoned for m in months),
     )
 
 
@@ -131,12 +137,14 @@ def with_messages(months: list[BusinessMonth], taken: dict[str, int]) -> list[Bu
 
 
 MESSAGES_COLUMN: Final = ("messages", "Messages")
+OPTIONAL_COLUMNS: Final = (MESSAGES_COLUMN, ("abandoned", "Abandoned"))  # abandoned: issue 19
 
 
 def _columns(months: list[BusinessMonth]) -> tuple[tuple[str, str], ...]:
     # The messages column only when the month has any, so reports of a switch without the
     # console read as before.
-    return (*COLUMNS, MESSAGES_COLUMN) if any(m.messages for m in months) else COLUMNS
+    extra = tuple(c for c in OPTIONAL_COLUMNS if any(getattr(m, c[0]) for m in months))
+    return (*COLUMNS, *extra) if extra else COLUMNS
 
 
 COLUMNS: Final = (
@@ -151,7 +159,7 @@ COLUMNS: Final = (
 )
 
 
-def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
+def _cells(m: BusinessMonth, columns: tuple[tuple[str, str], ...] = COLUMNS) -> list[str]:
     cells = [
         m.tenant,
         str(m.received),
@@ -162,7 +170,7 @@ def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
         f"{m.service_minutes:.1f}",
         "" if m.avg_answer_delay_s is None else f"{m.avg_answer_delay_s:.1f}",
     ]
-    return [*cells, str(m.messages)] if messages else cells
+    return [*cells, *(str(getattr(m, key)) for key, _ in columns[len(COLUMNS) :])]
 
 
 def render_csv(months: list[BusinessMonth]) -> str:
@@ -171,7 +179,7 @@ def render_csv(months: list[BusinessMonth]) -> str:
     columns = _columns(months)
     writer.writerow([key for key, _ in columns])
     for m in months:
-        writer.writerow(_cells(m, columns is not COLUMNS))
+        writer.writerow(_cells(m, columns))
     return out.getvalue()
 
 
@@ -179,8 +187,9 @@ def render_table(month: str, months: list[BusinessMonth]) -> str:
     if not months:
         return f"No calls in {month}.\n"
     columns = _columns(months)
-    extra = columns is not COLUMNS
-    rows = [[title for _, title in columns]] + [_cells(m, extra) for m in [*months, total(months)]]
+    rows = [[title for _, title in columns]] + [
+        _cells(m, columns) for m in [*months, total(months)]
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
 
     def line(cells: list[str]) -> str:

@@ -27,6 +27,7 @@ from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
 from switch.call.events import (
     CALLER,
+    CallerDigit,
     CallerGone,
     Command,
     ConfirmDigit,
@@ -61,6 +62,7 @@ from switch.worker.commands import ActiveCall, CommandRunner, deadline
 from switch.worker.config import WorkerConfig
 from switch.worker.media import MediaServices, tenant_media
 from switch.worker.outbound import OutboundDesk
+from switch.worker.queueing import QueueDesk
 from switch.worker.ringback import Ringback, TonePorts
 from switch.worker.seam import (
     IncomingInvite,
@@ -115,10 +117,10 @@ class CallDriver:
         self._pending: deque[tuple[ActiveCall, Event]] = deque()
         self.ringback = None if tones is None else Ringback(tones, owns_ended=media is None)
         """The ringback tone of transfers (switch/worker/ringback.py), media services or not."""
-        self.outbound = OutboundDesk(self)
+        self.outbound = OutboundDesk(self)  # calls out and transfers (worker/outbound.py)
+        self.queueing = QueueDesk(self)  # issue 19: queued callers, member codes, callbacks
         self.attended = AttendedTransfers(self)
         """REFER with Replaces: two calls of this worker joined (switch/worker/attended.py)."""
-        """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
         self.commands = CommandRunner(
             config,
             legs,
@@ -157,6 +159,7 @@ class CallDriver:
         try:
             entry = self._by_handle.get(event.handle)
             if entry is None:
+                self.queueing.leg_event(event)  # a callback's leg (issue 19), or nothing
                 return
             call, leg = entry
             if isinstance(event, LegProgress):
@@ -168,6 +171,8 @@ class CallDriver:
             elif isinstance(event, LegDigit) and leg != CALLER and leg not in call.cancelled:
                 if not self.outbound.transfer_digit(call, leg, event):
                     self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+            elif isinstance(event, LegDigit) and leg == CALLER:  # issue 19: callback digit
+                self._feed(call, CallerDigit(event.digit, event.at))
             elif isinstance(event, LegTransferRequested) and event.replaces:
                 self.attended.request(call, leg, event)
             elif isinstance(event, LegTransferRequested):
@@ -195,6 +200,8 @@ class CallDriver:
         self.calls[call.key] = call
         self._by_handle[invite.handle] = (call, CALLER)
 
+        if self.queueing.member_code(call, called_raw, invite):  # issue 19: *45..*48
+            return
         plan = self.plans.for_number(called) if called else None
         if plan is None and self.outbound.wants(invite, called_raw):
             self.outbound.invite(call, invite, called_raw)
@@ -383,7 +390,8 @@ class CallDriver:
     def _execute(self, call: ActiveCall, commands: Iterable[Command]) -> None:
         for command in commands:
             try:
-                self.commands.carry_out(call, command)
+                if not self.queueing.takes(call, command):  # issue 19: to the supervisor
+                    self.commands.carry_out(call, command)
             except Exception:
                 log.exception("call %s: command %r failed", call.recorder.call_id, command)
         if call.finished is not None:
@@ -450,16 +458,16 @@ class CallDriver:
         self.send(control.ForwardSet(tenant, person, number))
         log.info("feature code tenant=%s: %s forwarded to %s", tenant, person,
                  loggable_number(number) if number else "nobody")  # fmt: skip
-        self._feature_done(call)
+        self.feature_done(call)
 
     def _set_presence(self, call: ActiveCall, feature: SetPresence) -> None:
         tenant, person, state = feature.plan.tenant, feature.person, feature.state
         self.presence.setdefault(tenant, {})[person] = state
         self.send(control.PresenceSet(tenant, person, str(state)))
         log.info("feature code tenant=%s: %s is %s", tenant, person, state)
-        self._feature_done(call)
+        self.feature_done(call)
 
-    def _feature_done(self, call: ActiveCall) -> None:
+    def feature_done(self, call: ActiveCall) -> None:
         """A feature code is answered (the phone shows it worked) and hung up shortly."""
         if self.sip.answer(call.caller_handle):
             call.caller_answered = True
