@@ -80,6 +80,7 @@ DEFAULT_FINAL = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
 _URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$")
 CALLEE = "callee"
 QUEUE_STEP_TIMEOUT = 3600.0  # a queue step ends by the queue's own maximum wait
+QUEUE_REF = "queue:"  # ``ring: [queue:heimbuero]``, the spelling of a queue step
 
 
 def suggest(word: str, choices: Any) -> str:
@@ -608,6 +609,17 @@ class Builder:
         return Final(FinalKind.REJECT, status, reason or REASONS.get(status, "Rejected"))
 
     def step(self, spec: Ring, loc: Path, has_extensions: bool) -> StepPlan:
+        queues = [ref for ref in spec.ring if ref.startswith(QUEUE_REF)]
+        if queues:  # ``ring: [queue:heimbuero]`` is the queue step ``{queue: heimbuero}``
+            name = queues[0].removeprefix(QUEUE_REF)
+            if len(spec.ring) > 1:
+                self.error(
+                    (*loc, "ring"),
+                    f"queue:{name} is a step of its own; write the others as a step before it",
+                )
+            elif "." in name:
+                self.error((*loc, "ring", 0), f"{queues[0]!r} is not a queue name")
+            return _queue_step(name)
         sources: list[Target | Pick] = []
         for i, ref in enumerate(spec.ring):
             sources.extend(self.targets(ref, (*loc, "ring", i), has_extensions))

@@ -94,7 +94,11 @@ Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0, le=3600)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[str, Field(min_length=1, max_length=40)]
-Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$")]
+# person[.device], or ``queue:<name>`` (issue 19: ``ring: [queue:heimbuero]``, a queue step)
+Ref = Annotated[
+    str,
+    Field(pattern=r"^(queue:)?[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$"),
+]
 Numbers = Annotated[tuple[Number, ...], BeforeValidator(_listify)]
 Names = Annotated[tuple[Name, ...], BeforeValidator(_listify)]
 States = Annotated[tuple[PresenceState, ...], BeforeValidator(_listify)]

@@ -34,6 +34,11 @@ naming the tenant) ranked by penalty first, then by the strategy:
 
 A waiter that no eligible member can take does not block those behind it: a later caller
 for another business may get a member the first one may not have.
+
+Callbacks (:meth:`Queue.to_callback`): a caller who pressed the callback digit keeps its
+place as a *callback* waiter (``Waiter.callback``: the number to call); it holds no leg, so
+it counts neither for ``max_length`` nor for the maximum wait. Its turn is an offer to one
+member (never ring-all); the worker rings her, then the caller (switch/worker/queueing.py).
 """
 
 from __future__ import annotations
@@ -150,6 +155,7 @@ class Waiter:
     joined_at: float
     offered: set[str] = field(default_factory=set)  # members ringing for this caller now
     tried: set[str] = field(default_factory=set)  # members who did not answer it
+    callback: str | None = None  # the number to call back: a callback request's turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +167,8 @@ class Offer:
     member: str
     uri: str
     timeout_s: float
+    callback: str | None = None  # a callback request (the caller's number); ``call_id`` its ref
+    tenant: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +216,7 @@ class Queue:
         existing = self.position(call_id)
         if existing:
             return existing
-        if len(self.waiting) >= self.config.max_length:
+        if sum(1 for w in self.waiting if w.callback is None) >= self.config.max_length:
             return Refusal.FULL
         if not any(m.logged_in and m.answers(tenant) for m in self.members.values()):
             return Refusal.NO_MEMBER
@@ -233,9 +241,23 @@ class Queue:
                 member.ringing.discard(call_id)
         return Handled(call_id, waiter.tenant, now - waiter.joined_at, None)
 
+    def to_callback(self, call_id: str, ref: str, number: str) -> bool:
+        """The waiting caller ``call_id`` asked for a callback: it keeps its place as the
+        callback request ``ref`` (calling ``number``); False when it does not wait here."""
+        for waiter in self.waiting:
+            if waiter.call_id == call_id:
+                for name in waiter.offered:
+                    member = self.members.get(name)
+                    if member is not None:
+                        member.ringing.discard(call_id)
+                waiter.offered.clear()
+                waiter.call_id, waiter.callback = ref, number
+                return True
+        return False
+
     def leave_worker(self, worker: str, now: float) -> list[Handled]:
-        """A worker died: every caller it held is gone."""
-        gone = [w.call_id for w in self.waiting if w.worker == worker]
+        """A worker died: every caller it held is gone (callback requests hold no leg)."""
+        gone = [w.call_id for w in self.waiting if w.worker == worker and w.callback is None]
         handled = [self.leave(call_id, now) for call_id in gone]
         for member in self.members.values():
             if member.on_call is not None and member.on_call_worker == worker:
@@ -245,7 +267,11 @@ class Queue:
     def expired(self, now: float) -> list[Waiter]:
         """Waiters past the maximum wait and not ringing anyone: they must overflow now."""
         limit = self.config.max_wait_s
-        return [w for w in self.waiting if now - w.joined_at >= limit and not w.offered]
+        return [
+            w
+            for w in self.waiting
+            if now - w.joined_at >= limit and not w.offered and w.callback is None
+        ]
 
     def expected_wait_s(self, position: int) -> float:
         """A rough estimate: the callers ahead share the members' average handle time."""
@@ -264,14 +290,24 @@ class Queue:
             eligible = self._eligible(waiter, now)
             if not eligible:
                 continue
-            chosen = eligible if self.config.strategy is Strategy.RING_ALL else eligible[:1]
+            ring_all = self.config.strategy is Strategy.RING_ALL and waiter.callback is None
+            chosen = eligible if ring_all else eligible[:1]
             for member in chosen:
                 name = member.config.name
                 member.ringing.add(waiter.call_id)
                 waiter.offered.add(name)
                 timeout = self.config.ring_timeout_s
+                uri = member.config.uri
                 result.append(
-                    Offer(waiter.call_id, waiter.worker, name, member.config.uri, timeout)
+                    Offer(
+                        waiter.call_id,
+                        waiter.worker,
+                        name,
+                        uri,
+                        timeout,
+                        callback=waiter.callback,
+                        tenant=waiter.tenant,
+                    )
                 )
                 if self.config.strategy is Strategy.ROUND_ROBIN:
                     self._last_rr = self._index(name)
@@ -404,6 +440,7 @@ class Queue:
                     "worker": w.worker,
                     "waited_s": round(now - w.joined_at, 1),
                     "ringing": sorted(w.offered),
+                    "callback": w.callback is not None,
                 }
                 for w in self.waiting
             ],

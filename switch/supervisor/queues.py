@@ -21,8 +21,13 @@ change goes through :meth:`QueueService.reconfigure`, which keeps every waiter i
 A worker that dies takes its waiting callers with it (:meth:`QueueService.worker_lost`):
 they count as ``aborted``; their call records are closed as aborted by the supervisor.
 
-Callback requests are kept (:attr:`QueueService.callbacks`) and shown by the API; placing
-the call back needs the outbound-call path, which this switch does not have yet.
+Callback requests (``queue_callback``) keep the caller's place (:meth:`Queue.to_callback`)
+under a ref ``cb-<n>``; when a member is free the service sends ``queue_call_back`` to the
+worker that took the request (any live worker when that one is gone,
+:meth:`Supervisor.send_to_worker`): it rings the member, then the caller through the
+tenant's trunk with the business's number. ``queue_result`` for the ref says whether she
+answered; ``queue_callback_done`` ends her call (wrap-up) and says whether the caller was
+reached. :attr:`QueueService.callbacks` lists every request with its state for the API.
 """
 
 from __future__ import annotations
@@ -140,6 +145,7 @@ class QueueService:
         self._told: dict[str, int] = {}  # call id -> the position it was told last
         self._elsewhere: dict[str, str] = {}  # call id -> a member's URI on a non-queue call
         self.callbacks: list[dict[str, Any]] = []
+        self._callback_refs: dict[str, dict[str, Any]] = {}  # ref -> its entry in callbacks
         self.changed: Callable[[], None] = lambda: None  # presence / dashboard hook
         # MQTT: (topic, payload) of a member's queue status, retained (app.start_queues)
         self.publish: Callable[[str, bytes], Awaitable[None]] | None = None
@@ -169,7 +175,14 @@ class QueueService:
                 if q is None:
                     return
                 now = self.clock()
-                if answered:
+                entry = self._callback_refs.get(call_id)
+                if entry is not None:  # a callback's member: she answered, or not
+                    if answered and q.answered(call_id, member, now) is not None:
+                        entry.update(state="member_answered", member=member)
+                    elif not answered:
+                        q.offer_failed(call_id, member, now)
+                        entry.update(state="waiting")
+                elif answered:
                     handled = q.answered(call_id, member, now)
                     self._waiting.pop(call_id, None)
                     self._talking[call_id] = (queue, member)
@@ -180,23 +193,45 @@ class QueueService:
                     q.offer_failed(call_id, member, now)
                 await self.dispatch()
             case control.QueueCallback(queue, call_id, tenant, number):
-                self._leave(call_id, "callback")
-                self.callbacks.append(
-                    {
-                        "queue": queue,
-                        "tenant": tenant,
-                        "call_id": call_id,
-                        "number": number,
-                        "requested_wall": time.time(),
-                        "placed": False,  # no outbound-call path yet (docs/queues.md)
-                    }
-                )
-                log.info("queue %s tenant=%s: callback requested", queue, tenant)
+                await self._callback_requested(queue, call_id, tenant, number)
+            case control.QueueCallbackDone(queue, ref, member, reached):
+                q = self.queues.get(queue)
+                if q is not None:
+                    talk = q.call_ended(member, self.clock())
+                    self.metrics.call_ended(queue, member, talk)
+                entry = self._callback_refs.get(ref)
+                if entry is not None:
+                    entry.update(state="reached" if reached else "not_reached")
+                log.info("queue %s: callback %s by %s, caller reached: %s", queue, ref, member,
+                         reached)  # fmt: skip
                 await self.dispatch()
             case control.QueueMember(user, action):
                 await self.member_action(user, action)
             case _:
                 pass
+
+    async def _callback_requested(self, queue: str, call_id: str, tenant: str, number: str) -> None:
+        """The caller keeps its place as a callback request (placed when a member is free)."""
+        self._waiting.pop(call_id, None)
+        self._told.pop(call_id, None)
+        q = self.queues.get(queue)
+        ref = f"cb-{len(self.callbacks) + 1}"
+        kept = q is not None and q.to_callback(call_id, ref, number)
+        entry: dict[str, Any] = {
+            "ref": ref,
+            "queue": queue,
+            "tenant": tenant,
+            "call_id": call_id,
+            "number": number,
+            "requested_wall": time.time(),
+            "state": "waiting" if kept else "lost",  # then ringing, member_answered, reached
+            "member": None,
+        }
+        self.callbacks.append(entry)
+        self._callback_refs[ref] = entry
+        self.metrics.left(queue, tenant, "callback", None)
+        log.info("queue %s tenant=%s: callback %s requested", queue, tenant, ref)
+        await self.dispatch()
 
     async def _join(self, worker: str, queue: str, call_id: str, tenant: str) -> None:
         q = self.queues.get(queue)
@@ -317,13 +352,26 @@ class QueueService:
                 self._leave(waiter.call_id, "overflow")
                 await self.send(waiter.worker, control.QueueGiveUp(waiter.call_id, "max_wait"))
             for offer in q.offers(now):
+                if offer.callback is not None:  # a callback request's turn
+                    self._callback_refs[offer.call_id].update(state="ringing", member=offer.member)
+                    call_back = control.QueueCallBack(
+                        name,
+                        offer.call_id,
+                        offer.tenant,
+                        offer.callback,
+                        offer.member,
+                        offer.uri,
+                        offer.timeout_s,
+                    )
+                    await self.send(offer.worker, call_back)
+                    continue
                 ref = f"{name}.{offer.member}"
                 message = control.QueueOffer(
                     offer.call_id, offer.member, offer.uri, ref, offer.timeout_s
                 )
                 await self.send(offer.worker, message)
             for position, waiter in enumerate(q.waiting, start=1):
-                if self._told.get(waiter.call_id) == position:
+                if waiter.callback is not None or self._told.get(waiter.call_id) == position:
                     continue
                 self._told[waiter.call_id] = position
                 wait = q.expected_wait_s(position)

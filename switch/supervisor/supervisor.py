@@ -404,6 +404,9 @@ class Supervisor:
             if worker.name == name:
                 await worker.send(message)
                 return
+        if isinstance(message, control.QueueCallBack) and self.workers:
+            await self.workers[0].send(message)  # a callback needs no particular worker
+            return
         log.warning("no worker %s for %s", name, control.op_of(message))
 
     def workers_specs(self) -> list[WorkerSpec]:

@@ -142,7 +142,8 @@ class CommandRunner:
                 self.report(call, CallPhase.ANSWERED)
         elif isinstance(command, RejectCaller):
             headers = [("Reason", reason_header(command.status, command.reason))]
-            self.reject(call, command.status, command.reason, headers=headers)
+            retry = command.status == 503  # a full queue, no capacity: when to try again
+            self.reject(call, command.status, command.reason, retry=retry, headers=headers)
         elif isinstance(command, OpenEarlyMedia):
             # 183 with our SDP answer (RFC 3960): the caller hears the welcome unanswered.
             if not (call.caller_answered or call.caller_rejected):

@@ -81,7 +81,7 @@ async def test_callback_abandon_and_a_lost_worker() -> None:
     assert svc.worker_lost("w1") == 1
     snap = svc.snapshot()
     assert snap["callbacks"][0]["number"] == "+49171"
-    assert snap["callbacks"][0]["placed"] is False
+    assert snap["callbacks"][0]["state"] == "waiting"  # anna pauses: nobody to call back
     figures = snap["queues"]["hb"]["figures"]["by_tenant"]["t"]
     assert (figures["callback"], figures["abandoned"], figures["aborted"]) == (1, 1, 1)
     assert svc.member_states() == {"anna": {"hb": "paused"}}
@@ -137,3 +137,33 @@ async def test_a_caller_ended_by_the_worker_counts_as_aborted() -> None:
     svc.call_ended("c1", "aborted")  # the worker stopped (Shutdown)
     figures = svc.snapshot()["queues"]["hb"]["figures"]["by_tenant"]["t"]
     assert (figures["aborted"], figures["abandoned"]) == (1, 0)
+
+
+async def test_a_callback_keeps_the_place_and_is_placed_when_a_member_is_free() -> None:
+    svc, sent, clock = service(wrapup=5)
+    await svc.member_action("201", "pause")
+    await svc.on_message("w1", control.QueueJoin("hb", "c1", "t"))
+    await svc.on_message("w2", control.QueueJoin("hb", "c2", "t"))
+    await svc.on_message("w1", control.QueueCallback("hb", "c1", "t", "+49171"))
+    waiting = svc.snapshot()["queues"]["hb"]["waiting"]
+    assert [(w["call_id"], w["callback"]) for w in waiting] == [("cb-1", True), ("c2", False)]
+    sent.clear()
+    await svc.member_action("201", "unpause")
+    # first in line is the callback: the worker that took it rings anna, then the caller
+    call_back = control.QueueCallBack("hb", "cb-1", "t", "+49171", "anna", "sip:anna@office", 15)
+    assert sent == [("w1", call_back)]
+    assert svc.snapshot()["callbacks"][0]["state"] == "ringing"
+    await svc.on_message("w1", control.QueueResult("hb", "cb-1", "anna", answered=False))
+    assert sent.count(("w1", call_back)) == 2  # offered again (she is the only member)
+    await svc.on_message("w1", control.QueueResult("hb", "cb-1", "anna", answered=True))
+    assert svc.member_states() == {"anna": {"hb": "on_call"}}
+    assert [w["call_id"] for w in svc.snapshot()["queues"]["hb"]["waiting"]] == ["c2"]
+    clock.now += 40
+    sent.clear()
+    await svc.on_message("w1", control.QueueCallbackDone("hb", "cb-1", "anna", reached=True))
+    assert svc.snapshot()["callbacks"][0]["state"] == "reached"
+    assert svc.member_states() == {"anna": {"hb": "wrap_up"}}
+    assert not any(isinstance(m, control.QueueOffer) for _, m in sent)
+    clock.now += 5
+    await svc.dispatch()
+    assert ("w2", control.QueueOffer("c2", "anna", "sip:anna@office", "hb.anna", 15.0)) in sent

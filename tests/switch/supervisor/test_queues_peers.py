@@ -172,7 +172,9 @@ def test_longest_idle_picks_the_member_idle_longest_not_the_first_listed(
 
 
 def test_skill_pause_max_wait_and_callback(tmp_path: Path) -> None:
-    # anna may answer only the Tischlerei; ben only the Praxis, and he pauses by *47.
+    # anna may answer only the Tischlerei; ben only the Praxis. A caller over the trunk
+    # dialling *47 with ben's name is refused at the edge (the member codes are no public
+    # numbers); ben then pauses over HTTP.
     anna = target(tmp_path, "anna", "uas_member.xml", "-d", "1000", calls=1, timeout=60)
     ben = target(tmp_path, "ben", "uas_member.xml", "-d", "1000", calls=1, timeout=60)
     switch = start(
@@ -189,13 +191,7 @@ def test_skill_pause_max_wait_and_callback(tmp_path: Path) -> None:
         ),
     )
     pause = caller(
-        tmp_path,
-        switch.sip_port,
-        "uac_via_edge.xml",
-        name="pause",
-        service="*47",
-        caller="ben",
-        hold_ms=200,
+        tmp_path, switch.sip_port, "uac_final.xml", name="pause", service="*47", caller="ben"
     )
     praxis_sink, digit_sink = RtpSink(), RtpSink()
     praxis = caller(
@@ -228,8 +224,11 @@ def test_skill_pause_max_wait_and_callback(tmp_path: Path) -> None:
             ben.wait_bound()
             pause.start()
             assert pause.wait(15) == 0, pause.diagnostics()
+            assert pause.received("SIP/2.0 404"), pause.diagnostics()  # the trunk: refused
             status = switch.get("/api/v1/queues")["queues"]["heimbuero"]["members"]
-            assert status["ben"]["status"] == "paused"  # at once
+            assert status["ben"]["status"] == "available"
+            result = post_json(switch, "/api/v1/queues/heimbuero/members/ben", {"action": "pause"})
+            assert result["status"] == "paused"  # at once
             # anna pauses over HTTP; a Praxis caller waits: anna may not take it, ben pauses.
             result = post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
             assert result["status"] == "paused"
