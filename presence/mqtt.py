@@ -136,6 +136,9 @@ class PresenceBridge:
         self.peers = PeerBook(node) if node else None
         self._clock = clock
         self.peer_states_applied = 0
+        # More command topics for someone else (the switch's queue members, issue 19):
+        # topic filter -> handler(topic, payload), called for non-retained messages.
+        self.extra_commands: dict[str, Callable[[str, bytes], None]] = {}
 
     @property
     def client_id(self) -> str:
@@ -234,6 +237,8 @@ class PresenceBridge:
             await client.subscribe(self.topics.override_filter, qos=1)  # issue 18: day/night
             if self.peers is not None:
                 await client.subscribe(self.peer_filter, qos=1)
+            for extra in self.extra_commands:
+                await client.subscribe(extra, qos=1)
             self._announced.clear()
             assert self._watch is not None
             self._watch.mark_all()
@@ -330,6 +335,13 @@ class PresenceBridge:
                 raw = str(payload).encode()
             if self.peers is not None and str(message.topic).endswith(PEER_SUFFIX):
                 self.handle_peer_state(str(message.topic), raw)
+                continue
+            handler = next(
+                (h for f, h in self.extra_commands.items() if message.topic.matches(f)), None
+            )
+            if handler is not None:
+                if not message.retain:  # a retained command would replay on reconnect
+                    handler(str(message.topic), raw)
                 continue
             self.handle_command(str(message.topic), raw, retained=message.retain)
 

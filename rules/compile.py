@@ -25,7 +25,7 @@ from rules import conditions as c
 from rules import reach
 from rules.days import PUBLIC, subdivision_aliases, supported_categories, supported_subdivisions
 from rules.decide import warm
-from rules.decision import Final, FinalKind, Target
+from rules.decision import Final, FinalKind, OnFailure, Step, Target
 from rules.errors import DialPlanError, Problem
 from rules.model import (
     Announcement,
@@ -36,6 +36,7 @@ from rules.model import (
     PersonSpec,
     PlanSpec,
     PresenceNot,
+    QueueStep,
     Reject,
     Ring,
     RuleSpec,
@@ -78,6 +79,8 @@ REASONS = {
 DEFAULT_FINAL = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
 _URI = re.compile(r"^sips?:[^\s@]+(@[^\s]+)?$")
 CALLEE = "callee"
+QUEUE_STEP_TIMEOUT = 3600.0  # a queue step ends by the queue's own maximum wait
+QUEUE_REF = "queue:"  # ``ring: [queue:heimbuero]``, the issue's spelling of a queue step
 
 
 def suggest(word: str, choices: Any) -> str:
@@ -586,6 +589,8 @@ class Builder:
                 break
             if isinstance(item, Ring):
                 steps.append(self.step(item, where, has_extensions))
+            elif isinstance(item, QueueStep):
+                steps.append(_queue_step(item.queue))
             else:
                 final = self.final(item)
         static = None
@@ -604,6 +609,17 @@ class Builder:
         return Final(FinalKind.REJECT, status, reason or REASONS.get(status, "Rejected"))
 
     def step(self, spec: Ring, loc: Path, has_extensions: bool) -> StepPlan:
+        queues = [ref for ref in spec.ring if ref.startswith(QUEUE_REF)]
+        if queues:  # ``ring: [queue:heimbuero]`` is the queue step ``{queue: heimbuero}``
+            name = queues[0].removeprefix(QUEUE_REF)
+            if len(spec.ring) > 1:
+                self.error(
+                    (*loc, "ring"),
+                    f"queue:{name} is a step of its own; write the others as a step before it",
+                )
+            elif "." in name:
+                self.error((*loc, "ring", 0), f"{queues[0]!r} is not a queue name")
+            return _queue_step(name)
         sources: list[Target | Pick] = []
         for i, ref in enumerate(spec.ring):
             sources.extend(self.targets(ref, (*loc, "ring", i), has_extensions))
@@ -793,6 +809,14 @@ def _with_static(plan: StepPlan, targets: tuple[Target, ...]) -> StepPlan:
         plan.on_unreachable,
         static=plan.build(targets),
     )
+
+
+def _queue_step(name: str) -> StepPlan:
+    """A queue step: no targets of its own; the queue (settings) decides whom to ring. Whether
+    the queue exists is checked by the switch, which holds the queues (issue 19)."""
+    step = Step((), QUEUE_STEP_TIMEOUT, queue=name)
+    nxt = OnFailure.NEXT
+    return StepPlan((), step.timeout, None, False, nxt, nxt, nxt, static=step)
 
 
 def _dotted(path: Path) -> str:

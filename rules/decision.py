@@ -48,6 +48,8 @@ class Step:
     on_busy: OnFailure = OnFailure.NEXT
     on_no_answer: OnFailure = OnFailure.NEXT
     on_unreachable: OnFailure = OnFailure.NEXT
+    # Issue 19: this step waits in the named queue instead of ringing ``targets`` (empty).
+    queue: str | None = None
 
     def on(self, failure: Failure) -> OnFailure:
         if failure is Failure.BUSY:

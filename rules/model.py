@@ -94,7 +94,11 @@ Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0, le=3600)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Number = Annotated[str, Field(min_length=1, max_length=40)]
-Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$")]
+# person[.device], or ``queue:<name>`` (issue 19: ``ring: [queue:heimbuero]``, a queue step)
+Ref = Annotated[
+    str,
+    Field(pattern=r"^(queue:)?[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)?$"),
+]
 Numbers = Annotated[tuple[Number, ...], BeforeValidator(_listify)]
 Names = Annotated[tuple[Name, ...], BeforeValidator(_listify)]
 States = Annotated[tuple[PresenceState, ...], BeforeValidator(_listify)]
@@ -245,9 +249,17 @@ class Announcement(Spec):
     announcement: Text
 
 
+class QueueStep(Spec):
+    """``{queue: heimbuero}``: wait in a queue of the secretarial service (issue 19). The queue
+    itself is defined once, in the settings (docs/queues.md); when it gives up on the caller
+    (maximum wait, queue full, nobody logged in) the rule's next steps or final action run."""
+
+    queue: Name
+
+
 def _step_tag(value: Any) -> str:
     if isinstance(value, dict):
-        for tag in ("ring", "reject", "announcement"):
+        for tag in ("ring", "reject", "announcement", "queue"):
             if tag in value:
                 return "=" + tag
         return "=ring"  # the likeliest intent; its errors name the unknown key
@@ -258,7 +270,8 @@ StepForm = Annotated[
     Annotated[Literal["reject", "voicemail"], Tag("=word")]
     | Annotated[Ring, Tag("=ring")]
     | Annotated[Reject, Tag("=reject")]
-    | Annotated[Announcement, Tag("=announcement")],
+    | Annotated[Announcement, Tag("=announcement")]
+    | Annotated[QueueStep, Tag("=queue")],
     Discriminator(_step_tag),
 ]
 

@@ -111,6 +111,7 @@ from typing import Final
 from rules.decision import Failure, OnFailure, Target
 from switch.call.events import (
     AnswerAndBridge,
+    CallerDigit,
     CallerGone,
     Cancel,
     CancelTimer,
@@ -126,6 +127,9 @@ from switch.call.events import (
     LegRinging,
     Outcome,
     PlaybackDone,
+    QueueGaveUp,
+    QueueOffered,
+    QueueStatus,
     RejectCaller,
     RelayRinging,
     Shutdown,
@@ -137,6 +141,7 @@ from switch.call.events import (
 from switch.call.flowbase import LegView, Round
 from switch.call.mediaflow import MediaFlow, confirm_timer
 from switch.call.prompts import ANONYMOUS
+from switch.call.queueflow import QueueFlow
 from switch.call.states import START, UNANSWERED, CallState, LegInput, LegState, MediaPhase
 from switch.call.transfer import TransferFlow
 from switch.errors import CallFlowError
@@ -150,12 +155,13 @@ STEP_FAILURE_ORDER: Final = (
 """Which leg failure names the failure of a whole step: the first one present here."""
 
 
-class CallFlow(MediaFlow, TransferFlow):
+class CallFlow(MediaFlow, TransferFlow, QueueFlow):
     """The sans-I/O state machine of one incoming call (see the module docstring).
 
     Its state and the writers of it are in switch/call/flowbase.py, the media services
     (welcome, voicemail, announcement, confirm, whisper) in switch/call/mediaflow.py,
-    transfers (``TransferRequested``, state TRANSFERRING) in switch/call/transfer.py.
+    transfers (``TransferRequested``, state TRANSFERRING) in switch/call/transfer.py,
+    queue steps (``Step.queue``, state QUEUED, issue 19) in switch/call/queueflow.py.
     """
 
     # ------------------------------------------------------------------ public API
@@ -202,6 +208,10 @@ class CallFlow(MediaFlow, TransferFlow):
                 else:
                     commands.append(self._finish(Outcome.ANSWERED, "caller", 200, event.at))
                 return commands
+        if self._queue is not None:  # waiting in a queue (issue 19): switch/call/queueflow.py
+            return self._queue_event(event)
+        if isinstance(event, QueueOffered | QueueStatus | QueueGaveUp | CallerDigit):
+            return []  # the queue spoke after the caller left it (answered, gone, moved on)
         match event:
             case TransferRequested():
                 return self._on_transfer(event)
@@ -355,10 +365,12 @@ class CallFlow(MediaFlow, TransferFlow):
 
     def _begin_step(self, index: int, at: int) -> list[Command]:
         steps = self.decision.steps
-        while index < len(steps) and not steps[index].targets:
+        while index < len(steps) and not steps[index].targets and steps[index].queue is None:
             index += 1  # a step with nobody to ring is skipped
         if index == len(steps):
             return self._final_action(at)
+        if steps[index].queue is not None:
+            return self._enter_queue(index, at)  # issue 19: switch/call/queueflow.py
         self._step_failures = []
         return self._dial_round(index, 0)
 

@@ -151,6 +151,47 @@ class Shutdown:
     at: int
 
 
+# ------------------------------------------------------------- queue events (issue 19)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOffered:
+    """The queue (in the supervisor) says: ring this member for the waiting caller."""
+
+    member: str
+    target: Target
+    timeout_s: float
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """The caller's place in its queue and the expected wait (for the announcement).
+    ``callback_digit``: the digit that leaves a callback request, None when off."""
+
+    position: int
+    expected_wait_s: float
+    at: int
+    callback_digit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGaveUp:
+    """The queue will not take (or keep) the caller: ``reason`` is "max_wait", "full",
+    "no_member" or "unknown"; the rule's next step or final action runs."""
+
+    reason: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerDigit:
+    """A DTMF digit from the caller's leg (a waiting caller asking for a callback)."""
+
+    digit: str
+    at: int
+
+
 Event = (
     LegRinging
     | LegAnswered
@@ -164,6 +205,10 @@ Event = (
     | TransferJoined
     | LegHandedOver
     | Shutdown
+    | QueueOffered
+    | QueueStatus
+    | QueueGaveUp
+    | CallerDigit
 )
 
 
@@ -244,6 +289,7 @@ class PlayPrompt:
     leg: int
     text: str
     beep: bool = False
+    then: tuple[str, ...] = ()  # more texts played right after, as one prompt (issue 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,12 +361,55 @@ class CancelTimer:
     timer: str
 
 
+# ----------------------------------------------------------- queue commands (issue 19)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinQueue:
+    """Put the (answered) caller into the queue ``queue``; answers come as queue events."""
+
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAnswered:
+    """The member ``member`` took the caller (the supervisor ends its wait)."""
+
+    queue: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOfferFailed:
+    """The member did not take the caller (busy, no answer, error): offer it again."""
+
+    queue: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """The caller leaves the queue and asks to be called back at ``number``."""
+
+    queue: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayMusic:
+    """Play the queue's music on hold to the caller once (the owner's WAV named
+    ``name``, else the bundled melody); PlaybackDone follows at its end."""
+
+    name: str = "wartemusik"
+
+
 class Outcome(StrEnum):
     ANSWERED = "answered"  # bridged to a target, then ended normally
     MISSED = "missed"  # no target answered; the final action ran
     REJECTED = "rejected"  # the plan rejected the call at once
     CANCELLED = "cancelled"  # the caller hung up before anyone answered
     ABORTED = "aborted"  # the worker stopped or died
+    ABANDONED = "abandoned"  # the caller hung up while waiting in a queue (issue 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +444,11 @@ Command = (
     | Unbridge
     | Transferred
     | Finished
+    | JoinQueue
+    | QueueAnswered
+    | QueueOfferFailed
+    | RequestCallback
+    | PlayMusic
 )
 
 
@@ -375,6 +469,7 @@ __all__ = [
     "AnswerAndBridge",
     "AnswerCaller",
     "Bridge",
+    "CallerDigit",
     "CallerGone",
     "Cancel",
     "CancelTimer",
@@ -386,6 +481,7 @@ __all__ = [
     "Finished",
     "HangUpCaller",
     "IncomingCall",
+    "JoinQueue",
     "LegAnswered",
     "LegFailed",
     "LegHandedOver",
@@ -393,11 +489,18 @@ __all__ = [
     "LegRinging",
     "OpenEarlyMedia",
     "Outcome",
+    "PlayMusic",
     "PlayPrompt",
     "PlaybackDone",
+    "QueueAnswered",
+    "QueueGaveUp",
+    "QueueOfferFailed",
+    "QueueOffered",
+    "QueueStatus",
     "RecordCaller",
     "RejectCaller",
     "RelayRinging",
+    "RequestCallback",
     "Shutdown",
     "StartTimer",
     "StopPlayback",

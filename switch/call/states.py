@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Final
 
 from switch.call.events import (
+    CallerDigit,
     CallerGone,
     ConfirmDigit,
     Event,
@@ -20,6 +21,9 @@ from switch.call.events import (
     LegHandedOver,
     LegHungUp,
     PlaybackDone,
+    QueueGaveUp,
+    QueueOffered,
+    QueueStatus,
     Shutdown,
     TimerFired,
     TransferRequested,
@@ -32,6 +36,7 @@ class CallState(StrEnum):
     BRIDGED = "bridged"  # the caller is answered and bridged with one leg
     TRANSFERRING = "transferring"  # answered; a transfer target rings (switch/call/transfer.py)
     MEDIA = "media"  # the caller is answered by the switch: announcement or voicemail
+    QUEUED = "queued"  # answered, waits in a queue with music; members ring (issue 19)
     FINISHED = "finished"  # Finished was emitted; nothing more happens
 
 
@@ -51,21 +56,46 @@ UNANSWERED: Final = frozenset({LegState.DIALLING, LegState.RINGING})
 START = "start"
 """The pseudo-event of :meth:`CallFlow.start` in :data:`CALL_TRANSITIONS`."""
 
+_AFTER_QUEUE: Final = frozenset(
+    {CallState.QUEUED, CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}
+)
+"""Where a call goes when its queue gives up: the rule's next step, or its final action."""
+
 # Like h11's EVENT_TRIGGERED_TRANSITIONS: from each state, the events that can move the
 # call, and the states each can lead to (the handler picks one by the event's details).
 CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[CallState]]]] = {
-    CallState.IDLE: {START: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED})},
+    CallState.IDLE: {
+        START: frozenset(
+            {CallState.DIALLING, CallState.MEDIA, CallState.FINISHED, CallState.QUEUED}
+        )
+    },
     CallState.DIALLING: {
         LegAnswered: frozenset({CallState.BRIDGED}),
-        LegFailed: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}),
-        LegHungUp: frozenset({CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}),
+        LegFailed: frozenset(
+            {CallState.DIALLING, CallState.MEDIA, CallState.FINISHED, CallState.QUEUED}
+        ),
+        LegHungUp: frozenset(
+            {CallState.DIALLING, CallState.MEDIA, CallState.FINISHED, CallState.QUEUED}
+        ),
         TimerFired: frozenset(
-            {CallState.DIALLING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
+            {
+                CallState.DIALLING,
+                CallState.BRIDGED,
+                CallState.MEDIA,
+                CallState.FINISHED,
+                CallState.QUEUED,
+            }
         ),
         ConfirmDigit: frozenset({CallState.BRIDGED}),
         # a whisper was heard (BRIDGED), or the welcome prompt and the steps begin
         PlaybackDone: frozenset(
-            {CallState.BRIDGED, CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}
+            {
+                CallState.BRIDGED,
+                CallState.DIALLING,
+                CallState.MEDIA,
+                CallState.FINISHED,
+                CallState.QUEUED,
+            }
         ),
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
@@ -97,6 +127,18 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
     CallState.MEDIA: {
         PlaybackDone: frozenset({CallState.MEDIA, CallState.FINISHED}),
         TimerFired: frozenset({CallState.MEDIA, CallState.FINISHED}),
+        CallerGone: frozenset({CallState.FINISHED}),
+        Shutdown: frozenset({CallState.FINISHED}),
+    },
+    # Issue 19: waiting in a queue. Giving up (max wait, full) moves on like a failed step.
+    CallState.QUEUED: {
+        QueueOffered: frozenset({CallState.QUEUED}),
+        QueueStatus: frozenset({CallState.QUEUED}),
+        LegAnswered: frozenset({CallState.BRIDGED}),
+        PlaybackDone: frozenset({CallState.BRIDGED}),  # the member heard the whisper
+        QueueGaveUp: _AFTER_QUEUE,
+        TimerFired: _AFTER_QUEUE,
+        CallerDigit: frozenset({CallState.MEDIA, CallState.FINISHED}),
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },

@@ -329,6 +329,10 @@ def grouped_labels(plan: DialPlan, targets: Sequence[Target]) -> list[str]:
 
 
 def step_line(plan: DialPlan, number: int, step: Step) -> list[str]:
+    if step.queue is not None:  # issue 19: the queue's settings say whom it rings
+        return [
+            f" {number}. wait in the queue {step.queue!r} (until a member answers or it gives up)"
+        ]
     if step.parallel:
         labels = grouped_labels(plan, step.targets)
     else:

@@ -44,6 +44,9 @@ worker -> supervisor (:data:`FromWorker`)
                            "reason": text, "call_id": id|null}`` what became of an
                            :class:`Originate` (202: the person's phone rings)
 
+Queues (issue 19): the ``queue_*`` ops of switch/control/queueops.py (the queue lives in
+the supervisor, switch/supervisor/queues.py), in the same unions and the same codec.
+
 Messages are small; a line longer than :data:`MAX_LINE` is a protocol error
 (:class:`~switch.errors.ControlProtocolError`, as is anything else that is not one of these).
 """
@@ -56,6 +59,22 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from switch.call.calllog import CallPhase, CallRecord
+from switch.control.queueops import (
+    QUEUE_OPS,
+    QueueCallBack,
+    QueueCallback,
+    QueueCallbackDone,
+    QueueFromWorker,
+    QueueGiveUp,
+    QueueJoin,
+    QueueMember,
+    QueueOffer,
+    QueueResult,
+    QueueToWorker,
+    QueueUpdate,
+    queue_fields,
+    queue_message,
+)
 from switch.errors import ControlProtocolError
 
 MAX_LINE: Final = 1 << 20
@@ -205,7 +224,7 @@ class OriginateAnswer:
     call_id: str | None = None
 
 
-ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall | Originate
+ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall | Originate | QueueToWorker
 FromWorker = (
     Ready
     | CallReport
@@ -217,6 +236,7 @@ FromWorker = (
     | VoicemailFiled
     | LimitHit
     | OriginateAnswer
+    | QueueFromWorker
 )
 Message = ToWorker | FromWorker
 
@@ -238,6 +258,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "voicemail": VoicemailFiled,
     "limit_hit": LimitHit,
     "originate_answer": OriginateAnswer,
+    **QUEUE_OPS,
 }
 _OP_OF: Final = {cls: op for op, cls in OPS.items()}
 
@@ -299,6 +320,18 @@ def _to_json(message: Message) -> dict[str, Any]:
         case OriginateAnswer(request, status, reason, call_id):
             return {"op": "originate_answer", "request": request, "status": status,
                     "reason": reason, "call_id": call_id}  # fmt: skip
+        case (
+            QueueOffer()
+            | QueueUpdate()
+            | QueueGiveUp()
+            | QueueCallBack()
+            | QueueJoin()
+            | QueueResult()
+            | QueueCallback()
+            | QueueMember()
+            | QueueCallbackDone()
+        ):
+            return {"op": _OP_OF[type(message)], **queue_fields(message)}
     raise ControlProtocolError(f"not a control message: {message!r}")
 
 
@@ -435,6 +468,8 @@ def _from_json(data: Mapping[str, Any]) -> Message:
         if isinstance(exc, ControlProtocolError):
             raise
         raise ControlProtocolError(f"control message {op!r}: {exc}") from exc
+    if isinstance(op, str) and op in QUEUE_OPS:
+        return queue_message(op, data)
     raise ControlProtocolError(f"control message with unknown op {op!r}")
 
 
@@ -465,11 +500,23 @@ __all__ = [
     "Forwarding",
     "FromWorker",
     "Legs",
+    "LimitHit",
     "Message",
     "Originate",
     "OriginateAnswer",
     "Presence",
     "PresenceSet",
+    "QueueCallBack",
+    "QueueCallback",
+    "QueueCallbackDone",
+    "QueueFromWorker",
+    "QueueGiveUp",
+    "QueueJoin",
+    "QueueMember",
+    "QueueOffer",
+    "QueueResult",
+    "QueueToWorker",
+    "QueueUpdate",
     "Ready",
     "Reload",
     "ReloadFailed",

@@ -69,6 +69,8 @@ class BusinessMonth:
     outbound: int = 0  # calls out for the business (its phones, *8, click to call)
     outbound_answered: int = 0
     outbound_minutes: float = 0.0  # callee's answer to the end: billed by the carrier
+    # Issue 19: callers who hung up while waiting in a queue (also counted as missed).
+    abandoned: int = 0
 
 
 @dataclass(slots=True)
@@ -83,6 +85,7 @@ class _Sums:
     outbound: int = 0
     outbound_answered: int = 0
     outbound_ms: float = 0.0
+    abandoned: int = 0
 
     def freeze(self, tenant: str) -> BusinessMonth:
         answered = self.answered_owner + self.answered_service
@@ -98,6 +101,7 @@ class _Sums:
             outbound=self.outbound,
             outbound_answered=self.outbound_answered,
             outbound_minutes=self.outbound_ms / 60_000,
+            abandoned=self.abandoned,
         )
 
     def add_outbound(self, row: ReportRow) -> None:
@@ -142,6 +146,7 @@ def aggregate(rows: Iterable[ReportRow]) -> list[BusinessMonth]:
             s.in_progress += 1
         else:
             s.missed += 1
+            s.abandoned += row.outcome == "abandoned"
     return [sums[t].freeze(t) for t in sorted(sums)]
 
 
@@ -164,6 +169,7 @@ def total(months: Iterable[BusinessMonth]) -> BusinessMonth:
         outbound=sum(m.outbound for m in months),
         outbound_answered=sum(m.outbound_answered for m in months),
         outbound_minutes=sum(m.outbound_minutes for m in months),
+        abandoned=sum(m.abandoned for m in months),
     )
 
 
@@ -178,12 +184,14 @@ def with_messages(months: list[BusinessMonth], taken: dict[str, int]) -> list[Bu
 
 
 MESSAGES_COLUMN: Final = ("messages", "Messages")
+OPTIONAL_COLUMNS: Final = (MESSAGES_COLUMN, ("abandoned", "Abandoned"))  # abandoned: issue 19
 
 
 def _columns(months: list[BusinessMonth]) -> tuple[tuple[str, str], ...]:
     # The messages column only when the month has any, so reports of a switch without the
     # console read as before.
-    return (*COLUMNS, MESSAGES_COLUMN) if any(m.messages for m in months) else COLUMNS
+    extra = tuple(c for c in OPTIONAL_COLUMNS if any(getattr(m, c[0]) for m in months))
+    return (*COLUMNS, *extra) if extra else COLUMNS
 
 
 COLUMNS: Final = (
@@ -212,20 +220,21 @@ GERMAN: Final = {
     "outbound_answered": "Ausg. verbunden",
     "outbound_minutes": "Ausg. Min",
     "messages": "Notizen",
+    "abandoned": "Aufgelegt",
     "total": "Summe",
     "calls_in": "Anrufe im {month}",
     "no_calls": "Keine Anrufe im {month}.",
 }
 """The table's headings in German (``rufweiche report`` is German unless ``--lang en``)."""
 ENGLISH: Final = {
-    **dict((*COLUMNS, MESSAGES_COLUMN)),
+    **dict((*COLUMNS, *OPTIONAL_COLUMNS)),
     "total": "total",
     "calls_in": "Calls in {month}",
     "no_calls": "No calls in {month}.",
 }
 
 
-def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
+def _cells(m: BusinessMonth, columns: tuple[tuple[str, str], ...] = COLUMNS) -> list[str]:
     cells = [
         m.tenant,
         str(m.received),
@@ -239,7 +248,7 @@ def _cells(m: BusinessMonth, messages: bool = False) -> list[str]:
         str(m.outbound_answered),
         f"{m.outbound_minutes:.1f}",
     ]
-    return [*cells, str(m.messages)] if messages else cells
+    return [*cells, *(str(getattr(m, key)) for key, _ in columns[len(COLUMNS) :])]
 
 
 def render_csv(months: list[BusinessMonth]) -> str:
@@ -248,7 +257,7 @@ def render_csv(months: list[BusinessMonth]) -> str:
     columns = _columns(months)
     writer.writerow([key for key, _ in columns])
     for m in months:
-        writer.writerow(_cells(m, columns is not COLUMNS))
+        writer.writerow(_cells(m, columns))
     return out.getvalue()
 
 
@@ -259,9 +268,7 @@ def render_table(
     if not months:
         return titles["no_calls"].format(month=month) + "\n"
     columns = _columns(months)
-    extra = columns is not COLUMNS
-    last = total(months)
-    cells = [_cells(m, extra) for m in [*months, last]]
+    cells = [_cells(m, columns) for m in [*months, total(months)]]
     cells[-1][0] = titles["total"]
     rows = [[titles.get(key, title) for key, title in columns], *cells]
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ from switch.records.writer import RecordWriter
 from switch.supervisor import mediastate
 from switch.supervisor.messages import MessageDesk, caller_history
 from switch.supervisor.notices import Notifier
+from switch.supervisor.queuemetrics import QueueMetrics
+from switch.supervisor.queues import QueueService, plan_queues
 from switch.supervisor.reminders import pop_due_reminders
 from switch.supervisor.retention import Retention
 from switch.supervisor.settings import Settings, endpoint, load_settings
@@ -72,6 +74,7 @@ from switch.web.forwarding_api import forwarding_routes
 from switch.web.guard import AuthLayer, is_loopback
 from switch.web.messages_api import messages_routes
 from switch.web.putthrough import putthrough_routes
+from switch.web.queues_api import queues_routes
 from switch.web.reminders_api import reminders_routes
 from switch.web.voicemail_api import voicemail_routes
 from switch.web.week_api import week_routes
@@ -257,13 +260,51 @@ async def start_http(
         sup.metrics,
         sup.health(),
         presence_routes(sup.hub),
-        [*voicemail_routes(voicemail, sup.settings.data_dir), *more_routes],
+        [*voicemail_routes(voicemail, sup.settings.data_dir), *more_routes, *queue_api(sup)],
         feed=sup.feed,
         auth=auth_layer,
     )
     url = await stack.enter_async_context(serve(app, http_host, sup.settings.http_endpoint().port))
     log.info("dashboard on %s/dashboard, metrics on %s/metrics", url, url)
     return str(url)
+
+
+def start_queues(
+    sup: Supervisor, metrics: Metrics, spawn: Callable[[Coroutine[Any, Any, Any]], object]
+) -> None:
+    """The service's queues (issue 19): the model in the supervisor, its tick, and a check
+    that every queue a plan names is defined."""
+    settings = sup.settings
+    if not settings.queues:
+        for tenant, names in plan_queues(sup.plans).items():
+            log.error("tenant %s names queues %s, but the settings define none", tenant, names)
+        return
+    queues = QueueService(settings.queues, sup.send_to_worker, QueueMetrics(metrics.registry))
+    queues.check_plans(sup.plans)
+    queues.changed = lambda: sup.feed.set_queues(queues.snapshot())  # the dashboard
+    bridge = sup.bridge
+    if bridge is not None:  # members' queue status, retained, beside their presence
+
+        async def publish(topic: str, payload: bytes) -> None:
+            await bridge.publish(topic, payload, retain=True)
+
+        queues.publish = publish
+        queues.topic_prefix = bridge.topics.prefix
+
+        def command(topic: str, payload: bytes) -> None:
+            spawn(queues.mqtt_command(topic, payload))
+
+        # ``<prefix>/queue/<queue>/member/<member>/set`` with login|logout|pause|unpause
+        bridge.extra_commands[f"{bridge.topics.prefix}/queue/+/member/+/set"] = command
+    sup.queues = queues
+    spawn(queues.run(sup.stopping))
+    log.info("queues: %s", ", ".join(sorted(settings.queues)))
+
+
+def queue_api(sup: Supervisor) -> list[web.RouteDef]:
+    if sup.queues is None:
+        return []
+    return queues_routes(sup.queues.snapshot, sup.queues.set_member)
 
 
 async def run_workers(tasks: asyncio.TaskGroup, sup: Supervisor) -> None:
@@ -334,6 +375,7 @@ async def _serve(settings: Settings, plans: DialPlanSet) -> int:
         for tenant in hub.directory:
             sup._show_presence(tenant)
         hub.add_listener(sup.on_presence_change)
+        start_queues(sup, metrics, spawn)  # issue 19
         if sup.bridge is not None:
             await stack.enter_async_context(sup.bridge)
         await stack.enter_async_context(voicemail)

@@ -27,6 +27,7 @@ from switch.edge.trunks import TrunksSettings
 from switch.errors import ConfigProblem, SettingsError
 from switch.mail import MailServer
 from switch.records.backend import RecordsSettings
+from switch.supervisor.queues import QueueSpec
 
 __all__ = [
     "Endpoint",
@@ -171,6 +172,8 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     # SIP trunk accounts, registered and authenticated by the edge (docs/trunks.md).
     trunks: TrunksSettings = TrunksSettings()
+    # The secretarial service's queues, used by the plans' {queue: name} (docs/queues.md).
+    queues: dict[str, QueueSpec] = Field(default_factory=dict)
 
     # Without the edge (edge_mode off, one worker): keep one pjsua call slot free, so that
     # an overflow call gets 503 + Retry-After instead of pjsua's own 486 Busy Here, which

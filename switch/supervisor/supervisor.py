@@ -37,6 +37,7 @@ from switch.records.writer import RecordWriter
 from switch.supervisor import relayfigures, reload
 from switch.supervisor.clicktocall import DialDesk
 from switch.supervisor.mediastate import relay_detail
+from switch.supervisor.queues import QueueService
 from switch.supervisor.settings import Settings
 from switch.supervisor.topology import edge_settings
 from switch.supervisor.trunkstate import TrunkMonitor
@@ -78,6 +79,7 @@ class Supervisor:
     trunks: TrunkMonitor | None = None  # issue 15: trunk registration state (trunkstate.py)
     media_relay: MediaRelay | None = None  # issue 15: rtpengine, when the switch runs it
     forwarding: ForwardingStore | None = None  # issue 18: *21*<number># (records/forwarding.py)
+    queues: QueueService | None = None  # issue 19: the service's queues (queues.py)
     workers: list[WorkerProcess] = field(init=False, default_factory=list)
     calls: dict[str, _Call] = field(default_factory=dict)
     plan_problems: list[str] = field(default_factory=list)
@@ -144,6 +146,17 @@ class Supervisor:
                 self._limit_hit(worker, message)
             case control.OriginateAnswer():  # issue 17: click to call (clicktocall.py)
                 self.dialer.answered(message)
+            case (
+                control.QueueJoin()
+                | control.QueueResult()
+                | control.QueueCallback()
+                | control.QueueMember()
+                | control.QueueCallbackDone()
+            ):
+                if self.queues is not None:  # issue 19
+                    await self.queues.on_message(worker.name, message)
+                elif isinstance(message, control.QueueJoin):
+                    await worker.send(control.QueueGiveUp(message.call_id, "unknown"))
             case _:
                 assert_never(message)
 
@@ -196,11 +209,18 @@ class Supervisor:
             listener(phase, record)
         call = self.calls.setdefault(record.call_id, _Call(worker.name, record))
         call.record = record
+        if phase == "answered" and self.queues is not None:  # issue 19: skip busy members
+            uri = next((leg.uri for leg in record.legs if leg.target == record.answered_by), None)
+            if uri is not None:
+                self.queues.call_answered(record.call_id, uri)
         if phase == "answered" and call.busy is None and record.tenant:
             self._mark_busy(call, record)
         elif phase == "ended":
             self.calls.pop(record.call_id, None)
             self._clear_busy(call)
+            if self.queues is not None:  # issue 19: a member's call is over, or a waiter left
+                self.queues.call_ended(record.call_id, record.outcome)
+                self.spawn(self.queues.dispatch())
             worker.calls_handled += 1
             self._maybe_recycle(worker)
 
@@ -238,6 +258,11 @@ class Supervisor:
         self.feed.forget_worker(worker.name)
         if self.edge is not None and (returncode != 0 or lost):
             self.stale_load.add(worker.name)
+        if self.queues is not None:  # issue 19: its waiting callers are gone
+            gone = self.queues.worker_lost(worker.name)
+            if gone:
+                log.error("worker %s: %d waiting queue callers lost", worker.name, gone)
+            await self.queues.dispatch()
         if returncode != 0 or lost:
             closed = await self.writer.close_aborted(worker.name)
             if closed:
@@ -340,6 +365,8 @@ class Supervisor:
         old_edge = edge_settings(self.settings, self.plans, self.workers_specs())
         self.plans = plans
         self.plan_problems = []
+        if self.queues is not None:  # issue 19: a plan naming a queue the settings lack
+            self.queues.check_plans(plans)
         self.hub.replace_directory(directory_of(plans))
         for tenant in self.hub.directory:
             self._show_presence(tenant)
@@ -391,6 +418,17 @@ class Supervisor:
         if self.edge is None:
             raise EdgeError("the edge is not running")
         return await self.edge.rpc(method, *params)
+
+    async def send_to_worker(self, name: str, message: control.ToWorker) -> None:
+        """A message to the worker called ``name`` (the queues' offers and updates)."""
+        for worker in self.workers:
+            if worker.name == name:
+                await worker.send(message)
+                return
+        if isinstance(message, control.QueueCallBack) and self.workers:
+            await self.workers[0].send(message)  # a callback needs no particular worker
+            return
+        log.warning("no worker %s for %s", name, control.op_of(message))
 
     def workers_specs(self) -> list[WorkerSpec]:
         return [w.spec for w in self.workers]

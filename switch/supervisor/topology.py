@@ -99,6 +99,8 @@ def edge_settings(
     the workers, the numbers the plans answer and the devices they may ring (toll-fraud
     guard: nothing else is reachable through the edge)."""
     numbers = sorted({number for plan in plans for number in plan.numbers})
+    # Issue 19: the queue members' codes (*45..*48) are no public numbers: only an
+    # authenticated phone reaches them (route[DIALLED]), never the trunk.
     targets = sorted(
         {
             edge_target(uri)

@@ -120,6 +120,7 @@ class DashboardState:
     workers: dict[str, _Worker] = field(default_factory=dict)
     # Issue 15: the SIP trunks' registration (switch/supervisor/trunkstate.py rows).
     trunks: list[dict[str, Any]] = field(default_factory=list)
+    queues: dict[str, Any] = field(default_factory=dict)  # issue 19: QueueService.snapshot
 
     # Issue 16: what the ended legs' media figures were based on (MediaSource values,
     # "none" without figures), for the media card: (wall time, source), at most 1,000.
@@ -312,6 +313,7 @@ class DashboardState:
             ],
             "flags": self.flags(now),
             "trunks": self.trunks,
+            "queues": self.queues.get("queues", {}),
         }
 
 
@@ -327,6 +329,19 @@ def narrow(snapshot: dict[str, Any], scope: Scope) -> dict[str, Any]:
     scoped["trunks"] = [
         t for t in snapshot.get("trunks", []) if any(scope.sees(x) for x in t.get("tenants", []))
     ]
+    scoped["queues"] = {
+        name: {
+            **queue,
+            "waiting": [w for w in queue["waiting"] if scope.sees(w["tenant"])],
+            "figures": {
+                **queue["figures"],
+                "by_tenant": {
+                    t: f for t, f in queue["figures"]["by_tenant"].items() if scope.sees(t)
+                },
+            },
+        }
+        for name, queue in snapshot.get("queues", {}).items()
+    }
     return scoped
 
 
@@ -379,6 +394,12 @@ class LiveFeed:
         gone = self.state.forget_worker(worker)
         self.changed()
         return gone
+
+    def set_queues(self, snapshot: dict[str, Any]) -> None:
+        """The queues as :meth:`switch.supervisor.queues.QueueService.snapshot` gives them."""
+        if snapshot != self.state.queues:
+            self.state.queues = snapshot
+            self.changed()
 
     def snapshot(self, scope: Scope = EVERYTHING) -> dict[str, Any]:
         """The current snapshot in ``scope``; subscribers woken by the same change share

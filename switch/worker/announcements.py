@@ -110,6 +110,35 @@ def write_ringback(path: Path, *, level: float = 0.25) -> Path:
     return path
 
 
+MUSIC_NAME: Final = "wartemusik-v1.wav"
+_CHORDS: Final = ((261.63, 329.63, 392.0), (220.0, 261.63, 329.63), (174.61, 220.0, 261.63))
+_CHORDS_END: Final = ((196.0, 246.94, 293.66),)
+
+
+def write_melody(path: Path, *, seconds: float = 20.0, level: float = 0.22) -> Path:
+    """The bundled music on hold (issue 19): broken chords C, Am, F, G of soft plucked sine
+    notes, made here (so free of any rights), 8 kHz mono 16-bit, written atomically."""
+    note = 0.25
+    per_note = int(SAMPLE_RATE * note)
+    chords = _CHORDS + _CHORDS_END
+    total = int(SAMPLE_RATE * seconds)
+    samples: list[int] = []
+    index = 0
+    while len(samples) < total:
+        chord = chords[(index // 8) % len(chords)]
+        pattern = (0, 1, 2, 1, 0, 1, 2, 1)
+        hz = chord[pattern[index % 8]] * (2 if index % 16 >= 8 else 1)
+        for n in range(per_note):
+            decay = math.exp(-3.0 * n / per_note)
+            attack = min(1.0, n / 40)
+            value = level * attack * decay * math.sin(2 * math.pi * hz * n / SAMPLE_RATE)
+            samples.append(int(value * 32767))
+        index += 1
+    del samples[total:]
+    _write_atomically(path, struct.pack(f"<{len(samples)}h", *samples))
+    return path
+
+
 def _write_atomically(path: Path, frames: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
@@ -154,6 +183,16 @@ class Announcements:
         path = self.root / TTS_DIR / BEEP_NAME
         if not path.is_file():
             write_tone(path)
+        return path
+
+    def music(self, tenant: str, name: str) -> Path:
+        """The owner's music on hold ``name`` if there is one, else the bundled melody."""
+        recorded = self.recorded(tenant, name)
+        if recorded is not None:
+            return recorded
+        path = self.root / TTS_DIR / MUSIC_NAME
+        if not path.is_file():
+            write_melody(path)
         return path
 
     def lookup(self, prompt: Prompt) -> Path | None:

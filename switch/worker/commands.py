@@ -120,38 +120,40 @@ class CommandRunner:
         elif isinstance(command, AnswerAndBridge):
             handle = call.legs[command.leg]
             view = call.flow.legs.get(command.leg) if call.flow is not None else None
-            plan = (
-                None
-                if call.originated
-                else mediapath.choose(
+            # A queued caller (issue 19) was answered already: bridge only (its 200 is gone,
+            # so it cannot carry the callee's SDP; the call stays on the bridge). A call the
+            # switch placed itself (click to call) has no caller to answer either.
+            plan = None
+            if not (call.caller_answered or call.originated):
+                plan = mediapath.choose(
                     mediapath.may_bypass(
                         self.config.media_bypass, view.target.uri if view is not None else "tel:"
                     ),
                     self.sip.remote_sdp(call.caller_handle),
                     self.sip.remote_sdp(handle),
                 )
-            )
             if plan is not None:
                 if self.sip.answer_bypassed(call.caller_handle, handle, plan):
                     call.caller_answered = True
                     call.recorder.bridged(command.leg, time.monotonic_ns())
                     call.recorder.bypassed(command.leg)
                     self.report(call, CallPhase.ANSWERED)
-            elif call.originated or self.sip.answer(call.caller_handle):
+            elif call.originated or call.caller_answered or self.sip.answer(call.caller_handle):
                 call.caller_answered = True
                 call.recorder.bridged(command.leg, time.monotonic_ns())
                 self.sip.bridge(call.caller_handle, handle)
                 self.report(call, CallPhase.ANSWERED)
         elif isinstance(command, RejectCaller):
             headers = [("Reason", reason_header(command.status, command.reason))]
-            self.reject(call, command.status, command.reason, headers=headers)
+            retry = command.status == 503  # a full queue, no capacity: when to try again
+            self.reject(call, command.status, command.reason, retry=retry, headers=headers)
         elif isinstance(command, OpenEarlyMedia):
             # 183 with our SDP answer (RFC 3960): the caller hears the welcome unanswered.
             if not (call.caller_answered or call.caller_rejected):
                 self.sip.provisional(call.caller_handle, 183)
         elif isinstance(command, AnswerCaller):
             # The switch itself takes the call (announcement, voicemail): a 200, no bridge.
-            if self.sip.answer(call.caller_handle):
+            if not call.caller_answered and self.sip.answer(call.caller_handle):
                 call.caller_answered = True
         elif isinstance(command, PlayRingback | StopPlayback) and self._ringback(call, command):
             pass  # the tone started or stopped (switch/worker/ringback.py)

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from rules import CallInfo, DialPlan, DialPlanSet, decide
+from rules import CallInfo, DialPlanSet, decide
 from rules.decision import Decision
 from rules.presence import PresenceState
 from switch.call.admission import LegBudget
@@ -27,6 +27,7 @@ from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase, LegDialog
 from switch.call.events import (
     CALLER,
+    CallerDigit,
     CallerGone,
     Command,
     ConfirmDigit,
@@ -41,27 +42,20 @@ from switch.call.events import (
     Shutdown,
     TimerFired,
 )
-from switch.call.features import (
-    Dictate,
-    Refuse,
-    SetForward,
-    SetPresence,
-    caller_number,
-    classify_feature,
-    is_feature_code,
-    normalize_called,
-)
+from switch.call.features import caller_number, is_feature_code, normalize_called
 from switch.call.prompts import MediaOptions
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import classify, parse_name_addr, reason_header
 from switch.control import messages as control
 from switch.masking import loggable_number
 from switch.worker.attended import AttendedTransfers
-from switch.worker.commands import ActiveCall, CommandRunner, deadline
+from switch.worker.commands import ActiveCall, CommandRunner
 from switch.worker.config import WorkerConfig
-from switch.worker.media import MediaServices, tenant_media
+from switch.worker.featurecodes import FeatureDesk
+from switch.worker.media import MediaServices
 from switch.worker.originate import Originator
 from switch.worker.outbound import OutboundDesk
+from switch.worker.queueing import QueueDesk
 from switch.worker.ringback import Ringback, TonePorts
 from switch.worker.seam import (
     IncomingInvite,
@@ -78,9 +72,6 @@ from switch.worker.timers import Timers
 ENCRYPTION_REQUIRED = "Encryption required: TLS and SRTP"
 
 log = logging.getLogger("switch.worker")
-
-FEATURE_HANGUP_S = 1.0
-FEATURE_TIMER = "feature-hangup"
 
 
 class CallDriver:
@@ -116,9 +107,10 @@ class CallDriver:
         self._pending: deque[tuple[ActiveCall, Event]] = deque()
         self.ringback = None if tones is None else Ringback(tones, owns_ended=media is None)
         """The ringback tone of transfers (switch/worker/ringback.py), media services or not."""
-        self.outbound = OutboundDesk(self)
-        """Calls out from the businesses' phones and transfers (switch/worker/outbound.py)."""
+        self.outbound = OutboundDesk(self)  # calls out and transfers (worker/outbound.py)
         self.originator = Originator(self)  # click to call (switch/worker/originate.py)
+        self.queueing = QueueDesk(self)  # issue 19: queued callers, member codes, callbacks
+        self.features = FeatureDesk(self)  # *-codes, dictation (worker/featurecodes.py)
         self.attended = AttendedTransfers(self)
         """REFER with Replaces: two calls of this worker joined (switch/worker/attended.py)."""
         self.commands = CommandRunner(
@@ -159,6 +151,7 @@ class CallDriver:
         try:
             entry = self._by_handle.get(event.handle)
             if entry is None:
+                self.queueing.leg_event(event)  # a callback's leg (issue 19), or nothing
                 return
             call, leg = entry
             if isinstance(event, LegProgress):
@@ -170,6 +163,8 @@ class CallDriver:
             elif isinstance(event, LegDigit) and leg != CALLER and leg not in call.cancelled:
                 if not self.outbound.transfer_digit(call, leg, event):
                     self._feed(call, ConfirmDigit(leg, event.digit, event.at))
+            elif isinstance(event, LegDigit) and leg == CALLER:  # issue 19: callback digit
+                self._feed(call, CallerDigit(event.digit, event.at))
             elif isinstance(event, LegTransferRequested) and event.replaces:
                 self.attended.request(call, leg, event)
             elif isinstance(event, LegTransferRequested):
@@ -198,12 +193,14 @@ class CallDriver:
         self.calls[call.key] = call
         self._by_handle[invite.handle] = (call, CALLER)
 
+        if self.queueing.member_code(call, called_raw, invite):  # issue 19: *45..*48
+            return
         plan = self.plans.for_number(called) if called else None
         if plan is None and self.outbound.wants(invite, called_raw):
             self.outbound.invite(call, invite, called_raw)
             return
         if is_feature_code(called_raw):
-            self._feature_code(call, called_raw, invite)
+            self.features.code(call, called_raw, invite)
             return
         if plan is not None:
             recorder.routed(plan.tenant)
@@ -360,6 +357,9 @@ class CallDriver:
     def send_record(self, call: ActiveCall, phase: CallPhase) -> None:
         self._send_record(call, phase)
 
+    def feature_done(self, call: ActiveCall) -> None:
+        self.features.done(call)
+
     def _feed(self, call: ActiveCall, event: Event) -> None:
         if call.flow is None or call.finished is not None:
             return
@@ -388,7 +388,8 @@ class CallDriver:
     def _execute(self, call: ActiveCall, commands: Iterable[Command]) -> None:
         for command in commands:
             try:
-                self.commands.carry_out(call, command)
+                if not self.queueing.takes(call, command):  # issue 19: to the supervisor
+                    self.commands.carry_out(call, command)
             except Exception:
                 log.exception("call %s: command %r failed", call.recorder.call_id, command)
         if call.finished is not None:
@@ -423,74 +424,6 @@ class CallDriver:
 
     def _send_record(self, call: ActiveCall, phase: CallPhase) -> None:
         self.send(control.CallReport(phase, call.recorder.snapshot()))
-
-    # ------------------------------------------------------------------ feature codes
-
-    def _feature_code(self, call: ActiveCall, code: str, invite: IncomingInvite) -> None:
-        call.feature = True
-        feature = classify_feature(
-            code,
-            invite.from_uri,
-            self.plans,
-            self.config.routes,
-            lambda plan: tenant_media(plan).dictation_code,
-        )
-        if isinstance(feature, Refuse):
-            self.commands.reject(call, feature.status, feature.reason)
-        elif isinstance(feature, Dictate):
-            options = tenant_media(feature.plan).dictation_options()
-            self._dictate(call, feature.plan, feature.person, feature.decision, options, invite)
-        elif isinstance(feature, SetForward):
-            self._set_forward(call, feature)
-        else:
-            self._set_presence(call, feature)
-
-    def _set_forward(self, call: ActiveCall, feature: SetForward) -> None:
-        tenant, person, number = feature.plan.tenant, feature.person, feature.number
-        targets = self.forwarding.setdefault(tenant, {})
-        if number is None:
-            targets.pop(person, None)
-        else:
-            targets[person] = number
-        self.send(control.ForwardSet(tenant, person, number))
-        log.info("feature code tenant=%s: %s forwarded to %s", tenant, person,
-                 loggable_number(number) if number else "nobody")  # fmt: skip
-        self._feature_done(call)
-
-    def _set_presence(self, call: ActiveCall, feature: SetPresence) -> None:
-        tenant, person, state = feature.plan.tenant, feature.person, feature.state
-        self.presence.setdefault(tenant, {})[person] = state
-        self.send(control.PresenceSet(tenant, person, str(state)))
-        log.info("feature code tenant=%s: %s is %s", tenant, person, state)
-        self._feature_done(call)
-
-    def _feature_done(self, call: ActiveCall) -> None:
-        """A feature code is answered (the phone shows it worked) and hung up shortly."""
-        if self.sip.answer(call.caller_handle):
-            call.caller_answered = True
-            call.finished = Finished(Outcome.ANSWERED, None, "switch", 200, time.monotonic_ns())
-            self.timers.start(call.key, FEATURE_TIMER, deadline(FEATURE_HANGUP_S))
-
-    def _dictate(
-        self,
-        call: ActiveCall,
-        plan: DialPlan,
-        person: str,
-        decision: Decision,
-        options: MediaOptions,
-        invite: IncomingInvite,
-    ) -> None:
-        """The dictation box (issue 7): prompt, beep, then record like a voicemail."""
-        call.feature = False  # a call of its own, with a call record
-        call.recorder.routed(plan.tenant)
-        call.dictation_person = person
-        if self.media is None or self.draining:
-            self.commands.reject(call, 503, "Service Unavailable", retry=self.draining)
-            return
-        call.recorder.decided(decision, None)
-        log.info("call %s tenant=%s: %s dictates", invite.call_id, plan.tenant, person)
-        self.start_flow(call, invite, decision, options)
-        self.run_pending()
 
 
 __all__ = ["CallDriver"]

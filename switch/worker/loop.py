@@ -113,6 +113,7 @@ class Worker:
             driver.on_leg_event(event)
         driver.run_pending()
         driver.fire_timers()
+        driver.queueing.fire_timers()  # issue 19: the callbacks' ring timeouts
         self._read_control()
         self._report_legs()
 
@@ -180,6 +181,13 @@ class Worker:
                 self.driver.outbound.console_transfer(call_id, target, by)
             case control.Originate():
                 self.driver.originator.originate(message)
+            case (
+                control.QueueOffer()
+                | control.QueueUpdate()
+                | control.QueueGiveUp()
+                | control.QueueCallBack()
+            ):
+                self.driver.queueing.on_message(message)  # issue 19
             case _:
                 assert_never(message)
 

@@ -33,12 +33,13 @@ from switch.call.events import (
     Command,
     Event,
     PlaybackDone,
+    PlayMusic,
     PlayPrompt,
     RecordCaller,
     StopPlayback,
     StopRecording,
 )
-from switch.call.prompts import DICTATION_PROMPT, MediaOptions, prompt_texts
+from switch.call.prompts import DICTATION_PROMPT, MediaOptions, prompt_texts, queue_texts
 from switch.control import messages as control
 from switch.worker.announcements import (
     DEFAULT_VOICE,
@@ -51,7 +52,7 @@ from switch.worker.announcements import (
 log = logging.getLogger("switch.worker.media")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-MEDIA_COMMANDS = (PlayPrompt, StopPlayback, RecordCaller, StopRecording)
+MEDIA_COMMANDS = (PlayPrompt, StopPlayback, RecordCaller, StopRecording, PlayMusic)
 RECORD_KINDS = ("voicemail", "dictation")
 
 
@@ -138,6 +139,8 @@ def plan_prompts(plan: Any) -> list[Prompt]:
             texts.append(final.announcement or nobody)
     if getattr(plan, "people", None):  # someone may dial the dictation box
         texts.append(DICTATION_PROMPT)
+    if any(getattr(step.static, "queue", None) for rule in rules for step in rule.steps):
+        texts.extend(queue_texts())  # issue 19: position and wait announcements
     return [Prompt(tenant, text, media.voice) for text in dict.fromkeys(texts)]
 
 
@@ -230,6 +233,7 @@ class MediaServices:
             prompts.extend(plan_prompts(plan))
         try:
             self._beep = str(self.prompts.announcements.beep())
+            self.prompts.announcements.music("", "")  # issue 19: the bundled melody, once
         except OSError as exc:
             log.warning("voicemail beep not written: %s", exc)
         return self.prompts.prepare(prompts)
@@ -247,6 +251,8 @@ class MediaServices:
         """Carry out one media command; returns events to feed back (after the batch)."""
         if isinstance(command, PlayPrompt):
             return self._play(call, command)
+        if isinstance(command, PlayMusic):
+            return self._play_music(call, command)
         if isinstance(command, StopPlayback):
             token = self._tokens.pop((call.key, command.leg), None)
             if token is not None:
@@ -282,11 +288,26 @@ class MediaServices:
 
     # ------------------------------------------------------------------ helpers
 
+    def _play_music(self, call: CallContext, command: PlayMusic) -> list[Event]:
+        """Music on hold for a caller waiting in a queue (issue 19), once; the flow loops."""
+        try:
+            path = self.prompts.announcements.music(call.tenant, command.name)
+            token = self.ports.play(call.caller_handle, [str(path)])
+        except Exception as exc:
+            log.warning("call %s tenant=%s: music failed: %s", call.call_id, call.tenant, exc)
+            return [PlaybackDone(CALLER, time.monotonic_ns(), played=False)]
+        self._playing[token] = (call.key, CALLER)
+        self._tokens[(call.key, CALLER)] = token
+        return []
+
     def _play(self, call: CallContext, command: PlayPrompt) -> list[Event]:
         handle = call.caller_handle if command.leg == CALLER else call.handles.get(command.leg)
         voice = self._tenants.get(call.tenant, TenantMedia()).voice
-        path = self.prompts.ready(Prompt(call.tenant, command.text, voice))
-        files = [str(path)] if path is not None else []
+        files = []
+        for text in (command.text, *command.then):  # issue 19: several texts as one prompt
+            path = self.prompts.ready(Prompt(call.tenant, text, voice))
+            if path is not None:
+                files.append(str(path))
         if command.beep and self._beep is not None:
             files.append(self._beep)
         if handle is None or not files:

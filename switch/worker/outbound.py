@@ -58,7 +58,7 @@ class OutboundDesk:
 
     # ------------------------------------------------------------------ calls out
 
-    def _owner(self, invite: IncomingInvite) -> tuple[DialPlan, str] | None:
+    def owner(self, invite: IncomingInvite) -> tuple[DialPlan, str] | None:
         """The plan and person whose SIP device sent the INVITE.
 
         Only ``sip:`` devices count: a caller number that equals a person's mobile number
@@ -91,12 +91,12 @@ class OutboundDesk:
         """Whether the INVITE is a call out (else: a feature code, or 404 as before)."""
         if called_raw.startswith("*"):
             return is_outbound_dial(called_raw)
-        return parse_dialled(called_raw) is not None and self._owner(invite) is not None
+        return parse_dialled(called_raw) is not None and self.owner(invite) is not None
 
     def invite(self, call: ActiveCall, invite: IncomingInvite, called_raw: str) -> None:
         driver = self.driver
         uris = device_uris(invite.from_uri, driver.config.routes)
-        owner = self._owner(invite)
+        owner = self.owner(invite)
         answer = decide_outbound(driver.plans, owner, called_raw, uris)
         if not isinstance(answer, Refused) and owner is not None:
             answer = self.limited(owner[0], answer, invite.call_id) or answer

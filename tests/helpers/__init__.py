@@ -14,6 +14,7 @@
     callflow.py     builders and Hypothesis strategies of the pure call-flow tests
     fakesip.py      FakeSip, the scripted SipLegs of the in-process worker tests
     records.py      make_record: synthetic call records
+    queues.py       the queue peer tests' plans, settings, switch start, audio measures
     web.py          live_app, chromium_page, auth_site (the HTTP app on a real socket)
     hostile.py, netns_torture.py   programs run inside ``unshare -n``
 

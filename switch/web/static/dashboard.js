@@ -212,6 +212,32 @@ function renderTrunks(s) {
       el("td", {}, t.last_error ? `${when(t.last_error_at)}: ${t.last_error}` : "—"))));
 }
 
+function renderQueues(s) {
+  // Issue 19: who waits (in order), each member's status, the figures per business.
+  const names = Object.keys(s.queues || {}).sort();
+  $("queues").replaceChildren(...names.map((name) => {
+    const q = s.queues[name];
+    const waiting = q.waiting.map((w, i) =>
+      el("li", { class: "waiter", "data-call": w.call_id },
+        `${i + 1}. ${w.tenant} · ${fmtDuration(w.waited_s)}${w.ringing.length ? " · rings " + w.ringing.join(", ") : ""}`));
+    const members = Object.entries(q.members).map(([m, st]) =>
+      el("span", { class: `person q-${st.status}`, "data-member": m, title: st.status },
+        el("span", { class: "dot" }), m, el("span", { class: "state-word" }, `${st.status} · ${st.calls} calls`)));
+    const tenants = Object.entries(q.figures.by_tenant).sort().map(([t, f]) =>
+      el("tr", { "data-tenant": t }, el("td", {}, t), el("td", {}, String(f.answered)),
+        el("td", {}, String(f.abandoned)), el("td", {}, String(f.overflow + f.callback)),
+        el("td", {}, String(f.within_service_level || 0))));
+    return el("div", { class: "queue", "data-queue": name },
+      el("div", { class: "tenant-name" }, `${name} · ${q.waiting.length} waiting · longest ${fmtDuration(q.longest_wait_s)}`),
+      el("div", { class: "people" }, ...members),
+      el("ol", { class: "waiting" }, ...waiting),
+      el("table", { class: "queue-figures" },
+        el("thead", {}, el("tr", {}, ...["business", "answered", "abandoned", "overflow/callback", `≤ ${q.figures.service_level_s} s`].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...tenants)));
+  }));
+  $("queues-card").hidden = names.length === 0;
+}
+
 function render(s) {
   last = s;
   clockOffset = s.now - Date.now() / 1000;
@@ -224,6 +250,7 @@ function render(s) {
   renderWorkers(s);
   renderToday(s);
   renderTrunks(s);
+  renderQueues(s);
   $("updated").textContent = new Date(s.now * 1000).toLocaleTimeString([], { hour12: false });
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
 }

@@ -114,6 +114,81 @@ EVERY_OP: list[tuple[control.Message, dict[str, object]]] = [
             "call_id": "c2c-1",
         },
     ),
+    # issue 19: the queues
+    (
+        control.QueueOffer("c1", "anna", "sip:anna@office", "heimbuero.anna", 15.0),
+        {
+            "op": "queue_offer",
+            "call_id": "c1",
+            "member": "anna",
+            "uri": "sip:anna@office",
+            "ref": "heimbuero.anna",
+            "timeout": 15.0,
+        },
+    ),
+    (
+        control.QueueUpdate("c1", 2, 60.0, "5"),
+        {"op": "queue_update", "call_id": "c1", "position": 2, "wait": 60.0, "digit": "5"},
+    ),
+    (
+        control.QueueUpdate("c1", 2, 60.0),
+        {"op": "queue_update", "call_id": "c1", "position": 2, "wait": 60.0, "digit": None},
+    ),
+    (
+        control.QueueGiveUp("c1", "max_wait"),
+        {"op": "queue_give_up", "call_id": "c1", "reason": "max_wait"},
+    ),
+    (
+        control.QueueJoin("heimbuero", "c1", "t"),
+        {"op": "queue_join", "queue": "heimbuero", "call_id": "c1", "tenant": "t"},
+    ),
+    (
+        control.QueueResult("heimbuero", "c1", "anna", answered=True),
+        {
+            "op": "queue_result",
+            "queue": "heimbuero",
+            "call_id": "c1",
+            "member": "anna",
+            "answered": True,
+        },
+    ),
+    (
+        control.QueueCallback("heimbuero", "c1", "t", "+4917112345678"),
+        {
+            "op": "queue_callback",
+            "queue": "heimbuero",
+            "call_id": "c1",
+            "tenant": "t",
+            "number": "+4917112345678",
+        },
+    ),
+    (
+        control.QueueMember("anna", "pause"),
+        {"op": "queue_member", "user": "anna", "action": "pause"},
+    ),
+    (
+        control.QueueCallBack("heimbuero", "cb-1", "t", "+4917112345678", "anna", "sip:a@o", 15.0),
+        {
+            "op": "queue_call_back",
+            "queue": "heimbuero",
+            "ref": "cb-1",
+            "tenant": "t",
+            "number": "+4917112345678",
+            "member": "anna",
+            "uri": "sip:a@o",
+            "timeout": 15.0,
+        },
+    ),
+    (
+        control.QueueCallbackDone("heimbuero", "cb-1", "anna", reached=True),
+        {
+            "op": "queue_callback_done",
+            "queue": "heimbuero",
+            "ref": "cb-1",
+            "member": "anna",
+            "reached": True,
+        },
+    ),
 ]
 
 
@@ -130,12 +205,14 @@ def test_every_op_keeps_its_json_shape_and_round_trips(
 
 def test_every_op_is_covered() -> None:
     assert {control.op_of(m) for m, _ in EVERY_OP} == set(control.OPS)
-    assert len(control.OPS) == 17
+    assert len(control.OPS) == 26
 
 
 @pytest.mark.parametrize(
     "line",
     [
+        b'{"op":"queue_update","call_id":"c","position":true,"wait":1}',
+        b'{"op":"queue_join","queue":"q","call_id":"c"}',
         b"not json",
         b"[1, 2]",
         b'{"no": "op"}',

@@ -194,3 +194,16 @@ async def test_outbound_minutes_from_real_records_sqlite_and_german_headings(
     assert table.getvalue().startswith("Anrufe im 2026-11")
     assert "Ausgehend" in table.getvalue()
     assert "Summe" in table.getvalue()
+
+
+def test_queue_callers_who_hung_up_are_counted_as_abandoned() -> None:
+    # Issue 19: a waiting caller who hangs up is "abandoned" (and still a missed call).
+    rows = [
+        ReportRow("praxis", "answered", True, 1000.0, 61000.0),
+        ReportRow("praxis", "abandoned", False, None, 30000.0),
+    ]
+    (praxis,) = aggregate(rows)
+    assert (praxis.answered_service, praxis.missed, praxis.abandoned) == (1, 1, 1)
+    lines = render_table("2026-12", [praxis]).splitlines()
+    assert lines[2].split()[-1] == "Abandoned"
+    assert lines[4].split()[-1] == "1"

@@ -1,0 +1,114 @@
+"""Builders of the queue peer tests (issue 19): the plans of two businesses, a settings file
+with one queue, the switch started with its prompts made in advance, and audio measures."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from switch.call.prompts import queue_texts
+from tests.helpers.ports import LOOPBACK
+from tests.helpers.rtp import ALAW, RtpSink, rms
+from tests.helpers.sipp import BUSINESS, Sipp
+from tests.helpers.switch import Switch
+from tests.helpers.worker import make_prompts
+
+OTHER = "+49 30 7654320"  # the second business (Praxis)
+OTHER_E164 = "+49307654320"
+
+
+def plans(tmp_path: Path) -> Path:
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    (folder / "tischlerei.yaml").write_text(
+        f"""
+tenant: tischlerei
+name: Tischlerei Test
+numbers: ["{BUSINESS}"]
+media: {{voicemail_max: 3s}}
+rules:
+  - name: queue
+    then: [{{queue: heimbuero}}, voicemail]
+"""
+    )
+    (folder / "praxis.yaml").write_text(
+        f"""
+tenant: praxis
+name: Praxis Test
+numbers: ["{OTHER}"]
+media: {{voicemail_max: 3s}}
+rules:
+  - name: queue
+    then: [{{queue: heimbuero}}, voicemail]
+"""
+    )
+    return folder
+
+
+def settings(tmp_path: Path, members: str, workers: int = 3, **queue: str) -> Path:
+    keys = "".join(f"    {k}: {v}\n" for k, v in queue.items())
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"workers: {workers}\nqueues:\n  heimbuero:\n{keys}    members:\n{members}")
+    return path
+
+
+def start(
+    tmp_path: Path, settings_file: Path, workers: int = 3, mqtt: tuple[str, int] | None = None
+) -> Switch:
+    data_dir = tmp_path / "var"
+    make_prompts(data_dir, *queue_texts())  # the cache the workers read
+    switch = Switch(tmp_path, plans(tmp_path), "--settings", str(settings_file))
+    if mqtt is not None:
+        switch.cmd.remove("--no-mqtt")
+        switch.cmd += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
+    switch.start()
+    switch.wait_until(lambda: switch.health()["workers_up"] == workers, 20, "the workers")
+    return switch
+
+
+def voiced_seconds(sink: RtpSink, threshold: float = 400.0) -> float:
+    """How much of what reached the caller was sound (20 ms blocks above ``threshold``)."""
+    samples = sink.samples()
+    blocks = [samples[i : i + 160] for i in range(0, len(samples) - 159, 160)]
+    return sum(0.02 for block in blocks if rms(block) > threshold)
+
+
+def first_seconds_level(sink: RtpSink, seconds: float) -> float:
+    """The level of the first ``seconds`` of audio (the position announcement)."""
+    payload = [ALAW[b] for _, pt, p in sink.packets if pt == 8 for b in p]
+    return rms(payload[: int(seconds * 8000)])
+
+
+def queue_calls_metric(text: str, result: str, tenant: str) -> float:
+    for line in text.splitlines():
+        if (
+            line.startswith("rufweiche_queue_calls_total{")
+            and f'result="{result}"' in line
+            and f'tenant="{tenant}"' in line
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def members_yaml(*entries: tuple[str, Sipp, str]) -> str:
+    return "".join(
+        f'      {name}: {{uri: "sip:{name}@{LOOPBACK}:{sipp.port}", user: {name}{extra}}}\n'
+        for name, sipp, extra in entries
+    )
+
+
+def waiting_ids(switch: Switch) -> list[str]:
+    return [w["call_id"] for w in switch.get("/api/v1/queues")["queues"]["heimbuero"]["waiting"]]
+
+
+def post_json(switch: Switch, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        switch.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=2) as response:
+        return json.loads(response.read())
