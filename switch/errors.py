@@ -6,6 +6,7 @@
     ├── CallFlowError(.call_id, .leg)      a CallFlow was driven against its contract (a bug in
     │                                      the driving code, never something a SIP peer causes)
     ├── ControlProtocolError (ValueError)  a control-channel line that is not one of our messages
+    ├── ForkServerError                    the worker fork-server (zygote) cannot fork a worker
     ├── MediaQualityError (ValueError)     an E-model input outside its domain
     ├── UnroutableTarget(.target) (ValueError)  a dial-plan target that no SIP URI can be made of
     ├── EndpointError                      the pjsua2 endpoint could not do what was asked
@@ -78,6 +79,11 @@ class UnroutableTarget(SwitchError, ValueError):
     def __init__(self, message: str, *, target: str = "") -> None:
         super().__init__(message)
         self.target = target
+
+
+class ForkServerError(SwitchError):
+    """The zygote (switch/worker/forkserver.py) did not start or did not fork a worker; the
+    pool then spawns that worker the old way."""
 
 
 class EndpointError(SwitchError):

@@ -14,7 +14,7 @@ RETRY_AFTER_S: Final = 5
 
 
 WORKER_LEGS: Final = 4
-"""pjsua call slots per worker process (``switch.pjsua.endpoint.MAX_LEGS``, the wheel's
+"""pjsua call slots per worker process (``switch.pjsua.epconfig.MAX_LEGS``, the wheel's
 compile-time limit; a test holds the two equal). Here for the supervisor, which must not
 import pjsua2."""
 

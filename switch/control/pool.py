@@ -1,8 +1,9 @@
 """Worker processes as the supervisor sees them: spawn, talk, watch, restart.
 
 Each worker is ``python -m switch.worker`` with one pjsua2 endpoint (at most four
-call legs, see DESIGN.md). The supervisor keeps a :class:`WorkerProcess` per slot:
-it starts the process with one end of a ``socketpair`` as ``--control-fd``, reads
+call legs, see DESIGN.md), forked from the fork-server (:mod:`switch.control.launcher`,
+issue 16) or, without one, spawned. The supervisor keeps a :class:`WorkerProcess` per
+slot: it starts the process with one end of a ``socketpair`` as ``--control-fd``, reads
 the worker's JSON lines (:mod:`switch.control.messages`) and hands each message to
 ``on_message``. When the process exits without being asked to, the slot restarts it
 after a short back-off (well within the 5 s the operations guide promises) and
@@ -22,11 +23,26 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from switch.control import messages as control
-from switch.errors import ControlProtocolError
+from switch.control.launcher import ForkServer
+from switch.errors import ControlProtocolError, ForkServerError
 
 log = logging.getLogger(__name__)
+
+
+class ChildProcess(Protocol):
+    """What a slot needs of its process: :class:`asyncio.subprocess.Process` (spawned) or
+    :class:`~switch.control.launcher.ForkedProcess` (forked by the zygote)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    async def wait(self) -> int: ...
+    def send_signal(self, signal: int) -> None: ...
+
 
 MessageHandler = Callable[["WorkerProcess", control.FromWorker], Awaitable[None] | None]
 ExitHandler = Callable[["WorkerProcess", int], Awaitable[None] | None]
@@ -45,7 +61,13 @@ class WorkerSpec:
     extra_args: Sequence[str] = ()
 
     def argv(self, control_fd: int) -> list[str]:
-        args = [sys.executable, "-m", "switch.worker", "--name", self.name, "--sip", self.sip]
+        """The command line of a spawned worker."""
+        return [sys.executable, "-m", "switch.worker", *self.worker_args(control_fd)]
+
+    def worker_args(self, control_fd: int) -> list[str]:
+        """The worker's own arguments (after ``python -m switch.worker``), as the
+        fork-server's children get them too."""
+        args = ["--name", self.name, "--sip", self.sip]
         args += ["--dialplans", *(str(path) for path in self.dialplans)]
         for alias, target in sorted(self.routes.items()):
             args += ["--route", f"{alias}={target}"]
@@ -65,12 +87,20 @@ class WorkerProcess:
 
     RESTART_DELAY = 0.5  # seconds between a crash and the restart
 
-    def __init__(self, spec: WorkerSpec, on_message: MessageHandler, on_exit: ExitHandler) -> None:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        on_message: MessageHandler,
+        on_exit: ExitHandler,
+        launcher: ForkServer | None = None,
+    ) -> None:
         self.spec = spec
+        self.launcher = launcher
+        """The fork-server to fork from (issue 16); None: spawn ``python -m switch.worker``."""
         self._on_message = on_message
         self._on_exit = on_exit
         self._writer: asyncio.StreamWriter | None = None
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: ChildProcess | None = None
         self._stopping = False
         self._recycling = False
         self.ready = asyncio.Event()
@@ -133,12 +163,7 @@ class WorkerProcess:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.ready.clear()
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                *self.spec.argv(child_sock.fileno()),
-                pass_fds=(child_sock.fileno(),),
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the terminal goes to the supervisor only
-            )
+            self._process = await self._start(child_sock.fileno())
         finally:
             child_sock.close()
         reader, self._writer = await asyncio.open_unix_connection(
@@ -158,6 +183,19 @@ class WorkerProcess:
             self.legs_in_use = 0
         await _maybe_await(self._on_exit(self, returncode))
         return returncode
+
+    async def _start(self, control_fd: int) -> ChildProcess:
+        if self.launcher is not None:
+            try:
+                return await self.launcher.fork(self.spec.worker_args(control_fd), control_fd)
+            except ForkServerError as exc:
+                log.warning("worker %s: %s; spawning it instead", self.name, exc)
+        return await asyncio.create_subprocess_exec(
+            *self.spec.argv(control_fd),
+            pass_fds=(control_fd,),
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal goes to the supervisor only
+        )
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while True:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
+import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pjsua2 as pj
@@ -39,24 +38,12 @@ from switch.call.sipheaders import (
 from switch.errors import EndpointError, LegUnavailable
 from switch.pjsua import bypass
 from switch.pjsua.calls import Leg, read_stats, sdp_body
+from switch.pjsua.epconfig import MAX_LEGS, EndpointConfig, account_config, endpoint_config
 from switch.pjsua.media import MediaPorts
 from switch.pjsua.setup import CODEC_PRIORITIES, LogWriter, quiet_stdout
 from switch.worker.seam import IncomingInvite, LegEnded, LegEvent
 
 log = logging.getLogger("switch.pjsua")
-
-MAX_LEGS = 4
-"""PJSUA_MAX_CALLS of the pjsua2-python wheel: maxCalls above it is silently clamped."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointConfig:
-    host: str
-    port: int
-    name: str = "w1"
-    user_agent: str = "Rufweiche"
-    rtp_port: int = 0  # 0: a random even base below the ephemeral range, per process
-    rtp_port_range: int = 1000
 
 
 class _Endpoint(pj.Endpoint):  # type: ignore[misc]
@@ -104,6 +91,7 @@ class SipEndpoint:
         self._events: list[LegEvent] = []
         self._next_handle = 1
         self._reinvites_due = False
+        self._doorbell: socket.socket | None = None
         self.media = MediaPorts(self.audio)
         """Prompts and recordings on the legs (switch/pjsua/media.py)."""
 
@@ -114,36 +102,9 @@ class SipEndpoint:
         ep = _Endpoint()
         with quiet_stdout():  # libCreate logs its banner to the console before any config
             ep.libCreate()
-        ep_cfg = pj.EpConfig()
-        ua = ep_cfg.uaConfig
-        ua.threadCnt = 0  # we poll from our own thread
-        ua.mainThreadOnly = False
-        ua.maxCalls = MAX_LEGS
-        ua.userAgent = cfg.user_agent
-        logc = ep_cfg.logConfig
         self._writer = LogWriter()
-        logc.writer = self._writer
-        logc.level = 2  # warnings and errors only: the hot path formats nothing else
-        # pjsua hands a line to the writer only up to consoleLevel; with a writer set
-        # nothing reaches the console itself.
-        logc.consoleLevel = 2
-        logc.decor = 0  # no time/sender columns: Python logging adds its own
-        logc.msgLogging = 0
-        med = ep_cfg.medConfig
-        # DESIGN.md "Facts": bridge at 8 kHz with 10 ms frames and a jitter buffer without
-        # prefetch cut the bridge's one-way delay from +33 ms to +19 ms p99.
-        med.clockRate = 8000
-        med.sndClockRate = 8000
-        med.audioFramePtime = 10
-        med.jbInit = 0
-        med.jbMinPre = 0
-        med.jbMaxPre = 40
-        med.jbMax = 200
-        med.ecTailLen = 0  # no echo canceller: there is no sound device
-        med.threadCnt = 1  # RTP on its own thread, independent of the signalling poll
-        med.hasIoqueue = True
         try:
-            ep.libInit(ep_cfg)
+            ep.libInit(endpoint_config(cfg, self._writer))
             tcfg = pj.TransportConfig()
             tcfg.port = cfg.port
             tcfg.boundAddress = cfg.host
@@ -152,26 +113,28 @@ class SipEndpoint:
             for codec in ep.codecEnum2():
                 ep.codecSetPriority(codec.codecId, CODEC_PRIORITIES.get(codec.codecId, 0))
             ep.libStart()
-            acc_cfg = pj.AccountConfig()
-            acc_cfg.idUri = f"sip:{cfg.name}@{cfg.host}:{cfg.port}"
-            acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
-            # pjsua's default base (4000) is shared by every worker on the host, so each
-            # new call first collided with its neighbours' sockets; a random base per
-            # process keeps them apart (pjsua still skips a port that is taken).
-            rtp_port = cfg.rtp_port or random.randrange(10000, 30000, 2)
-            acc_cfg.mediaConfig.transportConfig.port = rtp_port
-            acc_cfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
-            # pjsua would re-INVITE after answer to lock one codec: an extra round trip
-            # that some phones answer badly. Each leg keeps what it negotiated.
-            acc_cfg.mediaConfig.lockCodecEnabled = False
             account = _Account(self)
-            account.create(acc_cfg, True)
+            account.create(account_config(cfg), True)
         except pj.Error as exc:
             self._ep = ep
             self.close()
             raise EndpointError(f"SIP endpoint {cfg.host}:{cfg.port}: {exc.info()}") from None
         self._ep = ep
         self._account = account
+        self._doorbell = _doorbell(cfg.host, cfg.port)
+
+    @property
+    def doorbell_fd(self) -> int:
+        """A non-blocking UDP socket connected to our own SIP port: whatever is written to
+        it ends a waiting :meth:`poll` (for :func:`signal.set_wakeup_fd`)."""
+        return self._doorbell.fileno() if self._doorbell is not None else -1
+
+    def wake(self) -> None:
+        """End a waiting :meth:`poll` at once; from any thread."""
+        doorbell = self._doorbell
+        if doorbell is not None:
+            with contextlib.suppress(OSError):
+                doorbell.send(b"\0")
 
     def close(self) -> None:
         """Hang up what is left and destroy the library (idempotent)."""
@@ -201,6 +164,9 @@ class SipEndpoint:
         except pj.Error as exc:
             log.warning("SIP endpoint shutdown: %s", exc.info())
         self._ep = None
+        if self._doorbell is not None:
+            self._doorbell.close()
+            self._doorbell = None
 
     # ------------------------------------------------------------------ pump
 
@@ -504,6 +470,17 @@ class SipEndpoint:
         if leg is None:
             return None
         return leg.stats if leg.ended else read_stats(leg)
+
+
+def _doorbell(host: str, port: int) -> socket.socket:
+    """pjsip's UDP transport drops a datagram shorter than any SIP message unparsed and
+    unlogged (``MIN_SIZE`` in sip_transport_udp.c), but its ``select`` wakes for it."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.connect((target, port))
+    return sock
 
 
 _PJ_ETOOMANY = 70010  # PJ_ERRNO_START_STATUS + 10

@@ -44,9 +44,10 @@ from presence.sip import PidfPublisher
 from rules import DialPlanError, DialPlanSet, load_dialplans
 from switch.access.audit import AuditLog
 from switch.addresses import strip_port
+from switch.control.launcher import ForkServer
 from switch.edge import Edge, EdgeSettings, write_files
 from switch.edge.rtpengine import MediaRelay
-from switch.errors import SwitchError
+from switch.errors import ForkServerError, SwitchError
 from switch.mail import MailServer
 from switch.metrics import Metrics
 from switch.records import backend as records_backend
@@ -311,6 +312,7 @@ async def run_workers(tasks: asyncio.TaskGroup, sup: Supervisor) -> None:
     """Run every worker slot and the dial-plan watcher until ``sup.stopping``; then drain
     the calls for up to ``grace_seconds`` and wait until every slot has ended."""
     grace = sup.settings.grace_seconds
+    forks = await start_fork_server(sup)
     runs = [tasks.create_task(w.run(), name=f"worker-{w.name}") for w in sup.workers]
     watcher = tasks.create_task(sup.watch_dialplans(), name="dialplan-watch")
     edge_stats = tasks.create_task(sup.poll_edge_stats(), name="edge-stats")
@@ -320,6 +322,24 @@ async def run_workers(tasks: asyncio.TaskGroup, sup: Supervisor) -> None:
     await asyncio.gather(*(w.stop(grace) for w in sup.workers))
     watcher.cancel()
     await asyncio.wait([*runs, watcher])
+    if forks is not None:
+        await forks.close()
+
+
+async def start_fork_server(sup: Supervisor) -> ForkServer | None:
+    """The zygote the worker slots fork from (``worker_start: fork``, issue 16); None (each
+    worker spawned) when the setting says so or the zygote does not come up."""
+    if sup.settings.worker_start != "fork":
+        return None
+    forks = ForkServer(sup.settings.dialplans)
+    try:
+        await forks.start()
+    except ForkServerError as exc:
+        log.warning("%s; the workers are spawned one by one", exc)
+        return None
+    for worker in sup.workers:
+        worker.launcher = forks
+    return forks
 
 
 async def serve_switch(settings: Settings, plans: DialPlanSet) -> int:

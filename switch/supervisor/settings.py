@@ -154,6 +154,10 @@ class Settings(BaseModel):
     trunk: str | None = None  # where tel: targets go (a SIP trunk / gateway), host:port
     grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     recycle_after_calls: Annotated[int, Field(ge=0)] = 5000  # 0 = never
+    # Issue 16: "fork": workers are forked from one zygote that imported everything and
+    # compiled the plans once (shared pages, switch/worker/forkserver.py); "spawn": each
+    # worker is its own `python -m switch.worker` (the fallback, and the benchmark baseline).
+    worker_start: Literal["fork", "spawn"] = "fork"
     # Call legs per worker that ordinary calls leave free for 110/112 (docs/operations.md
     # "Emergency calls"). 0: none kept; 1 or 2: each worker takes one bridged call less
     # (the edge's maxload follows), and an emergency call always finds a worker with room.

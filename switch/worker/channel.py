@@ -12,6 +12,7 @@ import logging
 import queue
 import socket
 import threading
+from collections.abc import Callable
 
 from switch.control import messages as control
 from switch.errors import ControlProtocolError
@@ -28,6 +29,9 @@ class ControlChannel:
         self._outbox: queue.SimpleQueue[control.FromWorker | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self.closed = threading.Event()
+        self.wake: Callable[[], None] = lambda: None
+        """Called (on the reader thread) after messages were queued or the channel closed:
+        the loop's endpoint wait ends then, not at its timeout (switch/worker/loop.py)."""
 
     @classmethod
     def from_fd(cls, fd: int | None) -> ControlChannel:
@@ -70,6 +74,7 @@ class ControlChannel:
                 if not chunk:
                     break
                 buffer += chunk
+                queued = False
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     if not line.strip():
@@ -81,14 +86,18 @@ class ControlChannel:
                                 f"{control.op_of(message)!r} is no supervisor request"
                             )
                         self.inbox.put(message)
+                        queued = True
                     except ControlProtocolError as exc:
                         log.warning("control: %s", exc)
+                if queued:
+                    self.wake()
                 if len(buffer) > control.MAX_LINE:
                     log.warning("control: line over %d bytes dropped", control.MAX_LINE)
                     buffer = b""
         except OSError:
             pass
         self.closed.set()
+        self.wake()
 
     def _write(self) -> None:
         assert self._sock is not None

@@ -34,7 +34,8 @@ from switch.addresses import parse_host_port
 from switch.call.admission import LegBudget
 from switch.call.trunkident import TrunkLine, line_from_json
 from switch.control import messages as control
-from switch.pjsua.endpoint import MAX_LEGS, EndpointConfig, SipEndpoint
+from switch.pjsua.endpoint import SipEndpoint
+from switch.pjsua.epconfig import MAX_LEGS, EndpointConfig
 from switch.worker.channel import ControlChannel
 from switch.worker.config import WorkerConfig
 from switch.worker.driver import CallDriver
@@ -45,7 +46,11 @@ from switch.worker.seam import SipLegs
 log = logging.getLogger("switch.worker")
 
 MAX_POLL_MS = 100
-"""Longest ``libHandleEvents`` wait: bounds control-message latency, costs ~no idle CPU."""
+"""Longest ``libHandleEvents`` wait while calls are up (prompt ends, ringback tones)."""
+IDLE_POLL_MS = 5000
+"""Longest wait without calls: an idle worker wakes once in 5 s (issue 16: ~0.2 ms per
+empty round; at 100 ms that was 0.2 % of a core per idle worker). A control message does
+not wait for it: the channel rings the endpoint's doorbell (:meth:`SipEndpoint.wake`)."""
 SHUTDOWN_DRAIN_S = 2.0
 
 
@@ -109,22 +114,26 @@ class Worker:
     def step(self) -> None:
         """One round: poll, feed what happened, fire timers, read control messages."""
         driver = self.driver
-        for event in self.endpoint.poll(self._poll_ms()):
+        events = self.endpoint.poll(self._poll_ms())
+        self._read_control()  # first: an INVITE in this round sees the newest presence
+        for event in events:
             driver.on_leg_event(event)
         driver.run_pending()
         driver.fire_timers()
         driver.queueing.fire_timers()  # issue 19: the callbacks' ring timeouts
-        self._read_control()
         self._report_legs()
 
     def _poll_ms(self) -> int:
         if self.driver.busy:
             return 0
+        longest = MAX_POLL_MS if self.driver.calls or self.endpoint.legs_in_use else IDLE_POLL_MS
         deadline = self.driver.timers.next_deadline()
+        if self._stop_at is not None:
+            deadline = self._stop_at if deadline is None else min(deadline, self._stop_at)
         if deadline is None:
-            return MAX_POLL_MS
+            return longest
         wait_ms = (deadline - time.monotonic_ns()) // 1_000_000 + 1
-        return int(max(0, min(MAX_POLL_MS, wait_ms)))
+        return int(max(0, min(longest, wait_ms)))
 
     def _maybe_stop(self) -> bool:
         assert self._stop_at is not None
@@ -273,7 +282,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, plans: DialPlanSet | None = None) -> int:
+    """Run one worker. ``plans``: the dial plans compiled by the fork-server
+    (:mod:`switch.worker.forkserver`) for exactly the ``--dialplans`` of ``argv``."""
     args = parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
@@ -296,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         media_bypass=args.media_bypass,
     )
     try:
-        plans = load_dialplans(list(config.dialplans))
+        if plans is None:
+            plans = load_dialplans(list(config.dialplans))
     except DialPlanError as exc:
         print(f"worker {config.name}: {exc}", file=sys.stderr)
         return 2
@@ -316,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker = Worker(config, endpoint, plans, channel, media=media, tones=endpoint.media)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
+    # The handlers run on this thread, which may be waiting in the endpoint for seconds: the
+    # signal's byte, written by any thread, rings the doorbell and ends that wait.
+    signal.set_wakeup_fd(endpoint.doorbell_fd, warn_on_full_buffer=False)
+    channel.wake = endpoint.wake  # a control message ends the endpoint's wait at once
     channel.start()
     profile_path = os.environ.get("RUFWEICHE_WORKER_PROFILE")
     try:
@@ -328,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             code = worker.run()
     finally:
+        signal.set_wakeup_fd(-1)
         if worker.driver.ringback is not None:
             worker.driver.ringback.close()  # its tone file's temporary directory
         endpoint.close()
