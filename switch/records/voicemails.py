@@ -17,13 +17,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import aiosqlite
 
-from switch.errors import RecordsError, VoicemailError
+from switch.errors import RecordsError, SwitchError, VoicemailError
 from switch.records.rows import CallerPolicy, apply_caller_policy, iso_utc, row_dict
-from switch.records.schema import connect, migrate
+from switch.records.schema import CallsDbStore
 
 KINDS: Final = ("voicemail", "dictation")
 
@@ -62,22 +62,11 @@ class Voicemail:
         return mail
 
 
-class VoicemailStore:
+class VoicemailStore(CallsDbStore):
     """``async with VoicemailStore(db_path) as store``: files and lists recordings."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await connect(self.db_path)
-        await migrate(self._db, path=self.db_path)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+    def _outside(self) -> SwitchError:
+        return VoicemailError("voicemail box used outside 'async with'")
 
     async def add(self, mail: Voicemail, policy: CallerPolicy | str) -> None:
         """Files one message; a database that refuses it is a RecordsError (nothing raised
@@ -113,15 +102,14 @@ class VoicemailStore:
         sql = "SELECT call_id, tenant, caller, called, path, seconds, started_at"
         if kind == "dictation":
             sql += ", id, person, done_at"
-        sql += " FROM voicemails WHERE kind = ?"
-        args: list[Any] = [kind]
-        if tenant:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        sql += " ORDER BY started_wall DESC LIMIT ?"
-        args.append(limit)
-        async with self._require().execute(sql, args) as cursor:
-            rows = [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+        rows = await self._select(
+            sql + " FROM voicemails",
+            where=["kind = ?"],
+            args=[kind],
+            tenant=tenant,
+            order="started_wall DESC",
+            limit=limit,
+        )
         for row in rows:
             name = Path(row["path"]).name
             row["url"] = f"/files/{kind}/{row['tenant']}/{name}"
@@ -136,25 +124,7 @@ class VoicemailStore:
 
     async def mark_done(self, row_id: int, when: float) -> dict[str, Any] | None:
         """Mark a dictation typed up; None when there is no such dictation."""
-        db = self._require()
-        cursor = await db.execute(
-            "UPDATE voicemails SET done_at = COALESCE(done_at, ?) WHERE id = ? AND kind = ?",
-            (iso_utc(when), row_id, "dictation"),
-        )
-        if cursor.rowcount == 0:
-            return None
-        await db.commit()
-        async with db.execute(
-            "SELECT id, tenant, done_at FROM voicemails WHERE id = ?", (row_id,)
-        ) as found:
-            row = await found.fetchone()
-        assert row is not None
-        return {"id": row[0], "tenant": row[1], "done_at": row[2]}
-
-    def _require(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise VoicemailError("voicemail box used outside 'async with'")
-        return self._db
+        return await self._mark_done("voicemails", row_id, when, kind="dictation")
 
 
 # ------------------------------------------------------------- privacy (GDPR, retention)
