@@ -139,15 +139,12 @@ class MessageStore(CallsDbStore):
 
     async def list(self, tenant: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest messages (of ``tenant``, or all), open and done."""
-        sql = f"SELECT {COLUMNS} FROM messages"
-        args: list[Any] = []
-        if tenant:
-            sql += " WHERE tenant = ?"
-            args.append(tenant)
-        sql += " ORDER BY taken_wall DESC, id DESC LIMIT ?"
-        args.append(limit)
-        async with self._require().execute(sql, args) as cursor:
-            rows = [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+        rows = await self._select(
+            f"SELECT {COLUMNS} FROM messages",
+            tenant=tenant,
+            order="taken_wall DESC, id DESC",
+            limit=limit,
+        )
         for row in rows:
             row["callback"] = bool(row["callback"])
         return rows
@@ -160,20 +157,7 @@ class MessageStore(CallsDbStore):
         return None if row is None else str(row[0])
 
     async def mark_done(self, row_id: int, when: float) -> dict[str, Any] | None:
-        db = self._require()
-        cursor = await db.execute(
-            "UPDATE messages SET done_at = COALESCE(done_at, ?) WHERE id = ?",
-            (iso_utc(when), row_id),
-        )
-        if cursor.rowcount == 0:
-            return None
-        await db.commit()
-        async with db.execute(
-            "SELECT id, tenant, done_at FROM messages WHERE id = ?", (row_id,)
-        ) as c:
-            row = await c.fetchone()
-        assert row is not None
-        return {"id": row[0], "tenant": row[1], "done_at": row[2]}
+        return await self._mark_done("messages", row_id, when)
 
     async def mailed(self, row_id: int, when: float, error: str | None) -> None:
         """Note that the e-mail went out (``error`` None) or why it did not."""

@@ -39,12 +39,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, Self, cast
 
-import aiosqlite
 import asyncpg
 
 from switch.call.events import Outcome
@@ -52,9 +49,9 @@ from switch.errors import RecordsError, RecordsUnavailableError
 from switch.records import dialect
 from switch.records.messages import MessageStore
 from switch.records.pgconnection import _TRANSIENT, PgConnection, redact
-from switch.records.rows import _CALL_COLUMNS, UPSERT_LEG, call_row_values, leg_row_values
-from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
-from switch.records.spool import Abort, Item, Report
+from switch.records.rows import _CALL_COLUMNS
+from switch.records.schema import MIGRATIONS, SCHEMA_VERSION, CallsDbStore
+from switch.records.spool import Abort
 from switch.records.voicemails import VoicemailStore
 from switch.records.writer import RecordWriter
 
@@ -172,6 +169,8 @@ class PgRecordWriter(RecordWriter):
     ``spool_path`` is the local file name the spool is derived from
     (``<spool_path>.spool.jsonl``): the spool stays on the node, the database is shared.
     """
+
+    _upsert_call = _UPSERT_CALL
 
     def __init__(
         self,
@@ -314,64 +313,9 @@ class PgRecordWriter(RecordWriter):
                 await db.close()
         self._db = self._reader = None
 
-    async def _transaction(self, batch: Sequence[Item]) -> list[int]:
-        db = self._db
-        assert db is not None
-        now = self._clock()
-        closed: list[int] = []
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            run: list[Report] = []
-            for item in [*batch, None]:
-                if isinstance(item, Report):
-                    run.append(item)
-                    closed.append(0)
-                    continue
-                if run:
-                    await self._upsert_node(db, run, now)
-                    run = []
-                if item is not None:
-                    closed.append(await self._abort_node(db, item))
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.rollback()
-            raise
-        await db.commit()
-        return closed
 
-    async def _upsert_node(
-        self, db: aiosqlite.Connection, reports: Sequence[Report], now: float
-    ) -> None:
-        calls = [(*call_row_values(r.phase, r.record, r.policy, now), self.node) for r in reports]
-        legs = [leg_row_values(r.record, r.phase, leg) for r in reports for leg in r.record.legs]
-        await db.executemany(_UPSERT_CALL, calls)
-        if legs:
-            await db.executemany(UPSERT_LEG, legs)
-
-    async def _abort_node(self, db: aiosqlite.Connection, item: Abort) -> int:
-        sql = (
-            "UPDATE calls SET outcome = ?, hung_up_by = 'switch', phase = 'ended', "
-            "phase_rank = 2, ended_ms = MAX(COALESCE(answer_relayed_ms, 0), "
-            "(? - started_wall) * 1000.0), updated_wall = ? WHERE outcome IS NULL AND node = ?"
-        )
-        args: list[Any] = [Outcome.ABORTED.value, item.at_wall, item.at_wall, self.node]
-        if item.worker is not None:
-            sql += " AND worker = ?"
-            args.append(item.worker)
-        cursor = await db.execute(sql, args)
-        count = cursor.rowcount
-        if count:
-            log.info(
-                "closed %d active call(s) of node %s worker %s as aborted",
-                count,
-                self.node,
-                item.worker or "*",
-            )
-        return count
-
-
-class PgVoicemailStore(VoicemailStore):
-    """:class:`VoicemailStore` in the shared PostgreSQL schema, on a small pool of its own."""
+class _PgStore(CallsDbStore):
+    """A :class:`CallsDbStore` in the shared PostgreSQL schema, on a small pool of its own."""
 
     def __init__(self, dsn: str, schema: str, *, password: str | None = None) -> None:
         super().__init__(Path(PG_LABEL))
@@ -391,23 +335,10 @@ class PgVoicemailStore(VoicemailStore):
             self.pool = None
 
 
-class PgMessageStore(MessageStore):
+class PgVoicemailStore(_PgStore, VoicemailStore):
+    """:class:`VoicemailStore` in the shared PostgreSQL schema."""
+
+
+class PgMessageStore(_PgStore, MessageStore):
     """:class:`MessageStore` (messages, contacts) in the shared PostgreSQL schema: every
     node's console and ``rufweiche report`` see every node's messages."""
-
-    def __init__(self, dsn: str, schema: str, *, password: str | None = None) -> None:
-        super().__init__(Path(PG_LABEL))
-        self.dsn, self.schema = dsn, schema
-        self._password = password
-        self.pool: asyncpg.Pool | None = None
-
-    async def __aenter__(self) -> Self:
-        self.pool = await open_migrated(self.dsn, self.schema, self._password)
-        self._db = PgConnection(self.pool).as_aiosqlite()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._db = None
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None

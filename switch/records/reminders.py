@@ -128,15 +128,13 @@ class ReminderStore(CallsDbStore):
 
     async def list_open(self, tenant: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The open reminders (of ``tenant``, or all), the soonest first."""
-        sql = f"SELECT {COLUMNS} FROM reminders WHERE done_at IS NULL"
-        args: list[Any] = []
-        if tenant:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        sql += " ORDER BY due_wall, id LIMIT ?"
-        args.append(limit)
-        async with self._require().execute(sql, args) as cursor:
-            return [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+        return await self._select(
+            f"SELECT {COLUMNS} FROM reminders",
+            where=["done_at IS NULL"],
+            tenant=tenant,
+            order="due_wall, id",
+            limit=limit,
+        )
 
     async def pop_due(self, now: float) -> list[dict[str, Any]]:
         """The open reminders due at ``now`` not handed over yet; from now on they are."""

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import aiosqlite
 
-from switch.errors import MessageError, RecordsError
+from switch.errors import MessageError, RecordsError, SwitchError
+from switch.records.rows import iso_utc, row_dict
 
 RECORDS_FILE: Final = "calls.sqlite3"
 """The database's name in the data directory (``--data-dir``): the one definition of it."""
@@ -311,5 +312,52 @@ class CallsDbStore:
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
-            raise MessageError(f"{self.what} used outside 'async with'", field=None)
+            raise self._outside()
         return self._db
+
+    def _outside(self) -> SwitchError:
+        """The error of a store used outside its ``async with`` block."""
+        return MessageError(f"{self.what} used outside 'async with'", field=None)
+
+    async def _select(
+        self,
+        select: str,
+        *,
+        where: Sequence[str] = (),
+        args: Sequence[Any] = (),
+        tenant: str | None,
+        order: str,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """``select`` (``SELECT ... FROM table``) under the ``where`` conditions (AND, with
+        ``args``), of ``tenant`` when given (else all), in ``order``, at most ``limit``."""
+        conditions, values = [*where], [*args]
+        if tenant:
+            conditions.append("tenant = ?")
+            values.append(tenant)
+        sql = select + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+        sql += f" ORDER BY {order} LIMIT ?"
+        values.append(limit)
+        async with self._require().execute(sql, values) as cursor:
+            return [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+
+    async def _mark_done(
+        self, table: str, row_id: int, when: float, *, kind: str | None = None
+    ) -> dict[str, Any] | None:
+        """Set ``done_at`` of row ``row_id`` in ``table`` (of ``kind``) unless it is set;
+        the row's id, tenant and done_at, or None when there is no such row."""
+        db = self._require()
+        where, args = "id = ?", [iso_utc(when), row_id]
+        if kind is not None:
+            where += " AND kind = ?"
+            args.append(kind)
+        sql = f"UPDATE {table} SET done_at = COALESCE(done_at, ?) WHERE {where}"
+        cursor = await db.execute(sql, args)
+        if cursor.rowcount == 0:
+            return None
+        await db.commit()
+        sql = f"SELECT id, tenant, done_at FROM {table} WHERE id = ?"
+        async with db.execute(sql, (row_id,)) as found:
+            row = await found.fetchone()
+        assert row is not None
+        return {"id": row[0], "tenant": row[1], "done_at": row[2]}

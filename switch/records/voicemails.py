@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import aiosqlite
 
-from switch.errors import RecordsError, VoicemailError
+from switch.errors import RecordsError, SwitchError, VoicemailError
 from switch.records.rows import CallerPolicy, apply_caller_policy, iso_utc, row_dict
 from switch.records.schema import CallsDbStore
 
@@ -65,7 +65,8 @@ class Voicemail:
 class VoicemailStore(CallsDbStore):
     """``async with VoicemailStore(db_path) as store``: files and lists recordings."""
 
-    what = "voicemail box"
+    def _outside(self) -> SwitchError:
+        return VoicemailError("voicemail box used outside 'async with'")
 
     async def add(self, mail: Voicemail, policy: CallerPolicy | str) -> None:
         """Files one message; a database that refuses it is a RecordsError (nothing raised
@@ -101,15 +102,14 @@ class VoicemailStore(CallsDbStore):
         sql = "SELECT call_id, tenant, caller, called, path, seconds, started_at"
         if kind == "dictation":
             sql += ", id, person, done_at"
-        sql += " FROM voicemails WHERE kind = ?"
-        args: list[Any] = [kind]
-        if tenant:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        sql += " ORDER BY started_wall DESC LIMIT ?"
-        args.append(limit)
-        async with self._require().execute(sql, args) as cursor:
-            rows = [row_dict(cursor.description, row) for row in await cursor.fetchall()]
+        rows = await self._select(
+            sql + " FROM voicemails",
+            where=["kind = ?"],
+            args=[kind],
+            tenant=tenant,
+            order="started_wall DESC",
+            limit=limit,
+        )
         for row in rows:
             name = Path(row["path"]).name
             row["url"] = f"/files/{kind}/{row['tenant']}/{name}"
@@ -124,25 +124,7 @@ class VoicemailStore(CallsDbStore):
 
     async def mark_done(self, row_id: int, when: float) -> dict[str, Any] | None:
         """Mark a dictation typed up; None when there is no such dictation."""
-        db = self._require()
-        cursor = await db.execute(
-            "UPDATE voicemails SET done_at = COALESCE(done_at, ?) WHERE id = ? AND kind = ?",
-            (iso_utc(when), row_id, "dictation"),
-        )
-        if cursor.rowcount == 0:
-            return None
-        await db.commit()
-        async with db.execute(
-            "SELECT id, tenant, done_at FROM voicemails WHERE id = ?", (row_id,)
-        ) as found:
-            row = await found.fetchone()
-        assert row is not None
-        return {"id": row[0], "tenant": row[1], "done_at": row[2]}
-
-    def _require(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise VoicemailError(f"{self.what} used outside 'async with'")
-        return self._db
+        return await self._mark_done("voicemails", row_id, when, kind="dictation")
 
 
 # ------------------------------------------------------------- privacy (GDPR, retention)

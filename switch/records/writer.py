@@ -52,17 +52,10 @@ from typing import Any, Final
 import aiosqlite
 
 from switch.call.calllog import CallRecord
-from switch.call.events import Outcome
 from switch.errors import RecordsError
+from switch.records.batch import write_items
 from switch.records.queries import TenantUsage, monthly_usage, recent_calls
-from switch.records.rows import (
-    PHASE_RANK,
-    UPSERT_CALL,
-    UPSERT_LEG,
-    CallerPolicy,
-    call_row_values,
-    leg_row_values,
-)
+from switch.records.rows import PHASE_RANK, UPSERT_CALL, CallerPolicy
 from switch.records.schema import connect, migrate, transaction
 from switch.records.spool import Abort, Fallback, Item, Report, Spool
 
@@ -99,6 +92,9 @@ class RecordWriter:
     block writes what is queued and stops. ``on_connect`` is a test seam, called with
     the writing connection after it is set up (e.g. to cap ``max_page_count``).
     """
+
+    node: str | None = None  # one node on SQLite; PgRecordWriter names its own
+    _upsert_call: str = UPSERT_CALL
 
     def __init__(
         self,
@@ -397,52 +393,10 @@ class RecordWriter:
         """Write a batch in one transaction; per item, the number of calls an abort closed."""
         db = self._db
         assert db is not None
-        now = self._clock()
-        closed: list[int] = []
         async with transaction(db):
-            # Runs of reports go in two executemany calls (calls, then legs): a batch costs
-            # a handful of round trips to the SQLite thread, not several per record.
-            # Aborts keep their place between the runs.
-            run: list[Report] = []
-            for item in [*batch, None]:
-                if isinstance(item, Report):
-                    run.append(item)
-                    closed.append(0)
-                    continue
-                if run:
-                    await self._upsert(db, run, now)
-                    run = []
-                if item is not None:
-                    closed.append(await self._abort(db, item))
-        return closed
-
-    @staticmethod
-    async def _upsert(db: aiosqlite.Connection, reports: Sequence[Report], now: float) -> None:
-        calls = [call_row_values(r.phase, r.record, r.policy, now) for r in reports]
-        legs = [leg_row_values(r.record, r.phase, leg) for r in reports for leg in r.record.legs]
-        await db.executemany(UPSERT_CALL, calls)
-        if legs:
-            await db.executemany(UPSERT_LEG, legs)
-
-    @staticmethod
-    async def _abort(db: aiosqlite.Connection, item: Abort) -> int:
-        # The end of an aborted call is unknown: take the time the abort was noticed
-        # (an upper bound), so that the minutes of an answered call are not lost.
-        sql = (
-            "UPDATE calls SET outcome = ?, hung_up_by = 'switch', phase = 'ended', "
-            "phase_rank = 2, ended_ms = MAX(COALESCE(answer_relayed_ms, 0), "
-            "(? - started_wall) * 1000.0), updated_wall = ? WHERE outcome IS NULL"
-        )
-        args: list[Any] = [Outcome.ABORTED.value, item.at_wall, item.at_wall]
-        if item.worker is not None:
-            sql += " AND worker = ?"
-            args.append(item.worker)
-        cursor = await db.execute(sql, args)
-        count = cursor.rowcount
-        await cursor.close()
-        if count:
-            log.info("closed %d active call(s) of worker %s as aborted", count, item.worker or "*")
-        return count
+            return await write_items(
+                db, batch, self._clock(), upsert_call=self._upsert_call, node=self.node
+            )
 
     # -- the spool, the fallback spools and the in-memory backlog (spool.Fallback)
 

@@ -9,7 +9,8 @@
     switch.py       Switch (python -m switch run), plan_text
     edge.py         edge_settings, needs_kamailio, SIPp stand-ins of the edge tests
     mosquitto.py    MosquittoBroker, mosquitto_broker
-    baresip.py      Baresip (headless phone), Tshark (loopback capture)
+    baresip.py      Baresip (headless phone), ctrl_request, contact_status, Tshark (capture)
+    blf.py          a BLF key as a SIPp watcher scenario; notify_bodies/notify_states of its trace
     rtp.py          RtpSink, G.711 A-law decoding (ALAW, rms)
     callflow.py     builders and Hypothesis strategies of the pure call-flow tests
     fakesip.py      FakeSip, the scripted SipLegs of the in-process worker tests

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,25 @@ from typing import Any
 
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import stop_process
+
+
+def ctrl_request(command: str, params: str = "", token: str = "t") -> bytes:
+    """One ctrl_tcp command as baresip reads it: a JSON netstring (PEERS.md §1)."""
+    body = json.dumps({"command": command, "params": params, "token": token}).encode()
+    return str(len(body)).encode() + b":" + body + b","
+
+
+def contact_status(reply: str, name: str, uri: str) -> str | None:
+    """The status (``Online``, ``Busy``, ...) the ``contacts`` ctrl reply shows for the
+    contact ``name <uri>``; None when the reply is cut or does not list it."""
+    _length, _, payload = reply.strip().partition(":")
+    try:
+        data = json.loads(payload.rstrip(","))["data"]
+    except (ValueError, KeyError):
+        return None
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", data)
+    match = re.search(rf"(\w+) {re.escape(name)} <{re.escape(uri)}>", plain)
+    return match.group(1) if match else None
 
 
 class Baresip:
@@ -126,8 +146,7 @@ class Baresip:
         """One ctrl_tcp command (a JSON netstring, PEERS.md §1), e.g. ``transfer`` + a URI;
         its answer arrives among :attr:`events` (``"response": true``)."""
         assert self._ctrl is not None
-        body = json.dumps({"command": command, "params": params, "token": command}).encode()
-        self._ctrl.sendall(str(len(body)).encode() + b":" + body + b",")
+        self._ctrl.sendall(ctrl_request(command, params, token=command))
 
     def packets(self) -> tuple[int, int]:
         """(transmitted, received) RTP packets from the stats block printed at hang-up."""

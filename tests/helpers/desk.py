@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -30,8 +30,11 @@ from switch.web.app import Health, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
 from switch.web.guard import AuthLayer
 from switch.web.messages_api import messages_routes
-from tests.helpers.ports import free_port
-from tests.helpers.web import CHEAP, DIRECTORY, NOV, PASSWORD, make_users
+from tests.helpers.ports import LOOPBACK, free_port
+from tests.helpers.web import CHEAP, DIRECTORY, NOV, PASSWORD, chromium_page, make_users
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 PLANS = {
     "mueller": """\
@@ -156,7 +159,73 @@ async def desk_site(
             yield DeskSite(url, desk, users_file, plans)
 
 
-__all__ = ["NOV", "DeskSite", "Inbox", "MailSink", "desk_site", "load_plans", "smtp_server"]
+__all__ = [
+    "NOV",
+    "DeskSite",
+    "Inbox",
+    "MailSink",
+    "console_page",
+    "desk_site",
+    "http",
+    "load_plans",
+    "service_plan",
+    "smtp_server",
+    "users_with_tokens",
+    "write_plans",
+]
+
+# ------------------------------------------- the console tests against ``rufweiche run``
+
+# susi's business (users_with_tokens): what she must never see of tischlerei-test.
+OTHER_PLAN = """
+tenant: elektro-test
+name: Elektro Test
+numbers: ["+49 30 5550000"]
+people:
+  sven: {name: Sven, devices: {desk: "sip:sven@127.0.0.1:9"}}
+rules:
+  - {name: sven, then: [{ring: sven.desk}]}
+"""
+
+
+def service_plan(anna: str, *, jan: str = f'desk: "sip:jan@{LOOPBACK}:9"', head: str = "") -> str:
+    """tischlerei-test: every call rings the service (anna's phone at ``anna``, host:port);
+    ``jan`` are Jan's devices, ``head`` more top-level keys (greeting, instructions)."""
+    return f"""
+tenant: tischlerei-test
+name: Tischlerei Test
+{head}numbers: ["+49 30 1234560"]
+people:
+  jan: {{name: Jan, devices: {{{jan}}}}}
+service:
+  heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{anna}"}}}}
+rules:
+  - {{name: the service, then: [{{ring: [heimbuero.anna], timeout: 10s}}]}}
+"""
+
+
+def write_plans(tmp_path: Path, test_plan: str) -> Path:
+    """``tmp_path/plans`` with ``test.yaml`` (``test_plan``) and susi's ``other.yaml``."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "test.yaml").write_text(test_plan, encoding="utf-8")
+    (plans / "other.yaml").write_text(OTHER_PLAN, encoding="utf-8")
+    return plans
+
+
+@contextlib.asynccontextmanager
+async def console_page(
+    url: str, token: str, width: int = 1200, height: int = 1100
+) -> AsyncIterator[tuple[Page, list[str]]]:
+    """The console at ``url`` in Chromium as the user of ``token``, once it is live; with
+    the list the page's script errors go to."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with chromium_page(width, height, extra_http_headers=headers) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(url + "/console")
+        await page.locator("#status", has_text="live").wait_for(timeout=10_000)
+        yield page, errors
 
 
 def users_with_tokens(path: Path) -> dict[str, str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.ports import LOOPBACK, free_port
-from tests.helpers.processes import REPO, PeerError, stop_process, wait_udp_bound
+from tests.helpers.processes import REPO, PeerError, running, stop_process, wait_udp_bound
 
 SIPP = "sipp"
 SIPP_DIR = REPO / "tests" / "switch" / "sipp"
@@ -247,6 +247,20 @@ def caller(
         timeout_error=timeout_error,
         **options,
     )
+
+
+def dial_code(
+    workdir: Path, port: int, code: str, *, name: str, phone_port: int, who: str = "jan"
+) -> Sipp:
+    """``who``'s desk phone (From ``who``@127.0.0.1:``phone_port``) dials the feature
+    ``code`` at 127.0.0.1:``port`` and takes the switch's BYE; the finished run."""
+    phone = Sipp(
+        workdir, name, "uac_wait_bye.xml", port=phone_port, target=f"{LOOPBACK}:{port}",
+        service=code, keys={"caller": who}, calls=1, timeout=15, timeout_error=True,
+    )  # fmt: skip
+    with running(phone.start()):
+        assert phone.wait(15) == 0, phone.diagnostics()
+    return phone
 
 
 def load(workdir: Path, port: int, calls: int, rate: float, hold_ms: int, scenario: str) -> Sipp:

@@ -81,6 +81,7 @@ class LiveApp:
     metrics: Metrics
     feed: LiveFeed
     workers: dict[str, bool] = field(default_factory=dict)
+    box: VoicemailBox | None = None  # with voicemails=True: the box the routes serve
 
     def report(self, phase: str, record: CallRecord, store_caller: str = "full") -> None:
         self.writer.submit(phase, record, store_caller=store_caller)
@@ -99,21 +100,28 @@ async def live_app(
     *,
     presence_routes: Iterable[web.AbstractRouteDef] | None = None,
     refresh: float = 0.3,
+    voicemails: bool = False,
 ) -> AsyncIterator[LiveApp]:
-    """Records in ``data_dir/calls.sqlite3``, fresh metrics and feed, the app on a free port."""
+    """Records in ``data_dir/calls.sqlite3``, fresh metrics and feed, the app on a free port;
+    ``voicemails``: with the voicemail box and its routes (recordings under ``data_dir``)."""
     metrics = Metrics()
     # refresh: a closed page is noticed at the next write, at the latest after this.
     feed = LiveFeed(DashboardState(metrics.window), min_interval=0.05, refresh=refresh)
     workers: dict[str, bool] = {"w1": True}
-    async with RecordWriter(data_dir / RECORDS_FILE) as writer:
+    async with contextlib.AsyncExitStack() as stack:
+        writer = await stack.enter_async_context(RecordWriter(data_dir / RECORDS_FILE))
+        box, extra = None, []
+        if voicemails:
+            box = await stack.enter_async_context(VoicemailBox(data_dir / RECORDS_FILE))
+            extra = voicemail_routes(box, data_dir)
         health = Health(
             workers=lambda: (sum(workers.values()), len(workers)),
             database_writable=lambda: writer.writable,
             broker=lambda: True,
         )
-        app = make_app(writer, metrics, health, presence_routes, feed=feed)
+        app = make_app(writer, metrics, health, presence_routes, extra, feed=feed)
         async with serve(app) as url:
-            yield LiveApp(url, writer, metrics, feed, workers)
+            yield LiveApp(url, writer, metrics, feed, workers, box)
 
 
 @contextlib.asynccontextmanager

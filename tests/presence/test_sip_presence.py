@@ -9,8 +9,6 @@ from SIPp's message trace and parses them with presence.pidf. Then a real softph
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import shutil
 import socket
 import time
@@ -26,6 +24,8 @@ from presence.sip import PidfPublisher
 from rules.presence import PresenceState as S
 from switch.edge import Edge
 from switch.edge.credentials import add_user
+from tests.helpers.baresip import contact_status, ctrl_request
+from tests.helpers.blf import notify_bodies, write_watcher
 from tests.helpers.edge import edge_settings
 from tests.helpers.ports import free_port
 from tests.helpers.processes import Process
@@ -42,61 +42,9 @@ needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None, reason="bare
 JAN = ("t", "jan")
 JAN_URI = "sip:t.jan@office"
 
-_SUBSCRIBE = """
-      SUBSCRIBE sip:[presentity]@[domain] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:alice@[domain]>;tag=[pid]W[call_number]
-      To: <sip:[presentity]@[domain]>
-      Call-ID: [call_id]
-      CSeq: {cseq} SUBSCRIBE
-      Contact: <sip:alice@[local_ip]:[local_port]>
-      {auth}
-      Max-Forwards: 70
-      Event: presence
-      Accept: application/pidf+xml
-      Expires: 120
-      Content-Length: 0
-"""
-
-_NOTIFY = """  <recv request="NOTIFY"/>
-  <send><![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-  ]]></send>
-"""
-
-
-def watcher_scenario(notifies: int) -> str:
-    """A phone that subscribes with digest auth and takes ``notifies`` NOTIFYs."""
-    first = _SUBSCRIBE.format(cseq=1, auth="")
-    second = _SUBSCRIBE.format(cseq=2, auth="[authentication]")
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="watch presence">
-  <send retrans="500"><![CDATA[
-{first}
-  ]]></send>
-  <recv response="407" auth="true"/>
-  <send retrans="500"><![CDATA[
-{second}
-  ]]></send>
-  <recv response="202" optional="true" next="notify"/>
-  <recv response="200"/>
-  <label id="notify"/>
-{_NOTIFY * notifies}</scenario>
-"""
-
 
 def start_watcher(tmp: Path, edge_port: int, notifies: int, name: str) -> Process:
-    scenario = tmp / f"{name}.xml"
-    scenario.write_text(watcher_scenario(notifies), encoding="utf-8")
+    scenario = write_watcher(tmp / f"{name}.xml", "t.jan@office", "alice@office", notifies)
     return Process(
         [
             "sipp",
@@ -109,7 +57,6 @@ def start_watcher(tmp: Path, edge_port: int, notifies: int, name: str) -> Proces
             str(free_port(tcp=True)),
             "-m",
             "1",
-            *("-key", "presentity", "t.jan", "-key", "domain", "office"),
             *("-au", "alice", "-ap", "s3cret", "-auth_uri", "t.jan@office"),
             "-nostdin",
             "-timeout",
@@ -125,25 +72,6 @@ def start_watcher(tmp: Path, edge_port: int, notifies: int, name: str) -> Proces
         tmp / f"{name}.out",
         cwd=tmp,
     )
-
-
-def notify_bodies(message_file: Path) -> list[str]:
-    """The bodies of the NOTIFYs SIPp logged as received, in order."""
-    try:
-        text = message_file.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    bodies = []
-    for chunk in re.split(r"^-{20,}.*$", text, flags=re.MULTILINE):
-        if "message received" not in chunk:
-            continue
-        message = chunk.split(":\n", 1)[-1].lstrip()
-        if not message.startswith("NOTIFY "):
-            continue
-        parts = re.split(r"\r?\n\r?\n", message, maxsplit=1)
-        body = parts[1].strip() if len(parts) > 1 else ""
-        bodies.append(body)
-    return bodies
 
 
 async def until(check: Callable[[], bool], what: str, seconds: float = 8.0) -> None:
@@ -265,13 +193,9 @@ def baresip_watcher(tmp: Path, edge_port: int, ctrl_port: int) -> Process:
 def baresip_status(ctrl_port: int) -> str | None:
     """Jan's status as baresip's contact list shows it (ctrl_tcp ``contacts``)."""
 
-    def netstring(data: bytes) -> bytes:
-        return str(len(data)).encode() + b":" + data + b","
-
-    command = json.dumps({"command": "contacts", "params": "", "token": "t"}).encode()
     try:
         with socket.create_connection(("127.0.0.1", ctrl_port), timeout=1) as sock:
-            sock.sendall(netstring(command))
+            sock.sendall(ctrl_request("contacts"))
             buf = b""
             while b'"response":true' not in buf or not buf.endswith(b","):
                 chunk = sock.recv(65536)
@@ -280,14 +204,7 @@ def baresip_status(ctrl_port: int) -> str | None:
                 buf += chunk
     except OSError:
         return None
-    _length, _, payload = buf.decode(errors="replace").partition(":")
-    try:
-        data = json.loads(payload.rstrip(","))["data"]
-    except (ValueError, KeyError):
-        return None
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", data)
-    match = re.search(r"(\w+) Jan <sip:t\.jan@office>", plain)
-    return match.group(1) if match else None
+    return contact_status(buf.decode(errors="replace"), "Jan", JAN_URI)
 
 
 @needs_baresip

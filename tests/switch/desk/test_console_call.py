@@ -23,11 +23,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers.desk import http, smtp_server, users_with_tokens
-from tests.helpers.ports import LOOPBACK
+from tests.helpers.desk import (
+    console_page,
+    http,
+    service_plan,
+    smtp_server,
+    users_with_tokens,
+    write_plans,
+)
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.sipp import Sipp, caller, target
+from tests.helpers.web import CHROMIUM
 
 pytestmark = [
     pytest.mark.peer,
@@ -50,41 +56,15 @@ def invite_wall_time(sipp: Sipp) -> float:
 
 
 async def test_card_pops_before_she_answers(tmp_path: Path, make_switch: Any) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    her_phone = Sipp(tmp_path, "anna", "uas_ring_answer.xml", ["-m", "1", "-timeout", "30"])
-    (plans / "test.yaml").write_text(
-        f"""
-tenant: tischlerei-test
-name: Tischlerei Test
-owner_email: otto@tischlerei-test.example
+    her_phone = target(tmp_path, "anna", "uas_ring_answer.xml", timeout=30)
+    head = """owner_email: otto@tischlerei-test.example
 greeting: "Tischlerei Test, Sekretariat, guten Tag"
 instructions: |
   **Angebote** nur schriftlich.
   - Notfälle: Jan mobil
   <script>alert(1)</script>
-numbers: ["+49 30 1234560"]
-people:
-  jan: {{name: Jan, devices: {{desk: "sip:jan@{LOOPBACK}:9"}}}}
-service:
-  heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{her_phone.address}"}}}}
-rules:
-  - {{name: the service, then: [{{ring: [heimbuero.anna], timeout: 10s}}]}}
-""",
-        encoding="utf-8",
-    )
-    (plans / "other.yaml").write_text(
-        """
-tenant: elektro-test
-name: Elektro Test
-numbers: ["+49 30 5550000"]
-people:
-  sven: {name: Sven, devices: {desk: "sip:sven@127.0.0.1:9"}}
-rules:
-  - {name: sven, then: [{ring: sven.desk}]}
-""",
-        encoding="utf-8",
-    )
+"""
+    plans = write_plans(tmp_path, service_plan(her_phone.address, head=head))
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
@@ -106,21 +86,11 @@ rules:
         # an earlier message from this caller: the card shows it as a note
         earlier = {"tenant": "tischlerei-test", "number": CALLER, "concern": "Angebot Küche"}
         http(base + "/api/v1/messages", tokens["anna"], "POST", earlier)
-        call = Sipp(
-            tmp_path,
-            "caller",
-            "uac_via_edge.xml",  # through the edge: ACK and BYE along the route set
-            [
-                *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
-                *("-key", "caller", CALLER, "-m", "1", "-d", "1000", "-timeout", "30"),
-            ],
+        # through the edge: ACK and BYE along the route set
+        call = caller(
+            tmp_path, switch.sip_port, "uac_via_edge.xml", caller=CALLER, hold_ms=1000, timeout=30
         )
-        headers = {"Authorization": f"Bearer {tokens['anna']}"}
-        async with chromium_page(1200, 1100, extra_http_headers=headers) as page:
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(base + "/console")
-            await page.locator("#status", has_text="live").wait_for(timeout=10_000)
+        async with console_page(base, tokens["anna"]) as (page, errors):
             assert errors == []
             assert await page.locator("h1").inner_text() == "Telefonzentrale"
             await page.evaluate(

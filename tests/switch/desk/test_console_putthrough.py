@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.desk import http, users_with_tokens
+from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.sipp import caller, target
+from tests.helpers.web import CHROMIUM
 
 pytestmark = [
     pytest.mark.peer,
@@ -41,38 +41,10 @@ def post_status(url: str, token: str, body: Any) -> int:
 
 
 async def test_put_through_moves_the_call_to_jan(tmp_path: Path, make_switch: Any) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    her_phone = Sipp(tmp_path, "anna", "uas_ring_answer.xml", ["-m", "1", "-timeout", "40"])
-    jan_phone = Sipp(tmp_path, "jan", "uas_answer.xml", ["-m", "1", "-timeout", "40"])
-    (plans / "test.yaml").write_text(
-        f"""
-tenant: tischlerei-test
-name: Tischlerei Test
-numbers: ["+49 30 1234560"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "sip:jan@{LOOPBACK}:9", mobile: "sip:jan@{jan_phone.address}"}}
-service:
-  heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{her_phone.address}"}}}}
-rules:
-  - {{name: the service, then: [{{ring: [heimbuero.anna], timeout: 10s}}]}}
-""",
-        encoding="utf-8",
-    )
-    (plans / "other.yaml").write_text(
-        """
-tenant: elektro-test
-name: Elektro Test
-numbers: ["+49 30 5550000"]
-people:
-  sven: {name: Sven, devices: {desk: "sip:sven@127.0.0.1:9"}}
-rules:
-  - {name: sven, then: [{ring: sven.desk}]}
-""",
-        encoding="utf-8",
-    )
+    her_phone = target(tmp_path, "anna", "uas_ring_answer.xml", timeout=40)
+    jan_phone = target(tmp_path, "jan", "uas_answer.xml", timeout=40)
+    jan = f'desk: "sip:jan@{LOOPBACK}:9", mobile: "sip:jan@{jan_phone.address}"'
+    plans = write_plans(tmp_path, service_plan(her_phone.address, jan=jan))
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
@@ -81,21 +53,10 @@ rules:
     assert (
         post_status(f"{base}/api/v1/calls/nope/transfer", tokens["anna"], {"target": "jan"}) == 404
     )
-    call = Sipp(
-        tmp_path,
-        "caller",
-        "uac_via_edge.xml",
-        [
-            *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
-            *("-key", "caller", CALLER, "-m", "1", "-d", "9000", "-timeout", "40"),
-        ],
+    call = caller(
+        tmp_path, switch.sip_port, "uac_via_edge.xml", caller=CALLER, hold_ms=9000, timeout=40
     )
-    headers = {"Authorization": f"Bearer {tokens['anna']}"}
-    async with chromium_page(1200, 1100, extra_http_headers=headers) as page:
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(base + "/console")
-        await page.locator("#status", has_text="live").wait_for(timeout=10_000)
+    async with console_page(base, tokens["anna"]) as (page, errors):
         with running(her_phone.start(), jan_phone.start(), call.start()):
             card = page.locator("#cards .card")
             await card.wait_for(timeout=10_000)

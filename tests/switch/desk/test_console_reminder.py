@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.desk import http, users_with_tokens
-from tests.helpers.ports import LOOPBACK
+from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.sipp import caller, target
+from tests.helpers.web import CHROMIUM
 
 pytestmark = [
     pytest.mark.peer,
@@ -28,49 +27,17 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 CALLER = "+4917155501234"
 
 
-def plans_dir(tmp_path: Path, phone: str) -> Path:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "test.yaml").write_text(
-        "tenant: tischlerei-test\nname: Tischlerei Test\n"
-        'greeting: "Tischlerei Test, Sekretariat, guten Tag"\nnumbers: ["+49 30 1234560"]\n'
-        f'people: {{jan: {{name: Jan, devices: {{desk: "sip:jan@{LOOPBACK}:9"}}}}}}\n'
-        f'service: {{heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{phone}"}}}}}}\n'
-        "rules: [{name: the service, then: [{ring: [heimbuero.anna], timeout: 10s}]}]\n",
-        encoding="utf-8",
-    )
-    (plans / "other.yaml").write_text(
-        "tenant: elektro-test\nname: Elektro Test\nnumbers: ['+49 30 5550000']\n"
-        "people: {sven: {name: Sven, devices: {desk: 'sip:sven@127.0.0.1:9'}}}\n"
-        "rules: [{name: sven, then: [{ring: sven.desk}]}]\n",
-        encoding="utf-8",
-    )
-    return plans
-
-
 async def test_call_back_later_is_listed_and_pops_when_due(
     tmp_path: Path, make_switch: Any
 ) -> None:
-    her_phone = Sipp(tmp_path, "anna", "uas_ring_answer.xml", ["-m", "1", "-timeout", "30"])
+    her_phone = target(tmp_path, "anna", "uas_ring_answer.xml", timeout=30)
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
-    switch = make_switch(plans_dir(tmp_path, her_phone.address))
-    call = Sipp(
-        tmp_path,
-        "caller",
-        "uac_call.xml",
-        [
-            *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
-            *("-key", "caller", CALLER, "-m", "1", "-d", "1000", "-timeout", "30"),
-        ],
-    )
-    headers = {"Authorization": f"Bearer {tokens['anna']}"}
-    async with chromium_page(1200, 1000, extra_http_headers=headers) as page:
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(switch.url + "/console")
-        await page.locator("#status", has_text="live").wait_for(timeout=10_000)
+    head = 'greeting: "Tischlerei Test, Sekretariat, guten Tag"\n'
+    switch = make_switch(write_plans(tmp_path, service_plan(her_phone.address, head=head)))
+    call = caller(tmp_path, switch.sip_port, caller=CALLER, hold_ms=1000, timeout=30)
+    async with console_page(switch.url, tokens["anna"], 1200, 1000) as (page, errors):
         assert await page.locator("#no-reminders").inner_text() == "Kein Rückruf offen."
         with running(her_phone.start(), call.start()):
             card = page.locator("#cards .card")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from switch import cli
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import Sipp, caller, dial_code
 from tests.helpers.switch import Switch
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(100)]
@@ -36,34 +36,11 @@ rules:
 """
 
 
-def dial(tmp_path: Path, switch: Switch, name: str, code: str, port: int) -> Sipp:
-    """jan's desk phone dials a feature code (From: jan@127.0.0.1:<his port>)."""
-    phone = Sipp(
-        tmp_path,
-        name,
-        "uac_wait_bye.xml",
-        [f"{LOOPBACK}:{switch.sip_port}", "-s", code, "-m", "1", "-timeout", "15"],
-        port=port,
-    )
-    phone.cmd += ["-key", "caller", "jan"]
-    with running(phone.start()):
-        assert phone.wait(15) == 0, phone.diagnostics()
-    return phone
-
-
 def call_jan(tmp_path: Path, switch: Switch, name: str, *peers: Sipp) -> Sipp:
-    caller = Sipp(
-        tmp_path,
-        name,
-        "uac_call.xml",
-        [
-            *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
-            *("-key", "caller", "+4922155501234", "-m", "1", "-d", "300", "-timeout", "20"),
-        ],
-    )
-    with running(*(p.start() for p in peers), caller.start()):
-        assert caller.wait(20) == 0, caller.diagnostics()
-    return caller
+    call = caller(tmp_path, switch.sip_port, caller="+4922155501234", name=name, hold_ms=300)
+    with running(*(p.start() for p in peers), call.start()):
+        assert call.wait(20) == 0, call.diagnostics()
+    return call
 
 
 def put(url: str, body: Any) -> tuple[int, Any]:
@@ -89,7 +66,7 @@ def test_star_21_forwards_jans_calls_to_the_trunk_and_hash_21_restores(
     switch = make_switch(plans, "--settings", str(settings), bare=True)
     assert switch.get(PERSON)["number"] is None
 
-    dial(tmp_path, switch, "set", "*21*01701234567#", jan_port)
+    dial_code(tmp_path, switch.sip_port, "*21*01701234567#", name="set", phone_port=jan_port)
     switch.wait_until(lambda: switch.get(PERSON)["number"] == "+491701234567", 5, "forwarded")
     call_jan(tmp_path, switch, "caller1", trunk)
     invites = trunk.received("INVITE")
@@ -106,7 +83,7 @@ def test_star_21_forwards_jans_calls_to_the_trunk_and_hash_21_restores(
     out = runner.invoke(cli.main, [*args, "--data-dir", str(tmp_path / "var")]).output
     assert "Rufumleitung: jan → +49 170 1234567" in out
 
-    dial(tmp_path, switch, "clear", "#21#", jan_port)
+    dial_code(tmp_path, switch.sip_port, "#21#", name="clear", phone_port=jan_port)
     switch.wait_until(lambda: switch.get(PERSON)["number"] is None, 5, "cleared")
     desk = Sipp(tmp_path, "desk", "uas_answer.xml", ["-m", "1", "-timeout", "20"], port=jan_port)
     call_jan(tmp_path, switch, "caller2", desk)

@@ -14,10 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from switch import cli
-from tests.helpers.desk import http, users_with_tokens
-from tests.helpers.ports import LOOPBACK
+from tests.helpers.desk import http, users_with_tokens, write_plans
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import caller, target
 from tests.helpers.web import CHROMIUM, chromium_page
 
 pytestmark = [
@@ -49,18 +48,10 @@ rules:
 async def test_day_night_switch_sends_the_next_call_to_the_service(
     tmp_path: Path, make_switch: Any
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    jan = Sipp(tmp_path, "jan", "uas_answer.xml", ["-m", "1", "-timeout", "20"])
-    service = Sipp(tmp_path, "service", "uas_answer.xml", ["-m", "1", "-timeout", "20"])
+    jan = target(tmp_path, "jan", "uas_answer.xml")
+    service = target(tmp_path, "service", "uas_answer.xml")
+    plans = write_plans(tmp_path, plan_text(jan.address, service.address))
     plan = plans / "test.yaml"
-    plan.write_text(plan_text(jan.address, service.address), encoding="utf-8")
-    (plans / "other.yaml").write_text(
-        "tenant: elektro-test\nname: Elektro Test\nnumbers: ['+49 30 5550000']\n"
-        "people: {sven: {name: Sven, devices: {desk: 'sip:sven@127.0.0.1:9'}}}\n"
-        "rules: [{name: sven, then: [{ring: sven.desk}]}]\n",
-        encoding="utf-8",
-    )
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
@@ -79,15 +70,7 @@ async def test_day_night_switch_sends_the_next_call_to_the_service(
         await item.wait_for(timeout=5000)
         await page.get_by_role("button", name="Anrufe jetzt zum Sekretariat").click()
         await state.filter(has_text="gehen jetzt zum Sekretariat").wait_for(timeout=5000)
-        call = Sipp(
-            tmp_path,
-            "caller",
-            "uac_call.xml",
-            [
-                *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
-                *("-key", "caller", "+4917155501234", "-m", "1", "-d", "500", "-timeout", "20"),
-            ],
-        )
+        call = caller(tmp_path, switch.sip_port, caller="+4917155501234", hold_ms=500)
         with running(jan.start(), service.start(), call.start()):
             assert await asyncio.to_thread(call.wait, 20) == 0
         assert service.received("INVITE"), "the service's phone did not ring"

@@ -14,7 +14,6 @@ to the switch (no NAT). SIPp on the switch host's loopback is the trunk.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.baresip import contact_status, ctrl_request
 from tests.helpers.netns import (
     OFFICE_IP,
     PHONE_IP,
@@ -107,10 +107,9 @@ def start_phone(
 def jan_as_shown(ns: str, ip: str, ctrl: int) -> str | None:
     """Jan's status in the phone's contact list (ctrl_tcp ``contacts``)."""
     script = (
-        "import json,socket\n"
+        "import socket\n"
         f"s=socket.create_connection(('{ip}',{ctrl}),timeout=2)\n"
-        "m=json.dumps({'command':'contacts','params':'','token':'t'}).encode()\n"
-        "s.sendall(str(len(m)).encode()+b':'+m+b',')\n"
+        f"s.sendall({ctrl_request('contacts')!r})\n"
         "b=b''\n"
         "while not (b'\"response\":true' in b and b.endswith(b',')):\n"
         " c=s.recv(65536)\n"
@@ -119,14 +118,7 @@ def jan_as_shown(ns: str, ip: str, ctrl: int) -> str | None:
         "print(b.decode(errors='replace'))\n"
     )
     out = sh("python3", "-c", script, ns=ns, check=False)
-    _, _, payload = out.strip().partition(":")
-    try:
-        data = json.loads(payload.rstrip(","))["data"]
-    except (ValueError, KeyError):
-        return None
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", data)
-    match = re.search(rf"(\w+) Jan <{re.escape(JAN)}>", plain)
-    return match.group(1) if match else None
+    return contact_status(out, "Jan", JAN)
 
 
 def set_presence(net: Net, person: str, state: str) -> None:

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import caller, target
 from tests.helpers.web import CHROMIUM, chromium_page
 
 pytestmark = [
@@ -25,7 +24,7 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 async def test_a_real_call_shows_up_live_and_is_counted(tmp_path: Path, make_switch: Any) -> None:
     plans = tmp_path / "plans"
     plans.mkdir()
-    desk = Sipp(tmp_path, "desk", "uas_answer.xml", ["-m", "1", "-timeout", "30"])
+    desk = target(tmp_path, "desk", "uas_answer.xml", timeout=30)
     (plans / "test.yaml").write_text(
         f"""
 tenant: tischlerei-test
@@ -38,15 +37,7 @@ rules:
 """
     )
     switch = make_switch(plans)
-    call = Sipp(
-        tmp_path,
-        "caller",
-        "uac_call.xml",
-        [
-            *(f"{LOOPBACK}:{switch.sip_port}", "-s", "+49301234560"),
-            *("-key", "caller", "+4917155501234", "-m", "1", "-d", "4000", "-timeout", "30"),
-        ],
-    )
+    call = caller(tmp_path, switch.sip_port, caller="+4917155501234", hold_ms=4000, timeout=30)
     async with chromium_page(1440, 1000) as page:
         await page.goto(switch.url + "/dashboard")
         await page.locator("#conn.conn-live").wait_for(timeout=10_000)

@@ -9,14 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switch.metrics import Metrics
-from switch.records.writer import RecordWriter
-from switch.supervisor.voicemail import VoicemailBox
-from switch.web.app import Health, make_app, serve
-from switch.web.dashboard import DashboardState, LiveFeed
-from switch.web.voicemail_api import voicemail_routes
 from switch.worker.announcements import write_tone
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.web import CHROMIUM, chromium_page, live_app
 
 pytestmark = [
     pytest.mark.peer,
@@ -35,12 +29,8 @@ async def dictations(url: str) -> list[dict[str, Any]]:
 async def test_dictation_card_lists_plays_and_marks_done(tmp_path: Path) -> None:
     name = "20261125-030000-dict.wav"
     wav = write_tone(tmp_path / "dictation" / "tischlerei" / name, seconds=3)
-    metrics = Metrics()
-    feed = LiveFeed(DashboardState(metrics.window), min_interval=0.05, refresh=0.3)
-    async with (
-        RecordWriter(tmp_path / "calls.sqlite3") as writer,
-        VoicemailBox(tmp_path / "calls.sqlite3") as box,
-    ):
+    async with live_app(tmp_path, voicemails=True) as board:
+        assert board.box is not None
         message = {
             "kind": "dictation",
             "person": "jan",
@@ -52,10 +42,9 @@ async def test_dictation_card_lists_plays_and_marks_done(tmp_path: Path) -> None
             "seconds": 3.0,
             "started_wall": time.time(),
         }
-        await box.add(message, "full")
-        health = Health(workers=lambda: (1, 1), database_writable=lambda: True, broker=lambda: True)
-        app = make_app(writer, metrics, health, None, voicemail_routes(box, tmp_path), feed=feed)
-        async with serve(app) as url, chromium_page() as page:
+        await board.box.add(message, "full")
+        url = board.url
+        async with chromium_page() as page:
             await page.goto(url + "/dashboard")
             row = page.locator("#dictations tbody tr")
             await row.wait_for(timeout=10_000)
@@ -72,4 +61,4 @@ async def test_dictation_card_lists_plays_and_marks_done(tmp_path: Path) -> None
             (listed,) = await dictations(url + "/api/v1/dictations")
             assert listed["done_at"]
             assert await row.locator("button.mark-done").count() == 0
-    feed.close()
+    board.feed.close()

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from switch.metrics import Metrics
-from switch.records.writer import RecordWriter
-from switch.supervisor.voicemail import VoicemailBox
-from switch.web.app import Health, make_app, serve
-from switch.web.dashboard import DashboardState, LiveFeed
-from switch.web.voicemail_api import voicemail_routes
 from switch.worker.announcements import write_tone
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.web import CHROMIUM, chromium_page, live_app
 
 pytestmark = [
     pytest.mark.peer,
@@ -24,12 +18,8 @@ pytestmark = [
 
 async def test_voicemail_card_lists_and_plays_a_message(tmp_path: Path) -> None:
     wav = write_tone(tmp_path / "voicemail" / "tischlerei" / "20261125-030000-abc.wav", seconds=2)
-    metrics = Metrics()
-    feed = LiveFeed(DashboardState(metrics.window), min_interval=0.05, refresh=0.3)
-    async with (
-        RecordWriter(tmp_path / "calls.sqlite3") as writer,
-        VoicemailBox(tmp_path / "calls.sqlite3") as box,
-    ):
+    async with live_app(tmp_path, voicemails=True) as board:
+        assert board.box is not None
         message = {
             "tenant": "tischlerei",
             "call_id": "abc",
@@ -39,10 +29,9 @@ async def test_voicemail_card_lists_and_plays_a_message(tmp_path: Path) -> None:
             "seconds": 2.0,
             "started_wall": time.time(),
         }
-        await box.add(message, "masked")
-        health = Health(workers=lambda: (1, 1), database_writable=lambda: True, broker=lambda: True)
-        app = make_app(writer, metrics, health, None, voicemail_routes(box, tmp_path), feed=feed)
-        async with serve(app) as url, chromium_page() as page:
+        await board.box.add(message, "masked")
+        url = board.url
+        async with chromium_page() as page:
             await page.goto(url + "/dashboard")
             row = page.locator("#voicemails tbody tr")
             await row.wait_for(timeout=10_000)
@@ -64,4 +53,4 @@ async def test_voicemail_card_lists_and_plays_a_message(tmp_path: Path) -> None:
             )
             assert duration == pytest.approx(2.0, abs=0.05)
             assert await page.locator("#voicemails-empty").is_hidden()
-    feed.close()
+    board.feed.close()

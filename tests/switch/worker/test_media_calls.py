@@ -9,8 +9,10 @@ decodes what arrives (G.711 A-law, by table: no audioop, no numpy).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +28,16 @@ pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 CLOSED_TEXT = "Wir haben Betriebsferien."
 
 
-def plan(tmp_path: Path, then: str, devices: str = '{desk: "sip:201@127.0.0.1:9"}') -> Path:
+def plan(
+    tmp_path: Path, then: str, devices: str = '{desk: "sip:201@127.0.0.1:9"}', media: str = ""
+) -> Path:
     return write_plan(
         tmp_path / "plan.yaml",
         f"""
 tenant: test-tenant
 name: Test
 numbers: ["{BUSINESS}"]
+{f"media: {media}" if media else ""}
 people:
   jan:
     name: Jan
@@ -45,26 +50,34 @@ rules:
     )
 
 
+def media_worker(tmp_path: Path, dialplan: Path) -> WorkerProcess:
+    """The worker on ``dialplan`` with the prompts made in ``tmp_path/var``."""
+    return WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(tmp_path / "var")])
+
+
+@contextlib.contextmanager
+def listening_call(
+    tmp_path: Path, worker: WorkerProcess, *callees: Sipp
+) -> Iterator[tuple[Sipp, RtpSink]]:
+    """A SIPp caller that listens (its RTP goes to an :class:`RtpSink`), run to its end with
+    the ``callees`` and the worker; the block runs while they still run."""
+    sink = RtpSink()
+    call = caller(tmp_path, worker.port, "uac_media_listen.xml", rtp_port=sink.port, timeout=30)
+    try:
+        with running(*callees, worker, call):
+            start_call(worker, call, *callees)
+            assert call.wait(20) == 0, call.diagnostics()
+            yield call, sink
+    finally:
+        sink.close()
+
+
 def test_announcement_is_played_then_the_switch_hangs_up(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     seconds = make_prompts(data_dir, CLOSED_TEXT)[CLOSED_TEXT]
-    dialplan = plan(tmp_path, f'      - {{announcement: "{CLOSED_TEXT}"}}')
-    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
-    sink = RtpSink()
-    call = caller(
-        tmp_path,
-        worker.port,
-        "uac_media_listen.xml",
-        rtp_port=sink.port,
-        timeout=30,
-    )
-    try:
-        with running(worker, call):
-            start_call(worker, call)
-            assert call.wait(20) == 0, call.diagnostics()
-            record = worker.wait_for(ended)
-    finally:
-        sink.close()
+    worker = media_worker(tmp_path, plan(tmp_path, f'      - {{announcement: "{CLOSED_TEXT}"}}'))
+    with listening_call(tmp_path, worker) as (call, sink):
+        record = worker.wait_for(ended)
     assert "GOT BYE" in call.log_lines()
     record = record["record"]
     assert record["outcome"] == "missed"
@@ -143,8 +156,7 @@ def test_caller_leaves_a_voicemail_that_holds_what_it_said(tmp_path: Path) -> No
     greeting = prompt_texts("Test")[0]
     seconds = make_prompts(data_dir, greeting)[greeting] + 0.3  # + the beep
     stage_pcap(tmp_path)
-    dialplan = plan(tmp_path, "      - voicemail")
-    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
+    worker = media_worker(tmp_path, plan(tmp_path, "      - voicemail"))
     wait_ms = int((seconds + 0.6) * 1000)  # speak only after the beep
     call = caller(tmp_path, worker.port, "uac_voicemail.xml", "-d", str(wait_ms), timeout=30)
     with running(worker, call):
@@ -184,25 +196,11 @@ def test_welcome_is_early_media_before_the_first_step_rings(tmp_path: Path) -> N
         tmp_path,
         "      - {ring: jan.desk, timeout: 10s}",
         devices=f'{{desk: "sip:desk@{callee.address}"}}',
+        media=f'{{welcome: "{welcome}"}}',
     )
-    text = dialplan.read_text().replace("people:", f'media: {{welcome: "{welcome}"}}\npeople:')
-    dialplan.write_text(text)
-    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
-    sink = RtpSink()
-    call = caller(
-        tmp_path,
-        worker.port,
-        "uac_media_listen.xml",
-        rtp_port=sink.port,
-        timeout=30,
-    )
-    try:
-        with running(callee, worker, call):
-            start_call(worker, call, callee)
-            assert call.wait(20) == 0, call.diagnostics()
-            record = worker.wait_for(ended)
-    finally:
-        sink.close()
+    worker = media_worker(tmp_path, dialplan)
+    with listening_call(tmp_path, worker, callee) as (call, sink):
+        record = worker.wait_for(ended)
     record = record["record"]
     assert record["outcome"] == "answered"
     progress = call.received("SIP/2.0 183")
@@ -222,26 +220,12 @@ def test_voicemail_stops_at_its_longest_length(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     greeting = prompt_texts("Test")[0]
     make_prompts(data_dir, greeting)
-    dialplan = plan(tmp_path, "      - voicemail")
-    text = dialplan.read_text().replace("people:", "media: {voicemail_max: 2s}\npeople:")
-    dialplan.write_text(text)
-    worker = WorkerProcess(tmp_path, [dialplan], extra=["--data-dir", str(data_dir)])
-    sink = RtpSink()
-    call = caller(
-        tmp_path,
-        worker.port,
-        "uac_media_listen.xml",
-        rtp_port=sink.port,
-        timeout=30,
+    worker = media_worker(
+        tmp_path, plan(tmp_path, "      - voicemail", media="{voicemail_max: 2s}")
     )
-    try:
-        with running(worker, call):
-            start_call(worker, call)
-            assert call.wait(20) == 0, call.diagnostics()
-            message = worker.wait_for(lambda m: m["op"] == "voicemail")
-            record = worker.wait_for(ended)
-    finally:
-        sink.close()
+    with listening_call(tmp_path, worker) as (call, _):
+        message = worker.wait_for(lambda m: m["op"] == "voicemail")
+        record = worker.wait_for(ended)
     assert "GOT BYE" in call.log_lines()  # the switch ended the call
     assert record["record"]["hung_up_by"] == "switch"
     assert message["seconds"] == pytest.approx(2.0, abs=0.3)
