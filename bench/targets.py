@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import sys
 import threading
@@ -396,4 +397,6 @@ TARGETS: dict[str, TargetFactory] = {
     "kamailio": kamailio,
     "worker": worker,
     "edge_pool": edge_pool,
+    # Twice the workers (issue 16, rate): the edge paces each at worker_rate (10/s).
+    "edge_pool16": functools.partial(edge_pool, workers=16),
 }
