@@ -24,6 +24,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.sipp import BenchError
@@ -94,6 +95,8 @@ class Receiver(threading.Thread):
         super().__init__(daemon=True)
         self.sock = sock
         self.packets: list[Received] = []
+        # Where each stream (SSRC) last came from: a symmetric-RTP phone answers there.
+        self.sources: dict[int, tuple[str, int]] = {}
         self.stop = threading.Event()
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.settimeout(0.1)
@@ -101,7 +104,7 @@ class Receiver(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                data, anc, _flags, _addr = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
+                data, anc, _flags, addr = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
             except TimeoutError:
                 continue
             except OSError:
@@ -115,12 +118,29 @@ class Receiver(threading.Thread):
                 continue
             cc = data[0] & 0x0F
             seq, ssrc = struct.unpack("!H4xI", data[2:12])
+            self.sources[ssrc] = addr
             self.packets.append(Received(t, seq, data[12 + 4 * cc :], ssrc))
 
+    def reply_address(self, prefer: int) -> tuple[str, int] | None:
+        """Where a symmetric-RTP callee sends (RFC 4961): the source of stream ``prefer``
+        (the caller's own, relayed unchanged), else of the stream heard last (a bridge's)."""
+        if prefer in self.sources:
+            return self.sources[prefer]
+        if not self.packets:
+            return None
+        return self.sources.get(self.packets[-1].ssrc)
 
-def stream(sock: socket.socket, dest: tuple[str, int], seconds: float) -> dict[int, float]:
-    """Send PCMU for ``seconds`` in real time; returns send time per packet index."""
-    ssrc = random.getrandbits(32)
+
+Destination = tuple[str, int] | Callable[[], tuple[str, int] | None]
+
+
+def stream(
+    sock: socket.socket, dest: Destination, seconds: float, ssrc: int | None = None
+) -> dict[int, float]:
+    """Send PCMU for ``seconds`` in real time; returns send time per packet index.
+
+    ``dest`` may be a function, asked before every packet (None: skip that packet)."""
+    ssrc = random.getrandbits(32) if ssrc is None else ssrc
     seq0 = random.getrandbits(16)
     sent: dict[int, float] = {}
     n = int(seconds / PTIME_S)
@@ -130,8 +150,11 @@ def stream(sock: socket.socket, dest: tuple[str, int], seconds: float) -> dict[i
         if delay > 0:
             time.sleep(delay)
         pkt = rtp_packet(seq0 + k, k * SAMPLES, ssrc, payload_for(k), marker=k == 0)
+        to = dest() if callable(dest) else dest
+        if to is None:
+            continue
         sent[k] = time.time_ns() / 1e9
-        sock.sendto(pkt, dest)
+        sock.sendto(pkt, to)
     return sent
 
 
@@ -357,10 +380,14 @@ def measure(
     rx_sock: socket.socket,
     seconds: float,
     user: str = "uas",
+    reverse: bool = False,
 ) -> dict[str, object]:
     """Call ``target``, stream ``seconds`` of bursts, report delay and loss at ``rx_sock``.
 
-    ``rx_sock`` is bound to the port that the callee (SIPp) advertises in its SDP.
+    ``rx_sock`` is bound to the port that the callee (SIPp) advertises in its SDP. With
+    ``reverse`` the callee talks too (``rx_sock`` answers like a symmetric-RTP phone, to
+    where the caller's audio came from, RFC 4961), and the caller's socket measures that
+    callee → caller direction (key ``reverse``), during the same call.
     """
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.bind(("127.0.0.1", 0))
@@ -368,33 +395,64 @@ def measure(
     phone = Phone(tx_port)
     receiver = Receiver(rx_sock)
     receiver.start()
+    back = Receiver(tx) if reverse else None
+    replies: dict[int, float] = {}
+    replier: threading.Thread | None = None
     try:
         t_inv = time.monotonic()
         d = phone.invite(target, user)
         setup = time.monotonic() - t_inv
         if d.remote_media is None:  # pragma: no cover - invite() raises first
             raise SipError("no remote media address")
-        sent = stream(tx, d.remote_media, seconds)
+        ssrc = random.getrandbits(32)
+        if back is not None:
+            back.start()
+
+            def answer() -> None:
+                time.sleep(0.3)  # the callee answers once it hears the caller
+                replies.update(stream(rx_sock, lambda: receiver.reply_address(ssrc), seconds))
+
+            replier = threading.Thread(target=answer, daemon=True)
+            replier.start()
+        sent = stream(tx, d.remote_media, seconds, ssrc)
+        if replier is not None:
+            replier.join(timeout=seconds + 5)
         time.sleep(0.4)  # the last bursts are still in the bridge's buffers
         bye = phone.bye(d, user, target)
     finally:
-        receiver.stop.set()
-        receiver.join(timeout=2)
+        for r in (receiver, back):
+            if r is not None:
+                r.stop.set()
+                if r.is_alive():
+                    r.join(timeout=2)
         phone.close()
         tx.close()
-    # Other calls to the same callee (background load) send to this port too: keep the
-    # stream (SSRC) in which the most bursts were heard.
+    result: dict[str, object] = {
+        "seconds": seconds,
+        "setup_s": round(setup, 4),
+        "remote_media": f"{d.remote_media[0]}:{d.remote_media[1]}",
+        **direction(sent, receiver.packets),
+        "bye_status": bye,
+    }
+    if back is not None:
+        result["reverse"] = direction(replies, back.packets)
+    return result
+
+
+def direction(sent: dict[int, float], received: list[Received]) -> dict[str, object]:
+    """Delay and loss of one direction: bursts sent (index -> time) against what was heard.
+
+    Other calls to the same callee (background load) send to this port too, and a bridge
+    sends a stream of its own: keep the stream (SSRC) in which the most bursts were heard.
+    """
     streams: dict[int, list[Received]] = {}
-    for p in receiver.packets:
+    for p in received:
         streams.setdefault(p.ssrc, []).append(p)
     packets = max(streams.values(), key=lambda ps: len(onsets(ps)), default=[])
     delays, n_bursts = match_bursts(sent, onsets(packets))
     seqs = [p.seq for p in packets]
     gaps = sum(max(0, ((b - a) & 0xFFFF) - 1) for a, b in itertools.pairwise(seqs))
     return {
-        "seconds": seconds,
-        "setup_s": round(setup, 4),
-        "remote_media": f"{d.remote_media[0]}:{d.remote_media[1]}",
         "streams_received": len(streams),
         "packets_sent": len(sent),
         "packets_received": len(packets),
@@ -404,5 +462,4 @@ def measure(
         "burst_loss": n_bursts - len(delays),
         "delay_ms": summarize_ms(delays),
         "delays_s": delays,
-        "bye_status": bye,
     }

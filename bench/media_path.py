@@ -12,6 +12,8 @@ Rows (each its own SIPp callee, ``scenarios/uas_reinvite.xml``, on 127.0.0.1):
 - ``rtpengine_bypass``: Kamailio + rtpengine in front of the bypassing worker, as a call
   from a trunk through the edge is relayed when its media leaves the host.
 
+Both directions of each call are measured (``--one-way``: caller → callee only): the
+callee answers like a symmetric-RTP phone, to where the caller's audio came from.
 The caller is :mod:`bench.media`'s (PCMU, 20 ms packets, a 40 ms burst every 200 ms); the
 delay is burst heard (kernel timestamp) − burst spoken. Rows are measured in turn, round
 after round, so that the machine's load (shared) falls on all alike; the load average is
@@ -37,67 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import media, sipp
-from bench.media_relay import ng
 from bench.sipp import BenchError, media_ports, wait_sip_ready
-from bench.targets import BENCH_NUMBER, REPO, write_dialplan
+from bench.targets import BENCH_NUMBER, REPO, kamailio_rtpengine, write_dialplan
 from bench.wire import summarize_ms
-from switch.edge.rtpengine import MediaRelaySettings, command_line
 from tests.helpers.ports import free_port
 from tests.helpers.processes import stop_process
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "uas_reinvite.xml"
 WORKER_SIDE_FLAGS = "asymmetric strict-source"
 ROWS = ("direct", "rtpengine", "worker", "bypass", "rtpengine_bypass")
-
-KAMAILIO_RTP_CFG = """#!KAMAILIO
-# Stateful record-routing proxy with rtpengine on every INVITE/reply/BYE: "rtpengine alone".
-debug=1
-log_stderror=yes
-children=2
-disable_tcp=yes
-dns=no
-rev_dns=no
-auto_aliases=no
-listen=udp:127.0.0.1:{port}
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-loadmodule "textopsx.so"
-loadmodule "rtpengine.so"
-modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:{ng_port}")
-modparam("tm", "fr_timer", 2000)
-request_route {{
-	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
-	if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
-		sl_send_reply("200", "OK");
-		exit;
-	}}
-	if (has_totag()) {{
-		if (loose_route() || is_method("ACK")) {{
-			if (is_method("BYE")) rtpengine_delete();
-			else if (has_body("application/sdp")) rtpengine_manage("{flags}");
-			t_on_reply("MEDIA");
-			t_relay();
-		}}
-		exit;
-	}}
-	if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
-	if (is_method("INVITE")) {{
-		record_route();
-		rtpengine_manage("{flags}");
-		t_on_reply("MEDIA");
-	}}
-	$du = "sip:127.0.0.1:{dest_port}";
-	t_relay();
-}}
-onreply_route[MEDIA] {{
-	if (has_body("application/sdp")) rtpengine_manage("{flags}{reply_flags}");
-}}
-"""
 
 
 @dataclass
@@ -113,64 +63,6 @@ class PathRow:
 
 def _log(msg: str) -> None:
     print(f"[media_path {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def _rtpengine(workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    ng_port = free_port()
-    base = free_port(span=2, even=True)
-    settings = MediaRelaySettings(
-        mode="on",
-        ng_listen=f"127.0.0.1:{ng_port}",
-        delete_delay=0,
-        port_min=max(1024, min(base, 64000)),
-        port_max=max(1024, min(base, 64000)) + 998,
-    )
-    log = (workdir / "rtpengine.log").open("wb")
-    proc = subprocess.Popen(command_line(settings, "127.0.0.1", None), stdout=log, stderr=log)
-    try:
-        end = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError):
-                if b"pong" in ng(ng_port, {"command": "ping"}):
-                    break
-            if proc.poll() is not None or time.monotonic() > end:
-                raise BenchError("rtpengine did not answer ng ping")
-            time.sleep(0.1)
-        yield ng_port, proc
-    finally:
-        stop_process(proc, grace=3)
-        log.close()
-
-
-@contextlib.contextmanager
-def _kamailio_rtp(
-    workdir: Path, dest_port: int, reply_flags: str = ""
-) -> Iterator[tuple[int, list[int]]]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    with _rtpengine(workdir) as (ng_port, rtp):
-        port = free_port()
-        cfg = workdir / "kamailio.cfg"
-        cfg.write_text(
-            KAMAILIO_RTP_CFG.format(
-                port=port,
-                ng_port=ng_port,
-                dest_port=dest_port,
-                flags="replace-origin replace-session-connection",
-                reply_flags=reply_flags,
-            )
-        )
-        rundir = workdir / "run"
-        rundir.mkdir(exist_ok=True)
-        cmd = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "256", "-M", "8", "-Y", str(rundir)]
-        log = (workdir / "kamailio.log").open("wb")
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_sip_ready("127.0.0.1", port, proc)
-            yield port, [proc.pid, rtp.pid]
-        finally:
-            stop_process(proc, grace=5)
-            log.close()
 
 
 @contextlib.contextmanager
@@ -211,7 +103,7 @@ def open_row(
     if name == "direct":
         return PathRow(name, "127.0.0.1", uas_port, "uas", rx)
     if name == "rtpengine":
-        port, pids = stack.enter_context(_kamailio_rtp(workdir, uas_port))
+        port, pids = stack.enter_context(kamailio_rtpengine(workdir, uas_port))
         return PathRow(name, "127.0.0.1", port, "uas", rx, pids)
     bypass = ("--media-bypass",) if "bypass" in name else ()
     wport, wpid = stack.enter_context(_worker(workdir, uas_port, *bypass))
@@ -220,7 +112,7 @@ def open_row(
         # only, never latching onto pjsua's own port (its stream sends 600 ms of silence
         # whenever it starts: PJMEDIA_STREAM_VAD_SUSPEND_MSEC).
         flags = " " + WORKER_SIDE_FLAGS
-        port, pids = stack.enter_context(_kamailio_rtp(workdir / "edge", wport, flags))
+        port, pids = stack.enter_context(kamailio_rtpengine(workdir / "edge", wport, flags))
         return PathRow(name, "127.0.0.1", port, BENCH_NUMBER, rx, [wpid, *pids])
     return PathRow(name, "127.0.0.1", wport, BENCH_NUMBER, rx, [wpid])
 
@@ -232,30 +124,36 @@ def _burn(stop: Any) -> None:  # pragma: no cover - a child process
 
 
 def summarize(row: PathRow) -> dict[str, Any]:
-    delays: list[float] = []
-    sent = heard = streams = 0
-    per_round = []
+    out: dict[str, Any] = {"rounds": []}
+    for way in ("forward", "reverse"):
+        delays: list[float] = []
+        sent = heard = streams = 0
+        for r in row.results:
+            part = r if way == "forward" else r.get("reverse")
+            if "error" in r or part is None:
+                continue
+            delays.extend(part["delays_s"])
+            sent += part["bursts_sent"]
+            heard += part["bursts_heard"]
+            streams = max(streams, part["streams_received"])
+        out[way] = {
+            "delay_ms": summarize_ms(delays) or {},
+            "bursts": f"{heard}/{sent}",
+            "max_streams": streams,
+        }
     for r in row.results:
         if "error" in r:
-            per_round.append({"error": r["error"]})
+            out["rounds"].append({"error": r["error"]})
             continue
-        d = r["delay_ms"] or {}
-        per_round.append({"p50": d.get("p50"), "p99": d.get("p99"), "lost": r["burst_loss"]})
-        delays.extend(r["delays_s"])
-        sent += r["bursts_sent"]
-        heard += r["bursts_heard"]
-        streams = max(streams, r["streams_received"])
-    return {
-        "delay_ms": summarize_ms(delays) or {},
-        "bursts": f"{heard}/{sent}",
-        "max_streams": streams,
-        "rounds": per_round,
-    }
+        d, v = r["delay_ms"] or {}, (r.get("reverse") or {}).get("delay_ms") or {}
+        out["rounds"].append({"p50": d.get("p50"), "p99": d.get("p99"), "lost": r["burst_loss"],
+                              "rev_p99": v.get("p99")})  # fmt: skip
+    return out
 
 
-def measure_once(row: PathRow, seconds: float) -> dict[str, Any]:
+def measure_once(row: PathRow, seconds: float, reverse: bool = True) -> dict[str, Any]:
     try:
-        return media.measure((row.host, row.port), row.rx, seconds, user=row.user)
+        return media.measure((row.host, row.port), row.rx, seconds, user=row.user, reverse=reverse)
     except BenchError as exc:
         return {"error": str(exc)}
 
@@ -267,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burn", type=int, default=0, help="busy-loop processes beside")
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--one-way", action="store_true", help="caller → callee only")
     args = ap.parse_args(argv)
     names = [n for n in args.rows.split(",") if n]
     for n in names:
@@ -286,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.rounds):
                 for row in rows:
                     _log(f"round {r + 1}: {row.name}")
-                    row.results.append(measure_once(row, args.seconds))
+                    row.results.append(measure_once(row, args.seconds, not args.one_way))
         finally:
             stop.set()
             for p in burners:
@@ -308,39 +207,42 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(report: dict[str, Any]) -> str:
     rows = report["rows"]
-    base = rows.get("direct", {}).get("delay_ms", {})
     la0 = ", ".join(f"{x:.2f}" for x in report["loadavg_start"])
     la1 = ", ".join(f"{x:.2f}" for x in report["loadavg_end"])
     lines = [
         f"One-way audio delay, {report['rounds']} interleaved rounds of {report['seconds']} s "
         f"per row, {report['burn']} busy-loop processes beside; load average {la0} at start, "
-        f"{la1} at end.",
+        f"{la1} at end. Caller → callee and callee → caller in the same calls; *added* = "
+        "minus the direct row of this run, same direction.",
         "",
-        "| path | p50 ms | p99 ms | max ms | added p50 | added p99 | bursts heard/sent | "
-        "RTP streams at callee | per round p50/p99 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| path | → p50 ms | → p99 ms | → added p50 | → added p99 | ← p50 ms | ← p99 ms | "
+        "← added p50 | ← added p99 | bursts heard/sent → · ← | per round →p50/p99 ←p99 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, r in rows.items():
-        d = r["delay_ms"]
-
-        def added(q: str, d: dict[str, Any] = d, name: str = name) -> str:
-            if d.get(q) is None or base.get(q) is None or name == "direct":
-                return "–"
-            return f"{d[q] - base[q]:+.2f}"
-
+        cells = []
+        for way in ("forward", "reverse"):
+            d = r[way]["delay_ms"]
+            base = rows.get("direct", {}).get(way, {}).get("delay_ms", {})
+            cells += [_f(d.get("p50")), _f(d.get("p99"))]
+            for q in ("p50", "p99"):
+                if d.get(q) is None or base.get(q) is None or name == "direct":
+                    cells.append("–")
+                else:
+                    cells.append(f"{d[q] - base[q]:+.2f}")
         per = " · ".join(
-            f"{x['p50']:.1f}/{x['p99']:.1f}" if "p50" in x and x["p50"] is not None else "error"
+            f"{x['p50']:.1f}/{x['p99']:.1f} {_f(x.get('rev_p99'), 1)}"
+            if x.get("p50") is not None
+            else "error"
             for x in r["rounds"]
         )
-        lines.append(
-            f"| {name} | {_f(d.get('p50'))} | {_f(d.get('p99'))} | {_f(d.get('max'))} | "
-            f"{added('p50')} | {added('p99')} | {r['bursts']} | {r['max_streams']} | {per} |"
-        )
+        bursts = f"{r['forward']['bursts']} · {r['reverse']['bursts']}"
+        lines.append(f"| {name} | {' | '.join(cells)} | {bursts} | {per} |")
     return "\n".join(lines)
 
 
-def _f(v: Any) -> str:
-    return "–" if v is None else f"{v:.2f}"
+def _f(v: Any, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
 
 
 if __name__ == "__main__":

@@ -616,10 +616,10 @@ def per_row(name: str, row: Row, plan: Plan, result: dict[str, Any]) -> None:
     """Media, rate search and memory of one row (the row's processes stop afterwards)."""
     t0 = time.monotonic()
     ladder = {"direct": plan.baseline_ladder, "kamailio": plan.baseline_ladder}.get(
-        name, plan.pool_ladder if name == "edge_pool" else plan.worker_ladder
+        name, plan.pool_ladder if name.startswith("edge_pool") else plan.worker_ladder
     )
     try:
-        if name in ("direct", "worker", "edge_pool"):
+        if name in ("direct", "worker") or name.startswith("edge_pool"):
             if not row.endpoint.alive():
                 row.start_target()
             log(f"{name}: media, {plan.media_seconds} s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import sys
 import threading
@@ -65,8 +66,8 @@ def direct(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
 
 
 KAMAILIO_CFG = """#!KAMAILIO
-# Minimal stateful, record-routing proxy: the baseline a SIP hop costs.
-debug=0
+# Minimal stateful, record-routing proxy: the baseline a SIP hop costs{rtp_title}.
+debug={debug}
 log_stderror=yes
 children=2
 disable_tcp=yes
@@ -81,7 +82,7 @@ loadmodule "pv.so"
 loadmodule "maxfwd.so"
 loadmodule "siputils.so"
 loadmodule "textops.so"
-modparam("tm", "fr_timer", 2000)
+{rtp_modules}modparam("tm", "fr_timer", 2000)
 request_route {{
 	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
 	if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
@@ -89,15 +90,56 @@ request_route {{
 		exit;
 	}}
 	if (has_totag()) {{
-		if (loose_route() || is_method("ACK")) t_relay();
+		if (loose_route() || is_method("ACK")) {{
+{rtp_in_dialog}			t_relay();
+		}}
 		exit;
 	}}
 	if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
-	if (is_method("INVITE")) record_route();
+	if (is_method("INVITE")) {{
+		record_route();
+{rtp_invite}	}}
 	$du = "sip:127.0.0.1:{uas_port}";
 	t_relay();
 }}
+{rtp_reply}"""
+
+# rtpengine on every INVITE/reply/BYE, as the edge asks for it: "rtpengine alone".
+RTP_MODULES = """loadmodule "textopsx.so"
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:{ng_port}")
 """
+RTP_IN_DIALOG = """\t\t\tif (is_method("BYE")) rtpengine_delete();
+\t\t\telse if (has_body("application/sdp")) rtpengine_manage("{flags}");
+\t\t\tt_on_reply("MEDIA");
+"""
+RTP_INVITE = """\t\trtpengine_manage("{flags}");
+\t\tt_on_reply("MEDIA");
+"""
+RTP_REPLY = """onreply_route[MEDIA] {{
+	if (has_body("application/sdp")) rtpengine_manage("{flags}{reply_flags}");
+}}
+"""
+RTP_FLAGS = "replace-origin replace-session-connection"
+
+
+def kamailio_cfg(
+    port: int, uas_port: int, ng_port: int | None = None, reply_flags: str = ""
+) -> str:
+    """The proxy's configuration; with ``ng_port`` it also asks that rtpengine to relay."""
+    parts = {"rtp_title": "", "rtp_modules": "", "rtp_in_dialog": "", "rtp_invite": "",
+             "rtp_reply": "", "debug": 0}  # fmt: skip
+    if ng_port is not None:
+        fill = {"ng_port": ng_port, "flags": RTP_FLAGS, "reply_flags": reply_flags}
+        parts = {
+            "rtp_title": ", with rtpengine (rtpengine alone)",
+            "rtp_modules": RTP_MODULES.format(**fill),
+            "rtp_in_dialog": RTP_IN_DIALOG.format(**fill),
+            "rtp_invite": RTP_INVITE.format(**fill),
+            "rtp_reply": RTP_REPLY.format(**fill),
+            "debug": 1,
+        }
+    return KAMAILIO_CFG.format(port=port, uas_port=uas_port, **parts)
 
 
 def kamailio_version() -> str:
@@ -112,12 +154,18 @@ def kamailio_version() -> str:
 
 
 @contextlib.contextmanager
-def kamailio(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
-    """Kamailio, ``-m 512`` (MB shared memory), 2 children, record_route, relaying to the UAS."""
+def kamailio_process(
+    workdir: Path,
+    uas_port: int,
+    ng_port: int | None = None,
+    reply_flags: str = "",
+    shm_mb: int = 512,
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Kamailio on a free port relaying to ``uas_port`` (see :func:`kamailio_cfg`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg = workdir / "kamailio.cfg"
-    cfg.write_text(KAMAILIO_CFG.format(port=port, uas_port=uas_port))
+    cfg.write_text(kamailio_cfg(port, uas_port, ng_port, reply_flags))
     check = subprocess.run(
         ["kamailio", "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30, check=False
     )
@@ -125,21 +173,81 @@ def kamailio(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
         raise BenchError(f"kamailio config {str(cfg)!r} rejected: {check.stderr[-500:]!r}")
     rundir = workdir / "run"
     rundir.mkdir(exist_ok=True)
-    cmd = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "512", "-M", "8", "-Y", str(rundir)]
+    cmd = ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", str(shm_mb), "-M", "8", "-Y", str(rundir)]
     log = (workdir / "kamailio.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     try:
-        ready = wait_sip_ready("127.0.0.1", port, proc)
+        wait_sip_ready("127.0.0.1", port, proc)
+        yield port, proc
+    finally:
+        stop_process(proc, grace=5)
+        log.close()
+
+
+@contextlib.contextmanager
+def kamailio(workdir: Path, uas_port: int) -> Iterator[Endpoint]:
+    """Kamailio, ``-m 512`` (MB shared memory), 2 children, record_route, relaying to the UAS."""
+    t0 = time.monotonic()
+    with kamailio_process(workdir, uas_port) as (port, proc):
         yield Endpoint(
             "kamailio",
             "127.0.0.1",
             port,
             [proc],
-            {"config": "stateful t_relay, record_route, children=2, -m 512", "ready_s": ready},
+            {
+                "config": "stateful t_relay, record_route, children=2, -m 512",
+                "ready_s": round(time.monotonic() - t0, 3),
+            },
         )
+
+
+@contextlib.contextmanager
+def rtpengine(
+    workdir: Path, port_count: int = 1000
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """rtpengine (userspace, as the edge starts it: switch/edge/rtpengine.py) on free ports;
+    yields its ng port and process."""
+    from bench.media_relay import ng
+    from switch.edge.rtpengine import MediaRelaySettings, command_line
+
+    ng_port = free_port()
+    base = max(1024, min(free_port(span=2, even=True), 65534 - port_count))
+    settings = MediaRelaySettings(
+        mode="on",
+        ng_listen=f"127.0.0.1:{ng_port}",
+        delete_delay=0,
+        port_min=base,
+        port_max=base + port_count - 2,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = (workdir / "rtpengine.log").open("wb")
+    proc = subprocess.Popen(command_line(settings, "127.0.0.1", None), stdout=log, stderr=log)
+    try:
+        end = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError):
+                if b"pong" in ng(ng_port, {"command": "ping"}):
+                    break
+            if proc.poll() is not None or time.monotonic() > end:
+                raise BenchError("rtpengine did not answer ng ping")
+            time.sleep(0.1)
+        yield ng_port, proc
     finally:
-        stop_process(proc, grace=5)
+        stop_process(proc, grace=3)
         log.close()
+
+
+@contextlib.contextmanager
+def kamailio_rtpengine(
+    workdir: Path, uas_port: int, reply_flags: str = "", port_count: int = 1000
+) -> Iterator[tuple[int, list[int]]]:
+    """ "rtpengine alone": Kamailio + rtpengine relaying to ``uas_port``; yields the SIP port
+    and the pids (Kamailio's main process first, then rtpengine)."""
+    with (
+        rtpengine(workdir, port_count) as (ng_port, rtp),
+        kamailio_process(workdir, uas_port, ng_port, reply_flags, shm_mb=256) as (port, kam),
+    ):
+        yield port, [kam.pid, rtp.pid]
 
 
 # --- the Rufweiche worker ------------------------------------------------------------
@@ -289,4 +397,6 @@ TARGETS: dict[str, TargetFactory] = {
     "kamailio": kamailio,
     "worker": worker,
     "edge_pool": edge_pool,
+    # Twice the workers (issue 16, rate): the edge paces each at worker_rate (10/s).
+    "edge_pool16": functools.partial(edge_pool, workers=16),
 }

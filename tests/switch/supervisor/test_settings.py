@@ -101,3 +101,10 @@ def test_run_reports_a_settings_typo_before_starting(tmp_path: Path) -> None:
     assert result.stderr == (
         f"rufweiche: {path}:2:3: edge.listn: unknown key, did you mean 'listen'?\n"
     )
+
+
+def test_workers_fit_200_held_calls_but_stay_capped(tmp_path: Path) -> None:
+    # Issue 16: 200 held calls at 2 per worker need 100 workers and some to spare.
+    assert load_settings(write(tmp_path / "ok.yaml", "workers: 128\n")).workers == 128
+    with pytest.raises(SettingsError, match=r"workers: Input should be less than or equal to 128"):
+        load_settings(write(tmp_path / "big.yaml", "workers: 129\n"))
