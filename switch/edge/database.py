@@ -37,6 +37,12 @@ def prepare_database(settings: EdgeSettings, db: Path) -> None:
                 for name in SCHEMAS:
                     script = (SCHEMA_DIR / f"{name}-create.sql").read_text(encoding="utf-8")
                     conn.executescript(script)
+        # WAL (kept in the file): Kamailio's db_sqlite sets no busy timeout, so in the
+        # rollback-journal mode any open read (auth_db in another Kamailio process, the
+        # dashboard) made a registrar or presence write fail at once with "database is
+        # locked" and the phone got a 500. In WAL, readers and the writer do not block.
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
     except OSError as exc:
         raise EdgeConfigError(
             f"edge database schema {exc.filename!r}: {exc.strerror}"

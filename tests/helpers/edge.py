@@ -8,6 +8,8 @@ here; everything is stopped when the test ends, edge last.
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -125,3 +127,25 @@ def baresip_phone(tmp: Path, edge_port: int, user: str, password: str) -> Proces
     return Process(
         ["baresip", "-f", str(home), "-n", "127.0.0.1"], tmp / f"phone-{user}.log", cwd=tmp
     )
+
+
+LOCATION_FLUSH_S = 5
+"""The edge's usrloc ``timer_interval`` (one node, db_mode 2): how often it writes the
+location table from memory (switch/edge/templates/kamailio.cfg.tmpl)."""
+
+
+def stored_bindings(
+    db: Path, user: str, within: float = LOCATION_FLUSH_S + 5
+) -> list[tuple[str, str]]:
+    """``(contact, received)`` of ``user`` in the edge's SQLite location table, waiting up
+    to ``within`` seconds for the write-back timer; [] when none appeared by then."""
+    deadline = time.monotonic() + within
+    while True:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(
+                "SELECT contact, COALESCE(received, '') FROM location WHERE username = ?",
+                (user,),
+            ).fetchall()
+        if rows or time.monotonic() > deadline:
+            return [(contact, received) for contact, received in rows]
+        time.sleep(0.2)

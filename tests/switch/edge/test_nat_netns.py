@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.edge import stored_bindings
 from tests.helpers.netns import (
     PHONE_IP,
     SWITCH_IP,
@@ -118,10 +118,7 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
         registered = time.monotonic()
         registered_wall = time.time()
         # The edge stores the public (received) address the router gave her, not her own.
-        with sqlite3.connect(tmp_path / "var" / "edge" / "edge.db") as db:
-            (contact, received) = db.execute(
-                "SELECT contact, received FROM location WHERE username = 'anna'"
-            ).fetchone()
+        ((contact, received),) = stored_bindings(tmp_path / "var" / "edge" / "edge.db", "anna")
         assert PHONE_IP in contact
         assert received.startswith("sip:100.64.0.2:"), received
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.baresip import contact_status, ctrl_request
+from tests.helpers.edge import stored_bindings
 from tests.helpers.netns import (
     OFFICE_IP,
     PHONE_IP,
@@ -164,9 +163,8 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
     try:
         wait_log(office_log, r"200 OK.*\[1 binding\]", 15)
         wait_log(anna_log, r"200 OK.*\[1 binding\]", 15)
-        with closing(sqlite3.connect(tmp_path / "var" / "edge" / "edge.db")) as db:
-            query = "SELECT username, contact, received FROM location"
-            rows = {user: (contact, received) for user, contact, received in db.execute(query)}
+        db = tmp_path / "var" / "edge" / "edge.db"
+        rows = {user: stored_bindings(db, user)[0] for user in ("buero", "anna")}
         # The office phone: its own address, nothing to fix. Anna: her router's address.
         assert OFFICE_IP in rows["buero"][0], rows
         assert not rows["buero"][1], rows

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from switch.edge import Edge
+from switch.edge import Edge, rpc
 from switch.edge.credentials import add_user
+from switch.errors import EdgeRpcError
 from tests.helpers.edge import (
     PASSWORD,
     EdgeFactory,
@@ -24,6 +25,7 @@ from tests.helpers.edge import (
     baresip_phone,
     needs_kamailio,
     sipp_caller,
+    stored_bindings,
 )
 from tests.helpers.ports import free_port
 from tests.helpers.rawsip import sip_request
@@ -35,10 +37,20 @@ pytestmark = [
 ]
 
 
-def bindings(edge: Edge, user: str) -> list[str]:
-    with sqlite3.connect(edge.paths.db) as db:
-        rows = db.execute("SELECT contact FROM location WHERE username = ?", (user,)).fetchall()
-    return [r[0] for r in rows]
+async def bindings(edge: Edge, user: str) -> list[str]:
+    """The contacts of ``user`` in the edge's location table (written back by a timer)."""
+    rows = await asyncio.to_thread(stored_bindings, edge.paths.db, user)
+    return [contact for contact, _ in rows]
+
+
+async def registered(edge: Edge, user: str) -> bool:
+    """Whether the edge's registrar holds ``user`` now (usrloc's memory, over RPC)."""
+    listen = f"{edge.settings.listen_host}:{edge.settings.listen_port}"
+    try:
+        await rpc.call(listen, "ul.lookup", "location", user)
+    except EdgeRpcError:
+        return False  # "AOR not found"
+    return True
 
 
 async def wait_for(predicate: object, seconds: float) -> bool:
@@ -71,7 +83,7 @@ async def test_wrong_password_gets_401_and_no_binding(
     phone = await start(baresip_phone(tmp_path, address[1], "alice", "wrong"))
     assert await wait_for(lambda: "401 Unauthorized" in phone.output(), 5), phone.output()
     await asyncio.sleep(0.5)
-    assert bindings(edge, "alice") == []
+    assert not await registered(edge, "alice")
 
 
 async def test_phone_registers_and_a_worker_reaches_it(
@@ -85,10 +97,32 @@ async def test_phone_registers_and_a_worker_reaches_it(
     )
     port = edge.settings.listen_port
     phone = await start(baresip_phone(tmp_path, port, "alice", PASSWORD))
-    assert await wait_for(lambda: bindings(edge, "alice"), 5), phone.output()
+    assert await bindings(edge, "alice"), phone.output()
+    assert await registered(edge, "alice")
     # The worker asks the edge for sip:alice@office: location lookup, relay, auto-answer.
     call = await start(
         sipp_caller(tmp_path, port, "alice", port=sender, domain="office", hold_ms=500)
     )
     assert await call.wait(10) == 0, call.output() + phone.output()
     assert "Call established: sip:caller@127.0.0.1" in phone.output()
+
+
+async def test_phone_registers_while_someone_reads_the_edge_database(
+    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+) -> None:
+    # Kamailio's db_sqlite sets no busy timeout: in SQLite's rollback-journal mode an open
+    # read (the dashboard, a presence query, auth_db in another Kamailio process) made the
+    # registrar's write fail at once ("database is locked", 500 to the phone). The edge
+    # database runs in WAL mode, where readers and the one writer do not block each other.
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", PASSWORD, realm="office")
+    edge = await start_edge(secrets_file=secrets)
+    with sqlite3.connect(edge.paths.db, isolation_level=None) as reader:
+        assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM location").fetchone()  # holds a read lock
+        phone = await start(baresip_phone(tmp_path, edge.settings.listen_port, "alice", PASSWORD))
+        assert await wait_for(lambda: "[1 binding]" in phone.output(), 5), phone.output()
+        reader.execute("COMMIT")
+    assert "500" not in phone.output()
+    assert await bindings(edge, "alice")
