@@ -130,6 +130,17 @@ class CallDriver:
         """Events are waiting: poll without blocking."""
         return bool(self._pending)
 
+    @property
+    def ticking(self) -> bool:
+        """Something only polling notices is under way: a prompt, a recording, a ringback
+        tone, a queue callback's ring timeout. Otherwise every wake-up is a SIP event, a
+        timer deadline or a control message (the doorbell), and the loop may wait long."""
+        return bool(
+            (self.media is not None and self.media.active)
+            or (self.ringback is not None and self.ringback.playing)
+            or self.queueing.callbacks
+        )
+
     # ------------------------------------------------------------------ leg events
 
     def on_leg_event(self, event: LegEvent) -> None:

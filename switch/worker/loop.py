@@ -46,11 +46,14 @@ from switch.worker.seam import SipLegs
 log = logging.getLogger("switch.worker")
 
 MAX_POLL_MS = 100
-"""Longest ``libHandleEvents`` wait while calls are up (prompt ends, ringback tones)."""
+"""Longest ``libHandleEvents`` wait while a prompt, recording or ringback tone runs (their
+ends come from the media thread, which does not wake the poll)."""
 IDLE_POLL_MS = 5000
-"""Longest wait without calls: an idle worker wakes once in 5 s (issue 16: ~0.2 ms per
-empty round; at 100 ms that was 0.2 % of a core per idle worker). A control message does
-not wait for it: the channel rings the endpoint's doorbell (:meth:`SipEndpoint.wake`)."""
+"""Longest wait otherwise, calls held or none: a quiet worker wakes once in 5 s (issue 16:
+~0.2 ms per empty round; at 100 ms that was 0.2 % of a core per worker, and 200 held
+calls take 100 workers). SIP events end the wait (pjsua's ioqueue), call-flow timers
+bound it, and a control message does not wait for it: the channel rings the endpoint's
+doorbell (:meth:`SipEndpoint.wake`)."""
 SHUTDOWN_DRAIN_S = 2.0
 
 
@@ -126,7 +129,7 @@ class Worker:
     def _poll_ms(self) -> int:
         if self.driver.busy:
             return 0
-        longest = MAX_POLL_MS if self.driver.calls or self.endpoint.legs_in_use else IDLE_POLL_MS
+        longest = MAX_POLL_MS if self.driver.ticking else IDLE_POLL_MS
         deadline = self.driver.timers.next_deadline()
         if self._stop_at is not None:
             deadline = self._stop_at if deadline is None else min(deadline, self._stop_at)

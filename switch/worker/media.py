@@ -264,6 +264,12 @@ class MediaServices:
             self._stop_recording(call.key)
         return []
 
+    @property
+    def active(self) -> bool:
+        """A prompt plays, or a recording runs or is being closed: someone must look at
+        :meth:`ended` soon (the media thread does not wake the SIP poll)."""
+        return bool(self._playing or self._recordings or self._closing)
+
     def ended(self) -> list[tuple[int, Event]]:
         """PlaybackDone events for prompts that reached their end, by call key."""
         if self._closing:

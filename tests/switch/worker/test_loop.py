@@ -6,8 +6,8 @@ from rules import DialPlanSet, load_plan_text
 from switch.control import messages as control
 from switch.worker.channel import ControlChannel
 from switch.worker.config import WorkerConfig
-from switch.worker.loop import Worker
-from tests.helpers.fakesip import BUSINESS, DESK, SEQUENTIAL, FakeSip, Ring, plan_text
+from switch.worker.loop import IDLE_POLL_MS, MAX_POLL_MS, Worker
+from tests.helpers.fakesip import BUSINESS, DESK, SEQUENTIAL, Answer, FakeSip, Ring, plan_text
 
 
 def worker(sip: FakeSip) -> Worker:
@@ -51,3 +51,29 @@ def test_stop_after_grace_ends_the_calls_in_flight() -> None:
     assert w.run() == 0
     assert ("cancel", sip.handle_of(DESK)) in sip.log
     assert sip.legs[caller].ended
+
+
+def test_a_held_call_without_media_services_lets_the_loop_wait_long() -> None:
+    # Issue 16: 200 held calls take 100 workers; at a 100 ms poll each cost 0.2 % of a core
+    # doing nothing. A bridged call wakes the loop only by SIP, timers or control messages.
+    sip = FakeSip({DESK: [Answer()]})
+    w = worker(sip)
+    caller = sip.invite(BUSINESS)
+    for _ in range(4):
+        w.step()
+    assert sip.did("bridge"), sip.log
+    assert w.driver.calls
+    assert not w.driver.ticking
+    assert w.driver.timers.next_deadline() is None
+    assert w._poll_ms() == IDLE_POLL_MS
+    sip.caller_hangs_up(caller)
+    for _ in range(4):
+        w.step()
+    assert not w.driver.calls
+
+
+def test_a_callback_ringing_keeps_the_poll_short() -> None:
+    w = worker(FakeSip())
+    w.driver.queueing.callbacks[99] = object()  # type: ignore[assignment]
+    assert w.driver.ticking
+    assert w._poll_ms() <= MAX_POLL_MS
