@@ -64,8 +64,8 @@ def test_a_held_call_without_media_services_lets_the_loop_wait_long() -> None:
     assert sip.did("bridge"), sip.log
     assert w.driver.calls
     assert not w.driver.ticking
-    assert w.driver.timers.next_deadline() is None
-    assert w._poll_ms() == IDLE_POLL_MS
+    # At most until a cancelled ring timer's old deadline (the heap drops it lazily).
+    assert MAX_POLL_MS < w._poll_ms() <= IDLE_POLL_MS
     sip.caller_hangs_up(caller)
     for _ in range(4):
         w.step()
