@@ -1,4 +1,4 @@
-"""Stopping a child process the edge started (Kamailio, rtpengine)."""
+"""What the edge's child processes (Kamailio, rtpengine) share: state, log tail, stopping."""
 
 from __future__ import annotations
 
@@ -6,6 +6,32 @@ import asyncio
 import contextlib
 import os
 import signal
+from pathlib import Path
+
+
+class ChildProcess:
+    """The pid and liveness of a child started with ``asyncio.create_subprocess_exec`` (the
+    subclass sets ``_process``): :class:`~switch.edge.process.Edge`,
+    :class:`~switch.edge.rtpengine.MediaRelay`."""
+
+    _process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+
+def log_tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a child's log file ("" when there is none)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
@@ -22,4 +48,4 @@ async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
             await proc.wait()
 
 
-__all__ = ["terminate"]
+__all__ = ["ChildProcess", "log_tail", "terminate"]
