@@ -34,8 +34,9 @@ def log_tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM to a child; SIGKILL to its process group if it is not gone within ``grace`` s."""
+async def terminate(proc: asyncio.subprocess.Process, grace: float, *, group: bool = True) -> None:
+    """SIGTERM to a child; SIGKILL to its process group (``group``: it was started with
+    ``start_new_session=True``), else to the child alone, if it is not gone within ``grace`` s."""
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
@@ -44,7 +45,10 @@ async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
                 await proc.wait()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                if group:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                else:
+                    proc.kill()
             await proc.wait()
 
 
