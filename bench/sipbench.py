@@ -212,17 +212,17 @@ def latency_block(row: Row, plan: Plan, calls: int, tag: str) -> tuple[sipp.UacR
     ep = row.endpoint
     uac_port = free_port()
     pcap = row.workdir / f"latency_{tag}.pcap"
-    with wire.capture(pcap, [uac_port, row.uas_port]):
-        run = sipp.run_uac(
-            row.workdir / f"latency_{tag}",
-            target=ep.target,
-            service=ep.service,
-            port=uac_port,
-            calls=calls,
-            rate=plan.latency_rate,
-            hold_ms=plan.latency_hold_ms,
-        )
-    timings = wire.call_timings(wire.sip_packets(pcap), caller=uac_port, callee=row.uas_port)
+    run, timings = wire.captured_uac(
+        row.workdir / f"latency_{tag}",
+        pcap,
+        target=ep.target,
+        service=ep.service,
+        uac_port=uac_port,
+        uas_port=row.uas_port,
+        calls=calls,
+        rate=plan.latency_rate,
+        hold_ms=plan.latency_hold_ms,
+    )
     if not row.keep_pcaps:
         pcap.unlink(missing_ok=True)
     return run, timings

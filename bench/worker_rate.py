@@ -137,18 +137,16 @@ def latency_row(
         )
         with worker_cm as worker:
             target_port = worker.port if worker else uas_port
-            pcap = workdir / name / "sip.pcap"
-            with wire.capture(pcap, [uac_port, uas_port]):
-                run = sipp.run_uac(
-                    workdir / name,
-                    target=f"127.0.0.1:{target_port}",
-                    port=uac_port,
-                    calls=calls,
-                    rate=rate,
-                    hold_ms=100,
-                    service=BENCH_NUMBER,
-                )
-            timings = wire.call_timings(wire.sip_packets(pcap), uac_port, uas_port)
+            run, timings = wire.captured_uac(
+                workdir / name,
+                workdir / name / "sip.pcap",
+                target=f"127.0.0.1:{target_port}",
+                service=BENCH_NUMBER,
+                uac_port=uac_port,
+                uas_port=uas_port,
+                calls=calls,
+                rate=rate,
+            )
             result["uac"] = run.as_dict()
             result["wire_invite_to_180"] = wire.summarize_ms(
                 [t.ringing for t in timings if t.ringing is not None]
