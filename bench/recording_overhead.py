@@ -81,15 +81,9 @@ def row(workdir: Path, name: str, calls: int, rate: float) -> dict[str, Any]:
         with target as running:
             port = running if isinstance(running, int) else running.port
             run, timings = wire.captured_uac(
-                workdir,
-                workdir / "sip.pcap",
-                target=f"127.0.0.1:{port}",
-                service=BENCH_NUMBER,
-                uac_port=uac_port,
-                uas_port=uas_port,
-                calls=calls,
-                rate=rate,
-            )
+                workdir, workdir / "sip.pcap", target=f"127.0.0.1:{port}", service=BENCH_NUMBER,
+                uac_port=uac_port, uas_port=uas_port, calls=calls, rate=rate,
+            )  # fmt: skip
     return {
         "row": name,
         "uac": run.as_dict(),

@@ -213,16 +213,10 @@ def latency_block(row: Row, plan: Plan, calls: int, tag: str) -> tuple[sipp.UacR
     uac_port = free_port()
     pcap = row.workdir / f"latency_{tag}.pcap"
     run, timings = wire.captured_uac(
-        row.workdir / f"latency_{tag}",
-        pcap,
-        target=ep.target,
-        service=ep.service,
-        uac_port=uac_port,
-        uas_port=row.uas_port,
-        calls=calls,
-        rate=plan.latency_rate,
+        row.workdir / f"latency_{tag}", pcap, target=ep.target, service=ep.service,
+        uac_port=uac_port, uas_port=row.uas_port, calls=calls, rate=plan.latency_rate,
         hold_ms=plan.latency_hold_ms,
-    )
+    )  # fmt: skip
     if not row.keep_pcaps:
         pcap.unlink(missing_ok=True)
     return run, timings

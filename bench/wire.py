@@ -218,27 +218,14 @@ def summarize_ms(values: list[float]) -> dict[str, float | int] | None:
 
 
 def captured_uac(
-    workdir: Path,
-    pcap: Path,
-    *,
-    target: str,
-    service: str,
-    uac_port: int,
-    uas_port: int,
-    calls: int,
-    rate: float,
-    hold_ms: int = 100,
-) -> tuple[sipp.UacRun, list[CallTiming]]:
+    workdir: Path, pcap: Path, *, target: str, service: str, uac_port: int, uas_port: int,
+    calls: int, rate: float, hold_ms: int = 100,
+) -> tuple[sipp.UacRun, list[CallTiming]]:  # fmt: skip
     """The SIPp caller's run against ``target`` with its SIP captured to ``pcap``, and the
     per-call wire timings between the caller (``uac_port``) and the callee (``uas_port``)."""
     with capture(pcap, [uac_port, uas_port]):
         run = sipp.run_uac(
-            workdir,
-            target=target,
-            service=service,
-            port=uac_port,
-            calls=calls,
-            rate=rate,
+            workdir, target=target, service=service, port=uac_port, calls=calls, rate=rate,
             hold_ms=hold_ms,
-        )
+        )  # fmt: skip
     return run, call_timings(sip_packets(pcap), caller=uac_port, callee=uas_port)

@@ -138,15 +138,9 @@ def latency_row(
         with worker_cm as worker:
             target_port = worker.port if worker else uas_port
             run, timings = wire.captured_uac(
-                workdir / name,
-                workdir / name / "sip.pcap",
-                target=f"127.0.0.1:{target_port}",
-                service=BENCH_NUMBER,
-                uac_port=uac_port,
-                uas_port=uas_port,
-                calls=calls,
-                rate=rate,
-            )
+                workdir / name, workdir / name / "sip.pcap", target=f"127.0.0.1:{target_port}",
+                service=BENCH_NUMBER, uac_port=uac_port, uas_port=uas_port, calls=calls, rate=rate,
+            )  # fmt: skip
             result["uac"] = run.as_dict()
             result["wire_invite_to_180"] = wire.summarize_ms(
                 [t.ringing for t in timings if t.ringing is not None]
