@@ -15,19 +15,17 @@ When one is due, :mod:`switch.supervisor.reminders` pushes it to the console's e
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Final
 
 from aiohttp import web
 
 from switch.access.policy import Action
-from switch.errors import MessageError
 from switch.records.reminders import Reminder, ReminderStore
 from switch.web.calls_api import Rows, rows_in_scope
 from switch.web.guard import Access, declare
-from switch.web.messages_api import _may
-from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
+from switch.web.messages_api import _may, posted
+from switch.web.request import json_response, not_found, scope_of
 
 REMINDERS: Final = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE, tenant="query")
 
@@ -42,19 +40,9 @@ def reminders_routes(store: ReminderStore) -> list[web.RouteDef]:
         return json_response({"reminders": rows})
 
     async def add(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "reminder: the body is not JSON")
-        who = request.get(PRINCIPAL)
-        created_by = who.name if who is not None else "open"
-        try:
-            reminder = Reminder.from_request(body, created_by, time.time())
-        except MessageError as exc:
-            return json_error(400, str(exc))
-        refused = _may(request, Action.TAKE_MESSAGE, reminder.tenant)
-        if refused is not None:
-            return refused
+        reminder = await posted(request, "reminder", Reminder.from_request)
+        if isinstance(reminder, web.Response):
+            return reminder
         return json_response(await store.add(reminder), status=201)
 
     async def done(request: web.Request) -> web.Response:
