@@ -7,14 +7,28 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import Self
 
 
 class ChildProcess:
     """The pid and liveness of a child started with ``asyncio.create_subprocess_exec`` (the
-    subclass sets ``_process``): :class:`~switch.edge.process.Edge`,
-    :class:`~switch.edge.rtpengine.MediaRelay`."""
+    subclass sets ``_process`` in ``start``): :class:`~switch.edge.process.Edge`,
+    :class:`~switch.edge.rtpengine.MediaRelay`. ``async with child:`` starts and stops it."""
 
     _process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
 
     @property
     def pid(self) -> int | None:

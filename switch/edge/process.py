@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from switch.edge import rpc
 from switch.edge.child import ChildProcess, log_tail, terminate
@@ -171,10 +171,3 @@ class Edge(ChildProcess):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         self._process = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

@@ -201,10 +201,3 @@ class MediaRelay(ChildProcess):
             return
         await terminate(proc, self._stop_timeout)
         self._process = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
