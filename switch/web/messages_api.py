@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -75,6 +75,27 @@ async def posted(
     return item if refused is None else refused
 
 
+async def marked_done(
+    request: web.Request,
+    action: Action,
+    tenant_of: Callable[[int], Awaitable[str | None]],
+    mark: Callable[[int], Awaitable[dict[str, Any] | None]],
+) -> web.Response:
+    """``POST …/{id}/done``: the row ``mark`` changed; 404 for an id that is not a number,
+    unknown or of a tenant the caller does not see, 403 when it may not do ``action``."""
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        return not_found()
+    tenant = await tenant_of(int(raw))
+    if tenant is None:
+        return not_found()
+    refused = _may(request, action, tenant)
+    if refused is not None:
+        return refused
+    row = await mark(int(raw))
+    return not_found() if row is None else json_response(row)
+
+
 def messages_routes(desk: MessageDesk) -> list[web.RouteDef]:
     async def list_messages(request: web.Request) -> web.Response:
         async def fetch(tenant: str | None) -> Rows:
@@ -91,17 +112,7 @@ def messages_routes(desk: MessageDesk) -> list[web.RouteDef]:
         return json_response(row, status=201)
 
     async def done(request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        if not raw.isdigit():
-            return not_found()
-        tenant = await desk.tenant_of(int(raw))
-        if tenant is None:
-            return not_found()
-        refused = _may(request, Action.DONE_MESSAGE, tenant)
-        if refused is not None:
-            return refused
-        row = await desk.mark_done(int(raw))
-        return not_found() if row is None else json_response(row)
+        return await marked_done(request, Action.DONE_MESSAGE, desk.tenant_of, desk.mark_done)
 
     return [
         declare(web.get("/api/v1/messages", list_messages), MESSAGES),

@@ -16,7 +16,7 @@ When one is due, :mod:`switch.supervisor.reminders` pushes it to the console's e
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -24,8 +24,8 @@ from switch.access.policy import Action
 from switch.records.reminders import Reminder, ReminderStore
 from switch.web.calls_api import Rows, rows_in_scope
 from switch.web.guard import Access, declare
-from switch.web.messages_api import _may, posted
-from switch.web.request import json_response, not_found, scope_of
+from switch.web.messages_api import marked_done, posted
+from switch.web.request import json_response, scope_of
 
 REMINDERS: Final = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE, tenant="query")
 
@@ -45,18 +45,15 @@ def reminders_routes(store: ReminderStore) -> list[web.RouteDef]:
             return reminder
         return json_response(await store.add(reminder), status=201)
 
+    async def tenant_of(row_id: int) -> str | None:
+        row = await store.get(row_id)
+        return None if row is None else str(row["tenant"])
+
+    async def mark(row_id: int) -> dict[str, Any] | None:
+        return await store.mark_done(row_id, time.time())
+
     async def done(request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        if not raw.isdigit():
-            return not_found()
-        row = await store.get(int(raw))
-        if row is None:
-            return not_found()
-        refused = _may(request, Action.TAKE_MESSAGE, str(row["tenant"]))
-        if refused is not None:
-            return refused
-        changed = await store.mark_done(int(raw), time.time())
-        return not_found() if changed is None else json_response(changed)
+        return await marked_done(request, Action.TAKE_MESSAGE, tenant_of, mark)
 
     take = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE)
     return [
