@@ -223,9 +223,7 @@ def latency_block(row: Row, plan: Plan, calls: int, tag: str) -> tuple[sipp.UacR
 
 
 def summarize_latency(name: str, runs: list[sipp.UacRun], timings: list[Any]) -> dict[str, Any]:
-    ringing = [t.ringing for t in timings if t.ringing is not None]
-    answer = [t.answer for t in timings if t.answer is not None]
-    forward = [t.forward for t in timings if t.forward is not None]
+    ms = wire.latencies_ms(timings)
     ok = sum(r.stats.successful for r in runs if r.stats)
     failed = sum(r.stats.failed for r in runs if r.stats)
     return {
@@ -240,9 +238,9 @@ def summarize_latency(name: str, runs: list[sipp.UacRun], timings: list[Any]) ->
             for t in timings
             if t.ringing is not None and t.answer is not None and t.ringing > t.answer
         ),
-        "invite_180_ms": wire.summarize_ms(ringing),
-        "invite_200_ms": wire.summarize_ms(answer),
-        "invite_out_ms": wire.summarize_ms(forward) if name != "direct" else None,
+        "invite_180_ms": ms["ringing"],
+        "invite_200_ms": ms["answer"],
+        "invite_out_ms": ms["forward"] if name != "direct" else None,
     }
 
 

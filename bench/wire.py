@@ -141,6 +141,15 @@ class CallTiming:
     forward: float | None  # first INVITE reached the callee (None on the direct path)
 
 
+def latencies_ms(timings: list[CallTiming]) -> dict[str, dict[str, float | int] | None]:
+    """The summaries (:func:`summarize_ms`) of the calls' ``ringing``, ``answer`` and
+    ``forward`` delays, each over the calls that have one."""
+    return {
+        name: summarize_ms([v for t in timings if (v := getattr(t, name)) is not None])
+        for name in ("ringing", "answer", "forward")
+    }
+
+
 def call_timings(packets: list[SipPacket], caller: int, callee: int) -> list[CallTiming]:
     """Per call: delays seen at the caller's port, and INVITE in → INVITE out to the callee.
 

@@ -142,15 +142,10 @@ def latency_row(
                 service=BENCH_NUMBER, uac_port=uac_port, uas_port=uas_port, calls=calls, rate=rate,
             )  # fmt: skip
             result["uac"] = run.as_dict()
-            result["wire_invite_to_180"] = wire.summarize_ms(
-                [t.ringing for t in timings if t.ringing is not None]
-            )
-            result["wire_invite_to_200"] = wire.summarize_ms(
-                [t.answer for t in timings if t.answer is not None]
-            )
-            result["wire_invite_in_to_invite_out"] = wire.summarize_ms(
-                [t.forward for t in timings if t.forward is not None]
-            )
+            ms = wire.latencies_ms(timings)
+            result["wire_invite_to_180"] = ms["ringing"]
+            result["wire_invite_to_200"] = ms["answer"]
+            result["wire_invite_in_to_invite_out"] = ms["forward"]
             if worker is not None:
                 time.sleep(0.5)
                 result["records"] = record_delays(worker.ended_records())
