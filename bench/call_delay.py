@@ -24,11 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.rtpprobe import delays_ms
-from switch.edge.credentials import Secrets, save_secrets
-from tests.helpers.netns import OFFICE_GW, OFFICE_IP, SWITCH_IP, Net, in_ns
+from tests.helpers.netns import OFFICE_GW, OFFICE_IP, SWITCH_IP, Net, in_ns, write_switch_files
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -61,35 +58,18 @@ def measure(send_ns: str, bind: str, target: str, recv_ns: str, listen: str, tmp
 
 
 def write_switch(tmp: Path) -> Path:
-    plans = tmp / "plans"
-    plans.mkdir()
-    (plans / "p.yaml").write_text(
+    plan = (
         f"tenant: bench\nname: Bench\nnumbers: ['{BUSINESS}']\n"
         "people: {jan: {name: Jan, devices: {mobile: 'tel:+491701234567'}}}\n"
         "rules: [{name: mobile, then: [{ring: [jan.mobile], timeout: 15s}]}]\n"
     )
-    secrets = tmp / "secrets.yaml"
-    save_secrets(secrets, Secrets(realm="office", users={}))
-    settings = tmp / "settings.yaml"
-    settings.write_text(
-        yaml.safe_dump(
-            {
-                "sip": f"{SWITCH_IP}:5060",
-                "http": HTTP,
-                "data_dir": str(tmp / "var"),
-                "dialplans": [str(plans)],
-                "trunk": "127.0.0.1:5090",
-                "mqtt": {"enabled": False},
-                "edge": {
-                    "secrets_file": str(secrets),
-                    # The office caller stands for a trunk (no digest auth in the way).
-                    "trunk_sources": ["127.0.0.0/8", f"{OFFICE_IP}/32"],
-                    "media_relay": {"ng_listen": "127.0.0.1:2226", "delete_delay": 0},
-                },
-            }
-        )
-    )
-    return settings
+    edge = {
+        # The office caller stands for a trunk (no digest auth in the way).
+        "trunk_sources": ["127.0.0.0/8", f"{OFFICE_IP}/32"],
+        "media_relay": {"ng_listen": "127.0.0.1:2226", "delete_delay": 0},
+        "log_level": 1,  # Kamailio's default: no info lines in the measured path
+    }
+    return write_switch_files(tmp, plan, {}, edge, http=HTTP, trunk="127.0.0.1:5090")
 
 
 def start_switch(net: Net, tmp: Path) -> subprocess.Popen[bytes]:

@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from bench.procfs import TICK, cpu_ticks, descendants, pss_kb
 from bench.rtpload import SHORT_DEVICE, Generator
 from bench.sipp import BenchError
 from bench.targets import BENCH_NUMBER, REPO, kamailio_rtpengine
@@ -59,7 +60,6 @@ SHORT_NUMBER = "+493012345679"
 # MEDIA_LEAVES_HOST), so the callers must not be on 127.0.0.0/8.
 EDGE_IP = "198.51.100.1"
 TRUNK_IP = "198.51.100.20"
-TICK = os.sysconf("SC_CLK_TCK")
 ROWS = ("rtpengine", "switch")
 
 PLAN = """\
@@ -84,22 +84,6 @@ def _log(msg: str) -> None:
 # --- processes, CPU, PSS -------------------------------------------------------------
 
 
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
 def group_of(pid: int, supervisor: int) -> str:
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
@@ -113,22 +97,6 @@ def group_of(pid: int, supervisor: int) -> str:
     if b"switch.worker" in cmd:
         return "workers"
     return "supervisor" if pid == supervisor else "other"
-
-
-def cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime, stime
-
-
-def pss_kb(pid: int) -> int:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
 
 
 def snapshot(groups: dict[str, list[int]]) -> dict[str, int]:

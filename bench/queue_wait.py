@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.procfs import TICK, cpu_ticks, descendants, pss_kb
 from switch.call.prompts import queue_texts
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.rtp import RtpSink, rms
@@ -37,60 +38,24 @@ from tests.helpers.switch import Switch
 from tests.helpers.worker import make_prompts
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and every descendant (from /proc/*/stat parent links)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / CLK_TCK
+    return sum(cpu_ticks(pid) for pid in pids) / TICK
 
 
 def pss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if line.startswith("Pss:"):
-                total += int(line.split()[1])
-    return total / 1024
+    return sum(pss_kb(pid) for pid in pids) / 1024
 
 
 def measure(pid: int, seconds: float) -> dict[str, float]:
-    pids = tree(pid)
+    pids = descendants(pid)
     start_cpu, start = cpu_seconds(pids), time.monotonic()
     peak = pss_mb(pids)
     while time.monotonic() - start < seconds:
         time.sleep(1.0)
-        peak = max(peak, pss_mb(tree(pid)))
-    pids = tree(pid)
+        peak = max(peak, pss_mb(descendants(pid)))
+    pids = descendants(pid)
     wall = time.monotonic() - start
     return {
         "cpu_per_s": (cpu_seconds(pids) - start_cpu) / wall,

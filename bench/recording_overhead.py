@@ -80,25 +80,13 @@ def row(workdir: Path, name: str, calls: int, rate: float) -> dict[str, Any]:
         )
         with target as running:
             port = running if isinstance(running, int) else running.port
-            pcap = workdir / "sip.pcap"
-            with wire.capture(pcap, [uac_port, uas_port]):
-                run = sipp.run_uac(
-                    workdir,
-                    target=f"127.0.0.1:{port}",
-                    port=uac_port,
-                    calls=calls,
-                    rate=rate,
-                    hold_ms=100,
-                    service=BENCH_NUMBER,
-                )
-    timings = wire.call_timings(wire.sip_packets(pcap), uac_port, uas_port)
-    return {
-        "row": name,
-        "uac": run.as_dict(),
-        "invite_to_180": wire.summarize_ms([t.ringing for t in timings if t.ringing]),
-        "invite_to_200": wire.summarize_ms([t.answer for t in timings if t.answer]),
-        "invite_in_to_out": wire.summarize_ms([t.forward for t in timings if t.forward]),
-    }
+            run, timings = wire.captured_uac(
+                workdir, workdir / "sip.pcap", target=f"127.0.0.1:{port}", service=BENCH_NUMBER,
+                uac_port=uac_port, uas_port=uas_port, calls=calls, rate=rate,
+            )  # fmt: skip
+    ms = wire.latencies_ms(timings)
+    return {"row": name, "uac": run.as_dict(), "invite_to_180": ms["ringing"],
+            "invite_to_200": ms["answer"], "invite_in_to_out": ms["forward"]}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -212,26 +212,18 @@ def latency_block(row: Row, plan: Plan, calls: int, tag: str) -> tuple[sipp.UacR
     ep = row.endpoint
     uac_port = free_port()
     pcap = row.workdir / f"latency_{tag}.pcap"
-    with wire.capture(pcap, [uac_port, row.uas_port]):
-        run = sipp.run_uac(
-            row.workdir / f"latency_{tag}",
-            target=ep.target,
-            service=ep.service,
-            port=uac_port,
-            calls=calls,
-            rate=plan.latency_rate,
-            hold_ms=plan.latency_hold_ms,
-        )
-    timings = wire.call_timings(wire.sip_packets(pcap), caller=uac_port, callee=row.uas_port)
+    run, timings = wire.captured_uac(
+        row.workdir / f"latency_{tag}", pcap, target=ep.target, service=ep.service,
+        uac_port=uac_port, uas_port=row.uas_port, calls=calls, rate=plan.latency_rate,
+        hold_ms=plan.latency_hold_ms,
+    )  # fmt: skip
     if not row.keep_pcaps:
         pcap.unlink(missing_ok=True)
     return run, timings
 
 
 def summarize_latency(name: str, runs: list[sipp.UacRun], timings: list[Any]) -> dict[str, Any]:
-    ringing = [t.ringing for t in timings if t.ringing is not None]
-    answer = [t.answer for t in timings if t.answer is not None]
-    forward = [t.forward for t in timings if t.forward is not None]
+    ms = wire.latencies_ms(timings)
     ok = sum(r.stats.successful for r in runs if r.stats)
     failed = sum(r.stats.failed for r in runs if r.stats)
     return {
@@ -246,9 +238,9 @@ def summarize_latency(name: str, runs: list[sipp.UacRun], timings: list[Any]) ->
             for t in timings
             if t.ringing is not None and t.answer is not None and t.ringing > t.answer
         ),
-        "invite_180_ms": wire.summarize_ms(ringing),
-        "invite_200_ms": wire.summarize_ms(answer),
-        "invite_out_ms": wire.summarize_ms(forward) if name != "direct" else None,
+        "invite_180_ms": ms["ringing"],
+        "invite_200_ms": ms["answer"],
+        "invite_out_ms": ms["forward"] if name != "direct" else None,
     }
 
 

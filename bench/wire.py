@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import sipp
 from bench.sipp import BenchError
 from tests.helpers.processes import stop_process
 
@@ -140,6 +141,15 @@ class CallTiming:
     forward: float | None  # first INVITE reached the callee (None on the direct path)
 
 
+def latencies_ms(timings: list[CallTiming]) -> dict[str, dict[str, float | int] | None]:
+    """The summaries (:func:`summarize_ms`) of the calls' ``ringing``, ``answer`` and
+    ``forward`` delays, each over the calls that have one."""
+    return {
+        name: summarize_ms([v for t in timings if (v := getattr(t, name)) is not None])
+        for name in ("ringing", "answer", "forward")
+    }
+
+
 def call_timings(packets: list[SipPacket], caller: int, callee: int) -> list[CallTiming]:
     """Per call: delays seen at the caller's port, and INVITE in → INVITE out to the callee.
 
@@ -214,3 +224,17 @@ def summarize_ms(values: list[float]) -> dict[str, float | int] | None:
         "max": round(max(ms), 4),
         "mean": round(sum(ms) / len(ms), 4),
     }
+
+
+def captured_uac(
+    workdir: Path, pcap: Path, *, target: str, service: str, uac_port: int, uas_port: int,
+    calls: int, rate: float, hold_ms: int = 100,
+) -> tuple[sipp.UacRun, list[CallTiming]]:  # fmt: skip
+    """The SIPp caller's run against ``target`` with its SIP captured to ``pcap``, and the
+    per-call wire timings between the caller (``uac_port``) and the callee (``uas_port``)."""
+    with capture(pcap, [uac_port, uas_port]):
+        run = sipp.run_uac(
+            workdir, target=target, service=service, port=uac_port, calls=calls, rate=rate,
+            hold_ms=hold_ms,
+        )  # fmt: skip
+    return run, call_timings(sip_packets(pcap), caller=uac_port, callee=uas_port)

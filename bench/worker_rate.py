@@ -137,28 +137,15 @@ def latency_row(
         )
         with worker_cm as worker:
             target_port = worker.port if worker else uas_port
-            pcap = workdir / name / "sip.pcap"
-            with wire.capture(pcap, [uac_port, uas_port]):
-                run = sipp.run_uac(
-                    workdir / name,
-                    target=f"127.0.0.1:{target_port}",
-                    port=uac_port,
-                    calls=calls,
-                    rate=rate,
-                    hold_ms=100,
-                    service=BENCH_NUMBER,
-                )
-            timings = wire.call_timings(wire.sip_packets(pcap), uac_port, uas_port)
+            run, timings = wire.captured_uac(
+                workdir / name, workdir / name / "sip.pcap", target=f"127.0.0.1:{target_port}",
+                service=BENCH_NUMBER, uac_port=uac_port, uas_port=uas_port, calls=calls, rate=rate,
+            )  # fmt: skip
             result["uac"] = run.as_dict()
-            result["wire_invite_to_180"] = wire.summarize_ms(
-                [t.ringing for t in timings if t.ringing is not None]
-            )
-            result["wire_invite_to_200"] = wire.summarize_ms(
-                [t.answer for t in timings if t.answer is not None]
-            )
-            result["wire_invite_in_to_invite_out"] = wire.summarize_ms(
-                [t.forward for t in timings if t.forward is not None]
-            )
+            ms = wire.latencies_ms(timings)
+            result["wire_invite_to_180"] = ms["ringing"]
+            result["wire_invite_to_200"] = ms["answer"]
+            result["wire_invite_in_to_invite_out"] = ms["forward"]
             if worker is not None:
                 time.sleep(0.5)
                 result["records"] = record_delays(worker.ended_records())

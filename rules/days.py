@@ -27,17 +27,28 @@ class DayStatus:
     def closed(self) -> bool:
         return self.holiday is not None or self.closed_day or self.vacation is not None
 
+    def closures(self) -> tuple[tuple[str, str], ...]:
+        """Why the day is closed, as ``(kind, name)`` in this order: ``("holiday", "Neujahr")``,
+        ``("closed", "")``, ``("vacation", "Sommer")``; empty for an ordinary day. The trace
+        (:attr:`why`) and the week view (switch/weekview.py) word them from this."""
+        found = (
+            ("holiday", self.holiday),
+            ("closed", "" if self.closed_day else None),
+            ("vacation", self.vacation),
+        )
+        return tuple((kind, name) for kind, name in found if name is not None)
+
     @property
     def why(self) -> str:
         """``"a public holiday (Neujahr)"``; empty for an ordinary day."""
-        reasons = []
-        if self.holiday is not None:
-            reasons.append(f"a public holiday ({self.holiday})")
-        if self.closed_day:
-            reasons.append("a closed day")
-        if self.vacation is not None:
-            reasons.append(f"in the vacation {self.vacation!r}")
-        return " and ".join(reasons)
+        return " and ".join(_WHY[kind].format(name) for kind, name in self.closures())
+
+
+_WHY = {
+    "holiday": "a public holiday ({})",
+    "closed": "a closed day",
+    "vacation": "in the vacation {!r}",
+}
 
 
 PUBLIC = "public"

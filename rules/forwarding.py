@@ -13,11 +13,11 @@ switch does not read traces on the hot path).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import overload
 
 from rules.decision import Decision, Step, Target
+from rules.trace import LazyLines
 
 FORWARD_DEVICE = "forward"
 
@@ -56,36 +56,18 @@ def forward(decision: Decision, forwarding: Mapping[str, str]) -> Decision:
     return replace(decision, steps=steps, trace=ForwardedTrace(decision.trace, notes))
 
 
-class ForwardedTrace(Sequence[str]):
+class ForwardedTrace(LazyLines):
     """The decision's trace and the forwarding lines, joined when first read."""
 
-    __slots__ = ("_base", "_lines", "_notes")
+    __slots__ = ("_base", "_notes")
 
     def __init__(self, base: Sequence[str], notes: tuple[str, ...]) -> None:
+        super().__init__()
         self._base = base
         self._notes = notes
-        self._lines: tuple[str, ...] | None = None
 
-    @property
-    def lines(self) -> tuple[str, ...]:
-        if self._lines is None:
-            self._lines = (*self._base, *self._notes)
-        return self._lines
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
-        return self.lines[index]
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.lines)
+    def _write(self) -> tuple[str, ...]:
+        return (*self._base, *self._notes)
 
     def __repr__(self) -> str:
         return f"ForwardedTrace({self.lines!r})"

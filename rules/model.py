@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -127,13 +128,19 @@ class CallerAnonymous(Spec):
 # error's loc is traced back to a line (rules.yamlsource.Document.position).
 
 
-def _caller_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        for tag in ("number", "prefix", "list", "anonymous"):
-            if tag in value:
-                return "=" + tag
-        return "=list"  # the likeliest intent; its errors name the unknown key
-    return "=word"
+def _key_tag(keys: tuple[str, ...], likeliest: str) -> Callable[[Any], str]:
+    """The discriminator of a union written as a word or as a map with one of ``keys``: a
+    map without any of them is taken as ``likeliest`` (its errors name the unknown key)."""
+
+    def tag(value: Any) -> str:
+        if isinstance(value, dict):
+            return "=" + next((key for key in keys if key in value), likeliest)
+        return "=word"
+
+    return tag
+
+
+_caller_tag = _key_tag(("number", "prefix", "list", "anonymous"), "list")
 
 
 CallerForm = Annotated[
@@ -257,13 +264,7 @@ class QueueStep(Spec):
     queue: Name
 
 
-def _step_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        for tag in ("ring", "reject", "announcement", "queue"):
-            if tag in value:
-                return "=" + tag
-        return "=ring"  # the likeliest intent; its errors name the unknown key
-    return "=word"
+_step_tag = _key_tag(("ring", "reject", "announcement", "queue"), "ring")
 
 
 StepForm = Annotated[

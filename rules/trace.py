@@ -12,6 +12,7 @@ raising: a trace is read for explanations and logs, and must never crash a call.
 from __future__ import annotations
 
 import datetime as dt
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
@@ -25,10 +26,46 @@ if TYPE_CHECKING:
 Resolver = Callable[["Rule", "DialPlan", Context, list[str] | None], tuple[Step, ...]]
 
 
-class Trace(Sequence[str]):
+class LazyLines(Sequence[str]):
+    """A read-only sequence of lines, written by :meth:`_write` when first read, then kept.
+
+    :class:`Trace` and :class:`rules.forwarding.ForwardedTrace` are the two kinds.
+    """
+
+    __slots__ = ("_lines",)
+
+    def __init__(self) -> None:
+        self._lines: tuple[str, ...] | None = None
+
+    @abstractmethod
+    def _write(self) -> tuple[str, ...]: ...
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        if self._lines is None:
+            self._lines = self._write()
+        return self._lines
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self.lines[index]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines)
+
+
+class Trace(LazyLines):
     """A read-only sequence of trace lines, computed on first access."""
 
-    __slots__ = ("_inputs", "_lines")
+    __slots__ = ("_inputs",)
 
     def __init__(
         self,
@@ -40,8 +77,8 @@ class Trace(Sequence[str]):
         resolve: Resolver,
     ) -> None:
         # one tuple instead of six attributes: this object is built on every call
+        super().__init__()
         self._inputs = (plan, ctx, local, rules, matched, resolve)
-        self._lines: tuple[str, ...] | None = None
 
     def _write(self) -> tuple[str, ...]:
         plan, ctx, local, rules, matched, resolve = self._inputs
@@ -75,27 +112,6 @@ class Trace(Sequence[str]):
                 " the lines above describe the changed snapshot"
             )
         return tuple(lines)
-
-    @property
-    def lines(self) -> tuple[str, ...]:
-        if self._lines is None:
-            self._lines = self._write()
-        return self._lines
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
-        return self.lines[index]
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.lines)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Trace):

@@ -70,16 +70,7 @@ def message_mail(
             "-- ",
             _("Rufweiche, your telephone switch"),
         ]
-    mail = EmailMessage()
-    mail["Subject"] = subject
-    mail["From"] = sender
-    mail["To"] = to
-    mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    # quoted-printable: 7-bit safe even where a server lacks 8BITMIME (RFC 6152)
-    mail.set_content("\n".join(lines) + "\n", charset="utf-8", cte="quoted-printable")
-    return mail
+    return _text_mail(subject, sender, to, lines)
 
 
 def notice_mail(
@@ -115,17 +106,24 @@ def notice_mail(
         elif notice.get("url"):
             lines.append(_("Listen: {url}").format(url=notice["url"]))
         lines += ["", "-- ", _("Rufweiche, your telephone switch")]
+    mail = _text_mail(subject, sender, to, lines)
+    if wav is not None:
+        name = str(notice.get("file") or f"{kind}.wav")
+        mail.add_attachment(wav, maintype="audio", subtype="wav", filename=name)
+    return mail
+
+
+def _text_mail(subject: str, sender: str, to: str, lines: list[str]) -> EmailMessage:
+    """A plain-text mail of the switch: the headers every one carries, ``lines`` as its body."""
     mail = EmailMessage()
     mail["Subject"] = subject
     mail["From"] = sender
     mail["To"] = to
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    mail["Auto-Submitted"] = "auto-generated"
+    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    # quoted-printable: 7-bit safe even where a server lacks 8BITMIME (RFC 6152)
     mail.set_content("\n".join(lines) + "\n", charset="utf-8", cte="quoted-printable")
-    if wav is not None:
-        name = str(notice.get("file") or f"{kind}.wav")
-        mail.add_attachment(wav, maintype="audio", subtype="wav", filename=name)
     return mail
 
 

@@ -254,15 +254,10 @@ def who_rings(plan: DialPlan, decision: Decision) -> str:
 
 def day_notes(plan: DialPlan, day: date) -> tuple[str, ...]:
     """Holiday, closed day and vacation of one day."""
-    status = plan.day_status(day)
-    notes = []
-    if status.holiday is not None:
-        notes.append(f"holiday: {status.holiday}")
-    if status.closed_day:
-        notes.append("closed")
-    if status.vacation is not None:
-        notes.append(f"vacation: {status.vacation}")
-    return tuple(notes)
+    return tuple(_NOTES[kind].format(name) for kind, name in plan.day_status(day).closures())
+
+
+_NOTES = {"holiday": "holiday: {}", "closed": "closed", "vacation": "vacation: {}"}
 
 
 def short_date(day: date) -> str:

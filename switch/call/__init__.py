@@ -8,7 +8,8 @@ outbound.py    outbound calls from the businesses' phones: number class, permiss
 mediapath.py   media bypass: whether a bridged call's RTP skips the pjsua2 bridge, the SDP
 trunkident.py  per-trunk SIP identity: number formats, inbound DIDs, forwarded-leg headers
 states.py      CallState / LegState / MediaPhase and their transition tables (checked at run time)
-events.py      the flow's events and commands (Outcome)
+events.py      the flow's events (IncomingCall); re-exports commands.py
+commands.py    the flow's commands and its Outcome
 prompts.py     the German prompt texts and MediaOptions
 admission.py   LegBudget: capacity, the spare leg, reservations (503 + Retry-After)
 features.py    what a ``*`` number is: presence feature code, dictation box (its Decision), refusal

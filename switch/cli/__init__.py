@@ -8,6 +8,7 @@
     rufweiche users add|passwd|remove|list|token|mqtt-device|mqtt-files
                                               who may log in (docs/security.md) users.py
     rufweiche report / privacy                billing report, GDPR (switch/records/)
+                                              (their shared options: options.py)
     rufweiche contacts import CSV --tenant T  a business's address book     contacts.py
     rufweiche install-unit / wait-ready       the systemd unit of a node        unit.py
     python -m switch.edge                     the edge alone                   edge.py

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
+from switch.cli.options import node_settings, records_db, shared_records
 from switch.errors import UsageError
 from switch.records.backend import RecordsSettings, message_store
 from switch.records.messages import save_contacts
-from switch.records.schema import RECORDS_FILE, connect, migrate
-from switch.supervisor.settings import load_settings
+from switch.records.schema import connect, migrate
 
 
 def read_contacts(path: Path) -> list[tuple[str, str, str | None]]:
@@ -58,23 +58,11 @@ def contacts() -> None:
 @contacts.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--tenant", required=True, help="The business the contacts belong to.")
-@click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    default=Path("var") / RECORDS_FILE,
-    show_default=True,
-    help="The records database of the switch (SQLite).",
-)
-@click.option(
-    "--settings",
-    "settings_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="The node's settings file: its records: section (PostgreSQL: the shared schema).",
-)
+@records_db("The records database of the switch (SQLite).")
+@node_settings("the shared schema")
 def import_contacts(csv_file: Path, tenant: str, db: Path, settings_path: Path | None) -> None:
     """Add or update contacts from CSV_FILE (columns number, name[, note])."""
-    records = load_settings(settings_path).records if settings_path else None
+    records = shared_records(settings_path)
     count = asyncio.run(_import(db, tenant, read_contacts(csv_file), records))
     click.echo(f"{count} contacts for {tenant}")
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import click
 
+from switch.cli.options import node_settings, shared_records
 from switch.records import privacy as records
-from switch.records.backend import RecordsSettings
-from switch.supervisor.settings import load_settings
 
 _DATA_DIR = click.option(
     "--data-dir",
@@ -25,22 +24,9 @@ _DATA_DIR = click.option(
     show_default=True,
     help="The switch's data directory.",
 )
-_SETTINGS = click.option(
-    "--settings",
-    "settings_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="The node's settings file: its records: section (PostgreSQL: every node's data).",
-)
+_SETTINGS = node_settings("every node's data")
 _TENANT = click.option("--tenant", required=True, help="The dial plan's tenant id.")
 _PERSON = click.option("--person", required=True, help="A caller's phone number or a person id.")
-
-
-def shared_records(settings_path: Path | None) -> RecordsSettings | None:
-    """The ``records:`` section of a settings file (None: SQLite under --data-dir)."""
-    if settings_path is None:
-        return None
-    return load_settings(settings_path).records
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -14,6 +14,7 @@ from typing import TextIO
 import click
 
 from switch import i18n
+from switch.cli.options import node_settings, records_db, shared_records
 from switch.errors import RecordsError
 from switch.records.backend import RecordsSettings
 from switch.records.queries import month_bounds
@@ -28,8 +29,6 @@ from switch.records.report import (
     render_table,
     with_messages,
 )
-from switch.records.schema import RECORDS_FILE
-from switch.supervisor.settings import load_settings
 
 
 def report_main(
@@ -76,13 +75,7 @@ def report_main(
     default="table",
     show_default=True,
 )
-@click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    default=Path("var") / RECORDS_FILE,
-    show_default=True,
-    help="The call records database of the switch.",
-)
+@records_db("The call records database of the switch.")
 @click.option(
     "--timezone",
     "tz",
@@ -90,19 +83,13 @@ def report_main(
     show_default=True,
     help="Time zone the month is counted in.",
 )
-@click.option(
-    "--settings",
-    "settings_path",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="The node's settings file: its records: section (PostgreSQL: every node's calls).",
-)
+@node_settings("every node's calls")
 def report(
     month: str, tenant: str | None, fmt: str, db: Path, tz: str, settings_path: Path | None
 ) -> None:
     """Per business: calls received, answered by the owner or the service, missed,
     minutes the service handled, average answer delay — the basis for billing."""
-    records = load_settings(settings_path).records if settings_path else None
+    records = shared_records(settings_path)
     code = report_main(month, tenant, fmt, db, tz=tz, records=records)
     if code:
         raise click.exceptions.Exit(code)

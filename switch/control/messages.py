@@ -44,8 +44,11 @@ worker -> supervisor (:data:`FromWorker`)
                            "reason": text, "call_id": id|null}`` what became of an
                            :class:`Originate` (202: the person's phone rings)
 
-Queues (issue 19): the ``queue_*`` ops of switch/control/queueops.py (the queue lives in
-the supervisor, switch/supervisor/queues.py), in the same unions and the same codec.
+The console's and click to call's ops (:class:`TransferCall`, :class:`Originate`,
+:class:`LimitHit`, :class:`OriginateAnswer`) are defined in switch/control/callops.py, the
+queue ops (issue 19, the ``queue_*`` ops; the queue lives in the supervisor,
+switch/supervisor/queues.py) in switch/control/queueops.py, the field readers in
+switch/control/fields.py; all are in the same unions and the same codec, importable from here.
 
 Messages are small; a line longer than :data:`MAX_LINE` is a protocol error
 (:class:`~switch.errors.ControlProtocolError`, as is anything else that is not one of these).
@@ -59,6 +62,22 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from switch.call.calllog import CallPhase, CallRecord
+from switch.control.callops import (
+    CALL_OPS,
+    LimitHit,
+    Originate,
+    OriginateAnswer,
+    TransferCall,
+    call_op_message,
+)
+from switch.control.fields import (
+    integer,
+    opt_float,
+    opt_text,
+    slot_fields,
+    text,
+    texts,
+)
 from switch.control.queueops import (
     QUEUE_OPS,
     QueueCallBack,
@@ -72,7 +91,6 @@ from switch.control.queueops import (
     QueueResult,
     QueueToWorker,
     QueueUpdate,
-    queue_fields,
     queue_message,
 )
 from switch.errors import ControlProtocolError
@@ -108,29 +126,6 @@ class Drain:
 @dataclass(frozen=True, slots=True)
 class Stop:
     grace: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransferCall:
-    """The console puts a bridged call through (switch/worker/loop.py feeds the flow)."""
-
-    call_id: str
-    target: str
-    by: str | None = None  # who asked (the console's user), for the worker's log
-
-
-@dataclass(frozen=True, slots=True)
-class Originate:
-    """Click to call (issue 17, switch/worker/originate.py): ring ``ring`` (a plan name such
-    as ``heimbuero.anna`` or ``jan.desk``) of ``tenant``, then call ``number`` as the
-    business (``business``: a business code, as ``*8<code>#`` dials it)."""
-
-    request: str  # the supervisor's id of the request; the worker's answer names it
-    tenant: str
-    ring: str
-    number: str
-    business: str | None = None
-    by: str | None = None  # who asked (the API's user), for the worker's log
 
 
 # ----------------------------------------------------------------------- worker -> supervisor
@@ -201,29 +196,6 @@ class VoicemailFiled:
         return _to_json(self)
 
 
-@dataclass(frozen=True, slots=True)
-class LimitHit:
-    """A per-person outbound limit stopped a call (switch/call/outbound.py OutboundLimits)."""
-
-    tenant: str
-    person: str
-    reason: str  # "Limit reached: 30 calls per hour"
-    call_id: str
-    call_class: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OriginateAnswer:
-    """The worker's answer to an :class:`Originate`: 202 (ringing the person, ``call_id``
-    is the record's), 403 (not permitted: ``reason``), 404 (unknown device or business),
-    503 (no legs)."""
-
-    request: str
-    status: int
-    reason: str
-    call_id: str | None = None
-
-
 ToWorker = Presence | Forwarding | Reload | Drain | Stop | TransferCall | Originate | QueueToWorker
 FromWorker = (
     Ready
@@ -246,8 +218,6 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "reload": Reload,
     "drain": Drain,
     "stop": Stop,
-    "transfer": TransferCall,
-    "originate": Originate,
     "ready": Ready,
     "call": CallReport,
     "legs": Legs,
@@ -256,8 +226,7 @@ OPS: Final[Mapping[str, type[Message]]] = {
     "reload_failed": ReloadFailed,
     "reloaded": Reloaded,
     "voicemail": VoicemailFiled,
-    "limit_hit": LimitHit,
-    "originate_answer": OriginateAnswer,
+    **CALL_OPS,
     **QUEUE_OPS,
 }
 _OP_OF: Final = {cls: op for op, cls in OPS.items()}
@@ -275,11 +244,6 @@ def _to_json(message: Message) -> dict[str, Any]:
             return {"op": "drain"}
         case Stop(grace):
             return {"op": "stop"} if grace is None else {"op": "stop", "grace": grace}
-        case TransferCall(call_id, target, by):
-            return {"op": "transfer", "call_id": call_id, "target": target, "by": by}
-        case Originate(request, tenant, ring, number, business, by):
-            return {"op": "originate", "request": request, "tenant": tenant, "ring": ring,
-                    "number": number, "business": business, "by": by}  # fmt: skip
         case Ready(worker, sip, capacity):
             return {"op": "ready", "worker": worker, "sip": sip, "capacity": capacity}
         case CallReport(phase, record):
@@ -308,18 +272,6 @@ def _to_json(message: Message) -> dict[str, Any]:
                 "seconds": message.seconds,
                 "started_wall": message.started_wall,
             }
-        case LimitHit(tenant, person, reason, call_id, call_class):
-            return {
-                "op": "limit_hit",
-                "tenant": tenant,
-                "person": person,
-                "reason": reason,
-                "call_id": call_id,
-                "call_class": call_class,
-            }
-        case OriginateAnswer(request, status, reason, call_id):
-            return {"op": "originate_answer", "request": request, "status": status,
-                    "reason": reason, "call_id": call_id}  # fmt: skip
         case (
             QueueOffer()
             | QueueUpdate()
@@ -330,8 +282,12 @@ def _to_json(message: Message) -> dict[str, Any]:
             | QueueCallback()
             | QueueMember()
             | QueueCallbackDone()
+            | TransferCall()
+            | Originate()
+            | LimitHit()
+            | OriginateAnswer()
         ):
-            return {"op": _OP_OF[type(message)], **queue_fields(message)}
+            return {"op": _OP_OF[type(message)], **slot_fields(message)}
     raise ControlProtocolError(f"not a control message: {message!r}")
 
 
@@ -339,41 +295,6 @@ def encode(message: Message) -> bytes:
     """One JSON line (with its newline)."""
     data = _to_json(message)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-
-
-def _str(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is not text")
-    return value
-
-
-def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return None if value is None else str(value)
-
-
-def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is no number")
-    return int(value)
-
-
-def _float(data: Mapping[str, Any], key: str) -> float | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is no number")
-    return float(value)
-
-
-def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = data.get(key)
-    if not isinstance(value, list):
-        raise ControlProtocolError(f"control message {data.get('op')!r}: {key!r} is no list")
-    return tuple(str(item) for item in value)
 
 
 _VOICEMAIL_KEYS: Final = frozenset(
@@ -390,80 +311,54 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 states = data.get("states", {})
                 if not isinstance(states, dict):
                     raise ControlProtocolError("control message 'presence': 'states' is no map")
-                return Presence(_str(data, "tenant"), {str(k): str(v) for k, v in states.items()})
+                return Presence(text(data, "tenant"), {str(k): str(v) for k, v in states.items()})
             case "forwarding":
                 targets = data.get("targets", {})
                 if not isinstance(targets, dict):
                     raise ControlProtocolError("control message 'forwarding': 'targets' is no map")
                 return Forwarding(
-                    _str(data, "tenant"), {str(k): str(v) for k, v in targets.items()}
+                    text(data, "tenant"), {str(k): str(v) for k, v in targets.items()}
                 )
             case "reload":
-                return Reload(_strings(data, "paths") if "paths" in data else None)
+                return Reload(texts(data, "paths") if "paths" in data else None)
             case "drain":
                 return Drain()
             case "stop":
-                return Stop(_float(data, "grace"))
-            case "transfer":
-                return TransferCall(
-                    _str(data, "call_id"), _str(data, "target"), _opt_str(data, "by")
-                )
-            case "originate":
-                return Originate(
-                    _str(data, "request"),
-                    _str(data, "tenant"),
-                    _str(data, "ring"),
-                    _str(data, "number"),
-                    _opt_str(data, "business"),
-                    _opt_str(data, "by"),
-                )
+                return Stop(opt_float(data, "grace"))
             case "ready":
-                return Ready(_str(data, "worker"), _str(data, "sip"), _int(data, "capacity", 0))
+                return Ready(text(data, "worker"), text(data, "sip"), integer(data, "capacity", 0))
             case "call":
                 record = data.get("record")
                 if not isinstance(record, dict):
                     raise ControlProtocolError("control message 'call': 'record' is no map")
-                return CallReport(CallPhase(_str(data, "phase")), CallRecord.from_dict(record))
+                return CallReport(CallPhase(text(data, "phase")), CallRecord.from_dict(record))
             case "legs":
-                return Legs(_int(data, "in_use", 0), _int(data, "capacity", 0))
+                return Legs(integer(data, "in_use", 0), integer(data, "capacity", 0))
             case "presence_set":
-                return PresenceSet(_str(data, "tenant"), _str(data, "person"), _str(data, "state"))
+                return PresenceSet(text(data, "tenant"), text(data, "person"), text(data, "state"))
             case "forward_set":
                 return ForwardSet(
-                    _str(data, "tenant"), _str(data, "person"), _opt_str(data, "number")
+                    text(data, "tenant"), text(data, "person"), opt_text(data, "number")
                 )
             case "reload_failed":
-                return ReloadFailed(_strings(data, "problems"))
+                return ReloadFailed(texts(data, "problems"))
             case "reloaded":
-                return Reloaded(_int(data, "tenants", 0))
+                return Reloaded(integer(data, "tenants", 0))
             case "voicemail":
                 return VoicemailFiled(
                     kind=str(data.get("kind", "voicemail")),
-                    person=_opt_str(data, "person"),
-                    tenant=_str(data, "tenant"),
-                    call_id=_str(data, "call_id"),
-                    caller=_opt_str(data, "caller"),
+                    person=opt_text(data, "person"),
+                    tenant=text(data, "tenant"),
+                    call_id=text(data, "call_id"),
+                    caller=opt_text(data, "caller"),
                     called=str(data.get("called", "")),
-                    path=_str(data, "path"),
-                    seconds=_float(data, "seconds") or 0.0,
-                    started_wall=_float(data, "started_wall") or 0.0,
+                    path=text(data, "path"),
+                    seconds=opt_float(data, "seconds") or 0.0,
+                    started_wall=opt_float(data, "started_wall") or 0.0,
                     extra={k: v for k, v in data.items() if k not in _VOICEMAIL_KEYS},
                 )
-            case "limit_hit":
-                return LimitHit(
-                    _str(data, "tenant"),
-                    _str(data, "person"),
-                    _str(data, "reason"),
-                    _str(data, "call_id"),
-                    _opt_str(data, "call_class"),
-                )
-            case "originate_answer":
-                return OriginateAnswer(
-                    _str(data, "request"),
-                    _int(data, "status"),
-                    _str(data, "reason"),
-                    _opt_str(data, "call_id"),
-                )
+            case str() if op in CALL_OPS:
+                return call_op_message(op, data)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ControlProtocolError):
             raise

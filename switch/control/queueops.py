@@ -3,7 +3,8 @@
 switch/control/messages.py puts them into :data:`~switch.control.messages.ToWorker`,
 :data:`~switch.control.messages.FromWorker` and its one ``encode``/``decode``; they live here
 so that messages.py stays one screenful per op family. Every field is a plain JSON value,
-so one generic codec (:func:`queue_fields`, :func:`queue_message`) serves all of them.
+so one generic codec serves all of them: :func:`~switch.control.fields.slot_fields` encodes,
+:func:`queue_message` decodes.
 
 supervisor -> worker
     :class:`QueueOffer`   ``{"op": "queue_offer", "call_id", "member", "uri", "ref", "timeout"}``
@@ -129,11 +130,6 @@ _TYPES: Final[Mapping[str, type]] = {
 }
 
 
-def queue_fields(message: QueueMessage) -> dict[str, Any]:
-    """The JSON fields of a queue message (without ``op``)."""
-    return {name: getattr(message, name) for name in message.__slots__}
-
-
 def queue_message(op: str, data: Mapping[str, Any]) -> QueueMessage:
     """The queue message ``op`` from its JSON fields; ControlProtocolError when one is wrong."""
     cls = QUEUE_OPS[op]
@@ -166,6 +162,5 @@ __all__ = [
     "QueueResult",
     "QueueToWorker",
     "QueueUpdate",
-    "queue_fields",
     "queue_message",
 ]

@@ -14,10 +14,10 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from switch.edge import rpc
-from switch.edge.child import terminate
+from switch.edge.child import ChildProcess, log_tail, terminate
 from switch.edge.config import EdgePaths, write_files
 from switch.edge.database import forget_presence
 from switch.edge.ping import options_ping
@@ -46,7 +46,7 @@ def kill_orphan(pid_file: Path, config: Path, wait: float = 5.0) -> bool:
     return True
 
 
-class Edge:
+class Edge(ChildProcess):
     """Kamailio as a child process. ``async with Edge(settings) as edge: ...``."""
 
     def __init__(
@@ -67,20 +67,8 @@ class Edge:
         self._process: asyncio.subprocess.Process | None = None
         self._rpc_ids = itertools.count(1)
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
-
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.paths.log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.paths.log, lines)
 
     def write_files(self) -> EdgePaths:
         return write_files(self.settings)
@@ -183,10 +171,3 @@ class Edge:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         self._process = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

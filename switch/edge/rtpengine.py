@@ -25,7 +25,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from switch.addresses import parse_host_port
-from switch.edge.child import terminate
+from switch.edge.child import ChildProcess, log_tail, terminate
 from switch.errors import MediaRelayError
 
 INTERNAL = "127.0.0.1"
@@ -123,7 +123,7 @@ async def ng_ping(ng_listen: str, wait: float = 0.5) -> bool:
         transport.close()
 
 
-class MediaRelay:
+class MediaRelay(ChildProcess):
     """rtpengine as a child: ``async with MediaRelay(settings, public=IP) as relay``."""
 
     def __init__(
@@ -144,20 +144,8 @@ class MediaRelay:
         self._process: asyncio.subprocess.Process | None = None
         self.restarts = 0
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
-
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     async def start(self) -> None:
         if self.running:
@@ -213,10 +201,3 @@ class MediaRelay:
             return
         await terminate(proc, self._stop_timeout)
         self._process = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()

@@ -75,24 +75,25 @@ def send_reinvites(legs: Iterable[Leg], op: Callable[[], Any]) -> bool:
                 waiting = True
                 continue
             leg.restore_due = False
-            leg.reinvite_state = "sent"
-            try:
-                leg.reinvite(op())
-            except pj.Error as exc:
-                log.warning("leg %d: media restore re-INVITE failed: %s", leg.handle, exc.info())
-                leg.reinvite_state = ""
+            _reinvite(leg, op, "media restore")
             continue
         if leg.reinvite_state != "due" or leg.ended:
             continue
         if not leg.confirmed:
             waiting = True
             continue
-        leg.reinvite_state = "sent"
-        try:
-            leg.reinvite(op())
-        except pj.Error as exc:
-            # The bridge stays: the call still works, only through pjsua2.
-            log.warning("leg %d: bypass re-INVITE failed: %s", leg.handle, exc.info())
-            leg.reinvite_state = ""
-            leg.rewrite = None
+        if not _reinvite(leg, op, "bypass"):
+            leg.rewrite = None  # the bridge stays: the call still works, only through pjsua2
     return waiting
+
+
+def _reinvite(leg: Leg, op: Callable[[], Any], what: str) -> bool:
+    """Send ``leg``'s re-INVITE (``what`` names it in the log); False when it failed."""
+    leg.reinvite_state = "sent"
+    try:
+        leg.reinvite(op())
+    except pj.Error as exc:
+        log.warning("leg %d: %s re-INVITE failed: %s", leg.handle, what, exc.info())
+        leg.reinvite_state = ""
+        return False
+    return True

@@ -75,6 +75,20 @@ class TenantUsage:
     service_minutes: float
 
 
+def started_in(
+    since: float, until: float, tenant: str | None, table: str = ""
+) -> tuple[str, list[Any]]:
+    """The WHERE condition (and its arguments) of the calls started in [since, until), of
+    ``tenant`` when one is given; ``table`` is the calls table's alias in the query."""
+    col = f"{table}." if table else ""
+    sql = f"{col}started_wall >= ? AND {col}started_wall < ?"
+    args: list[Any] = [since, until]
+    if tenant is not None:
+        sql += f" AND {col}tenant = ?"
+        args.append(tenant)
+    return sql, args
+
+
 async def usage(
     db: aiosqlite.Connection, *, since: float, until: float, tenant: str | None = None
 ) -> list[TenantUsage]:
@@ -86,13 +100,10 @@ async def usage(
         "SUM(CASE WHEN outcome = 'answered' AND answered_by_service <> 0 THEN 1 ELSE 0 END), "
         "COALESCE(SUM(CASE WHEN answered_by_service <> 0 AND answer_relayed_ms IS NOT NULL "
         "AND ended_ms IS NOT NULL THEN ended_ms - answer_relayed_ms END), 0) / 60000.0 "
-        "FROM calls WHERE started_wall >= ? AND started_wall < ?"
+        "FROM calls WHERE "
     )
-    args: list[Any] = [since, until]
-    if tenant is not None:
-        sql += " AND tenant = ?"
-        args.append(tenant)
-    sql += " GROUP BY tenant ORDER BY tenant"
+    where, args = started_in(since, until, tenant)
+    sql += where + " GROUP BY tenant ORDER BY tenant"
     async with db.execute(sql, args) as cursor:
         rows = await cursor.fetchall()
     return [TenantUsage(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), float(r[4])) for r in rows]

@@ -31,11 +31,11 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from switch.records.backend import RecordsSettings, existing
 from switch.records.messages import taken_per_tenant
-from switch.records.queries import RecordReader, month_bounds
+from switch.records.queries import RecordReader, month_bounds, started_in
 
 NO_PLAN: Final = "(no plan)"
 FORMATS: Final = ("table", "csv")
@@ -298,12 +298,10 @@ async def load_rows(
         "c.direction, c.transferred_by, "
         "(SELECT SUM(l.ended_ms - l.answered_ms) FROM legs l WHERE l.call_row = c.id "
         "AND l.is_service = 1 AND l.answered_ms IS NOT NULL AND l.ended_ms IS NOT NULL) "
-        "FROM calls c WHERE c.started_wall >= ? AND c.started_wall < ?"
+        "FROM calls c WHERE "
     )
-    args: list[Any] = [since, until]
-    if tenant is not None:
-        sql += " AND c.tenant = ?"
-        args.append(tenant)
+    where, args = started_in(since, until, tenant, "c")
+    sql += where
     if records is not None and records.postgresql:
         async with existing(db.parent, records) as shared:
             assert shared is not None

@@ -1,7 +1,9 @@
 """The supervisor process (asyncio): it composes and runs everything that is not a worker.
 
-app.py         main (``rufweiche run``) and serve_switch: start_records, start_presence,
-               start_edge, start_http, run_workers — every long-lived task under one TaskGroup
+app.py         main (``rufweiche run``) and serve_switch: the order the parts start in, every
+               long-lived task under one TaskGroup
+parts.py       the parts, made or started one function each: start_records, start_presence,
+               start_edge, start_http, start_queues, make_desk, run_workers …
 supervisor.py  Supervisor: worker reports, presence replication to the workers, health
 reload.py      the dial-plan watcher and the edge restart after a reload
 topology.py    worker_specs and edge_settings: what the settings and plans make of the pool

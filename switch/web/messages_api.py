@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -47,6 +48,54 @@ def _may(request: web.Request, action: Action, tenant: str) -> web.Response | No
     return None
 
 
+class _Tenanted(Protocol):
+    @property
+    def tenant(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Tenanted)
+
+
+async def posted(
+    request: web.Request, what: str, parse: Callable[[object, str, float], T]
+) -> T | web.Response:
+    """The new item a POST's JSON body describes, ``parse(body, who, now)``, when the caller
+    may take messages for its tenant; else the answer (400, 403 or 404). Messages and
+    reminders (:mod:`switch.web.reminders_api`) are taken this way."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error(400, f"{what}: the body is not JSON")
+    who = request.get(PRINCIPAL)
+    try:
+        item = parse(body, who.name if who is not None else "open", time.time())
+    except MessageError as exc:
+        return json_error(400, str(exc))
+    refused = _may(request, Action.TAKE_MESSAGE, item.tenant)
+    return item if refused is None else refused
+
+
+async def marked_done(
+    request: web.Request,
+    action: Action,
+    tenant_of: Callable[[int], Awaitable[str | None]],
+    mark: Callable[[int], Awaitable[dict[str, Any] | None]],
+) -> web.Response:
+    """``POST …/{id}/done``: the row ``mark`` changed; 404 for an id that is not a number,
+    unknown or of a tenant the caller does not see, 403 when it may not do ``action``."""
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        return not_found()
+    tenant = await tenant_of(int(raw))
+    if tenant is None:
+        return not_found()
+    refused = _may(request, action, tenant)
+    if refused is not None:
+        return refused
+    row = await mark(int(raw))
+    return not_found() if row is None else json_response(row)
+
+
 def messages_routes(desk: MessageDesk) -> list[web.RouteDef]:
     async def list_messages(request: web.Request) -> web.Response:
         async def fetch(tenant: str | None) -> Rows:
@@ -56,34 +105,14 @@ def messages_routes(desk: MessageDesk) -> list[web.RouteDef]:
         return json_response({"messages": rows})
 
     async def take(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "message: the body is not JSON")
-        who = request.get(PRINCIPAL)
-        taken_by = who.name if who is not None else "open"
-        try:
-            message = Message.from_request(body, taken_by, time.time())
-        except MessageError as exc:
-            return json_error(400, str(exc))
-        refused = _may(request, Action.TAKE_MESSAGE, message.tenant)
-        if refused is not None:
-            return refused
+        message = await posted(request, "message", Message.from_request)
+        if isinstance(message, web.Response):
+            return message
         row = await desk.take(message)
         return json_response(row, status=201)
 
     async def done(request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        if not raw.isdigit():
-            return not_found()
-        tenant = await desk.tenant_of(int(raw))
-        if tenant is None:
-            return not_found()
-        refused = _may(request, Action.DONE_MESSAGE, tenant)
-        if refused is not None:
-            return refused
-        row = await desk.mark_done(int(raw))
-        return not_found() if row is None else json_response(row)
+        return await marked_done(request, Action.DONE_MESSAGE, desk.tenant_of, desk.mark_done)
 
     return [
         declare(web.get("/api/v1/messages", list_messages), MESSAGES),

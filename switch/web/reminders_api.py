@@ -15,19 +15,17 @@ When one is due, :mod:`switch.supervisor.reminders` pushes it to the console's e
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from switch.access.policy import Action
-from switch.errors import MessageError
 from switch.records.reminders import Reminder, ReminderStore
 from switch.web.calls_api import Rows, rows_in_scope
 from switch.web.guard import Access, declare
-from switch.web.messages_api import _may
-from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
+from switch.web.messages_api import marked_done, posted
+from switch.web.request import json_response, scope_of
 
 REMINDERS: Final = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE, tenant="query")
 
@@ -42,33 +40,20 @@ def reminders_routes(store: ReminderStore) -> list[web.RouteDef]:
         return json_response({"reminders": rows})
 
     async def add(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "reminder: the body is not JSON")
-        who = request.get(PRINCIPAL)
-        created_by = who.name if who is not None else "open"
-        try:
-            reminder = Reminder.from_request(body, created_by, time.time())
-        except MessageError as exc:
-            return json_error(400, str(exc))
-        refused = _may(request, Action.TAKE_MESSAGE, reminder.tenant)
-        if refused is not None:
-            return refused
+        reminder = await posted(request, "reminder", Reminder.from_request)
+        if isinstance(reminder, web.Response):
+            return reminder
         return json_response(await store.add(reminder), status=201)
 
+    async def tenant_of(row_id: int) -> str | None:
+        row = await store.get(row_id)
+        return None if row is None else str(row["tenant"])
+
+    async def mark(row_id: int) -> dict[str, Any] | None:
+        return await store.mark_done(row_id, time.time())
+
     async def done(request: web.Request) -> web.Response:
-        raw = request.match_info["id"]
-        if not raw.isdigit():
-            return not_found()
-        row = await store.get(int(raw))
-        if row is None:
-            return not_found()
-        refused = _may(request, Action.TAKE_MESSAGE, str(row["tenant"]))
-        if refused is not None:
-            return refused
-        changed = await store.mark_done(int(raw), time.time())
-        return not_found() if changed is None else json_response(changed)
+        return await marked_done(request, Action.TAKE_MESSAGE, tenant_of, mark)
 
     take = Access(Action.READ_MESSAGES, Action.TAKE_MESSAGE)
     return [

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from switch.edge.child import terminate
 from tests.helpers.ports import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,16 +141,7 @@ class Process:
         proc = self.proc
         if proc is None:
             return None
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(grace):
-                    await proc.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+        await terminate(proc, grace, group=False)
         return proc.returncode
 
     def output(self) -> str:

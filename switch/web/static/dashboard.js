@@ -8,20 +8,7 @@ let last = null;          // the latest snapshot
 let clockOffset = 0;      // server clock minus browser clock, seconds
 const seen = new Set();   // call ids already on the page (to flash new rows)
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (key === "class") node.className = value;
-    else if (key === "style") node.style.cssText = value;
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child == null) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
+const el = Desk.el;  // desk.js, loaded before this file
 
 function fmtMs(seconds, digits) {
   if (seconds == null) return "—";

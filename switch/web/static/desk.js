@@ -1,6 +1,7 @@
-// The assistant's console and the owner's page: shared helpers. Plain DOM, no framework, no
-// build step. Every value from the server goes into the page as text (textContent); the one
-// exception is the plan's instructions, which the switch renders to safe HTML itself
+// The assistant's console, the owner's page and the dashboard (el): shared helpers. Plain DOM,
+// no framework, no build step. Every value from the server goes into the page as text
+// (textContent); the one exception is the plan's instructions, which the switch renders to safe
+// HTML itself
 // (switch/web/console.py: render_markdown escapes everything first).
 "use strict";
 
@@ -18,6 +19,7 @@ const Desk = (() => {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
       if (key === "class") node.className = value;
+      else if (key === "style") node.style.cssText = value;
       else if (key.startsWith("data-")) node.setAttribute(key, value);
       else node[key] = value;
     }
