@@ -22,7 +22,7 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
 from tests.helpers.sipp import Sipp
-from tests.helpers.transfer import BUSINESS, BUSINESS_E164, CALLER, ok, sipp
+from tests.helpers.transfer import BUSINESS_E164, CALLER, mueller_plan, ok, sipp
 from tests.helpers.worker import WorkerProcess, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
@@ -97,22 +97,7 @@ def test_refer_with_replaces_joins_the_caller_with_jan_and_drops_both_assistant_
     desk = sipp(tmp_path, "desk", "uas_answer_listen.xml", "-key", "rtp_port", str(desk_ear.port))
     dialplan = write_plan(
         tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "sip:201@{desk.address}"}}
-service:
-  heimbuero:
-    devices: {{assistant: "sip:assistant@{assistant_a.address}"}}
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 10s}}
-""",
+        mueller_plan({"desk": f"sip:201@{desk.address}"}, f"sip:assistant@{assistant_a.address}"),
     )
     worker = WorkerProcess(tmp_path, [dialplan])
     target = f"{LOOPBACK}:{worker.port}"
@@ -216,19 +201,7 @@ def test_replaces_of_an_unknown_dialog_is_refused_and_the_call_stays(tmp_path: P
         "300",
     )
     dialplan = write_plan(
-        tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-service:
-  heimbuero:
-    devices: {{assistant: "sip:assistant@{assistant.address}"}}
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 10s}}
-""",
+        tmp_path / "plan.yaml", mueller_plan(None, f"sip:assistant@{assistant.address}")
     )
     worker = WorkerProcess(tmp_path, [dialplan])
     call = sipp(
