@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from switch.edge.credentials import add_user
+from tests.helpers.baresip import needs_baresip
 from tests.helpers.desk import http, users_with_tokens
 from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
 from tests.helpers.sipp import Sipp
@@ -36,7 +36,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
     needs_kamailio,
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
+    needs_baresip,
 ]
 BUSINESS_E164 = "+49301234560"
 

@@ -23,11 +23,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.helpers.pg import DSN, reachable, run_sync, unique_schema
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import REPO, running
 from tests.helpers.sipp import BUSINESS_E164, Sipp
 from tests.helpers.switch import Switch, plan_text, write
-from tests.switch.records.pg import DSN, reachable, run_sync, unique_schema
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
 

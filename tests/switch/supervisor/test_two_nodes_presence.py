@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from tests.helpers.mosquitto import MosquittoBroker, mosquitto_broker
+from tests.helpers.pg import DSN, reachable, run_sync, unique_schema
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.sipp import BUSINESS, BUSINESS_E164, Sipp
 from tests.helpers.switch import Switch, write
-from tests.switch.records.pg import DSN, reachable, run_sync, unique_schema
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(90)]
 

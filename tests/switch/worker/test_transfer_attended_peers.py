@@ -22,7 +22,7 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
 from tests.helpers.sipp import Sipp
-from tests.helpers.transfer import BUSINESS_E164, CALLER, mueller_plan, ok, sipp
+from tests.helpers.transfer import BUSINESS_E164, CALLER, caller, mueller_plan, ok, sipp
 from tests.helpers.worker import WorkerProcess, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
@@ -204,19 +204,7 @@ def test_replaces_of_an_unknown_dialog_is_refused_and_the_call_stays(tmp_path: P
         tmp_path / "plan.yaml", mueller_plan(None, f"sip:assistant@{assistant.address}")
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = sipp(
-        tmp_path,
-        "caller",
-        "uac_call.xml",
-        f"{LOOPBACK}:{worker.port}",
-        "-s",
-        BUSINESS_E164,
-        "-key",
-        "caller",
-        CALLER,
-        "-d",
-        "2000",
-    )
+    call = caller(tmp_path, worker, 2000)
     with running(assistant, worker, call):
         assistant.start()
         assistant.wait_bound()
