@@ -24,6 +24,7 @@ from typing import Protocol
 from tests.helpers.ports import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"  # the user guides that tests keep honest
 PYTHON = sys.executable
 # In CI the repo's parent holds shared/ (read-only test data); a clone without it skips.
 SHARED = REPO.parent / "shared"

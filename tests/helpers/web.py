@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pyotp
+import pytest
 from aiohttp import web
 from argon2 import PasswordHasher
 
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"
+)
 # PEERS.md §4: without the resolver rule Chromium still looks up Google hosts on eth0.
 CHROMIUM_ARGS = [
     "--no-sandbox",

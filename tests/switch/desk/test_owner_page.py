@@ -15,17 +15,16 @@ from click.testing import CliRunner
 
 from switch import cli
 from tests.helpers.desk import http, users_with_tokens, write_plans
-from tests.helpers.processes import running
+from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import caller, target
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.web import chromium_page, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(110),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def plan_text(jan: str, service: str) -> str:

@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.helpers.desk import http, users_with_tokens
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.processes import DOCS
+from tests.helpers.web import chromium_page, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 PLAN = """
 tenant: tischlerei-test
 name: Tischlerei Test

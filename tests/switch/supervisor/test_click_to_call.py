@@ -26,7 +26,7 @@ import pytest
 
 from switch.edge.credentials import add_user
 from tests.helpers.baresip import needs_baresip
-from tests.helpers.desk import http, users_with_tokens
+from tests.helpers.desk import OTHER_PLAN, http, users_with_tokens
 from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
 from tests.helpers.sipp import Sipp
 from tests.helpers.switch import Switch
@@ -59,18 +59,7 @@ rules:
 """,
         encoding="utf-8",
     )
-    (folder / "other.yaml").write_text(
-        """
-tenant: elektro-test
-name: Elektro Test
-numbers: ["+49 30 5550000"]
-people:
-  sven: {name: Sven, devices: {desk: "sip:sven@127.0.0.1:9"}}
-rules:
-  - {name: sven, then: [{ring: sven.desk}]}
-""",
-        encoding="utf-8",
-    )
+    (folder / "other.yaml").write_text(OTHER_PLAN, encoding="utf-8")
     return folder
 
 

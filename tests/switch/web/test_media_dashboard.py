@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from switch.worker.announcements import write_tone
-from tests.helpers.web import CHROMIUM, chromium_page, live_app
+from tests.helpers.web import chromium_page, live_app, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 
 
