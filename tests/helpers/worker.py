@@ -144,6 +144,34 @@ def write_plan(path: Path, text: str) -> Path:
     return path
 
 
+def voicemail_plan(path: Path, desk: str, head: str = "") -> Path:
+    """``test-tenant`` at BUSINESS as ``path``: closed, every call to voicemail; Jan's desk
+    at ``desk`` (a SIP URI), ``head`` more top-level keys (media, privacy)."""
+    return write_plan(
+        path,
+        f"""
+tenant: test-tenant
+name: Test
+numbers: ["{BUSINESS}"]
+{head}
+people:
+  jan: {{name: Jan, devices: {{desk: "{desk}"}}}}
+rules:
+  - {{name: closed, then: [voicemail]}}
+""",
+    )
+
+
+def assert_stored_wav(
+    row: Mapping[str, Any], served: bytes, content_type: str, folder: Path
+) -> None:
+    """The message ``row`` of the API names a file in ``folder``, served as it is, as WAV."""
+    path = Path(row["path"])
+    assert path.parent == folder
+    assert path.read_bytes() == served
+    assert content_type == "audio/wav"
+
+
 def plan(tmp_path: Path, steps: str, devices: Mapping[str, str]) -> Path:
     """Tischlerei Test at BUSINESS: one rule with ``steps``; jan's ``devices`` by name."""
     device_map = ", ".join(f'{name}: "sip:{name}@{address}"' for name, address in devices.items())
