@@ -199,6 +199,15 @@ def make_prompts(data_dir: Path, *texts: str) -> dict[str, float]:
     return {text: wav_seconds(ann.synthesize("de", text)) for text in texts}
 
 
+def callee_worker(tmp_path: Path, callee: Sipp, **options: Any) -> WorkerProcess:
+    """A worker whose plan rings jan's one device, the SIPp ``callee``, for 5 s;
+    ``options`` go to :class:`WorkerProcess` (extra, grace)."""
+    dialplan = plan(
+        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
+    )
+    return WorkerProcess(tmp_path, [dialplan], **options)
+
+
 def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> None:
     """Start the SIPp ``targets`` (until each has bound its port), the worker, then the caller."""
     for target in targets:

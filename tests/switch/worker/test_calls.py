@@ -19,7 +19,7 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
 from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan, start_call
+from tests.helpers.worker import WorkerProcess, callee_worker, ended, plan, start_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -158,10 +158,7 @@ def test_caller_cancels_while_ringing_every_target_gets_cancel(tmp_path: Path) -
 
 def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer_bye.xml")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan])
+    worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
         start_call(worker, call, callee)
@@ -175,10 +172,7 @@ def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
 
 def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_early.xml", "-rtp_echo")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan])
+    worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(callee, worker, call):
         start_call(worker, call, callee)
@@ -206,10 +200,7 @@ def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> N
 
 def five_calls(tmp_path: Path, *worker_args: str) -> tuple[list[str], WorkerProcess]:
     callee = target(tmp_path, "callee", "uas_answer.xml", calls=5)
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan], extra=worker_args)
+    worker = callee_worker(tmp_path, callee, extra=worker_args)
     call = caller(
         tmp_path,
         worker.port,
