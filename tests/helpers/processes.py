@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tests.helpers.ports import LOOPBACK
 
@@ -158,3 +159,19 @@ class Process:
             return self.log.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+
+
+def run_reporting(argv: Sequence[str], seconds: int) -> tuple[dict[str, Any], str]:
+    """Run ``argv`` from the repository under ``timeout seconds`` (a program that reports
+    one JSON object on its last line of output, e.g. inside ``unshare``); it must exit 0.
+    Returns that object and what it wrote to stderr."""
+    done = subprocess.run(
+        ["timeout", str(seconds), *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 10,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1])), done.stderr
