@@ -18,9 +18,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tests.helpers.ports import LOOPBACK
 
@@ -175,3 +175,21 @@ def run_reporting(argv: Sequence[str], seconds: int) -> tuple[dict[str, Any], st
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(json.loads(done.stdout.strip().splitlines()[-1])), done.stderr
+
+
+T = TypeVar("T")
+
+
+def poll_until(
+    probe: Callable[[], T], done: Callable[[T], object], timeout: float, what: str, every: float
+) -> T:
+    """``probe()`` every ``every`` seconds until ``done`` of its value; that value. After
+    ``timeout`` seconds an AssertionError names ``what`` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} expected within {timeout} s, last seen: {value!r}")
+        time.sleep(every)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pytest
 from tests.helpers import netns
 from tests.helpers.baresip import contact_status, ctrl_request
 from tests.helpers.netns import OFFICE_IP, PHONE_IP, SWITCH_IP, Net
-from tests.helpers.processes import stop_process
+from tests.helpers.processes import poll_until, stop_process
 from tests.helpers.sipp import Sipp
 
 pytestmark = netns.marks("tshark")
@@ -92,14 +91,13 @@ def set_presence(net: Net, person: str, state: str) -> None:
 
 
 def wait_shown(net: Net, status: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    shown = None
-    while time.monotonic() < deadline:
-        shown = jan_as_shown(net.phone, PHONE_IP, 4451)
-        if shown == status:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"Jan shown as {shown!r}, expected {status!r}")
+    poll_until(
+        lambda: jan_as_shown(net.phone, PHONE_IP, 4451),
+        lambda shown: shown == status,
+        timeout,
+        f"Jan shown as {status!r}",
+        0.2,
+    )
 
 
 @pytest.mark.timeout(100)

@@ -31,7 +31,7 @@ import pytest
 
 from tests.helpers import netns
 from tests.helpers.netns import PHONE_IP, SWITCH_IP, Net
-from tests.helpers.processes import stop_process
+from tests.helpers.processes import poll_until, stop_process
 from tests.helpers.sipp import BUSINESS_E164, Sipp
 
 pytestmark = netns.marks("openssl")
@@ -226,15 +226,12 @@ def call_rows(tmp: Path) -> list[dict[str, Any]]:
 
 
 def wait_rows(tmp: Path, count: int, timeout: float = 15) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    rows: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        if (tmp / "var" / "calls.sqlite3").exists():
-            rows = [r for r in call_rows(tmp) if r["outcome"] is not None]
-            if len(rows) >= count:
-                return rows
-        time.sleep(0.3)
-    raise AssertionError(f"{count} ended call records expected, got {rows}")
+    def ended() -> list[dict[str, Any]]:
+        if not (tmp / "var" / "calls.sqlite3").exists():
+            return []
+        return [r for r in call_rows(tmp) if r["outcome"] is not None]
+
+    return poll_until(ended, lambda rows: len(rows) >= count, timeout, f"{count} ended calls", 0.3)
 
 
 @pytest.mark.timeout(100)

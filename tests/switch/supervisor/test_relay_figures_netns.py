@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import pytest
 
 from tests.helpers import netns
 from tests.helpers.netns import OFFICE_IP, PHONE_IP, SWITCH_IP, Net
-from tests.helpers.processes import stop_process
+from tests.helpers.processes import poll_until, stop_process
 from tests.helpers.sipp import BUSINESS_E164
 
 pytestmark = netns.marks("curl")
@@ -70,14 +69,14 @@ def dashboard_snapshot(net: Net) -> dict[str, Any]:
 
 
 def ended_call(net: Net, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    calls: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        calls = api(net, "/api/v1/calls")["calls"]
-        if calls and not calls[0]["active"]:
-            return calls[0]
-        time.sleep(0.3)
-    raise AssertionError(f"no ended call: {calls}")
+    calls = poll_until(
+        lambda: api(net, "/api/v1/calls")["calls"],
+        lambda calls: calls and not calls[0]["active"],
+        timeout,
+        "an ended call",
+        0.3,
+    )
+    return dict(calls[0])
 
 
 @pytest.mark.timeout(110)
