@@ -3,9 +3,7 @@ with one queue, the switch started with its prompts made in advance, and audio m
 
 from __future__ import annotations
 
-import json
 import subprocess
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,14 +93,7 @@ def waiting_ids(switch: Switch) -> list[str]:
 
 
 def post_json(switch: Switch, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        switch.url + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=2) as response:
-        return json.loads(response.read())
+    return switch.send_json("POST", path, body)[1]
 
 
 def queue_callers(

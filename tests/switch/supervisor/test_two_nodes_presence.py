@@ -4,9 +4,7 @@ his next call (a real SIPp call into node B) by the away rule, within a second o
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -71,14 +69,8 @@ def connected(switch: Switch) -> bool:
 
 
 def put(switch: Switch, path: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        switch.url + path,
-        data=json.dumps(body).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=2) as response:
-        assert response.status == 200
+    status, _ = switch.send_json("PUT", path, body)
+    assert status == 200
 
 
 def test_away_set_on_node_a_routes_the_call_on_node_b(
