@@ -123,14 +123,6 @@ def queue_callers(
     return callers, sinks
 
 
-def start_bound(*peers: Sipp) -> None:
-    """Start the peers, then wait until each has bound its port."""
-    for peer in peers:
-        peer.start()
-    for peer in peers:
-        peer.wait_bound()
-
-
 def mqtt_member(broker: MosquittoBroker, member: str, action: str) -> None:
     """``action`` (login, logout) for a heimbuero member, published over MQTT."""
     subprocess.run(

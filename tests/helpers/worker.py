@@ -21,7 +21,7 @@ from typing import Any
 from switch.worker.announcements import Announcements, wav_seconds
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import PYTHON, REPO, stop_process
-from tests.helpers.sipp import BUSINESS, Sipp
+from tests.helpers.sipp import BUSINESS, Sipp, start_bound
 
 
 def ended(message: dict[str, Any]) -> bool:
@@ -210,9 +210,6 @@ def callee_worker(tmp_path: Path, callee: Sipp, **options: Any) -> WorkerProcess
 
 def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> None:
     """Start the SIPp ``targets`` (until each has bound its port), the worker, then the caller."""
-    for target in targets:
-        target.start()
-    for target in targets:
-        target.wait_bound()
+    start_bound(*targets)
     worker.start()
     call.start()

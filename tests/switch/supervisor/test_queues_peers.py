@@ -26,11 +26,10 @@ from tests.helpers.queues import (
     queue_calls_metric,
     settings,
     start,
-    start_bound,
     voiced_seconds,
 )
 from tests.helpers.rtp import RtpSink
-from tests.helpers.sipp import BUSINESS_E164, caller, target
+from tests.helpers.sipp import BUSINESS_E164, caller, start_bound, target
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(110)]
 

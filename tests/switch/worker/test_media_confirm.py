@@ -15,7 +15,7 @@ import pytest
 
 from switch.call.prompts import CONFIRM_PROMPT
 from tests.helpers.processes import running
-from tests.helpers.sipp import BUSINESS, Sipp, caller
+from tests.helpers.sipp import BUSINESS, Sipp, caller, start_bound
 from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
@@ -110,10 +110,7 @@ def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) ->
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        mobile.start()
-        desk.start()
-        mobile.wait_bound()
-        desk.wait_bound()
+        start_bound(mobile, desk)
         worker.start()
         started = time.monotonic()
         call.start()

@@ -18,7 +18,7 @@ import pytest
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import Sipp, start_bound
 from tests.helpers.transfer import BUSINESS_E164, CALLER, ok, plan, sipp
 from tests.helpers.worker import WorkerProcess
 
@@ -64,9 +64,7 @@ def _run(
     call = _caller(tmp_path, worker, sink, hold_ms)
     try:
         with running(assistant, other, worker, call):
-            for peer in (assistant, other):
-                peer.start()
-                peer.wait_bound()
+            start_bound(assistant, other)
             worker.start()
             call.start()
             ok(call, assistant, other)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import Sipp, start_bound
 from tests.helpers.transfer import (
     BUSINESS_E164,
     CALLER,
@@ -138,9 +138,7 @@ def test_the_mobile_keys_a_transfer_code_as_rfc4733_events(tmp_path: Path) -> No
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker, 6000)
     with running(mobile, desk, worker, call):
-        for peer in (mobile, desk):
-            peer.start()
-            peer.wait_bound()
+        start_bound(mobile, desk)
         worker.start()
         call.start()
         ok(call, mobile, desk)
