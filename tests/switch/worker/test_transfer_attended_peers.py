@@ -76,24 +76,20 @@ def wait_text(peer: Sipp, what: str, timeout: float = 10.0) -> str:
     raise AssertionError(f"{peer.name}: no {what}\n{peer.diagnostics()}")
 
 
+def attended_assistant(tmp_path: Path, name: str, replaces: str, hold_ms: int) -> Sipp:
+    """The assistant's SIPp: answers, then REFERs to 201 with ``Replaces: replaces``."""
+    return sipp(
+        tmp_path, name, "uas_answer_attended.xml",
+        "-key", "target", "201", "-key", "replaces", replaces, "-d", str(hold_ms),
+    )  # fmt: skip
+
+
 def test_refer_with_replaces_joins_the_caller_with_jan_and_drops_both_assistant_legs(
     tmp_path: Path,
 ) -> None:
     caller_ear, desk_ear = RtpSink(), RtpSink()
     replaces = f"{B_CALL_ID}%3Bto-tag%3Dany%3Bfrom-tag%3Dassistant"
-    assistant_a = sipp(
-        tmp_path,
-        "assistant_a",
-        "uas_answer_attended.xml",
-        "-key",
-        "target",
-        "201",
-        "-key",
-        "replaces",
-        replaces,
-        "-d",
-        "2500",
-    )
+    assistant_a = attended_assistant(tmp_path, "assistant_a", replaces, 2500)
     desk = sipp(tmp_path, "desk", "uas_answer_listen.xml", "-key", "rtp_port", str(desk_ear.port))
     dialplan = write_plan(
         tmp_path / "plan.yaml",
@@ -187,18 +183,8 @@ def test_refer_with_replaces_joins_the_caller_with_jan_and_drops_both_assistant_
 def test_replaces_of_an_unknown_dialog_is_refused_and_the_call_stays(tmp_path: Path) -> None:
     # What a REFER naming a dialog of another worker gets: 603, and the caller stays with
     # the assistant until the caller hangs up.
-    assistant = sipp(
-        tmp_path,
-        "assistant",
-        "uas_answer_attended.xml",
-        "-key",
-        "target",
-        "201",
-        "-key",
-        "replaces",
-        "elsewhere%40w2%3Bto-tag%3Da%3Bfrom-tag%3Db",
-        "-d",
-        "300",
+    assistant = attended_assistant(
+        tmp_path, "assistant", "elsewhere%40w2%3Bto-tag%3Da%3Bfrom-tag%3Db", 300
     )
     dialplan = write_plan(
         tmp_path / "plan.yaml", mueller_plan(None, f"sip:assistant@{assistant.address}")
