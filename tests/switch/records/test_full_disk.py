@@ -1,6 +1,6 @@
 """Issue 14, item 8: a full disk must not lose call records. On a REAL full file system.
 
-Each case runs :mod:`tests.switch.records.full_disk_run` in a private mount namespace
+Each case runs :mod:`tests.helpers.full_disk_run` in a private mount namespace
 (``unshare -m --propagation private``) on a 1 MiB tmpfs that the script fills to the
 last byte before 20 calls are reported; nothing is simulated inside SQLite. Before the
 fix, all 20 were lost ("call-record spool … cannot be written, 1 lost", 20 times).
@@ -36,7 +36,7 @@ def run_full_disk(tmp_path: Path, mode: str) -> dict[str, Any]:
     if mode == "fallback":
         mounts += f" && mount -t tmpfs -o size=4m tmpfs {spare}"
     script = (
-        f"{mounts} && exec {sys.executable} -m tests.switch.records.full_disk_run "
+        f"{mounts} && exec {sys.executable} -m tests.helpers.full_disk_run "
         f"{disk} {mode} {spare}"
     )
     result, log = run_reporting(
