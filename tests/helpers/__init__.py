@@ -10,7 +10,7 @@
     worker.py       WorkerProcess (python -m switch.worker), ended, plan, write_plan, make_prompts,
                     callee_worker, voicemail_plan, assert_stored_wav
     switch.py       Switch (python -m switch run), plan_text
-    edge.py         edge_settings, needs_kamailio, needs_db_postgres, SIPp stand-ins of the edge tests
+    edge.py         edge_settings, needs_kamailio, needs_db_postgres, the edge tests' SIPp peers
     netns.py        the namespaces (Net, network, marks), anna_plan, baresip and the switch inside
     pg.py           PostgreSQL: fresh_schema, fresh_database, private_server, location_contacts
     transfer.py     the transfer tests' SIPp peers and mueller_plan (Tischlerei Müller)

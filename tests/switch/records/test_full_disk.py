@@ -36,8 +36,7 @@ def run_full_disk(tmp_path: Path, mode: str) -> dict[str, Any]:
     if mode == "fallback":
         mounts += f" && mount -t tmpfs -o size=4m tmpfs {spare}"
     script = (
-        f"{mounts} && exec {sys.executable} -m tests.helpers.full_disk_run "
-        f"{disk} {mode} {spare}"
+        f"{mounts} && exec {sys.executable} -m tests.helpers.full_disk_run {disk} {mode} {spare}"
     )
     result, log = run_reporting(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script], 50
