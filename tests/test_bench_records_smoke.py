@@ -7,7 +7,7 @@ import concurrent.futures
 import pytest
 
 from bench import records_backends
-from tests.switch.records.pg import reachable, run_sync
+from tests.helpers.pg import reachable, run_sync
 
 
 @pytest.mark.peer

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,8 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import stop_process
+
+needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed")
 
 
 def ctrl_request(command: str, params: str = "", token: str = "t") -> bytes:

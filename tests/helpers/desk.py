@@ -161,6 +161,8 @@ async def desk_site(
 
 __all__ = [
     "NOV",
+    "OTHER_PLAN",
+    "TO_SERVICE",
     "DeskSite",
     "Inbox",
     "MailSink",
@@ -188,20 +190,32 @@ rules:
 """
 
 
-def service_plan(anna: str, *, jan: str = f'desk: "sip:jan@{LOOPBACK}:9"', head: str = "") -> str:
-    """tischlerei-test: every call rings the service (anna's phone at ``anna``, host:port);
-    ``jan`` are Jan's devices, ``head`` more top-level keys (greeting, instructions)."""
+TO_SERVICE = "  - {name: the service, then: [{ring: [heimbuero.anna], timeout: 10s}]}\n"
+
+
+def service_plan(
+    anna: str | None,
+    *,
+    jan: str = f'desk: "sip:jan@{LOOPBACK}:9"',
+    head: str = "",
+    rules: str = TO_SERVICE,
+) -> str:
+    """tischlerei-test: by default every call rings the service (anna's phone at ``anna``,
+    host:port; None: no service); ``jan`` are Jan's devices, ``head`` more top-level keys
+    (greeting, instructions, schedules), ``rules`` the rules' lines."""
+    service = (
+        f'service:\n  heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{anna}"}}}}\n'
+        if anna is not None
+        else ""
+    )
     return f"""
 tenant: tischlerei-test
 name: Tischlerei Test
 {head}numbers: ["+49 30 1234560"]
 people:
   jan: {{name: Jan, devices: {{{jan}}}}}
-service:
-  heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{anna}"}}}}
-rules:
-  - {{name: the service, then: [{{ring: [heimbuero.anna], timeout: 10s}}]}}
-"""
+{service}rules:
+{rules}"""
 
 
 def write_plans(tmp_path: Path, test_plan: str) -> Path:

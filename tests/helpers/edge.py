@@ -30,6 +30,14 @@ needs_kamailio = pytest.mark.skipif(
     reason="kamailio and sipp (Debian kamailio, sip-tester) are needed",
 )
 
+needs_db_postgres = pytest.mark.skipif(
+    not any(
+        Path(folder, "db_postgres.so").exists()
+        for folder in ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
+    ),
+    reason="db_postgres.so is missing (Debian kamailio-postgres-modules)",
+)
+
 
 def edge_settings(tmp_path: Path, **overrides: Any) -> EdgeSettings:
     values: dict[str, Any] = {

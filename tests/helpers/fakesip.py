@@ -311,6 +311,10 @@ class DriverRig:
         (record,) = self.records(CallPhase.ENDED)
         return record
 
+    def of(self, kind: type) -> list[object]:
+        """What the driver sent to the supervisor of one message class, in order."""
+        return [m for m in self.sent if isinstance(m, kind)]
+
 
 # ----------------------------------------------------------------------- the dial plan
 

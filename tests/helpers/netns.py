@@ -15,14 +15,17 @@ import contextlib
 import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from switch.edge.credentials import Secrets, ha1, save_secrets
@@ -39,6 +42,20 @@ HTTP = "127.0.0.1:8089"  # the switch's HTTP side inside its namespace (start_sw
 OFFICE_GW = "198.51.100.1"
 OFFICE_IP = "198.51.100.20"
 _count = itertools.count()
+
+
+def marks(*tools: str) -> list[pytest.MarkDecorator]:
+    """A namespace test module's marks: peer, netns, slow, and a skip unless ``ip``,
+    ``iptables``, ``rtpengine``, ``baresip`` and ``tools`` are installed."""
+    needed = ("ip", "iptables", "rtpengine", "baresip", *tools)
+    return [
+        pytest.mark.peer,
+        pytest.mark.netns,
+        pytest.mark.slow,
+        pytest.mark.skipif(
+            not all(shutil.which(t) for t in needed), reason=f"needs {', '.join(needed)}"
+        ),
+    ]
 
 
 def sh(*argv: str, ns: str | None = None, check: bool = True) -> str:
@@ -140,6 +157,24 @@ def network(udp_timeout: int = 30, *, office: bool = False) -> Iterator[Net]:
         yield built
     finally:
         built.close()
+
+
+TO_ANNA = "- name: to anna at home\n  then: [{ring: [anna.home], timeout: 15s}]\n"
+
+
+def anna_plan(
+    rules: str = TO_ANNA, *, people: str = "", numbers: Sequence[str] = (BUSINESS_E164,)
+) -> str:
+    """The dial plan of ``buero-anna`` ("Buero Anna", ``numbers``): Anna with her phone behind
+    the home router (``anna.home``), more ``people`` and the
+    ``rules`` (YAML text each; by default one: ring Anna at home, :data:`TO_ANNA`)."""
+    listed = ", ".join(f'"{number}"' for number in numbers)
+    more = textwrap.indent(textwrap.dedent(people).strip("\n"), "  ")
+    return (
+        f"tenant: buero-anna\nname: Buero Anna\nnumbers: [{listed}]\npeople:\n"
+        f'  anna:\n    name: Anna\n    devices: {{home: "sip:anna@office"}}\n{more}\n'
+        f"rules:\n{textwrap.dedent(rules).strip(chr(10))}\n"
+    )
 
 
 def write_switch_files(

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from switch.edge.child import terminate
 from tests.helpers.ports import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"  # the user guides that tests keep honest
 PYTHON = sys.executable
 # In CI the repo's parent holds shared/ (read-only test data); a clone without it skips.
 SHARED = REPO.parent / "shared"
@@ -149,3 +151,37 @@ class Process:
             return self.log.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+
+
+def run_reporting(argv: Sequence[str], seconds: int) -> tuple[dict[str, Any], str]:
+    """Run ``argv`` from the repository under ``timeout seconds`` (a program that reports
+    one JSON object on its last line of output, e.g. inside ``unshare``); it must exit 0.
+    Returns that object and what it wrote to stderr."""
+    done = subprocess.run(
+        ["timeout", str(seconds), *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 10,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1])), done.stderr
+
+
+T = TypeVar("T")
+
+
+def poll_until(
+    probe: Callable[[], T], done: Callable[[T], object], timeout: float, what: str, every: float
+) -> T:
+    """``probe()`` every ``every`` seconds until ``done`` of its value; that value. After
+    ``timeout`` seconds an AssertionError names ``what`` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} expected within {timeout} s, last seen: {value!r}")
+        time.sleep(every)

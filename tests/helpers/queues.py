@@ -3,15 +3,16 @@ with one queue, the switch started with its prompts made in advance, and audio m
 
 from __future__ import annotations
 
-import json
-import urllib.request
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from switch.call.prompts import queue_texts
+from tests.helpers.mosquitto import MosquittoBroker
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.rtp import ALAW, RtpSink, rms
-from tests.helpers.sipp import BUSINESS, Sipp
+from tests.helpers.sipp import BUSINESS, Sipp, caller
 from tests.helpers.switch import Switch
 from tests.helpers.worker import make_prompts
 
@@ -20,30 +21,18 @@ OTHER_E164 = "+49307654320"
 
 
 def plans(tmp_path: Path) -> Path:
+    """The plans of the two businesses: each sends its callers to the queue, then voicemail."""
     folder = tmp_path / "plans"
     folder.mkdir()
-    (folder / "tischlerei.yaml").write_text(
-        f"""
-tenant: tischlerei
-name: Tischlerei Test
-numbers: ["{BUSINESS}"]
-media: {{voicemail_max: 3s}}
-rules:
-  - name: queue
-    then: [{{queue: heimbuero}}, voicemail]
-"""
-    )
-    (folder / "praxis.yaml").write_text(
-        f"""
-tenant: praxis
-name: Praxis Test
-numbers: ["{OTHER}"]
-media: {{voicemail_max: 3s}}
-rules:
-  - name: queue
-    then: [{{queue: heimbuero}}, voicemail]
-"""
-    )
+    for tenant, name, number in (
+        ("tischlerei", "Tischlerei Test", BUSINESS),
+        ("praxis", "Praxis Test", OTHER),
+    ):
+        (folder / f"{tenant}.yaml").write_text(
+            f'tenant: {tenant}\nname: {name}\nnumbers: ["{number}"]\n'
+            "media: {voicemail_max: 3s}\n"
+            "rules: [{name: queue, then: [{queue: heimbuero}, voicemail]}]\n"
+        )
     return folder
 
 
@@ -104,11 +93,53 @@ def waiting_ids(switch: Switch) -> list[str]:
 
 
 def post_json(switch: Switch, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        switch.url + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
+    return switch.send_json("POST", path, body)[1]
+
+
+def queue_callers(
+    tmp_path: Path,
+    switch: Switch,
+    numbers: Sequence[str],
+    *,
+    scenario: str = "uac_queue_listen.xml",
+    name: str = "c",
+    **options: Any,
+) -> tuple[list[Sipp], list[RtpSink]]:
+    """One SIPp caller per number (``name`` + its index), each with an :class:`RtpSink` as
+    the RTP port it names (the caller closes the sinks); ``options`` go to ``caller``."""
+    sinks = [RtpSink() for _ in numbers]
+    callers = [
+        caller(
+            tmp_path,
+            switch.sip_port,
+            scenario,
+            name=f"{name}{n}",
+            caller=number,
+            rtp_port=sink.port,
+            **options,
+        )
+        for n, (number, sink) in enumerate(zip(numbers, sinks, strict=True))
+    ]
+    return callers, sinks
+
+
+def mqtt_member(broker: MosquittoBroker, member: str, action: str) -> None:
+    """``action`` (login, logout) for a heimbuero member, published over MQTT."""
+    subprocess.run(
+        [
+            *("mosquitto_pub", "-h", broker.host, "-p", str(broker.port)),
+            *("-t", f"rufweiche/v1/queue/heimbuero/member/{member}/set", "-m", action),
+        ],
+        timeout=10,
+        check=True,
     )
-    with urllib.request.urlopen(request, timeout=2) as response:
-        return json.loads(response.read())
+
+
+def wait_member(switch: Switch, member: str, status: str, what: str) -> None:
+    """Until the heimbuero member's status (the switch's API) is ``status``."""
+    switch.wait_until(
+        lambda: switch.get("/api/v1/queues")["queues"]["heimbuero"]["members"][member]["status"]
+        == status,
+        10,
+        what,
+    )

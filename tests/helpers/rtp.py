@@ -72,3 +72,9 @@ class RtpSink:
 
     def samples(self) -> list[int]:
         return [ALAW[b] for _, pt, payload in self.packets if pt == 8 for b in payload]
+
+
+def tone_packets(sink: RtpSink, threshold: float = 300.0) -> list[list[int]]:
+    """The A-law packets that reached ``sink`` louder than ``threshold``, as samples."""
+    decoded = ([ALAW[b] for b in payload] for _, pt, payload in sink.packets if pt == 8)
+    return [samples for samples in decoded if rms(samples) > threshold]

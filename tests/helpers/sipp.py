@@ -287,6 +287,14 @@ def target(
     return Sipp(workdir, name, scenario, extra, calls=calls, timeout=timeout, timeout_error=True)
 
 
+def start_bound(*peers: Sipp) -> None:
+    """Start the peers, then wait until each has bound its port."""
+    for peer in peers:
+        peer.start()
+    for peer in peers:
+        peer.wait_bound()
+
+
 def wait_all(*peers: Sipp, timeout: float = 20.0) -> None:
     """Every SIPp run ended with exit code 0 (every call as its scenario says)."""
     for peer in peers:

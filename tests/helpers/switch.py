@@ -107,6 +107,17 @@ class Switch:
         with urllib.request.urlopen(request, timeout=2) as response:
             return json.loads(response.read())
 
+    def send_json(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """``body`` as JSON to ``path`` (POST, PUT); the status and the decoded answer."""
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return response.status, json.loads(response.read())
+
     def health(self) -> dict[str, Any]:
         try:
             return dict(self.get("/healthz"))

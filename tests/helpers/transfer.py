@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.helpers.ports import LOOPBACK
@@ -13,28 +15,42 @@ BUSINESS_E164 = "+49301234560"  # the same business as tests.helpers.sipp
 CALLER = "+491715550100"
 
 
+OFFICE = "  - {name: office, then: [{ring: [heimbuero.assistant], timeout: 10s}]}"
+
+
+def mueller_plan(
+    jan: Mapping[str, str] | None,
+    assistant: str | None = None,
+    *,
+    people: str = "",
+    more: str = "",
+    rules: str = OFFICE,
+) -> str:
+    """The plan of Tischlerei Müller (the business number): Jan with the ``jan`` devices
+    (name → URI; None: no Jan), the ``people`` lines after him, the ``heimbuero`` service
+    with its ``assistant`` URI (None: no service), ``more`` top-level YAML (outbound:
+    ...), and the ``rules`` lines (by default the office: ring the assistant for 10 s)."""
+    lines = ["tenant: mueller", "name: Tischlerei Müller", f'numbers: ["{BUSINESS}"]']
+    if jan is not None or people:
+        lines.append("people:")
+    if jan is not None:
+        devices = ", ".join(f'{name}: "{uri}"' for name, uri in jan.items())
+        lines.append(f"  jan: {{name: Jan, devices: {{{devices}}}}}")
+    if people:
+        lines.append(textwrap.indent(textwrap.dedent(people).strip("\n"), "  "))
+    if assistant is not None:
+        lines.append(f'service:\n  heimbuero: {{devices: {{assistant: "{assistant}"}}}}')
+    if more:
+        lines.append(textwrap.dedent(more).strip("\n"))
+    return "\n".join([*lines, "rules:", rules]) + "\n"
+
+
 def plan(tmp_path: Path, devices: dict[str, str], outbound: str = "") -> Path:
-    people = ", ".join(f'{name}: "sip:{name}@{address}"' for name, address in devices.items())
-    return write_plan(
-        tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{{people}}}
-service:
-  heimbuero:
-    devices: {{assistant: "sip:assistant@{devices.get("assistant", "127.0.0.1:9")}"}}
-{outbound}
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 10s}}
-""",
-    )
+    """``mueller_plan`` as ``tmp_path/plan.yaml``: Jan's devices and the assistant as
+    ``sip:NAME@ADDRESS`` (no assistant address: 127.0.0.1:9, where nobody answers)."""
+    jan = {name: f"sip:{name}@{address}" for name, address in devices.items()}
+    assistant = f"sip:assistant@{devices.get('assistant', '127.0.0.1:9')}"
+    return write_plan(tmp_path / "plan.yaml", mueller_plan(jan, assistant, more=outbound))
 
 
 def sipp(tmp_path: Path, name: str, scenario: str, *extra: str) -> Sipp:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pyotp
+import pytest
 from aiohttp import web
 from argon2 import PasswordHasher
 
@@ -56,9 +58,12 @@ from switch.web.voicemail_api import voicemail_routes
 from tests.helpers.records import make_record
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Locator, Page
 
 CHROMIUM = "/usr/bin/chromium"
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"
+)
 # PEERS.md §4: without the resolver rule Chromium still looks up Google hosts on eth0.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -273,3 +278,24 @@ def csrf_of(session: aiohttp.ClientSession) -> str:
         if cookie.key == CSRF_COOKIE:
             return cookie.value
     return ""
+
+
+def box_message(wav: Path, seconds: float, **fields: str) -> dict[str, Any]:
+    """A message of tischlerei for :class:`VoicemailBox.add`: the file ``wav`` of
+    ``seconds``, recorded now; ``fields`` (call_id, caller, called, kind, person) add."""
+    return {
+        "tenant": "tischlerei",
+        "path": str(wav),
+        "seconds": seconds,
+        "started_wall": time.time(),
+        **fields,
+    }
+
+
+async def dashboard_row(page: Page, url: str, card: str) -> tuple[Locator, str]:
+    """The dashboard of the app at ``url`` opened in ``page``: the first row of the table
+    ``#card`` once it is shown, and its text."""
+    await page.goto(url + "/dashboard")
+    row = page.locator(f"#{card} tbody tr")
+    await row.wait_for(timeout=10_000)
+    return row, await row.inner_text()

@@ -21,7 +21,7 @@ from typing import Any
 from switch.worker.announcements import Announcements, wav_seconds
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import PYTHON, REPO, stop_process
-from tests.helpers.sipp import BUSINESS, Sipp
+from tests.helpers.sipp import BUSINESS, Sipp, start_bound
 
 
 def ended(message: dict[str, Any]) -> bool:
@@ -144,6 +144,34 @@ def write_plan(path: Path, text: str) -> Path:
     return path
 
 
+def voicemail_plan(path: Path, desk: str, head: str = "") -> Path:
+    """``test-tenant`` at BUSINESS as ``path``: closed, every call to voicemail; Jan's desk
+    at ``desk`` (a SIP URI), ``head`` more top-level keys (media, privacy)."""
+    return write_plan(
+        path,
+        f"""
+tenant: test-tenant
+name: Test
+numbers: ["{BUSINESS}"]
+{head}
+people:
+  jan: {{name: Jan, devices: {{desk: "{desk}"}}}}
+rules:
+  - {{name: closed, then: [voicemail]}}
+""",
+    )
+
+
+def assert_stored_wav(
+    row: Mapping[str, Any], served: bytes, content_type: str, folder: Path
+) -> None:
+    """The message ``row`` of the API names a file in ``folder``, served as it is, as WAV."""
+    path = Path(row["path"])
+    assert path.parent == folder
+    assert path.read_bytes() == served
+    assert content_type == "audio/wav"
+
+
 def plan(tmp_path: Path, steps: str, devices: Mapping[str, str]) -> Path:
     """Tischlerei Test at BUSINESS: one rule with ``steps``; jan's ``devices`` by name."""
     device_map = ", ".join(f'{name}: "sip:{name}@{address}"' for name, address in devices.items())
@@ -171,11 +199,17 @@ def make_prompts(data_dir: Path, *texts: str) -> dict[str, float]:
     return {text: wav_seconds(ann.synthesize("de", text)) for text in texts}
 
 
+def callee_worker(tmp_path: Path, callee: Sipp, **options: Any) -> WorkerProcess:
+    """A worker whose plan rings jan's one device, the SIPp ``callee``, for 5 s;
+    ``options`` go to :class:`WorkerProcess` (extra, grace)."""
+    dialplan = plan(
+        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
+    )
+    return WorkerProcess(tmp_path, [dialplan], **options)
+
+
 def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> None:
     """Start the SIPp ``targets`` (until each has bound its port), the worker, then the caller."""
-    for target in targets:
-        target.start()
-    for target in targets:
-        target.wait_bound()
+    start_bound(*targets)
     worker.start()
     call.start()

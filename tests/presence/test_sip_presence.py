@@ -24,7 +24,7 @@ from presence.sip import PidfPublisher
 from rules.presence import PresenceState as S
 from switch.edge import Edge
 from switch.edge.credentials import add_user
-from tests.helpers.baresip import contact_status, ctrl_request
+from tests.helpers.baresip import contact_status, ctrl_request, needs_baresip
 from tests.helpers.blf import notify_bodies, write_watcher
 from tests.helpers.edge import edge_settings
 from tests.helpers.ports import free_port
@@ -37,7 +37,6 @@ pytestmark = [
         reason="kamailio and sipp (Debian kamailio, sip-tester) are needed",
     ),
 ]
-needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed")
 
 JAN = ("t", "jan")
 JAN_URI = "sip:t.jan@office"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.netns import Net, network
 from tests.helpers.switch import Switch
 
 
@@ -25,3 +26,11 @@ def make_switch(tmp_path: Path) -> Iterator[Callable[..., Switch]]:
         for switch in started:
             if switch.proc is not None and switch.proc.poll() is None:
                 switch.stop()
+
+
+@pytest.fixture
+def net(request: pytest.FixtureRequest) -> Iterator[Net]:
+    """The namespaces of helpers.netns (the router forgets UDP bindings after 30 s), with
+    the office namespace when the test module sets ``NET_OFFICE = True``."""
+    with network(udp_timeout=30, office=getattr(request.module, "NET_OFFICE", False)) as built:
+        yield built

@@ -12,11 +12,10 @@ import os
 import re
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.web import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.web import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.trunks.conftest import World
 
 pytestmark = [
@@ -24,7 +23,7 @@ pytestmark = [
     pytest.mark.netns,
     pytest.mark.slow,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 
 

@@ -49,12 +49,21 @@ def pool(tmp_path: Path, make: Any, desk: Sipp, workers: int, **keys: Any) -> Sw
 
 
 def callers(
-    tmp_path: Path, switch: Switch, name: str, calls: int, rate: float, hold_ms: int
+    tmp_path: Path,
+    switch: Switch,
+    name: str,
+    calls: int,
+    rate: float,
+    hold_ms: int,
+    *,
+    scenario: str = "uac_via_edge.xml",
+    timeout: int = 60,
+    recv_timeout: int = 8000,
 ) -> Sipp:
     return Sipp(
         tmp_path,
         name,
-        "uac_via_edge.xml",
+        scenario,
         [
             f"{LOOPBACK}:{switch.sip_port}",
             "-s",
@@ -69,9 +78,9 @@ def callers(
             "-d",
             str(hold_ms),
             "-timeout",
-            "60",
+            str(timeout),
             "-recv_timeout",
-            "8000",
+            str(recv_timeout),
         ],
     )
 
@@ -155,29 +164,10 @@ def final_statuses(sipp: Sipp) -> dict[int, int]:
 
 
 def burst(tmp_path: Path, switch: Switch, name: str, calls: int) -> Sipp:
-    return Sipp(
-        tmp_path,
-        name,
-        "uac_final.xml",
-        [
-            f"{LOOPBACK}:{switch.sip_port}",
-            "-s",
-            BUSINESS_E164,
-            "-key",
-            "caller",
-            "+491715550100",
-            "-m",
-            str(calls),
-            "-r",
-            "40",
-            "-d",
-            "2000",
-            "-timeout",
-            "40",
-            "-recv_timeout",
-            "20000",
-        ],
-    )
+    return callers(
+        tmp_path, switch, name, calls, 40, 2000,
+        scenario="uac_final.xml", timeout=40, recv_timeout=20000,
+    )  # fmt: skip
 
 
 def test_a_full_worker_behind_the_edge_answers_503_with_retry_after_never_486(

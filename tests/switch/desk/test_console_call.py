@@ -31,17 +31,16 @@ from tests.helpers.desk import (
     users_with_tokens,
     write_plans,
 )
-from tests.helpers.processes import running
+from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import Sipp, caller, target
-from tests.helpers.web import CHROMIUM
+from tests.helpers.web import needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(110),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 CALLER = "+4917155501234"
 TRACE_TIME = re.compile(r"^-+ (\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)", re.M)
 

@@ -21,13 +21,13 @@ from tests.helpers.desk import console_page, http, service_plan, users_with_toke
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.sipp import caller, target
-from tests.helpers.web import CHROMIUM
+from tests.helpers.web import needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 CALLER = "+4917155501234"
 

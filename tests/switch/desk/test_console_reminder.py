@@ -13,17 +13,16 @@ from typing import Any
 import pytest
 
 from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
-from tests.helpers.processes import running
+from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import caller, target
-from tests.helpers.web import CHROMIUM
+from tests.helpers.web import needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(100),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 CALLER = "+4917155501234"
 
 

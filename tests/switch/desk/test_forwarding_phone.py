@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from switch import cli
+from tests.helpers.desk import service_plan
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp, caller, dial_code
@@ -25,15 +26,8 @@ PERSON = "/api/v1/tenants/tischlerei-test/people/jan/forwarding"
 
 
 def plan_text(jan: str) -> str:
-    return f"""
-tenant: tischlerei-test
-name: Tischlerei Test
-numbers: ["+49 30 1234560"]
-people:
-  jan: {{name: Jan, devices: {{desk: "sip:jan@{jan}"}}}}
-rules:
-  - {{name: Jan, then: [{{ring: [jan.desk], timeout: 10s}}]}}
-"""
+    rule = "  - {name: Jan, then: [{ring: [jan.desk], timeout: 10s}]}\n"
+    return service_plan(None, jan=f'desk: "sip:jan@{jan}"', rules=rule)
 
 
 def call_jan(tmp_path: Path, switch: Switch, name: str, *peers: Sipp) -> Sipp:

@@ -14,35 +14,25 @@ import pytest
 from click.testing import CliRunner
 
 from switch import cli
-from tests.helpers.desk import http, users_with_tokens, write_plans
-from tests.helpers.processes import running
+from tests.helpers.desk import TO_SERVICE, http, service_plan, users_with_tokens, write_plans
+from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import caller, target
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.web import chromium_page, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(110),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def plan_text(jan: str, service: str) -> str:
-    return f"""
-tenant: tischlerei-test
-name: Tischlerei Test
-numbers: ["+49 30 1234560"]
-people:
-  jan: {{name: Jan, devices: {{desk: "sip:jan@{jan}"}}}}
-service:
-  heimbuero: {{name: Heimbüro, devices: {{anna: "sip:anna@{service}"}}}}
-rules:
-  - name: Jan first
-    when: {{presence: {{jan: available}}}}
-    then: [{{ring: [jan.desk], timeout: 10s}}]
-  - {{name: the service, then: [{{ring: [heimbuero.anna], timeout: 10s}}]}}
+    first = """  - name: Jan first
+    when: {presence: {jan: available}}
+    then: [{ring: [jan.desk], timeout: 10s}]
 """
+    return service_plan(service, jan=f'desk: "sip:jan@{jan}"', rules=first + TO_SERVICE)
 
 
 async def test_day_night_switch_sends_the_next_call_to_the_service(

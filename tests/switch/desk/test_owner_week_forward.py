@@ -15,45 +15,31 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers.desk import http, users_with_tokens
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.desk import http, service_plan, users_with_tokens, write_plans
+from tests.helpers.processes import DOCS
+from tests.helpers.web import chromium_page, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
-PLAN = """
-tenant: tischlerei-test
-name: Tischlerei Test
-numbers: ["+49 30 1234560"]
-people:
-  jan: {name: Jan, devices: {desk: "sip:jan@127.0.0.1:9"}}
-service:
-  heimbuero: {name: Heimbüro, devices: {anna: "sip:anna@127.0.0.1:9"}}
-schedules:
-  office_hours: {mon-fri: "08:00-17:00"}
-rules:
-  - name: office hours
+PLAN = service_plan(
+    "127.0.0.1:9",
+    jan='desk: "sip:jan@127.0.0.1:9"',
+    head='schedules: {office_hours: {mon-fri: "08:00-17:00"}}\n',
+    rules="""  - name: office hours
     when: {schedule: office_hours}
     then: [{ring: [jan.desk], timeout: 10s}, {ring: [heimbuero.anna], timeout: 10s}]
   - {name: night, then: voicemail}
-"""
-OTHER = (
-    "tenant: elektro-test\nname: Elektro Test\nnumbers: ['+49 30 5550000']\n"
-    "people: {sven: {name: Sven, devices: {desk: 'sip:sven@127.0.0.1:9'}}}\n"
-    "rules: [{name: sven, then: [{ring: sven.desk}]}]\n"
+""",
 )
 FORWARD = "/api/v1/tenants/tischlerei-test/people/jan/forwarding"
 
 
 async def test_owner_sets_forwarding_and_sees_this_week(tmp_path: Path, make_switch: Any) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "test.yaml").write_text(PLAN, encoding="utf-8")
-    (plans / "other.yaml").write_text(OTHER, encoding="utf-8")
+    plans = write_plans(tmp_path, PLAN)
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")

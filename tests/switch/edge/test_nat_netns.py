@@ -10,67 +10,27 @@ loopback, echoing the RTP it gets), tshark on the phone's LAN side.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import netns
 from tests.helpers.edge import stored_bindings
-from tests.helpers.netns import (
-    PHONE_IP,
-    SWITCH_IP,
-    Net,
-    capture,
-    network,
-    sh,
-    start_baresip,
-    start_switch,
-    stop_capture,
-    trunk_caller,
-    wait_log,
-    write_switch_files,
-)
+from tests.helpers.netns import PHONE_IP, SWITCH_IP, Net
 from tests.helpers.processes import stop_process
-from tests.helpers.sipp import BUSINESS_E164, Sipp
+from tests.helpers.sipp import Sipp
 
-pytestmark = [
-    pytest.mark.peer,
-    pytest.mark.netns,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not all(shutil.which(t) for t in ("ip", "iptables", "rtpengine", "baresip", "tshark")),
-        reason="needs ip, iptables, rtpengine, baresip and tshark",
-    ),
-]
+pytestmark = netns.marks("tshark")
 
 HTTP = "127.0.0.1:8088"
 
 
-@pytest.fixture
-def net() -> Iterator[Net]:
-    with network(udp_timeout=30) as built:
-        yield built
-
-
 def write_switch(tmp: Path, natping: int) -> Path:
-    return write_switch_files(
+    return netns.write_switch_files(
         tmp,
-        f"""
-tenant: buero-anna
-name: Buero Anna
-numbers: ["{BUSINESS_E164}"]
-people:
-  anna:
-    name: Anna
-    devices: {{home: "sip:anna@office"}}
-rules:
-  - name: to anna at home
-    then:
-      - {{ring: [anna.home], timeout: 15s}}
-""",
+        netns.anna_plan(),
         {"anna": "pw"},
         {
             "natping_interval": natping,
@@ -81,7 +41,7 @@ rules:
 
 
 def start_phone(net: Net, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    return start_baresip(
+    return netns.start_baresip(
         net.phone, tmp, "anna", PHONE_IP,
         f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU",
     )  # fmt: skip
@@ -99,7 +59,7 @@ def reply_from(net_ns: str, host: str, port: int) -> bool:
         f"s.sendto(m.encode(),('{host}',{port}))\n"
         "try: s.recvfrom(9000); print('REPLY')\nexcept OSError: print('NONE')"
     )
-    return "REPLY" in sh("python3", "-c", script, ns=net_ns, check=False)
+    return "REPLY" in netns.sh("python3", "-c", script, ns=net_ns, check=False)
 
 
 @pytest.mark.timeout(100)
@@ -108,13 +68,13 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
 ) -> None:
     started = time.monotonic()
     settings = write_switch(tmp_path, natping=10)
-    switch = start_switch(net, tmp_path, settings, HTTP)
-    tshark, pcap = capture(net.phone, tmp_path)
+    switch = netns.start_switch(net, tmp_path, settings, HTTP)
+    tshark, pcap = netns.capture(net.phone, tmp_path)
     time.sleep(0.5)
     phone, phone_log = start_phone(net, tmp_path)
     caller: Sipp | None = None
     try:
-        wait_log(phone_log, r"200 OK.*\[1 binding\]", 10)
+        netns.wait_log(phone_log, r"200 OK.*\[1 binding\]", 10)
         registered = time.monotonic()
         registered_wall = time.time()
         # The edge stores the public (received) address the router gave her, not her own.
@@ -134,15 +94,15 @@ def test_phone_behind_nat_registers_stays_reachable_and_gets_audio_through_rtpen
         idle = time.monotonic() - registered
         idle_end_wall = time.time()
 
-        caller = trunk_caller(net, tmp_path, "caller", "-rtp_echo")
+        caller = netns.trunk_caller(net, tmp_path, "caller", "-rtp_echo")
         caller.start()
         assert caller.wait(30) == 0, caller.diagnostics()
-        text = wait_log(phone_log, r"packets:", 10)
+        text = netns.wait_log(phone_log, r"packets:", 10)
     finally:
         if caller is not None:
             caller.stop()
         stop_process(phone)
-        stop_capture(tshark)
+        netns.stop_capture(tshark)
         stop_process(switch, grace=10)
     assert "Call established" in text or "answered" in text.lower()
     tx, rx = (int(n) for n in re.search(r"packets:\s+(\d+)\s+(\d+)", text).groups())  # type: ignore[union-attr]

@@ -14,77 +14,36 @@ to the switch (no NAT). SIPp on the switch host's loopback is the trunk.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import netns
 from tests.helpers.baresip import contact_status, ctrl_request
 from tests.helpers.edge import stored_bindings
-from tests.helpers.netns import (
-    OFFICE_IP,
-    PHONE_IP,
-    SWITCH_IP,
-    Net,
-    capture,
-    network,
-    rtp_counts,
-    sh,
-    start_baresip,
-    start_switch,
-    stop_capture,
-    trunk_caller,
-    wait_log,
-    write_switch_files,
-)
-from tests.helpers.processes import stop_process
-from tests.helpers.sipp import BUSINESS_E164, Sipp
+from tests.helpers.netns import OFFICE_IP, PHONE_IP, SWITCH_IP, Net
+from tests.helpers.processes import poll_until, stop_process
+from tests.helpers.sipp import Sipp
 
-pytestmark = [
-    pytest.mark.peer,
-    pytest.mark.netns,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not all(shutil.which(t) for t in ("ip", "iptables", "rtpengine", "baresip", "tshark")),
-        reason="needs ip, iptables, rtpengine, baresip and tshark",
-    ),
-]
+pytestmark = netns.marks("tshark")
+NET_OFFICE = True  # the ``net`` fixture (tests/switch/conftest.py) adds the office
 
 HTTP = "127.0.0.1:8089"
 TENANT = "buero-anna"
 JAN = f"sip:{TENANT}.jan@office"
 
 
-@pytest.fixture
-def net() -> Iterator[Net]:
-    with network(udp_timeout=30, office=True) as built:
-        yield built
-
-
 def write_switch(tmp: Path) -> Path:
-    return write_switch_files(
+    return netns.write_switch_files(
         tmp,
-        f"""
-tenant: {TENANT}
-name: Buero Anna
-numbers: ["{BUSINESS_E164}"]
-people:
-  buero:
-    name: Office
-    devices: {{desk: "sip:buero@office"}}
-  anna:
-    name: Anna
-    devices: {{home: "sip:anna@office"}}
-  jan:
-    name: Jan
-    devices: {{mobile: "tel:+491701234567"}}
-rules:
-  - name: the office desk
-    then: [{{ring: [buero.desk], timeout: 15s}}]
+        netns.anna_plan(
+            "- {name: the office desk, then: [{ring: [buero.desk], timeout: 15s}]}",
+            people="""
+buero: {name: Office, devices: {desk: "sip:buero@office"}}
+jan: {name: Jan, devices: {mobile: "tel:+491701234567"}}
 """,
+        ),
         {"anna": "pw", "buero": "pw2"},
         {
             "natping_interval": 10,
@@ -97,7 +56,7 @@ rules:
 def start_phone(
     ns: str, tmp: Path, name: str, ip: str, account: str, ctrl: int, contacts: str = ""
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    return start_baresip(
+    return netns.start_baresip(
         ns, tmp, name, ip, account,
         ctrl=ctrl, apps=("contact.so", "presence.so"), contacts=contacts,
     )  # fmt: skip
@@ -116,14 +75,14 @@ def jan_as_shown(ns: str, ip: str, ctrl: int) -> str | None:
         " b+=c\n"
         "print(b.decode(errors='replace'))\n"
     )
-    out = sh("python3", "-c", script, ns=ns, check=False)
+    out = netns.sh("python3", "-c", script, ns=ns, check=False)
     return contact_status(out, "Jan", JAN)
 
 
 def set_presence(net: Net, person: str, state: str) -> None:
     body = json.dumps({"state": state})
     url = f"http://{HTTP}/api/v1/tenants/{TENANT}/people/{person}/presence"
-    out = sh(
+    out = netns.sh(
         "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
         "-H", "Content-Type: application/json", "-d", body, url, ns=net.switch,
     )  # fmt: skip
@@ -131,14 +90,13 @@ def set_presence(net: Net, person: str, state: str) -> None:
 
 
 def wait_shown(net: Net, status: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    shown = None
-    while time.monotonic() < deadline:
-        shown = jan_as_shown(net.phone, PHONE_IP, 4451)
-        if shown == status:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"Jan shown as {shown!r}, expected {status!r}")
+    poll_until(
+        lambda: jan_as_shown(net.phone, PHONE_IP, 4451),
+        lambda shown: shown == status,
+        timeout,
+        f"Jan shown as {status!r}",
+        0.2,
+    )
 
 
 @pytest.mark.timeout(100)
@@ -146,8 +104,8 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
     net: Net, tmp_path: Path
 ) -> None:
     assert net.office is not None
-    switch = start_switch(net, tmp_path, write_switch(tmp_path), HTTP)
-    tshark, pcap = capture(net.phone, tmp_path, "udp port 5060")
+    switch = netns.start_switch(net, tmp_path, write_switch(tmp_path), HTTP)
+    tshark, pcap = netns.capture(net.phone, tmp_path, "udp port 5060")
     office, office_log = start_phone(
         net.office, tmp_path, "office", OFFICE_IP,
         f'<sip:buero@office>;outbound="sip:{SWITCH_IP}:5060";auth_pass=pw2;regint=300;'
@@ -161,8 +119,8 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
     )  # fmt: skip
     caller: Sipp | None = None
     try:
-        wait_log(office_log, r"200 OK.*\[1 binding\]", 15)
-        wait_log(anna_log, r"200 OK.*\[1 binding\]", 15)
+        netns.wait_log(office_log, r"200 OK.*\[1 binding\]", 15)
+        netns.wait_log(anna_log, r"200 OK.*\[1 binding\]", 15)
         db = tmp_path / "var" / "edge" / "edge.db"
         rows = {user: stored_bindings(db, user)[0] for user in ("buero", "anna")}
         # The office phone: its own address, nothing to fix. Anna: her router's address.
@@ -171,11 +129,11 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
         assert rows["anna"][1].startswith("sip:100.64.0.2:"), rows
 
         # A trunk call to the business rings the office desk phone; audio both ways.
-        caller = trunk_caller(net, tmp_path, "caller", "-rtp_echo")
+        caller = netns.trunk_caller(net, tmp_path, "caller", "-rtp_echo")
         caller.start()
         assert caller.wait(30) == 0, caller.diagnostics()
-        text = wait_log(office_log, r"packets:", 10)
-        tx, rx = rtp_counts(text)
+        text = netns.wait_log(office_log, r"packets:", 10)
+        tx, rx = netns.rtp_counts(text)
         assert tx > 100, "the office phone sent audio"
         assert rx > 100, "audio came back to the office phone (the trunk echoes it)"
 
@@ -190,7 +148,7 @@ def test_office_phone_without_nat_and_presence_through_the_home_router(
             caller.stop()
         stop_process(anna)
         stop_process(office)
-        stop_capture(tshark)
+        netns.stop_capture(tshark)
         stop_process(switch, grace=10)
     notifies = subprocess.run(
         ["tshark", "-r", str(pcap), "-Y", "sip.Method == NOTIFY && ip.src == 100.64.0.1",

@@ -25,13 +25,12 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import Reply, sip_request
 from tests.helpers.sipp import Sipp
+from tests.helpers.transfer import BUSINESS_E164, mueller_plan
 from tests.helpers.worker import WorkerProcess, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, needs_kamailio, pytest.mark.timeout(60)]
 
 SCENARIO = Path(__file__).parent / "scenarios" / "phone_call_out.xml"
-BUSINESS = "+49 30 1234560"
-BUSINESS_E164 = "+49301234560"
 NATIONAL = "030555123"
 
 
@@ -39,22 +38,15 @@ def strict_plan(tmp_path: Path) -> Path:
     """Rules that reject every call, no outbound class for anyone but jan (national)."""
     return write_plan(
         tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    devices: {{desk: "sip:jan@office"}}
-  anna:
-    devices: {{desk: "sip:anna@office"}}
-outbound:
-  allow: []
-  people: {{jan: [national]}}
-rules:
-  - name: closed
-    then: reject
+        mueller_plan(
+            None,
+            people="""
+jan: {devices: {desk: "sip:jan@office"}}
+anna: {devices: {desk: "sip:anna@office"}}
 """,
+            more="outbound: {allow: [], people: {jan: [national]}}",
+            rules="  - {name: closed, then: reject}",
+        ),
     )
 
 

@@ -8,7 +8,6 @@ an address in the dispatcher list, calling ``sip:alice@office``.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from switch.edge import Edge, rpc
 from switch.edge.credentials import add_user
 from switch.errors import EdgeRpcError
+from tests.helpers.baresip import needs_baresip
 from tests.helpers.edge import (
     PASSWORD,
     EdgeFactory,
@@ -33,7 +33,7 @@ from tests.helpers.rawsip import sip_request
 pytestmark = [
     pytest.mark.peer,
     needs_kamailio,
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
+    needs_baresip,
 ]
 
 

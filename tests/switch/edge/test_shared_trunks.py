@@ -18,7 +18,8 @@ import pytest
 
 from switch.edge import EdgeSettings, write_files
 from switch.edge.config import render_config
-from tests.switch.records.pg import fresh_database
+from tests.helpers.edge import needs_db_postgres
+from tests.helpers.pg import fresh_database
 
 ACCOUNT = {"name": "sg", "profile": "sipgate", "registrar": "100.64.0.1",
            "username": "1234567t0",
@@ -58,10 +59,7 @@ async def uacreg(url: str) -> list[dict[str, Any]]:
 
 @pytest.mark.peer
 @pytest.mark.skipif(shutil.which("kamailio") is None, reason="needs kamailio")
-@pytest.mark.skipif(
-    not Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so").exists(),
-    reason="db_postgres.so is missing (Debian kamailio-postgres-modules)",
-)
+@needs_db_postgres
 async def test_two_nodes_write_one_uacreg_row_and_their_configs_pass_kamailio_c(
     tmp_path: Path,
 ) -> None:

@@ -20,53 +20,25 @@ side from SIPp's message log.
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.netns import (
-    PHONE_IP,
-    SWITCH_IP,
-    Net,
-    in_ns,
-    network,
-    rtp_counts,
-    sh,
-    start_baresip,
-    start_switch,
-    trunk_caller,
-    wait_log,
-    write_switch_files,
-)
-from tests.helpers.processes import stop_process
+from tests.helpers import netns
+from tests.helpers.netns import PHONE_IP, SWITCH_IP, Net
+from tests.helpers.processes import poll_until, stop_process
 from tests.helpers.sipp import BUSINESS_E164, Sipp
 
-pytestmark = [
-    pytest.mark.peer,
-    pytest.mark.netns,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not all(shutil.which(t) for t in ("ip", "iptables", "rtpengine", "baresip", "openssl")),
-        reason="needs ip, iptables, rtpengine, baresip and openssl",
-    ),
-]
+pytestmark = netns.marks("openssl")
 
 SECOND = "+4923319876541"  # forwarded to the mobile through the trunk
 MOBILE = "+491701234567"
 TRUNK_PORT = 5090
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    with network(udp_timeout=30) as built:
-        yield built
 
 
 def openssl(*args: str) -> None:
@@ -92,26 +64,17 @@ def make_certs(tmp: Path) -> tuple[Path, Path, Path]:
 
 def write_switch(tmp: Path, cert: Path, key: Path) -> Path:
     """The switch's files; anna's phone must use TLS + SRTP (``require_encryption``)."""
-    return write_switch_files(
+    return netns.write_switch_files(
         tmp,
-        f"""
-tenant: buero-anna
-name: Buero Anna
-numbers: ["{BUSINESS_E164}", "{SECOND}"]
-people:
-  anna:
-    name: Anna
-    devices: {{home: "sip:anna@office"}}
-  jan:
-    name: Jan
-    devices: {{mobile: "tel:{MOBILE}"}}
-rules:
-  - name: second number to jan's mobile
-    when: {{called: "{SECOND}"}}
-    then: [{{ring: [jan.mobile], timeout: 15s}}]
-  - name: to anna at home
-    then: [{{ring: [anna.home], timeout: 15s}}]
-""",
+        netns.anna_plan(
+            f"""
+- name: second number to jan's mobile
+  when: {{called: "{SECOND}"}}
+  then: [{{ring: [jan.mobile], timeout: 15s}}]
+{netns.TO_ANNA}""",
+            people=f'jan: {{name: Jan, devices: {{mobile: "tel:{MOBILE}"}}}}',
+            numbers=(BUSINESS_E164, SECOND),
+        ),
         {"anna": "pw"},
         {
             "tls_listen": f"{SWITCH_IP}:5061",
@@ -136,7 +99,7 @@ def start_phone(
         else f"<sip:anna@{SWITCH_IP}>;auth_pass=pw;regint=300;answermode=auto;audio_codecs=PCMU"
     )
     # TLS on 5061 (PEERS.md)
-    return start_baresip(
+    return netns.start_baresip(
         net.phone, tmp, "anna", PHONE_IP, account,
         ctrl=4450, config=(f"sip_cafile\t{ca}",), modules=("srtp.so",), flags=("-s",),
     )  # fmt: skip
@@ -150,7 +113,7 @@ def ctrl(net: Net, command: str, params: str = "") -> None:
         "m=json.dumps({'command':sys.argv[1],'params':sys.argv[2],'token':'t'}).encode()\n"
         "s.sendall(str(len(m)).encode()+b':'+m+b',');s.recv(4096)\n"
     )
-    sh("python3", "-c", script, command, params, ns=net.phone)
+    netns.sh("python3", "-c", script, command, params, ns=net.phone)
 
 
 def sdp_blocks(text: str, start_line: str) -> list[str]:
@@ -183,34 +146,34 @@ def assert_plain(sdp: str) -> None:
 @pytest.mark.timeout(110)
 def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -> None:
     ca, cert, key = make_certs(tmp_path)
-    switch = start_switch(net, tmp_path, write_switch(tmp_path, cert, key))
+    switch = netns.start_switch(net, tmp_path, write_switch(tmp_path, cert, key))
     phone, phone_log = start_phone(net, tmp_path, ca)
     sipps: list[Sipp] = []
     try:
-        wait_log(phone_log, r"200 OK.*\[1 binding\]", 15)
+        netns.wait_log(phone_log, r"200 OK.*\[1 binding\]", 15)
         # 1. The RTP-only trunk calls her number; she answers over TLS with SRTP.
-        trunk_in = trunk_caller(net, tmp_path, "trunk_in", "-rtp_echo")
+        trunk_in = netns.trunk_caller(net, tmp_path, "trunk_in", "-rtp_echo")
         sipps.append(trunk_in)
         mark = len(phone_log.read_text(errors="replace"))
         trunk_in.start()
         assert trunk_in.wait(30) == 0, trunk_in.diagnostics()
-        first = wait_log(phone_log, r"packets:", 10, mark)
+        first = netns.wait_log(phone_log, r"packets:", 10, mark)
 
         # 2. She dials the second number: to the mobile through the RTP-only trunk.
         trunk_out = Sipp(
             tmp_path, "trunk_out", "uas_answer.xml",
             ["-m", "1", "-timeout", "30", "-rtp_echo"], port=TRUNK_PORT,
         )  # fmt: skip
-        trunk_out.cmd = in_ns(net.switch, trunk_out.cmd)
+        trunk_out.cmd = netns.in_ns(net.switch, trunk_out.cmd)
         sipps.append(trunk_out)
         trunk_out.start()
         time.sleep(0.5)  # SIPp binds its port
         mark = len(phone_log.read_text(errors="replace"))
         ctrl(net, "dial", f"sip:{SECOND}@{SWITCH_IP}")
-        wait_log(phone_log, r"(?i)call established", 15, mark)
+        netns.wait_log(phone_log, r"(?i)call established", 15, mark)
         time.sleep(4)
         ctrl(net, "hangup")
-        second = wait_log(phone_log, r"packets:", 10, mark)
+        second = netns.wait_log(phone_log, r"packets:", 10, mark)
         assert trunk_out.wait(15) == 0, trunk_out.diagnostics()
     finally:
         for sipp in sipps:
@@ -228,7 +191,7 @@ def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -
     trunk_text = trunk_in.message_text()
     for sdp in sdp_blocks(trunk_text, r"(INVITE sip:|SIP/2\.0 200 )"):
         assert_plain(sdp)
-    tx, rx = rtp_counts(first)
+    tx, rx = netns.rtp_counts(first)
     assert tx > 100, "the phone sent SRTP"
     assert rx > 100, "SRTP came back: the trunk's echo, encrypted by rtpengine"
 
@@ -244,7 +207,7 @@ def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -
     assert len(plain) >= 2, out_text[-3000:]
     for sdp in plain:
         assert_plain(sdp)
-    tx, rx = rtp_counts(second)
+    tx, rx = netns.rtp_counts(second)
     assert tx > 100, "the phone sent SRTP"
     assert rx > 100, "SRTP came back from the RTP-only trunk's echo"
 
@@ -263,15 +226,12 @@ def call_rows(tmp: Path) -> list[dict[str, Any]]:
 
 
 def wait_rows(tmp: Path, count: int, timeout: float = 15) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    rows: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        if (tmp / "var" / "calls.sqlite3").exists():
-            rows = [r for r in call_rows(tmp) if r["outcome"] is not None]
-            if len(rows) >= count:
-                return rows
-        time.sleep(0.3)
-    raise AssertionError(f"{count} ended call records expected, got {rows}")
+    def ended() -> list[dict[str, Any]]:
+        if not (tmp / "var" / "calls.sqlite3").exists():
+            return []
+        return [r for r in call_rows(tmp) if r["outcome"] is not None]
+
+    return poll_until(ended, lambda rows: len(rows) >= count, timeout, f"{count} ended calls", 0.3)
 
 
 @pytest.mark.timeout(100)
@@ -280,18 +240,18 @@ def test_a_plain_call_from_and_to_a_device_that_must_encrypt_is_refused_and_reco
 ) -> None:
     """anna's phone must use TLS + SRTP; today it registered over UDP with plain RTP."""
     ca, cert, key = make_certs(tmp_path)
-    switch = start_switch(net, tmp_path, write_switch(tmp_path, cert, key))
+    switch = netns.start_switch(net, tmp_path, write_switch(tmp_path, cert, key))
     phone, phone_log = start_phone(net, tmp_path, ca, secure=False)
     trunk_in: Sipp | None = None
     try:
-        wait_log(phone_log, r"200 OK.*\[1 binding\]", 15)
+        netns.wait_log(phone_log, r"200 OK.*\[1 binding\]", 15)
         # From her: she dials the business's second number; the worker refuses and records.
         mark = len(phone_log.read_text(errors="replace"))
         ctrl(net, "dial", f"sip:{SECOND}@{SWITCH_IP}")
-        refused = wait_log(phone_log, r"SIP/2\.0 488 ", 15, mark)
+        refused = netns.wait_log(phone_log, r"SIP/2\.0 488 ", 15, mark)
         (rejected,) = wait_rows(tmp_path, 1)
         # To her: the trunk calls the business number, the plan rings her plain phone.
-        trunk_in = trunk_caller(net, tmp_path, "trunk_in", hold_ms=1000)
+        trunk_in = netns.trunk_caller(net, tmp_path, "trunk_in", hold_ms=1000)
         trunk_in.start()
         assert trunk_in.wait(30) != 0, "the call to her must not be answered"
         rows = wait_rows(tmp_path, 2)

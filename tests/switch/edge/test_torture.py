@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.edge import needs_kamailio
-from tests.helpers.processes import REPO, SHARED
+from tests.helpers.processes import SHARED, run_reporting
 
 # ../shared beside the clone; RUFWEICHE_SHARED names another place
 # (tests/switch/edge/test_shared_data.py points it at a missing directory to show the skip).
@@ -33,28 +31,8 @@ pytestmark = [
 
 
 def test_edge_survives_every_rfc4475_message(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            *(
-                "timeout",
-                "90",
-                "unshare",
-                "-n",
-                sys.executable,
-                "-m",
-                "tests.helpers.netns_torture",
-            ),
-            str(tmp_path),
-            str(TESTDATA),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    isolated = ("unshare", "-n", sys.executable, "-m", "tests.helpers.netns_torture")
+    report, _ = run_reporting([*isolated, str(tmp_path), str(TESTDATA)], 90)
     alive: dict[str, bool] = report["alive"]
     assert len(alive) == 50  # 49 messages of RFC 4475 §3 plus the archive's test.dat
     dead = [name for name, ok in alive.items() if not ok]

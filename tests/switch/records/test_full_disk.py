@@ -1,6 +1,6 @@
 """Issue 14, item 8: a full disk must not lose call records. On a REAL full file system.
 
-Each case runs :mod:`tests.switch.records.full_disk_run` in a private mount namespace
+Each case runs :mod:`tests.helpers.full_disk_run` in a private mount namespace
 (``unshare -m --propagation private``) on a 1 MiB tmpfs that the script fills to the
 last byte before 20 calls are reported; nothing is simulated inside SQLite. Before the
 fix, all 20 were lost ("call-record spool … cannot be written, 1 lost", 20 times).
@@ -8,17 +8,15 @@ fix, all 20 were lost ("call-record spool … cannot be written, 1 lost", 20 tim
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.processes import REPO
+from tests.helpers.processes import run_reporting
 
 pytestmark = [
     pytest.mark.netns,  # a private mount namespace: needs root, like the network ones
@@ -38,20 +36,12 @@ def run_full_disk(tmp_path: Path, mode: str) -> dict[str, Any]:
     if mode == "fallback":
         mounts += f" && mount -t tmpfs -o size=4m tmpfs {spare}"
     script = (
-        f"{mounts} && exec {sys.executable} -m tests.switch.records.full_disk_run "
-        f"{disk} {mode} {spare}"
+        f"{mounts} && exec {sys.executable} -m tests.helpers.full_disk_run {disk} {mode} {spare}"
     )
-    done = subprocess.run(
-        ["timeout", "50", "unshare", "-m", "--propagation", "private", "sh", "-c", script],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=55,
-        check=False,
+    result, log = run_reporting(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script], 50
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result["log"] = done.stderr
+    result["log"] = log
     assert result["filled_bytes"] > 0
     return result
 

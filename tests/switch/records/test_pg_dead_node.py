@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from switch.records.postgres import PgRecordWriter
+from tests.helpers.pg import DSN, fresh_schema
 from tests.helpers.records import make_record
-from tests.switch.records.pg import DSN, fresh_schema
 
 pytestmark = [pytest.mark.peer]
 

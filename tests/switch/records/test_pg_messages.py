@@ -17,7 +17,7 @@ from switch.records.backend import RecordsSettings, message_store
 from switch.records.messages import Message, MessageStore
 from switch.records.postgres import PgMessageStore
 from switch.supervisor.messages import MessageDesk
-from tests.switch.records.pg import DSN, fresh_schema
+from tests.helpers.pg import DSN, fresh_schema
 
 OCT = time.mktime((2026, 10, 14, 10, 0, 0, 0, 0, 0))  # within 2026-10 in UTC and Berlin
 

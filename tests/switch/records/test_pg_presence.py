@@ -19,7 +19,7 @@ from rules.presence import PresenceState as S
 from switch.records import privacy
 from switch.records.backend import RecordsSettings, presence_store
 from switch.records.pgpresence import PgPresenceStore
-from tests.switch.records.pg import DSN, fresh_schema, private_server
+from tests.helpers.pg import DSN, fresh_schema, private_server
 
 DIRECTORY = {"acme": {"anna", "bert"}, "beta": {"carl"}}
 

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from switch.records.postgres import PgRecordWriter
+from tests.helpers.pg import PrivateServer, private_server
 from tests.helpers.records import make_record
-from tests.switch.records.pg import PrivateServer, private_server
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 

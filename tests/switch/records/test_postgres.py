@@ -27,8 +27,8 @@ from switch.records.report import aggregate, load_rows
 from switch.records.schema import SCHEMA_VERSION
 from switch.records.voicemails import Voicemail
 from switch.records.writer import RecordWriter
+from tests.helpers.pg import DSN, fresh_schema
 from tests.helpers.records import make_record
-from tests.switch.records.pg import DSN, fresh_schema
 
 ROOT = Path(__file__).parents[3]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +25,8 @@ from typing import Any
 import pytest
 
 from switch.edge.credentials import add_user
-from tests.helpers.desk import http, users_with_tokens
+from tests.helpers.baresip import needs_baresip
+from tests.helpers.desk import OTHER_PLAN, http, users_with_tokens
 from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
 from tests.helpers.sipp import Sipp
 from tests.helpers.switch import Switch
@@ -36,7 +36,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
     needs_kamailio,
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
+    needs_baresip,
 ]
 BUSINESS_E164 = "+49301234560"
 
@@ -59,18 +59,7 @@ rules:
 """,
         encoding="utf-8",
     )
-    (folder / "other.yaml").write_text(
-        """
-tenant: elektro-test
-name: Elektro Test
-numbers: ["+49 30 5550000"]
-people:
-  sven: {name: Sven, devices: {desk: "sip:sven@127.0.0.1:9"}}
-rules:
-  - {name: sven, then: [{ring: sven.desk}]}
-""",
-        encoding="utf-8",
-    )
+    (folder / "other.yaml").write_text(OTHER_PLAN, encoding="utf-8")
     return folder
 
 

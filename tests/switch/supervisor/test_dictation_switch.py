@@ -16,30 +16,19 @@ import pytest
 
 from switch.call.prompts import DICTATION_PROMPT
 from tests.helpers.ports import LOOPBACK, free_port
-from tests.helpers.sipp import BUSINESS, Sipp, stage_pcap
+from tests.helpers.sipp import Sipp, stage_pcap
 from tests.helpers.switch import Switch, switch_with_mqtt
-from tests.helpers.worker import make_prompts, write_plan
+from tests.helpers.worker import assert_stored_wav, make_prompts, voicemail_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
 
 def dictation_plan(plans: Path, phone_port: int) -> None:
     plans.mkdir()
-    write_plan(
+    voicemail_plan(
         plans / "test.yaml",
-        f"""
-tenant: test-tenant
-name: Test
-numbers: ["{BUSINESS}"]
-media: {{dictation_code: "*55", dictation_max: 30s}}
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "sip:jan@{LOOPBACK}:{phone_port}"}}
-rules:
-  - name: closed
-    then: [voicemail]
-""",
+        f"sip:jan@{LOOPBACK}:{phone_port}",
+        'media: {dictation_code: "*55", dictation_max: 30s}',
     )
 
 
@@ -93,10 +82,7 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
     assert sub.returncode == 0, err
     note = json.loads(out)
     (row,) = rows
-    path = Path(row["path"])
-    assert path.parent == data_dir / "dictation" / "test-tenant"
-    assert path.read_bytes() == served
-    assert content_type == "audio/wav"
+    assert_stored_wav(row, served, content_type, data_dir / "dictation" / "test-tenant")
     assert 6.5 < row["seconds"] < 9.5  # the pcap holds 7.05 s
     assert row["person"] == note["person"] == "jan"
     assert row["done_at"] is None

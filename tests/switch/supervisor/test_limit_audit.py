@@ -20,7 +20,7 @@ from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp
 from tests.helpers.switch import Switch
-from tests.helpers.transfer import BUSINESS, ok, sipp
+from tests.helpers.transfer import mueller_plan, ok, sipp
 from tests.helpers.worker import write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
@@ -35,20 +35,11 @@ def test_the_calls_per_hour_limit_is_audited_by_the_supervisor(
     plans.mkdir()
     write_plan(
         plans / "mueller.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "sip:desk@{desk}", other: "sip:202@{target.address}"}}
-outbound:
-  calls_per_hour: 1
-rules:
-  - name: office
-    then: [{{ring: [jan.desk], timeout: 10s}}]
-""",
+        mueller_plan(
+            {"desk": f"sip:desk@{desk}", "other": f"sip:202@{target.address}"},
+            more="outbound: {calls_per_hour: 1}",
+            rules="  - {name: office, then: [{ring: [jan.desk], timeout: 10s}]}",
+        ),
     )
     switch = make_switch(plans)
     first = Sipp(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from switch.call.prompts import prompt_texts
-from tests.helpers.sipp import BUSINESS, CALLER, caller, stage_pcap
+from tests.helpers.sipp import CALLER, caller, stage_pcap
 from tests.helpers.switch import switch_with_mqtt
-from tests.helpers.worker import make_prompts, write_plan
+from tests.helpers.worker import assert_stored_wav, make_prompts, voicemail_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -27,22 +27,7 @@ def test_voicemail_is_recorded_listed_served_and_notified(tmp_path: Path) -> Non
     stage_pcap(tmp_path)
     plans = tmp_path / "plans"
     plans.mkdir()
-    write_plan(
-        plans / "test.yaml",
-        f"""
-tenant: test-tenant
-name: Test
-numbers: ["{BUSINESS}"]
-privacy: {{store_caller: masked}}
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "sip:201@127.0.0.1:9"}}
-rules:
-  - name: closed
-    then: [voicemail]
-""",
-    )
+    voicemail_plan(plans / "test.yaml", "sip:201@127.0.0.1:9", "privacy: {store_caller: masked}")
     topic = "rufweiche/v1/test-tenant/voicemail"
     with switch_with_mqtt(tmp_path, plans, topic) as (switch, sub):
         call = caller(
@@ -67,10 +52,7 @@ rules:
     assert sub.returncode == 0, err
     note = json.loads(out)
     (mail,) = mails
-    path = Path(mail["path"])
-    assert path.parent == data_dir / "voicemail" / "test-tenant"
-    assert path.read_bytes() == served
-    assert content_type == "audio/wav"
+    assert_stored_wav(mail, served, content_type, data_dir / "voicemail" / "test-tenant")
     assert 7.0 < mail["seconds"] < 9.5
     # privacy.store_caller: masked holds for the record and the notification alike.
     assert mail["caller"] == note["caller"] == "+491*******00"

@@ -17,12 +17,14 @@ from tests.helpers.mosquitto import MosquittoBroker
 from tests.helpers.processes import running
 from tests.helpers.queues import (
     members_yaml,
+    mqtt_member,
     post_json,
+    queue_callers,
     settings,
     start,
+    wait_member,
     waiting_ids,
 )
-from tests.helpers.rtp import RtpSink
 from tests.helpers.sipp import caller, target
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(110)]
@@ -41,40 +43,21 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
     except BaseException:
         broker.stop()
         raise
-    sinks = [RtpSink() for _ in range(2)]
-    waiting = [
-        caller(
-            tmp_path,
-            switch.sip_port,
-            "uac_queue_hangup.xml",
-            name=f"w{n}",
-            caller=f"+4917155504{n:02d}",
-            rtp_port=sinks[n].port,
-            hold_ms=6000,
-            timeout=30,
-        )
-        for n in range(2)
-    ]
+    waiting, sinks = queue_callers(
+        tmp_path,
+        switch,
+        [f"+4917155504{n:02d}" for n in range(2)],
+        scenario="uac_queue_hangup.xml",
+        name="w",
+        hold_ms=6000,
+        timeout=30,
+    )
     extra = caller(tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller="+491715550499")
     try:
         with running(broker, switch, anna, *waiting, extra):
             # anna logs in over MQTT (the trunk's callers of this test could not dial *45)
-            subprocess.run(
-                [
-                    *("mosquitto_pub", "-h", broker.host, "-p", str(broker.port)),
-                    *("-t", "rufweiche/v1/queue/heimbuero/member/anna/set", "-m", "login"),
-                ],
-                timeout=10,
-                check=True,
-            )
-            switch.wait_until(
-                lambda: switch.get("/api/v1/queues")["queues"]["heimbuero"]["members"]["anna"][
-                    "status"
-                ]
-                == "available",
-                10,
-                "anna logged in over MQTT",
-            )
+            mqtt_member(broker, "anna", "login")
+            wait_member(switch, "anna", "available", "anna logged in over MQTT")
             post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
             for call in waiting:
                 call.start()
@@ -85,22 +68,8 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
                 assert call.wait(20) == 0, call.diagnostics()
             queues = switch.get("/api/v1/queues")
             # Over MQTT: anna logs out; her status is published, retained.
-            subprocess.run(
-                [
-                    *("mosquitto_pub", "-h", broker.host, "-p", str(broker.port)),
-                    *("-t", "rufweiche/v1/queue/heimbuero/member/anna/set", "-m", "logout"),
-                ],
-                timeout=10,
-                check=True,
-            )
-            switch.wait_until(
-                lambda: switch.get("/api/v1/queues")["queues"]["heimbuero"]["members"]["anna"][
-                    "status"
-                ]
-                == "logged_out",
-                10,
-                "anna logged out over MQTT",
-            )
+            mqtt_member(broker, "anna", "logout")
+            wait_member(switch, "anna", "logged_out", "anna logged out over MQTT")
             retained = subprocess.run(
                 [
                     *("mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-C", "1"),
@@ -137,21 +106,14 @@ def test_a_reload_keeps_places_and_a_worker_crash_loses_only_its_callers(
 
     anna = target(tmp_path, "anna", "uas_member.xml", "-d", "5000", calls=2, timeout=60)
     switch = start(tmp_path, settings(tmp_path, members_yaml(("anna", anna, "")), wrapup="0"))
-    sinks = [RtpSink() for _ in range(3)]
     numbers = [f"+4917155503{n:02d}" for n in range(1, 4)]
-    callers = [
-        caller(
-            tmp_path,
-            switch.sip_port,
-            "uac_queue_listen.xml",
-            name=f"c{n}",
-            caller=numbers[n],
-            rtp_port=sinks[n].port,
-            timeout=40,
-            timeout_error=False,  # the one whose worker dies never gets its BYE
-        )
-        for n in range(3)
-    ]
+    callers, sinks = queue_callers(
+        tmp_path,
+        switch,
+        numbers,
+        timeout=40,
+        timeout_error=False,  # the one whose worker dies never gets its BYE
+    )
     try:
         with running(switch, anna, *callers):
             anna.start()

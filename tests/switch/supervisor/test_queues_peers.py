@@ -22,13 +22,14 @@ from tests.helpers.queues import (
     first_seconds_level,
     members_yaml,
     post_json,
+    queue_callers,
     queue_calls_metric,
     settings,
     start,
     voiced_seconds,
 )
 from tests.helpers.rtp import RtpSink
-from tests.helpers.sipp import BUSINESS_E164, caller, target
+from tests.helpers.sipp import BUSINESS_E164, caller, start_bound, target
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(110)]
 
@@ -46,26 +47,11 @@ def test_callers_wait_hear_their_place_and_are_answered_in_order(tmp_path: Path)
             ring_timeout="8s",
         ),
     )
-    sinks = [RtpSink() for _ in range(4)]
     numbers = [f"+4917155501{n:02d}" for n in range(1, 5)]
-    callers = [
-        caller(
-            tmp_path,
-            switch.sip_port,
-            "uac_queue_listen.xml",
-            name=f"c{n}",
-            caller=numbers[n],
-            rtp_port=sinks[n].port,
-            timeout=60,
-        )
-        for n in range(4)
-    ]
+    callers, sinks = queue_callers(tmp_path, switch, numbers, timeout=60)
     try:
         with running(switch, anna, ben, *callers):
-            anna.start()
-            ben.start()
-            anna.wait_bound()
-            ben.wait_bound()
+            start_bound(anna, ben)
             for call in callers:
                 call.start()
                 time.sleep(0.7)
@@ -131,25 +117,12 @@ def test_longest_idle_picks_the_member_idle_longest_not_the_first_listed(
     ben = target(tmp_path, "ben", "uas_member.xml", "-d", "1000", calls=1, timeout=30)
     members = members_yaml(("anna", anna, ""), ("ben", ben, ""))
     switch = start(tmp_path, settings(tmp_path, members, strategy="longest_idle", wrapup="0"))
-    sinks = [RtpSink(), RtpSink()]
-    callers = [
-        caller(
-            tmp_path,
-            switch.sip_port,
-            "uac_queue_listen.xml",
-            name=f"c{n}",
-            caller=f"+4917155505{n:02d}",
-            rtp_port=sinks[n].port,
-            timeout=30,
-        )
-        for n in range(2)
-    ]
+    callers, sinks = queue_callers(
+        tmp_path, switch, [f"+4917155505{n:02d}" for n in range(2)], timeout=30
+    )
     try:
         with running(switch, anna, ben, *callers):
-            anna.start()
-            ben.start()
-            anna.wait_bound()
-            ben.wait_bound()
+            start_bound(anna, ben)
             callers[0].start()
             assert callers[0].wait(15) == 0, callers[0].diagnostics()  # anna talked, hung up
             members_now = switch.get("/api/v1/queues")["queues"]["heimbuero"]["members"]
@@ -218,10 +191,7 @@ def test_skill_pause_max_wait_and_callback(tmp_path: Path) -> None:
     )
     try:
         with running(switch, anna, ben, pause, praxis, digit):
-            anna.start()
-            ben.start()
-            anna.wait_bound()
-            ben.wait_bound()
+            start_bound(anna, ben)
             pause.start()
             assert pause.wait(15) == 0, pause.diagnostics()
             assert pause.received("SIP/2.0 404"), pause.diagnostics()  # the trunk: refused

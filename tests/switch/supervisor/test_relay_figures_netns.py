@@ -18,65 +18,27 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.netns import (
-    OFFICE_IP,
-    PHONE_IP,
-    SWITCH_IP,
-    Net,
-    network,
-    sh,
-    start_baresip,
-    start_switch,
-    wait_log,
-    write_switch_files,
-)
-from tests.helpers.processes import stop_process
+from tests.helpers import netns
+from tests.helpers.netns import OFFICE_IP, PHONE_IP, SWITCH_IP, Net
+from tests.helpers.processes import poll_until, stop_process
 from tests.helpers.sipp import BUSINESS_E164
 
-pytestmark = [
-    pytest.mark.peer,
-    pytest.mark.netns,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not all(shutil.which(t) for t in ("ip", "iptables", "rtpengine", "baresip", "curl")),
-        reason="needs ip, iptables, rtpengine, baresip and curl",
-    ),
-]
+pytestmark = netns.marks("curl")
+NET_OFFICE = True  # the ``net`` fixture (tests/switch/conftest.py) adds the office
 
 HTTP = "127.0.0.1:8089"
-TENANT = "buero-anna"
 HOLD_S = 20  # baresip reports RTCP about every 5 s: several rounds
 
 
-@pytest.fixture
-def net() -> Iterator[Net]:
-    with network(udp_timeout=30, office=True) as built:
-        yield built
-
-
 def write_switch(tmp: Path) -> Path:
-    return write_switch_files(
+    return netns.write_switch_files(
         tmp,
-        f"""
-tenant: {TENANT}
-name: Buero Anna
-numbers: ["{BUSINESS_E164}"]
-people:
-  anna:
-    name: Anna
-    devices: {{home: "sip:anna@office"}}
-rules:
-  - name: Anna
-    then: [{{ring: [anna.home], timeout: 15s}}]
-""",
+        netns.anna_plan(),
         {"anna": "pw"},
         {
             "trunk_sources": [f"{OFFICE_IP}/32"],  # the office caller stands for a trunk
@@ -88,12 +50,12 @@ rules:
 
 
 def api(net: Net, path: str) -> Any:
-    return json.loads(sh("curl", "-s", f"http://{HTTP}{path}", ns=net.switch))
+    return json.loads(netns.sh("curl", "-s", f"http://{HTTP}{path}", ns=net.switch))
 
 
 def dashboard_snapshot(net: Net) -> dict[str, Any]:
     """The first ``snapshot`` event of the dashboard's event stream."""
-    out = sh(
+    out = netns.sh(
         "curl", "-s", "-N", "--max-time", "2", f"http://{HTTP}/api/v1/events",
         ns=net.switch, check=False,
     )  # fmt: skip
@@ -107,14 +69,14 @@ def dashboard_snapshot(net: Net) -> dict[str, Any]:
 
 
 def ended_call(net: Net, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    calls: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        calls = api(net, "/api/v1/calls")["calls"]
-        if calls and not calls[0]["active"]:
-            return calls[0]
-        time.sleep(0.3)
-    raise AssertionError(f"no ended call: {calls}")
+    calls = poll_until(
+        lambda: api(net, "/api/v1/calls")["calls"],
+        lambda calls: calls and not calls[0]["active"],
+        timeout,
+        "an ended call",
+        0.3,
+    )
+    return dict(calls[0])
 
 
 @pytest.mark.timeout(110)
@@ -122,28 +84,28 @@ def test_a_bypassed_calls_figures_come_from_rtpengine_with_the_injected_loss(
     net: Net, tmp_path: Path
 ) -> None:
     assert net.office is not None
-    switch = start_switch(net, tmp_path, write_switch(tmp_path), HTTP)
-    anna, anna_log = start_baresip(
+    switch = netns.start_switch(net, tmp_path, write_switch(tmp_path), HTTP)
+    anna, anna_log = netns.start_baresip(
         net.phone, tmp_path, "anna", PHONE_IP,
         f'<sip:anna@office>;outbound="sip:{SWITCH_IP}:5060";auth_pass=pw;regint=300;'
         "answermode=auto;audio_codecs=PCMU",
     )  # fmt: skip
     caller = None
     try:
-        wait_log(anna_log, r"200 OK.*\[1 binding\]", 15)
+        netns.wait_log(anna_log, r"200 OK.*\[1 binding\]", 15)
         # Every 10th RTP packet the caller sends is lost (RTP is 172 bytes, RTCP < 150).
-        sh(
+        netns.sh(
             "iptables", "-A", "OUTPUT", "-p", "udp", "--sport", "20000:20009",
             "-m", "length", "--length", "160:400",
             "-m", "statistic", "--mode", "nth", "--every", "10", "--packet", "0",
             "-j", "DROP", ns=net.office,
         )  # fmt: skip
-        caller, caller_log = start_baresip(
+        caller, caller_log = netns.start_baresip(
             net.office, tmp_path, "caller", OFFICE_IP,
             "<sip:caller@198.51.100.20>;regint=0;audio_codecs=PCMU",
             flags=("-t", str(HOLD_S), "-e", f"/dial sip:{BUSINESS_E164}@{SWITCH_IP}"),
         )  # fmt: skip
-        text = wait_log(caller_log, r"packets:", HOLD_S + 15)
+        text = netns.wait_log(caller_log, r"packets:", HOLD_S + 15)
         call = ended_call(net)
         snapshot = dashboard_snapshot(net)
     finally:

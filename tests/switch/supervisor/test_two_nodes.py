@@ -23,13 +23,24 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.helpers.pg import DSN, reachable, run_sync, unique_schema
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import REPO, running
 from tests.helpers.sipp import BUSINESS_E164, Sipp
 from tests.helpers.switch import Switch, plan_text, write
-from tests.switch.records.pg import DSN, reachable, run_sync, unique_schema
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+def rufweiche(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m switch ARGS`` from the repository, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "switch", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
 
 
 def caller(tmp_path: Path, switch: Switch, name: str, hold_ms: int, number: str) -> Sipp:
@@ -128,47 +139,16 @@ def test_two_nodes_share_records_and_plans_and_a_killed_node_costs_only_its_call
         assert sorted(c["node"] for c in b.calls()) == ["node-a", "node-b"]
         settings_a = tmp_path / "node-a" / "settings.yaml"
         month = found[0]["started_at"][:7]
-        report = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "switch",
-                "report",
-                "--month",
-                month,
-                "--format",
-                "csv",
-                "--timezone",
-                "UTC",
-                "--settings",
-                str(settings_a),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=REPO,
-        )
+        report = rufweiche(
+            "report", "--month", month, "--format", "csv", "--timezone", "UTC",
+            "--settings", str(settings_a),
+        )  # fmt: skip
         assert report.returncode == 0, report.stderr
         assert report.stdout.splitlines()[1].startswith("test-tenant,2,2,")
-        exported = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "switch",
-                "privacy",
-                "export",
-                "--tenant",
-                "test-tenant",
-                "--person",
-                "jan",
-                "--settings",
-                str(settings_a),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=REPO,
-        )
+        exported = rufweiche(
+            "privacy", "export", "--tenant", "test-tenant", "--person", "jan",
+            "--settings", str(settings_a),
+        )  # fmt: skip
         assert exported.returncode == 0, exported.stderr
         assert sorted(c["node"] for c in json.loads(exported.stdout)["calls"]) == [
             "node-a",

@@ -9,29 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from switch.edge.credentials import add_user
-from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
+from tests.helpers.baresip import needs_baresip
+from tests.helpers.edge import PASSWORD, baresip_phone, needs_db_postgres, needs_kamailio
+from tests.helpers.pg import fresh_database, location_contacts
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.sipp import BUSINESS_E164, Sipp
 from tests.helpers.switch import Switch, plan_text, write
-from tests.switch.records.pg import fresh_database
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(120),
     needs_kamailio,
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
-    pytest.mark.skipif(
-        not Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so").exists(),
-        reason="db_postgres.so is missing (Debian kamailio-postgres-modules)",
-    ),
+    needs_baresip,
+    needs_db_postgres,
 ]
 
 
@@ -44,15 +40,6 @@ def node(
     edge = {"secrets_file": str(secrets), "shared_db_url": url, **edge_extra}
     settings.write_text(json.dumps({"edge_mode": "managed", "edge": edge}))
     return Switch(home, plans, "--settings", str(settings))
-
-
-async def bindings(url: str, user: str) -> list[str]:
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://"), timeout=5)
-    try:
-        rows = await conn.fetch("SELECT contact FROM location WHERE username = $1", user)
-    finally:
-        await conn.close()
-    return [r[0] for r in rows]
 
 
 async def test_a_phone_registered_via_node_a_gets_the_call_routed_by_node_b(
@@ -82,10 +69,10 @@ async def test_a_phone_registered_via_node_a_gets_the_call_routed_by_node_b(
                 started.append(n)
             await phone.start()
             for _ in range(100):
-                if await bindings(url, "alice"):
+                if await location_contacts(url, "alice"):
                     break
                 await asyncio.sleep(0.1)
-            assert await bindings(url, "alice"), phone.output() + a.output()[-3000:]
+            assert await location_contacts(url, "alice"), phone.output() + a.output()[-3000:]
             caller.start()
             try:
                 code = await asyncio.to_thread(caller.wait, 30)

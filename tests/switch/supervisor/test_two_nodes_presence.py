@@ -4,9 +4,7 @@ his next call (a real SIPp call into node B) by the away rule, within a second o
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -15,11 +13,11 @@ from typing import Any
 import pytest
 
 from tests.helpers.mosquitto import MosquittoBroker, mosquitto_broker
+from tests.helpers.pg import DSN, reachable, run_sync, unique_schema
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.sipp import BUSINESS, BUSINESS_E164, Sipp
 from tests.helpers.switch import Switch, write
-from tests.switch.records.pg import DSN, reachable, run_sync, unique_schema
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -71,14 +69,8 @@ def connected(switch: Switch) -> bool:
 
 
 def put(switch: Switch, path: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        switch.url + path,
-        data=json.dumps(body).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=2) as response:
-        assert response.status == 200
+    status, _ = switch.send_json("PUT", path, body)
+    assert status == 200
 
 
 def test_away_set_on_node_a_routes_the_call_on_node_b(

@@ -9,11 +9,11 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.helpers.web import CHROMIUM, PASSWORD, auth_site, chromium_page
+from tests.helpers.web import PASSWORD, auth_site, chromium_page, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 
 

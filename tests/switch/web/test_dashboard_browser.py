@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from rules.presence import PresenceState
+from tests.helpers.processes import DOCS
 from tests.helpers.records import make_record
-from tests.helpers.web import CHROMIUM, LiveApp, chromium_page, live_app
+from tests.helpers.web import LiveApp, chromium_page, live_app, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 async def test_a_call_appears_and_goes_without_reload(tmp_path: Path) -> None:

@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.processes import running
+from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import caller, target
-from tests.helpers.web import CHROMIUM, chromium_page
+from tests.helpers.web import chromium_page, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 async def test_a_real_call_shows_up_live_and_is_counted(tmp_path: Path, make_switch: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +9,11 @@ import aiohttp
 import pytest
 
 from switch.worker.announcements import write_tone
-from tests.helpers.web import CHROMIUM, chromium_page, live_app
+from tests.helpers.web import box_message, chromium_page, dashboard_row, live_app, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 
 
@@ -31,24 +30,13 @@ async def test_dictation_card_lists_plays_and_marks_done(tmp_path: Path) -> None
     wav = write_tone(tmp_path / "dictation" / "tischlerei" / name, seconds=3)
     async with live_app(tmp_path, voicemails=True) as board:
         assert board.box is not None
-        message = {
-            "kind": "dictation",
-            "person": "jan",
-            "tenant": "tischlerei",
-            "call_id": "dict",
-            "caller": "jan",
-            "called": "*50",
-            "path": str(wav),
-            "seconds": 3.0,
-            "started_wall": time.time(),
-        }
+        message = box_message(
+            wav, 3.0, kind="dictation", person="jan", call_id="dict", caller="jan", called="*50"
+        )
         await board.box.add(message, "full")
         url = board.url
         async with chromium_page() as page:
-            await page.goto(url + "/dashboard")
-            row = page.locator("#dictations tbody tr")
-            await row.wait_for(timeout=10_000)
-            text = await row.inner_text()
+            row, text = await dashboard_row(page, url, "dictations")
             assert "tischlerei" in text
             assert "jan" in text
             assert "3 s" in text

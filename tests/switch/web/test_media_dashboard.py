@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from switch.worker.announcements import write_tone
-from tests.helpers.web import CHROMIUM, chromium_page, live_app
+from tests.helpers.web import box_message, chromium_page, dashboard_row, live_app, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 
 
@@ -20,22 +19,12 @@ async def test_voicemail_card_lists_and_plays_a_message(tmp_path: Path) -> None:
     wav = write_tone(tmp_path / "voicemail" / "tischlerei" / "20261125-030000-abc.wav", seconds=2)
     async with live_app(tmp_path, voicemails=True) as board:
         assert board.box is not None
-        message = {
-            "tenant": "tischlerei",
-            "call_id": "abc",
-            "caller": "+4917112345678",
-            "called": "+49301234567",
-            "path": str(wav),
-            "seconds": 2.0,
-            "started_wall": time.time(),
-        }
+        message = box_message(
+            wav, 2.0, call_id="abc", caller="+4917112345678", called="+49301234567"
+        )
         await board.box.add(message, "masked")
-        url = board.url
         async with chromium_page() as page:
-            await page.goto(url + "/dashboard")
-            row = page.locator("#voicemails tbody tr")
-            await row.wait_for(timeout=10_000)
-            text = await row.inner_text()
+            row, text = await dashboard_row(page, board.url, "voicemails")
             assert "tischlerei" in text
             assert "+491********78" in text
             assert "2 s" in text

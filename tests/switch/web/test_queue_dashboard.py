@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry
 from switch.control import messages as control
 from switch.supervisor.queuemetrics import QueueMetrics
 from switch.supervisor.queues import QueueService, QueueSpec
-from tests.helpers.web import CHROMIUM, chromium_page, live_app
+from tests.helpers.web import chromium_page, live_app, needs_chromium
 
 pytestmark = [
     pytest.mark.peer,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    needs_chromium,
 ]
 
 

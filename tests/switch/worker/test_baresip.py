@@ -9,19 +9,18 @@ reach it, and RTP must flow both ways through the worker's conference bridge.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.baresip import Baresip, Tshark
+from tests.helpers.baresip import Baresip, Tshark, needs_baresip
 from tests.helpers.processes import running
 from tests.helpers.worker import WorkerProcess, ended, write_plan
 
 pytestmark = [
     pytest.mark.peer,
     pytest.mark.timeout(60),
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core not installed"),
+    needs_baresip,
 ]
 
 CALLER = "+491715550100"

@@ -18,8 +18,8 @@ from switch.call.quality import mos_for
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
-from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan, start_call
+from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, start_bound, target, wait_all
+from tests.helpers.worker import WorkerProcess, callee_worker, ended, plan, start_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -41,10 +41,7 @@ def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "500")
     with running(desk, mobile, worker, call):
-        desk.start()
-        mobile.start()
-        desk.wait_bound()
-        mobile.wait_bound()
+        start_bound(desk, mobile)
         worker.start()
         started = time.monotonic()
         call.start()
@@ -119,10 +116,7 @@ def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(busy, other, worker, call):
-        busy.start()
-        other.start()
-        busy.wait_bound()
-        other.wait_bound()
+        start_bound(busy, other)
         worker.start()
         started = time.monotonic()
         call.start()
@@ -158,10 +152,7 @@ def test_caller_cancels_while_ringing_every_target_gets_cancel(tmp_path: Path) -
 
 def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer_bye.xml")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan])
+    worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
         start_call(worker, call, callee)
@@ -175,10 +166,7 @@ def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
 
 def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_early.xml", "-rtp_echo")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan])
+    worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(callee, worker, call):
         start_call(worker, call, callee)
@@ -206,10 +194,7 @@ def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> N
 
 def five_calls(tmp_path: Path, *worker_args: str) -> tuple[list[str], WorkerProcess]:
     callee = target(tmp_path, "callee", "uas_answer.xml", calls=5)
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan], extra=worker_args)
+    worker = callee_worker(tmp_path, callee, extra=worker_args)
     call = caller(
         tmp_path,
         worker.port,

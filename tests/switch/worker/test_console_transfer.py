@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from switch.control import messages as control
 from tests.helpers.fakesip import Answer, DriverRig, HangUp, Ring
+from tests.helpers.transfer import mueller_plan
 
 BUSINESS = "+49301234560"
 MOBILE = "sip:mobile@10.0.0.2:5060"
 ASSISTANT = "sip:assistant@10.0.0.3:5060"
-PLAN = f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["+49 30 1234560"]
-people:
-  jan: {{name: Jan, devices: {{desk: "sip:desk@10.0.0.1:5060", mobile: "{MOBILE}"}}}}
-service:
-  heimbuero: {{devices: {{assistant: "{ASSISTANT}"}}}}
-rules:
-  - {{name: office, then: [{{ring: [heimbuero.assistant], timeout: 20s}}]}}
-"""
+PLAN = mueller_plan(
+    {"desk": "sip:desk@10.0.0.1:5060", "mobile": MOBILE},
+    ASSISTANT,
+    rules="  - {name: office, then: [{ring: [heimbuero.assistant], timeout: 20s}]}",
+)
 
 
 def call_id_of(rig: DriverRig) -> str:

@@ -4,16 +4,11 @@ caller is answered and joins, the supervisor's offer rings the member, the 200 b
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
-from rules import DialPlanSet, load_plan_text
-from switch.call.admission import LegBudget
 from switch.call.calllog import CallPhase
 from switch.control import messages as control
-from switch.worker.config import WorkerConfig
-from switch.worker.driver import CallDriver
 from switch.worker.seam import LegDigit
-from tests.helpers.fakesip import BUSINESS, Answer, Fail, FakeSip, HangUp, Ring, Script
+from tests.helpers.fakesip import BUSINESS, Answer, DriverRig, Fail, HangUp, Ring
 
 MEMBER = "sip:anna@10.0.0.5:5060"
 PLAN = f"""
@@ -28,36 +23,12 @@ rules:
 """
 
 
-class QueueRig:
-    def __init__(self, script: Script) -> None:
-        self.sip = FakeSip(script)
-        self.sent: list[control.FromWorker] = []
-        config = WorkerConfig(name="w1", host="127.0.0.1", port=5060, dialplans=())
-        self.driver = CallDriver(
-            config,
-            self.sip,
-            DialPlanSet([load_plan_text(PLAN)]),
-            LegBudget(4),
-            self.sent.append,
-            clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC),
-        )
-
-    def run(self) -> None:
-        for _ in range(6):
-            for event in self.sip.poll(0):
-                self.driver.on_leg_event(event)
-            self.driver.run_pending()
-
-    def of(self, kind: type) -> list[object]:
-        return [m for m in self.sent if isinstance(m, kind)]
-
-
 def offer(call_id: str) -> control.QueueOffer:
     return control.QueueOffer(call_id, "anna", MEMBER, "heimbuero.anna", 15.0)
 
 
 def test_the_caller_joins_and_the_offered_member_is_bridged() -> None:
-    rig = QueueRig({MEMBER: [Ring(), Answer(), HangUp()]})
+    rig = DriverRig(PLAN, {MEMBER: [Ring(), Answer(), HangUp()]})
     caller = rig.sip.invite(BUSINESS)
     rig.run()
     assert rig.sip.legs[caller].answered_by_us  # the queue answers the caller
@@ -83,7 +54,7 @@ def test_the_caller_joins_and_the_offered_member_is_bridged() -> None:
 
 
 def test_a_busy_member_is_reported_and_max_wait_ends_the_call() -> None:
-    rig = QueueRig({MEMBER: [Fail(486, "Busy Here")]})
+    rig = DriverRig(PLAN, {MEMBER: [Fail(486, "Busy Here")]})
     caller = rig.sip.invite(BUSINESS)
     rig.run()
     call_id = f"call-{caller}@fake"
@@ -99,7 +70,7 @@ def test_a_busy_member_is_reported_and_max_wait_ends_the_call() -> None:
 
 
 def test_member_feature_codes_reach_the_supervisor() -> None:
-    rig = QueueRig({})
+    rig = DriverRig(PLAN, {})
     caller = rig.sip.invite("*47", from_uri="sip:anna@10.0.0.5")
     rig.run()
     assert rig.of(control.QueueMember) == [control.QueueMember("anna", "pause")]
@@ -111,7 +82,7 @@ def test_member_feature_codes_reach_the_supervisor() -> None:
 def test_member_codes_from_the_trunk_are_refused() -> None:
     # A caller over the trunk (a number, no phone of a plan) cannot pause a member, even
     # when its From user is a member's name: 403, nothing reaches the supervisor.
-    rig = QueueRig({})
+    rig = DriverRig(PLAN, {})
     for n, (code, uri) in enumerate(
         [("*47", "sip:+491715550100@trunk.example"), ("*46", "sip:bert@203.0.113.9")]
     ):
@@ -122,7 +93,7 @@ def test_member_codes_from_the_trunk_are_refused() -> None:
 
 
 def test_the_callback_digit_from_the_caller() -> None:
-    rig = QueueRig({})
+    rig = DriverRig(PLAN, {})
     caller = rig.sip.invite(BUSINESS, caller="+491715550100")
     rig.run()
     call_id = f"call-{caller}@fake"

@@ -9,16 +9,14 @@ answer an OPTIONS of ours.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import REPO, shared_dir
+from tests.helpers.processes import run_reporting, shared_dir
 from tests.helpers.worker import write_plan
 
 pytestmark = [
@@ -46,28 +44,8 @@ rules:
       - {ring: [jan.desk], timeout: 2s}
 """,
     )
-    proc = subprocess.run(
-        [
-            "timeout",
-            "75",
-            "unshare",
-            "-n",
-            sys.executable,
-            "-m",
-            "tests.helpers.hostile",
-            "hostile",
-            str(tmp_path),
-            str(plan),
-            "+49301234560",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=85,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    isolated = ("unshare", "-n", sys.executable, "-m", "tests.helpers.hostile", "hostile")
+    result, _ = run_reporting([*isolated, str(tmp_path), str(plan), "+49301234560"], 75)
     assert result["files"] == 50
     assert result["dead_after"] is None, result["log_tail"]
     assert all(ping == "SIP/2.0 200 OK" for ping in result["pings"]), result

@@ -15,17 +15,14 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
 from tests.helpers.sipp import Sipp, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan, start_call, write_plan
+from tests.helpers.worker import WorkerProcess, callee_worker, ended, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
 
 def test_hold_reinvite_on_caller_leg_keeps_the_call(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer.xml")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan])
+    worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_hold.xml", "-d", "500")
     with running(callee, worker, call):
         start_call(worker, call, callee)
@@ -95,10 +92,7 @@ def test_feature_code_from_unknown_device_gets_404(tmp_path: Path) -> None:
 
 def test_sigterm_drains_new_calls_get_503_call_in_flight_finishes(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer.xml")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan], grace=10)
+    worker = callee_worker(tmp_path, callee, grace=10)
     first = caller(tmp_path, worker.port, "uac_call.xml", "-d", "2500")
     late = caller(tmp_path, worker.port, "uac_final.xml", name="late", timeout=10)
     with running(callee, worker, first, late):
@@ -118,10 +112,7 @@ def test_sigterm_drains_new_calls_get_503_call_in_flight_finishes(tmp_path: Path
 
 def test_sigterm_grace_over_hangs_up_and_exits(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer.xml")
-    dialplan = plan(
-        tmp_path, "      - {ring: [jan.callee], timeout: 5s}", {"callee": callee.address}
-    )
-    worker = WorkerProcess(tmp_path, [dialplan], grace=1)
+    worker = callee_worker(tmp_path, callee, grace=1)
     call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
     with running(callee, worker, call):
         start_call(worker, call, callee)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from switch.call.prompts import CONFIRM_PROMPT
 from tests.helpers.processes import running
-from tests.helpers.sipp import BUSINESS, Sipp, caller
+from tests.helpers.sipp import BUSINESS, Sipp, caller, start_bound
 from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
@@ -74,8 +75,9 @@ def target(tmp_path: Path, name: str, scenario: str) -> Sipp:
     return Sipp(tmp_path, name, scenario, calls=1, timeout=25)
 
 
-def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
-    mobile = target(tmp_path, "mobile", "uas_confirm_dtmf.xml")
+def confirmed_call(tmp_path: Path, scenario: str) -> tuple[dict[str, Any], Sipp]:
+    """A call that the mobile (SIPp ``scenario``) confirms; its record and the mobile."""
+    mobile = target(tmp_path, "mobile", scenario)
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
@@ -83,6 +85,11 @@ def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
         assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
         record = worker.wait_for(ended)["record"]
         assert mobile.wait(10) == 0, mobile.diagnostics()
+    return record, mobile
+
+
+def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
+    record, mobile = confirmed_call(tmp_path, "uas_confirm_dtmf.xml")
     assert record["outcome"] == "answered"
     assert record["answered_by"] == "jan.mobile"
     assert [leg["target"] for leg in record["legs"]] == ["jan.mobile"]  # the desk never rang
@@ -92,14 +99,7 @@ def test_target_pressing_1_takes_the_call(tmp_path: Path) -> None:
 
 
 def test_target_pressing_1_as_sip_info_takes_the_call(tmp_path: Path) -> None:
-    mobile = target(tmp_path, "mobile", "uas_confirm_info.xml")
-    desk = target(tmp_path, "desk", "uas_answer.xml")
-    worker, call = setup(tmp_path, mobile, desk)
-    with running(mobile, desk, worker, call):
-        start_call(worker, call, mobile)
-        assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-        record = worker.wait_for(ended)["record"]
-        assert mobile.wait(10) == 0, mobile.diagnostics()
+    record, mobile = confirmed_call(tmp_path, "uas_confirm_info.xml")
     assert "INFO ANSWERED" in mobile.log_lines()
     assert record["answered_by"] == "jan.mobile"
     assert [leg["target"] for leg in record["legs"]] == ["jan.mobile"]
@@ -110,10 +110,7 @@ def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) ->
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        mobile.start()
-        desk.start()
-        mobile.wait_bound()
-        desk.wait_bound()
+        start_bound(mobile, desk)
         worker.start()
         started = time.monotonic()
         call.start()

@@ -10,6 +10,7 @@ from rules import DialPlanSet, load_plan_text
 from switch.call.calllog import CallPhase
 from switch.control import messages as control
 from tests.helpers.fakesip import Answer, DriverRig, Fail, HangUp, Ring, Script
+from tests.helpers.transfer import mueller_plan
 
 DESK = "sip:desk@10.0.0.1:5060"
 ASSISTANT = "sip:assistant@10.0.0.3:5060"
@@ -17,28 +18,19 @@ TRUNK = "10.0.0.99:5060"
 CUSTOMER = f"sip:+49301234567@{TRUNK}"
 SCHMIDT_CUSTOMER = f"sip:+4923315550123@{TRUNK}"
 
-MUELLER = f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["+49 30 1234560"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "{DESK}"}}
-  lehrling:
-    devices: {{desk: "sip:lehrling@10.0.0.5:5060"}}
-service:
-  heimbuero:
-    devices: {{assistant: "{ASSISTANT}"}}
+MUELLER = mueller_plan(
+    {"desk": DESK},
+    ASSISTANT,
+    people='lehrling: {devices: {desk: "sip:lehrling@10.0.0.5:5060"}}',
+    more="""
 outbound:
   allow: []
-  people: {{jan: [national, mobile], heimbuero: [national]}}
+  people: {jan: [national, mobile], heimbuero: [national]}
   calls_per_hour: 2
   ring_timeout: 20s
-rules:
-  - name: office
-    then: [{{ring: [jan.desk], timeout: 20s}}]
-"""
+""",
+    rules="  - {name: office, then: [{ring: [jan.desk], timeout: 20s}]}",
+)
 
 SCHMIDT = f"""
 tenant: schmidt

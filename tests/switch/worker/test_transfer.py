@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from switch.worker.driver import CallDriver
 from tests.helpers.fakesip import Answer, DriverRig, Fail, HangUp, Ring, Script
+from tests.helpers.transfer import mueller_plan
 
 BUSINESS = "+49301234560"
 DESK = "sip:desk@10.0.0.1:5060"
@@ -16,27 +17,17 @@ MOBILE = "sip:mobile@10.0.0.2:5060"
 ASSISTANT = "sip:assistant@10.0.0.3:5060"
 TRUNK = "10.0.0.99:5060"
 
-PLAN = f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["+49 30 1234560"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "{DESK}", mobile: "{MOBILE}"}}
-service:
-  heimbuero:
-    devices: {{assistant: "{ASSISTANT}"}}
+PLAN = mueller_plan(
+    {"desk": DESK, "mobile": MOBILE},
+    ASSISTANT,
+    more="""
 outbound:
   business_code: "12"
-  people: {{jan: [internal, national, mobile]}}
+  people: {jan: [internal, national, mobile]}
   calls_per_hour: 3
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 20s}}
-      - voicemail
-"""
+""",
+    rules="  - {name: office, then: [{ring: [heimbuero.assistant], timeout: 20s}, voicemail]}",
+)
 
 
 class Rig(DriverRig):

@@ -7,68 +7,23 @@ tests/switch/worker/test_transfer_attended_peers.py.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from rules import DialPlanSet, load_plan_text
-from switch.call.admission import LegBudget
-from switch.call.calllog import CallPhase, CallRecord
-from switch.control import messages as control
+from switch.call.calllog import CallPhase
 from switch.worker.attended import replaced_call_id
-from switch.worker.config import WorkerConfig
-from switch.worker.driver import CallDriver
-from tests.helpers.fakesip import Answer, FakeSip, Script
+from tests.helpers.fakesip import Answer, DriverRig
+from tests.helpers.transfer import mueller_plan
 
 BUSINESS = "+49301234560"
 DESK = "sip:201@10.0.0.1:5060"
 ASSISTANT = "sip:assistant@10.0.0.3:5060"
 
-PLAN = f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["+49 30 1234560"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "{DESK}"}}
-service:
-  heimbuero:
-    devices: {{assistant: "{ASSISTANT}"}}
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 20s}}
-"""
+PLAN = mueller_plan(
+    {"desk": DESK},
+    ASSISTANT,
+    rules="  - {name: office, then: [{ring: [heimbuero.assistant], timeout: 20s}]}",
+)
 
 
-class Rig:
-    def __init__(self, script: Script) -> None:
-        self.sip = FakeSip(script)
-        self.sent: list[control.FromWorker] = []
-        config = WorkerConfig(name="w1", host="127.0.0.1", port=5060, dialplans=())
-        self.driver = CallDriver(
-            config,
-            self.sip,
-            DialPlanSet([load_plan_text(PLAN)]),
-            LegBudget(4),
-            self.sent.append,
-            clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC),
-        )
-
-    def run(self) -> None:
-        for _ in range(6):
-            for event in self.sip.poll(0):
-                self.driver.on_leg_event(event)
-            self.driver.run_pending()
-
-    def ended(self) -> list[CallRecord]:
-        return [
-            m.record
-            for m in self.sent
-            if isinstance(m, control.CallReport) and m.phase == CallPhase.ENDED
-        ]
-
-
-def two_calls(rig: Rig) -> tuple[int, int, int, int]:
+def two_calls(rig: DriverRig) -> tuple[int, int, int, int]:
     """(caller, assistant's leg of A, assistant's call B, desk's leg of B), all bridged."""
     caller = rig.sip.invite(BUSINESS)
     rig.run()
@@ -81,7 +36,7 @@ def two_calls(rig: Rig) -> tuple[int, int, int, int]:
 
 
 def test_refer_with_replaces_on_the_first_call_joins_the_caller_with_jan() -> None:
-    rig = Rig({ASSISTANT: [Answer()], DESK: [Answer()]})
+    rig = DriverRig(PLAN, {ASSISTANT: [Answer()], DESK: [Answer()]})
     caller, a_leg, b_call, desk = two_calls(rig)
     rig.sip.refer(a_leg, "201", replaces=f"call-{b_call}@fake;to-tag=x;from-tag=y")
     rig.run()
@@ -90,13 +45,13 @@ def test_refer_with_replaces_on_the_first_call_joins_the_caller_with_jan() -> No
     assert ("bye", b_call) in rig.sip.log  # the assistant's call B
     assert ("bye", desk) not in rig.sip.log  # Jan stays, with the caller
     assert len(rig.sip.did("dial")) == 2  # nobody is dialled for the join
-    (b_record,) = rig.ended()
+    (b_record,) = rig.records(CallPhase.ENDED)
     assert b_record.direction == "outbound"
     assert b_record.hung_up_by == "transfer"
     rig.sip.caller_hangs_up(caller)
     rig.run()
     assert ("bye", desk) in rig.sip.log
-    a_record = rig.ended()[-1]
+    a_record = rig.records(CallPhase.ENDED)[-1]
     assert a_record.called == BUSINESS
     assert a_record.transferred_by == "heimbuero.assistant"
     assert a_record.transferred_to == "jan.desk"
@@ -107,7 +62,7 @@ def test_refer_with_replaces_on_the_first_call_joins_the_caller_with_jan() -> No
 
 
 def test_refer_on_the_consultation_call_replacing_the_first_joins_them_too() -> None:
-    rig = Rig({ASSISTANT: [Answer()], DESK: [Answer()]})
+    rig = DriverRig(PLAN, {ASSISTANT: [Answer()], DESK: [Answer()]})
     caller, a_leg, b_call, desk = two_calls(rig)
     # The assistant REFERs call B (she is its caller) with Replaces naming call A's dialog:
     # the Call-ID of the switch's own INVITE to her phone.
@@ -116,26 +71,26 @@ def test_refer_on_the_consultation_call_replacing_the_first_joins_them_too() -> 
     assert rig.sip.did("bridge")[-1] == ("bridge", caller, desk)
     assert ("bye", a_leg) in rig.sip.log
     assert ("bye", b_call) in rig.sip.log
-    assert rig.ended()[0].hung_up_by == "transfer"
+    assert rig.records(CallPhase.ENDED)[0].hung_up_by == "transfer"
 
 
 def test_replaces_naming_a_dialog_of_another_worker_is_refused_and_both_calls_stay() -> None:
-    rig = Rig({ASSISTANT: [Answer()], DESK: [Answer()]})
+    rig = DriverRig(PLAN, {ASSISTANT: [Answer()], DESK: [Answer()]})
     caller, a_leg, b_call, desk = two_calls(rig)
     rig.sip.refer(a_leg, "201", replaces="elsewhere@other-worker;to-tag=x;from-tag=y")
     rig.run()
     assert rig.sip.did("bye") == []
     assert rig.sip.did("bridge")[-1] == ("bridge", b_call, desk)
-    assert rig.ended() == []
+    assert rig.records(CallPhase.ENDED) == []
     rig.sip.caller_hangs_up(caller)
     rig.run()
-    a_record = next(r for r in rig.ended() if r.called == BUSINESS)
+    a_record = next(r for r in rig.records(CallPhase.ENDED) if r.called == BUSINESS)
     assert a_record.transfer_outcome == "failed"
     assert a_record.answered_by == "heimbuero.assistant"
 
 
 def test_replacing_a_call_with_itself_is_refused() -> None:
-    rig = Rig({ASSISTANT: [Answer()], DESK: [Answer()]})
+    rig = DriverRig(PLAN, {ASSISTANT: [Answer()], DESK: [Answer()]})
     caller, a_leg, _, _ = two_calls(rig)
     rig.sip.refer(a_leg, "201", replaces=f"call-{caller}@fake")
     rig.run()

@@ -22,7 +22,7 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
 from tests.helpers.sipp import Sipp
-from tests.helpers.transfer import BUSINESS, BUSINESS_E164, CALLER, ok, sipp
+from tests.helpers.transfer import BUSINESS_E164, CALLER, caller, mueller_plan, ok, sipp
 from tests.helpers.worker import WorkerProcess, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
@@ -76,43 +76,24 @@ def wait_text(peer: Sipp, what: str, timeout: float = 10.0) -> str:
     raise AssertionError(f"{peer.name}: no {what}\n{peer.diagnostics()}")
 
 
+def attended_assistant(tmp_path: Path, name: str, replaces: str, hold_ms: int) -> Sipp:
+    """The assistant's SIPp: answers, then REFERs to 201 with ``Replaces: replaces``."""
+    return sipp(
+        tmp_path, name, "uas_answer_attended.xml",
+        "-key", "target", "201", "-key", "replaces", replaces, "-d", str(hold_ms),
+    )  # fmt: skip
+
+
 def test_refer_with_replaces_joins_the_caller_with_jan_and_drops_both_assistant_legs(
     tmp_path: Path,
 ) -> None:
     caller_ear, desk_ear = RtpSink(), RtpSink()
     replaces = f"{B_CALL_ID}%3Bto-tag%3Dany%3Bfrom-tag%3Dassistant"
-    assistant_a = sipp(
-        tmp_path,
-        "assistant_a",
-        "uas_answer_attended.xml",
-        "-key",
-        "target",
-        "201",
-        "-key",
-        "replaces",
-        replaces,
-        "-d",
-        "2500",
-    )
+    assistant_a = attended_assistant(tmp_path, "assistant_a", replaces, 2500)
     desk = sipp(tmp_path, "desk", "uas_answer_listen.xml", "-key", "rtp_port", str(desk_ear.port))
     dialplan = write_plan(
         tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{desk: "sip:201@{desk.address}"}}
-service:
-  heimbuero:
-    devices: {{assistant: "sip:assistant@{assistant_a.address}"}}
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 10s}}
-""",
+        mueller_plan({"desk": f"sip:201@{desk.address}"}, f"sip:assistant@{assistant_a.address}"),
     )
     worker = WorkerProcess(tmp_path, [dialplan])
     target = f"{LOOPBACK}:{worker.port}"
@@ -202,48 +183,14 @@ rules:
 def test_replaces_of_an_unknown_dialog_is_refused_and_the_call_stays(tmp_path: Path) -> None:
     # What a REFER naming a dialog of another worker gets: 603, and the caller stays with
     # the assistant until the caller hangs up.
-    assistant = sipp(
-        tmp_path,
-        "assistant",
-        "uas_answer_attended.xml",
-        "-key",
-        "target",
-        "201",
-        "-key",
-        "replaces",
-        "elsewhere%40w2%3Bto-tag%3Da%3Bfrom-tag%3Db",
-        "-d",
-        "300",
+    assistant = attended_assistant(
+        tmp_path, "assistant", "elsewhere%40w2%3Bto-tag%3Da%3Bfrom-tag%3Db", 300
     )
     dialplan = write_plan(
-        tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-service:
-  heimbuero:
-    devices: {{assistant: "sip:assistant@{assistant.address}"}}
-rules:
-  - name: office
-    then:
-      - {{ring: [heimbuero.assistant], timeout: 10s}}
-""",
+        tmp_path / "plan.yaml", mueller_plan(None, f"sip:assistant@{assistant.address}")
     )
     worker = WorkerProcess(tmp_path, [dialplan])
-    call = sipp(
-        tmp_path,
-        "caller",
-        "uac_call.xml",
-        f"{LOOPBACK}:{worker.port}",
-        "-s",
-        BUSINESS_E164,
-        "-key",
-        "caller",
-        CALLER,
-        "-d",
-        "2000",
-    )
+    call = caller(tmp_path, worker, 2000)
     with running(assistant, worker, call):
         assistant.start()
         assistant.wait_bound()

@@ -8,13 +8,12 @@ SIPp mobile, audio flows both ways, and the record names the transfer.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.baresip import Baresip, Tshark
+from tests.helpers.baresip import Baresip, Tshark, needs_baresip
 from tests.helpers.processes import running
 from tests.helpers.transfer import BUSINESS_E164, CALLER, ok, plan, sipp
 from tests.helpers.worker import WorkerProcess
@@ -23,7 +22,7 @@ pytestmark = [
     pytest.mark.peer,
     pytest.mark.slow,
     pytest.mark.timeout(60),
-    pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip-core is needed"),
+    needs_baresip,
 ]
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
-from tests.helpers.rtp import ALAW, RtpSink, rms
-from tests.helpers.sipp import Sipp
+from tests.helpers.rtp import RtpSink, tone_packets
+from tests.helpers.sipp import Sipp, start_bound
 from tests.helpers.transfer import BUSINESS_E164, CALLER, ok, plan, sipp
 from tests.helpers.worker import WorkerProcess
 
@@ -64,9 +64,7 @@ def _run(
     call = _caller(tmp_path, worker, sink, hold_ms)
     try:
         with running(assistant, other, worker, call):
-            for peer in (assistant, other):
-                peer.start()
-                peer.wait_bound()
+            start_bound(assistant, other)
             worker.start()
             call.start()
             ok(call, assistant, other)
@@ -87,11 +85,7 @@ def test_ringback_reaches_a_bypassed_caller_while_the_target_rings(tmp_path: Pat
     record, sink = _run(tmp_path, "uas_ring_answer.xml", "jan.desk", 5000)
     assert record["transfer_outcome"] == "answered"
     assert record["answered_by"] == "jan.desk"
-    tone = [
-        [ALAW[b] for b in payload]
-        for _, pt, payload in sink.packets
-        if pt == 8 and rms([ALAW[b] for b in payload]) > 300
-    ]
+    tone = tone_packets(sink)
     # The desk rang 3 s: at least the first second of the cadence (50 packets of 20 ms).
     assert len(tone) >= 40, (len(tone), len(sink.packets))
     desk_leg = next(leg for leg in record["legs"] if leg["target"] == "jan.desk")

@@ -14,13 +14,13 @@ import pytest
 
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import Sipp, start_bound
 from tests.helpers.transfer import (
-    BUSINESS,
     BUSINESS_E164,
     CALLER,
     caller,
     dtmf_pcaps,
+    mueller_plan,
     ok,
     plan,
     sipp,
@@ -130,26 +130,15 @@ def test_the_mobile_keys_a_transfer_code_as_rfc4733_events(tmp_path: Path) -> No
     desk = sipp(tmp_path, "desk", "uas_answer.xml", "-rtp_echo")
     dialplan = write_plan(
         tmp_path / "plan.yaml",
-        f"""
-tenant: mueller
-name: Tischlerei Müller
-numbers: ["{BUSINESS}"]
-people:
-  jan:
-    name: Jan
-    devices: {{mobile: "sip:mobile@{mobile.address}", desk: "sip:301@{desk.address}"}}
-rules:
-  - name: mobile first
-    then:
-      - {{ring: [jan.mobile], timeout: 10s}}
-""",
+        mueller_plan(
+            {"mobile": f"sip:mobile@{mobile.address}", "desk": f"sip:301@{desk.address}"},
+            rules="  - {name: mobile first, then: [{ring: [jan.mobile], timeout: 10s}]}",
+        ),
     )
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker, 6000)
     with running(mobile, desk, worker, call):
-        for peer in (mobile, desk):
-            peer.start()
-            peer.wait_bound()
+        start_bound(mobile, desk)
         worker.start()
         call.start()
         ok(call, mobile, desk)

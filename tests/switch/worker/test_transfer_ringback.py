@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
-from tests.helpers.rtp import ALAW, RtpSink, rms
+from tests.helpers.rtp import RtpSink, tone_packets
 from tests.helpers.sipp import Sipp
 from tests.helpers.transfer import (
     BUSINESS_E164,
@@ -62,11 +62,7 @@ def test_the_caller_hears_ringback_while_the_target_rings(tmp_path: Path) -> Non
     record = record["record"]
     assert record["transferred_to"] == "jan.desk"
     assert record["transfer_outcome"] == "answered"
-    tone = [
-        [ALAW[b] for b in payload]
-        for _, pt, payload in sink.packets
-        if pt == 8 and rms([ALAW[b] for b in payload]) > 300
-    ]
+    tone = tone_packets(sink)
     # The desk rang 3 s: the first second of the cadence (50 packets of 20 ms) at least.
     assert len(tone) >= 40, (len(tone), len(sink.packets))
     # 425 Hz: 8.5 periods, about 17 zero crossings in 160 samples (20 ms).

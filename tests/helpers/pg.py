@@ -1,6 +1,7 @@
-"""PostgreSQL for the records' tests: the machine's server (127.0.0.1:5432, database ``test``,
-trust auth), a schema unique per test that is dropped afterwards, and a private server
-(initdb + pg_ctl in tmp_path) for tests that kill and restart it."""
+"""PostgreSQL for the tests (records, shared edges, two nodes): the machine's server
+(127.0.0.1:5432, database ``test``, trust auth), a schema or database unique per test that
+is dropped afterwards, and a private server (initdb + pg_ctl in tmp_path) for tests that
+kill and restart it."""
 
 from __future__ import annotations
 
@@ -141,3 +142,13 @@ async def fresh_database(dsn: str = DSN) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def location_contacts(url: str, user: str) -> list[str]:
+    """The contacts Kamailio's shared ``location`` table (at ``url``) holds for ``user``."""
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://"), timeout=5)
+    try:
+        rows = await conn.fetch("SELECT contact FROM location WHERE username = $1", user)
+    finally:
+        await conn.close()
+    return [r[0] for r in rows]

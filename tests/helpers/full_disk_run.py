@@ -1,6 +1,6 @@
 """The part of tests/switch/records/test_full_disk.py that runs inside ``unshare -m``.
 
-``python -m tests.switch.records.full_disk_run DISK MODE [SPARE]``: ``DISK`` is a small
+``python -m tests.helpers.full_disk_run DISK MODE [SPARE]``: ``DISK`` is a small
 tmpfs mounted for this process only (and ``SPARE`` a second one, for ``fallback``). A
 :class:`RecordWriter` keeps its database on ``DISK``; the disk is filled to the last
 page, 20 calls are reported, the disk stays full for a second, then the filler is
