@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from switch.edge.credentials import add_user
+from switch.edge.credentials import Secrets, add_user, save_secrets
 from tests.helpers.desk import http, users_with_tokens
 from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
 from tests.helpers.sipp import Sipp
@@ -194,3 +194,107 @@ async def test_click_to_call_rings_jan_first_then_the_customer_as_the_business(
         await phone.stop()
         await asyncio.to_thread(switch.stop)
         trunk.stop()
+
+
+PROFILE_PLAN = """
+tenant: tischlerei-test
+name: Tischlerei Test
+numbers: ["+49 30 1234560"]
+people:
+  jan: {name: Jan, devices: {desk: "sip:alice@office"}}
+  eva: {name: Eva, devices: {desk: "sip:eva@%s"}}
+outbound:
+  allow: [national]
+rules:
+  - {name: jan, then: [{ring: jan.desk, timeout: 10s}]}
+"""
+
+
+async def test_click_to_call_through_a_ppi_trunk_and_to_a_phone_that_declines(
+    tmp_path: Path,
+) -> None:
+    """A trunk account whose profile wants P-Preferred-Identity (sipgate-like: From = the
+    SIP-ID, PPI ``49…`` without plus, the provider's domain) gets exactly that from click
+    to call; a phone that declines (486) leaves a record saying so in German, and nothing
+    reaches the trunk for it."""
+    secrets = tmp_path / "secrets.yaml"
+    users = add_user(secrets, "alice", PASSWORD, realm="office")
+    # the edge keeps the trunk's password
+    save_secrets(secrets, Secrets(realm=users.realm, users=users.users, trunks={"sipgate": "pw"}))
+    data = tmp_path / "var"
+    data.mkdir()
+    tokens = users_with_tokens(data / "users.yaml")
+    trunk = Sipp(tmp_path, "trunk", "uas_answer_bye.xml", ["-m", "1", "-timeout", "60"])
+    trunk.start()
+    trunk.wait_bound()
+    eva = Sipp(tmp_path, "eva", "uas_busy.xml", ["-m", "1", "-timeout", "60"])
+    eva.start()
+    eva.wait_bound()
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    (folder / "test.yaml").write_text(PROFILE_PLAN % eva.address, encoding="utf-8")
+    account = {
+        "name": "sipgate",
+        "registrar": trunk.address,
+        "domain": "sipgate.de",
+        "username": "1234567e0",
+        "registration": False,
+        "keepalive": "none",
+        "identity_header": "ppi",
+        "number_format": "cc",
+        "from_user": "1234567e0",
+        "sources": ["192.0.2.1/32"],  # not 127.0.0.1: jan's phone registers from there
+    }
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        json.dumps(
+            {
+                "edge_mode": "managed",
+                "edge": {"secrets_file": str(secrets), "trunk_sources": []},
+                "trunks": {"accounts": [account]},
+            }
+        )
+    )
+    switch = Switch(tmp_path, folder, "--settings", str(settings))
+    phone = baresip_phone(tmp_path, switch.sip_port, "alice", PASSWORD)
+    dial = f"{switch.url}/api/v1/calls/dial"
+    try:
+        await asyncio.to_thread(switch.start)
+        await phone.start()
+        await until(lambda: "binding" in phone.output(), 15, "jan's phone registered")
+        # Eva's phone declines: 202 (it rang), then the record says why; no INVITE out
+        declined = {"ring": "eva.desk", "number": "030 5551234", "tenant": "tischlerei-test"}
+        status, body = await asyncio.to_thread(post, dial, tokens["otto"], declined)
+        assert status == 202, body
+        declined_id = body["id"]
+        assert await asyncio.to_thread(eva.wait, 20) == 0, eva.diagnostics()
+
+        def record(call_id: str) -> dict[str, Any] | None:
+            calls = http(f"{switch.url}/api/v1/calls", tokens["otto"])["calls"]
+            found = next((c for c in calls if c["call_id"] == call_id), None)
+            return found if found and found.get("outcome") else None
+
+        row = await until(lambda: record(declined_id), 15, "the declined call's record")
+        assert (row["outcome"], row["sip_status"]) == ("cancelled", 486), row
+        assert row["reason"] == "abgelehnt (besetzt)"
+        assert trunk.received("INVITE") == []
+        # Jan's phone answers: the trunk gets From = SIP-ID and PPI as the profile says
+        call = {**declined, "ring": "jan.desk"}
+        status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
+        assert status == 202, body
+        # (the trunk's BYE is not checked: its sources are a stand-in address, so the edge
+        # does not take 127.0.0.1's in-dialog requests as the trunk's)
+        invites = await until(lambda: trunk.received("INVITE"), 30, "the INVITE at the trunk")
+        (invite,) = invites
+        assert invite.startswith("INVITE sip:49305551234@"), invite
+        assert re.search(r"^From: .*<sip:1234567e0@sipgate\.de>", invite, re.M), invite
+        assert re.search(r"^P-Preferred-Identity: <sip:49301234560@sipgate\.de>", invite, re.M), (
+            invite
+        )
+        assert not re.search(r"^P-Asserted-Identity:", invite, re.M), invite
+        assert "X-Rufweiche-Trunk" not in invite  # the edge's own header stays inside
+    finally:
+        await phone.stop()
+        await asyncio.to_thread(switch.stop)
+        trunk.stop()
+        eva.stop()
