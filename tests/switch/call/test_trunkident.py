@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from switch.call.trunkident import (
+    IdentityHeader,
     IdentityPolicy,
     TrunkLine,
     clip_allowed,
@@ -131,13 +132,16 @@ def test_trunk_for_tenant_and_json_round_trip() -> None:
     ],
 )  # fmt: skip
 def test_outbound_identity_follows_the_profile(
-    header: str, from_user: str | None, expected_from: str, expected_headers: list[Any]
+    header: IdentityHeader,
+    from_user: str | None,
+    expected_from: str,
+    expected_headers: list[Any],
 ) -> None:
     policy = IdentityPolicy(
         domain="sipgate.de",
         header=header,
         number_format="cc",
-        from_user=from_user,  # type: ignore[arg-type]
+        from_user=from_user,
     )
     leg = outbound_identity(policy, presented="+49301234560", display="Tischlerei", privacy=False)
     assert leg.from_header == expected_from
