@@ -151,15 +151,7 @@ def forwarded_identity(
     presented = caller if show_caller and caller else business
     # The flow's display name already names the business and the caller ("Müller: +49…").
     name = display
-    identity_uri = _uri(format_number(presented, fmt, cc), domain)
-    headers: list[tuple[str, str]] = []
-    if policy.header == "from":
-        from_uri = identity_uri
-    else:
-        from_user = policy.from_user or format_number(business, fmt, cc)
-        from_uri = _uri(from_user, domain)
-        name_hdr = "P-Preferred-Identity" if policy.header == "ppi" else "P-Asserted-Identity"
-        headers.append((name_hdr, f"<{identity_uri}>"))
+    from_uri, headers = _identity(policy, presented, business)
     if withheld:
         headers.append(("Privacy", "id"))
     business_uri = _uri(format_number(business, fmt, cc), domain)
@@ -174,13 +166,47 @@ def forwarded_identity(
         headers.append(
             ("History-Info", f"<{business_uri}?Reason={why}>;index=1, <{target_uri}>;index=1.1")
         )
-    if policy.p_early_media:
-        headers.append(("P-Early-Media", "supported"))
-    if policy.mediasec:
-        headers.extend(MEDIASEC_HEADERS)
     return LegIdentity(
         from_header=f"{_display(name)} <{from_uri}>",
-        headers=tuple(headers),
+        headers=(*headers, *_supplements(policy)),
+        presented=presented,
+    )
+
+
+def _supplements(policy: IdentityPolicy) -> tuple[tuple[str, str], ...]:
+    """The profile's headers on every INVITE to the trunk (P-Early-Media, mediasec)."""
+    extra = (("P-Early-Media", "supported"),) if policy.p_early_media else ()
+    return extra + (MEDIASEC_HEADERS if policy.mediasec else ())
+
+
+def _identity(
+    policy: IdentityPolicy, presented: str, business: str
+) -> tuple[str, list[tuple[str, str]]]:
+    """From's URI and the identity header of the profile: the From user alone (``from``),
+    or From = SIP-ID / business number and PPI or PAI naming ``presented``."""
+    fmt, cc, domain = policy.number_format, policy.country, policy.domain
+    identity_uri = _uri(format_number(presented, fmt, cc), domain)
+    if policy.header == "from":
+        return identity_uri, []
+    from_uri = _uri(policy.from_user or format_number(business, fmt, cc), domain)
+    name_hdr = "P-Preferred-Identity" if policy.header == "ppi" else "P-Asserted-Identity"
+    return from_uri, [(name_hdr, f"<{identity_uri}>")]
+
+
+def outbound_identity(
+    policy: IdentityPolicy, *, presented: str, display: str, privacy: bool
+) -> LegIdentity:
+    """The identity of a call the switch places for a business (a phone dialling out,
+    ``*8<code>#``, click to call): ``presented`` (the business's number or the person's
+    direct extension) in the header the trunk's profile prescribes, in its format and
+    domain; ``Privacy: id`` (RFC 3323) and an anonymous display name on request."""
+    from_uri, headers = _identity(policy, presented, presented)
+    if privacy:
+        headers.append(("Privacy", "id"))
+    name = "Anonymous" if privacy else display
+    return LegIdentity(
+        from_header=f"{_display(name)} <{from_uri}>",
+        headers=(*headers, *_supplements(policy)),
         presented=presented,
     )
 
@@ -229,5 +255,6 @@ __all__ = [
     "line_from_json",
     "line_to_json",
     "normalize_did",
+    "outbound_identity",
     "trunk_for",
 ]

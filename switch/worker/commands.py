@@ -54,7 +54,13 @@ from switch.call.sipheaders import (
     resolve_target,
 )
 from switch.call.transfer import TransferDigits
-from switch.call.trunkident import TrunkLine, format_number, forwarded_identity, trunk_for
+from switch.call.trunkident import (
+    TrunkLine,
+    format_number,
+    forwarded_identity,
+    outbound_identity,
+    trunk_for,
+)
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.worker.config import WorkerConfig
 from switch.worker.media import CallContext, MediaServices
@@ -244,14 +250,8 @@ class CommandRunner:
             self._leg_failed(call, dial.leg, 404, "No route to target")
             return
         line = trunk_for(self.config.trunks, call.tenant) if target.uri.startswith("tel:") else None
-        if call.outbound is not None:
-            headers = outbound_headers(call.outbound, host)
-            sender = from_header(call.outbound.announce_as, call.outbound.presented, host)
-            if call.outbound.privacy:
-                sender = from_header("Anonymous", None, host)
-            if line is not None:  # the tenant's trunk: its number format, the edge's TRUNK_OUT
-                uri = trunk_uri(line, uri)
-                headers.append(("X-Rufweiche-Trunk", line.name))
+        if call.outbound is not None:  # dialled, *8<code>#, click to call: one path
+            uri, sender, headers = outbound_leg(call.outbound, line, uri, host)
         elif line is not None:
             uri, sender, headers = trunk_leg(line, dial, uri)
         else:
@@ -355,15 +355,27 @@ def trunk_leg(line: TrunkLine, dial: Dial, uri: str) -> tuple[str, str, list[tup
     return target, identity.from_header, [*identity.headers, ("X-Rufweiche-Trunk", line.name)]
 
 
-def outbound_headers(call: OutboundCall, host: str) -> list[tuple[str, str]]:
-    """P-Asserted-Identity of the business (RFC 3325), Privacy: id on request (RFC 3323).
-
-    The trunk profile of issue 15 may format these per trunk; this is the default form.
-    """
+def outbound_leg(
+    call: OutboundCall, line: TrunkLine | None, uri: str, host: str
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """Request-URI, From and headers of a call placed for a business (a phone dialling
+    out, ``*8<code>#``, click to call): through the tenant's trunk the identity its profile
+    prescribes (:func:`outbound_identity`: From user, P-Preferred- or P-Asserted-Identity,
+    its number format and domain) and X-Rufweiche-Trunk for the edge (TRUNK_OUT); without
+    one (the legacy ``trunk:`` setting, an internal call) From and P-Asserted-Identity of
+    the business (RFC 3325), ``Privacy: id`` on request (RFC 3323)."""
+    if line is not None:
+        identity = outbound_identity(
+            line.policy, presented=call.presented, display=call.announce_as, privacy=call.privacy
+        )
+        headers = [*identity.headers, ("X-Rufweiche-Trunk", line.name)]
+        return trunk_uri(line, uri), identity.from_header, headers
     headers = [("P-Asserted-Identity", asserted_identity(call.presented, host))]
+    sender = from_header(call.announce_as, call.presented, host)
     if call.privacy:
         headers.append(("Privacy", "id"))
-    return headers
+        sender = from_header("Anonymous", None, host)
+    return uri, sender, headers
 
 
 def deadline(seconds: float) -> int:

@@ -320,6 +320,8 @@ class CallDriver:
         self._by_handle.pop(event.handle, None)
         if leg == CALLER:
             call.recorder.caller_ended(event.media)
+            if call.originated and not event.connected:  # click to call: declined, no answer
+                self.originator.unanswered(call, event.status, event.at)
             if call.flow is not None and call.finished is None:
                 self._feed(call, CallerGone(cancelled=not call.caller_answered, at=event.at))
         else:

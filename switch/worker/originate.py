@@ -19,7 +19,8 @@ business's number, exactly as ``*8`` sends it (``CommandRunner._dial`` with
 ``call.outbound``) — and ``AnswerAndBridge`` bridges the two (the person is answered
 already, so no 200 is sent to her). If she declines, does not answer within the
 business's ``outbound.ring_timeout``, or the leg fails, the call ends as ``cancelled``
-with no leg to the customer (``OutboundDesk.closed``).
+with no leg to the customer, its record's ``reason`` saying why in German
+(:meth:`Originator.unanswered`: "abgelehnt (besetzt)" for a 486, "abgelehnt" for a 603).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
-from switch.call.events import CALLER, IncomingCall
+from switch.call.events import CALLER, Finished, IncomingCall, Outcome
 from switch.call.outbound import Refused, decide_click_to_call, outbound_decision
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import from_header, resolve_target
@@ -49,6 +50,17 @@ log = logging.getLogger("switch.worker")
 RING_TIMER = "originate-ring"
 DISPLAY = "Rückruf"
 """What the person's phone shows before the business's name: this call is her call back."""
+
+
+def unanswered_reason(status: int) -> str:
+    """Why a click to call ended at the person's phone, in German (the record's reason)."""
+    if status in (486, 600):
+        return "abgelehnt (besetzt)"
+    if status == 603:
+        return "abgelehnt"
+    if status in (408, 480, 487):
+        return "nicht angenommen"
+    return f"Telefon nicht erreichbar ({status})"
 
 
 class Originator:
@@ -133,6 +145,20 @@ class Originator:
         driver.send_record(call, CallPhase.STARTED)
         return control.OriginateAnswer(request, 202, "ringing", call_id)
 
+    def unanswered(self, call: ActiveCall, status: int, at: int) -> None:
+        """The person's phone ended the call unanswered (486/603: declined, 408/480/487:
+        not answered): the record says so, in German (``reason``, ``sip_status``); the
+        customer was never called."""
+        record = call.recorder.record
+        if not call.originated or call.flow is not None or record.outcome is not None:
+            return
+        self.driver.timers.cancel(call.key, RING_TIMER)
+        record.reason = unanswered_reason(status)
+        call.recorder.finished(Finished(Outcome.CANCELLED, None, "caller", status, at))
+        call.reserved = self.driver.budget.release(call.reserved)
+        log.info("call %s tenant=%s: click to call: the person's phone %s (%d), nothing went out",
+                 record.call_id, record.tenant, record.reason, status)  # fmt: skip
+
     def connected(self, call: ActiveCall, event: LegConnected) -> None:
         """The person's phone answered: now the customer is called (nothing went out before)."""
         outbound = call.outbound
@@ -162,4 +188,4 @@ class Originator:
         driver.run_pending()
 
 
-__all__ = ["DISPLAY", "RING_TIMER", "Originator"]
+__all__ = ["DISPLAY", "RING_TIMER", "Originator", "unanswered_reason"]

@@ -13,8 +13,9 @@ anywhere else (the trunk) gets 403, and the edge never lets the trunk dial them 
 Callbacks (``QueueCallBack``): the supervisor picked a free member for a callback request.
 The desk rings the member first (From: "Rückruf <business>" with the business's number);
 when she answers (``QueueResult`` answered) it calls the caller back through the tenant's
-trunk with the business's number (P-Asserted-Identity, as ``*8<code>#`` shows it), bridges
-the two on the caller's 200, and reports ``QueueCallbackDone`` when either side ends.
+trunk with the business's number (in the header the trunk's profile prescribes,
+``outbound_leg``, as ``*8<code>#`` shows it), bridges the two on the caller's 200, and
+reports ``QueueCallbackDone`` when either side ends.
 The member not answering within the offer's timeout is ``QueueResult`` not answered (the
 supervisor offers the callback to the next member). A callback is not a call of a
 business's plan: it leaves no call record (the queue's figures and the API count it).
@@ -40,14 +41,14 @@ from switch.call.events import (
     QueueStatus,
     RequestCallback,
 )
-from switch.call.outbound import presented_number
+from switch.call.outbound import OutboundCall, presented_number
 from switch.call.queue import MEMBER_CODES
-from switch.call.sipheaders import asserted_identity, from_header, resolve_target
+from switch.call.sipheaders import from_header, resolve_target
 from switch.call.trunkident import trunk_for
 from switch.control import messages as control
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.masking import loggable_number
-from switch.worker.commands import ActiveCall, trunk_uri
+from switch.worker.commands import ActiveCall, outbound_leg
 from switch.worker.seam import IncomingInvite, LegConnected, LegEnded, LegEvent
 
 if TYPE_CHECKING:
@@ -178,13 +179,19 @@ class QueueDesk:
         business = presented_number(plan, "") if plan is not None else None
         host = driver.config.sip
         display = plan.announce_as if plan is not None else request.tenant
-        headers = [("P-Asserted-Identity", asserted_identity(business, host))] if business else []
         uri = f"tel:{request.number}"
         line = trunk_for(driver.config.trunks, request.tenant)
-        if line is not None:  # the tenant's trunk: its number format, the edge's TRUNK_OUT
-            uri = trunk_uri(line, resolve_target(uri, driver.config.routes, driver.config.trunk))
-            headers.append(("X-Rufweiche-Trunk", line.name))
-        handle = self._dial(uri, from_header(display, business, host), headers)
+        if line is not None:
+            uri = resolve_target(uri, driver.config.routes, driver.config.trunk)
+        if business is None:  # the business's plan is gone: nobody to call back for
+            log.warning("queue callback of %s: no plan, not placed", request.tenant)
+            self._over(cb)
+            return
+        # The business's number as the trunk's profile wants it, as any call placed for it.
+        shown = OutboundCall(request.tenant, "", request.number, "callback", business,
+                             privacy=False, announce_as=display)  # fmt: skip
+        uri, sender, headers = outbound_leg(shown, line, uri, host)
+        handle = self._dial(uri, sender, headers)
         if handle is None:
             self._over(cb)
             return

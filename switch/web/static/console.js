@@ -1,5 +1,5 @@
 // The assistant's console: call cards pushed by /api/v1/desk/events (screen pop), the
-// message form (POST /api/v1/messages), the day's log.
+// message form (POST /api/v1/messages), the day's log, "call back" (POST /api/v1/calls/dial).
 "use strict";
 
 (async () => {
@@ -17,13 +17,33 @@
     $("day-log").prepend(el("li", {}, `${new Date().toLocaleTimeString(Desk.lang === "de" ? "de-DE" : "en-GB", { hour: "2-digit", minute: "2-digit" })} ${text}`));
   }
 
+  // "Call back" (issue 17): click to call for that business (POST /api/v1/calls/dial, the
+  // same permission check as her dialling); her own phone rings first, then the customer.
+  function callBack(tenant, number) {
+    if (!number || !me.person) return [];
+    const button = el("button", { type: "button", class: "call-back" }, t("Call back"));
+    const result = el("span", { class: "call-back-result muted", role: "status" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      result.textContent = "";
+      const r = await api("/api/v1/calls/dial", "POST", { ring: me.person, number, tenant });
+      button.disabled = false;
+      result.textContent = r.status === 202 ? t("your phone rings, then the customer")
+        : (r.data && r.data.error) || String(r.status);
+      result.classList.toggle("refused", r.status !== 202);
+      if (r.status === 202) logLine(fmt("calling back {number}", { number }));
+    });
+    return [" ", button, " ", result];
+  }
+
   // The day's log: the calls she answered today (the calls API keeps an assistant's own).
   const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
   const today = await api(`/api/v1/calls?since=${Math.floor(midnight.getTime() / 1000)}&limit=200`);
   const names = new Map((me.businesses || []).map((b) => [b.tenant, b.name]));
   for (const call of ((today.data && today.data.calls) || []).slice().reverse()) {
     $("day-log").prepend(el("li", { class: "answered-call" },
-      `${when(call.started_at)} ${names.get(call.tenant) || call.tenant}: ${call.caller || t("anonymous")} — ${t(call.outcome || "")}`));
+      `${when(call.started_at)} ${names.get(call.tenant) || call.tenant}: ${call.caller || t("anonymous")} — ${t(call.outcome || "")}`,
+      ...callBack(call.tenant, call.caller)));
   }
 
   function fillForm(card) {
@@ -95,7 +115,8 @@
       set.textContent = r.status === 201 ? t("saved") : (r.data && r.data.error) || String(r.status);
       await loadReminders();
     });
-    node.append(el("div", { class: "actions" }, take, pick, put, known, later), form);
+    node.append(el("div", { class: "actions" }, take, pick, put, known, later,
+      ...callBack(card.tenant, card.caller)), form);
     cards.set(card.call_id, node);
     $("cards").prepend(node);
     $("no-calls").hidden = true;
@@ -145,7 +166,7 @@
         $("reminder-pop").hidden = true;
         await loadReminders();
       });
-      li.append(done);
+      li.append(done, ...callBack(row.tenant, row.number));
       return li;
     }));
     $("no-reminders").hidden = rows.length > 0;

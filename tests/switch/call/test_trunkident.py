@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from switch.call.trunkident import (
+    IdentityHeader,
     IdentityPolicy,
     TrunkLine,
     clip_allowed,
@@ -13,6 +16,7 @@ from switch.call.trunkident import (
     line_from_json,
     line_to_json,
     normalize_did,
+    outbound_identity,
     trunk_for,
 )
 
@@ -114,3 +118,43 @@ def test_trunk_for_tenant_and_json_round_trip() -> None:
     assert line_from_json(line_to_json(a)) == a
     with pytest.raises(ValueError, match="unknown policy keys"):
         line_from_json('{"name": "a", "policy": {"domain": "x", "bogus": 1}}')
+
+
+@pytest.mark.parametrize(
+    ("header", "from_user", "expected_from", "expected_headers"),
+    [
+        # sipgate: From = SIP-ID, PPI names the business, 49... without plus
+        ("ppi", "1234567e0", '"Tischlerei" <sip:1234567e0@sipgate.de>',
+         [("P-Preferred-Identity", "<sip:49301234560@sipgate.de>")]),
+        ("pai", None, '"Tischlerei" <sip:49301234560@sipgate.de>',
+         [("P-Asserted-Identity", "<sip:49301234560@sipgate.de>")]),
+        ("from", None, '"Tischlerei" <sip:49301234560@sipgate.de>', []),
+    ],
+)  # fmt: skip
+def test_outbound_identity_follows_the_profile(
+    header: IdentityHeader,
+    from_user: str | None,
+    expected_from: str,
+    expected_headers: list[Any],
+) -> None:
+    policy = IdentityPolicy(
+        domain="sipgate.de",
+        header=header,
+        number_format="cc",
+        from_user=from_user,
+    )
+    leg = outbound_identity(policy, presented="+49301234560", display="Tischlerei", privacy=False)
+    assert leg.from_header == expected_from
+    assert list(leg.headers) == expected_headers
+    assert leg.presented == "+49301234560"
+
+
+def test_outbound_identity_with_privacy_and_the_profile_supplements() -> None:
+    policy = IdentityPolicy(domain="tel.t-online.de", header="ppi", p_early_media=True)
+    leg = outbound_identity(policy, presented="+49301234560", display="Tischlerei", privacy=True)
+    assert leg.from_header.startswith('"Anonymous" <sip:+49301234560@tel.t-online.de>')
+    assert leg.headers[:3] == (
+        ("P-Preferred-Identity", "<sip:+49301234560@tel.t-online.de>"),
+        ("Privacy", "id"),
+        ("P-Early-Media", "supported"),
+    )

@@ -14,20 +14,23 @@ is an outbound call of the business.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from switch.edge.credentials import add_user
+from switch.edge.credentials import Secrets, add_user, save_secrets
 from tests.helpers.baresip import needs_baresip
 from tests.helpers.desk import OTHER_PLAN, http, users_with_tokens
 from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
+from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp
 from tests.helpers.switch import Switch
 
@@ -93,93 +96,178 @@ async def until(check: Any, seconds: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_click_to_call_rings_jan_first_then_the_customer_as_the_business(
-    tmp_path: Path,
-) -> None:
+def office(tmp_path: Path, **keys: Any) -> tuple[dict[str, str], Sipp, Path]:
+    """Alice's SIP password (and the trunk account's), the users' tokens, the trunk (a
+    SIPp UAS, bound) and the settings: the managed edge with no trunk source at 127.0.0.1
+    (jan's phone registers from there), ``keys`` (TRUNK: the trunk's address)."""
     secrets = tmp_path / "secrets.yaml"
-    add_user(secrets, "alice", PASSWORD, realm="office")
+    users = add_user(secrets, "alice", PASSWORD, realm="office")
+    save_secrets(secrets, Secrets(realm=users.realm, users=users.users, trunks={"sipgate": "pw"}))
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
     trunk = Sipp(tmp_path, "trunk", "uas_answer_bye.xml", ["-m", "1", "-timeout", "60"])
     trunk.start()
     trunk.wait_bound()
+    edge = {"secrets_file": str(secrets), "trunk_sources": []}
+    keys = json.loads(json.dumps(keys).replace(TRUNK, trunk.address))
     settings = tmp_path / "settings.yaml"
-    settings.write_text(
-        json.dumps(
-            {
-                "edge_mode": "managed",
-                # jan's phone registers from 127.0.0.1: no trunk source there
-                "edge": {"secrets_file": str(secrets), "trunk_sources": []},
-                "trunk": trunk.address,
-            }
-        )
-    )
-    switch = Switch(tmp_path, plans(tmp_path), "--settings", str(settings))
+    settings.write_text(json.dumps({"edge_mode": "managed", "edge": edge, **keys}))
+    return tokens, trunk, settings
+
+
+TRUNK = "@trunk@"
+
+
+@contextlib.asynccontextmanager
+async def switch_with_jan(
+    tmp_path: Path, folder: Path, settings: Path
+) -> AsyncIterator[tuple[Switch, Any]]:
+    """``rufweiche run`` with jan's desk phone (baresip) registered at the edge."""
+    switch = Switch(tmp_path, folder, "--settings", str(settings))
     phone = baresip_phone(tmp_path, switch.sip_port, "alice", PASSWORD)
-    dial = f"{switch.url}/api/v1/calls/dial"
     try:
         await asyncio.to_thread(switch.start)
         await phone.start()
         await until(lambda: "binding" in phone.output(), 15, "jan's phone registered")
-        call = {"ring": "jan.desk", "number": "030 5551234", "tenant": "tischlerei-test"}
-        # nobody: 401; another business's assistant: 403; bad input: 400
-        assert (await asyncio.to_thread(post, dial, None, call))[0] == 401
-        status, body = await asyncio.to_thread(post, dial, tokens["susi"], call)
-        assert status == 403, body
-        status, body = await asyncio.to_thread(post, dial, tokens["otto"], {"ring": "jan"})
-        assert status == 400
-        assert "number" in body["error"]
-        # premium: refused with the reason, in German; nothing rings
-        premium = {**call, "number": "0900 1234567"}
-        status, body = await asyncio.to_thread(post, dial, tokens["otto"], premium)
-        assert status == 403, body
-        assert body["error"] == (
-            "Anruf nicht möglich: Premium-Nummern (0900, 0137, 118xx) sind für jan gesperrt"
-        )
-        # the real one: 202, jan's phone rings (and answers), then the trunk gets the INVITE
-        status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
-        assert status == 202, body
-        assert body["status"] == "ringing"
-        call_id = body["id"]
-        code = await asyncio.to_thread(trunk.wait, 30)
-        assert code == 0, trunk.diagnostics() + phone.output() + switch.output()[-4000:]
-        (invite,) = trunk.received("INVITE")
-        assert invite.startswith("INVITE sip:+49305551234@")
-        assert re.search(rf"^From: .*<sip:{re.escape(BUSINESS_E164)}@", invite, re.M), invite
-        assert re.search(
-            rf"^P-Asserted-Identity: <sip:{re.escape(BUSINESS_E164)}@", invite, re.M
-        ), invite
-        assert "Call established" in phone.output()  # jan answered before the trunk rang
-        # the limit (1 call per hour): 403, audited; still one INVITE at the trunk
-        status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
-        assert status == 403, body
-        assert body["error"] == "Anruf nicht möglich: Grenze erreicht: 1 Anrufe pro Stunde"
-        assert len(trunk.received("INVITE")) == 1
-        hits = await until(lambda: audit(tmp_path, "outbound_limit"), 10, "the limit audited")
-        assert (hits[0]["who"], hits[0]["tenant"]) == ("jan", "tischlerei-test")
-        requests = audit(tmp_path, "click_to_call")
-        assert [(e["who"], e["status"]) for e in requests] == [
-            ("susi", 403),
-            ("otto", 403),
-            ("otto", 202),
-            ("otto", 403),
-        ], requests
-        assert requests[2]["call_id"] == call_id
-        assert requests[2]["number"] == "030 5551234"
-
-        def record() -> dict[str, Any] | None:
-            calls = http(f"{switch.url}/api/v1/calls", tokens["otto"])["calls"]
-            found = next((c for c in calls if c["call_id"] == call_id), None)
-            return found if found and found.get("outcome") else None
-
-        row = await until(record, 15, "the call's record")
-        assert row["direction"] == "outbound"
-        assert row["tenant"] == "tischlerei-test"
-        assert row["presented"] == BUSINESS_E164
-        assert row["outcome"] == "answered"
-        assert row["called"] == "+49305551234"
+        yield switch, phone
     finally:
         await phone.stop()
         await asyncio.to_thread(switch.stop)
-        trunk.stop()
+
+
+async def ended_record(switch: Switch, token: str, call_id: str) -> dict[str, Any]:
+    """The call's record on /api/v1/calls once it has an outcome."""
+
+    def ended() -> dict[str, Any] | None:
+        calls = http(f"{switch.url}/api/v1/calls", token)["calls"]
+        found = next((c for c in calls if c["call_id"] == call_id), None)
+        return found if found and found.get("outcome") else None
+
+    return dict(await until(ended, 15, f"the record of {call_id}"))
+
+
+async def test_click_to_call_rings_jan_first_then_the_customer_as_the_business(
+    tmp_path: Path,
+) -> None:
+    tokens, trunk, settings = office(tmp_path, trunk=TRUNK)
+    with running(trunk):
+        async with switch_with_jan(tmp_path, plans(tmp_path), settings) as (switch, phone):
+            dial = f"{switch.url}/api/v1/calls/dial"
+            call = {"ring": "jan.desk", "number": "030 5551234", "tenant": "tischlerei-test"}
+            # nobody: 401; another business's assistant: 403; bad input: 400
+            assert (await asyncio.to_thread(post, dial, None, call))[0] == 401
+            status, body = await asyncio.to_thread(post, dial, tokens["susi"], call)
+            assert status == 403, body
+            status, body = await asyncio.to_thread(post, dial, tokens["otto"], {"ring": "jan"})
+            assert status == 400
+            assert "number" in body["error"]
+            # premium: refused with the reason, in German; nothing rings
+            premium = {**call, "number": "0900 1234567"}
+            status, body = await asyncio.to_thread(post, dial, tokens["otto"], premium)
+            assert status == 403, body
+            assert body["error"] == (
+                "Anruf nicht möglich: Premium-Nummern (0900, 0137, 118xx) sind für jan gesperrt"
+            )
+            # the real one: 202, jan's phone rings (and answers), then the trunk's INVITE
+            status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
+            assert status == 202, body
+            assert body["status"] == "ringing"
+            call_id = body["id"]
+            code = await asyncio.to_thread(trunk.wait, 30)
+            assert code == 0, trunk.diagnostics() + phone.output() + switch.output()[-4000:]
+            (invite,) = trunk.received("INVITE")
+            assert invite.startswith("INVITE sip:+49305551234@")
+            business = re.escape(BUSINESS_E164)
+            assert re.search(rf"^From: .*<sip:{business}@", invite, re.M), invite
+            assert re.search(rf"^P-Asserted-Identity: <sip:{business}@", invite, re.M), invite
+            assert "Call established" in phone.output()  # jan answered before the trunk rang
+            # the limit (1 call per hour): 403, audited; still one INVITE at the trunk
+            status, body = await asyncio.to_thread(post, dial, tokens["otto"], call)
+            assert status == 403, body
+            assert body["error"] == "Anruf nicht möglich: Grenze erreicht: 1 Anrufe pro Stunde"
+            assert len(trunk.received("INVITE")) == 1
+            hits = await until(lambda: audit(tmp_path, "outbound_limit"), 10, "limit audited")
+            assert (hits[0]["who"], hits[0]["tenant"]) == ("jan", "tischlerei-test")
+            requests = audit(tmp_path, "click_to_call")
+            assert [(e["who"], e["status"]) for e in requests] == [
+                ("susi", 403),
+                ("otto", 403),
+                ("otto", 202),
+                ("otto", 403),
+            ], requests
+            assert requests[2]["call_id"] == call_id
+            assert requests[2]["number"] == "030 5551234"
+            row = await ended_record(switch, tokens["otto"], call_id)
+            assert row["direction"] == "outbound"
+            assert row["tenant"] == "tischlerei-test"
+            assert row["presented"] == BUSINESS_E164
+            assert row["outcome"] == "answered"
+            assert row["called"] == "+49305551234"
+
+
+PROFILE_PLAN = """
+tenant: tischlerei-test
+name: Tischlerei Test
+numbers: ["+49 30 1234560"]
+people:
+  jan: {name: Jan, devices: {desk: "sip:alice@office"}}
+  eva: {name: Eva, devices: {desk: "sip:eva@%s"}}
+outbound:
+  allow: [national]
+rules:
+  - {name: jan, then: [{ring: jan.desk, timeout: 10s}]}
+"""
+SIPGATE_LIKE = {
+    "name": "sipgate",
+    "registrar": TRUNK,
+    "domain": "sipgate.de",
+    "username": "1234567e0",
+    "registration": False,
+    "keepalive": "none",
+    "identity_header": "ppi",
+    "number_format": "cc",
+    "from_user": "1234567e0",
+    "sources": ["192.0.2.1/32"],  # not 127.0.0.1: jan's phone registers from there
+}
+
+
+async def test_click_to_call_through_a_ppi_trunk_and_to_a_phone_that_declines(
+    tmp_path: Path,
+) -> None:
+    """A trunk account whose profile wants P-Preferred-Identity (sipgate-like: From = the
+    SIP-ID, PPI ``49…`` without plus, the provider's domain) gets exactly that from click
+    to call; a phone that declines (486) leaves a record saying so in German, and nothing
+    reaches the trunk for it."""
+    tokens, trunk, settings = office(tmp_path, trunks={"accounts": [SIPGATE_LIKE]})
+    eva = Sipp(tmp_path, "eva", "uas_busy.xml", ["-m", "1", "-timeout", "60"])
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    with running(trunk, eva.start()):
+        eva.wait_bound()
+        (folder / "test.yaml").write_text(PROFILE_PLAN % eva.address, encoding="utf-8")
+        async with switch_with_jan(tmp_path, folder, settings) as (switch, _phone):
+            dial = f"{switch.url}/api/v1/calls/dial"
+            # Eva's phone declines: 202 (it rang), then the record says why; no INVITE out
+            declined = {"ring": "eva.desk", "number": "030 5551234", "tenant": "tischlerei-test"}
+            status, body = await asyncio.to_thread(post, dial, tokens["otto"], declined)
+            assert status == 202, body
+            assert await asyncio.to_thread(eva.wait, 20) == 0, eva.diagnostics()
+            row = await ended_record(switch, tokens["otto"], body["id"])
+            assert (row["outcome"], row["sip_status"]) == ("cancelled", 486), row
+            assert row["reason"] == "abgelehnt (besetzt)"
+            assert trunk.received("INVITE") == []
+            # Jan's phone answers: the trunk gets From = SIP-ID and PPI, as the profile says
+            # (its BYE is not checked: its sources are a stand-in address, so the edge does
+            # not take 127.0.0.1's in-dialog requests as the trunk's)
+            status, body = await asyncio.to_thread(
+                post, dial, tokens["otto"], {**declined, "ring": "jan.desk"}
+            )
+            assert status == 202, body
+            (invite,) = await until(lambda: trunk.received("INVITE"), 30, "the trunk's INVITE")
+            assert invite.startswith("INVITE sip:49305551234@"), invite
+            assert re.search(r"^From: .*<sip:1234567e0@sipgate\.de>", invite, re.M), invite
+            ppi = r"^P-Preferred-Identity: <sip:49301234560@sipgate\.de>"
+            assert re.search(ppi, invite, re.M), invite
+            assert not re.search(r"^P-Asserted-Identity:", invite, re.M), invite
+            assert "X-Rufweiche-Trunk" not in invite  # the edge's own header stays inside

@@ -96,6 +96,7 @@ def test_nothing_goes_out_when_the_person_declines() -> None:
     assert rig.dialled() == [DESK]
     record = rig.ended()
     assert (record.direction, record.outcome, record.legs) == ("outbound", "cancelled", [])
+    assert (record.sip_status, record.reason) == (603, "abgelehnt")
     assert rig.driver.calls == {}
     assert rig.driver.budget.reserved == 0
 
@@ -108,7 +109,9 @@ def test_an_unanswered_phone_is_cancelled_after_the_ring_timeout() -> None:
     rig.time_passes(21)
     assert [c[1] for c in rig.sip.did("cancel")] == [rig.sip.handle_of(DESK)]
     assert rig.dialled() == [DESK]
-    assert rig.ended().outcome == "cancelled"
+    record = rig.ended()
+    assert (record.outcome, record.reason) == ("cancelled", "nicht angenommen")
+    assert rig.driver.budget.reserved == 0
 
 
 def test_premium_and_unallowed_classes_are_refused_before_any_phone_rings() -> None:

@@ -1,0 +1,73 @@
+"""End to end (issue 17) in Chromium against ``rufweiche run``: "Zurückrufen" on the
+assistant's console places a click to call for that business (``POST /api/v1/calls/dial``,
+the same permission check as her dialling). A reminder to call back a 0900 number is
+refused on the page with the German reason and nothing reaches the trunk; the one with a
+national number rings her own phone (a SIPp that answers) first, then the trunk (a SIPp
+UAS) gets the INVITE showing the business's number, and the day's log says so."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
+from tests.helpers.processes import running
+from tests.helpers.sipp import BUSINESS_E164, Sipp, target
+from tests.helpers.web import CHROMIUM
+
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.slow,
+    pytest.mark.timeout(100),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+]
+OUTBOUND = "outbound: {allow: [national]}\n"
+
+
+async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> None:
+    her_phone = target(tmp_path, "anna", "uas_answer.xml", timeout=40)
+    trunk = Sipp(tmp_path, "trunk", "uas_answer_bye.xml", ["-m", "1", "-timeout", "40"])
+    data = tmp_path / "var"
+    data.mkdir()
+    tokens = users_with_tokens(data / "users.yaml")
+    settings = tmp_path / "settings.yaml"
+    with running(her_phone.start(), trunk.start()):
+        trunk.wait_bound()
+        settings.write_text(json.dumps({"trunk": trunk.address}), encoding="utf-8")
+        plans = write_plans(tmp_path, service_plan(her_phone.address, head=OUTBOUND))
+        switch = make_switch(plans, "--settings", str(settings), bare=True)
+        reminders = f"{switch.url}/api/v1/reminders"
+        for number, note in (("0900 1234567", "Hotline"), ("030 5551234", "Angebot")):
+            body = {"tenant": "tischlerei-test", "in_minutes": 60, "note": note, "number": number}
+            http(reminders, tokens["anna"], "POST", body)
+        async with console_page(switch.url, tokens["anna"]) as (page, errors):
+            premium = page.locator("#reminder-list li", has_text="Hotline")
+            await premium.get_by_role("button", name="Zurückrufen").click()
+            refused = premium.locator(".call-back-result.refused")
+            await refused.wait_for(timeout=10_000)
+            text = await refused.inner_text()
+            assert text.startswith("Anruf nicht möglich: Premium-Nummern"), text
+            assert "gesperrt" in text
+            assert trunk.received("INVITE") == []
+            offer = page.locator("#reminder-list li", has_text="Angebot")
+            await offer.get_by_role("button", name="Zurückrufen").click()
+            await offer.locator(".call-back-result", has_text="Ihr Telefon klingelt").wait_for(
+                timeout=10_000
+            )
+            await page.locator("#day-log li", has_text="Rückruf an 030 5551234").wait_for(
+                timeout=5000
+            )
+            assert await asyncio.to_thread(trunk.wait, 30) == 0, trunk.diagnostics()
+            assert await asyncio.to_thread(her_phone.wait, 20) == 0, her_phone.diagnostics()
+            assert errors == []
+    (invite,) = trunk.received("INVITE")
+    assert invite.startswith("INVITE sip:+49305551234@"), invite
+    assert re.search(rf"^P-Asserted-Identity: <sip:{re.escape(BUSINESS_E164)}@", invite, re.M)
+    assert "INVITE sip:" in her_phone.message_text()  # her phone rang first
+    calls = http(f"{switch.url}/api/v1/calls", tokens["otto"])["calls"]
+    assert any(c["direction"] == "outbound" and c["called"] == "+49305551234" for c in calls)
