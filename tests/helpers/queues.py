@@ -68,9 +68,10 @@ def start(
     return switch
 
 
-def voiced_seconds(sink: RtpSink, threshold: float = 400.0) -> float:
-    """How much of what reached the caller was sound (20 ms blocks above ``threshold``)."""
-    samples = sink.samples()
+def voiced_seconds(sink: RtpSink, threshold: float = 400.0, since: float = 0.0) -> float:
+    """How much of what reached the caller was sound (20 ms blocks above ``threshold``),
+    of the packets that arrived at or after ``since`` (``time.monotonic()``)."""
+    samples = [ALAW[b] for at, pt, p in sink.packets if pt == 8 and at >= since for b in p]
     blocks = [samples[i : i + 160] for i in range(0, len(samples) - 159, 160)]
     return sum(0.02 for block in blocks if rms(block) > threshold)
 
