@@ -19,7 +19,7 @@ OTHER = "+49 30 7654320"  # the second business (Praxis)
 OTHER_E164 = "+49307654320"
 
 
-def plans(tmp_path: Path) -> Path:
+def plans(tmp_path: Path, overflow: str = ", voicemail") -> Path:
     folder = tmp_path / "plans"
     folder.mkdir()
     (folder / "tischlerei.yaml").write_text(
@@ -30,7 +30,7 @@ numbers: ["{BUSINESS}"]
 media: {{voicemail_max: 3s}}
 rules:
   - name: queue
-    then: [{{queue: heimbuero}}, voicemail]
+    then: [{{queue: heimbuero}}{overflow}]
 """
     )
     (folder / "praxis.yaml").write_text(
@@ -55,11 +55,17 @@ def settings(tmp_path: Path, members: str, workers: int = 3, **queue: str) -> Pa
 
 
 def start(
-    tmp_path: Path, settings_file: Path, workers: int = 3, mqtt: tuple[str, int] | None = None
+    tmp_path: Path,
+    settings_file: Path,
+    workers: int = 3,
+    mqtt: tuple[str, int] | None = None,
+    overflow: str = ", voicemail",
 ) -> Switch:
+    """The switch with :func:`plans` (``overflow``: what follows the Tischlerei's queue
+    step, ``""`` for nothing) and its prompts made in advance."""
     data_dir = tmp_path / "var"
     make_prompts(data_dir, *queue_texts())  # the cache the workers read
-    switch = Switch(tmp_path, plans(tmp_path), "--settings", str(settings_file))
+    switch = Switch(tmp_path, plans(tmp_path, overflow), "--settings", str(settings_file))
     if mqtt is not None:
         switch.cmd.remove("--no-mqtt")
         switch.cmd += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
