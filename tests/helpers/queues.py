@@ -11,7 +11,7 @@ from typing import Any
 from switch.call.prompts import queue_texts
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.rtp import ALAW, RtpSink, rms
-from tests.helpers.sipp import BUSINESS, Sipp
+from tests.helpers.sipp import BUSINESS, Sipp, caller
 from tests.helpers.switch import Switch
 from tests.helpers.worker import make_prompts
 
@@ -104,6 +104,55 @@ def members_yaml(*entries: tuple[str, Sipp, str]) -> str:
         f'      {name}: {{uri: "sip:{name}@{LOOPBACK}:{sipp.port}", user: {name}{extra}}}\n'
         for name, sipp, extra in entries
     )
+
+
+def hanging_up_callers(
+    tmp_path: Path, switch: Switch, sinks: list[RtpSink], first: str, hold_ms: int
+) -> list[Sipp]:
+    """One SIPp caller per sink (``uac_queue_hangup.xml``: waits ``hold_ms``, hangs up),
+    from ``first`` counting up in its last two digits, named w0, w1, ..."""
+    stem, start_at = first[:-2], int(first[-2:])
+    return [
+        caller(
+            tmp_path,
+            switch.sip_port,
+            "uac_queue_hangup.xml",
+            name=f"w{n}",
+            caller=f"{stem}{start_at + n:02d}",
+            rtp_port=sink.port,
+            hold_ms=hold_ms,
+            timeout=30,
+        )
+        for n, sink in enumerate(sinks)
+    ]
+
+
+def digit_caller(tmp_path: Path, switch: Switch, number: str, sink: RtpSink) -> Sipp:
+    """A caller that waits, presses 5 (SIP INFO) after 3 s and takes the switch's BYE."""
+    return caller(
+        tmp_path,
+        switch.sip_port,
+        "uac_queue_digit.xml",
+        *("-key", "digit", "5"),
+        name="digit",
+        caller=number,
+        rtp_port=sink.port,
+        timeout=40,
+    )
+
+
+def refuse_the_next(switch: Switch, waiting: list[Sipp], extra: Sipp) -> Any:
+    """anna pauses, ``waiting`` join and wait, ``extra`` calls and is refused; when all
+    ended: the queues' snapshot."""
+    post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
+    for call in waiting:
+        call.start()
+    switch.wait_until(lambda: len(waiting_ids(switch)) == len(waiting), 10, "callers waiting")
+    extra.start()
+    assert extra.wait(15) == 0, extra.diagnostics()
+    for call in waiting:
+        assert call.wait(20) == 0, call.diagnostics()
+    return switch.get("/api/v1/queues")
 
 
 def waiting_ids(switch: Switch) -> list[str]:

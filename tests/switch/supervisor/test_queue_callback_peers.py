@@ -17,17 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import queues
 from tests.helpers.processes import running
-from tests.helpers.queues import (
-    members_yaml,
-    post_json,
-    queue_calls_metric,
-    settings,
-    start,
-    voiced_seconds,
-)
 from tests.helpers.rtp import RtpSink
-from tests.helpers.sipp import BUSINESS_E164, Sipp, caller, target
+from tests.helpers.sipp import BUSINESS_E164, Sipp, target
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(110)]
 CUSTOMER = "+491715550701"
@@ -36,39 +29,28 @@ CUSTOMER = "+491715550701"
 def test_a_callback_rings_the_member_then_the_caller_through_the_trunk(tmp_path: Path) -> None:
     anna = target(tmp_path, "anna", "uas_member.xml", "-d", "2000", calls=1, timeout=60)
     trunk = Sipp(tmp_path, "trunk", "uas_answer.xml", ["-m", "1", "-timeout", "60"])
-    settings_file = settings(
-        tmp_path, members_yaml(("anna", anna, "")), wrapup="0", callback_digit='"5"'
+    settings_file = queues.settings(
+        tmp_path, queues.members_yaml(("anna", anna, "")), wrapup="0", callback_digit='"5"'
     )
     trunk.start()
     trunk.wait_bound()
     with settings_file.open("a") as out:
         out.write(f'trunk: "{trunk.address}"\n')
-    switch = start(tmp_path, settings_file)
+    switch = queues.start(tmp_path, settings_file)
     sink = RtpSink()
-    digit = caller(
-        tmp_path,
-        switch.sip_port,
-        "uac_queue_digit.xml",
-        "-key",
-        "digit",
-        "5",
-        name="digit",
-        caller=CUSTOMER,
-        rtp_port=sink.port,
-        timeout=40,
-    )
+    digit = queues.digit_caller(tmp_path, switch, CUSTOMER, sink)
     try:
         with running(switch, anna, trunk, digit):
             anna.start()
             anna.wait_bound()
-            post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
+            queues.post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
             digit.start()
             assert digit.wait(30) == 0, digit.diagnostics()  # the switch hung up after the prompt
             (request,) = switch.get("/api/v1/queues")["callbacks"]
             assert request["state"] == "waiting", request
             assert anna.received("INVITE") == []  # paused: nobody rang yet
             assert trunk.received("INVITE") == []
-            post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "unpause"})
+            queues.post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "unpause"})
             # anna talks 2 s and hangs up; the switch ends the customer's leg (BYE to the trunk)
             assert anna.wait(30) == 0, anna.diagnostics() + switch.output()[-4000:]
             assert trunk.wait(20) == 0, trunk.diagnostics()
@@ -84,7 +66,7 @@ def test_a_callback_rings_the_member_then_the_caller_through_the_trunk(tmp_path:
         sink.close()
     # The caller heard the confirmation after pressing 5: sound after the request was taken.
     offset = time.time() - time.monotonic()
-    heard = voiced_seconds(sink, since=request["requested_wall"] - offset)
+    heard = queues.voiced_seconds(sink, since=request["requested_wall"] - offset)
     assert heard > 1.0, heard
     # Anna rang first (shown as the business's callback), then the trunk got the INVITE.
     (member_invite,) = anna.received("INVITE")
@@ -103,7 +85,7 @@ def test_a_callback_rings_the_member_then_the_caller_through_the_trunk(tmp_path:
     assert record["final_action"] == "callback"
     figures = done["queues"]["heimbuero"]["figures"]["by_tenant"]["tischlerei"]
     assert figures["callback"] == 1
-    assert queue_calls_metric(metrics, "callback", "tischlerei") == 1
+    assert queues.queue_calls_metric(metrics, "callback", "tischlerei") == 1
     assert 'rufweiche_queue_member_calls_total{member="anna",queue="heimbuero"} 1.0' in metrics
     members = done["queues"]["heimbuero"]["members"]
     assert members["anna"]["status"] == "available"  # wrap-up 0: free again

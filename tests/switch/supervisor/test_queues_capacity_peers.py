@@ -16,8 +16,9 @@ import pytest
 from tests.helpers.mosquitto import MosquittoBroker
 from tests.helpers.processes import running
 from tests.helpers.queues import (
+    hanging_up_callers,
     members_yaml,
-    post_json,
+    refuse_the_next,
     settings,
     start,
     waiting_ids,
@@ -42,19 +43,7 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
         broker.stop()
         raise
     sinks = [RtpSink() for _ in range(2)]
-    waiting = [
-        caller(
-            tmp_path,
-            switch.sip_port,
-            "uac_queue_hangup.xml",
-            name=f"w{n}",
-            caller=f"+4917155504{n:02d}",
-            rtp_port=sinks[n].port,
-            hold_ms=6000,
-            timeout=30,
-        )
-        for n in range(2)
-    ]
+    waiting = hanging_up_callers(tmp_path, switch, sinks, "+491715550400", 6000)
     extra = caller(tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller="+491715550499")
     try:
         with running(broker, switch, anna, *waiting, extra):
@@ -75,15 +64,7 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
                 10,
                 "anna logged in over MQTT",
             )
-            post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
-            for call in waiting:
-                call.start()
-            switch.wait_until(lambda: len(waiting_ids(switch)) == 2, 10, "two waiting")
-            extra.start()
-            assert extra.wait(15) == 0, extra.diagnostics()
-            for call in waiting:
-                assert call.wait(20) == 0, call.diagnostics()
-            queues = switch.get("/api/v1/queues")
+            queues = refuse_the_next(switch, waiting, extra)
             # Over MQTT: anna logs out; her status is published, retained.
             subprocess.run(
                 [
@@ -138,31 +119,11 @@ def test_a_full_queue_refuses_the_next_caller_with_503_before_answering(
     members = members_yaml(("anna", anna, ""))
     switch = start(tmp_path, settings(tmp_path, members, max_length="2"), overflow="")
     sinks = [RtpSink() for _ in range(2)]
-    waiting = [
-        caller(
-            tmp_path,
-            switch.sip_port,
-            "uac_queue_hangup.xml",
-            name=f"w{n}",
-            caller=f"+4917155506{n:02d}",
-            rtp_port=sinks[n].port,
-            hold_ms=5000,
-            timeout=30,
-        )
-        for n in range(2)
-    ]
+    waiting = hanging_up_callers(tmp_path, switch, sinks, "+491715550600", 5000)
     extra = caller(tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller="+491715550699")
     try:
         with running(switch, anna, *waiting, extra):
-            post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
-            for call in waiting:
-                call.start()
-            switch.wait_until(lambda: len(waiting_ids(switch)) == 2, 10, "two waiting")
-            extra.start()
-            assert extra.wait(15) == 0, extra.diagnostics()
-            for call in waiting:
-                assert call.wait(20) == 0, call.diagnostics()
-            queues = switch.get("/api/v1/queues")
+            queues = refuse_the_next(switch, waiting, extra)
             records = {r["caller"]: r for r in switch.calls()}
     finally:
         for sink in sinks:
