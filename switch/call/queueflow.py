@@ -2,14 +2,18 @@
 
 Theory of operation
 -------------------
-A step with ``Step.queue`` set does not ring anyone itself. The flow answers the caller,
-emits :class:`~switch.call.events.JoinQueue` and waits in :attr:`CallState.QUEUED`. The
+A step with ``Step.queue`` set does not ring anyone itself. The flow emits
+:class:`~switch.call.events.JoinQueue` and waits in :attr:`CallState.QUEUED`, the caller
+not yet answered: a queue that refuses it (full) leaves the caller unanswered, so the
+overflow (the next step, voicemail) runs or, with none, a 503 with Retry-After and a
+Reason goes out before anything is answered. The
 queue lives in the supervisor (switch/call/queue.py, switch/supervisor/queues.py); what it
 decides comes back as events:
 
-* :class:`QueueStatus` — the place and the expected wait: the first one starts the
-  announcement (position, wait, the callback hint), then music and announcement alternate
-  (each PlaybackDone starts the other), always with the latest status;
+* :class:`QueueStatus` — the place and the expected wait: the first one answers the
+  caller (200) and starts the announcement (position, wait, the callback hint), then
+  music and announcement alternate (each PlaybackDone starts the other), always with the
+  latest status;
 * :class:`QueueOffered` — ring this member: a Dial and the timer ``offer-<leg>``; the 200
   bridges the caller (StopPlayback, AnswerAndBridge, :class:`QueueAnswered`); a failure or
   the timer gives :class:`QueueOfferFailed` and the caller keeps waiting;
@@ -31,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
-from rules.decision import Failure
+from rules.decision import Failure, FinalKind
 from switch.call.events import (
     CALLER,
     AnswerAndBridge,
@@ -59,6 +63,7 @@ from switch.call.events import (
     QueueOffered,
     QueueOfferFailed,
     QueueStatus,
+    RejectCaller,
     RequestCallback,
     Shutdown,
     StartTimer,
@@ -78,6 +83,8 @@ from switch.call.states import UNANSWERED, CallState, LegInput, LegState, MediaP
 QUEUE_TIMER: Final = "queue"
 OFFER_PREFIX: Final = "offer-"
 WHISPER_PREFIX: Final = "whisper-"
+QUEUE_FULL: Final = "Warteschlange voll"
+"""The reason phrase (and Reason header text) of the 503 for a full queue."""
 
 
 @dataclass(slots=True)
@@ -90,6 +97,7 @@ class QueueWait:
     status: QueueStatus | None = None
     audio: str | None = None  # "announce" or "music" while one plays
     whispering: int | None = None  # the answered offer leg hearing the business name
+    answered: bool = False  # the caller got our 200 (the queue took it)
 
 
 class QueueFlow(FlowBase):
@@ -115,7 +123,7 @@ class QueueFlow(FlowBase):
         assert step.queue is not None
         self._enter(CallState.QUEUED)
         self._queue = QueueWait(step.queue, index)
-        return [AnswerCaller(), JoinQueue(step.queue), StartTimer(QUEUE_TIMER, step.timeout)]
+        return [JoinQueue(step.queue), StartTimer(QUEUE_TIMER, step.timeout)]
 
     # ------------------------------------------------------------------ events
 
@@ -125,7 +133,11 @@ class QueueFlow(FlowBase):
         match event:
             case QueueStatus():
                 wait.status = event
-                return self._announce(wait) if wait.audio is None else []
+                commands: list[Command] = [] if wait.answered else [AnswerCaller()]
+                wait.answered = True  # the queue took the caller
+                if wait.audio is None:
+                    commands.extend(self._announce(wait))
+                return commands
             case QueueOffered():
                 return self._offer(wait, event)
             case LegRinging():
@@ -159,18 +171,29 @@ class QueueFlow(FlowBase):
                     wait.audio = "music"
                     return [PlayMusic(QUEUE_MUSIC)]
                 return self._announce(wait)
+            case QueueGaveUp() if event.reason == "full" and self._refuse_full(wait):
+                commands = self._leave(wait)
+                commands.append(RejectCaller(503, QUEUE_FULL))  # + Retry-After, Reason
+                commands.append(self._finish(Outcome.REJECTED, "switch", 503, event.at))
+                return commands
             case QueueGaveUp():
                 return self._give_up(wait, event.at)
             case CallerDigit():
                 return self._digit(wait, event)
             case CallerGone():
+                status = 200 if wait.answered else 487
                 commands = self._leave(wait)
-                commands.append(self._finish(Outcome.ABANDONED, "caller", 200, event.at))
+                commands.append(self._finish(Outcome.ABANDONED, "caller", status, event.at))
                 return commands
             case Shutdown():
+                answered = wait.answered
                 commands = self._leave(wait)
-                commands.append(HangUpCaller())
-                commands.append(self._finish(Outcome.ABORTED, "switch", 200, event.at))
+                if answered:
+                    commands.append(HangUpCaller())
+                else:
+                    commands.append(RejectCaller(503, "Service Unavailable"))
+                status = 200 if answered else 503
+                commands.append(self._finish(Outcome.ABORTED, "switch", status, event.at))
                 return commands
         return []  # a confirm digit, a callee's BYE of a leg that never bridged
 
@@ -274,6 +297,13 @@ class QueueFlow(FlowBase):
         commands.append(PlayPrompt(CALLER, QUEUE_CALLBACK_TAKEN))
         commands.append(StartTimer("prompt", self.media.prompt_guard_s))
         return commands
+
+    def _refuse_full(self, wait: QueueWait) -> bool:
+        """A full queue before the caller was answered, and nothing after the queue step
+        but a plain reject: the caller gets 503 (with Retry-After) rather than that."""
+        rest = self.decision.steps[wait.step + 1 :]
+        nothing_after = all(not s.targets and s.queue is None for s in rest)
+        return not wait.answered and nothing_after and self.decision.final.kind is FinalKind.REJECT
 
     def _give_up(self, wait: QueueWait, at: int, *, timer_fired: bool = False) -> list[Command]:
         commands = self._leave(wait, timer_fired=timer_fired)

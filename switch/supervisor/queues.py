@@ -179,6 +179,7 @@ class QueueService:
                 if entry is not None:  # a callback's member: she answered, or not
                     if answered and q.answered(call_id, member, now) is not None:
                         entry.update(state="member_answered", member=member)
+                        self.metrics.answered_by(queue, member)  # her call, like any other
                     elif not answered:
                         q.offer_failed(call_id, member, now)
                         entry.update(state="waiting")

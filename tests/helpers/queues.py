@@ -20,18 +20,19 @@ OTHER = "+49 30 7654320"  # the second business (Praxis)
 OTHER_E164 = "+49307654320"
 
 
-def plans(tmp_path: Path) -> Path:
-    """The plans of the two businesses: each sends its callers to the queue, then voicemail."""
+def plans(tmp_path: Path, overflow: str = ", voicemail") -> Path:
+    """The plans of the two businesses: each sends its callers to the queue, then (the
+    Tischlerei: ``overflow``, "" for nothing) voicemail."""
     folder = tmp_path / "plans"
     folder.mkdir()
-    for tenant, name, number in (
-        ("tischlerei", "Tischlerei Test", BUSINESS),
-        ("praxis", "Praxis Test", OTHER),
+    for tenant, name, number, after in (
+        ("tischlerei", "Tischlerei Test", BUSINESS, overflow),
+        ("praxis", "Praxis Test", OTHER, ", voicemail"),
     ):
         (folder / f"{tenant}.yaml").write_text(
             f'tenant: {tenant}\nname: {name}\nnumbers: ["{number}"]\n'
             "media: {voicemail_max: 3s}\n"
-            "rules: [{name: queue, then: [{queue: heimbuero}, voicemail]}]\n"
+            f"rules: [{{name: queue, then: [{{queue: heimbuero}}{after}]}}]\n"
         )
     return folder
 
@@ -44,11 +45,17 @@ def settings(tmp_path: Path, members: str, workers: int = 3, **queue: str) -> Pa
 
 
 def start(
-    tmp_path: Path, settings_file: Path, workers: int = 3, mqtt: tuple[str, int] | None = None
+    tmp_path: Path,
+    settings_file: Path,
+    workers: int = 3,
+    mqtt: tuple[str, int] | None = None,
+    overflow: str = ", voicemail",
 ) -> Switch:
+    """The switch with :func:`plans` (``overflow``: what follows the Tischlerei's queue
+    step, ``""`` for nothing) and its prompts made in advance."""
     data_dir = tmp_path / "var"
     make_prompts(data_dir, *queue_texts())  # the cache the workers read
-    switch = Switch(tmp_path, plans(tmp_path), "--settings", str(settings_file))
+    switch = Switch(tmp_path, plans(tmp_path, overflow), "--settings", str(settings_file))
     if mqtt is not None:
         switch.cmd.remove("--no-mqtt")
         switch.cmd += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
@@ -57,9 +64,10 @@ def start(
     return switch
 
 
-def voiced_seconds(sink: RtpSink, threshold: float = 400.0) -> float:
-    """How much of what reached the caller was sound (20 ms blocks above ``threshold``)."""
-    samples = sink.samples()
+def voiced_seconds(sink: RtpSink, threshold: float = 400.0, since: float = 0.0) -> float:
+    """How much of what reached the caller was sound (20 ms blocks above ``threshold``),
+    of the packets that arrived at or after ``since`` (``time.monotonic()``)."""
+    samples = [ALAW[b] for at, pt, p in sink.packets if pt == 8 and at >= since for b in p]
     blocks = [samples[i : i + 160] for i in range(0, len(samples) - 159, 160)]
     return sum(0.02 for block in blocks if rms(block) > threshold)
 
@@ -86,6 +94,34 @@ def members_yaml(*entries: tuple[str, Sipp, str]) -> str:
         f'      {name}: {{uri: "sip:{name}@{LOOPBACK}:{sipp.port}", user: {name}{extra}}}\n'
         for name, sipp, extra in entries
     )
+
+
+def digit_caller(tmp_path: Path, switch: Switch, number: str, sink: RtpSink) -> Sipp:
+    """A caller that waits, presses 5 (SIP INFO) after 3 s and takes the switch's BYE."""
+    return caller(
+        tmp_path,
+        switch.sip_port,
+        "uac_queue_digit.xml",
+        *("-key", "digit", "5"),
+        name="digit",
+        caller=number,
+        rtp_port=sink.port,
+        timeout=40,
+    )
+
+
+def refuse_the_next(switch: Switch, waiting: list[Sipp], extra: Sipp) -> Any:
+    """anna pauses, ``waiting`` join and wait, ``extra`` calls and is refused; when all
+    ended: the queues' snapshot."""
+    post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
+    for call in waiting:
+        call.start()
+    switch.wait_until(lambda: len(waiting_ids(switch)) == len(waiting), 10, "callers waiting")
+    extra.start()
+    assert extra.wait(15) == 0, extra.diagnostics()
+    for call in waiting:
+        assert call.wait(20) == 0, call.diagnostics()
+    return switch.get("/api/v1/queues")
 
 
 def waiting_ids(switch: Switch) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rules.decision import Failure, Final, FinalKind, Step, Target
 from switch.call.callflow import CallFlow
 from switch.call.events import (
@@ -27,6 +29,7 @@ from switch.call.events import (
     QueueOfferFailed,
     QueueStatus,
     RecordCaller,
+    RejectCaller,
     RequestCallback,
     Shutdown,
     StartTimer,
@@ -34,6 +37,7 @@ from switch.call.events import (
     TimerFired,
 )
 from switch.call.prompts import QUEUE_CALLBACK_TAKEN, MediaOptions
+from switch.call.queueflow import QUEUE_FULL
 from switch.call.states import CallState
 from tests.helpers.callflow import DESK, call, plan
 
@@ -45,14 +49,52 @@ VOICEMAIL = Final(FinalKind.VOICEMAIL, 480, "Temporarily Unavailable")
 
 def queued(media: MediaOptions | None = None, final: Final = VOICEMAIL) -> CallFlow:
     flow = CallFlow(call(), plan(QUEUE, final=final), media or MediaOptions())
-    assert flow.start(1) == [AnswerCaller(), JoinQueue("heimbuero"), StartTimer("queue", 3600.0)]
+    assert flow.start(1) == [JoinQueue("heimbuero"), StartTimer("queue", 3600.0)]
     assert flow.state is CallState.QUEUED
     return flow
 
 
+REJECT = Final(FinalKind.REJECT, 480, "Temporarily Unavailable")
+
+
+def test_the_caller_is_answered_only_when_the_queue_takes_it() -> None:
+    flow = queued()
+    first = flow.handle(QueueStatus(1, 10, 2))
+    assert first[0] == AnswerCaller()
+    assert isinstance(first[1], PlayPrompt)
+    assert AnswerCaller() not in flow.handle(QueueStatus(1, 10, 3))
+
+
+def test_a_full_queue_refuses_before_answering_with_503_or_runs_the_overflow() -> None:
+    flow = queued(final=REJECT)  # nothing after the queue step: 503 (Retry-After in the worker)
+    commands = flow.handle(QueueGaveUp("full", 2))
+    assert AnswerCaller() not in commands
+    assert RejectCaller(503, "Warteschlange voll") in commands
+    (done,) = [c for c in commands if isinstance(c, Finished)]
+    assert (done.outcome, done.sip_status) == (Outcome.REJECTED, 503)
+    flow = queued()  # voicemail after the queue step: that instead (it answers itself)
+    commands = flow.handle(QueueGaveUp("full", 2))
+    assert not any(isinstance(c, RejectCaller) for c in commands)
+    assert AnswerCaller() in commands
+    flow = queued(final=REJECT)  # max wait after answering: the plan's final as before
+    flow.handle(QueueStatus(1, 10, 2))
+    assert RejectCaller(503, "Warteschlange voll") not in flow.handle(QueueGaveUp("max_wait", 3))
+
+
+def test_unanswered_queued_caller_gone_is_487_and_shutdown_503() -> None:
+    flow = queued()
+    (done,) = [c for c in flow.handle(CallerGone(True, 2)) if isinstance(c, Finished)]
+    assert (done.outcome, done.sip_status) == (Outcome.ABANDONED, 487)
+    flow = queued()
+    commands = flow.handle(Shutdown(2))
+    assert RejectCaller(503, "Service Unavailable") in commands
+    assert HangUpCaller() not in commands
+
+
 def test_the_caller_hears_its_position_then_music_then_the_position_again() -> None:
     flow = queued()
-    (play,) = flow.handle(QueueStatus(3, 130, 2, callback_digit="5"))
+    answer, play = flow.handle(QueueStatus(3, 130, 2, callback_digit="5"))
+    assert answer == AnswerCaller()
     assert isinstance(play, PlayPrompt)
     assert play.text == "Sie sind an Position 3 in der Warteschlange."
     assert play.then == (
@@ -132,7 +174,7 @@ def test_no_callback_for_an_anonymous_caller_or_without_media() -> None:
     assert flow.handle(CallerDigit("5", 3)) == []
     flow = CallFlow(call(), plan(QUEUE), None)
     flow.start(1)
-    assert flow.handle(QueueStatus(1, 10, 2, callback_digit="5")) == []  # nothing to play
+    assert flow.handle(QueueStatus(1, 10, 2, callback_digit="5")) == [AnswerCaller()]  # no media
     commands = flow.handle(CallerDigit("5", 3))
     assert isinstance(commands[-1], Finished)
 
@@ -146,6 +188,7 @@ def test_hanging_up_while_waiting_is_abandoned_and_shutdown_aborts() -> None:
     assert flow.result.outcome is Outcome.ABANDONED
     assert flow.handle(QueueOffered("ben", BEN, 15.0, 11)) == []  # the queue was late
     flow = queued()
+    flow.handle(QueueStatus(1, 10, 4))  # answered: a BYE
     commands = flow.handle(Shutdown(5))
     assert HangUpCaller() in commands
     assert flow.result is not None
@@ -202,3 +245,9 @@ def test_a_member_who_hangs_up_during_the_whisper_does_not_answer() -> None:
     assert Cancel(3) in commands
     assert flow.result is not None
     assert flow.result.outcome is Outcome.ABANDONED
+
+
+def test_the_edge_relays_the_full_queue_503_instead_of_failing_over() -> None:
+    template = Path("switch/edge/templates/kamailio.cfg.tmpl").read_text(encoding="utf-8")
+    assert f'text=\\"{QUEUE_FULL}\\"' in template
+    assert f'send_reply("503", "{QUEUE_FULL}")' in template

@@ -163,6 +163,9 @@ async def test_a_callback_keeps_the_place_and_is_placed_when_a_member_is_free() 
     await svc.on_message("w1", control.QueueCallbackDone("hb", "cb-1", "anna", reached=True))
     assert svc.snapshot()["callbacks"][0]["state"] == "reached"
     assert svc.member_states() == {"anna": {"hb": "wrap_up"}}
+    figures = generate_latest(svc.metrics.registry).decode()  # her callback counts as hers
+    assert 'rufweiche_queue_member_calls_total{member="anna",queue="hb"} 1.0' in figures
+    assert 'rufweiche_queue_member_talk_seconds_total{member="anna",queue="hb"} 40.0' in figures
     assert not any(isinstance(m, control.QueueOffer) for _, m in sent)
     clock.now += 5
     await svc.dispatch()

@@ -18,8 +18,8 @@ from tests.helpers.processes import running
 from tests.helpers.queues import (
     members_yaml,
     mqtt_member,
-    post_json,
     queue_callers,
+    refuse_the_next,
     settings,
     start,
     wait_member,
@@ -58,15 +58,7 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
             # anna logs in over MQTT (the trunk's callers of this test could not dial *45)
             mqtt_member(broker, "anna", "login")
             wait_member(switch, "anna", "available", "anna logged in over MQTT")
-            post_json(switch, "/api/v1/queues/heimbuero/members/anna", {"action": "pause"})
-            for call in waiting:
-                call.start()
-            switch.wait_until(lambda: len(waiting_ids(switch)) == 2, 10, "two waiting")
-            extra.start()
-            assert extra.wait(15) == 0, extra.diagnostics()
-            for call in waiting:
-                assert call.wait(20) == 0, call.diagnostics()
-            queues = switch.get("/api/v1/queues")
+            queues = refuse_the_next(switch, waiting, extra)
             # Over MQTT: anna logs out; her status is published, retained.
             mqtt_member(broker, "anna", "logout")
             wait_member(switch, "anna", "logged_out", "anna logged out over MQTT")
@@ -96,6 +88,42 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
         "status": "logged_out",
         "calls": 0,
     }
+
+
+def test_a_full_queue_refuses_the_next_caller_with_503_before_answering(
+    tmp_path: Path,
+) -> None:
+    # max_length 2, the only member paused: two callers wait; the third is refused before
+    # anything is answered (the Tischlerei's plan has nothing after the queue step).
+    anna = target(tmp_path, "anna", "uas_member.xml", calls=1, timeout=30)
+    members = members_yaml(("anna", anna, ""))
+    switch = start(tmp_path, settings(tmp_path, members, max_length="2"), overflow="")
+    waiting, sinks = queue_callers(
+        tmp_path,
+        switch,
+        [f"+4917155506{n:02d}" for n in range(2)],
+        scenario="uac_queue_hangup.xml",
+        name="w",
+        hold_ms=5000,
+        timeout=30,
+    )
+    extra = caller(tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller="+491715550699")
+    try:
+        with running(switch, anna, *waiting, extra):
+            queues = refuse_the_next(switch, waiting, extra)
+            records = {r["caller"]: r for r in switch.calls()}
+    finally:
+        for sink in sinks:
+            sink.close()
+    assert extra.received("SIP/2.0 200") == []  # never answered
+    (refused,) = extra.received("SIP/2.0 503")
+    assert refused.startswith("SIP/2.0 503 Warteschlange voll"), refused
+    assert re.search(r"^Retry-After: \d+", refused, re.M), refused  # RFC 3261 §20.33
+    assert re.search(r'^Reason: SIP ?;cause=503;text="Warteschlange voll"', refused, re.M | re.I)
+    figures = queues["queues"]["heimbuero"]["figures"]["by_tenant"]["tischlerei"]
+    assert (figures["refused"], figures["abandoned"]) == (1, 2)
+    assert records["+491715550699"]["outcome"] == "rejected"
+    assert records["+491715550699"]["sip_status"] == 503
 
 
 def test_a_reload_keeps_places_and_a_worker_crash_loses_only_its_callers(

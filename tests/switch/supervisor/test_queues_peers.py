@@ -19,6 +19,7 @@ import pytest
 from tests.helpers.processes import running
 from tests.helpers.queues import (
     OTHER_E164,
+    digit_caller,
     first_seconds_level,
     members_yaml,
     post_json,
@@ -177,18 +178,7 @@ def test_skill_pause_max_wait_and_callback(tmp_path: Path) -> None:
         rtp_port=praxis_sink.port,
         timeout=40,
     )
-    digit = caller(
-        tmp_path,
-        switch.sip_port,
-        "uac_queue_digit.xml",
-        "-key",
-        "digit",
-        "5",
-        name="digit",
-        caller="+491715550202",
-        rtp_port=digit_sink.port,
-        timeout=40,
-    )
+    digit = digit_caller(tmp_path, switch, "+491715550202", digit_sink)
     try:
         with running(switch, anna, ben, pause, praxis, digit):
             start_bound(anna, ben)

@@ -31,12 +31,13 @@ def test_the_caller_joins_and_the_offered_member_is_bridged() -> None:
     rig = DriverRig(PLAN, {MEMBER: [Ring(), Answer(), HangUp()]})
     caller = rig.sip.invite(BUSINESS)
     rig.run()
-    assert rig.sip.legs[caller].answered_by_us  # the queue answers the caller
+    assert not rig.sip.legs[caller].answered_by_us  # not before the queue took it
     (join,) = rig.of(control.QueueJoin)
     assert isinstance(join, control.QueueJoin)
     assert join == control.QueueJoin("heimbuero", f"call-{caller}@fake", "t")
     assert rig.sip.did("dial") == []  # nobody rings until the supervisor says so
     rig.driver.queueing.on_message(control.QueueUpdate(join.call_id, 1, 30.0, "5"))
+    assert rig.sip.legs[caller].answered_by_us  # the queue took it: answered, it hears
     rig.driver.queueing.on_message(offer(join.call_id))
     rig.run()
     assert [d[1] for d in rig.sip.did("dial")] == [MEMBER]
