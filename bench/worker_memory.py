@@ -2,7 +2,7 @@
 (issue 16, "Memory": ≤ 20 MB PSS per worker, no growth over 10,000 calls, idle workers
 cost no measurable CPU).
 
-    python -m bench worker_memory -- [--workers 8] [--idle 20] [--calls 10000] [--rate 50]
+    python -m bench worker_memory -- [--workers 8] [--idle 20] [--calls 10000] [--rate 40]
     python -m bench worker_memory -- --workers 2 --idle 3 --calls 200     # a quick look
 
 Rows, in one run:
@@ -200,17 +200,17 @@ def render(rows: list[dict[str, Any]]) -> str:
         )
     for r in rows:
         if r.get("growth"):
-            lines += ["", "| calls (ok) | PSS MB per worker (mean) | growth MB per 1,000 calls |",
-                      "| ---: | ---: | ---: |"]  # fmt: skip
-            first = r["growth"][0]
+            head = "| calls (ok) | PSS MB per worker (mean) | MB per 1,000 calls after warm-up |"
+            lines += ["", head, "| ---: | ---: | ---: |"]
+            warm = r["growth"][1] if len(r["growth"]) > 1 else r["growth"][0]
             for point in r["growth"]:
+                span = point["calls"] - warm["calls"]
                 per_k = (
-                    (point["pss_mb_mean"] - first["pss_mb_mean"]) / point["calls"] * 1000
-                    if point["calls"]
-                    else 0.0
+                    (point["pss_mb_mean"] - warm["pss_mb_mean"]) / span * 1000 if span > 0 else 0
                 )
                 lines.append(
-                    f"| {point['calls']} ({point['ok']}) | {point['pss_mb_mean']} | {per_k:+.3f} |"
+                    f"| {point['calls']} ({point['ok']}) | {point['pss_mb_mean']} | "
+                    + (f"{per_k:+.3f} |" if span > 0 else "– |")
                 )
     return "\n".join(lines)
 
@@ -220,10 +220,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measured")
     ap.add_argument("--calls", type=int, default=10_000, help="calls for the growth row")
-    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="calls/s (default 5 per worker: the edge"
+        " gives each worker 2 calls at a time, ~6-7 short calls/s)",
+    )
     ap.add_argument("--rows", default="spawn,fork")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    args.rate = args.rate or 5.0 * args.workers
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-wmem-") as tmp:
