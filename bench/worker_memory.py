@@ -121,10 +121,17 @@ def start_switch(workdir: Path, uas_port: int, workers: int, mode: str) -> Switc
     plans = workdir / "dialplans"
     plans.mkdir(parents=True, exist_ok=True)
     (plans / "bench.yaml").write_text(PLAN.format(number=BENCH_NUMBER, uas_port=uas_port))
+    base = max(1024, min(free_port(span=2, even=True), 61000))
+    relay = {"ng_listen": f"127.0.0.1:{free_port()}", "port_min": base, "port_max": base + 198}
     settings = {
         "workers": workers,
         "worker_start": mode,
-        "edge": {"trunk_sources": ["127.0.0.1/32"], "pike_density": 100_000, "log_level": 0},
+        "edge": {
+            "trunk_sources": ["127.0.0.1/32"],
+            "pike_density": 100_000,  # one source (SIPp) sends every call
+            "log_level": 0,
+            "media_relay": relay,  # its own ports: another switch on this host keeps its own
+        },
     }
     path = workdir / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -237,8 +244,8 @@ def main(argv: list[str]) -> int:
             for mode in args.rows.split(","):
                 _log(f"row {mode}: {args.workers} workers")
                 rows.append(measure_row(mode, args, Path(tmp) / mode))
-    except BenchError as exc:
-        print(f"worker_memory: {exc}", file=sys.stderr)
+    except (BenchError, AssertionError) as exc:  # AssertionError: the switch did not start
+        print(f"worker_memory: {str(exc)[-2000:]}", file=sys.stderr)
         return 1
     print(f"{args.workers} workers idle {args.idle:.0f} s; growth: {args.calls} calls at"
           f" {args.rate:.0f}/s, 0 ms hold, through the edge.\n")  # fmt: skip
