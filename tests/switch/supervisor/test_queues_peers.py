@@ -36,38 +36,41 @@ pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(110)]
 
 
 def test_callers_wait_hear_their_place_and_are_answered_in_order(tmp_path: Path) -> None:
-    anna = target(tmp_path, "anna", "uas_member.xml", "-d", "4000", calls=2, timeout=60)
-    ben = target(tmp_path, "ben", "uas_member.xml", "-d", "4000", calls=2, timeout=60)
+    # Two members talk 3 s each; seven callers: two are put through at once, five wait.
+    anna = target(tmp_path, "anna", "uas_member.xml", "-d", "3000", calls=4, timeout=80)
+    ben = target(tmp_path, "ben", "uas_member.xml", "-d", "3000", calls=3, timeout=80)
     switch = start(
         tmp_path,
         settings(
             tmp_path,
             members_yaml(("anna", anna, ""), ("ben", ben, "")),
+            workers=4,  # the edge gives each worker 2 calls: 7 callers need 4
             strategy="longest_idle",
             wrapup="1",
             ring_timeout="8s",
         ),
     )
-    numbers = [f"+4917155501{n:02d}" for n in range(1, 5)]
-    callers, sinks = queue_callers(tmp_path, switch, numbers, timeout=60)
+    numbers = [f"+4917155501{n:02d}" for n in range(1, 8)]
+    callers, sinks = queue_callers(tmp_path, switch, numbers, timeout=80)
     try:
         with running(switch, anna, ben, *callers):
             start_bound(anna, ben)
             for call in callers:
                 call.start()
                 time.sleep(0.7)
-            # Both members talk now; two callers wait, in the order they came.
+            # Both members talk now; five callers wait, in the order they came.
             snapshot = switch.wait_until(
                 lambda: (s := switch.get("/api/v1/queues"))["queues"]["heimbuero"]["waiting"]
-                and len(s["queues"]["heimbuero"]["waiting"]) == 2
+                and len(s["queues"]["heimbuero"]["waiting"]) == 5
                 and s,
                 5,
-                "two callers waiting",
+                "five callers waiting",
             )
             queue = snapshot["queues"]["heimbuero"]
             assert {m["status"] for m in queue["members"].values()} == {"on_call"}
+            assert [w["caller"] for w in queue["waiting"]] == numbers[2:], queue["waiting"]
             for call in callers:
-                assert call.wait(40) == 0, call.diagnostics()
+                assert call.wait(60) == 0, call.diagnostics()
             assert anna.wait(10) == 0, anna.diagnostics()
             assert ben.wait(10) == 0, ben.diagnostics()
             queues = switch.get("/api/v1/queues")
@@ -77,7 +80,8 @@ def test_callers_wait_hear_their_place_and_are_answered_in_order(tmp_path: Path)
         for sink in sinks:
             sink.close()
 
-    # Answered in order: c1 anna, c2 ben; anna hung up first, so c3 is hers, c4 ben's.
+    # Answered in order: c1 anna, c2 ben; anna hangs up first each round, so c3, c5, c7
+    # are hers and c4, c6 ben's.
     answered = {
         name: [
             n
@@ -87,25 +91,26 @@ def test_callers_wait_hear_their_place_and_are_answered_in_order(tmp_path: Path)
         ]
         for name, sipp in (("anna", anna), ("ben", ben))
     }
-    assert answered == {"anna": [numbers[0], numbers[2]], "ben": [numbers[1], numbers[3]]}
-    # The two who waited heard their place (a spoken announcement first) and music; the
+    assert answered == {"anna": numbers[0::2], "ben": numbers[1::2]}
+    # The five who waited heard their place (a spoken announcement first) and music; the
     # first two were connected at once and heard next to nothing.
-    for n in (2, 3):
+    for n in range(2, 7):
         assert voiced_seconds(sinks[n]) > 2.0, (n, voiced_seconds(sinks[n]))
         assert first_seconds_level(sinks[n], 1.5) > 300
     for n in (0, 1):
         assert voiced_seconds(sinks[n]) < voiced_seconds(sinks[2]) / 2
     # The figures match what the test counted.
     figures = queues["queues"]["heimbuero"]["figures"]["by_tenant"]["tischlerei"]
-    assert figures["answered"] == 4
+    assert figures["answered"] == 7
     assert figures["abandoned"] == 0
-    assert figures["within_service_level"] == 4  # nobody waited 20 s
-    assert queue_calls_metric(metrics, "answered", "tischlerei") == 4
-    assert 'rufweiche_queue_member_calls_total{member="anna",queue="heimbuero"} 2.0' in metrics
+    assert figures["within_service_level"] == 7  # nobody waited 20 s
+    assert queue_calls_metric(metrics, "answered", "tischlerei") == 7
+    assert 'rufweiche_queue_member_calls_total{member="anna",queue="heimbuero"} 4.0' in metrics
+    assert 'rufweiche_queue_member_calls_total{member="ben",queue="heimbuero"} 3.0' in metrics
     assert re.search(
-        r'rufweiche_queue_wait_seconds_count\{queue="heimbuero",tenant="tischlerei"\} 4', metrics
+        r'rufweiche_queue_wait_seconds_count\{queue="heimbuero",tenant="tischlerei"\} 7', metrics
     )
-    assert sorted(r["outcome"] for r in records) == ["answered"] * 4
+    assert sorted(r["outcome"] for r in records) == ["answered"] * 7
 
 
 def test_longest_idle_picks_the_member_idle_longest_not_the_first_listed(
