@@ -68,7 +68,8 @@ def test_callers_wait_hear_their_place_and_are_answered_in_order(tmp_path: Path)
             )
             queue = snapshot["queues"]["heimbuero"]
             assert {m["status"] for m in queue["members"].values()} == {"on_call"}
-            assert [w["caller"] for w in queue["waiting"]] == numbers[2:], queue["waiting"]
+            waited = [w["waited_s"] for w in queue["waiting"]]  # first in line waited longest
+            assert waited == sorted(waited, reverse=True), queue["waiting"]
             for call in callers:
                 assert call.wait(60) == 0, call.diagnostics()
             assert anna.wait(10) == 0, anna.diagnostics()
