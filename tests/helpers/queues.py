@@ -60,7 +60,7 @@ def start(
         switch.cmd.remove("--no-mqtt")
         switch.cmd += ["--mqtt", f"{mqtt[0]}:{mqtt[1]}"]
     switch.start()
-    switch.wait_until(lambda: switch.health()["workers_up"] == workers, 20, "the workers")
+    switch.started(lambda: switch.health()["workers_up"] == workers, 20, "the workers")
     return switch
 
 

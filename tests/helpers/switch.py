@@ -86,8 +86,17 @@ class Switch:
             self.proc = subprocess.Popen(
                 self.cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self.wait_until(lambda: self.health()["ready"], 20, "switch ready")
+        self.started(lambda: self.health()["ready"], 20, "switch ready")
         return self
+
+    def started(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+        """:meth:`wait_until` during start-up: a switch that never gets there is stopped
+        with its whole process group (edge, rtpengine, workers), not left behind."""
+        try:
+            return self.wait_until(check, timeout, what)
+        except BaseException:
+            self.stop()
+            raise
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=2) as response:
