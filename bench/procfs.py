@@ -14,15 +14,19 @@ from typing import Final
 TICK: Final = os.sysconf("SC_CLK_TCK")
 
 
+def parent(pid: int) -> int:
+    """The parent pid of ``pid`` (/proc/PID/stat); 0 when it is gone."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return 0
+
+
 def descendants(root: int) -> list[int]:
     """``root`` and every descendant (from the parent links in /proc/*/stat)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
+            children.setdefault(parent(int(entry)), []).append(int(entry))
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -40,13 +44,20 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def pss_kb(pid: int) -> int:
-    """The proportional set size of ``pid`` in KiB (smaps_rollup)."""
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of ``pid`` in KiB (smaps_rollup); (0, 0) when it is gone."""
+    found = {"Pss:": 0, "Rss:": 0}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+            key = line.split(maxsplit=1)[0] if line else ""
+            if key in found:
+                found[key] = int(line.split()[1])
+    return found["Pss:"], found["Rss:"]
 
 
-__all__ = ["TICK", "cpu_ticks", "descendants", "pss_kb"]
+def pss_kb(pid: int) -> int:
+    """The proportional set size of ``pid`` in KiB (smaps_rollup)."""
+    return memory_kb(pid)[0]
+
+
+__all__ = ["TICK", "cpu_ticks", "descendants", "memory_kb", "parent", "pss_kb"]

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from bench.procfs import TICK, cpu_ticks, descendants
+from bench.procfs import TICK, cpu_ticks, descendants, memory_kb, parent
 from bench.sipp import BenchError, run_uac, uas
 from bench.targets import BENCH_NUMBER, write_dialplan
 from tests.helpers.ports import free_port
@@ -44,21 +44,6 @@ from tests.helpers.switch import Switch
 
 def _log(msg: str) -> None:
     print(f"[worker_memory {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def memory_kb(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of ``pid`` in KiB; (0, 0) when it is gone."""
-    pss = rss = 0
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return 0, 0
-    for line in text.splitlines():
-        if line.startswith("Pss:"):
-            pss = int(line.split()[1])
-        elif line.startswith("Rss:"):
-            rss = int(line.split()[1])
-    return pss, rss
 
 
 def worker_pids(supervisor: int) -> tuple[list[int], int | None]:
@@ -71,17 +56,10 @@ def worker_pids(supervisor: int) -> tuple[list[int], int | None]:
             continue
         if pid != supervisor and b"switch.worker" in cmd:
             python.append(pid)
-    parents = {pid: _ppid(pid) for pid in python}
+    parents = {pid: parent(pid) for pid in python}
     zygotes = {p for p in parents.values() if p in parents}
     zygote = next(iter(zygotes), None)
     return [p for p in python if p not in zygotes], zygote
-
-
-def _ppid(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _mb(kb: float) -> float:
@@ -240,4 +218,4 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["main", "memory_kb", "render", "worker_pids", "workers_pss"]
+__all__ = ["main", "render", "worker_pids", "workers_pss"]

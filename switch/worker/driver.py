@@ -370,9 +370,6 @@ class CallDriver:
     def send_record(self, call: ActiveCall, phase: CallPhase) -> None:
         self._send_record(call, phase)
 
-    def feature_done(self, call: ActiveCall) -> None:
-        self.features.done(call)
-
     def _feed(self, call: ActiveCall, event: Event) -> None:
         if call.flow is None or call.finished is not None:
             return

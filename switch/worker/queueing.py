@@ -142,7 +142,7 @@ class QueueDesk:
             return True
         self.driver.send(control.QueueMember(invite.from_user or "", action))
         log.info("queue member %s: %s", invite.from_user, action)
-        self.driver.feature_done(call)
+        self.driver.features.done(call)
         return True
 
     # ------------------------------------------------------------------ callbacks
