@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import ast
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import source
 
 ROOT = Path(__file__).resolve().parent.parent
 IO_MODULES = {
@@ -34,11 +35,7 @@ FORBIDDEN = {
 
 
 def imported_modules(path: Path) -> set[str]:
-    # Parsed on a fresh thread: CPython 3.11's AST builder checks a per-thread recursion
-    # counter that a RecursionError earlier in the same thread (the rules fuzz tests parse
-    # deeply nested YAML) can leave off ("AST constructor recursion depth mismatch").
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        tree = pool.submit(ast.parse, path.read_text(encoding="utf-8"), str(path)).result()
+    tree = source.parse(path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -86,8 +83,7 @@ def switch_files(package: str) -> list[Path]:
 def full_imports(path: Path) -> set[str]:
     """Every module ``path`` imports, dotted in full (``from a.b import c`` gives ``a.b``
     and ``a.b.c``: c may be a module)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        tree = pool.submit(ast.parse, path.read_text(encoding="utf-8"), str(path)).result()
+    tree = source.parse(path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

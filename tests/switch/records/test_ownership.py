@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from switch.records.schema import RECORDS_FILE
+from tests.helpers import source
 
 SWITCH = Path(__file__).parents[3] / "switch"
 RECORDS = SWITCH / "records"
@@ -33,7 +34,7 @@ def test_the_file_name_is_written_once() -> None:
 def test_only_records_opens_sqlite(path: Path) -> None:
     if path.is_relative_to(RECORDS) or path in OTHER_DATABASES:
         return
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = source.parse(path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr == "connect":
             assert not (isinstance(node.value, ast.Name) and "sqlite" in node.value.id), (
@@ -43,7 +44,7 @@ def test_only_records_opens_sqlite(path: Path) -> None:
 
 @pytest.mark.parametrize("path", modules(RECORDS), ids=lambda p: p.name)
 def test_records_import_no_cli_web_or_mqtt(path: Path) -> None:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = source.parse(path)
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
@@ -64,6 +65,6 @@ _SQL = re.compile(r"\b(FROM|INTO|UPDATE)\s+(calls|legs|voicemails)\b")  # our SQ
 def test_no_sql_on_the_calls_tables_outside_records(path: Path) -> None:
     if path.is_relative_to(RECORDS):
         return
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(source.parse(path)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             assert not _SQL.search(node.value), f"{path.name}:{node.lineno}: {node.value[:60]!r}"
