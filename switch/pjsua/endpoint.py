@@ -38,42 +38,19 @@ from switch.call.sipheaders import (
 from switch.errors import EndpointError, LegUnavailable
 from switch.pjsua import bypass
 from switch.pjsua.calls import Leg, read_stats, sdp_body
+from switch.pjsua.clock import BridgeClock
 from switch.pjsua.epconfig import MAX_LEGS, EndpointConfig, account_config, endpoint_config
 from switch.pjsua.media import MediaPorts
-from switch.pjsua.setup import CODEC_PRIORITIES, LogWriter, quiet_stdout
+from switch.pjsua.setup import (
+    CODEC_PRIORITIES,
+    CountingEndpoint,
+    LogWriter,
+    SlotAccount,
+    quiet_stdout,
+)
 from switch.worker.seam import IncomingInvite, LegEnded, LegEvent
 
 log = logging.getLogger("switch.pjsua")
-
-
-class _Endpoint(pj.Endpoint):  # type: ignore[misc]
-    """Counts the INVITEs pjsua turned away itself (486 when every call slot is in use)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rejected_by_pjsua = 0
-
-    def onRejectedIncomingCall(self, prm: Any) -> None:  # pjsua2 callback name
-        try:
-            self.rejected_by_pjsua += 1
-            status = int(prm.statusCode)
-            why = f" (all {MAX_LEGS} call slots in use)" if status == 486 else ""
-            log.warning("pjsua rejected an INVITE itself: %d %s%s", status, prm.reason, why)
-        except Exception:  # never raise into pjsua2
-            pass
-
-
-class _Account(pj.Account):  # type: ignore[misc]
-    def __init__(self, endpoint: SipEndpoint) -> None:
-        super().__init__()
-        self._endpoint = endpoint
-
-    def onIncomingCall(self, prm: Any) -> None:
-        at = time.monotonic_ns()
-        try:
-            self._endpoint._incoming(self, prm, at)
-        except Exception:
-            log.exception("incoming call callback failed")
 
 
 class SipEndpoint:
@@ -88,18 +65,20 @@ class SipEndpoint:
         self._legs: dict[int, Leg] = {}
         self._ended: list[Leg] = []
         self._bridges: dict[int, int] = {}
+        self._connected: set[frozenset[int]] = set()  # bridged pairs whose audio flows
+        self._clock: BridgeClock | None = None
         self._events: list[LegEvent] = []
         self._next_handle = 1
         self._reinvites_due = False
         self._doorbell: socket.socket | None = None
-        self.media = MediaPorts(self.audio)
+        self.media = MediaPorts(self.audio, self._need_clock)
         """Prompts and recordings on the legs (switch/pjsua/media.py)."""
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         cfg = self.config
-        ep = _Endpoint()
+        ep = CountingEndpoint()
         with quiet_stdout():  # libCreate logs its banner to the console before any config
             ep.libCreate()
         self._writer = LogWriter()
@@ -109,11 +88,11 @@ class SipEndpoint:
             tcfg.port = cfg.port
             tcfg.boundAddress = cfg.host
             self._transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-            ep.audDevManager().setNullDev()
+            self._clock = BridgeClock(ep.audDevManager())
             for codec in ep.codecEnum2():
                 ep.codecSetPriority(codec.codecId, CODEC_PRIORITIES.get(codec.codecId, 0))
             ep.libStart()
-            account = _Account(self)
+            account = SlotAccount(self)
             account.create(account_config(cfg), True)
         except pj.Error as exc:
             self._ep = ep
@@ -173,9 +152,11 @@ class SipEndpoint:
     def poll(self, timeout_ms: int) -> list[LegEvent]:
         """Run pjsua for up to ``timeout_ms`` and return what happened meanwhile."""
         self._collect_ended()
+        timeout_ms = self._settle_clock(timeout_ms)
         self._ep.libHandleEvents(max(0, timeout_ms))
         if self._reinvites_due:
             self._send_reinvites()
+        self._settle_clock(0)
         events, self._events = self._events, []
         return events
 
@@ -211,6 +192,7 @@ class SipEndpoint:
             handle = event.handle
             self.media.leg_ended(handle)
             leg = self._legs.pop(handle)
+            self._connected = {pair for pair in self._connected if handle not in pair}
             leg.release()
             self._ended.append(leg)
             peer = self._bridges.pop(handle, None)
@@ -262,6 +244,26 @@ class SipEndpoint:
 
     # ------------------------------------------------------------------ media
 
+    def _settle_clock(self, timeout_ms: int) -> int:
+        """Stop the bridge's clock if nothing uses the bridge any more; the poll's wait,
+        shortened while the clock lingers (switch/pjsua/clock.py)."""
+        clock = self._clock
+        if clock is None:
+            return timeout_ms
+        clock.settle(bool(self._connected) or self.media.in_use)
+        linger = clock.wait_ms()
+        return timeout_ms if linger is None else min(timeout_ms, linger)
+
+    def _need_clock(self) -> None:
+        if self._clock is not None:
+            self._clock.need()
+
+    @property
+    def clock_running(self) -> bool:
+        """Whether the bridge's clock runs (switch/pjsua/clock.py): not while every call
+        is bypassed or none has audio in the bridge."""
+        return self._clock is not None and self._clock.running
+
     def audio(self, handle: int) -> Any | None:
         """The audio port of leg ``handle`` in the conference bridge, once its media is up."""
         leg = self._legs.get(handle)
@@ -293,11 +295,14 @@ class SipEndpoint:
         audio_a, audio_b = leg_a.audio(), leg_b.audio()
         if audio_a is None or audio_b is None:
             return  # connected by _media_changed once the other side's media is up
+        self._need_clock()
         try:
             audio_a.startTransmit(audio_b)
             audio_b.startTransmit(audio_a)
         except pj.Error as exc:
             log.warning("bridge %d<->%d failed: %s", a, b, exc.info())
+            return
+        self._connected.add(frozenset((a, b)))
 
     def bridge(self, a: int, b: int) -> None:
         """Connect the audio of two legs both ways (again after every media change)."""
@@ -332,6 +337,7 @@ class SipEndpoint:
             self._disconnect(handle, peer)
 
     def _disconnect(self, a: int, b: int) -> None:
+        self._connected.discard(frozenset((a, b)))
         leg_a, leg_b = self._legs.get(a), self._legs.get(b)
         if leg_a is None or leg_b is None:
             return

@@ -72,8 +72,11 @@ class _Recording:
 class MediaPorts:
     """Players and recorders attached to legs (see the module docstring)."""
 
-    def __init__(self, audio_of: Callable[[int], Any | None]) -> None:
+    def __init__(
+        self, audio_of: Callable[[int], Any | None], need_clock: Callable[[], None]
+    ) -> None:
         self._audio_of = audio_of
+        self._need_clock = need_clock  # before every connection (switch/pjsua/clock.py)
         self._tokens = itertools.count(1)
         self._playing: dict[int, _Playing] = {}
         self._recording: dict[int, _Recording] = {}
@@ -129,6 +132,7 @@ class MediaPorts:
         recorder = pj.AudioMediaRecorder()
         try:
             recorder.createRecorder(path)
+            self._need_clock()
             audio.startTransmit(recorder)
         except pj.Error as exc:
             raise MediaPortError(f"recording {path!r}: {exc.info()}") from None
@@ -150,6 +154,11 @@ class MediaPorts:
         return recording.path
 
     # ------------------------------------------------------------------ endpoint hooks
+
+    @property
+    def in_use(self) -> bool:
+        """A prompt or a recording is connected in the bridge (its clock must run)."""
+        return bool(self._recording) or any(p.connected for p in self._playing.values())
 
     def media_changed(self, handle: int) -> None:
         for token, playing in list(self._playing.items()):
@@ -179,6 +188,7 @@ class MediaPorts:
         audio = self._audio_of(playing.handle)
         if audio is None:
             return  # media_changed connects it once the leg's audio is up
+        self._need_clock()
         try:
             playing.player.startTransmit(audio)
             playing.connected = True

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,41 @@ def test_bypass_through_rtpengine_does_not_latch_onto_pjsua(tmp_path: Path) -> N
     assert out["bursts_heard"] == out["bursts_sent"], out
     assert out["bursts_sent"] != 0, out
     assert out["packets_received"] == out["packets_sent"], out
+
+
+def _thread_names(pid: int) -> set[str]:
+    names = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            names.add((task / "comm").read_text().strip())
+    return names
+
+
+@pytest.mark.parametrize("name", ["bypass", "worker"])
+def test_the_bridge_clock_runs_only_while_the_bridge_carries_audio(
+    tmp_path: Path, name: str
+) -> None:
+    """pjsua's null sound device ticks a ``clock`` thread every 10 ms (switch/pjsua/clock.py):
+    a bypassed call stops it once its re-INVITE is done, a bridged call keeps it."""
+    with contextlib.ExitStack() as stack:
+        row = open_row(name, tmp_path / name, stack)
+        worker_pid = row.pids[0]
+        assert "clock" not in _thread_names(worker_pid), "no call yet: no clock"
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            call = pool.submit(media.measure, (row.host, row.port), row.rx, 4.0, user=row.user)
+            time.sleep(2.5)  # set-up, the bypass re-INVITE and the clock's 0.5 s linger
+            during = []
+            for _ in range(10):
+                during.append(_thread_names(worker_pid))
+                time.sleep(0.1)
+            out = call.result(timeout=30)
+        assert out["bursts_heard"] == out["bursts_sent"] != 0, out
+        clocked = sum("clock" in names for names in during)
+        if name == "bypass":
+            assert clocked == 0, f"a bypassed call kept the clock in {clocked} of 10 samples"
+        else:
+            assert clocked == 10, f"a bridged call lost its clock in {10 - clocked} samples"
+        deadline = time.monotonic() + 3.0  # the call has ended: the clock stops after it
+        while "clock" in _thread_names(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "clock" not in _thread_names(worker_pid), "the clock ran on after the call"

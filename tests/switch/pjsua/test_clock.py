@@ -1,0 +1,79 @@
+"""BridgeClock against a recording stand-in for pjsua2's AudDevManager (the real device is
+shown in tests/switch/worker/test_media_bypass.py, by the worker's threads)."""
+
+from __future__ import annotations
+
+import pjsua2 as pj
+import pytest
+
+from switch.pjsua.clock import LINGER_NS, BridgeClock
+
+
+class Devices:
+    def __init__(self, fail: str = "") -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def _call(self, name: str) -> None:
+        if name == self.fail:
+            raise pj.Error()
+        self.calls.append(name)
+
+    def setNoDev(self) -> None:  # pjsua2's names
+        self._call("no")
+
+    def setNullDev(self) -> None:
+        self._call("null")
+
+
+def test_starts_without_a_device_and_opens_it_once_for_many_connections() -> None:
+    devices = Devices()
+    clock = BridgeClock(devices)
+    assert devices.calls == ["no"]
+    assert not clock.running
+    clock.need()
+    clock.need()
+    assert devices.calls == ["no", "null"]
+    assert clock.running
+    assert clock.openings == 1
+
+
+def test_stops_only_after_the_linger_without_connections() -> None:
+    devices = Devices()
+    clock = BridgeClock(devices)
+    clock.need()
+    clock.settle(in_use=True, now_ns=0)
+    assert clock.wait_ms(now_ns=0) is None, "in use: no linger"
+    clock.settle(in_use=False, now_ns=1_000)
+    assert clock.running
+    assert clock.wait_ms(now_ns=1_000) == LINGER_NS // 1_000_000 + 1
+    clock.settle(in_use=False, now_ns=1_000 + LINGER_NS - 1)
+    assert clock.running, "still lingering"
+    clock.settle(in_use=False, now_ns=1_000 + LINGER_NS)
+    assert not clock.running
+    assert devices.calls[-1] == "no"
+    assert clock.wait_ms(now_ns=2 * LINGER_NS) is None
+
+
+def test_a_connection_during_the_linger_keeps_the_clock() -> None:
+    devices = Devices()
+    clock = BridgeClock(devices)
+    clock.need()
+    clock.settle(in_use=False, now_ns=0)
+    clock.need()  # a prompt starts while the clock lingers
+    clock.settle(in_use=False, now_ns=LINGER_NS)
+    assert clock.running, "the linger restarted with the new connection"
+    assert devices.calls == ["no", "null"]
+
+
+@pytest.mark.parametrize("fail", ["null", "no"])
+def test_a_device_error_leaves_the_state_as_it_was(fail: str) -> None:
+    devices = Devices(fail)
+    if fail == "no":
+        with pytest.raises(pj.Error):
+            BridgeClock(devices)  # at start the endpoint reports it (EndpointError)
+        return
+    clock = BridgeClock(devices)
+    clock.need()
+    assert not clock.running
+    assert clock.openings == 0
