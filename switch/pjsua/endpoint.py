@@ -70,6 +70,7 @@ class SipEndpoint:
         self._events: list[LegEvent] = []
         self._next_handle = 1
         self._reinvites_due = False
+        self._woken = False
         self._doorbell: socket.socket | None = None
         self.media = MediaPorts(self.audio, self._need_clock)
         """Prompts and recordings on the legs (switch/pjsua/media.py)."""
@@ -110,6 +111,7 @@ class SipEndpoint:
 
     def wake(self) -> None:
         """End a waiting :meth:`poll` at once; from any thread."""
+        self._woken = True
         doorbell = self._doorbell
         if doorbell is not None:
             with contextlib.suppress(OSError):
@@ -152,8 +154,19 @@ class SipEndpoint:
     def poll(self, timeout_ms: int) -> list[LegEvent]:
         """Run pjsua for up to ``timeout_ms`` and return what happened meanwhile."""
         self._collect_ended()
-        timeout_ms = self._settle_clock(timeout_ms)
-        self._ep.libHandleEvents(max(0, timeout_ms))
+        started = time.monotonic_ns()
+        timeout_ms = max(0, self._settle_clock(timeout_ms))
+        self._woken = False
+        self._ep.libHandleEvents(timeout_ms)
+        if self.clock_running:
+            # RTP shares the SIP ioqueue (epconfig.py): a packet ends libHandleEvents but
+            # is no news for the worker; go on waiting for a leg event, a wake or the time.
+            deadline = started + timeout_ms * 1_000_000
+            while self._bridge_in_use and not (self._events or self._woken or self._reinvites_due):
+                left_ms = (deadline - time.monotonic_ns()) // 1_000_000
+                if left_ms <= 0:
+                    break
+                self._ep.libHandleEvents(left_ms)
         if self._reinvites_due:
             self._send_reinvites()
         self._settle_clock(0)
@@ -250,9 +263,13 @@ class SipEndpoint:
         clock = self._clock
         if clock is None:
             return timeout_ms
-        clock.settle(bool(self._connected) or self.media.in_use)
+        clock.settle(self._bridge_in_use)
         linger = clock.wait_ms()
         return timeout_ms if linger is None else min(timeout_ms, linger)
+
+    @property
+    def _bridge_in_use(self) -> bool:
+        return bool(self._connected) or self.media.in_use
 
     def _need_clock(self) -> None:
         if self._clock is not None:

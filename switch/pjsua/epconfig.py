@@ -69,8 +69,11 @@ def _media(med: Any) -> None:
     # VAD stays on (pjsua's default): a bypassed leg's own stream must fall silent after
     # 600 ms (PJMEDIA_STREAM_VAD_SUSPEND_MSEC, docs/architecture.md "Media path"); it
     # decides per frame and adds no delay.
-    med.threadCnt = 1  # RTP on its own thread, independent of the signalling poll
-    med.hasIoqueue = True
+    # RTP on the SIP ioqueue, polled by the endpoint's own thread (SipEndpoint.poll):
+    # pjmedia's media thread polls its ioqueue with a fixed 10 ms timeout, 100 wake-ups
+    # a second in every worker, idle or bypassed (issue 16, docs/performance.md).
+    med.threadCnt = 0
+    med.hasIoqueue = False
 
 
 JB_DISCARD_STATIC = 1

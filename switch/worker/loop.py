@@ -329,8 +329,13 @@ def main(argv: Sequence[str] | None = None, *, plans: DialPlanSet | None = None)
         media = MediaServices(config.data_dir, endpoint.media, channel.send)
         media.prepare(plans)  # prompts are made on a background thread, not here
     worker = Worker(config, endpoint, plans, channel, media=media, tones=endpoint.media)
+
+    def stop(*_: object) -> None:
+        worker.request_stop()
+        endpoint.wake()  # the endpoint may be pumping RTP: its wait ends on a wake
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: worker.request_stop())
+        signal.signal(signum, stop)
     # The handlers run on this thread, which may be waiting in the endpoint for seconds: the
     # signal's byte, written by any thread, rings the doorbell and ends that wait.
     signal.set_wakeup_fd(endpoint.doorbell_fd, warn_on_full_buffer=False)
