@@ -29,6 +29,12 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
 OUTBOUND = "outbound: {allow: [national]}\n"
+SHOWN = """(node) => {
+  node.shown = [];
+  new MutationObserver((records) => {
+    for (const r of records) for (const added of r.addedNodes) node.shown.push(added.textContent);
+  }).observe(node, {childList: true});
+}"""
 
 
 async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> None:
@@ -57,15 +63,25 @@ async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> N
             assert "gesperrt" in text
             assert trunk.received("INVITE") == []
             offer = page.locator("#reminder-list li", has_text="Angebot")
+            # every text the line shows, in order (each lasts as long as the call's phase)
+            await offer.locator(".call-back-result").evaluate(SHOWN)
             await offer.get_by_role("button", name="Zurückrufen").click()
-            await offer.locator(".call-back-result", has_text="Ihr Telefon klingelt").wait_for(
-                timeout=10_000
-            )
             await page.locator("#day-log li", has_text="Rückruf an 030 5551234").wait_for(
-                timeout=5000
+                timeout=10_000
             )
             assert await asyncio.to_thread(trunk.wait, 30) == 0, trunk.diagnostics()
             assert await asyncio.to_thread(her_phone.wait, 20) == 0, her_phone.diagnostics()
+            # the customer hung up (the trunk's BYE): the line says the call is over
+            await offer.locator(".call-back-result", has_text="Gespräch beendet").wait_for(
+                timeout=10_000
+            )
+            shown = await offer.locator(".call-back-result").evaluate("(n) => n.shown")
+            assert shown == [
+                "Ihr Telefon klingelt, dann wird der Kunde angerufen",
+                "Verbunden mit dem Kunden",
+                "Gespräch beendet",
+            ], shown
+            assert await offer.locator(".call-back-result.refused").count() == 0
             assert errors == []
     (invite,) = trunk.received("INVITE")
     assert invite.startswith("INVITE sip:+49305551234@"), invite
