@@ -1,5 +1,6 @@
 """What an INVITE to a ``*`` number is: a presence feature code, the dictation box, call
-forwarding (``*21*<number>#`` sets, ``#21#`` clears, as in German networks), or nothing.
+forwarding (``*21*<number>#`` sets, ``#21#`` clears, as in German networks), a queue
+member's code (``*45``..``*48``, issue 19), or nothing.
 
 Pure: the worker passes the dial plans, its routes and, per plan, the dictation code; the
 answer says what to do. A feature code is not a call (it shows up as a presence change);
@@ -18,6 +19,7 @@ from rules import DialPlan, DialPlanSet, normalize_number
 from rules.decision import Decision, Final, FinalKind
 from rules.presence import PresenceState
 from switch.call.outbound import allowed_classes, classify_number
+from switch.call.queue import MEMBER_CODES
 from switch.call.sipheaders import parse_name_addr
 
 
@@ -56,7 +58,16 @@ class SetForward:
     number: str | None
 
 
-Feature = SetPresence | Dictate | SetForward | Refuse
+@dataclass(frozen=True, slots=True)
+class QueueMemberCode:
+    """A queue member's code from a plan's phone: ``member`` (the phone's SIP user, which
+    names the member, docs/queues.md) does ``action`` (login, logout, pause, unpause)."""
+
+    member: str
+    action: str
+
+
+Feature = SetPresence | Dictate | SetForward | QueueMemberCode | Refuse
 
 FORWARD_SET: TypingFinal = "*21*"
 FORWARD_CLEAR: TypingFinal = "#21#"
@@ -113,8 +124,21 @@ def classify_feature(
     plans: DialPlanSet,
     routes: Mapping[str, str],
     dictation_code: Callable[[DialPlan], str],
+    *,
+    from_user: str | None = None,
 ) -> Feature:
-    """What dialling ``code`` from the device ``from_uri`` means."""
+    """What dialling ``code`` from the device ``from_uri`` means.
+
+    ``from_user`` is the From URI's user part as the SIP stack parsed it (parsed here from
+    ``from_uri`` when not given). A queue member's code counts only from a ``sip:`` phone a
+    plan lists (:func:`phone_owner`): a caller on the trunk whose From user happens to be a
+    member's user must not log her out or pause her (403)."""
+    action = MEMBER_CODES.get(code)
+    if action is not None:
+        user = parse_name_addr(from_uri).user if from_user is None else from_user
+        if not user or phone_owner(from_uri, user, plans, routes) is None:
+            return Refuse(403, "Forbidden")
+        return QueueMemberCode(user, action)
     owner = None
     for uri in device_uris(from_uri, routes):
         owner = plans.device_owner(uri)
@@ -152,6 +176,41 @@ def device_uris(from_uri: str, routes: Mapping[str, str]) -> list[str]:
     return uris
 
 
+def phone_owner(
+    from_uri: str, from_user: str | None, plans: DialPlanSet, routes: Mapping[str, str]
+) -> tuple[DialPlan, str] | None:
+    """The plan and person (or service) whose SIP phone sent an INVITE, or None.
+
+    Only ``sip:`` devices count: a caller number that equals a person's mobile number
+    (``tel:``) came over the trunk and may be spoofed, so it never dials out nor changes
+    a queue member's state.
+    """
+    for uri in device_uris(from_uri, routes):
+        owner = plans.device_owner(uri)
+        if owner is None:
+            continue
+        plan, person_id = owner
+        person = plan.people.get(person_id) or plan.service.get(person_id)
+        if person is not None and any(
+            _sip_user(d) == from_user for d in person.devices.values() if d.startswith("sip")
+        ):
+            return owner
+    # The secretarial service's phones are listed under ``service:`` of the plans it
+    # answers for (not as people): the first such plan owns its calls out, and
+    # ``*8<code>#`` chooses another one.
+    for plan in plans:
+        for service_id, service in plan.service.items():
+            for uri in service.devices.values():
+                if uri.startswith("sip") and _sip_user(uri) == from_user:
+                    return plan, service_id
+    return None
+
+
+def _sip_user(uri: str) -> str:
+    """``sip:anna@office`` -> ``anna``."""
+    return uri.split(":", 1)[1].split("@", 1)[0]
+
+
 def normalize_called(user: str) -> str:
     """The called number as E.164 when it is one, else the user part as sent."""
     if not user:
@@ -174,6 +233,7 @@ def caller_number(user: str | None, uri: str) -> str | None:
 __all__ = [
     "Dictate",
     "Feature",
+    "QueueMemberCode",
     "Refuse",
     "SetForward",
     "SetPresence",
@@ -185,4 +245,5 @@ __all__ = [
     "is_feature_code",
     "normalize_called",
     "parse_forward",
+    "phone_owner",
 ]

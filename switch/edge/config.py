@@ -15,7 +15,7 @@ from pathlib import Path
 
 from switch.edge.database import prepare_database
 from switch.edge.natmedia import nat_media_defines, nat_media_values, tls_profile
-from switch.edge.settings import EdgeSettings
+from switch.edge.settings import LOCATION_FLUSH_S, EdgeSettings
 from switch.edge.shared_db import prepare_shared_database
 from switch.edge.trunkcfg import template_parts
 from switch.errors import EdgeConfigError
@@ -106,6 +106,7 @@ def template_values(settings: EdgeSettings, paths: EdgePaths) -> dict[str, str]:
         "worker_tries": str(settings.worker_tries),
         "debug": str(settings.log_level),
         "children": str(settings.children),
+        "location_flush_s": str(LOCATION_FLUSH_S),
         "listen": settings.listen,
         "listen_port": str(settings.listen_port),
         "advertise": f" advertise {settings.advertise}" if settings.advertise else "",

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -33,6 +33,11 @@ DEFAULT_SCANNERS = (
     "smap",
     "pplsip",
 )
+
+LOCATION_FLUSH_S: Final = 5
+"""One node (usrloc ``db_mode 2``, write-back): how often, in seconds, Kamailio writes the
+registrations from memory to the ``location`` table (usrloc ``timer_interval``), so a
+binding is on disk at most this long after its REGISTER (docs/edge.md "Registrar")."""
 
 _NUMBER = re.compile(r"^[A-Za-z0-9+*#._-]{1,64}$")
 _USER_AT_HOST = re.compile(r"^[A-Za-z0-9+*#._-]{1,64}@[A-Za-z0-9.-]{1,253}$")

@@ -21,7 +21,10 @@ this module needs no supervisor), which applies the permission a dialled call ge
 for the business (``calls.place``: its owner, its assistant), picks a worker and waits
 for its answer; every request is audited there. 202 means her phone rings, not that the
 customer answered: the call's record (``direction: outbound``, the business's tenant)
-shows the rest, on ``/api/v1/calls`` and the event stream.
+shows the rest, on ``/api/v1/calls`` and the event stream. The console's event stream
+(``/api/v1/desk/events``, ``call``) carries :func:`outcome_text` of the record, so the
+page that placed the call replaces "your phone rings" with what became of it, in German:
+"Abgelehnt: Ihr Telefon ist besetzt", "Besetzt: der Kunde telefoniert gerade", …
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from switch.access.policy import Action, Principal, can
+from switch.call.calllog import CallRecord
 from switch.web.guard import Access, declare
 from switch.web.request import PRINCIPAL, json_error, json_response
 
@@ -84,6 +88,47 @@ def german_reason(reason: str) -> str:
         if match is not None:
             return text(match)
     return reason
+
+
+_BUSY: Final = frozenset({486, 600})
+_DECLINED: Final = frozenset({603})
+_NOT_ANSWERED: Final = frozenset({408, 480, 487})
+_NO_NUMBER: Final = frozenset({404, 484, 604})
+
+
+def outcome_text(phase: str, record: CallRecord) -> str | None:
+    """What became of a call out (click to call) for the person who placed it, in German;
+    None while nothing is decided yet. The person's phone rings first (the record's caller
+    leg: ``sip_status`` of a call that ended with no leg out), then the customer (the one
+    leg of the outbound step)."""
+    if phase == "answered":
+        return "Verbunden mit dem Kunden"
+    if phase != "ended" or record.outcome is None:
+        return None
+    if record.outcome == "answered":
+        return "Gespräch beendet"
+    customer = record.legs[-1] if record.legs else None
+    if customer is None:  # her phone never answered: nothing went out (switch/worker/originate.py)
+        status = record.sip_status or 0
+        if status in _BUSY:
+            return "Abgelehnt: Ihr Telefon ist besetzt"
+        if status in _DECLINED:
+            return "Abgelehnt an Ihrem Telefon"
+        if status in _NOT_ANSWERED:
+            return "Nicht angenommen: Ihr Telefon hat nicht abgenommen"
+        return f"Fehlgeschlagen: Ihr Telefon ist nicht erreichbar ({status})"
+    status = customer.status or 0
+    if record.hung_up_by == "caller" or status == 0:
+        return "Abgebrochen: Sie haben aufgelegt, bevor der Kunde abnahm"
+    if status in _BUSY:
+        return "Besetzt: der Kunde telefoniert gerade"
+    if status in _DECLINED:
+        return "Abgelehnt: der Kunde hat abgelehnt"
+    if status in _NOT_ANSWERED:
+        return "Nicht angenommen: der Kunde hat nicht abgenommen"
+    if status in _NO_NUMBER:
+        return f"Fehlgeschlagen: die Nummer ist nicht erreichbar ({status})"
+    return f"Fehlgeschlagen: der Kunde ist nicht erreichbar ({status})"
 
 
 class Result(Protocol):
@@ -169,4 +214,4 @@ def clicktocall_routes(dial: Dial) -> list[web.RouteDef]:
     ]
 
 
-__all__ = ["clicktocall_routes", "german_reason"]
+__all__ = ["clicktocall_routes", "german_reason", "outcome_text"]

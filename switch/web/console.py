@@ -7,7 +7,9 @@
     GET /i18n/{lang}.json             the page strings of de or en (public: no data)
     GET /api/v1/desk/events           server-sent events for this login's businesses:
                                       ``card`` (a call rings the service: screen pop),
-                                      ``call`` (answered/ended), ``message`` (a new one)
+                                      ``call`` (answered/ended; a call out also
+                                      ``outcome_text``, switch/web/clicktocall.py),
+                                      ``message`` (a new one)
     GET /api/v1/desk/cards[?tenant=]  the cards of the calls ringing now (a page that opens
                                       late, or reconnects)
     POST /api/v1/contacts             mark a caller as a known contact (tenant, number, name)
@@ -51,6 +53,7 @@ from switch import i18n
 from switch.access.policy import Action, Principal, Scope, can
 from switch.call.calllog import CallRecord
 from switch.masking import mask_number
+from switch.web.clicktocall import outcome_text
 from switch.web.guard import PUBLIC, Access, declare
 from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
 
@@ -193,17 +196,16 @@ class DeskBoard:
         elif phase in ("answered", "ended"):
             if phase == "ended":
                 self.cards.pop(record.call_id, None)
-            self._push(
-                record.tenant,
-                "call",
-                {
-                    "call_id": record.call_id,
-                    "tenant": record.tenant,
-                    "phase": phase,
-                    "answered_by": record.answered_by,
-                    "outcome": record.outcome,
-                },
-            )
+            event: dict[str, Any] = {
+                "call_id": record.call_id,
+                "tenant": record.tenant,
+                "phase": phase,
+                "answered_by": record.answered_by,
+                "outcome": record.outcome,
+            }
+            if record.direction == "outbound":  # "call back": what became of it, in German
+                event["outcome_text"] = outcome_text(phase, record)
+            self._push(record.tenant, "call", event)
 
     def message_taken(self, row: dict[str, Any]) -> None:
         """A message was taken (the desk's listener)."""

@@ -204,8 +204,6 @@ class CallDriver:
         self.calls[call.key] = call
         self._by_handle[invite.handle] = (call, CALLER)
 
-        if self.queueing.member_code(call, called_raw, invite):  # issue 19: *45..*48
-            return
         plan = self.plans.for_number(called) if called else None
         if plan is None and self.outbound.wants(invite, called_raw):
             self.outbound.invite(call, invite, called_raw)

@@ -2,7 +2,8 @@
 
 A ``*`` number that is not a call (switch/call/features.py says what it means): presence
 (``*30``/``*31``…), call forwarding (``*21*<number>#``, ``#21#``) and the dictation box
-(issue 7), which is a call of its own with a record. A code is answered, so the phone
+(issue 7), which is a call of its own with a record, and the queue members' codes
+(``*45``..``*48``, issue 19), which the queue desk sends on. A code is answered, so the phone
 shows that it worked, and hung up after :data:`FEATURE_HANGUP_S`; it shows up as a
 presence or forwarding change, not as a call.
 """
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING
 from rules import DialPlan
 from rules.decision import Decision
 from switch.call.events import Finished, Outcome
-from switch.call.features import Dictate, Refuse, SetForward, SetPresence, classify_feature
+from switch.call.features import (
+    Dictate,
+    QueueMemberCode,
+    Refuse,
+    SetForward,
+    SetPresence,
+    classify_feature,
+)
 from switch.call.prompts import MediaOptions
 from switch.control import messages as control
 from switch.masking import loggable_number
@@ -47,9 +55,14 @@ class FeatureDesk:
             self.driver.plans,
             self.driver.config.routes,
             lambda plan: tenant_media(plan).dictation_code,
+            from_user=invite.from_user,
         )
         if isinstance(feature, Refuse):
+            log.info("feature code %s from %s: %d %s", code, loggable_number(invite.from_user),
+                     feature.status, feature.reason)  # fmt: skip
             self.driver.commands.reject(call, feature.status, feature.reason)
+        elif isinstance(feature, QueueMemberCode):
+            self.driver.queueing.member_code(call, feature)
         elif isinstance(feature, Dictate):
             options = tenant_media(feature.plan).dictation_options()
             self._dictate(call, feature.plan, feature.person, feature.decision, options, invite)

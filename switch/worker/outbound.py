@@ -23,7 +23,7 @@ from rules import DialPlan
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
 from switch.call.events import Finished, IncomingCall, Outcome, TransferRequested
-from switch.call.features import device_uris
+from switch.call.features import device_uris, phone_owner
 from switch.call.outbound import (
     OutboundCall,
     OutboundLimits,
@@ -59,33 +59,9 @@ class OutboundDesk:
     # ------------------------------------------------------------------ calls out
 
     def owner(self, invite: IncomingInvite) -> tuple[DialPlan, str] | None:
-        """The plan and person whose SIP device sent the INVITE.
-
-        Only ``sip:`` devices count: a caller number that equals a person's mobile number
-        (``tel:``) came over the trunk and may be spoofed, so it never dials out.
-        """
-        for uri in device_uris(invite.from_uri, self.driver.config.routes):
-            owner = self.driver.plans.device_owner(uri)
-            if owner is None:
-                continue
-            plan, person_id = owner
-            person = plan.people.get(person_id) or plan.service.get(person_id)
-            user = invite.from_user
-            if person is not None and any(
-                d.startswith("sip") and d.split(":", 1)[1].split("@", 1)[0] == user
-                for d in person.devices.values()
-            ):
-                return owner
-        # The secretarial service's phones are listed under ``service:`` of the plans it
-        # answers for (not as people): the first such plan owns its calls out, and
-        # ``*8<code>#`` chooses another one.
-        user = invite.from_user
-        for plan in self.driver.plans:
-            for service_id, service in plan.service.items():
-                for uri in service.devices.values():
-                    if uri.startswith("sip") and uri.split(":", 1)[1].split("@", 1)[0] == user:
-                        return plan, service_id
-        return None
+        """The plan and person whose SIP phone sent the INVITE (:func:`phone_owner`)."""
+        driver = self.driver
+        return phone_owner(invite.from_uri, invite.from_user, driver.plans, driver.config.routes)
 
     def wants(self, invite: IncomingInvite, called_raw: str) -> bool:
         """Whether the INVITE is a call out (else: a feature code, or 404 as before)."""

@@ -6,9 +6,11 @@ A waiting caller stays on this worker (its caller leg and one reserved leg, coun
 :class:`QueueOfferFailed` and :class:`RequestCallback` become control messages, and the
 supervisor's ``QueueOffer``, ``QueueUpdate`` and ``QueueGiveUp`` become call-flow events
 for the call they name. Feature codes of queue members (``*45`` log in, ``*46`` log out,
-``*47`` pause, ``*48`` end the pause) are sent on as ``QueueMember`` — only from a phone a
-plan lists (a person's or the service's ``sip:`` device, as for calls out); a call from
-anywhere else (the trunk) gets 403, and the edge never lets the trunk dial them at all.
+``*47`` pause, ``*48`` end the pause) are classified by
+:func:`~switch.call.features.classify_feature` like every ``*`` code — a
+:class:`~switch.call.features.QueueMemberCode` only from a phone a plan lists (a person's
+or the service's ``sip:`` device, as for calls out), 403 from anywhere else (the trunk;
+the edge never lets the trunk dial them at all) — and sent on here as ``QueueMember``.
 
 Callbacks (``QueueCallBack``): the supervisor picked a free member for a callback request.
 The desk rings the member first (From: "Rückruf <business>" with the business's number);
@@ -41,15 +43,15 @@ from switch.call.events import (
     QueueStatus,
     RequestCallback,
 )
+from switch.call.features import QueueMemberCode
 from switch.call.outbound import OutboundCall, presented_number
-from switch.call.queue import MEMBER_CODES
 from switch.call.sipheaders import from_header, resolve_target
 from switch.call.trunkident import trunk_for
 from switch.control import messages as control
 from switch.errors import LegUnavailable, UnroutableTarget
 from switch.masking import loggable_number
 from switch.worker.commands import ActiveCall, outbound_leg
-from switch.worker.seam import IncomingInvite, LegConnected, LegEnded, LegEvent
+from switch.worker.seam import LegConnected, LegEnded, LegEvent
 
 if TYPE_CHECKING:
     from switch.worker.driver import CallDriver
@@ -130,20 +132,11 @@ class QueueDesk:
                 return
         log.info("queue message for call %s, which is no longer here", message.call_id)
 
-    def member_code(self, call: ActiveCall, called_raw: str, invite: IncomingInvite) -> bool:
-        """``*45``..``*48`` from a plan's phone: sent on; from anywhere else: 403."""
-        action = MEMBER_CODES.get(called_raw)
-        if action is None:
-            return False
-        call.feature = True
-        if self.driver.outbound.owner(invite) is None:
-            log.warning("queue member code %s from a caller that is no phone: 403", called_raw)
-            self.driver.commands.reject(call, 403, "Forbidden")
-            return True
-        self.driver.send(control.QueueMember(invite.from_user or "", action))
-        log.info("queue member %s: %s", invite.from_user, action)
+    def member_code(self, call: ActiveCall, code: QueueMemberCode) -> None:
+        """A member's ``*45``..``*48`` (classified, from a plan's phone): sent on, answered."""
+        self.driver.send(control.QueueMember(code.member, code.action))
+        log.info("queue member %s: %s", code.member, code.action)
         self.driver.features.done(call)
-        return True
 
     # ------------------------------------------------------------------ callbacks
 
@@ -245,4 +238,4 @@ class QueueDesk:
                 self.driver.sip.end(handle)  # LegEnded follows: QueueResult not answered
 
 
-__all__ = ["MEMBER_CODES", "QUEUE_COMMANDS", "QueueDesk", "to_flow", "to_supervisor"]
+__all__ = ["QUEUE_COMMANDS", "QueueDesk", "to_flow", "to_supervisor"]

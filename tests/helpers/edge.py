@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from switch.edge import Edge, EdgeSettings
+from switch.edge.settings import LOCATION_FLUSH_S
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import Process
 from tests.helpers.sipp import SIPP_SCENARIOS, sipp_argv
@@ -135,11 +136,6 @@ def baresip_phone(tmp: Path, edge_port: int, user: str, password: str) -> Proces
     return Process(
         ["baresip", "-f", str(home), "-n", "127.0.0.1"], tmp / f"phone-{user}.log", cwd=tmp
     )
-
-
-LOCATION_FLUSH_S = 5
-"""The edge's usrloc ``timer_interval`` (one node, db_mode 2): how often it writes the
-location table from memory (switch/edge/templates/kamailio.cfg.tmpl)."""
 
 
 def stored_bindings(

@@ -19,6 +19,26 @@
 
   // "Call back" (issue 17): click to call for that business (POST /api/v1/calls/dial, the
   // same permission check as her dialling); her own phone rings first, then the customer.
+  // What became of it comes as the call's "call" events (outcome_text, in German:
+  // switch/web/clicktocall.py); one that arrives before the 202 is kept in `outcomes`.
+  const placed = new Map();  // call id -> its result line, while the call is not over
+  const outcomes = new Map();  // call id -> the last "call" event of a call out
+  function showOutcome(result, data) {
+    if (!data.outcome_text) return;
+    result.textContent = data.outcome_text;
+    const failed = data.phase === "ended" && data.outcome !== "answered";
+    result.classList.toggle("refused", failed);
+    result.classList.toggle("connected", data.phase === "answered");
+  }
+  function callOutChanged(data) {
+    if (data.outcome_text === undefined) return;
+    outcomes.set(data.call_id, data);
+    if (outcomes.size > 50) outcomes.delete(outcomes.keys().next().value);
+    const result = placed.get(data.call_id);
+    if (!result) return;
+    showOutcome(result, data);
+    if (data.phase === "ended") placed.delete(data.call_id);
+  }
   function callBack(tenant, number) {
     if (!number || !me.person) return [];
     const button = el("button", { type: "button", class: "call-back" }, t("Call back"));
@@ -26,12 +46,20 @@
     button.addEventListener("click", async () => {
       button.disabled = true;
       result.textContent = "";
+      result.classList.remove("connected");
       const r = await api("/api/v1/calls/dial", "POST", { ring: me.person, number, tenant });
       button.disabled = false;
       result.textContent = r.status === 202 ? t("your phone rings, then the customer")
         : (r.data && r.data.error) || String(r.status);
       result.classList.toggle("refused", r.status !== 202);
-      if (r.status === 202) logLine(fmt("calling back {number}", { number }));
+      if (r.status !== 202) return;
+      logLine(fmt("calling back {number}", { number }));
+      const id = r.data && r.data.id;
+      if (!id) return;
+      result.setAttribute("data-call", id);
+      placed.set(id, result);
+      const early = outcomes.get(id);
+      if (early) callOutChanged(early);
     });
     return [" ", button, " ", result];
   }
@@ -189,5 +217,9 @@
     const card = JSON.parse(e.data);
     if (!cards.has(card.call_id)) showCard(card);
   });
-  events.addEventListener("call", (e) => callChanged(JSON.parse(e.data)));
+  events.addEventListener("call", (e) => {
+    const data = JSON.parse(e.data);
+    callChanged(data);
+    callOutChanged(data);
+  });
 })();

@@ -3,7 +3,9 @@ assistant's console places a click to call for that business (``POST /api/v1/cal
 the same permission check as her dialling). A reminder to call back a 0900 number is
 refused on the page with the German reason and nothing reaches the trunk; the one with a
 national number rings her own phone (a SIPp that answers) first, then the trunk (a SIPp
-UAS) gets the INVITE showing the business's number, and the day's log says so."""
+UAS) gets the INVITE showing the business's number, and the day's log says so. When her
+phone declines, or the customer is busy, the line under "Zurückrufen" says so in German
+instead of going on saying that her phone rings (the call's ``call`` events)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
 OUTBOUND = "outbound: {allow: [national]}\n"
+SHOWN = """(node) => {
+  node.shown = [];
+  new MutationObserver((records) => {
+    for (const r of records) for (const added of r.addedNodes) node.shown.push(added.textContent);
+  }).observe(node, {childList: true});
+}"""
 
 
 async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> None:
@@ -55,15 +63,25 @@ async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> N
             assert "gesperrt" in text
             assert trunk.received("INVITE") == []
             offer = page.locator("#reminder-list li", has_text="Angebot")
+            # every text the line shows, in order (each lasts as long as the call's phase)
+            await offer.locator(".call-back-result").evaluate(SHOWN)
             await offer.get_by_role("button", name="Zurückrufen").click()
-            await offer.locator(".call-back-result", has_text="Ihr Telefon klingelt").wait_for(
-                timeout=10_000
-            )
             await page.locator("#day-log li", has_text="Rückruf an 030 5551234").wait_for(
-                timeout=5000
+                timeout=10_000
             )
             assert await asyncio.to_thread(trunk.wait, 30) == 0, trunk.diagnostics()
             assert await asyncio.to_thread(her_phone.wait, 20) == 0, her_phone.diagnostics()
+            # the customer hung up (the trunk's BYE): the line says the call is over
+            await offer.locator(".call-back-result", has_text="Gespräch beendet").wait_for(
+                timeout=10_000
+            )
+            shown = await offer.locator(".call-back-result").evaluate("(n) => n.shown")
+            assert shown == [
+                "Ihr Telefon klingelt, dann wird der Kunde angerufen",
+                "Verbunden mit dem Kunden",
+                "Gespräch beendet",
+            ], shown
+            assert await offer.locator(".call-back-result.refused").count() == 0
             assert errors == []
     (invite,) = trunk.received("INVITE")
     assert invite.startswith("INVITE sip:+49305551234@"), invite
@@ -71,3 +89,56 @@ async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> N
     assert "INVITE sip:" in her_phone.message_text()  # her phone rang first
     calls = http(f"{switch.url}/api/v1/calls", tokens["otto"])["calls"]
     assert any(c["direction"] == "outbound" and c["called"] == "+49305551234" for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("her_scenario", "trunk_scenario", "expected"),
+    [
+        ("uas_busy.xml", None, "Abgelehnt: Ihr Telefon ist besetzt"),
+        ("uas_answer.xml", "uas_busy.xml", "Besetzt: der Kunde telefoniert gerade"),
+    ],
+    ids=["her-phone-declines", "the-customer-is-busy"],
+)
+async def test_the_console_shows_why_a_call_back_failed(
+    tmp_path: Path,
+    make_switch: Any,
+    her_scenario: str,
+    trunk_scenario: str | None,
+    expected: str,
+) -> None:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    her_phone = target(tmp_path, "anna", her_scenario, timeout=40)
+    trunk = Sipp(tmp_path, "trunk", trunk_scenario or "uas_answer_bye.xml",
+                 ["-m", "1", "-timeout", "40"])  # fmt: skip
+    data = tmp_path / "var"
+    data.mkdir()
+    tokens = users_with_tokens(data / "users.yaml")
+    settings = tmp_path / "settings.yaml"
+    with running(her_phone.start(), trunk.start()):
+        trunk.wait_bound()
+        settings.write_text(json.dumps({"trunk": trunk.address}), encoding="utf-8")
+        plans = write_plans(tmp_path, service_plan(her_phone.address, head=OUTBOUND))
+        switch = make_switch(plans, "--settings", str(settings), bare=True)
+        body = {"tenant": "tischlerei-test", "in_minutes": 60, "note": "Angebot",
+                "number": "030 5551234"}  # fmt: skip
+        http(f"{switch.url}/api/v1/reminders", tokens["anna"], "POST", body)
+        async with console_page(switch.url, tokens["anna"]) as (page, errors):
+            offer = page.locator("#reminder-list li", has_text="Angebot")
+            await offer.get_by_role("button", name="Zurückrufen").click()
+            result = offer.locator(".call-back-result")
+            try:
+                await offer.locator(".call-back-result.refused", has_text=expected).wait_for(
+                    timeout=20_000
+                )
+            except PlaywrightTimeout:
+                pytest.fail(f"the line says {await result.inner_text()!r}, not {expected!r}")
+            assert await result.inner_text() == expected
+            call_id = await result.get_attribute("data-call")  # the 202's id
+            assert (call_id or "").startswith("c2c-"), call_id
+            assert await asyncio.to_thread(her_phone.wait, 20) == 0, her_phone.diagnostics()
+            if trunk_scenario is None:
+                assert trunk.received("INVITE") == []  # nothing went out for her "no"
+            else:
+                assert await asyncio.to_thread(trunk.wait, 20) == 0, trunk.diagnostics()
+            assert errors == []

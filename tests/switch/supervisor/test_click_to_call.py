@@ -96,17 +96,20 @@ async def until(check: Any, seconds: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def office(tmp_path: Path, **keys: Any) -> tuple[dict[str, str], Sipp, Path]:
+def office(
+    tmp_path: Path, scenario: str = "uas_answer_bye.xml", **keys: Any
+) -> tuple[dict[str, str], Sipp, Path]:
     """Alice's SIP password (and the trunk account's), the users' tokens, the trunk (a
-    SIPp UAS, bound) and the settings: the managed edge with no trunk source at 127.0.0.1
-    (jan's phone registers from there), ``keys`` (TRUNK: the trunk's address)."""
+    SIPp UAS running ``scenario``, bound) and the settings: the managed edge with no trunk
+    source at 127.0.0.1 (jan's phone registers from there), ``keys`` (TRUNK: the trunk's
+    address)."""
     secrets = tmp_path / "secrets.yaml"
     users = add_user(secrets, "alice", PASSWORD, realm="office")
     save_secrets(secrets, Secrets(realm=users.realm, users=users.users, trunks={"sipgate": "pw"}))
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
-    trunk = Sipp(tmp_path, "trunk", "uas_answer_bye.xml", ["-m", "1", "-timeout", "60"])
+    trunk = Sipp(tmp_path, "trunk", scenario, ["-m", "1", "-timeout", "60"])
     trunk.start()
     trunk.wait_bound()
     edge = {"secrets_file": str(secrets), "trunk_sources": []}
@@ -134,6 +137,11 @@ async def switch_with_jan(
     finally:
         await phone.stop()
         await asyncio.to_thread(switch.stop)
+
+
+def first(message: str, header: str) -> str:
+    """The first ``header:`` line of a SIP message as SIPp logged it."""
+    return next(line for line in message.splitlines() if line.startswith(f"{header}:"))
 
 
 async def ended_record(switch: Switch, token: str, call_id: str) -> dict[str, Any]:
@@ -213,6 +221,7 @@ numbers: ["+49 30 1234560"]
 people:
   jan: {name: Jan, devices: {desk: "sip:alice@office"}}
   eva: {name: Eva, devices: {desk: "sip:eva@%s"}}
+  ute: {name: Ute, devices: {desk: "sip:ute@%s"}}
 outbound:
   allow: [national]
 rules:
@@ -238,14 +247,24 @@ async def test_click_to_call_through_a_ppi_trunk_and_to_a_phone_that_declines(
     """A trunk account whose profile wants P-Preferred-Identity (sipgate-like: From = the
     SIP-ID, PPI ``49…`` without plus, the provider's domain) gets exactly that from click
     to call; a phone that declines (486) leaves a record saying so in German, and nothing
-    reaches the trunk for it."""
-    tokens, trunk, settings = office(tmp_path, trunks={"accounts": [SIPGATE_LIKE]})
+    reaches the trunk for it. When Ute, who placed the call, hangs up, the BYE reaches the
+    trunk through the edge (the trunk's scenario waits for it)."""
+    tokens, trunk, settings = office(
+        tmp_path, "uas_answer_rr.xml", trunks={"accounts": [SIPGATE_LIKE]}
+    )
     eva = Sipp(tmp_path, "eva", "uas_busy.xml", ["-m", "1", "-timeout", "60"])
+    # Ute answers, then hangs up after 3 s: the trunk's leg (answered 300 ms after its
+    # INVITE) is up by then, so the switch ends it with a BYE, not a CANCEL.
+    ute = Sipp(
+        tmp_path, "ute", "uas_answer_hangup.xml", ["-m", "1", "-d", "3000", "-timeout", "60"]
+    )
     folder = tmp_path / "plans"
     folder.mkdir()
-    with running(trunk, eva.start()):
+    with running(trunk, eva.start(), ute.start()):
         eva.wait_bound()
-        (folder / "test.yaml").write_text(PROFILE_PLAN % eva.address, encoding="utf-8")
+        ute.wait_bound()
+        plan = PROFILE_PLAN % (eva.address, ute.address)
+        (folder / "test.yaml").write_text(plan, encoding="utf-8")
         async with switch_with_jan(tmp_path, folder, settings) as (switch, _phone):
             dial = f"{switch.url}/api/v1/calls/dial"
             # Eva's phone declines: 202 (it rang), then the record says why; no INVITE out
@@ -257,11 +276,9 @@ async def test_click_to_call_through_a_ppi_trunk_and_to_a_phone_that_declines(
             assert (row["outcome"], row["sip_status"]) == ("cancelled", 486), row
             assert row["reason"] == "abgelehnt (besetzt)"
             assert trunk.received("INVITE") == []
-            # Jan's phone answers: the trunk gets From = SIP-ID and PPI, as the profile says
-            # (its BYE is not checked: its sources are a stand-in address, so the edge does
-            # not take 127.0.0.1's in-dialog requests as the trunk's)
+            # Ute's phone answers: the trunk gets From = SIP-ID and PPI, as the profile says
             status, body = await asyncio.to_thread(
-                post, dial, tokens["otto"], {**declined, "ring": "jan.desk"}
+                post, dial, tokens["otto"], {**declined, "ring": "ute.desk"}
             )
             assert status == 202, body
             (invite,) = await until(lambda: trunk.received("INVITE"), 30, "the trunk's INVITE")
@@ -271,3 +288,16 @@ async def test_click_to_call_through_a_ppi_trunk_and_to_a_phone_that_declines(
             assert re.search(ppi, invite, re.M), invite
             assert not re.search(r"^P-Asserted-Identity:", invite, re.M), invite
             assert "X-Rufweiche-Trunk" not in invite  # the edge's own header stays inside
+            # Ute hangs up: the switch's BYE reaches the trunk (which answers it with 200)
+            assert await asyncio.to_thread(ute.wait, 20) == 0, ute.diagnostics()
+            code = await asyncio.to_thread(trunk.wait, 20)
+            assert code == 0, trunk.diagnostics() + switch.output()[-4000:]
+            # through the edge (its Via on top; the edge record-routed the INVITE), perhaps
+            # retransmitted (a worker busy for more than T1), always the one transaction
+            byes = trunk.received("BYE")
+            assert byes, trunk.message_text()
+            edge = first(invite, "Via").split(";")[0]  # the edge's: it relayed the INVITE
+            assert all(first(bye, "Via").split(";")[0] == edge for bye in byes), byes
+            assert len({first(bye, "CSeq") for bye in byes}) == 1, byes
+            row = await ended_record(switch, tokens["otto"], body["id"])
+            assert (row["outcome"], row["hung_up_by"]) == ("answered", "caller"), row
