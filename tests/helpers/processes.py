@@ -172,6 +172,27 @@ def run_reporting(argv: Sequence[str], seconds: int) -> tuple[dict[str, Any], st
 T = TypeVar("T")
 
 
+def wait_alive(
+    proc: subprocess.Popen[bytes] | None,
+    check: Callable[[], T],
+    timeout: float,
+    what: str,
+    output: Callable[[], str],
+    every: float,
+) -> T:
+    """``check()`` every ``every`` seconds until it answers something true; that answer.
+    An AssertionError with ``output()`` when ``proc`` exits first or ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"exited ({proc.returncode}) waiting for {what}:\n{output()}")
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}:\n{output()}")
+
+
 def poll_until(
     probe: Callable[[], T], done: Callable[[T], object], timeout: float, what: str, every: float
 ) -> T:

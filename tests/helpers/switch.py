@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ import yaml
 
 from tests.helpers.mosquitto import mosquitto_broker
 from tests.helpers.ports import LOOPBACK, free_port
-from tests.helpers.processes import REPO, stop_process
+from tests.helpers.processes import REPO, stop_process, wait_alive
 
 TEST_TRUNK = "127.0.0.1/32"
 
@@ -136,15 +135,9 @@ class Switch:
             return {"ready": False, "detail": {"workers": {"w1": {"ready": False, "pid": 0}}}}
 
     def wait_until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"switch exited ({self.proc.returncode}):\n{self.output()}")
-            result = check()
-            if result:
-                return result
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
+        return wait_alive(
+            self.proc, check, timeout, f"switch: {what}", lambda: self.output()[-4000:], 0.05
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
