@@ -21,6 +21,7 @@ import yaml
 from tests.helpers.mosquitto import mosquitto_broker
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import REPO, stop_process, wait_alive
+from tests.helpers.sipp import Sipp
 
 TEST_TRUNK = "127.0.0.1/32"
 
@@ -202,3 +203,19 @@ def switch_with_mqtt(
             stop_process(sub)
             if switch.proc is not None:
                 switch.stop()
+
+
+def recorded(
+    switch: Switch, sub: subprocess.Popen[bytes], call: Sipp, kind: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], bytes, str]:
+    """Start ``switch`` (of :func:`switch_with_mqtt`) and ``call``, which leaves a recording
+    of ``kind`` ("voicemails", "dictations"): the MQTT notice of it, the API's rows of
+    ``kind`` (once there are any), and the first row's file with its Content-Type."""
+    switch.start()
+    call.start()
+    assert call.wait(30) == 0, call.diagnostics()
+    out, err = sub.communicate(timeout=15)
+    assert sub.returncode == 0, err
+    rows = switch.wait_until(lambda: switch.get(f"/api/v1/{kind}")[kind], 10, f"{kind} record")
+    served, content_type = switch.fetch(rows[0]["url"])
+    return json.loads(out), rows, served, content_type
