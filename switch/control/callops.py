@@ -3,8 +3,8 @@
 switch/control/messages.py puts them into :data:`~switch.control.messages.ToWorker`,
 :data:`~switch.control.messages.FromWorker` and its one ``encode``/``decode``, as it does
 with the queue ops of switch/control/queueops.py. Their wire form is their fields in order
-(:func:`~switch.control.fields.slot_fields`); :func:`call_op_message` decodes them
-(:func:`~switch.control.fields.from_fields`).
+(:func:`~switch.control.fields.slot_fields` encodes, :func:`~switch.control.fields.from_fields`
+with :data:`~switch.control.fields.READERS` decodes).
 
 supervisor -> worker
     :class:`TransferCall` ``{"op": "transfer", "call_id": id, "target": text, "by": name|null}``
@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
-
-from switch.control.fields import READERS, from_fields
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +83,6 @@ CALL_OPS: Final[Mapping[str, type[CallOpMessage]]] = {
 }
 
 
-def call_op_message(op: str, data: Mapping[str, Any]) -> CallOpMessage:
-    """The call op ``op`` from its JSON fields; ControlProtocolError when one is wrong."""
-    message: CallOpMessage = from_fields(CALL_OPS[op], data, READERS)
-    return message
-
-
 __all__ = [
     "CALL_OPS",
     "CallFromWorker",
@@ -100,5 +92,4 @@ __all__ = [
     "Originate",
     "OriginateAnswer",
     "TransferCall",
-    "call_op_message",
 ]

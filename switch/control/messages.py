@@ -68,7 +68,6 @@ from switch.control.callops import (
     Originate,
     OriginateAnswer,
     TransferCall,
-    call_op_message,
 )
 from switch.control.fields import (
     READERS,
@@ -81,6 +80,7 @@ from switch.control.fields import (
 )
 from switch.control.queueops import (
     QUEUE_OPS,
+    QUEUE_READERS,
     QueueCallBack,
     QueueCallback,
     QueueCallbackDone,
@@ -92,7 +92,6 @@ from switch.control.queueops import (
     QueueResult,
     QueueToWorker,
     QueueUpdate,
-    queue_message,
 )
 from switch.errors import ControlProtocolError
 
@@ -276,11 +275,10 @@ _VOICEMAIL_KEYS: Final = frozenset(
 )
 
 
-_BY_FIELDS: Final[Mapping[str, type[Message]]] = {
-    op: OPS[op]
-    for op in ("reload", "drain", "stop", "presence_set", "forward_set", "reload_failed")
-}
-"""The ops of this module that :func:`~switch.control.fields.from_fields` decodes."""
+_PLAIN_OPS: Final = ("reload", "drain", "stop", "presence_set", "forward_set", "reload_failed")
+_BY_FIELDS: Final[Mapping[str, type[Message]]] = {**{op: OPS[op] for op in _PLAIN_OPS}, **CALL_OPS}
+"""The ops that :func:`~switch.control.fields.from_fields` decodes with its READERS (the
+queue ops: with QUEUE_READERS)."""
 
 
 def _from_json(data: Mapping[str, Any]) -> Message:
@@ -323,8 +321,6 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                     started_wall=opt_float(data, "started_wall") or 0.0,
                     extra={k: v for k, v in data.items() if k not in _VOICEMAIL_KEYS},
                 )
-            case str() if op in CALL_OPS:
-                return call_op_message(op, data)
             case str() if op in _BY_FIELDS:
                 message: Message = from_fields(_BY_FIELDS[op], data, READERS)
                 return message
@@ -333,7 +329,8 @@ def _from_json(data: Mapping[str, Any]) -> Message:
             raise
         raise ControlProtocolError(f"control message {op!r}: {exc}") from exc
     if isinstance(op, str) and op in QUEUE_OPS:
-        return queue_message(op, data)
+        queued: Message = from_fields(QUEUE_OPS[op], data, QUEUE_READERS)
+        return queued
     raise ControlProtocolError(f"control message with unknown op {op!r}")
 
 

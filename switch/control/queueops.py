@@ -4,7 +4,7 @@ switch/control/messages.py puts them into :data:`~switch.control.messages.ToWork
 :data:`~switch.control.messages.FromWorker` and its one ``encode``/``decode``; they live here
 so that messages.py stays one screenful per op family. Every field is a plain JSON value,
 so one generic codec serves all of them: :func:`~switch.control.fields.slot_fields` encodes,
-:func:`queue_message` decodes (:func:`~switch.control.fields.from_fields`, reading strictly).
+:func:`~switch.control.fields.from_fields` with :data:`QUEUE_READERS` (strict) decodes.
 
 supervisor -> worker
     :class:`QueueOffer`   ``{"op": "queue_offer", "call_id", "member", "uri", "ref", "timeout"}``
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from switch.control.fields import Reader, from_fields
+from switch.control.fields import Reader
 from switch.errors import ControlProtocolError
 
 
@@ -142,7 +142,7 @@ def _optional(read: Reader) -> Reader:
     return lambda data, key: None if data.get(key) is None else read(data, key)
 
 
-_READERS: Final[Mapping[str, Reader]] = {
+QUEUE_READERS: Final[Mapping[str, Reader]] = {
     "str": _strict(str),
     "str | None": _optional(_strict(str)),
     "int": _strict(int),
@@ -152,14 +152,9 @@ _READERS: Final[Mapping[str, Reader]] = {
 """The queue ops read strictly: a field of the wrong JSON type is a protocol error."""
 
 
-def queue_message(op: str, data: Mapping[str, Any]) -> QueueMessage:
-    """The queue message ``op`` from its JSON fields; ControlProtocolError when one is wrong."""
-    message: QueueMessage = from_fields(QUEUE_OPS[op], data, _READERS)
-    return message
-
-
 __all__ = [
     "QUEUE_OPS",
+    "QUEUE_READERS",
     "QueueCallBack",
     "QueueCallback",
     "QueueCallbackDone",
@@ -172,5 +167,4 @@ __all__ = [
     "QueueResult",
     "QueueToWorker",
     "QueueUpdate",
-    "queue_message",
 ]
