@@ -52,6 +52,7 @@ from typing import Self
 
 import aiomqtt
 
+from presence.backoff import backoff_delay
 from presence.errors import PresenceError, TopicError
 from presence.hub import PresenceHub, Watch, utc_now
 from presence.model import Key, PresenceSource
@@ -72,14 +73,6 @@ log = logging.getLogger(__name__)
 
 class _Stopping(Exception):
     """Raised inside a session when :meth:`PresenceBridge.stop` was asked for."""
-
-
-def backoff_delay(
-    attempt: int, initial: float, cap: float, rng: Callable[[], float] = random.random
-) -> float:
-    """Delay before reconnect ``attempt`` (0-based): exponential, capped, 50-100 % jitter."""
-    base = min(cap, initial * 2 ** min(attempt, 32))
-    return float(base * (0.5 + rng() / 2))
 
 
 class PresenceBridge:

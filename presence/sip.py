@@ -51,6 +51,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
+from presence.backoff import backoff_delay
 from presence.errors import PresenceError
 from presence.hub import PresenceHub
 from presence.model import Key
@@ -78,11 +79,6 @@ def presentity_uri(tenant: str, person: str, domain: str) -> str:
                 f"{field} {value!r} cannot be a SIP presentity: letters, digits and - _ ~ only"
             )
     return f"sip:{tenant}.{person}@{domain}"
-
-
-def backoff_delay(attempt: int, initial: float, cap: float, rng: Callable[[], float]) -> float:
-    """Delay before retry ``attempt`` (0-based): exponential, capped, 50-100 % jitter."""
-    return float(min(cap, initial * 2 ** min(attempt, 32)) * (0.5 + rng() / 2))
 
 
 class PidfPublisher:

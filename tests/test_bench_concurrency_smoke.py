@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from bench.rtpload import Direction
-from tests.helpers.processes import REPO
+from tests.helpers.processes import REPO, run_ok
 
 
 def test_direction_counts_loss_per_call_and_reads_quantiles_from_the_histogram() -> None:
@@ -39,16 +38,8 @@ def test_direction_counts_loss_per_call_and_reads_quantiles_from_the_histogram()
 )
 def test_tiny_concurrency_run_prints_both_rows() -> None:
     args = ["--calls", "2", "--seconds", "2", "--short-rate", "2", "--spare-workers", "1"]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "concurrency", "--", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-    rows = [line for line in run.stdout.splitlines() if line.startswith("| 1 |")]
+    out = run_ok([sys.executable, "-m", "bench", "concurrency", "--", *args], cwd=REPO, timeout=110)
+    rows = [line for line in out.splitlines() if line.startswith("| 1 |")]
     assert [line.split("|")[2].strip() for line in rows] == ["rtpengine", "switch"]
     for line in rows:
         assert line.split("|")[3].strip() == "2/2"  # both calls held

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from bench.worker_memory import render
-from tests.helpers.processes import REPO
+from tests.helpers.processes import REPO, run_ok
 
 
 def test_render_reports_growth_after_the_warm_up() -> None:
@@ -34,14 +33,12 @@ def test_render_reports_growth_after_the_warm_up() -> None:
 )
 def test_tiny_worker_memory_run_prints_fork_spawn_and_growth() -> None:
     args = ["--workers", "2", "--idle", "2", "--calls", "60", "--rate", "10"]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "worker_memory", "--", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=110, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-    rows = {m[0]: m for m in re.findall(r"^\| (spawn|fork) \| 2 \| ([\d.]+) \|", run.stdout, re.M)}
-    assert set(rows) == {"spawn", "fork"}, run.stdout
-    assert all(float(pss) > 1 for _, pss in rows.values()), run.stdout
-    growth = re.findall(r"^\| (\d+) \((\d+)\) \|", run.stdout, re.M)
-    assert [int(c) for c, _ in growth] == [0, 6, 30, 60], run.stdout
-    assert int(growth[-1][1]) >= 54, "nearly every growth call completed: " + run.stdout
+    out = run_ok(
+        [sys.executable, "-m", "bench", "worker_memory", "--", *args], cwd=REPO, timeout=110
+    )
+    rows = {m[0]: m for m in re.findall(r"^\| (spawn|fork) \| 2 \| ([\d.]+) \|", out, re.M)}
+    assert set(rows) == {"spawn", "fork"}, out
+    assert all(float(pss) > 1 for _, pss in rows.values()), out
+    growth = re.findall(r"^\| (\d+) \((\d+)\) \|", out, re.M)
+    assert [int(c) for c, _ in growth] == [0, 6, 30, 60], out
+    assert int(growth[-1][1]) >= 54, "nearly every growth call completed: " + out

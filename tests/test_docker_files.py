@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from switch.metrics import Metrics
+from tests.helpers.processes import run_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -136,26 +136,12 @@ PROMTOOL = shutil.which("promtool")
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
 def test_promtool_accepts_rules_and_config(tmp_path: Path) -> None:
     assert PROMTOOL is not None
-    rules = subprocess.run(
-        [PROMTOOL, "check", "rules", str(DOCKER / "prometheus/alerts.yml")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 5 rules found" in rules.stdout
+    rules = run_ok([PROMTOOL, "check", "rules", str(DOCKER / "prometheus/alerts.yml")], timeout=30)
+    assert "SUCCESS: 5 rules found" in rules
     # The config names the rules where the container mounts them: point it at the copy.
     shutil.copy(DOCKER / "prometheus/alerts.yml", tmp_path / "alerts.yml")
     config = (DOCKER / "prometheus/prometheus.yml").read_text()
     (tmp_path / "prometheus.yml").write_text(
         config.replace("/etc/prometheus/alerts.yml", str(tmp_path / "alerts.yml"))
     )
-    checked = subprocess.run(
-        [PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    run_ok([PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")], timeout=30)

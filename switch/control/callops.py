@@ -3,7 +3,8 @@
 switch/control/messages.py puts them into :data:`~switch.control.messages.ToWorker`,
 :data:`~switch.control.messages.FromWorker` and its one ``encode``/``decode``, as it does
 with the queue ops of switch/control/queueops.py. Their wire form is their fields in order
-(:func:`~switch.control.fields.slot_fields`); :func:`call_op_message` decodes them.
+(:func:`~switch.control.fields.slot_fields` encodes, :func:`~switch.control.fields.from_fields`
+with :data:`~switch.control.fields.READERS` decodes).
 
 supervisor -> worker
     :class:`TransferCall` ``{"op": "transfer", "call_id": id, "target": text, "by": name|null}``
@@ -21,9 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
-
-from switch.control.fields import integer, opt_text, text
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,38 +83,6 @@ CALL_OPS: Final[Mapping[str, type[CallOpMessage]]] = {
 }
 
 
-def call_op_message(op: str, data: Mapping[str, Any]) -> CallOpMessage:
-    """The call op ``op`` from its JSON fields; ControlProtocolError when one is wrong."""
-    match op:
-        case "transfer":
-            return TransferCall(text(data, "call_id"), text(data, "target"), opt_text(data, "by"))
-        case "originate":
-            return Originate(
-                text(data, "request"),
-                text(data, "tenant"),
-                text(data, "ring"),
-                text(data, "number"),
-                opt_text(data, "business"),
-                opt_text(data, "by"),
-            )
-        case "limit_hit":
-            return LimitHit(
-                text(data, "tenant"),
-                text(data, "person"),
-                text(data, "reason"),
-                text(data, "call_id"),
-                opt_text(data, "call_class"),
-            )
-        case "originate_answer":
-            return OriginateAnswer(
-                text(data, "request"),
-                integer(data, "status"),
-                text(data, "reason"),
-                opt_text(data, "call_id"),
-            )
-    raise KeyError(op)
-
-
 __all__ = [
     "CALL_OPS",
     "CallFromWorker",
@@ -125,5 +92,4 @@ __all__ = [
     "Originate",
     "OriginateAnswer",
     "TransferCall",
-    "call_op_message",
 ]

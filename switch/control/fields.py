@@ -2,20 +2,32 @@
 
 switch/control/messages.py and switch/control/callops.py decode with these; each raises
 :class:`~switch.errors.ControlProtocolError` naming the op and the key when a field has
-the wrong type. :func:`slot_fields` is the encoder for ops whose JSON is their fields.
+the wrong type. For the ops whose JSON is their dataclass fields, :func:`slot_fields` is the
+one encoder and :func:`from_fields` the one decoder: it reads each field with the reader that
+a table gives for the field's annotation (:data:`READERS`, or a family's own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from switch.errors import ControlProtocolError
+
+Reader = Callable[[Mapping[str, Any], str], Any]
+"""Reads the field ``key`` of a message's JSON object (ControlProtocolError when wrong)."""
 
 
 def slot_fields(message: Any) -> dict[str, Any]:
     """The JSON fields of a message whose wire form is its dataclass fields (without ``op``)."""
     return {name: getattr(message, name) for name in message.__slots__}
+
+
+def from_fields(cls: type[Any], data: Mapping[str, Any], readers: Mapping[str, Reader]) -> Any:
+    """``cls`` from the JSON object of its op: every dataclass field of ``cls`` read by the
+    reader that ``readers`` names for its annotation (as written: ``"str | None"``)."""
+    return cls(**{f.name: readers[str(f.type)](data, f.name) for f in dataclasses.fields(cls)})
 
 
 def text(data: Mapping[str, Any], key: str) -> str:
@@ -53,10 +65,29 @@ def texts(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
+def opt_texts(data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    return texts(data, key) if key in data else None
+
+
+READERS: Final[Mapping[str, Reader]] = {
+    "str": text,
+    "str | None": opt_text,
+    "int": integer,
+    "float | None": opt_float,
+    "tuple[str, ...]": texts,
+    "tuple[str, ...] | None": opt_texts,
+}
+"""The readers by annotation for the ops of switch/control/messages.py and callops.py."""
+
+
 __all__ = [
+    "READERS",
+    "Reader",
+    "from_fields",
     "integer",
     "opt_float",
     "opt_text",
+    "opt_texts",
     "slot_fields",
     "text",
     "texts",

@@ -68,18 +68,19 @@ from switch.control.callops import (
     Originate,
     OriginateAnswer,
     TransferCall,
-    call_op_message,
 )
 from switch.control.fields import (
+    READERS,
+    from_fields,
     integer,
     opt_float,
     opt_text,
     slot_fields,
     text,
-    texts,
 )
 from switch.control.queueops import (
     QUEUE_OPS,
+    QUEUE_READERS,
     QueueCallBack,
     QueueCallback,
     QueueCallbackDone,
@@ -91,7 +92,6 @@ from switch.control.queueops import (
     QueueResult,
     QueueToWorker,
     QueueUpdate,
-    queue_message,
 )
 from switch.errors import ControlProtocolError
 
@@ -240,24 +240,10 @@ def _to_json(message: Message) -> dict[str, Any]:
             return {"op": "forwarding", "tenant": tenant, "targets": dict(targets)}
         case Reload(paths):
             return {"op": "reload"} if paths is None else {"op": "reload", "paths": list(paths)}
-        case Drain():
-            return {"op": "drain"}
         case Stop(grace):
             return {"op": "stop"} if grace is None else {"op": "stop", "grace": grace}
-        case Ready(worker, sip, capacity):
-            return {"op": "ready", "worker": worker, "sip": sip, "capacity": capacity}
         case CallReport(phase, record):
             return {"op": "call", "phase": str(phase), "record": record.to_dict()}
-        case Legs(in_use, capacity):
-            return {"op": "legs", "in_use": in_use, "capacity": capacity}
-        case PresenceSet(tenant, person, state):
-            return {"op": "presence_set", "tenant": tenant, "person": person, "state": state}
-        case ForwardSet(tenant, person, number):
-            return {"op": "forward_set", "tenant": tenant, "person": person, "number": number}
-        case ReloadFailed(problems):
-            return {"op": "reload_failed", "problems": list(problems)}
-        case Reloaded(tenants):
-            return {"op": "reloaded", "tenants": tenants}
         case VoicemailFiled():
             return {
                 "op": "voicemail",
@@ -272,21 +258,7 @@ def _to_json(message: Message) -> dict[str, Any]:
                 "seconds": message.seconds,
                 "started_wall": message.started_wall,
             }
-        case (
-            QueueOffer()
-            | QueueUpdate()
-            | QueueGiveUp()
-            | QueueCallBack()
-            | QueueJoin()
-            | QueueResult()
-            | QueueCallback()
-            | QueueMember()
-            | QueueCallbackDone()
-            | TransferCall()
-            | Originate()
-            | LimitHit()
-            | OriginateAnswer()
-        ):
+        case _ if type(message) in _OP_OF:  # every other op: its JSON is its fields
             return {"op": _OP_OF[type(message)], **slot_fields(message)}
     raise ControlProtocolError(f"not a control message: {message!r}")
 
@@ -301,6 +273,12 @@ _VOICEMAIL_KEYS: Final = frozenset(
     {"op", "kind", "person", "tenant", "call_id", "caller", "called", "path", "seconds"}
     | {"started_wall"}
 )
+
+
+_PLAIN_OPS: Final = ("reload", "drain", "stop", "presence_set", "forward_set", "reload_failed")
+_BY_FIELDS: Final[Mapping[str, type[Message]]] = {**{op: OPS[op] for op in _PLAIN_OPS}, **CALL_OPS}
+"""The ops that :func:`~switch.control.fields.from_fields` decodes with its READERS (the
+queue ops: with QUEUE_READERS)."""
 
 
 def _from_json(data: Mapping[str, Any]) -> Message:
@@ -319,12 +297,6 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 return Forwarding(
                     text(data, "tenant"), {str(k): str(v) for k, v in targets.items()}
                 )
-            case "reload":
-                return Reload(texts(data, "paths") if "paths" in data else None)
-            case "drain":
-                return Drain()
-            case "stop":
-                return Stop(opt_float(data, "grace"))
             case "ready":
                 return Ready(text(data, "worker"), text(data, "sip"), integer(data, "capacity", 0))
             case "call":
@@ -334,14 +306,6 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                 return CallReport(CallPhase(text(data, "phase")), CallRecord.from_dict(record))
             case "legs":
                 return Legs(integer(data, "in_use", 0), integer(data, "capacity", 0))
-            case "presence_set":
-                return PresenceSet(text(data, "tenant"), text(data, "person"), text(data, "state"))
-            case "forward_set":
-                return ForwardSet(
-                    text(data, "tenant"), text(data, "person"), opt_text(data, "number")
-                )
-            case "reload_failed":
-                return ReloadFailed(texts(data, "problems"))
             case "reloaded":
                 return Reloaded(integer(data, "tenants", 0))
             case "voicemail":
@@ -357,14 +321,16 @@ def _from_json(data: Mapping[str, Any]) -> Message:
                     started_wall=opt_float(data, "started_wall") or 0.0,
                     extra={k: v for k, v in data.items() if k not in _VOICEMAIL_KEYS},
                 )
-            case str() if op in CALL_OPS:
-                return call_op_message(op, data)
+            case str() if op in _BY_FIELDS:
+                message: Message = from_fields(_BY_FIELDS[op], data, READERS)
+                return message
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ControlProtocolError):
             raise
         raise ControlProtocolError(f"control message {op!r}: {exc}") from exc
     if isinstance(op, str) and op in QUEUE_OPS:
-        return queue_message(op, data)
+        queued: Message = from_fields(QUEUE_OPS[op], data, QUEUE_READERS)
+        return queued
     raise ControlProtocolError(f"control message with unknown op {op!r}")
 
 

@@ -4,7 +4,7 @@ switch/control/messages.py puts them into :data:`~switch.control.messages.ToWork
 :data:`~switch.control.messages.FromWorker` and its one ``encode``/``decode``; they live here
 so that messages.py stays one screenful per op family. Every field is a plain JSON value,
 so one generic codec serves all of them: :func:`~switch.control.fields.slot_fields` encodes,
-:func:`queue_message` decodes.
+:func:`~switch.control.fields.from_fields` with :data:`QUEUE_READERS` (strict) decodes.
 
 supervisor -> worker
     :class:`QueueOffer`   ``{"op": "queue_offer", "call_id", "member", "uri", "ref", "timeout"}``
@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from switch.control.fields import Reader
 from switch.errors import ControlProtocolError
 
 
@@ -120,36 +121,40 @@ QUEUE_OPS: Final[Mapping[str, type[QueueMessage]]] = {
     "queue_member": QueueMember,
     "queue_callback_done": QueueCallbackDone,
 }
-_OPTIONAL: Final = frozenset({"digit"})
-_TYPES: Final[Mapping[str, type]] = {
-    "position": int,
-    "wait": float,
-    "timeout": float,
-    "answered": bool,
-    "reached": bool,
-}
 
 
-def queue_message(op: str, data: Mapping[str, Any]) -> QueueMessage:
-    """The queue message ``op`` from its JSON fields; ControlProtocolError when one is wrong."""
-    cls = QUEUE_OPS[op]
-    values: dict[str, Any] = {}
-    for key in cls.__slots__:
+def _strict(kind: type) -> Reader:
+    """A reader that takes only a JSON value of ``kind`` (a whole number for a float)."""
+
+    def read(data: Mapping[str, Any], key: str) -> Any:
         value = data.get(key)
-        kind = _TYPES.get(key, str)
-        if value is None and key in _OPTIONAL:
-            values[key] = None
-            continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            op = data.get("op")
             raise ControlProtocolError(f"control message {op!r}: {key!r} is not {kind.__name__}")
-        values[key] = value
-    return cls(**values)
+        return value
+
+    return read
+
+
+def _optional(read: Reader) -> Reader:
+    return lambda data, key: None if data.get(key) is None else read(data, key)
+
+
+QUEUE_READERS: Final[Mapping[str, Reader]] = {
+    "str": _strict(str),
+    "str | None": _optional(_strict(str)),
+    "int": _strict(int),
+    "float": _strict(float),
+    "bool": _strict(bool),
+}
+"""The queue ops read strictly: a field of the wrong JSON type is a protocol error."""
 
 
 __all__ = [
     "QUEUE_OPS",
+    "QUEUE_READERS",
     "QueueCallBack",
     "QueueCallback",
     "QueueCallbackDone",
@@ -162,5 +167,4 @@ __all__ = [
     "QueueResult",
     "QueueToWorker",
     "QueueUpdate",
-    "queue_message",
 ]

@@ -25,13 +25,16 @@ progress"; a call aborted by a worker crash after it was answered counts as answ
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+import aiosqlite
 
 from switch.records.backend import RecordsSettings, existing
 from switch.records.messages import taken_per_tenant
@@ -283,6 +286,21 @@ def render_table(
     return titles["calls_in"].format(month=month) + "\n\n" + "\n".join(body) + "\n"
 
 
+@contextlib.asynccontextmanager
+async def _month_db(
+    db: Path, records: RecordsSettings | None
+) -> AsyncIterator[aiosqlite.Connection]:
+    """The records the report reads: the SQLite file ``db``, or with ``records`` on
+    PostgreSQL the schema every node writes to (``db`` is then not used)."""
+    if records is not None and records.postgresql:
+        async with existing(db.parent, records) as shared:
+            assert shared is not None
+            yield shared
+    else:
+        async with RecordReader(db) as reader:
+            yield reader.db
+
+
 async def load_rows(
     db: Path,
     month: str,
@@ -302,14 +320,8 @@ async def load_rows(
     )
     where, args = started_in(since, until, tenant, "c")
     sql += where
-    if records is not None and records.postgresql:
-        async with existing(db.parent, records) as shared:
-            assert shared is not None
-            async with shared.execute(sql, args) as cursor:
-                found = await cursor.fetchall()
-    else:
-        async with RecordReader(db) as reader, reader.db.execute(sql, args) as cursor:
-            found = await cursor.fetchall()
+    async with _month_db(db, records) as conn, conn.execute(sql, args) as cursor:
+        found = await cursor.fetchall()
     return [
         ReportRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5] or "inbound", r[6], r[7]) for r in found
     ]
@@ -325,11 +337,6 @@ async def load_messages(
     """Messages taken per business in ``month`` (``messages.taken_per_tenant``); with
     ``records`` on PostgreSQL every node's (``db`` is then not used)."""
     since, until = month_bounds(month, tz)
-    if records is not None and records.postgresql:
-        async with existing(db.parent, records) as shared:
-            assert shared is not None
-            taken = await taken_per_tenant(shared, since, until)
-    else:
-        async with RecordReader(db) as reader:
-            taken = await taken_per_tenant(reader.db, since, until)
+    async with _month_db(db, records) as conn:
+        taken = await taken_per_tenant(conn, since, until)
     return {t: n for t, n in taken.items() if tenant is None or t == tenant}

@@ -40,6 +40,7 @@ from switch import i18n
 from switch.errors import MailError
 from switch.mail import MailServer, message_mail, send
 from switch.records.messages import Message, MessageStore
+from switch.supervisor.deliveries import Deliveries
 from switch.supervisor.voicemail import Publisher
 
 log = logging.getLogger("switch.supervisor.messages")
@@ -73,7 +74,7 @@ class MessageDesk:
         self.timeout = timeout
         self.clock = clock
         self.listeners: list[Listener] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._deliveries = Deliveries(timeout)
 
     async def __aenter__(self) -> Self:
         await self.store.__aenter__()
@@ -85,10 +86,7 @@ class MessageDesk:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self.timeout)
-        for task in self._tasks:
-            task.cancel()
+        await self._deliveries.close()
         await self.store.__aexit__(exc_type, exc, tb)
 
     async def take(self, message: Message) -> dict[str, Any]:
@@ -98,15 +96,14 @@ class MessageDesk:
         log.info("message tenant=%s id=%s taken by %s", stored.tenant, stored.id, stored.taken_by)
         for listener in self.listeners:
             listener(row)
-        self._spawn(self._mail(stored, row))
+        self._deliveries.start(self._mail(stored, row))
         if self.mqtt is not None:
-            self._spawn(self._announce(self.mqtt, row))
+            self._deliveries.start(self._announce(self.mqtt, row))
         return row
 
     async def idle(self) -> None:
         """Wait until every delivery in flight has ended (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.timeout)
+        await self._deliveries.idle()
 
     async def list(self, tenant: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return await self.store.list(tenant, limit)
@@ -119,11 +116,6 @@ class MessageDesk:
 
     async def mark_done(self, row_id: int) -> dict[str, Any] | None:
         return await self.store.mark_done(row_id, self.clock())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _mail(self, message: Message, row: dict[str, Any]) -> None:
         assert message.id is not None

@@ -29,6 +29,7 @@ from switch.call.calllog import CallRecord
 from switch.errors import MailError
 from switch.mail import notice_mail, send
 from switch.records.voicemails import Voicemail
+from switch.supervisor.deliveries import Deliveries
 from switch.supervisor.messages import PlanOf, ServerOf
 from switch.supervisor.voicemail import Publisher
 
@@ -58,7 +59,7 @@ class Notifier:
         self.recordings = recordings
         self.base_url = (base_url or "").rstrip("/")
         self.timeout = timeout
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._deliveries = Deliveries(timeout)
         self.sent: list[str] = []  # kinds of the notices mailed (tests, logs)
 
     def on_call(self, phase: str, record: CallRecord) -> None:
@@ -74,9 +75,9 @@ class Notifier:
             "started_wall": record.started_wall,
             "outcome": record.outcome,
         }
-        self._spawn(self._deliver("missed", record.tenant, notice, None))
+        self._deliveries.start(self._deliver("missed", record.tenant, notice, None))
         if self.mqtt is not None:
-            self._spawn(self._announce(self.mqtt, record.tenant, notice))
+            self._deliveries.start(self._announce(self.mqtt, record.tenant, notice))
 
     def on_recording(self, mail: Voicemail) -> None:
         if self.recordings == "none":
@@ -94,22 +95,13 @@ class Notifier:
             wav = Path(mail.path)
         elif self.base_url:
             notice["url"] = f"{self.base_url}/files/{mail.kind}/{mail.tenant}/{notice['file']}"
-        self._spawn(self._deliver(mail.kind, mail.tenant, notice, wav))
+        self._deliveries.start(self._deliver(mail.kind, mail.tenant, notice, wav))
 
     async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.timeout)
+        await self._deliveries.idle()
 
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self.timeout)
-        for task in self._tasks:
-            task.cancel()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._deliveries.close()
 
     async def _deliver(
         self, kind: str, tenant: str, notice: dict[str, Any], wav: Path | None

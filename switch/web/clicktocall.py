@@ -29,7 +29,6 @@ page that placed the call replaces "your phone rings" with what became of it, in
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
@@ -39,7 +38,7 @@ from aiohttp import web
 from switch.access.policy import Action, Principal, can
 from switch.call.calllog import CallRecord
 from switch.web.guard import Access, declare
-from switch.web.request import PRINCIPAL, json_error, json_response
+from switch.web.request import PRINCIPAL, json_error, json_object, json_response
 
 _REF: Final = re.compile(r"^[\w-]{1,40}(?:\.[\w-]{1,40})?$")
 _NUMBER: Final = re.compile(r"^\+?[0-9 ()/.-]{2,32}$")
@@ -161,12 +160,14 @@ def clicktocall_routes(dial: Dial) -> list[web.RouteDef]:
     """The route, declared for whoever may place calls (checked per business)."""
 
     async def place_call(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "Anruf: der Inhalt ist kein JSON")
-        if not isinstance(body, dict):
-            return json_error(400, "Anruf: ein JSON-Objekt wird erwartet")
+        body = await json_object(
+            request,
+            "Anruf",
+            not_json="der Inhalt ist kein JSON",
+            not_object="ein JSON-Objekt wird erwartet",
+        )
+        if isinstance(body, web.Response):
+            return body
         ring = _text(body, "ring", _REF)
         number = _text(body, "number", _NUMBER)
         tenant = _text(body, "tenant", _REF)

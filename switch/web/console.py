@@ -55,7 +55,14 @@ from switch.call.calllog import CallRecord
 from switch.masking import mask_number
 from switch.web.clicktocall import outcome_text
 from switch.web.guard import PUBLIC, Access, declare
-from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
+from switch.web.request import (
+    PRINCIPAL,
+    json_error,
+    json_object,
+    json_response,
+    not_found,
+    scope_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -345,12 +352,9 @@ def console_routes(board: DeskBoard) -> list[web.RouteDef]:
         return response
 
     async def mark_known(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "contact: the body is not JSON")
-        if not isinstance(body, dict):
-            return json_error(400, "contact: a JSON object was expected")
+        body = await json_object(request, "contact")
+        if isinstance(body, web.Response):
+            return body
         tenant, number, name = body.get("tenant"), body.get("number"), body.get("name")
         if not (
             isinstance(tenant, str)

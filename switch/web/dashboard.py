@@ -226,25 +226,23 @@ class DashboardState:
 
     # -- rendering
 
-    def latency(self, now: float) -> dict[str, Any]:
-        minutes = self.budgets.window_minutes
+    def _figures(self, series: str, now: float) -> dict[str, Any]:
+        """One series' figures over the budget window ("now") and the last hour."""
         return {
-            series: {
-                "now": self.window.now(series, now, minutes).to_json(),
-                "hour": self.window.hour(series, now).to_json(),
-                "series": self.window.per_minute_series(series, now),
-            }
+            "now": self.window.now(series, now, self.budgets.window_minutes).to_json(),
+            "hour": self.window.hour(series, now).to_json(),
+        }
+
+    def latency(self, now: float) -> dict[str, Any]:
+        return {
+            series: self._figures(series, now)
+            | {"series": self.window.per_minute_series(series, now)}
             for series in (*HOPS, "pdd")
         }
 
     def media(self, now: float) -> dict[str, Any]:
-        minutes = self.budgets.window_minutes
         return {
-            series: {
-                "now": self.window.now(series, now, minutes).to_json(),
-                "hour": self.window.hour(series, now).to_json(),
-            }
-            for series in ("mos", "jitter", "loss", "rtt")
+            series: self._figures(series, now) for series in ("mos", "jitter", "loss", "rtt")
         } | {"sources": self.media_sources(now)}
 
     def media_sources(self, now: float) -> dict[str, int]:

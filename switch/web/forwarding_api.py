@@ -14,7 +14,6 @@ and tells the supervisor, which audits it and gives every worker the new snapsho
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Final
 
@@ -25,7 +24,7 @@ from switch.access.policy import Action, Principal
 from switch.errors import ForwardingError
 from switch.records.forwarding import ForwardingStore
 from switch.web.guard import Access, declare
-from switch.web.request import PRINCIPAL, json_error, json_response, not_found
+from switch.web.request import PRINCIPAL, json_body, json_error, json_response, not_found
 
 PATH: Final = "/api/v1/tenants/{tenant}/people/{person}/forwarding"
 FORWARDING: Final = Access(Action.READ_PRESENCE, Action.SET_OVERRIDE, tenant="path")
@@ -64,10 +63,9 @@ def forwarding_routes(
         return json_response({"tenant": plan.tenant, "person": person, "number": stored})
 
     async def put_forwarding(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "forwarding: the body is not JSON")
+        body = await json_body(request, "forwarding")
+        if isinstance(body, web.Response):
+            return body
         number = body.get("number") if isinstance(body, dict) else None
         if not isinstance(number, str) or not number.strip():
             return json_error(400, "forwarding: a number is required")

@@ -15,7 +15,6 @@ The desk is :class:`switch.supervisor.messages.MessageDesk`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
@@ -27,7 +26,14 @@ from switch.errors import MessageError
 from switch.records.messages import Message
 from switch.web.calls_api import Rows, rows_in_scope
 from switch.web.guard import Access, declare
-from switch.web.request import PRINCIPAL, json_error, json_response, not_found, scope_of
+from switch.web.request import (
+    PRINCIPAL,
+    json_body,
+    json_error,
+    json_response,
+    not_found,
+    scope_of,
+)
 
 if TYPE_CHECKING:
     from switch.supervisor.messages import MessageDesk
@@ -62,10 +68,9 @@ async def posted(
     """The new item a POST's JSON body describes, ``parse(body, who, now)``, when the caller
     may take messages for its tenant; else the answer (400, 403 or 404). Messages and
     reminders (:mod:`switch.web.reminders_api`) are taken this way."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return json_error(400, f"{what}: the body is not JSON")
+    body = await json_body(request, what)
+    if isinstance(body, web.Response):
+        return body
     who = request.get(PRINCIPAL)
     try:
         item = parse(body, who.name if who is not None else "open", time.time())

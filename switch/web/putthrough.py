@@ -25,7 +25,6 @@ event stream (a ``call`` event with the new ``answered_by``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -33,7 +32,7 @@ from aiohttp import web
 from switch.access.policy import Action, Principal, can
 from switch.call.calllog import CallRecord
 from switch.web.guard import Access, declare
-from switch.web.request import PRINCIPAL, json_error, json_response, not_found
+from switch.web.request import PRINCIPAL, json_body, json_error, json_response, not_found
 
 CallLookup = Callable[[str], CallRecord | None]
 Transfer = Callable[[str, str, str | None], Awaitable[str]]
@@ -44,10 +43,9 @@ def putthrough_routes(lookup: CallLookup, transfer: Transfer) -> list[web.RouteD
 
     async def put_through(request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "put through: the body is not JSON")
+        body = await json_body(request, "put through")
+        if isinstance(body, web.Response):
+            return body
         target = body.get("target") if isinstance(body, dict) else None
         if not isinstance(target, str) or not target.strip() or len(target) > 64:
             return json_error(400, 'put through: {"target": "jan.mobile"} is required')

@@ -65,6 +65,31 @@ def json_error(status: int, message: str, headers: dict[str, str] | None = None)
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
+async def json_body(
+    request: web.Request, subject: str, not_json: str = "the body is not JSON"
+) -> Any:
+    """The request's JSON body, or the 400 ``"<subject>: <not_json>"`` (a
+    :class:`web.Response`, which no JSON value is) when it is not JSON or not UTF-8."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error(400, f"{subject}: {not_json}")
+
+
+async def json_object(
+    request: web.Request,
+    subject: str,
+    *,
+    not_json: str = "the body is not JSON",
+    not_object: str = "a JSON object was expected",
+) -> dict[str, Any] | web.Response:
+    """:func:`json_body` that must be a JSON object (else the 400 ``"<subject>: <not_object>"``)."""
+    body = await json_body(request, subject, not_json)
+    if isinstance(body, dict | web.Response):
+        return body
+    return json_error(400, f"{subject}: {not_object}")
+
+
 def not_found() -> web.Response:
     # The same body for a tenant (or file, or row) that does not exist and one that is
     # not theirs: nothing to tell them apart.

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
+from switch.records.backend import RecordsSettings
+
 DSN = os.environ.get("RUFWEICHE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 _numbers = itertools.count(1)
@@ -63,6 +65,20 @@ async def fresh_schema(dsn: str = DSN) -> AsyncIterator[str]:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         finally:
             await conn.close()
+
+
+def records_settings(schema: str, node: str) -> RecordsSettings:
+    """The ``records:`` section of node ``node`` writing to ``schema`` on the test server."""
+    return RecordsSettings(backend="postgresql", dsn=DSN, schema=schema, node=node)
+
+
+def settings_file(tmp_path: Path, schema: str) -> Path:
+    """A settings file whose ``records:`` are ``schema`` on the test server (for the CLI)."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        f"records:\n  backend: postgresql\n  dsn: {DSN}\n  schema: {schema}\n  node: tool\n"
+    )
+    return path
 
 
 def free_port() -> int:

@@ -172,6 +172,43 @@ def run_reporting(argv: Sequence[str], seconds: int) -> tuple[dict[str, Any], st
 T = TypeVar("T")
 
 
+def run_ok(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run ``cmd`` to its end and return its output; an AssertionError with the output (the
+    end of stderr) when it exits with anything but 0."""
+    done = subprocess.run(
+        list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return done.stdout
+
+
+def wait_alive(
+    proc: subprocess.Popen[bytes] | None,
+    check: Callable[[], T],
+    timeout: float,
+    what: str,
+    output: Callable[[], str],
+    every: float,
+) -> T:
+    """``check()`` every ``every`` seconds until it answers something true; that answer.
+    An AssertionError with ``output()`` when ``proc`` exits first or ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"exited ({proc.returncode}) waiting for {what}:\n{output()}")
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}:\n{output()}")
+
+
 def poll_until(
     probe: Callable[[], T], done: Callable[[T], object], timeout: float, what: str, every: float
 ) -> T:

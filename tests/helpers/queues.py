@@ -110,6 +110,26 @@ def digit_caller(tmp_path: Path, switch: Switch, number: str, sink: RtpSink) -> 
     )
 
 
+def refusal_callers(
+    tmp_path: Path, switch: Switch, block: str, hold_ms: int
+) -> tuple[list[Sipp], list[RtpSink], Sipp]:
+    """The callers of :func:`refuse_the_next`: two who wait and hang up after ``hold_ms``
+    (+49171555<block>00, …01), their sinks, and the one more (…<block>99) to be refused."""
+    waiting, sinks = queue_callers(
+        tmp_path,
+        switch,
+        [f"+49171555{block}{n:02d}" for n in range(2)],
+        scenario="uac_queue_hangup.xml",
+        name="w",
+        hold_ms=hold_ms,
+        timeout=30,
+    )
+    extra = caller(
+        tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller=f"+49171555{block}99"
+    )
+    return waiting, sinks, extra
+
+
 def refuse_the_next(switch: Switch, waiting: list[Sipp], extra: Sipp) -> Any:
     """anna pauses, ``waiting`` join and wait, ``extra`` calls and is refused; when all
     ended: the queues' snapshot."""

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,7 +20,8 @@ import yaml
 
 from tests.helpers.mosquitto import mosquitto_broker
 from tests.helpers.ports import LOOPBACK, free_port
-from tests.helpers.processes import REPO, stop_process
+from tests.helpers.processes import REPO, stop_process, wait_alive
+from tests.helpers.sipp import Sipp
 
 TEST_TRUNK = "127.0.0.1/32"
 
@@ -136,15 +136,9 @@ class Switch:
             return {"ready": False, "detail": {"workers": {"w1": {"ready": False, "pid": 0}}}}
 
     def wait_until(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"switch exited ({self.proc.returncode}):\n{self.output()}")
-            result = check()
-            if result:
-                return result
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
+        return wait_alive(
+            self.proc, check, timeout, f"switch: {what}", lambda: self.output()[-4000:], 0.05
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -209,3 +203,19 @@ def switch_with_mqtt(
             stop_process(sub)
             if switch.proc is not None:
                 switch.stop()
+
+
+def recorded(
+    switch: Switch, sub: subprocess.Popen[bytes], call: Sipp, kind: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], bytes, str]:
+    """Start ``switch`` (of :func:`switch_with_mqtt`) and ``call``, which leaves a recording
+    of ``kind`` ("voicemails", "dictations"): the MQTT notice of it, the API's rows of
+    ``kind`` (once there are any), and the first row's file with its Content-Type."""
+    switch.start()
+    call.start()
+    assert call.wait(30) == 0, call.diagnostics()
+    out, err = sub.communicate(timeout=15)
+    assert sub.returncode == 0, err
+    rows = switch.wait_until(lambda: switch.get(f"/api/v1/{kind}")[kind], 10, f"{kind} record")
+    served, content_type = switch.fetch(rows[0]["url"])
+    return json.loads(out), rows, served, content_type

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.sipp import Sipp
@@ -122,3 +123,17 @@ def dtmf_pcaps(workdir: Path, keys: list[str], pt: int = EVENT_PT) -> None:
             offset = frame + length
         seq += 10
         (workdir / "pcap" / source.name).write_bytes(bytes(data))
+
+
+def assert_put_through(
+    record: dict[str, Any], *, by: str, to: str, outcome: str, answered_by: str
+) -> None:
+    """The ended call's record: ``by`` put it through to ``to`` (``outcome``), the caller
+    talked with ``answered_by`` (whose leg carried audio) and hung up."""
+    assert record["transferred_by"] == by
+    assert record["transferred_to"] == to
+    assert record["transfer_outcome"] == outcome
+    assert record["answered_by"] == answered_by
+    assert record["hung_up_by"] == "caller"
+    leg = next(leg for leg in record["legs"] if leg["target"] == answered_by)
+    assert leg["media"]["rx_packets"] > 0, leg["media"]  # audio came back from the target

@@ -208,8 +208,18 @@ def callee_worker(tmp_path: Path, callee: Sipp, **options: Any) -> WorkerProcess
     return WorkerProcess(tmp_path, [dialplan], **options)
 
 
-def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> None:
-    """Start the SIPp ``targets`` (until each has bound its port), the worker, then the caller."""
+def call_record(worker: WorkerProcess, call: Sipp, timeout: float = 25) -> dict[str, Any]:
+    """Wait until the SIPp ``call`` ends with exit 0 (else fail with its and the worker's
+    output); then the record of the ended call that the worker sent."""
+    assert call.wait(timeout) == 0, call.diagnostics() + worker.log_text()[-2000:]
+    return dict(worker.wait_for(ended)["record"])
+
+
+def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> float:
+    """Start the SIPp ``targets`` (until each has bound its port), the worker, then the
+    caller; the ``time.monotonic()`` at which the caller started (for timing asserts)."""
     start_bound(*targets)
     worker.start()
+    started = time.monotonic()
     call.start()
+    return started

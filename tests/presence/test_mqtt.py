@@ -17,8 +17,9 @@ from typing import cast
 import aiomqtt
 import pytest
 
+from presence.backoff import backoff_delay
 from presence.hub import PresenceHub
-from presence.mqtt import PresenceBridge, backoff_delay
+from presence.mqtt import PresenceBridge
 from presence.topics import Topics, decode_state
 from rules.presence import PresenceState as S
 from tests.helpers.mosquitto import MosquittoBroker

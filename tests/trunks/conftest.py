@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.ports import LOOPBACK
-from tests.helpers.processes import REPO, stop_process
+from tests.helpers.processes import REPO, stop_process, wait_alive
 from tests.helpers.sipp import Sipp
 from tests.trunks.netns import CUSTOMER, MOBILE, PROVIDER, SWITCH, Net
 from tests.trunks.provider import Provider, ProviderConfig
@@ -120,18 +120,11 @@ class World:
         return dict(self.health().get("detail", {}).get("trunks", {}).get("sipgate", {}))
 
     def wait(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"switch exited:\n{self.output()[-4000:]}")
-            result = check()
-            if result:
-                return result
-            time.sleep(0.3)
-        raise AssertionError(
-            f"timed out waiting for {what}\n--- switch:\n{self.output()[-3000:]}"
-            f"\n--- provider:\n{self.provider.text()[-3000:] if self.provider else ''}"
-        )
+        return wait_alive(self.proc, check, timeout, f"switch: {what}", self._tails, 0.3)
+
+    def _tails(self) -> str:
+        provider = self.provider.text()[-3000:] if self.provider else ""
+        return f"--- switch:\n{self.output()[-3000:]}\n--- provider:\n{provider}"
 
     def output(self) -> str:
         text = self.switch_log.read_text(errors="replace") if self.switch_log.exists() else ""

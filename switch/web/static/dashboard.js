@@ -258,21 +258,26 @@ function connect() {
   source.addEventListener("snapshot", (event) => render(JSON.parse(event.data)));
 }
 
-// Voicemail (issue 7): the newest messages, each playable in place.
-async function loadVoicemails() {
+// The recordings' tables: the newest 20 rows of /api/v1/<kind> into the table #<kind>,
+// each made by row(); #<kind>-empty shows while there are none.
+async function loadRecordings(kind, row) {
   try {
-    const response = await fetch("/api/v1/voicemails");
+    const response = await fetch(`/api/v1/${kind}`);
     if (!response.ok) return;
-    const rows = (await response.json()).voicemails;
-    const body = $("voicemails").querySelector("tbody");
-    body.replaceChildren(...rows.slice(0, 20).map((m) => el("tr", {},
-      el("td", {}, new Date(m.started_at).toLocaleString([], { hour12: false })),
-      el("td", {}, m.tenant),
-      el("td", {}, m.caller || "anonym"),
-      el("td", {}, `${Math.round(m.seconds)} s`),
-      el("td", {}, el("audio", { controls: true, preload: "none", src: m.url })))));
-    $("voicemails-empty").hidden = rows.length > 0;
+    const rows = (await response.json())[kind];
+    $(kind).querySelector("tbody").replaceChildren(...rows.slice(0, 20).map(row));
+    $(`${kind}-empty`).hidden = rows.length > 0;
   } catch (error) { /* the next round tries again */ }
+}
+
+// Voicemail (issue 7): the newest messages, each playable in place.
+function loadVoicemails() {
+  return loadRecordings("voicemails", (m) => el("tr", {},
+    el("td", {}, new Date(m.started_at).toLocaleString([], { hour12: false })),
+    el("td", {}, m.tenant),
+    el("td", {}, m.caller || "anonym"),
+    el("td", {}, `${Math.round(m.seconds)} s`),
+    el("td", {}, el("audio", { controls: true, preload: "none", src: m.url }))));
 }
 
 // Dictation box (issue 7): the owner's dictations; the office marks one done when typed up.
@@ -292,31 +297,24 @@ async function markDone(id, button) {
   loadDictations();
 }
 
-async function loadDictations() {
-  try {
-    const response = await fetch("/api/v1/dictations");
-    if (!response.ok) return;
-    const rows = (await response.json()).dictations;
-    const body = $("dictations").querySelector("tbody");
-    body.replaceChildren(...rows.slice(0, 20).map((d) => {
-      let done;
-      if (d.done_at) {
-        done = el("span", { class: "done", title: d.done_at }, "✓ done");
-      } else {
-        done = el("button", { type: "button", class: "mark-done" }, "Mark done");
-        done.addEventListener("click", () => markDone(d.id, done));
-      }
-      return el("tr", { "data-id": String(d.id) },
-        el("td", {}, new Date(d.started_at).toLocaleString([], { hour12: false })),
-        el("td", {}, d.tenant),
-        el("td", {}, d.person || "—"),
-        el("td", {}, `${Math.round(d.seconds)} s`),
-        el("td", {}, el("audio", { controls: true, preload: "none", src: d.url }),
-          " ", el("a", { href: d.url, download: "" }, "download")),
-        el("td", {}, done));
-    }));
-    $("dictations-empty").hidden = rows.length > 0;
-  } catch (error) { /* the next round tries again */ }
+function loadDictations() {
+  return loadRecordings("dictations", (d) => {
+    let done;
+    if (d.done_at) {
+      done = el("span", { class: "done", title: d.done_at }, "✓ done");
+    } else {
+      done = el("button", { type: "button", class: "mark-done" }, "Mark done");
+      done.addEventListener("click", () => markDone(d.id, done));
+    }
+    return el("tr", { "data-id": String(d.id) },
+      el("td", {}, new Date(d.started_at).toLocaleString([], { hour12: false })),
+      el("td", {}, d.tenant),
+      el("td", {}, d.person || "—"),
+      el("td", {}, `${Math.round(d.seconds)} s`),
+      el("td", {}, el("audio", { controls: true, preload: "none", src: d.url }),
+        " ", el("a", { href: d.url, download: "" }, "download")),
+      el("td", {}, done));
+  });
 }
 
 connect();

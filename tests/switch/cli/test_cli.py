@@ -32,8 +32,17 @@ def invoke(*args: str, lang: str = "en") -> Result:
     return result
 
 
-def explain(*args: str) -> Result:
-    return invoke("explain", PLAN, "--to", OFFICE, *args)
+def explain(*args: str, plan: str = PLAN) -> Result:
+    return invoke("explain", plan, "--to", OFFICE, *args)
+
+
+def changed_plan(tmp_path: Path, old: str, new: str) -> str:
+    """A copy of the example plan with ``old`` (which it must hold) replaced by ``new``."""
+    text = Path(PLAN).read_text(encoding="utf-8")
+    assert old in text
+    plan = tmp_path / "changed.yaml"
+    plan.write_text(text.replace(old, new), encoding="utf-8")
+    return str(plan)
 
 
 # -- check ---------------------------------------------------------------------------------------
@@ -215,12 +224,8 @@ def test_explain_vip_rings_in_parallel() -> None:
 
 
 def test_explain_on_busy_final_is_spelled_out(tmp_path: Path) -> None:
-    text = Path(PLAN).read_text(encoding="utf-8").replace("on_busy: next", "on_busy: final")
-    plan = tmp_path / "busy.yaml"
-    plan.write_text(text, encoding="utf-8")
-    result = invoke(
-        "explain", str(plan), "--to", OFFICE, "--from", CUSTOMER, "--at", "2027-05-25 10:00"
-    )
+    plan = changed_plan(tmp_path, "on_busy: next", "on_busy: final")
+    result = explain("--from", CUSTOMER, "--at", "2027-05-25 10:00", plan=plan)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     index = lines.index(" 2. ring Jan Müller mobile (tel:+491701234567) for 20 s")
@@ -479,18 +484,9 @@ def test_check_nasty_files_give_problems_not_crashes(tmp_path: Path, name: str) 
 
 
 def test_explain_time_with_offset_and_confirm(tmp_path: Path) -> None:
-    text = (
-        Path(PLAN)
-        .read_text(encoding="utf-8")
-        .replace(
-            "{ring: [jan.desk], timeout: 15s}", "{ring: [jan.desk], timeout: 15s, confirm: true}"
-        )
-    )
-    plan = tmp_path / "confirm.yaml"
-    plan.write_text(text, encoding="utf-8")
-    result = invoke(
-        "explain", str(plan), "--to", OFFICE, "--from", CUSTOMER, "--at", "2027-05-25T08:00+00:00"
-    )
+    desk = "{ring: [jan.desk], timeout: 15s"
+    plan = changed_plan(tmp_path, desk + "}", desk + ", confirm: true}")
+    result = explain("--from", CUSTOMER, "--at", "2027-05-25T08:00+00:00", plan=plan)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "Tuesday 25 May 2027, 10:00 (Europe/Berlin)" in lines[0]  # 08:00 UTC is 10:00 CEST

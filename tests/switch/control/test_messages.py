@@ -213,6 +213,12 @@ def test_every_op_is_covered() -> None:
     [
         b'{"op":"queue_update","call_id":"c","position":true,"wait":1}',
         b'{"op":"queue_join","queue":"q","call_id":"c"}',
+        b'{"op":"queue_update","call_id":"c","position":1.0,"wait":1}',  # queue ops are strict
+        b'{"op":"queue_update","call_id":"c","position":1,"wait":1,"digit":5}',
+        b'{"op":"queue_result","queue":"q","call_id":"c","member":"m","answered":1}',
+        b'{"op":"originate_answer","request":"r","reason":"x"}',
+        b'{"op":"stop","grace":true}',
+        b'{"op":"reload_failed","problems":"x"}',
         b"not json",
         b"[1, 2]",
         b'{"no": "op"}',

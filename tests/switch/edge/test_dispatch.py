@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller, sipp_worker
 from tests.helpers.ports import free_port
+from tests.helpers.processes import Process
 from tests.helpers.sipp import count_requests, sipp_stats
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
@@ -48,14 +49,21 @@ async def test_calls_spread_over_two_workers(
     assert min(got) >= 5, got
 
 
+async def busy_and_answering(tmp_path: Path, start: Starter) -> tuple[int, int, list[Process]]:
+    """Two SIPp workers, started: one answers every INVITE with 503, the other takes the
+    call; their ports and processes."""
+    busy, answering = free_port(tcp=True), free_port(tcp=True)
+    workers = [
+        await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
+        await start(sipp_worker(tmp_path, answering)),
+    ]
+    return busy, answering, workers
+
+
 async def test_failover_from_a_worker_answering_503(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    busy, good = free_port(tcp=True), free_port(tcp=True)
-    workers = [
-        await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
-        await start(sipp_worker(tmp_path, good)),
-    ]
+    busy, good, workers = await busy_and_answering(tmp_path, start)
     edge = await start_edge(**trunk_edge(busy, good))
     # Calls overlap (500 ms at 10/s): the good worker carries load, so call load picks the
     # busy one (no load: its calls fail) first, and its 503 must fail over to the good one.
@@ -137,11 +145,7 @@ async def test_dead_worker_is_skipped_and_marked_inactive(
 async def test_failover_never_offers_a_full_worker_more(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    busy, held = free_port(tcp=True), free_port(tcp=True)
-    workers = [
-        await start(sipp_worker(tmp_path, busy, "worker_busy.xml")),
-        await start(sipp_worker(tmp_path, held)),
-    ]
+    busy, held, workers = await busy_and_answering(tmp_path, start)
     settings = trunk_edge(busy, held)
     settings["workers"] = [
         {"uri": f"sip:127.0.0.1:{busy}", "maxload": 10},

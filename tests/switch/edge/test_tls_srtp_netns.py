@@ -138,6 +138,15 @@ def assert_srtp(sdp: str) -> None:
     assert "127.0.0.1" not in sdp
 
 
+def assert_srtp_offer_and_answer(phone_log: str, invite: str) -> None:
+    """The phone's side of one call: the first INVITE matching ``invite`` and the first 200
+    carry SRTP."""
+    for start_line in (invite, r"SIP/2\.0 200 "):
+        sdps = sdp_blocks(phone_log, start_line)
+        assert sdps, phone_log[-3000:]
+        assert_srtp(sdps[0])
+
+
 def assert_plain(sdp: str) -> None:
     assert re.search(r"^m=audio \d+ RTP/AVP ", sdp, re.M), sdp
     assert "a=crypto" not in sdp, sdp
@@ -182,12 +191,7 @@ def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -
         stop_process(switch, grace=10)
 
     # Call 1: the offer she got (over TLS) is SRTP, her answer too; the trunk saw plain RTP.
-    offers = sdp_blocks(first, r"INVITE sip:anna")
-    assert offers, first[-3000:]
-    assert_srtp(offers[0])
-    answers = sdp_blocks(first, r"SIP/2\.0 200 ")
-    assert answers, first[-3000:]
-    assert_srtp(answers[0])
+    assert_srtp_offer_and_answer(first, r"INVITE sip:anna")
     trunk_text = trunk_in.message_text()
     for sdp in sdp_blocks(trunk_text, r"(INVITE sip:|SIP/2\.0 200 )"):
         assert_plain(sdp)
@@ -196,12 +200,7 @@ def test_tls_srtp_phone_and_rtp_only_trunk_both_ways(net: Net, tmp_path: Path) -
     assert rx > 100, "SRTP came back: the trunk's echo, encrypted by rtpengine"
 
     # Call 2: she offered SRTP; the trunk got RTP/AVP without keys; she got SRTP back.
-    offers = sdp_blocks(second, r"INVITE sip:")
-    assert offers, second[-3000:]
-    assert_srtp(offers[0])
-    answers = sdp_blocks(second, r"SIP/2\.0 200 ")
-    assert answers, second[-3000:]
-    assert_srtp(answers[0])
+    assert_srtp_offer_and_answer(second, r"INVITE sip:")
     out_text = trunk_out.message_text()
     plain = sdp_blocks(out_text, r"(INVITE sip:|SIP/2\.0 200 )")
     assert len(plain) >= 2, out_text[-3000:]

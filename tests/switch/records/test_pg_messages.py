@@ -13,32 +13,20 @@ import pytest
 from click.testing import CliRunner
 
 from switch.cli import main
-from switch.records.backend import RecordsSettings, message_store
+from switch.records.backend import message_store
 from switch.records.messages import Message, MessageStore
 from switch.records.postgres import PgMessageStore
 from switch.supervisor.messages import MessageDesk
-from tests.helpers.pg import DSN, fresh_schema
+from tests.helpers.pg import fresh_schema, records_settings, settings_file
 
 OCT = time.mktime((2026, 10, 14, 10, 0, 0, 0, 0, 0))  # within 2026-10 in UTC and Berlin
-
-
-def settings(schema: str, node: str) -> RecordsSettings:
-    return RecordsSettings(backend="postgresql", dsn=DSN, schema=schema, node=node)
-
-
-def settings_file(tmp_path: Path, schema: str) -> Path:
-    path = tmp_path / "settings.yaml"
-    path.write_text(
-        f"records:\n  backend: postgresql\n  dsn: {DSN}\n  schema: {schema}\n  node: tool\n"
-    )
-    return path
 
 
 def test_the_backend_gives_sqlite_or_postgresql_message_stores(tmp_path: Path) -> None:
     lite = message_store(None, tmp_path)
     assert type(lite) is MessageStore
     assert lite.db_path == tmp_path / "calls.sqlite3"
-    shared = message_store(settings("rufweiche", "a"), tmp_path)
+    shared = message_store(records_settings("rufweiche", "a"), tmp_path)
     assert isinstance(shared, PgMessageStore)
     assert shared.schema == "rufweiche"
 
@@ -48,7 +36,7 @@ def desk(schema: str, node: str, tmp_path: Path) -> MessageDesk:
         tmp_path / node / "calls.sqlite3",
         lambda _t: None,
         lambda _t: None,
-        store=message_store(settings(schema, node), tmp_path / node),
+        store=message_store(records_settings(schema, node), tmp_path / node),
     )
 
 
@@ -142,7 +130,7 @@ async def test_privacy_exports_and_erases_a_callers_messages_of_every_node(
             await a.idle()
             await b.idle()
         subject = privacy.Subject.parse("tischlerei", number)
-        records = settings(schema, "tool")
+        records = records_settings(schema, "tool")
         exported = await privacy.export(tmp_path, subject, records)
         assert sorted(m["concern"] for m in exported["messages"]) == ["Angebot", "Termin"]
         counts = await privacy.delete(tmp_path, subject, records)

@@ -27,7 +27,7 @@ from switch.records.report import aggregate, load_rows
 from switch.records.schema import SCHEMA_VERSION
 from switch.records.voicemails import Voicemail
 from switch.records.writer import RecordWriter
-from tests.helpers.pg import DSN, fresh_schema
+from tests.helpers.pg import DSN, fresh_schema, records_settings, settings_file
 from tests.helpers.records import make_record
 
 ROOT = Path(__file__).parents[3]
@@ -74,10 +74,6 @@ def test_settings_refuse_a_password_in_the_dsn_and_logs_never_show_one() -> None
 
 
 # ------------------------------------------------------------------ peer: the server
-
-
-def settings(schema: str, node: str) -> RecordsSettings:
-    return RecordsSettings(backend="postgresql", dsn=DSN, schema=schema, node=node)
 
 
 def pg_writer(schema: str, node: str, tmp_path: Path, **kwargs: Any) -> PgRecordWriter:
@@ -172,7 +168,7 @@ async def test_two_nodes_write_one_schema_and_the_tools_see_both(tmp_path: Path)
         assert usage[0].answered_by_service == 6
         assert usage[0].service_minutes == pytest.approx(6.0)
 
-        records = settings(schema, "tool")
+        records = records_settings(schema, "tool")
         rows = await load_rows(tmp_path / "unused", "2026-10", tz="UTC", records=records)
         (month,) = aggregate(rows)
         assert (month.received, month.answered_service) == (6, 6)
@@ -271,7 +267,7 @@ async def test_killing_a_node_costs_only_its_calls_and_its_restart_closes_them(
 @pytest.mark.peer
 async def test_voicemails_and_dictations_on_postgresql(tmp_path: Path) -> None:
     async with fresh_schema() as schema:
-        records = settings(schema, "node-a")
+        records = records_settings(schema, "node-a")
         async with voicemail_store(records, tmp_path) as store:
             for kind in ("voicemail", "dictation"):
                 mail = Voicemail(
@@ -318,14 +314,11 @@ async def test_the_commands_read_the_records_section_and_see_both_nodes(tmp_path
             b.submit("started", make_record(caller="+4917144444444"))
             await a.flush()
             await b.flush()
-        settings_file = tmp_path / "settings.yaml"
-        settings_file.write_text(
-            f"records:\n  backend: postgresql\n  dsn: {DSN}\n  schema: {schema}\n  node: tool\n"
-        )
+        settings = settings_file(tmp_path, schema)
         runner = CliRunner()
         args = ["--month", "2026-10", "--timezone", "UTC", "--format", "csv"]
         report = await asyncio.to_thread(
-            runner.invoke, main, ["report", *args, "--settings", str(settings_file)]
+            runner.invoke, main, ["report", *args, "--settings", str(settings)]
         )
         assert report.exit_code == 0, report.output
         assert report.output.splitlines()[1].startswith("tischlerei,2,")
@@ -342,7 +335,7 @@ async def test_the_commands_read_the_records_section_and_see_both_nodes(tmp_path
                 "--data-dir",
                 str(tmp_path),
                 "--settings",
-                str(settings_file),
+                str(settings),
             ],
         )
         assert export.exit_code == 0, export.output
@@ -362,7 +355,7 @@ async def test_the_report_splits_inbound_and_outbound_on_postgresql(tmp_path: Pa
             writer.submit("ended", inbound)
             writer.submit("ended", out)
             await writer.flush()
-        records = settings(schema, "tool")
+        records = records_settings(schema, "tool")
         rows = await load_rows(tmp_path / "unused", "2026-10", tz="UTC", records=records)
         (month,) = aggregate(rows)
         assert (month.received, month.answered_service, month.outbound) == (1, 1, 1)

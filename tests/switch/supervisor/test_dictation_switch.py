@@ -9,7 +9,6 @@ that ``POST /api/v1/dictations/{id}/done`` sticks. A stranger's phone gets a 404
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from switch.call.prompts import DICTATION_PROMPT
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.sipp import Sipp, stage_pcap
-from tests.helpers.switch import Switch, switch_with_mqtt
+from tests.helpers.switch import Switch, recorded, switch_with_mqtt
 from tests.helpers.worker import assert_stored_wav, make_prompts, voicemail_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
@@ -65,22 +64,13 @@ def test_dictation_is_recorded_listed_served_notified_and_marked_done(tmp_path: 
     with switch_with_mqtt(tmp_path, tmp_path / "plans", topic) as (switch, sub):
         call = phone(tmp_path, switch, phone_port, "jan", int((seconds + 0.6) * 1000))
         try:
-            switch.start()
-            call.start()
-            assert call.wait(30) == 0, call.diagnostics()
-            out, err = sub.communicate(timeout=15)
-            rows = switch.wait_until(
-                lambda: switch.get("/api/v1/dictations")["dictations"], 10, "dictation record"
-            )
-            served, content_type = switch.fetch(rows[0]["url"])
+            note, rows, served, content_type = recorded(switch, sub, call, "dictations")
             voicemails = switch.get("/api/v1/voicemails")["voicemails"]
             done = switch.post(f"/api/v1/dictations/{rows[0]['id']}/done")
             after = switch.get("/api/v1/dictations")["dictations"]
             calls = switch.calls()
         finally:
             call.stop()
-    assert sub.returncode == 0, err
-    note = json.loads(out)
     (row,) = rows
     assert_stored_wav(row, served, content_type, data_dir / "dictation" / "test-tenant")
     assert 6.5 < row["seconds"] < 9.5  # the pcap holds 7.05 s

@@ -14,7 +14,7 @@ import pytest
 
 from switch.call.prompts import prompt_texts
 from tests.helpers.sipp import CALLER, caller, stage_pcap
-from tests.helpers.switch import switch_with_mqtt
+from tests.helpers.switch import recorded, switch_with_mqtt
 from tests.helpers.worker import assert_stored_wav, make_prompts, voicemail_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
@@ -38,19 +38,10 @@ def test_voicemail_is_recorded_listed_served_and_notified(tmp_path: Path) -> Non
             hold_ms=int((seconds + 0.6) * 1000),
         )
         try:
-            switch.start()
-            call.start()
-            assert call.wait(30) == 0, call.diagnostics()
-            out, err = sub.communicate(timeout=15)
-            mails = switch.wait_until(
-                lambda: switch.get("/api/v1/voicemails")["voicemails"], 10, "voicemail record"
-            )
-            served, content_type = switch.fetch(mails[0]["url"])
+            note, mails, served, content_type = recorded(switch, sub, call, "voicemails")
             calls = switch.calls()
         finally:
             call.stop()
-    assert sub.returncode == 0, err
-    note = json.loads(out)
     (mail,) = mails
     assert_stored_wav(mail, served, content_type, data_dir / "voicemail" / "test-tenant")
     assert 7.0 < mail["seconds"] < 9.5

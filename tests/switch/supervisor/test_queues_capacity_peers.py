@@ -19,13 +19,14 @@ from tests.helpers.queues import (
     members_yaml,
     mqtt_member,
     queue_callers,
+    refusal_callers,
     refuse_the_next,
     settings,
     start,
     wait_member,
     waiting_ids,
 )
-from tests.helpers.sipp import caller, target
+from tests.helpers.sipp import target
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(110)]
 
@@ -43,16 +44,7 @@ def test_waiting_callers_fill_a_worker_and_the_next_caller_gets_503(tmp_path: Pa
     except BaseException:
         broker.stop()
         raise
-    waiting, sinks = queue_callers(
-        tmp_path,
-        switch,
-        [f"+4917155504{n:02d}" for n in range(2)],
-        scenario="uac_queue_hangup.xml",
-        name="w",
-        hold_ms=6000,
-        timeout=30,
-    )
-    extra = caller(tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller="+491715550499")
+    waiting, sinks, extra = refusal_callers(tmp_path, switch, "04", 6000)
     try:
         with running(broker, switch, anna, *waiting, extra):
             # anna logs in over MQTT (the trunk's callers of this test could not dial *45)
@@ -98,16 +90,7 @@ def test_a_full_queue_refuses_the_next_caller_with_503_before_answering(
     anna = target(tmp_path, "anna", "uas_member.xml", calls=1, timeout=30)
     members = members_yaml(("anna", anna, ""))
     switch = start(tmp_path, settings(tmp_path, members, max_length="2"), overflow="")
-    waiting, sinks = queue_callers(
-        tmp_path,
-        switch,
-        [f"+4917155506{n:02d}" for n in range(2)],
-        scenario="uac_queue_hangup.xml",
-        name="w",
-        hold_ms=5000,
-        timeout=30,
-    )
-    extra = caller(tmp_path, switch.sip_port, "uac_final.xml", name="extra", caller="+491715550699")
+    waiting, sinks, extra = refusal_callers(tmp_path, switch, "06", 5000)
     try:
         with running(switch, anna, *waiting, extra):
             queues = refuse_the_next(switch, waiting, extra)

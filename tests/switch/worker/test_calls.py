@@ -18,7 +18,7 @@ from switch.call.quality import mos_for
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
-from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, start_bound, target, wait_all
+from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target, wait_all
 from tests.helpers.worker import WorkerProcess, callee_worker, ended, plan, start_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
@@ -41,10 +41,7 @@ def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "500")
     with running(desk, mobile, worker, call):
-        start_bound(desk, mobile)
-        worker.start()
-        started = time.monotonic()
-        call.start()
+        started = start_call(worker, call, desk, mobile)
         wait_all(call, desk, mobile)
         assert time.monotonic() - started >= 1.0  # the desk rang for its full second
 
@@ -116,10 +113,7 @@ def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
     with running(busy, other, worker, call):
-        start_bound(busy, other)
-        worker.start()
-        started = time.monotonic()
-        call.start()
+        started = start_call(worker, call, busy, other)
         wait_all(call, busy, other)
         assert time.monotonic() - started < 5  # failover on 486 at once, not after 10 s
         record = worker.wait_for(ended)["record"]

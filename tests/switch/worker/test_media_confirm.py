@@ -15,8 +15,8 @@ import pytest
 
 from switch.call.prompts import CONFIRM_PROMPT
 from tests.helpers.processes import running
-from tests.helpers.sipp import BUSINESS, Sipp, caller, start_bound
-from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
+from tests.helpers.sipp import BUSINESS, Sipp, caller
+from tests.helpers.worker import WorkerProcess, call_record, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -82,8 +82,7 @@ def confirmed_call(tmp_path: Path, scenario: str) -> tuple[dict[str, Any], Sipp]
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
         start_call(worker, call, mobile)
-        assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-        record = worker.wait_for(ended)["record"]
+        record = call_record(worker, call)
         assert mobile.wait(10) == 0, mobile.diagnostics()
     return record, mobile
 
@@ -110,12 +109,8 @@ def test_no_digit_counts_as_no_answer_and_the_next_step_rings(tmp_path: Path) ->
     desk = target(tmp_path, "desk", "uas_answer.xml")
     worker, call = setup(tmp_path, mobile, desk)
     with running(mobile, desk, worker, call):
-        start_bound(mobile, desk)
-        worker.start()
-        started = time.monotonic()
-        call.start()
-        assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-        record = worker.wait_for(ended)["record"]
+        started = start_call(worker, call, mobile, desk)
+        record = call_record(worker, call)
         assert mobile.wait(10) == 0, mobile.diagnostics()
         elapsed = time.monotonic() - started
     assert record["outcome"] == "answered"
@@ -151,11 +146,9 @@ def test_caller_does_not_hear_the_target_while_it_confirms(tmp_path: Path) -> No
     try:
         with running(mobile, desk, worker, call):
             start_call(worker, call, mobile)
-            assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-            record = worker.wait_for(ended)
+            record = call_record(worker, call)
     finally:
         sink.close()
-    record = record["record"]
     assert record["answered_by"] == "jan.mobile"
     assert "PROV 183" in call.log_lines()
 

@@ -10,7 +10,7 @@ from switch.call.prompts import WHISPER_PROMPT
 from tests.helpers.processes import running
 from tests.helpers.rtp import ALAW, RtpSink, rms
 from tests.helpers.sipp import BUSINESS, Sipp, caller
-from tests.helpers.worker import WorkerProcess, ended, make_prompts, start_call, write_plan
+from tests.helpers.worker import WorkerProcess, call_record, make_prompts, start_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -49,11 +49,9 @@ rules:
     try:
         with running(assistant, worker, call):
             start_call(worker, call, assistant)
-            assert call.wait(25) == 0, call.diagnostics() + worker.log_text()[-2000:]
-            record = worker.wait_for(ended)
+            record = call_record(worker, call)
     finally:
         sink.close()
-    record = record["record"]
     assert record["answered_by"] == "heimbuero"
     assert record["answered_by_service"] is True
     # The caller was put through only once the whisper had been played to the assistant.
