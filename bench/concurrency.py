@@ -252,7 +252,7 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {i} | {name} | {r['held']}/{r['calls']} | {f['loss_pct']} / {b['loss_pct']} | "
                 f"{_f(f['p50_ms'])}/{_f(f['p99_ms'])} | {_f(b['p50_ms'])}/{_f(b['p99_ms'])} | "
-                f"{added} | {s['placed'] - s['failed']}/{s['placed']} | "
+                f"{added} | {s['placed'] - s['failed']}/{s['placed']}{_why(s)} | "
                 f"{_f((s['setup_ms'] or {}).get('p99'))} | {switch_cpu(r):.1f} "
                 f"({switch_cpu(r) * per:.1f}): {cpu} | {pss:.0f} ({pss * per:.0f}) | "
                 f"{r['generator']['cpu_pct']:.0f}, "
@@ -260,6 +260,12 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['loadavg_start'][0]:.2f} → {r['loadavg_end'][0]:.2f} |"
             )
     return "\n".join(lines)
+
+
+def _why(short: dict[str, Any]) -> str:
+    """The failed new calls by status, e.g. `` (503: 9, timeout: 2)``."""
+    why = short.get("failed_by") or {}
+    return " (" + ", ".join(f"{k}: {v}" for k, v in sorted(why.items())) + ")" if why else ""
 
 
 def _f(v: Any) -> str:
@@ -293,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short-rate", type=float, default=10.0)
     ap.add_argument("--spare-workers", type=int, default=8, help="beyond ⌈calls/2⌉")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--keep", type=Path, default=None, help="keep the rows' files (logs) here")
     ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if not args.in_netns:
@@ -303,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     set_up_netns()
     report: dict[str, Any] = {"calls": args.calls, "seconds": args.seconds,
                               "short_rate": args.short_rate, "runs": []}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="concurrency-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="concurrency-"))
         for r in range(args.rounds):
             run: dict[str, Any] = {}
             for name in names:

@@ -156,6 +156,7 @@ class CallerDialog:
     bye_done: asyncio.Future[int] | None = None
     cseq: int = 1
     setup_s: float | None = None
+    status: int = 0  # the INVITE's final status; 0: none within the wait
 
 
 class _Sip(asyncio.DatagramProtocol):
@@ -338,6 +339,7 @@ class Generator:
         except TimeoutError:
             status = 0
         self.unacked.pop("inv:" + d.call_id, None)
+        d.status = status
         if 200 <= status < 300:
             d.setup_s = time.monotonic() - t0
         return d
@@ -505,15 +507,21 @@ class Generator:
         """New calls at ``rate``/s until ``until`` (loop time), each held ``hold`` s, no RTP."""
         loop = asyncio.get_running_loop()
         results: list[tuple[float | None, int]] = []
+        why: dict[str, int] = {}  # failures by INVITE status ("timeout": none) or "BYE <status>"
 
         async def one() -> None:
             d = await self.call(short=True)
             if d.setup_s is None:
                 results.append((None, 0))
+                reason = str(d.status) if d.status else "timeout"
+                why[reason] = why.get(reason, 0) + 1
                 self._drop(d)
                 return
             await asyncio.sleep(hold)
-            results.append((d.setup_s, await self.bye(d)))
+            bye = await self.bye(d)
+            results.append((d.setup_s, bye))
+            if bye != 200:
+                why[f"BYE {bye}"] = why.get(f"BYE {bye}", 0) + 1
 
         tasks = []
         while loop.time() < until:
@@ -522,4 +530,5 @@ class Generator:
         await asyncio.gather(*tasks)
         setups = [s for s, _ in results if s is not None]
         failed = sum(1 for s, bye in results if s is None or bye != 200)
-        return {"placed": len(results), "failed": failed, "setup_ms": summarize_ms(setups)}
+        return {"placed": len(results), "failed": failed, "failed_by": why,
+                "setup_ms": summarize_ms(setups)}  # fmt: skip
