@@ -18,8 +18,15 @@ import pjsua2 as pj
 
 from switch.call.calllog import MediaStats
 from switch.call.mediapath import MediaAddress, bypass_sdp
-from switch.call.sipheaders import header_tag
+from switch.call.sipheaders import (
+    header_tag,
+    header_values,
+    parse_name_addr,
+    request_uri,
+    uri_user,
+)
 from switch.worker.seam import (
+    IncomingInvite,
     LegConnected,
     LegDigit,
     LegEnded,
@@ -291,3 +298,32 @@ class Leg(pj.Call):  # type: ignore[misc]  # pjsua2 has no type information
         except Exception as exc:
             log.debug("leg %d: no audio: %s", self.handle, exc)
         return None
+
+
+def read_invite(leg: Leg, prm: Any, at: int) -> IncomingInvite:
+    """The leg event of an INVITE pjsua2 hands to ``Account.onIncomingCall`` (``prm``);
+    keeps the offer's SDP on ``leg``."""
+    info = leg.getInfo()
+    whole = str(prm.rdata.wholeMsg)
+    leg.remote_sdp = sdp_body(whole)
+    ruri = request_uri(whole) or str(info.localUri)
+    # The From as sent: pjsua's remoteUri is re-printed and may lose the port.
+    from_values = header_values(whole, "from")
+    sender = parse_name_addr(from_values[0] if from_values else str(info.remoteUri))
+    pai_values = header_values(whole, "p-asserted-identity")
+    asserted = parse_name_addr(pai_values[0].split(",")[0]).uri if pai_values else None
+    refuse = header_values(whole, "x-rufweiche-refuse")
+    return IncomingInvite(
+        handle=leg.handle,
+        call_id=str(info.callIdString),
+        request_uri=ruri,
+        called_user=uri_user(ruri),
+        from_uri=sender.uri,
+        from_user=sender.user,
+        from_display=sender.display,
+        asserted=asserted,
+        source=str(prm.rdata.srcAddress),
+        at=at,
+        refuse=refuse[0].strip() if refuse else None,
+        from_tag=header_tag(whole, "from"),
+    )

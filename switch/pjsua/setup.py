@@ -48,6 +48,8 @@ class LogWriter(pj.LogWriter):  # type: ignore[misc]
             level = logging.ERROR if entry.level <= 1 else logging.WARNING
             if "Address already in use" in text:
                 level = logging.DEBUG  # pjsua moves on to the next RTP port by itself
+            elif "PJ_ETOOMANY" in text:
+                level = logging.DEBUG  # a slot still being freed: SipEndpoint.dial retries
             log.log(level, "pjsip: %s", text)
         except Exception:  # never raise into pjsua2 (it may be a media thread)
             pass
