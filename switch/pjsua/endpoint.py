@@ -6,8 +6,12 @@ One thread (the worker's main thread) creates the endpoint with ``uaConfig.threa
 and is the only one that ever calls into it. :meth:`SipEndpoint.poll` runs
 ``libHandleEvents``; the pjsua2 callbacks it triggers (calls.py) append frozen leg events
 to a list, which ``poll`` returns. The worker then carries out its decisions through the
-methods below, still on the same thread, outside any callback. RTP runs on the media
-thread (``medConfig.threadCnt = 1``) so audio never waits on the signalling poll.
+methods below, still on the same thread, outside any callback. RTP shares pjsua's SIP
+ioqueue (``medConfig.hasIoqueue = False``, no media thread): while the bridge carries
+audio, :meth:`SipEndpoint.poll` goes on running ``libHandleEvents`` until a leg event, a
+:meth:`SipEndpoint.wake` or its time is up, so packets are taken as they arrive; while it
+carries none (every call bypassed, or no call) nothing polls and nothing ticks
+(switch/pjsua/clock.py). An idle worker wakes for SIP, a timer or a control message only.
 
 Legs are named by handles that are never reused. pjsua2 holds at most
 :data:`MAX_LEGS` calls per process (a compile-time limit of the wheel); :meth:`dial`

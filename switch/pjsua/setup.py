@@ -51,7 +51,7 @@ class LogWriter(pj.LogWriter):  # type: ignore[misc]
             elif "PJ_ETOOMANY" in text:
                 level = logging.DEBUG  # a slot still being freed: SipEndpoint.dial retries
             log.log(level, "pjsip: %s", text)
-        except Exception:  # never raise into pjsua2 (it may be a media thread)
+        except Exception:  # never raise into pjsua2 (it may be the clock thread)
             pass
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger("switch.worker")
 
 MAX_POLL_MS = 100
 """Longest ``libHandleEvents`` wait while a prompt, recording or ringback tone runs (their
-ends come from the media thread, which does not wake the poll)."""
+ends come from the bridge's clock thread, which does not wake the poll)."""
 IDLE_POLL_MS = 5000
 """Longest wait otherwise, calls held or none: a quiet worker wakes once in 5 s (issue 16:
 ~0.2 ms per empty round; at 100 ms that was 0.2 % of a core per worker, and 200 held

@@ -267,7 +267,7 @@ class MediaServices:
     @property
     def active(self) -> bool:
         """A prompt plays, or a recording runs or is being closed: someone must look at
-        :meth:`ended` soon (the media thread does not wake the SIP poll)."""
+        :meth:`ended` soon (the bridge's clock thread does not wake the SIP poll)."""
         return bool(self._playing or self._recordings or self._closing)
 
     def ended(self) -> list[tuple[int, Event]]:
