@@ -10,8 +10,10 @@ instead of going on saying that her phone rings (the call's ``call`` events)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +39,14 @@ SHOWN = """(node) => {
 }"""
 
 
-async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> None:
-    her_phone = target(tmp_path, "anna", "uas_answer.xml", timeout=40)
-    trunk = Sipp(tmp_path, "trunk", "uas_answer_bye.xml", ["-m", "1", "-timeout", "40"])
+@contextlib.contextmanager
+def callback_world(
+    tmp_path: Path, make_switch: Any, her_scenario: str, trunk_scenario: str
+) -> Iterator[tuple[Any, dict[str, str], Sipp, Sipp]]:
+    """Her phone and the trunk (SIPp), the users with their tokens, and the switch whose
+    outbound calls go to that trunk: (switch, tokens, her phone, trunk)."""
+    her_phone = target(tmp_path, "anna", her_scenario, timeout=40)
+    trunk = Sipp(tmp_path, "trunk", trunk_scenario, ["-m", "1", "-timeout", "40"])
     data = tmp_path / "var"
     data.mkdir()
     tokens = users_with_tokens(data / "users.yaml")
@@ -48,7 +55,12 @@ async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> N
         trunk.wait_bound()
         settings.write_text(json.dumps({"trunk": trunk.address}), encoding="utf-8")
         plans = write_plans(tmp_path, service_plan(her_phone.address, head=OUTBOUND))
-        switch = make_switch(plans, "--settings", str(settings), bare=True)
+        yield make_switch(plans, "--settings", str(settings), bare=True), tokens, her_phone, trunk
+
+
+async def test_call_back_from_the_console(tmp_path: Path, make_switch: Any) -> None:
+    world = callback_world(tmp_path, make_switch, "uas_answer.xml", "uas_answer_bye.xml")
+    with world as (switch, tokens, her_phone, trunk):
         reminders = f"{switch.url}/api/v1/reminders"
         for number, note in (("0900 1234567", "Hotline"), ("030 5551234", "Angebot")):
             body = {"tenant": "tischlerei-test", "in_minutes": 60, "note": note, "number": number}
@@ -108,18 +120,10 @@ async def test_the_console_shows_why_a_call_back_failed(
 ) -> None:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-    her_phone = target(tmp_path, "anna", her_scenario, timeout=40)
-    trunk = Sipp(tmp_path, "trunk", trunk_scenario or "uas_answer_bye.xml",
-                 ["-m", "1", "-timeout", "40"])  # fmt: skip
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
-    settings = tmp_path / "settings.yaml"
-    with running(her_phone.start(), trunk.start()):
-        trunk.wait_bound()
-        settings.write_text(json.dumps({"trunk": trunk.address}), encoding="utf-8")
-        plans = write_plans(tmp_path, service_plan(her_phone.address, head=OUTBOUND))
-        switch = make_switch(plans, "--settings", str(settings), bare=True)
+    world = callback_world(
+        tmp_path, make_switch, her_scenario, trunk_scenario or "uas_answer_bye.xml"
+    )
+    with world as (switch, tokens, her_phone, trunk):
         body = {"tenant": "tischlerei-test", "in_minutes": 60, "note": "Angebot",
                 "number": "030 5551234"}  # fmt: skip
         http(f"{switch.url}/api/v1/reminders", tokens["anna"], "POST", body)
