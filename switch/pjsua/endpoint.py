@@ -153,7 +153,6 @@ class SipEndpoint:
         self._collect_ended()
         started = time.monotonic_ns()
         timeout_ms = max(0, self._settle_clock(timeout_ms))
-        self._woken = False
         self._ep.libHandleEvents(timeout_ms)
         if self.clock_running:
             # RTP shares the SIP ioqueue (epconfig.py): a packet ends libHandleEvents but
@@ -164,6 +163,9 @@ class SipEndpoint:
                 if left_ms <= 0:
                     break
                 self._ep.libHandleEvents(left_ms)
+        # Cleared only now: a wake that came before this poll (its doorbell byte ended the
+        # first wait) still ends the pump, and the worker reads its message next.
+        self._woken = False
         if self._reinvites_due:
             self._send_reinvites()
         self._settle_clock(0)

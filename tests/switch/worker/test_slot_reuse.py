@@ -11,30 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from bench.concurrency import PLAN
 from bench.rtpload import SHORT_DEVICE, Generator
 from tests.helpers.worker import WorkerProcess
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(90)]
 
 NUMBER = "+493012345679"
-PLAN = """\
-tenant: churn
-name: Churn
-numbers: ["{number}"]
-people:
-  bob:
-    devices: {{desk: "sip:{user}@127.0.0.1:{port}"}}
-rules:
-  - name: always ring bob
-    then:
-      - {{ring: [bob.desk], timeout: 10s}}
-"""
 
 
 async def test_back_to_back_calls_never_fail_on_a_slot_being_freed(tmp_path: Path) -> None:
     async with Generator(("127.0.0.1", 0), NUMBER) as gen:
         plan = tmp_path / "churn.yaml"
-        plan.write_text(PLAN.format(number=NUMBER, user=SHORT_DEVICE, port=gen.uas_port))
+        plan.write_text(
+            PLAN.format(tenant="churn", number=NUMBER, user=SHORT_DEVICE, uas_port=gen.uas_port)
+        )
         worker = WorkerProcess(tmp_path, [plan])
         try:
             await asyncio.to_thread(worker.start)
