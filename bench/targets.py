@@ -208,7 +208,7 @@ def rtpengine(
     """rtpengine (userspace, as the edge starts it: switch/edge/rtpengine.py) on free ports;
     yields its ng port and process."""
     from bench.media_relay import ng
-    from switch.edge.rtpengine import MediaRelaySettings, command_line
+    from switch.edge.rtpengine import MediaRelaySettings, command_line, wants_realtime
 
     ng_port = free_port()
     base = max(1024, min(free_port(span=2, even=True), 65534 - port_count))
@@ -221,7 +221,8 @@ def rtpengine(
     )
     workdir.mkdir(parents=True, exist_ok=True)
     log = (workdir / "rtpengine.log").open("wb")
-    proc = subprocess.Popen(command_line(settings, "127.0.0.1", None), stdout=log, stderr=log)
+    argv = command_line(settings, "127.0.0.1", None, realtime=wants_realtime(settings))
+    proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:
         end = time.monotonic() + 10
         while True:

@@ -7,7 +7,8 @@ for one of several nodes on a host) and a ``sysusers.d`` entry for the ``rufweic
   ``/var/lib/rufweiche`` (``StateDirectory=``, the only writable path: ``ReadWritePaths=``),
   logs to the journal (stdout/stderr, ``SyslogIdentifier=``);
 * its own user, ``NoNewPrivileges``, ``ProtectSystem=strict``, ``PrivateTmp``, and of all
-  capabilities only ``CAP_NET_BIND_SERVICE`` (to bind 5060);
+  capabilities only ``CAP_NET_BIND_SERVICE`` (to bind 5060); real-time scheduling up to
+  priority 10 (``LimitRTPRIO=``) for rtpengine's media threads, nothing above;
 * ``Restart=on-failure``; readiness: ``Type=simple`` plus ``ExecStartPost=rufweiche
   wait-ready``, which polls ``/healthz`` until it answers 200, or 503 with a worker up
   (the records database away: the node spools) — the unit is "started" only then, so
@@ -94,7 +95,9 @@ ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
 RestrictNamespaces=yes
-RestrictRealtime=yes
+# rtpengine's media threads at SCHED_RR 10 (edge.media_relay.realtime): no more.
+RestrictRealtime=no
+LimitRTPRIO=10
 RestrictSUIDSGID=yes
 LockPersonality=yes
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK

@@ -10,6 +10,14 @@ on the edge's address (``LOCAL!ADVERTISED`` behind a 1:1 NAT), so that a worker'
 ``c=IN IP4 127.0.0.1`` never leaves the host: Kamailio's ``rtpengine`` module asks for
 ``direction=int direction=pub`` (docs/edge.md "Media relay"). The ng protocol is bencode
 over UDP with a cookie; :func:`ng_ping` speaks just enough of it to see the daemon live.
+
+rtpengine's media threads run at real-time priority (``SCHED_RR``, ``realtime``) where the
+host allows it: on a busy machine a packet then waits for no Python process, the
+workers', the supervisor's or a load generator's (issue 16: +3–7 ms p99 over rtpengine
+alone with 200 calls held, all of it rtpengine waiting for a core). Whether the host allows
+it, :func:`realtime_allowed` asks the kernel itself (root in a container may lack
+``CAP_SYS_NICE``, a user may have ``RLIMIT_RTPRIO``); where it does not, rtpengine runs at
+normal priority and the log says so once.
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
+import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -29,6 +40,8 @@ from switch.edge.child import ChildProcess, log_tail, terminate
 from switch.errors import MediaRelayError
 
 INTERNAL = "127.0.0.1"
+
+log = logging.getLogger("switch.edge")
 
 
 class MediaRelaySettings(BaseModel):
@@ -43,6 +56,9 @@ class MediaRelaySettings(BaseModel):
     # Seconds rtpengine keeps a deleted call (0 in tests that set up many calls: DESIGN.md).
     delete_delay: Annotated[int, Field(ge=0, le=3600)] = 30
     timeout: Annotated[int, Field(ge=1, le=3600)] = 60  # no RTP this long: the call is dead
+    # Media threads at SCHED_RR ``realtime_priority`` where the host allows it ("auto").
+    realtime: Literal["auto", "off"] = "auto"
+    realtime_priority: Annotated[int, Field(ge=1, le=99)] = 10
     binary: str = "rtpengine"
 
     @model_validator(mode="after")
@@ -69,7 +85,42 @@ def interfaces(public: str, advertise: str | None = None) -> list[str]:
     return [f"int/{INTERNAL}", pub]
 
 
-def command_line(settings: MediaRelaySettings, public: str, advertise: str | None) -> list[str]:
+def realtime_allowed(priority: int) -> bool:
+    """Whether a thread of this process may run at ``SCHED_RR`` ``priority``: tried on a
+    short-lived thread of its own (``sched_setscheduler`` with pid 0 changes the calling
+    thread only), so the kernel answers for capabilities, ``RLIMIT_RTPRIO`` and cgroups."""
+    allowed: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(priority))
+        except OSError:
+            allowed.append(False)
+        else:
+            allowed.append(True)
+
+    probe = threading.Thread(target=attempt, name="rt-probe", daemon=True)
+    probe.start()
+    probe.join()
+    return allowed == [True]
+
+
+def wants_realtime(settings: MediaRelaySettings) -> bool:
+    """``realtime: auto`` and the host allows it (logged once when it does not)."""
+    if settings.realtime == "off":
+        return False
+    if realtime_allowed(settings.realtime_priority):
+        return True
+    log.warning(
+        "rtpengine runs at normal priority: this host allows no real-time threads"
+        " (CAP_SYS_NICE or RLIMIT_RTPRIO; docs/operations.md)"
+    )
+    return False
+
+
+def command_line(
+    settings: MediaRelaySettings, public: str, advertise: str | None, *, realtime: bool = False
+) -> list[str]:
     # --config-file=none: Debian's /etc/rtpengine/rtpengine.conf would add its CLI (2224)
     # and HTTP (2225) listeners, the kernel table 0 and interface "any".
     args = [
@@ -89,6 +140,8 @@ def command_line(settings: MediaRelaySettings, public: str, advertise: str | Non
         f"--timeout={settings.timeout}",
         "--log-level=5",
     ]
+    if realtime:  # the media (poller) threads; its idle threads keep normal priority
+        args += ["--scheduling=rr", f"--priority={settings.realtime_priority}"]
     return args
 
 
@@ -137,7 +190,8 @@ class MediaRelay(ChildProcess):
         stop_timeout: float = 3.0,
     ) -> None:
         self.settings = settings
-        self.argv = command_line(settings, public, advertise)
+        self.realtime = wants_realtime(settings)
+        self.argv = command_line(settings, public, advertise, realtime=self.realtime)
         self.log = log
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout

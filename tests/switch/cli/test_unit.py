@@ -40,6 +40,8 @@ def test_the_unit_is_hardened_and_restarts() -> None:
     assert s["PrivateTmp"] == "yes"
     assert s["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
     assert s["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
+    # rtpengine's media threads may run at SCHED_RR up to its default priority, no higher
+    assert (s["RestrictRealtime"], s["LimitRTPRIO"]) == ("no", "10")
     assert s["ReadWritePaths"] == "/var/lib/rufweiche"
     assert s["Restart"] == "on-failure"
     assert s["StandardOutput"] == "journal"
