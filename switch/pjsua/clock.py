@@ -22,6 +22,14 @@ used the bridge. A bypassed call then costs no clock at all; a call
 whose audio runs through the bridge (a prompt, a recording, ringback, a bridged pair, a
 bypass while its re-INVITE runs) is clocked exactly as before.
 
+While the clock runs, it and the endpoint's thread (which receives the RTP: epconfig.py)
+run at real-time priority (``SCHED_RR`` :data:`CLOCK_PRIORITY`, below rtpengine's media
+threads) where the host allows it: a bridged call's frames then wait for no other
+process, and its jitter buffer does not settle a frame deeper when the machine is busy
+(issue 16, docs/performance.md "Bridge"). The thread goes back to normal priority when the
+clock stops; the clock thread, started from it, inherits the policy and goes with the
+device. Where the host refuses, everything is as before (logged once).
+
 The switch happens on the endpoint's thread. ``setNoDev`` joins the clock thread; the
 wheel is built with SWIG ``-threads`` and releases the GIL in the call, so a player's
 ``onEof2`` running on the clock thread at that moment finishes first (no deadlock).
@@ -30,7 +38,9 @@ wheel is built with SWIG ``-threads`` and releases the GIL in the call, so a pla
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pjsua2 as pj
@@ -42,11 +52,42 @@ LINGER_NS = 500_000_000
 removals (ports, recordings) are carried out on its ticks (PJSIP 2.14+)."""
 
 
+CLOCK_PRIORITY = 5
+"""SCHED_RR priority of the clock and the pump while the bridge carries audio (rtpengine's
+media threads: 10, switch/edge/rtpengine.py)."""
+
+
+def _schedule(realtime: bool) -> bool:
+    """The calling thread to SCHED_RR :data:`CLOCK_PRIORITY` or back to normal."""
+    policy, priority = (os.SCHED_RR, CLOCK_PRIORITY) if realtime else (os.SCHED_OTHER, 0)
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(priority))
+    except OSError:
+        return False
+    return True
+
+
+def _clamp_clock_threads() -> None:
+    """pjmedia's clock raises itself to its policy's highest priority (RR 99 as root):
+    bring every ``clock`` thread of this process back to :data:`CLOCK_PRIORITY`."""
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != "clock":
+                continue
+            tid = int(task.name)
+            if os.sched_getparam(tid).sched_priority > CLOCK_PRIORITY:
+                os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(CLOCK_PRIORITY))
+        except OSError:  # gone meanwhile, or not ours to change
+            continue
+
+
 class BridgeClock:
     """Opens pjsua's null sound device while the bridge is in use, closes it after."""
 
-    def __init__(self, devices: Any) -> None:
+    def __init__(self, devices: Any, *, realtime: bool = True) -> None:
         self._devices = devices  # pj.AudDevManager
+        self._realtime = realtime
+        self._warned = False
         self.running = False
         self._idle_since: int | None = None
         self.openings = 0
@@ -58,11 +99,19 @@ class BridgeClock:
         self._idle_since = None
         if self.running:
             return
+        boosted = self._realtime and _schedule(realtime=True)
+        if self._realtime and not boosted and not self._warned:
+            self._warned = True
+            log.info("bridge clock at normal priority: this host allows no real-time threads")
         try:
             self._devices.setNullDev()
         except pj.Error as exc:  # the connection is made anyway; it stays silent
             log.warning("bridge clock did not start: %s", exc.info())
+            if boosted:
+                _schedule(realtime=False)
             return
+        if boosted:
+            _clamp_clock_threads()
         self.running = True
         self.openings += 1
 
@@ -93,8 +142,10 @@ class BridgeClock:
         except pj.Error as exc:
             log.warning("bridge clock did not stop: %s", exc.info())
             return
+        if self._realtime:
+            _schedule(realtime=False)
         self.running = False
         self._idle_since = None
 
 
-__all__ = ["BridgeClock"]
+__all__ = ["CLOCK_PRIORITY", "BridgeClock"]

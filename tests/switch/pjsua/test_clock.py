@@ -3,10 +3,18 @@ shown in tests/switch/worker/test_media_bypass.py, by the worker's threads)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import pjsua2 as pj
 import pytest
 
-from switch.pjsua.clock import LINGER_NS, BridgeClock
+from switch.edge.rtpengine import realtime_allowed
+from switch.pjsua.clock import CLOCK_PRIORITY, LINGER_NS, BridgeClock
+
+T = TypeVar("T")
 
 
 class Devices:
@@ -28,7 +36,7 @@ class Devices:
 
 def test_starts_without_a_device_and_opens_it_once_for_many_connections() -> None:
     devices = Devices()
-    clock = BridgeClock(devices)
+    clock = BridgeClock(devices, realtime=False)
     assert devices.calls == ["no"]
     assert not clock.running
     clock.need()
@@ -40,7 +48,7 @@ def test_starts_without_a_device_and_opens_it_once_for_many_connections() -> Non
 
 def test_stops_only_after_the_linger_without_connections() -> None:
     devices = Devices()
-    clock = BridgeClock(devices)
+    clock = BridgeClock(devices, realtime=False)
     clock.need()
     clock.settle(in_use=True, now_ns=0)
     assert clock.wait_ms(now_ns=0) is None, "in use: no linger"
@@ -57,7 +65,7 @@ def test_stops_only_after_the_linger_without_connections() -> None:
 
 def test_a_connection_during_the_linger_keeps_the_clock() -> None:
     devices = Devices()
-    clock = BridgeClock(devices)
+    clock = BridgeClock(devices, realtime=False)
     clock.need()
     clock.settle(in_use=False, now_ns=0)
     clock.need()  # a prompt starts while the clock lingers
@@ -71,9 +79,59 @@ def test_a_device_error_leaves_the_state_as_it_was(fail: str) -> None:
     devices = Devices(fail)
     if fail == "no":
         with pytest.raises(pj.Error):
-            BridgeClock(devices)  # at start the endpoint reports it (EndpointError)
+            BridgeClock(devices, realtime=False)  # at start the endpoint reports it (EndpointError)
         return
-    clock = BridgeClock(devices)
+    clock = BridgeClock(devices, realtime=False)
     clock.need()
     assert not clock.running
     assert clock.openings == 0
+
+
+def _on_a_thread_of_its_own(work: Callable[[], T]) -> T:
+    """Run ``work`` on a fresh thread: a priority it sets ends with the thread, not with
+    the test session's."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result(timeout=10)
+
+
+@pytest.mark.skipif(not realtime_allowed(CLOCK_PRIORITY), reason="no real-time threads here")
+def test_the_thread_runs_at_rr_only_while_the_clock_runs() -> None:
+    def run() -> list[tuple[int, int]]:
+        seen = [_policy()]
+        clock = BridgeClock(Devices())
+        clock.need()
+        seen.append(_policy())
+        clock.settle(in_use=False, now_ns=0)
+        clock.settle(in_use=False, now_ns=LINGER_NS)
+        assert not clock.running
+        seen.append(_policy())
+        return seen
+
+    assert _on_a_thread_of_its_own(run) == [
+        (os.SCHED_OTHER, 0),
+        (os.SCHED_RR, CLOCK_PRIORITY),
+        (os.SCHED_OTHER, 0),
+    ]
+
+
+def test_without_realtime_the_thread_keeps_its_priority() -> None:
+    def run() -> tuple[int, int]:
+        clock = BridgeClock(Devices(), realtime=False)
+        clock.need()
+        return _policy()
+
+    assert _on_a_thread_of_its_own(run) == (os.SCHED_OTHER, 0)
+
+
+def test_a_device_that_does_not_open_leaves_the_thread_normal() -> None:
+    def run() -> tuple[int, int]:
+        clock = BridgeClock(Devices("null"))
+        clock.need()
+        assert not clock.running
+        return _policy()
+
+    assert _on_a_thread_of_its_own(run) == (os.SCHED_OTHER, 0)
+
+
+def _policy() -> tuple[int, int]:
+    return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority

@@ -11,6 +11,7 @@ Kamailio + rtpengine (the edge's flags for the worker side) the audio arrives as
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import time
@@ -21,6 +22,8 @@ import pytest
 
 from bench import media
 from bench.media_path import open_row
+from switch.edge.rtpengine import realtime_allowed
+from switch.pjsua.clock import CLOCK_PRIORITY
 
 pytestmark = [
     pytest.mark.peer,
@@ -94,6 +97,7 @@ def test_the_bridge_clock_runs_only_while_the_bridge_carries_audio(
             for _ in range(10):
                 during.append(_thread_names(worker_pid))
                 time.sleep(0.1)
+            priorities = _priorities(worker_pid)
             out = call.result(timeout=30)
         assert out["bursts_heard"] == out["bursts_sent"] != 0, out
         clocked = sum("clock" in names for names in during)
@@ -101,7 +105,25 @@ def test_the_bridge_clock_runs_only_while_the_bridge_carries_audio(
             assert clocked == 0, f"a bypassed call kept the clock in {clocked} of 10 samples"
         else:
             assert clocked == 10, f"a bridged call lost its clock in {10 - clocked} samples"
+            if realtime_allowed(CLOCK_PRIORITY):  # the clock and the RTP pump at SCHED_RR
+                rr = (os.SCHED_RR, CLOCK_PRIORITY)
+                assert priorities["clock"] == {rr}, priorities
+                assert priorities["main"] == {rr}, priorities
         deadline = time.monotonic() + 3.0  # the call has ended: the clock stops after it
         while "clock" in _thread_names(worker_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "clock" not in _thread_names(worker_pid), "the clock ran on after the call"
+        assert _priorities(worker_pid)["main"] == {(os.SCHED_OTHER, 0)}, "back to normal"
+
+
+def _priorities(pid: int) -> dict[str, set[tuple[int, int]]]:
+    """Scheduling policy and priority of the worker's threads: its main thread (the
+    endpoint's, which pumps RTP) as ``main``, the others by name."""
+    out: dict[str, set[tuple[int, int]]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            tid = int(task.name)
+            name = "main" if tid == pid else (task / "comm").read_text().strip()
+            policy = (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
+            out.setdefault(name, set()).add(policy)
+    return out
