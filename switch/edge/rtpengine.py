@@ -40,6 +40,9 @@ from switch.edge.child import ChildProcess, log_tail, terminate
 from switch.errors import MediaRelayError
 
 INTERNAL = "127.0.0.1"
+PORTS_PER_CALL = 8
+"""rtpengine takes an RTP and an RTCP port for each side of a dialog it relays; a call
+forwarded from a trunk to a phone that also leaves the host has two such dialogs."""
 
 log = logging.getLogger("switch.edge")
 
@@ -51,8 +54,9 @@ class MediaRelaySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     mode: Literal["auto", "on", "off"] = "auto"
     ng_listen: str = "127.0.0.1:2223"  # the control (ng) socket; loopback only
+    # rtpengine's own default range: 10,000 ports, 1,250 calls (PORTS_PER_CALL).
     port_min: Annotated[int, Field(ge=1024, le=65535)] = 30000
-    port_max: Annotated[int, Field(ge=1024, le=65535)] = 30999
+    port_max: Annotated[int, Field(ge=1024, le=65535)] = 39999
     # Seconds rtpengine keeps a deleted call (0 in tests that set up many calls: DESIGN.md).
     delete_delay: Annotated[int, Field(ge=0, le=3600)] = 30
     timeout: Annotated[int, Field(ge=1, le=3600)] = 60  # no RTP this long: the call is dead
@@ -69,6 +73,10 @@ class MediaRelaySettings(BaseModel):
         if self.port_min > self.port_max:
             raise ValueError(f"port_min {self.port_min} is above port_max {self.port_max}")
         return self
+
+    def calls(self) -> int:
+        """How many calls the port range relays at once (:data:`PORTS_PER_CALL` each)."""
+        return (self.port_max - self.port_min + 1) // PORTS_PER_CALL
 
     def enabled_for(self, listen_host: str) -> bool:
         if self.mode == "auto":

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from switch import configfile
 from switch.addresses import join_host_port, parse_host_port
+from switch.edge.rtpengine import PORTS_PER_CALL
 from switch.edge.settings import EdgeSettings
 from switch.edge.trunks import TrunksSettings
 from switch.errors import ConfigProblem, SettingsError
@@ -214,6 +215,17 @@ class Settings(BaseModel):
             raise ValueError(
                 "several workers need the edge in front (edge_mode: auto or managed), "
                 "or workers_listen for an edge that runs elsewhere"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _relay_ports_hold_the_calls(self) -> Settings:
+        relay = self.edge.media_relay
+        if self.edge_enabled and relay.mode != "off" and relay.calls() < 2 * self.workers:
+            raise ValueError(
+                f"edge.media_relay: ports {relay.port_min}-{relay.port_max} relay"
+                f" {relay.calls()} calls at once ({PORTS_PER_CALL} ports each), the"
+                f" {self.workers} workers carry {2 * self.workers}: raise port_max"
             )
         return self
 

@@ -108,3 +108,22 @@ def test_workers_fit_200_held_calls_but_stay_capped(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path / "ok.yaml", "workers: 128\n")).workers == 128
     with pytest.raises(SettingsError, match=r"workers: Input should be less than or equal to 128"):
         load_settings(write(tmp_path / "big.yaml", "workers: 129\n"))
+
+
+def test_the_relays_ports_must_hold_the_workers_calls(tmp_path: Path) -> None:
+    # 8 ports a call (RTP + RTCP for each side of two relayed dialogs): 1,000 ports relay 125
+    path = write(
+        tmp_path / "narrow.yaml",
+        "workers: 64\nedge:\n  media_relay:\n    port_min: 30000\n    port_max: 30999\n",
+    )
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    assert str(info.value) == (
+        f"{path}:1:1: edge.media_relay: ports 30000-30999 relay 125 calls at once (8 ports each),"
+        " the 64 workers carry 128: raise port_max"
+    )
+    assert load_settings(write(tmp_path / "fits.yaml", "workers: 62\n" + path.read_text()[11:]))
+    # the default range is rtpengine's own: 10,000 ports
+    assert Settings(workers=128).edge.media_relay.calls() == 1250
+    off = {"media_relay": {"mode": "off", "port_max": 30007}}  # no relay: no ports needed
+    assert Settings(workers=128, edge=off).workers == 128
