@@ -76,14 +76,7 @@ def presence_routes(hub: PresenceHub) -> list[web.RouteDef]:
             return _error(422, f'body must be a JSON object like {{"state": "away"}}, got {data!r}')
         try:
             command = decode_command(json.dumps(data))
-            record = hub.set(
-                tenant,
-                person,
-                command.state,
-                source=PresenceSource.WEB,
-                note=command.note,
-                until=command.until,
-            )
+            record = hub.apply(tenant, person, command, source=PresenceSource.WEB)
         except PresenceError as exc:  # PayloadError, PresenceValueError
             return _error(422, str(exc))
         view = view_of(tenant, person, record)

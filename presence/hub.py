@@ -31,11 +31,14 @@ import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from presence.errors import PresenceValueError
 from presence.model import Key, PresenceBook, PresenceRecord, PresenceSource
 from rules.presence import PresenceState
+
+if TYPE_CHECKING:
+    from presence.topics import PresenceCommand
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +181,14 @@ class PresenceHub:
         )
         self._flush()
         return record
+
+    def apply(
+        self, tenant: str, person: str, command: PresenceCommand, *, source: PresenceSource
+    ) -> PresenceRecord:
+        """:meth:`set` as a decoded command asks (MQTT ``…/presence/set``, HTTP PUT)."""
+        return self.set(
+            tenant, person, command.state, source=source, note=command.note, until=command.until
+        )
 
     def call_started(self, tenant: str, person: str) -> PresenceRecord:
         self._expire_if_due()

@@ -347,15 +347,7 @@ class PresenceBridge:
         try:
             tenant, person = self.topics.parse_command(topic)
             decode = decode_override if is_override_topic(topic) else decode_command
-            command = decode(payload)
-            self._hub.set(
-                tenant,
-                person,
-                command.state,
-                source=PresenceSource.MQTT,
-                note=command.note,
-                until=command.until,
-            )
+            self._hub.apply(tenant, person, decode(payload), source=PresenceSource.MQTT)
         except PresenceError as exc:
             log.warning("MQTT command on %r ignored: %s", topic, exc)
             self.commands_ignored += 1

@@ -204,6 +204,16 @@ def loss_ratio(media: MediaStats) -> float | None:
     return media.rx_loss / expected if expected and media.rx_loss is not None else None
 
 
+def set_counts(gauge: Gauge, first: str, counts: Mapping[str, int], seen: set[str]) -> None:
+    """``gauge{first, value}`` from ``counts`` (people per state of a tenant, members per status
+    of a queue); a value ``seen`` before and missing now drops to 0, not stuck at its last count."""
+    for value in seen - set(counts):
+        gauge.labels(first, value).set(0)
+    for value, count in counts.items():
+        gauge.labels(first, value).set(count)
+    seen.update(counts)
+
+
 @dataclass(slots=True)
 class _Active:
     tenant: str
@@ -422,12 +432,7 @@ class Metrics:
 
     def set_presence(self, tenant: str, counts: Mapping[str, int]) -> None:
         """People per state for one tenant; states missing from ``counts`` drop to 0."""
-        known = self._presence_states.setdefault(tenant, set())
-        for state in known - set(counts):
-            self.presence.labels(tenant=tenant, state=state).set(0)
-        for state, count in counts.items():
-            self.presence.labels(tenant=tenant, state=state).set(count)
-        known.update(counts)
+        set_counts(self.presence, tenant, counts, self._presence_states.setdefault(tenant, set()))
 
     def set_edge_malformed(self, total: int) -> None:
         """The edge's own count since it started; a smaller one means a new edge."""

@@ -33,6 +33,7 @@ from typing import Final as TypingFinal
 
 from rules import DialPlan, DialPlanSet, normalize_number
 from rules.decision import Decision, Final, FinalKind, Step, Target
+from switch.call.events import IncomingCall
 
 EMERGENCY: TypingFinal = frozenset({"110", "112"})
 PRIVACY_PREFIX: TypingFinal = "*31#"
@@ -259,6 +260,18 @@ def outbound_decision(call: OutboundCall) -> Decision:
     )
 
 
+def outbound_incoming(call: OutboundCall, call_id: str, at: int) -> IncomingCall:
+    """What the call flow is told of an outbound call: it is for the number dialled, from the
+    number presented, and shows the business it is made for."""
+    return IncomingCall(
+        call_id=call_id,
+        called=call.number,
+        caller=call.presented,
+        caller_display=call.announce_as,
+        at=at,
+    )
+
+
 @dataclass(slots=True)
 class OutboundLimits:
     """Per-person limits of one worker: calls per hour, international minutes per day.
@@ -330,6 +343,7 @@ __all__ = [
     "decide_outbound",
     "is_outbound_dial",
     "outbound_decision",
+    "outbound_incoming",
     "parse_dialled",
     "presented_number",
 ]

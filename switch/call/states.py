@@ -56,47 +56,30 @@ UNANSWERED: Final = frozenset({LegState.DIALLING, LegState.RINGING})
 START = "start"
 """The pseudo-event of :meth:`CallFlow.start` in :data:`CALL_TRANSITIONS`."""
 
-_AFTER_QUEUE: Final = frozenset(
-    {CallState.QUEUED, CallState.DIALLING, CallState.MEDIA, CallState.FINISHED}
+_NEXT_STEP: Final = frozenset(
+    {CallState.DIALLING, CallState.QUEUED, CallState.MEDIA, CallState.FINISHED}
 )
-"""Where a call goes when its queue gives up: the rule's next step, or its final action."""
+"""Where a call goes at its start, when a step ends unanswered and when its queue gives up:
+the rule's (next) step, which dials or queues, its final action (media), or the end."""
+
+_TRANSFER_GOES_ON: Final = frozenset(
+    {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
+)
+"""Where a transfer goes when its target's leg fails, hangs up or rings too long: the next
+target, the recall (bridged again), the plan's voicemail, or the end."""
 
 # Like h11's EVENT_TRIGGERED_TRANSITIONS: from each state, the events that can move the
 # call, and the states each can lead to (the handler picks one by the event's details).
 CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[CallState]]]] = {
-    CallState.IDLE: {
-        START: frozenset(
-            {CallState.DIALLING, CallState.MEDIA, CallState.FINISHED, CallState.QUEUED}
-        )
-    },
+    CallState.IDLE: {START: _NEXT_STEP},
     CallState.DIALLING: {
         LegAnswered: frozenset({CallState.BRIDGED}),
-        LegFailed: frozenset(
-            {CallState.DIALLING, CallState.MEDIA, CallState.FINISHED, CallState.QUEUED}
-        ),
-        LegHungUp: frozenset(
-            {CallState.DIALLING, CallState.MEDIA, CallState.FINISHED, CallState.QUEUED}
-        ),
-        TimerFired: frozenset(
-            {
-                CallState.DIALLING,
-                CallState.BRIDGED,
-                CallState.MEDIA,
-                CallState.FINISHED,
-                CallState.QUEUED,
-            }
-        ),
+        LegFailed: _NEXT_STEP,
+        LegHungUp: _NEXT_STEP,
+        TimerFired: _NEXT_STEP | {CallState.BRIDGED},
         ConfirmDigit: frozenset({CallState.BRIDGED}),
         # a whisper was heard (BRIDGED), or the welcome prompt and the steps begin
-        PlaybackDone: frozenset(
-            {
-                CallState.BRIDGED,
-                CallState.DIALLING,
-                CallState.MEDIA,
-                CallState.FINISHED,
-                CallState.QUEUED,
-            }
-        ),
+        PlaybackDone: _NEXT_STEP | {CallState.BRIDGED},
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },
@@ -112,15 +95,9 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
     # voicemail when nobody is left), or finished.
     CallState.TRANSFERRING: {
         LegAnswered: frozenset({CallState.BRIDGED}),
-        LegFailed: frozenset(
-            {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
-        ),
-        LegHungUp: frozenset(
-            {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
-        ),
-        TimerFired: frozenset(
-            {CallState.TRANSFERRING, CallState.BRIDGED, CallState.MEDIA, CallState.FINISHED}
-        ),
+        LegFailed: _TRANSFER_GOES_ON,
+        LegHungUp: _TRANSFER_GOES_ON,
+        TimerFired: _TRANSFER_GOES_ON,
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),
     },
@@ -136,8 +113,8 @@ CALL_TRANSITIONS: Final[Mapping[CallState, Mapping[type[Event] | str, frozenset[
         QueueStatus: frozenset({CallState.QUEUED}),
         LegAnswered: frozenset({CallState.BRIDGED}),
         PlaybackDone: frozenset({CallState.BRIDGED}),  # the member heard the whisper
-        QueueGaveUp: _AFTER_QUEUE,
-        TimerFired: _AFTER_QUEUE,
+        QueueGaveUp: _NEXT_STEP,
+        TimerFired: _NEXT_STEP,
         CallerDigit: frozenset({CallState.MEDIA, CallState.FINISHED}),
         CallerGone: frozenset({CallState.FINISHED}),
         Shutdown: frozenset({CallState.FINISHED}),

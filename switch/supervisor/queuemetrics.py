@@ -12,6 +12,8 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from switch.metrics import set_counts
+
 WAIT_BUCKETS: Final = (5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 HANDLE_BUCKETS: Final = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0)
 RESULTS: Final = ("answered", "abandoned", "overflow", "callback", "aborted", "refused")
@@ -110,11 +112,7 @@ class QueueMetrics:
     ) -> None:
         self.waiting.labels(queue=queue).set(waiting)
         self.longest.labels(queue=queue).set(longest_s)
-        for status in self._statuses[queue] - set(statuses):
-            self.members.labels(queue=queue, status=status).set(0)
-        for status, count in statuses.items():
-            self.members.labels(queue=queue, status=status).set(count)
-        self._statuses[queue] |= set(statuses)
+        set_counts(self.members, queue, statuses, self._statuses[queue])
 
     def figures(self, queue: str) -> dict[str, object]:
         """Per business: how many callers ended how; answered within the service level;

@@ -32,8 +32,13 @@ from typing import TYPE_CHECKING
 
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
-from switch.call.events import CALLER, Finished, IncomingCall, Outcome
-from switch.call.outbound import Refused, decide_click_to_call, outbound_decision
+from switch.call.events import CALLER, Finished, Outcome
+from switch.call.outbound import (
+    Refused,
+    decide_click_to_call,
+    outbound_decision,
+    outbound_incoming,
+)
 from switch.call.recorder import CallRecorder
 from switch.call.sipheaders import from_header, resolve_target
 from switch.control import messages as control
@@ -172,16 +177,7 @@ class Originator:
         decision = outbound_decision(outbound)
         now = time.monotonic_ns()
         call.recorder.decided(decision, now)
-        call.flow = CallFlow(
-            IncomingCall(
-                call_id=call.recorder.call_id,
-                called=outbound.number,
-                caller=outbound.presented,
-                caller_display=outbound.announce_as,
-                at=event.at,
-            ),
-            decision,
-        )
+        call.flow = CallFlow(outbound_incoming(outbound, call.recorder.call_id, event.at), decision)
         log.info("call %s tenant=%s: the person answered, calling out", call.recorder.call_id,
                  outbound.tenant)  # fmt: skip
         driver.execute(call, call.flow.start(now))

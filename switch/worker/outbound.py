@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from rules import DialPlan
 from switch.call.callflow import CallFlow
 from switch.call.calllog import CallPhase
-from switch.call.events import Finished, IncomingCall, Outcome, TransferRequested
+from switch.call.events import Finished, Outcome, TransferRequested
 from switch.call.features import device_uris, phone_owner
 from switch.call.outbound import (
     OutboundCall,
@@ -31,6 +31,7 @@ from switch.call.outbound import (
     decide_outbound,
     is_outbound_dial,
     outbound_decision,
+    outbound_incoming,
     parse_dialled,
 )
 from switch.call.sipheaders import reason_header
@@ -105,16 +106,7 @@ class OutboundDesk:
         )
         if not emergency:
             call.reserved = budget.reserve()
-        call.flow = CallFlow(
-            IncomingCall(
-                call_id=invite.call_id,
-                called=answer.number,
-                caller=answer.presented,
-                caller_display=answer.announce_as,
-                at=invite.at,
-            ),
-            decision,
-        )
+        call.flow = CallFlow(outbound_incoming(answer, invite.call_id, invite.at), decision)
         driver.execute(call, call.flow.start(time.monotonic_ns()))
         driver.send_record(call, CallPhase.STARTED)
         driver.run_pending()
