@@ -62,13 +62,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from switch.call.calllog import CallPhase, CallRecord
-from switch.control.callops import (
-    CALL_OPS,
-    LimitHit,
-    Originate,
-    OriginateAnswer,
-    TransferCall,
-)
+from switch.control import callops, queueops
+from switch.control.callops import *  # noqa: F403  (re-exported: every op is importable from here)
+from switch.control.callops import CALL_OPS, LimitHit, Originate, OriginateAnswer, TransferCall
 from switch.control.fields import (
     READERS,
     from_fields,
@@ -78,21 +74,8 @@ from switch.control.fields import (
     slot_fields,
     text,
 )
-from switch.control.queueops import (
-    QUEUE_OPS,
-    QUEUE_READERS,
-    QueueCallBack,
-    QueueCallback,
-    QueueCallbackDone,
-    QueueFromWorker,
-    QueueGiveUp,
-    QueueJoin,
-    QueueMember,
-    QueueOffer,
-    QueueResult,
-    QueueToWorker,
-    QueueUpdate,
-)
+from switch.control.queueops import *  # noqa: F403  (re-exported, as the call ops)
+from switch.control.queueops import QUEUE_OPS, QUEUE_READERS, QueueFromWorker, QueueToWorker
 from switch.errors import ControlProtocolError
 
 MAX_LINE: Final = 1 << 20
@@ -361,32 +344,19 @@ __all__ = [
     "Forwarding",
     "FromWorker",
     "Legs",
-    "LimitHit",
     "Message",
-    "Originate",
-    "OriginateAnswer",
     "Presence",
     "PresenceSet",
-    "QueueCallBack",
-    "QueueCallback",
-    "QueueCallbackDone",
-    "QueueFromWorker",
-    "QueueGiveUp",
-    "QueueJoin",
-    "QueueMember",
-    "QueueOffer",
-    "QueueResult",
-    "QueueToWorker",
-    "QueueUpdate",
     "Ready",
     "Reload",
     "ReloadFailed",
     "Reloaded",
     "Stop",
     "ToWorker",
-    "TransferCall",
     "VoicemailFiled",
     "decode",
     "encode",
     "op_of",
 ]
+__all__ += callops.__all__
+__all__ += queueops.__all__
