@@ -50,11 +50,9 @@ def options_every(
 
 
 async def test_flood_is_banned_within_a_second_while_legit_traffic_goes_on(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
-    edge = await start_edge(**guarded_edge(worker, ban_seconds=60))
+    edge = await start_edge(**guarded_edge(worker_port, ban_seconds=60))
     address = (edge.settings.listen_host, edge.settings.listen_port)
     caller = await start(sipp_caller(tmp_path, address[1], NUMBER, calls=30, rate=10, hold_ms=200))
     replies, (sent, answered) = await asyncio.gather(
@@ -75,11 +73,9 @@ async def test_flood_is_banned_within_a_second_while_legit_traffic_goes_on(
 
 
 async def test_scanner_user_agent_is_dropped_and_banned(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
-    edge = await start_edge(**guarded_edge(worker))
+    edge = await start_edge(**guarded_edge(worker_port))
     address = (edge.settings.listen_host, edge.settings.listen_port)
     # A sipvicious-style probe: OPTIONS with the scanner's User-Agent. No answer at all.
     scan = await asyncio.to_thread(
