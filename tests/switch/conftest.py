@@ -1,5 +1,6 @@
-"""Fixtures of the switch tests: ``make_switch`` runs ``python -m switch run`` (helpers.switch);
-``pg_schema`` is a PostgreSQL schema of its own for a synchronous test (helpers.pg)."""
+"""Fixtures of the switch tests: ``make_switch`` runs ``python -m switch run`` (helpers.switch)
+on the dial plans written into ``plans``; ``pg_schema`` is a PostgreSQL schema of its own for
+a synchronous test (helpers.pg)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import pytest
 from tests.helpers.netns import Net, network
 from tests.helpers.pg import drop_schema, reachable, run_sync, unique_schema
 from tests.helpers.switch import Switch
+
+
+@pytest.fixture
+def plans(tmp_path: Path) -> Path:
+    """``tmp_path/plans``: the dial-plan directory of the switch under test, empty."""
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    return folder
 
 
 @pytest.fixture
