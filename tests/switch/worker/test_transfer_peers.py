@@ -24,7 +24,6 @@ from tests.helpers.transfer import (
     mueller_plan,
     mueller_worker,
     ok,
-    plan,
     sipp,
     transferor,
 )
@@ -87,8 +86,7 @@ def test_a_desk_phone_calls_out_through_the_trunk_as_the_business(tmp_path: Path
         "500",
     )
     # The desk's From is sip:desk@<its address>: the device the plan names.
-    worker_plan = plan(tmp_path, {"desk": desk.address})
-    worker = WorkerProcess(tmp_path, [worker_plan], trunk=trunk.address, port=port)
+    worker = mueller_worker(tmp_path, desk, trunk=trunk.address, port=port)
     refused = Sipp(
         tmp_path,
         "premium",
