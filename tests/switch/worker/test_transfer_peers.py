@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.ports import LOOPBACK, free_port
 from tests.helpers.processes import running
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import Sipp, start_bound
 from tests.helpers.transfer import (
     BUSINESS_E164,
     CALLER,
@@ -95,8 +95,7 @@ def test_a_desk_phone_calls_out_through_the_trunk_as_the_business(tmp_path: Path
         port=desk.port,
     )
     with running(trunk, worker, desk, refused):
-        trunk.start()
-        trunk.wait_bound()
+        start_bound(trunk)
         worker.start()
         desk.start()
         ok(desk, trunk)
