@@ -172,6 +172,7 @@ __all__ = [
     "load_plans",
     "service_plan",
     "smtp_server",
+    "switch_users",
     "users_with_tokens",
     "write_plans",
 ]
@@ -262,6 +263,14 @@ def users_with_tokens(path: Path) -> dict[str, str]:
         tokens[name] = token
     UsersFile(path).save(users)
     return tokens
+
+
+def switch_users(tmp_path: Path) -> dict[str, str]:
+    """:func:`users_with_tokens` as the users file of the switch's data directory
+    (``tmp_path/var``, made here); the tokens by user name."""
+    data = tmp_path / "var"
+    data.mkdir()
+    return users_with_tokens(data / "users.yaml")
 
 
 def http(url: str, token: str, method: str = "GET", body: Any = None) -> Any:

@@ -26,6 +26,22 @@ EdgeFactory = Callable[..., Awaitable[Edge]]
 Starter = Callable[[Process], Awaitable[Process]]
 SCENARIOS = SIPP_SCENARIOS
 
+NUMBER = "+4930123456"  # the public number of every trunk_edge
+
+
+def trunk_edge(*workers: int, maxload: int, rate: int = 100, **more: object) -> dict[str, object]:
+    """Settings of an edge whose trunk is 127.0.0.1 (the SIPp callers), taking calls for
+    :data:`NUMBER` to the ``workers`` (ports on 127.0.0.1), each up to ``maxload`` calls at
+    once and ``rate`` new calls a second; ``more`` settings on top."""
+    return {
+        "workers": [{"uri": f"sip:{LOOPBACK}:{port}", "maxload": maxload} for port in workers],
+        "trunk_sources": [f"{LOOPBACK}/32"],
+        "public_numbers": [NUMBER],
+        "worker_rate": rate,
+        **more,
+    }
+
+
 needs_kamailio = pytest.mark.skipif(
     shutil.which("kamailio") is None or shutil.which("sipp") is None,
     reason="kamailio and sipp (Debian kamailio, sip-tester) are needed",

@@ -60,11 +60,16 @@ async def fresh_schema(dsn: str = DSN) -> AsyncIterator[str]:
     try:
         yield name
     finally:
-        conn = await asyncpg.connect(dsn, timeout=5)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(name, dsn)
+
+
+async def drop_schema(name: str, dsn: str = DSN) -> None:
+    """Drop the schema ``name`` with everything in it (if it is there)."""
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()
 
 
 def records_settings(schema: str, node: str) -> RecordsSettings:

@@ -77,6 +77,19 @@ def make_record(
     )
 
 
+def same_call(record: CallRecord, **fields: Any) -> CallRecord:
+    """``record``'s call in a later report (answered, ended): :func:`make_record` of
+    ``fields`` with the call id, tenant, caller, start and worker of ``record``."""
+    return make_record(
+        call_id=record.call_id,
+        tenant=record.tenant,
+        caller=record.caller,
+        started_wall=record.started_wall,
+        worker=record.worker,
+        **fields,
+    )
+
+
 def worker_report(**overrides: Any) -> dict[str, Any]:
     """A worker's ``voicemail`` control message."""
     base = {

@@ -54,6 +54,13 @@ def plan(tmp_path: Path, devices: dict[str, str], outbound: str = "") -> Path:
     return write_plan(tmp_path / "plan.yaml", mueller_plan(jan, assistant, more=outbound))
 
 
+def mueller_worker(tmp_path: Path, *devices: Sipp, **options: Any) -> WorkerProcess:
+    """A worker on :func:`plan` whose devices (Jan's, and the assistant) are the SIPp
+    ``devices``, each by its name; ``options`` go to :class:`WorkerProcess` (trunk, port)."""
+    dialplan = plan(tmp_path, {peer.name: peer.address for peer in devices})
+    return WorkerProcess(tmp_path, [dialplan], **options)
+
+
 def sipp(tmp_path: Path, name: str, scenario: str, *extra: str) -> Sipp:
     return Sipp(tmp_path, name, scenario, ["-m", "1", "-timeout", "20", "-timeout_error", *extra])
 

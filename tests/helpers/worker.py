@@ -3,7 +3,8 @@
 :class:`WorkerProcess` starts the worker on a free UDP port with a control socketpair whose
 messages it collects; :func:`ended` is the predicate of the call record at hang-up
 (``worker.wait_for(ended)["record"]``). :func:`plan` writes the one-person dial plan of the
-worker tests (devices are SIPp targets); :func:`make_prompts` fills the worker's prompt cache.
+worker tests (devices are SIPp targets), :func:`ring_worker` a worker on it; :func:`completed_call`
+runs one call through to its end; :func:`make_prompts` fills the worker's prompt cache.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from switch.worker.announcements import Announcements, wav_seconds
 from tests.helpers.ports import LOOPBACK, free_port
-from tests.helpers.processes import PYTHON, REPO, stop_process
-from tests.helpers.sipp import BUSINESS, Sipp, start_bound
+from tests.helpers.processes import PYTHON, REPO, running, stop_process
+from tests.helpers.sipp import BUSINESS, Sipp, start_bound, wait_all
 
 
 def ended(message: dict[str, Any]) -> bool:
@@ -199,6 +201,13 @@ def make_prompts(data_dir: Path, *texts: str) -> dict[str, float]:
     return {text: wav_seconds(ann.synthesize("de", text)) for text in texts}
 
 
+def ring_worker(tmp_path: Path, steps: str, *targets: Sipp, **options: Any) -> WorkerProcess:
+    """A worker on :func:`plan` with ``steps``, jan's devices the SIPp ``targets`` (each
+    device named as its target); ``options`` go to :class:`WorkerProcess` (extra, grace)."""
+    dialplan = plan(tmp_path, steps, {peer.name: peer.address for peer in targets})
+    return WorkerProcess(tmp_path, [dialplan], **options)
+
+
 def callee_worker(tmp_path: Path, callee: Sipp, **options: Any) -> WorkerProcess:
     """A worker whose plan rings jan's one device, the SIPp ``callee``, for 5 s;
     ``options`` go to :class:`WorkerProcess` (extra, grace)."""
@@ -223,3 +232,15 @@ def start_call(worker: WorkerProcess, call: Sipp, *targets: Sipp) -> float:
     started = time.monotonic()
     call.start()
     return started
+
+
+@contextmanager
+def completed_call(
+    worker: WorkerProcess, call: Sipp, *targets: Sipp, timeout: float = 20.0
+) -> Iterator[float]:
+    """:func:`start_call`, then until the caller and every target ended with exit 0 (each
+    within ``timeout``); yields the caller's start time, and stops them all on the way out."""
+    with running(*targets, worker, call):
+        started = start_call(worker, call, *targets)
+        wait_all(call, *targets, timeout=timeout)
+        yield started

@@ -1,4 +1,6 @@
-"""Fixtures of the switch tests: ``make_switch`` runs ``python -m switch run`` (helpers.switch)."""
+"""Fixtures of the switch tests: ``make_switch`` runs ``python -m switch run`` (helpers.switch)
+on the dial plans written into ``plans``; ``pg_schema`` is a PostgreSQL schema of its own for
+a synchronous test (helpers.pg)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.netns import Net, network
+from tests.helpers.pg import drop_schema, reachable, run_sync, unique_schema
 from tests.helpers.switch import Switch
+
+
+@pytest.fixture
+def plans(tmp_path: Path) -> Path:
+    """``tmp_path/plans``: the dial-plan directory of the switch under test, empty."""
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    return folder
 
 
 @pytest.fixture
@@ -26,6 +37,19 @@ def make_switch(tmp_path: Path) -> Iterator[Callable[..., Switch]]:
         for switch in started:
             if switch.proc is not None and switch.proc.poll() is None:
                 switch.stop()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A schema name nobody uses on the machine's PostgreSQL (the test is skipped when it is
+    not reachable); dropped with everything in it at the end. For synchronous tests: the
+    async ones use ``helpers.pg.fresh_schema``."""
+    why = run_sync(reachable())
+    if why:
+        pytest.skip(why)
+    name = unique_schema()
+    yield name
+    run_sync(drop_schema(name))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switch.metrics import LatencyWindow, Metrics, Quantiles, call_delays, quantile
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 
 NOW = 1_793_000_000.0
 
@@ -30,8 +30,8 @@ def test_observe_a_call_through_its_phases() -> None:
         0.0015
     )
     assert sample(metrics, "rufweiche_post_dial_delay_seconds_sum") == pytest.approx(0.0304)
-    answered = make_record(
-        call_id=start.call_id,
+    answered = same_call(
+        start,
         invite_out_ms=1.5,
         ringing_in_ms=30.0,
         ringing_relayed_ms=30.4,
@@ -48,8 +48,8 @@ def test_observe_a_call_through_its_phases() -> None:
     # 0.25 ms falls in the sub-millisecond buckets.
     assert sample(metrics, "rufweiche_added_delay_seconds_bucket", hop="answer", le="0.00025") == 1
     assert sample(metrics, "rufweiche_added_delay_seconds_bucket", hop="answer", le="0.0001") == 0
-    ended = make_record(
-        call_id=start.call_id,
+    ended = same_call(
+        start,
         answer_in_ms=4000.0,
         answer_relayed_ms=4000.25,
         ended_ms=9000.0,

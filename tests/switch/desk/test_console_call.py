@@ -28,7 +28,7 @@ from tests.helpers.desk import (
     http,
     service_plan,
     smtp_server,
-    users_with_tokens,
+    switch_users,
     write_plans,
 )
 from tests.helpers.processes import DOCS, running
@@ -64,9 +64,7 @@ instructions: |
   <script>alert(1)</script>
 """
     plans = write_plans(tmp_path, service_plan(her_phone.address, head=head))
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     with smtp_server(tmp_path) as sink:
         settings = tmp_path / "settings.yaml"
         settings.write_text(

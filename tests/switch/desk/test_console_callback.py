@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
+from tests.helpers.desk import console_page, http, service_plan, switch_users, write_plans
 from tests.helpers.processes import running
 from tests.helpers.sipp import BUSINESS_E164, Sipp, target
 from tests.helpers.web import CHROMIUM
@@ -47,9 +47,7 @@ def callback_world(
     outbound calls go to that trunk: (switch, tokens, her phone, trunk)."""
     her_phone = target(tmp_path, "anna", her_scenario, timeout=40)
     trunk = Sipp(tmp_path, "trunk", trunk_scenario, ["-m", "1", "-timeout", "40"])
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     settings = tmp_path / "settings.yaml"
     with running(her_phone.start(), trunk.start()):
         trunk.wait_bound()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
+from tests.helpers.desk import console_page, http, service_plan, switch_users, write_plans
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.sipp import caller, target
@@ -45,9 +45,7 @@ async def test_put_through_moves_the_call_to_jan(tmp_path: Path, make_switch: An
     jan_phone = target(tmp_path, "jan", "uas_answer.xml", timeout=40)
     jan = f'desk: "sip:jan@{LOOPBACK}:9", mobile: "sip:jan@{jan_phone.address}"'
     plans = write_plans(tmp_path, service_plan(her_phone.address, jan=jan))
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     switch = make_switch(plans, bare=True)  # SIPp talks to the worker
     base = switch.url
     assert (

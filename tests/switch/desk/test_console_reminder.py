@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.desk import console_page, http, service_plan, users_with_tokens, write_plans
+from tests.helpers.desk import console_page, http, service_plan, switch_users, write_plans
 from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import caller, target
 from tests.helpers.web import needs_chromium
@@ -30,9 +30,7 @@ async def test_call_back_later_is_listed_and_pops_when_due(
     tmp_path: Path, make_switch: Any
 ) -> None:
     her_phone = target(tmp_path, "anna", "uas_ring_answer.xml", timeout=30)
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     head = 'greeting: "Tischlerei Test, Sekretariat, guten Tag"\n'
     switch = make_switch(write_plans(tmp_path, service_plan(her_phone.address, head=head)))
     call = caller(tmp_path, switch.sip_port, caller=CALLER, hold_ms=1000, timeout=30)

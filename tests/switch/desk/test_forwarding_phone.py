@@ -48,10 +48,8 @@ def put(url: str, body: Any) -> tuple[int, Any]:
 
 
 def test_star_21_forwards_jans_calls_to_the_trunk_and_hash_21_restores(
-    tmp_path: Path, make_switch: Any
+    tmp_path: Path, plans: Path, make_switch: Any
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
     jan_port = free_port()
     trunk = Sipp(tmp_path, "trunk", "uas_answer.xml", ["-m", "1", "-timeout", "20"])
     (plans / "test.yaml").write_text(plan_text(f"{LOOPBACK}:{jan_port}"), encoding="utf-8")

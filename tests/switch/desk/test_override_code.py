@@ -47,10 +47,8 @@ def wait_for(check: Any, what: str, seconds: float = 10.0) -> None:
 
 
 def test_star_40_and_41_from_the_desk_phone_light_the_blf_key(
-    tmp_path: Path, make_switch: Any
+    tmp_path: Path, plans: Path, make_switch: Any
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
     jan_port = free_port()
     (plans / "tt.yaml").write_text(
         'tenant: tt\nname: Tischlerei Test\nnumbers: ["+49 30 1234560"]\n'

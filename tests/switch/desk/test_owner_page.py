@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from switch import cli
-from tests.helpers.desk import TO_SERVICE, http, service_plan, users_with_tokens, write_plans
+from tests.helpers.desk import TO_SERVICE, http, service_plan, switch_users, write_plans
 from tests.helpers.processes import DOCS, running
 from tests.helpers.sipp import caller, target
 from tests.helpers.web import chromium_page, needs_chromium
@@ -42,9 +42,7 @@ async def test_day_night_switch_sends_the_next_call_to_the_service(
     service = target(tmp_path, "service", "uas_answer.xml")
     plans = write_plans(tmp_path, plan_text(jan.address, service.address))
     plan = plans / "test.yaml"
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     switch = make_switch(plans)
     note = {"tenant": "tischlerei-test", "caller_name": "Frau Öztürk", "concern": "Rückruf"}
     taken = http(switch.url + "/api/v1/messages", tokens["anna"], "POST", note)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers.desk import http, service_plan, users_with_tokens, write_plans
+from tests.helpers.desk import http, service_plan, switch_users, write_plans
 from tests.helpers.processes import DOCS
 from tests.helpers.web import chromium_page, needs_chromium
 
@@ -40,9 +40,7 @@ FORWARD = "/api/v1/tenants/tischlerei-test/people/jan/forwarding"
 
 async def test_owner_sets_forwarding_and_sees_this_week(tmp_path: Path, make_switch: Any) -> None:
     plans = write_plans(tmp_path, PLAN)
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     switch = make_switch(plans)
     headers = {"Authorization": f"Bearer {tokens['otto']}"}
     async with chromium_page(420, 1100, extra_http_headers=headers) as page:

@@ -1,8 +1,10 @@
 """Fixtures for the edge tests: a Kamailio edge and SIPp stand-ins (helpers.edge) in tmp_path.
 
 ``start_edge(**overrides)`` renders, checks and starts a Kamailio with its runtime dir,
-database and ctl socket under ``tmp_path``; ``start(process)`` starts a peer. Everything
-started is stopped when the test ends, edge last (phones un-REGISTER on SIGTERM).
+database and ctl socket under ``tmp_path``; ``start(process)`` starts a peer; ``worker_port``
+is the port of a SIPp stand-in worker that answers every call; ``alice_secrets`` a secrets
+file with one phone user. Everything started is stopped when the test ends, edge last (phones
+un-REGISTER on SIGTERM).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 import pytest
 
 from switch.edge import Edge
-from tests.helpers.edge import EdgeFactory, Starter, edge_settings
+from switch.edge.credentials import add_user
+from tests.helpers.edge import PASSWORD, EdgeFactory, Starter, edge_settings, sipp_worker
+from tests.helpers.ports import free_port
 from tests.helpers.processes import Process
 
 
@@ -49,3 +53,19 @@ async def start_edge(tmp_path: Path) -> AsyncIterator[EdgeFactory]:
     finally:
         for edge in edges:
             await edge.stop()
+
+
+@pytest.fixture
+async def worker_port(tmp_path: Path, start: Starter) -> int:
+    """The port of a SIPp stand-in worker (``sipp_worker``), started before the edge."""
+    port = free_port(tcp=True)
+    await start(sipp_worker(tmp_path, port))
+    return port
+
+
+@pytest.fixture
+def alice_secrets(tmp_path: Path) -> Path:
+    """``tmp_path/secrets.yaml`` with one user: alice, password ``PASSWORD``, realm office."""
+    secrets = tmp_path / "secrets.yaml"
+    add_user(secrets, "alice", PASSWORD, realm="office")
+    return secrets

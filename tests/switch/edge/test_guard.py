@@ -12,27 +12,28 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.edge import EdgeFactory, Starter, needs_kamailio, sipp_caller, sipp_worker
+from tests.helpers.edge import (
+    NUMBER,
+    EdgeFactory,
+    Starter,
+    needs_kamailio,
+    sipp_caller,
+    sipp_worker,
+    trunk_edge,
+)
 from tests.helpers.ports import free_port
 from tests.helpers.rawsip import flood, sip_request
 from tests.helpers.sipp import count_requests, sipp_stats
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
 
-NUMBER = "+4930123456"
 FOREIGN = "+491761234567"
 
 
-def guarded_edge(worker: int, **more: object) -> dict[str, object]:
-    values: dict[str, object] = {
-        "workers": [{"uri": f"sip:127.0.0.1:{worker}", "maxload": 50}],
-        "trunk_sources": ["127.0.0.1/32"],
-        "public_numbers": [NUMBER],
-        "outbound_targets": ["bob@127.0.0.1"],
-        "worker_rate": 100,  # pacing is tested in test_dispatch; here it must not interfere
-    }
-    values.update(more)
-    return values
+def guarded_edge(*workers: int, **more: object) -> dict[str, object]:
+    # worker_rate 100: pacing is tested in test_dispatch; here it must not interfere
+    guarded = trunk_edge(*workers, maxload=50, rate=100, outbound_targets=["bob@127.0.0.1"])
+    return {**guarded, **more}
 
 
 def options_every(
@@ -50,11 +51,9 @@ def options_every(
 
 
 async def test_flood_is_banned_within_a_second_while_legit_traffic_goes_on(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
-    edge = await start_edge(**guarded_edge(worker, ban_seconds=60))
+    edge = await start_edge(**guarded_edge(worker_port, ban_seconds=60))
     address = (edge.settings.listen_host, edge.settings.listen_port)
     caller = await start(sipp_caller(tmp_path, address[1], NUMBER, calls=30, rate=10, hold_ms=200))
     replies, (sent, answered) = await asyncio.gather(
@@ -75,11 +74,9 @@ async def test_flood_is_banned_within_a_second_while_legit_traffic_goes_on(
 
 
 async def test_scanner_user_agent_is_dropped_and_banned(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
-    edge = await start_edge(**guarded_edge(worker))
+    edge = await start_edge(**guarded_edge(worker_port))
     address = (edge.settings.listen_host, edge.settings.listen_port)
     # A sipvicious-style probe: OPTIONS with the scanner's User-Agent. No answer at all.
     scan = await asyncio.to_thread(
@@ -101,15 +98,7 @@ async def test_toll_fraud_guard(tmp_path: Path, start: Starter, start_edge: Edge
     # legs; ``bob`` is a listed outbound target (bob@127.0.0.1). Every target is loopback,
     # so a guard that failed would deliver to one of the counted stand-ins, not abroad.
     workers = [await start(sipp_worker(tmp_path, worker)), await start(sipp_worker(tmp_path, bob))]
-    edge = await start_edge(
-        **guarded_edge(
-            worker,
-            workers=[
-                {"uri": f"sip:127.0.0.1:{worker}", "maxload": 50},
-                {"uri": f"sip:127.0.0.1:{sender}", "maxload": 50},
-            ],
-        )
-    )
+    edge = await start_edge(**guarded_edge(worker, sender))
     host, port = edge.settings.listen_host, edge.settings.listen_port
     address = (host, port)
 

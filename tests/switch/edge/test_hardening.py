@@ -15,7 +15,7 @@ import pytest
 
 from switch.edge import Edge
 from switch.edge import stats as edge_stats
-from tests.helpers.edge import SCENARIOS, EdgeFactory, Starter, needs_kamailio, sipp_worker
+from tests.helpers.edge import NUMBER, SCENARIOS, EdgeFactory, Starter, needs_kamailio, trunk_edge
 from tests.helpers.malformed import send_malformed
 from tests.helpers.ports import free_port
 from tests.helpers.processes import Process
@@ -23,22 +23,10 @@ from tests.helpers.rawsip import sip_request
 
 pytestmark = [pytest.mark.peer, needs_kamailio]
 
-NUMBER = "+4930123456"
 needs_sipvicious = pytest.mark.skipif(
     shutil.which("svwar") is None or shutil.which("svmap") is None,
     reason="svwar and svmap (Debian sipvicious) are needed",
 )
-
-
-def trusted_edge(worker: int, maxload: int = 50, **more: object) -> dict[str, object]:
-    values: dict[str, object] = {
-        "workers": [{"uri": f"sip:127.0.0.1:{worker}", "maxload": maxload}],
-        "trunk_sources": ["127.0.0.1/32"],
-        "public_numbers": [NUMBER],
-        "worker_rate": 100,
-    }
-    values.update(more)
-    return values
 
 
 def sipvicious(tmp: Path, tool: str, *args: str) -> str:
@@ -61,11 +49,9 @@ async def banned(edge: Edge, address: str) -> bool:
 
 @needs_sipvicious
 async def test_sipvicious_from_trusted_addresses_bans_nobody_but_a_stranger_is_banned(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
-    edge = await start_edge(**trusted_edge(worker))
+    edge = await start_edge(**trunk_edge(worker_port, maxload=50))
     host, port = edge.settings.listen_host, edge.settings.listen_port
     # svmap and svwar from 127.0.0.1: the edge's own address and the named trunk.
     out = await asyncio.to_thread(
@@ -126,7 +112,7 @@ async def test_every_503_of_the_edge_has_retry_after(
     tmp_path: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
     # No worker answers at all: "every worker is full or down".
-    edge = await start_edge(**trusted_edge(free_port(tcp=True)))
+    edge = await start_edge(**trunk_edge(free_port(tcp=True), maxload=50))
     address = (edge.settings.listen_host, edge.settings.listen_port)
     ruri = f"sip:{NUMBER}@{address[0]}:{address[1]}"
     replies = [
@@ -167,12 +153,10 @@ def no_ack_caller(tmp: Path, edge_port: int, calls: int, source: str) -> Process
 
 
 async def test_unacknowledged_answered_calls_are_capped_per_source(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
     edge = await start_edge(
-        **trusted_edge(worker, maxload=8, trunk_sources=["127.0.0.1/32", "127.0.0.2/32"])
+        **trunk_edge(worker_port, maxload=8, trunk_sources=["127.0.0.1/32", "127.0.0.2/32"])
     )
     port = edge.settings.listen_port
     assert edge.settings.unacked_limit == 4  # half of the pool's 8 calls
@@ -200,11 +184,9 @@ async def test_unacknowledged_answered_calls_are_capped_per_source(
 
 
 async def test_malformed_packets_are_counted_and_hardly_logged(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, worker_port: int, start_edge: EdgeFactory
 ) -> None:
-    worker = free_port(tcp=True)
-    await start(sipp_worker(tmp_path, worker))
-    edge = await start_edge(**trusted_edge(worker), log_level=1)
+    edge = await start_edge(**trunk_edge(worker_port, maxload=50), log_level=1)
     address = (edge.settings.listen_host, edge.settings.listen_port)
     await asyncio.sleep(0.5)
     before = edge.paths.log.stat().st_size

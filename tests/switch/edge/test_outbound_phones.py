@@ -24,7 +24,7 @@ from tests.helpers.edge import EdgeFactory, needs_kamailio
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import Reply, sip_request
-from tests.helpers.sipp import Sipp
+from tests.helpers.sipp import Sipp, start_bound
 from tests.helpers.transfer import BUSINESS_E164, mueller_plan
 from tests.helpers.worker import WorkerProcess, write_plan
 
@@ -67,6 +67,10 @@ def phone(tmp_path: Path, edge_port: int, name: str, user: str, dialled: str, ho
 async def start_pool(
     tmp_path: Path, start_edge: EdgeFactory, trunk: Sipp, reserve: int
 ) -> tuple[WorkerProcess, int]:
+    """Start the ``trunk`` (until bound), a worker on :func:`strict_plan` that calls out
+    through it with ``reserve`` legs kept for emergency calls, and the edge in front of it
+    (jan and anna its phone users); the worker (the caller stops it) and the edge's port."""
+    start_bound(trunk)
     secrets = tmp_path / "secrets.yaml"
     for user in ("jan", "anna"):
         add_user(secrets, user, f"pw-{user}", realm="office")
@@ -102,8 +106,6 @@ async def test_unauthenticated_invites_to_outside_numbers_never_leave(
 ) -> None:
     trunk = Sipp(tmp_path, "trunk", "uas_answer.xml", ["-m", "1"])
     with running(trunk):
-        trunk.start()
-        trunk.wait_bound()
         worker, port = await start_pool(tmp_path, start_edge, trunk, 0)
         with running(worker):
             edge = (LOOPBACK, port)
@@ -134,8 +136,6 @@ async def test_112_goes_out_while_the_only_worker_is_full_and_the_plan_rejects_a
 ) -> None:
     trunk = Sipp(tmp_path, "trunk", "uas_answer.xml", ["-m", "2"])
     with running(trunk):
-        trunk.start()
-        trunk.wait_bound()
         worker, port = await start_pool(tmp_path, start_edge, trunk, 1)
         jan = phone(tmp_path, port, "jan", "jan", NATIONAL, 9000)
         probe = phone(tmp_path, port, "probe", "anna", NATIONAL, 100)

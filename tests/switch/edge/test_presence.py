@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.edge.credentials import add_user
-from tests.helpers.edge import SCENARIOS, EdgeFactory, Starter, needs_kamailio
+from tests.helpers.edge import PASSWORD, SCENARIOS, EdgeFactory, Starter, needs_kamailio
 from tests.helpers.ports import free_port
 from tests.helpers.processes import Process
 from tests.helpers.rawsip import sip_request
@@ -56,13 +55,11 @@ def sipp_uac(
 
 
 async def test_published_pidf_reaches_a_subscribed_phone(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, alice_secrets: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    secrets = tmp_path / "secrets.yaml"
-    add_user(secrets, "alice", "s3cret", realm="office")
     sender = free_port(tcp=True)
     edge = await start_edge(
-        secrets_file=secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 2}]
+        secrets_file=alice_secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 2}]
     )
     port = edge.settings.listen_port
     address = (edge.settings.listen_host, port)
@@ -88,7 +85,7 @@ async def test_published_pidf_reaches_a_subscribed_phone(
             port,
             free_port(tcp=True),
             "subscribe",
-            *("-key", "authuser", "alice", "-au", "alice", "-ap", "s3cret"),
+            *("-key", "authuser", "alice", "-au", "alice", "-ap", PASSWORD),
             *("-auth_uri", "jan@office"),
         )
     )

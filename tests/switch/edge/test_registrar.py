@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from switch.edge import Edge, rpc
-from switch.edge.credentials import add_user
 from switch.errors import EdgeRpcError
 from tests.helpers.baresip import needs_baresip
 from tests.helpers.edge import (
@@ -64,11 +63,9 @@ async def wait_for(predicate: object, seconds: float) -> bool:
 
 
 async def test_wrong_password_gets_401_and_no_binding(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, alice_secrets: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    secrets = tmp_path / "secrets.yaml"
-    add_user(secrets, "alice", PASSWORD, realm="office")
-    edge = await start_edge(secrets_file=secrets)
+    edge = await start_edge(secrets_file=alice_secrets)
     address = (edge.settings.listen_host, edge.settings.listen_port)
     challenge = await asyncio.to_thread(
         sip_request,
@@ -87,13 +84,11 @@ async def test_wrong_password_gets_401_and_no_binding(
 
 
 async def test_phone_registers_and_a_worker_reaches_it(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, alice_secrets: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
-    secrets = tmp_path / "secrets.yaml"
-    add_user(secrets, "alice", PASSWORD, realm="office")
     sender = free_port(tcp=True)
     edge = await start_edge(
-        secrets_file=secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 4}]
+        secrets_file=alice_secrets, workers=[{"uri": f"sip:127.0.0.1:{sender}", "maxload": 4}]
     )
     port = edge.settings.listen_port
     phone = await start(baresip_phone(tmp_path, port, "alice", PASSWORD))
@@ -108,15 +103,13 @@ async def test_phone_registers_and_a_worker_reaches_it(
 
 
 async def test_phone_registers_while_someone_reads_the_edge_database(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, alice_secrets: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
     # Kamailio's db_sqlite sets no busy timeout: in SQLite's rollback-journal mode an open
     # read (the dashboard, a presence query, auth_db in another Kamailio process) made the
     # registrar's write fail at once ("database is locked", 500 to the phone). The edge
     # database runs in WAL mode, where readers and the one writer do not block each other.
-    secrets = tmp_path / "secrets.yaml"
-    add_user(secrets, "alice", PASSWORD, realm="office")
-    edge = await start_edge(secrets_file=secrets)
+    edge = await start_edge(secrets_file=alice_secrets)
     with sqlite3.connect(edge.paths.db, isolation_level=None) as reader:
         assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         reader.execute("BEGIN")

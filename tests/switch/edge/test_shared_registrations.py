@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from switch.edge.credentials import add_user
 from tests.helpers.baresip import needs_baresip
 from tests.helpers.edge import (
     PASSWORD,
@@ -34,13 +33,12 @@ pytestmark = [
 
 
 async def test_a_phone_registered_through_edge_a_is_reached_through_edge_b(
-    tmp_path: Path, start: Starter, start_edge: EdgeFactory
+    tmp_path: Path, alice_secrets: Path, start: Starter, start_edge: EdgeFactory
 ) -> None:
     async with fresh_database() as url:
-        secrets = tmp_path / "secrets.yaml"  # the shared settings directory's secrets file
-        add_user(secrets, "alice", PASSWORD, realm="office")
         sender = free_port(tcp=True)
-        common = {"secrets_file": secrets, "shared_db_url": url}
+        # alice_secrets: the shared settings directory's secrets file
+        common = {"secrets_file": alice_secrets, "shared_db_url": url}
         edge_a = await start_edge(
             **common, run_dir=tmp_path / "edge-a", db_path=tmp_path / "edge-a" / "edge.db"
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -17,7 +16,7 @@ import pytest
 
 from switch.records.postgres import PgRecordWriter
 from tests.helpers.pg import PrivateServer, private_server
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -31,15 +30,7 @@ async def calls(writer: PgRecordWriter, node: str, pause: float) -> None:
         await asyncio.sleep(pause)
         writer.submit(
             "ended",
-            replace(
-                make_record(
-                    call_id=start.call_id,
-                    worker="w1",
-                    started_wall=start.started_wall,
-                    ended_ms=1000.0,
-                    outcome="missed",
-                ),
-            ),
+            same_call(start, ended_ms=1000.0, outcome="missed"),
         )
         await asyncio.sleep(pause)
 

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import sys
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from switch.records.schema import SCHEMA_VERSION
 from switch.records.voicemails import Voicemail
 from switch.records.writer import RecordWriter
 from tests.helpers.pg import DSN, fresh_schema, records_settings, settings_file
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 
 ROOT = Path(__file__).parents[3]
 
@@ -143,18 +142,13 @@ async def test_two_nodes_write_one_schema_and_the_tools_see_both(tmp_path: Path)
                     start = make_record(
                         caller=caller, worker="w1", started_wall=1_793_000_000.0 + n
                     )
-                    done = replace(
-                        make_record(
-                            call_id=start.call_id,
-                            caller=caller,
-                            worker="w1",
-                            started_wall=start.started_wall,
-                            answer_in_ms=2000.0,
-                            answer_relayed_ms=2000.5,
-                            ended_ms=62000.5,
-                            outcome="answered",
-                            by_service=True,
-                        )
+                    done = same_call(
+                        start,
+                        answer_in_ms=2000.0,
+                        answer_relayed_ms=2000.5,
+                        ended_ms=62000.5,
+                        outcome="answered",
+                        by_service=True,
                     )
                     writer.submit("started", start)
                     writer.submit("ended", done)

@@ -15,7 +15,7 @@ from switch.errors import RecordsError
 from switch.records.queries import RecordReader, month_bounds
 from switch.records.schema import MIGRATIONS, SCHEMA_VERSION
 from switch.records.writer import RecordWriter
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 
 
 def rows(db: Path, sql: str = "SELECT * FROM calls ORDER BY id") -> list[sqlite3.Row]:
@@ -27,8 +27,8 @@ def rows(db: Path, sql: str = "SELECT * FROM calls ORDER BY id") -> list[sqlite3
 async def test_round_trip_started_answered_ended(tmp_path: Path) -> None:
     db = tmp_path / "records.db"
     start = make_record(caller="+4917112345678")
-    done = make_record(
-        call_id=start.call_id,
+    done = same_call(
+        start,
         answer_in_ms=3000.0,
         answer_relayed_ms=3000.7,
         ended_ms=63000.7,

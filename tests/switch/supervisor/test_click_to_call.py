@@ -28,7 +28,7 @@ import pytest
 
 from switch.edge.credentials import Secrets, add_user, save_secrets
 from tests.helpers.baresip import needs_baresip
-from tests.helpers.desk import OTHER_PLAN, http, users_with_tokens
+from tests.helpers.desk import OTHER_PLAN, http, switch_users
 from tests.helpers.edge import PASSWORD, baresip_phone, needs_kamailio
 from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp
@@ -106,9 +106,7 @@ def office(
     secrets = tmp_path / "secrets.yaml"
     users = add_user(secrets, "alice", PASSWORD, realm="office")
     save_secrets(secrets, Secrets(realm=users.realm, users=users.users, trunks={"sipgate": "pw"}))
-    data = tmp_path / "var"
-    data.mkdir()
-    tokens = users_with_tokens(data / "users.yaml")
+    tokens = switch_users(tmp_path)
     trunk = Sipp(tmp_path, "trunk", scenario, ["-m", "1", "-timeout", "60"])
     trunk.start()
     trunk.wait_bound()

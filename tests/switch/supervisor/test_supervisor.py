@@ -38,9 +38,9 @@ def caller(tmp_path: Path, switch: Switch, hold_ms: int = 200, name: str = "call
     )
 
 
-def test_call_is_forwarded_recorded_and_counted(tmp_path: Path, make_switch: Any) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
+def test_call_is_forwarded_recorded_and_counted(
+    tmp_path: Path, plans: Path, make_switch: Any
+) -> None:
     desk = target(tmp_path, "desk")
     write(plans / "test.yaml", plan_text(f"sip:desk@{desk.address}"))
     switch = make_switch(plans)
@@ -76,10 +76,8 @@ def test_call_is_forwarded_recorded_and_counted(tmp_path: Path, make_switch: Any
 
 
 def test_hot_reload_keeps_the_last_good_plan_and_takes_a_fixed_one(
-    tmp_path: Path, make_switch: Any
+    tmp_path: Path, plans: Path, make_switch: Any
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
     first = target(tmp_path, "first")
     second = target(tmp_path, "second")
     plan = write(plans / "test.yaml", plan_text(f"sip:first@{first.address}", "old rule"))
@@ -110,10 +108,8 @@ def test_hot_reload_keeps_the_last_good_plan_and_takes_a_fixed_one(
 
 
 def test_killed_worker_is_restarted_and_its_call_closed_as_aborted(
-    tmp_path: Path, make_switch: Any
+    tmp_path: Path, plans: Path, make_switch: Any
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
     desk = target(tmp_path, "desk")
     write(plans / "test.yaml", plan_text(f"sip:desk@{desk.address}"))
     switch = make_switch(plans)
@@ -142,9 +138,9 @@ def test_killed_worker_is_restarted_and_its_call_closed_as_aborted(
     assert switch.health()["ready"]
 
 
-def test_feature_code_from_own_phone_sets_presence(tmp_path: Path, make_switch: Any) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
+def test_feature_code_from_own_phone_sets_presence(
+    tmp_path: Path, plans: Path, make_switch: Any
+) -> None:
     phone_port = free_port()
     write(plans / "test.yaml", plan_text(f"sip:jan@{LOOPBACK}:{phone_port}"))
     switch = make_switch(plans)
@@ -169,9 +165,9 @@ def test_feature_code_from_own_phone_sets_presence(tmp_path: Path, make_switch: 
     assert person["source"] == "phone"
 
 
-def test_broken_plan_at_start_is_reported_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
+def test_broken_plan_at_start_is_reported_and_sigterm_stops_cleanly(
+    tmp_path: Path, plans: Path
+) -> None:
     write(plans / "bad.yaml", plan_text("sip:x@127.0.0.1:9").replace("tenant:", "tennant:"))
     broken = Switch(tmp_path, plans)
     result = subprocess.run(broken.cmd, cwd=REPO, capture_output=True, text=True, timeout=30)

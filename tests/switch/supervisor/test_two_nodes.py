@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.helpers.pg import DSN, reachable, run_sync, unique_schema
+from tests.helpers.pg import DSN, run_sync
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import REPO, running
 from tests.helpers.sipp import BUSINESS_E164, Sipp
@@ -65,24 +65,6 @@ def caller(tmp_path: Path, switch: Switch, name: str, hold_ms: int, number: str)
     )
 
 
-@pytest.fixture
-def schema() -> Any:
-    why = run_sync(reachable())
-    if why:
-        pytest.skip(why)
-    name = unique_schema()
-    yield name
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(DSN)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        finally:
-            await conn.close()
-
-    run_sync(drop())
-
-
 def rows(schema: str) -> dict[str, dict[str, Any]]:
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(DSN)
@@ -111,14 +93,14 @@ def node(tmp_path: Path, plans: Path, schema: str, name: str) -> Switch:
 
 
 def test_two_nodes_share_records_and_plans_and_a_killed_node_costs_only_its_call(
-    tmp_path: Path, schema: str
+    tmp_path: Path, pg_schema: str
 ) -> None:
     plans = tmp_path / "plans"  # the shared settings directory (NFS, a git checkout, ...)
     plans.mkdir()
     desk = Sipp(tmp_path, "desk", "uas_answer.xml", ["-m", "2", "-timeout", "40"])
     write(plans / "a.yaml", plan_text(f"sip:desk@{desk.address}"))
-    a = node(tmp_path, plans, schema, "node-a")
-    b = node(tmp_path, plans, schema, "node-b")
+    a = node(tmp_path, plans, pg_schema, "node-a")
+    b = node(tmp_path, plans, pg_schema, "node-b")
     started: list[Switch] = []
     try:
         started += [a.start(), b.start()]
@@ -175,7 +157,7 @@ def test_two_nodes_share_records_and_plans_and_a_killed_node_costs_only_its_call
         long_b = caller(tmp_path, b, "long-b", 4000, "+491715550104")
         with running(desk.start(), long_a.start(), long_b.start()):
             a.wait_until(
-                lambda: [r for r in rows(schema).values() if r["outcome"] is None][1:],
+                lambda: [r for r in rows(pg_schema).values() if r["outcome"] is None][1:],
                 10,
                 "both long calls up",
             )
@@ -185,15 +167,17 @@ def test_two_nodes_share_records_and_plans_and_a_killed_node_costs_only_its_call
             a.proc.wait(10)
             assert long_b.wait(30) == 0, long_b.diagnostics() + b.output()
         # B's call ended answered; A's is still open: nobody has closed it yet.
-        by_node = {(r["node"], r["outcome"]) for r in rows(schema).values()}
+        by_node = {(r["node"], r["outcome"]) for r in rows(pg_schema).values()}
         assert ("node-b", "answered") in by_node
-        open_a = [k for k, r in rows(schema).items() if r["node"] == "node-a" and not r["outcome"]]
+        open_a = [
+            k for k, r in rows(pg_schema).items() if r["node"] == "node-a" and not r["outcome"]
+        ]
         assert len(open_a) == 1
         # Node A comes back (systemd Restart=on-failure): it closes its own call as aborted.
-        again = node(tmp_path, plans, schema, "node-a")
+        again = node(tmp_path, plans, pg_schema, "node-a")
         started.append(again.start())
-        again.wait_until(lambda: rows(schema)[open_a[0]]["outcome"] == "aborted", 10, "aborted")
-        outcomes = sorted((r["node"], r["outcome"]) for r in rows(schema).values())
+        again.wait_until(lambda: rows(pg_schema)[open_a[0]]["outcome"] == "aborted", 10, "aborted")
+        outcomes = sorted((r["node"], r["outcome"]) for r in rows(pg_schema).values())
         assert outcomes == [
             ("node-a", "aborted"),
             ("node-a", "answered"),

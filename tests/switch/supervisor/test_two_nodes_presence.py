@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.mosquitto import MosquittoBroker, mosquitto_broker
-from tests.helpers.pg import DSN, reachable, run_sync, unique_schema
+from tests.helpers.pg import DSN
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.sipp import BUSINESS, BUSINESS_E164, Sipp
@@ -74,19 +74,15 @@ def put(switch: Switch, path: str, body: dict[str, Any]) -> None:
 
 
 def test_away_set_on_node_a_routes_the_call_on_node_b(
-    tmp_path: Path, mosquitto: MosquittoBroker
+    tmp_path: Path, mosquitto: MosquittoBroker, pg_schema: str
 ) -> None:
-    why = run_sync(reachable())
-    if why:
-        pytest.skip(why)
-    schema = unique_schema()
     plans = tmp_path / "plans"
     plans.mkdir()
     jan = Sipp(tmp_path, "jan", "uas_answer.xml", ["-m", "1", "-timeout", "30"])
     eva = Sipp(tmp_path, "eva", "uas_answer.xml", ["-m", "1", "-timeout", "30"])
     write(plans / "t.yaml", plan(f"sip:jan@{jan.address}", f"sip:eva@{eva.address}"))
-    a = node(tmp_path, plans, mosquitto, "node-a", schema)
-    b = node(tmp_path, plans, mosquitto, "node-b", schema)
+    a = node(tmp_path, plans, mosquitto, "node-a", pg_schema)
+    b = node(tmp_path, plans, mosquitto, "node-b", pg_schema)
     started: list[Switch] = []
     person = "/api/v1/tenants/test-tenant/people/jan/presence"
     try:
@@ -121,14 +117,3 @@ def test_away_set_on_node_a_routes_the_call_on_node_b(
         for n in started:
             if n.proc is not None and n.proc.poll() is None:
                 n.stop()
-
-        async def drop() -> None:
-            import asyncpg
-
-            conn = await asyncpg.connect(DSN)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
-
-        run_sync(drop())

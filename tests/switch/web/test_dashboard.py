@@ -16,7 +16,7 @@ from switch.call.calllog import CallRecord, MediaStats
 from switch.metrics import LatencyWindow
 from switch.records.writer import RecordWriter
 from switch.web.dashboard import Budgets, DashboardState, LiveFeed
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()
 
@@ -43,9 +43,7 @@ def test_active_calls_ringing_answered_and_gone() -> None:
     assert [c["call_id"] for c in snap["active_calls"]] == [talking.call_id, ringing.call_id]
     s.observe(
         "ended",
-        make_record(
-            call_id=ringing.call_id, started_wall=NOW - 10, outcome="cancelled", ended_ms=9000
-        ),
+        same_call(ringing, outcome="cancelled", ended_ms=9000),
     )
     assert [c["call_id"] for c in s.snapshot(NOW)["active_calls"]] == [talking.call_id]
     assert s.forget_worker("w1") == [talking.call_id]

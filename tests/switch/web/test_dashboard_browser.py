@@ -17,7 +17,7 @@ import pytest
 
 from rules.presence import PresenceState
 from tests.helpers.processes import DOCS
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 from tests.helpers.web import LiveApp, chromium_page, live_app, needs_chromium
 
 pytestmark = [
@@ -41,12 +41,7 @@ async def test_a_call_appears_and_goes_without_reload(tmp_path: Path) -> None:
         assert "4917112345678" not in await page.content()
         assert await page.locator("#active-count").inner_text() == "1"
         assert await page.locator("#kpi-invite").inner_text() == "1.20ms"
-        ended = make_record(
-            call_id=record.call_id,
-            started_wall=record.started_wall,
-            ended_ms=3000.0,
-            outcome="missed",
-        )
+        ended = same_call(record, ended_ms=3000.0, outcome="missed")
         app.report("ended", ended)
         await row.wait_for(state="detached", timeout=5_000)
         assert await page.locator("#active-count").inner_text() == "0"

@@ -19,7 +19,7 @@ from switch.records.queries import month_bounds
 from switch.records.writer import RecordWriter
 from switch.web.app import Health, HealthReport, make_app, serve
 from switch.web.dashboard import DashboardState, LiveFeed
-from tests.helpers.records import make_record
+from tests.helpers.records import make_record, same_call
 from tests.helpers.web import LiveApp, live_app
 
 
@@ -139,12 +139,7 @@ async def test_events_stream_pushes_a_submitted_call(switchboard: LiveApp) -> No
         assert call["call_id"] == record.call_id
         assert call["caller"] == "+491********78"  # masked on the page
         assert second["latency"]["invite"]["now"]["n"] == 1
-        ended = make_record(
-            call_id=record.call_id,
-            started_wall=record.started_wall,
-            ended_ms=2000.0,
-            outcome="missed",
-        )
+        ended = same_call(record, ended_ms=2000.0, outcome="missed")
         switchboard.report("ended", ended)
         third = await asyncio.wait_for(anext(events), 5)
         assert third["active_calls"] == []

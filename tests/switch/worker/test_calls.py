@@ -18,8 +18,16 @@ from switch.call.quality import mos_for
 from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
-from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, callee_worker, ended, plan, start_call
+from tests.helpers.sipp import BUSINESS_E164, CALLER, caller, target
+from tests.helpers.worker import (
+    WorkerProcess,
+    callee_worker,
+    completed_call,
+    ended,
+    plan,
+    ring_worker,
+    start_call,
+)
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -33,16 +41,14 @@ def header(message: str, name: str) -> str:
 def test_sequential_ring_first_times_out_second_answers(tmp_path: Path) -> None:
     desk = target(tmp_path, "desk", "uas_ring.xml")
     mobile = target(tmp_path, "mobile", "uas_answer.xml", "-rtp_echo")
-    dialplan = plan(
+    worker = ring_worker(
         tmp_path,
         "      - {ring: [jan.desk], timeout: 1s}\n      - {ring: [jan.mobile], timeout: 5s}",
-        {"desk": desk.address, "mobile": mobile.address},
+        desk,
+        mobile,
     )
-    worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "500")
-    with running(desk, mobile, worker, call):
-        started = start_call(worker, call, desk, mobile)
-        wait_all(call, desk, mobile)
+    with completed_call(worker, call, desk, mobile) as started:
         assert time.monotonic() - started >= 1.0  # the desk rang for its full second
 
         assert "GOT CANCEL" in desk.log_lines()
@@ -84,16 +90,11 @@ def test_parallel_ring_first_answer_wins_others_cancelled(tmp_path: Path) -> Non
     a = target(tmp_path, "a", "uas_answer.xml")
     b = target(tmp_path, "b", "uas_ring.xml")
     c = target(tmp_path, "c", "uas_ring.xml")
-    dialplan = plan(
-        tmp_path,
-        "      - {ring: [jan.a, jan.b, jan.c], parallel: true, timeout: 5s}",
-        {"a": a.address, "b": b.address, "c": c.address},
+    worker = ring_worker(
+        tmp_path, "      - {ring: [jan.a, jan.b, jan.c], parallel: true, timeout: 5s}", a, b, c
     )
-    worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "300")
-    with running(a, b, c, worker, call):
-        start_call(worker, call, a, b, c)
-        wait_all(call, a, b, c)
+    with completed_call(worker, call, a, b, c):
         assert "GOT CANCEL" in b.log_lines()
         assert "GOT CANCEL" in c.log_lines()
         assert "GOT BYE" in a.log_lines()
@@ -105,16 +106,14 @@ def test_parallel_ring_first_answer_wins_others_cancelled(tmp_path: Path) -> Non
 def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
     busy = target(tmp_path, "busy", "uas_busy.xml")
     other = target(tmp_path, "other", "uas_answer.xml")
-    dialplan = plan(
+    worker = ring_worker(
         tmp_path,
         "      - {ring: [jan.busy], timeout: 10s}\n      - {ring: [jan.other], timeout: 5s}",
-        {"busy": busy.address, "other": other.address},
+        busy,
+        other,
     )
-    worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
-    with running(busy, other, worker, call):
-        started = start_call(worker, call, busy, other)
-        wait_all(call, busy, other)
+    with completed_call(worker, call, busy, other) as started:
         assert time.monotonic() - started < 5  # failover on 486 at once, not after 10 s
         record = worker.wait_for(ended)["record"]
         assert [(leg["target"], leg["status"]) for leg in record["legs"]] == [
@@ -126,16 +125,11 @@ def test_busy_target_fails_over_to_next_step(tmp_path: Path) -> None:
 def test_caller_cancels_while_ringing_every_target_gets_cancel(tmp_path: Path) -> None:
     a = target(tmp_path, "a", "uas_ring.xml")
     b = target(tmp_path, "b", "uas_ring.xml")
-    dialplan = plan(
-        tmp_path,
-        "      - {ring: [jan.a, jan.b], parallel: true, timeout: 10s}",
-        {"a": a.address, "b": b.address},
+    worker = ring_worker(
+        tmp_path, "      - {ring: [jan.a, jan.b], parallel: true, timeout: 10s}", a, b
     )
-    worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_cancel.xml")
-    with running(a, b, worker, call):
-        start_call(worker, call, a, b)
-        wait_all(call, a, b)
+    with completed_call(worker, call, a, b):
         assert "FINAL 487" in call.log_lines()
         assert "GOT CANCEL" in a.log_lines()
         assert "GOT CANCEL" in b.log_lines()
@@ -148,9 +142,7 @@ def test_callee_hangs_up_caller_gets_bye(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer_bye.xml")
     worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_wait_bye.xml")
-    with running(callee, worker, call):
-        start_call(worker, call, callee)
-        wait_all(call, callee)
+    with completed_call(worker, call, callee):
         assert "GOT BYE" in call.log_lines()
         assert "BYE ANSWERED" in callee.log_lines()
         record = worker.wait_for(ended)["record"]
@@ -162,9 +154,7 @@ def test_early_media_183_is_relayed_with_sdp(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_early.xml", "-rtp_echo")
     worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_call.xml", "-d", "200")
-    with running(callee, worker, call):
-        start_call(worker, call, callee)
-        wait_all(call, callee)
+    with completed_call(worker, call, callee):
         assert "PROV 183" in call.log_lines()
         progress = call.received("SIP/2.0 183")[0]
         assert "application/sdp" in progress.lower()
@@ -175,9 +165,7 @@ def test_unknown_number_gets_404_and_worker_answers_options(tmp_path: Path) -> N
     dialplan = plan(tmp_path, "      - {ring: [jan.x], timeout: 5s}", {"x": "127.0.0.1:9"})
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker.port, "uac_final.xml", service="+49301111111", timeout=10)
-    with running(worker, call):
-        start_call(worker, call)
-        wait_all(call)
+    with completed_call(worker, call):
         assert "FINAL 404" in call.log_lines()
         assert sip_options(worker.port) == "SIP/2.0 200 OK"
         record = worker.wait_for(ended)["record"]

@@ -10,7 +10,14 @@ import pytest
 
 from tests.helpers.processes import running
 from tests.helpers.sipp import Sipp, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, ended, plan, start_call, write_plan
+from tests.helpers.worker import (
+    WorkerProcess,
+    completed_call,
+    ended,
+    plan,
+    ring_worker,
+    write_plan,
+)
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -23,9 +30,7 @@ def test_reject_rule_answers_with_the_plans_status(tmp_path: Path) -> None:
     dialplan = plan(tmp_path, "      - {reject: 603}", {"desk": "127.0.0.1:9"})
     worker = WorkerProcess(tmp_path, [dialplan])
     call = final_caller(tmp_path, worker)
-    with running(worker, call):
-        start_call(worker, call)
-        wait_all(call)
+    with completed_call(worker, call):
         assert "FINAL 603" in call.log_lines()
         record = worker.wait_for(ended)["record"]
         assert record["outcome"] == "rejected"
@@ -34,12 +39,9 @@ def test_reject_rule_answers_with_the_plans_status(tmp_path: Path) -> None:
 
 def test_no_target_answers_caller_gets_480_with_reason(tmp_path: Path) -> None:
     busy = target(tmp_path, "busy", "uas_busy.xml")
-    dialplan = plan(tmp_path, "      - {ring: [jan.busy], timeout: 5s}", {"busy": busy.address})
-    worker = WorkerProcess(tmp_path, [dialplan])
+    worker = ring_worker(tmp_path, "      - {ring: [jan.busy], timeout: 5s}", busy)
     call = final_caller(tmp_path, worker)
-    with running(busy, worker, call):
-        start_call(worker, call, busy)
-        wait_all(call, busy)
+    with completed_call(worker, call, busy):
         assert "FINAL 480" in call.log_lines()
         response = call.received("SIP/2.0 480")[0]
         assert re.search(r"^Reason: SIP;cause=480;text=\"", response, re.MULTILINE), response

@@ -15,7 +15,14 @@ from tests.helpers.ports import LOOPBACK
 from tests.helpers.processes import running
 from tests.helpers.rawsip import sip_options
 from tests.helpers.sipp import Sipp, caller, target, wait_all
-from tests.helpers.worker import WorkerProcess, callee_worker, ended, start_call, write_plan
+from tests.helpers.worker import (
+    WorkerProcess,
+    callee_worker,
+    completed_call,
+    ended,
+    start_call,
+    write_plan,
+)
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -24,9 +31,7 @@ def test_hold_reinvite_on_caller_leg_keeps_the_call(tmp_path: Path) -> None:
     callee = target(tmp_path, "callee", "uas_answer.xml")
     worker = callee_worker(tmp_path, callee)
     call = caller(tmp_path, worker.port, "uac_hold.xml", "-d", "500")
-    with running(callee, worker, call):
-        start_call(worker, call, callee)
-        wait_all(call, callee)
+    with completed_call(worker, call, callee):
         assert "HOLD 200" in call.log_lines()
         assert "GOT BYE" in callee.log_lines()  # the call lasted past the re-INVITE
         record = worker.wait_for(ended)["record"]

@@ -31,7 +31,7 @@ from tests.helpers.transfer import (
     ok,
     sipp,
 )
-from tests.helpers.worker import WorkerProcess, write_plan
+from tests.helpers.worker import WorkerProcess, completed_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -199,12 +199,7 @@ def test_replaces_of_an_unknown_dialog_is_refused_and_the_call_stays(tmp_path: P
     )
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker, 2000)
-    with running(assistant, worker, call):
-        assistant.start()
-        assistant.wait_bound()
-        worker.start()
-        call.start()
-        ok(call, assistant)
+    with completed_call(worker, call, assistant, timeout=25):
         assert "REFER DECLINED" in assistant.log_lines()
         record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
         assert record["transfer_outcome"] == "failed"

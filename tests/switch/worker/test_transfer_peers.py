@@ -22,12 +22,12 @@ from tests.helpers.transfer import (
     caller,
     dtmf_pcaps,
     mueller_plan,
+    mueller_worker,
     ok,
-    plan,
     sipp,
     transferor,
 )
-from tests.helpers.worker import WorkerProcess, start_call, write_plan
+from tests.helpers.worker import WorkerProcess, completed_call, write_plan
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -35,12 +35,9 @@ pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 def test_blind_transfer_by_refer_bridges_the_caller_to_the_target(tmp_path: Path) -> None:
     assistant = transferor(tmp_path, "jan.mobile")
     mobile = sipp(tmp_path, "mobile", "uas_answer.xml", "-rtp_echo")
-    worker_plan = plan(tmp_path, {"mobile": mobile.address, "assistant": assistant.address})
-    worker = WorkerProcess(tmp_path, [worker_plan])
+    worker = mueller_worker(tmp_path, mobile, assistant)
     call = caller(tmp_path, worker, 4000)
-    with running(assistant, mobile, worker, call):
-        start_call(worker, call, assistant, mobile)
-        ok(call, assistant, mobile)
+    with completed_call(worker, call, assistant, mobile, timeout=25):
         assert "REFER DECLINED" in assistant.log_lines()  # pjsua must not dial it itself
         assert "GOT BYE" in assistant.log_lines()  # the switch let the assistant go
         assert "GOT BYE" in mobile.log_lines()  # the caller's hang-up reached the target
@@ -61,12 +58,9 @@ def test_blind_transfer_by_refer_bridges_the_caller_to_the_target(tmp_path: Path
 def test_a_busy_target_recalls_the_assistant(tmp_path: Path) -> None:
     assistant = transferor(tmp_path, "jan.desk")
     desk = sipp(tmp_path, "desk", "uas_busy.xml")
-    worker_plan = plan(tmp_path, {"desk": desk.address, "assistant": assistant.address})
-    worker = WorkerProcess(tmp_path, [worker_plan])
+    worker = mueller_worker(tmp_path, desk, assistant)
     call = caller(tmp_path, worker, 3000)
-    with running(assistant, desk, worker, call):
-        start_call(worker, call, assistant, desk)
-        ok(call, assistant, desk)
+    with completed_call(worker, call, assistant, desk, timeout=25):
         assert "GOT BYE" in assistant.log_lines()  # the caller's BYE, after the recall
         record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")["record"]
         assert record["transfer_outcome"] == "recalled"
@@ -92,8 +86,7 @@ def test_a_desk_phone_calls_out_through_the_trunk_as_the_business(tmp_path: Path
         "500",
     )
     # The desk's From is sip:desk@<its address>: the device the plan names.
-    worker_plan = plan(tmp_path, {"desk": desk.address})
-    worker = WorkerProcess(tmp_path, [worker_plan], trunk=trunk.address, port=port)
+    worker = mueller_worker(tmp_path, desk, trunk=trunk.address, port=port)
     refused = Sipp(
         tmp_path,
         "premium",
@@ -102,8 +95,7 @@ def test_a_desk_phone_calls_out_through_the_trunk_as_the_business(tmp_path: Path
         port=desk.port,
     )
     with running(trunk, worker, desk, refused):
-        trunk.start()
-        trunk.wait_bound()
+        start_bound(trunk)
         worker.start()
         desk.start()
         ok(desk, trunk)
@@ -138,11 +130,7 @@ def test_the_mobile_keys_a_transfer_code_as_rfc4733_events(tmp_path: Path) -> No
     )
     worker = WorkerProcess(tmp_path, [dialplan])
     call = caller(tmp_path, worker, 6000)
-    with running(mobile, desk, worker, call):
-        start_bound(mobile, desk)
-        worker.start()
-        call.start()
-        ok(call, mobile, desk)
+    with completed_call(worker, call, mobile, desk, timeout=25):
         assert "KEYED" in mobile.log_lines()
         assert "GOT BYE" in mobile.log_lines()  # the switch let the mobile go
         assert "GOT BYE" in desk.log_lines()  # the caller's hang-up reached the desk

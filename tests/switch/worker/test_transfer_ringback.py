@@ -14,18 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.ports import LOOPBACK
-from tests.helpers.processes import running
 from tests.helpers.rtp import RtpSink, tone_packets
 from tests.helpers.sipp import Sipp
 from tests.helpers.transfer import (
     BUSINESS_E164,
     CALLER,
-    ok,
-    plan,
+    mueller_worker,
     sipp,
     transferor,
 )
-from tests.helpers.worker import WorkerProcess, start_call
+from tests.helpers.worker import completed_call
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -37,9 +35,7 @@ def crossings(samples: list[int]) -> int:
 def test_the_caller_hears_ringback_while_the_target_rings(tmp_path: Path) -> None:
     assistant = transferor(tmp_path, "jan.desk")
     desk = sipp(tmp_path, "desk", "uas_ring_answer.xml")
-    worker = WorkerProcess(
-        tmp_path, [plan(tmp_path, {"desk": desk.address, "assistant": assistant.address})]
-    )
+    worker = mueller_worker(tmp_path, desk, assistant)
     sink = RtpSink()
     call = Sipp(
         tmp_path,
@@ -53,9 +49,7 @@ def test_the_caller_hears_ringback_while_the_target_rings(tmp_path: Path) -> Non
         ],
     )
     try:
-        with running(assistant, desk, worker, call):
-            start_call(worker, call, assistant, desk)
-            ok(call, assistant, desk)
+        with completed_call(worker, call, assistant, desk, timeout=25):
             record = worker.wait_for(lambda m: m["op"] == "call" and m["phase"] == "ended")
     finally:
         sink.close()
