@@ -61,6 +61,9 @@ failure among its legs, in this order: NO_ANSWER (somebody rang and nobody picke
 BUSY, DECLINED, UNREACHABLE. ``Step.on(failure)`` then says NEXT (go on with the
 next step) or FINAL (carry out the final action at once); after the last step the
 final action runs anyway. In a parallel round one failure only ends that leg.
+Except: when every leg of the call so far failed *in the worker* (``LegFailed.local``:
+no free call slot), nobody was rung; the caller gets 503 + Retry-After (REJECTED), so
+that the edge puts the call to another worker, rather than the plan's next step.
 
 Towards the caller
 ~~~~~~~~~~~~~~~~~~
@@ -290,9 +293,23 @@ class CallFlow(MediaFlow, TransferFlow, QueueFlow):
             failure=event.failure,
         )
         self._step_failures.append(event.failure)
+        if event.local:
+            self._failed_here.add(view.leg)
         if self._live_unanswered() or self._prompting:
             return []  # in a parallel round one failure just ends that leg
+        if self._failed_here == self._legs.keys():
+            return self._no_room_here(event.at)
         return self._round_over(event.at)
+
+    def _no_room_here(self, at: int) -> list[Command]:
+        """No leg of this call left the worker (no free call slot: pjsua frees a slot
+        only once the far end answered the BYE of the call before): 503 + Retry-After,
+        and the edge puts the call to another worker, where the caller hears nothing of
+        it, instead of this plan's next step or voicemail for a target never rung."""
+        commands = self._end_round(at)
+        commands.append(RejectCaller(503, "Service Unavailable"))
+        commands.append(self._finish(Outcome.REJECTED, "switch", 503, at))
+        return commands
 
     def _on_hung_up(self, event: LegHungUp) -> list[Command]:
         view = self._leg(event.leg)

@@ -58,6 +58,9 @@ class LegFailed:
 
     ``status`` is the SIP status (or 503 for a local failure such as no free leg,
     408 for a transport time-out); ``failure`` is its class for the dial plan.
+    ``local``: the worker itself could not place the leg (no free call slot), so nothing
+    reached the target; when every leg of the call failed so, the caller gets 503 and the
+    edge tries another worker instead of the plan going on as if the target had failed.
     """
 
     leg: int
@@ -65,6 +68,7 @@ class LegFailed:
     reason: str
     failure: Failure
     at: int
+    local: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ class FlowBase:
         self.media = media
         self._state = CallState.IDLE
         self._legs: dict[int, LegView] = {}
+        self._failed_here: set[int] = set()  # legs the worker could not place (LegFailed.local)
         self._round: Round | None = None  # set exactly while DIALLING
         self._round_timer_live = False  # the round's timer has not fired yet
         self._prompting: dict[int, bool] = {}  # CONFIRMING leg -> it must press 1

@@ -240,7 +240,7 @@ class CommandRunner:
             call.reserved, self.sip.legs_in_use, emergency=emergency
         )
         if not allowed:
-            self._leg_failed(call, dial.leg, 503, "No free leg in this worker")
+            self._leg_failed(call, dial.leg, 503, "No free leg in this worker", local=True)
             return
         host = self.config.sip
         try:
@@ -264,18 +264,24 @@ class CommandRunner:
             handle = self.sip.dial(uri, sender, headers)
         except LegUnavailable as exc:
             log.warning("call %s tenant=%s: %s", call.recorder.call_id, call.tenant, exc)
-            self._leg_failed(call, dial.leg, exc.sip_status, "INVITE could not be sent")
+            local = exc.sip_status == 503  # no call slot (PJ_ETOOMANY), not the target
+            self._leg_failed(
+                call, dial.leg, exc.sip_status, "INVITE could not be sent", local=local
+            )
             return
         call.recorder.invite_sent(dial.leg, time.monotonic_ns())
         call.legs[dial.leg] = handle
         call.live.add(handle)
         self.by_handle[handle] = (call, dial.leg)
 
-    def _leg_failed(self, call: ActiveCall, leg: int, status: int, reason: str) -> None:
+    def _leg_failed(
+        self, call: ActiveCall, leg: int, status: int, reason: str, *, local: bool = False
+    ) -> None:
         call.recorder.not_sent(leg, status, reason)
         failure = Failure.NO_ANSWER if status == 408 else Failure.UNREACHABLE
+        failed = LegFailed(leg, status, reason, failure, time.monotonic_ns(), local=local)
         # Fed after the current command list, never into the flow while it is returning.
-        self.pending.append((call, LegFailed(leg, status, reason, failure, time.monotonic_ns())))
+        self.pending.append((call, failed))
 
     def _relay_ringing(self, call: ActiveCall, command: RelayRinging) -> None:
         if call.caller_answered or call.caller_rejected:

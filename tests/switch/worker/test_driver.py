@@ -29,6 +29,7 @@ from tests.helpers.fakesip import (
     HangUp,
     Ring,
     Script,
+    Unavailable,
     plan_text,
 )
 
@@ -192,3 +193,27 @@ def test_every_leg_with_media_gets_a_mos_when_it_ends() -> None:
     (leg,) = record.legs
     assert leg.media is not None
     assert leg.media.mos == expected
+
+
+def test_no_call_slot_for_the_target_gives_503_for_another_worker_not_480() -> None:
+    """pjsua refused the outbound leg (PJ_ETOOMANY after its slot wait): the edge must try
+    the call elsewhere; the plan's next step (the mobile) is not rung from here."""
+    rig = Rig(SEQUENTIAL, {DESK: Unavailable(503), MOBILE: [Ring(), Answer()]})
+    caller = rig.sip.invite(BUSINESS)
+    rig.run()
+    assert dialled(rig.sip) == []
+    (reject,) = rig.sip.did("reject")
+    assert reject[1:4] == (caller, 503, "Service Unavailable")
+    headers = reject[4]
+    assert isinstance(headers, tuple)
+    assert ("Retry-After", str(RETRY_AFTER_S)) in headers
+    record = rig.ended()
+    assert (record.outcome, record.sip_status, record.hung_up_by) == ("rejected", 503, "switch")
+
+
+def test_a_target_the_endpoint_cannot_address_still_moves_the_plan_on() -> None:
+    rig = Rig(SEQUENTIAL, {DESK: Unavailable(404), MOBILE: [Ring(), Answer()]})
+    caller = rig.sip.invite(BUSINESS)
+    rig.run()
+    assert dialled(rig.sip) == [MOBILE]
+    assert ("bridge", caller, rig.sip.handle_of(MOBILE)) in rig.sip.log
