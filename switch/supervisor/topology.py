@@ -4,8 +4,10 @@ the worker slots (:func:`worker_specs`) and the edge in front of them (:func:`ed
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rules import DialPlanSet
@@ -16,25 +18,59 @@ from switch.call.trunkident import IdentityPolicy, TrunkLine, line_to_json
 from switch.control.pool import WorkerSpec
 from switch.edge import EdgeSettings, WorkerDestination
 from switch.edge.trunks import Trunk
-from switch.errors import EdgeConfigError
+from switch.errors import EdgeConfigError, EdgeError
 from switch.supervisor.settings import Settings, endpoint
 
+WORKER_PORTS: Sequence[int] = range(6000, 10000)
+"""Where a worker behind our own edge gets its SIP port: below pjsua's RTP ports (10000 to
+30000, switch/pjsua/epconfig.py) and outside the kernel's ephemeral range (32768-60999 on
+Linux: :func:`ephemeral_ports`). A port from that range (what binding port 0 gives) was
+free when the switch started, but any socket bound to port 0 since (an outgoing
+connection, a DNS query, a phone's RTP) could take it while its worker restarted: the
+worker then failed to bind and was restarted in a loop (300 calls held, issue 16)."""
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+
+def ephemeral_ports() -> range:
+    """The kernel's range for sockets bound to port 0 (net.ipv4.ip_local_port_range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+def worker_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` free UDP ports from :data:`WORKER_PORTS`, in random order (several
+    switches on one host pick apart), none in the ephemeral range."""
+    ephemeral = ephemeral_ports()
+    candidates = [port for port in WORKER_PORTS if port not in ephemeral]
+    random.shuffle(candidates)
+    found: list[int] = []
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise EdgeError(
+        f"only {len(found)} of {count} worker ports free on {host} in"
+        f" {min(WORKER_PORTS)}-{max(WORKER_PORTS)}"
+    )
 
 
 def worker_specs(settings: Settings) -> list[WorkerSpec]:
     """One spec per worker slot. Without the edge the only worker owns the SIP address;
-    behind the edge each worker gets a free loopback port, kept across restarts."""
+    behind the edge each worker gets a free loopback port (:func:`worker_ports`), kept
+    across restarts."""
     routes = dict(settings.routes)
     if settings.workers_listen is not None:
         base = endpoint(settings.workers_listen, 5070)
         addresses = [f"{base.host}:{base.port + i}" for i in range(settings.workers)]
     elif settings.edge_enabled:
-        addresses = [f"127.0.0.1:{free_udp_port()}" for _ in range(settings.workers)]
+        addresses = [f"127.0.0.1:{port}" for port in worker_ports(settings.workers)]
     else:
         addresses = [str(settings.sip_endpoint())]
     if settings.edge_enabled:
