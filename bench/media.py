@@ -15,6 +15,7 @@ times are the kernel's receive timestamps (``SO_TIMESTAMPNS``), on the same cloc
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -24,7 +25,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from bench.sipp import BenchError
@@ -134,12 +135,43 @@ class Receiver(threading.Thread):
 Destination = tuple[str, int] | Callable[[], tuple[str, int] | None]
 
 
+PHONE_PRIORITY = 20
+"""SCHED_RR priority of a sending thread (:func:`on_time`): above the switch's media
+threads (rtpengine 10, the bridge 5), which it takes next to nothing from."""
+
+
+@contextlib.contextmanager
+def on_time() -> Iterator[None]:
+    """The calling thread at SCHED_RR while it sends. The bench's phones stand for phones
+    on other machines, which load beside the switch (``--burn``) does not delay: a sender
+    that fell behind sent its late packets in a burst, and the bridge's jitter buffer
+    rightly settled a frame deeper for that jitter (issue 16, docs/performance.md
+    "Bridge"). Where the host refuses real-time threads, it sends as before."""
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(PHONE_PRIORITY))
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, policy, param)
+
+
 def stream(
     sock: socket.socket, dest: Destination, seconds: float, ssrc: int | None = None
 ) -> dict[int, float]:
     """Send PCMU for ``seconds`` in real time; returns send time per packet index.
 
     ``dest`` may be a function, asked before every packet (None: skip that packet)."""
+    with on_time():
+        return _stream(sock, dest, seconds, ssrc)
+
+
+def _stream(
+    sock: socket.socket, dest: Destination, seconds: float, ssrc: int | None
+) -> dict[int, float]:
     ssrc = random.getrandbits(32) if ssrc is None else ssrc
     seq0 = random.getrandbits(16)
     sent: dict[int, float] = {}
