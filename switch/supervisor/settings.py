@@ -149,10 +149,11 @@ class Settings(BaseModel):
     data_dir: Path = Path("var")
     sip: str = "127.0.0.1:5060"  # with one worker: the worker's own SIP address
     http: str = "127.0.0.1:8080"
-    # 128: 256 bridged calls at 2 per worker (issue 16: 200 held calls need 100 + spare;
-    # bench/concurrency.py ran 108). Nothing else is sized by it: a port and a pipe per
-    # worker, one dispatcher entry each; the cost is ~40 MB PSS per worker.
-    workers: Annotated[int, Field(ge=1, le=128)] = 1
+    # 256: 512 bridged calls at 2 per worker (issue 16: a 2-core node carries ~500 held
+    # calls by CPU; bench/concurrency.py ran 158 workers). Nothing else is sized by it: a
+    # port and a pipe per worker, one dispatcher entry each, ~14 MB PSS per forked worker,
+    # and rtpengine's port range (_relay_ports_hold_the_calls).
+    workers: Annotated[int, Field(ge=1, le=256)] = 1
     # URI host aliases used in dial plans, e.g. {"office": "127.0.0.1:5070"} (the registrar)
     routes: dict[str, str] = Field(default_factory=dict)
     trunk: str | None = None  # where tel: targets go (a SIP trunk / gateway), host:port

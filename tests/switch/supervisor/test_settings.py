@@ -103,11 +103,11 @@ def test_run_reports_a_settings_typo_before_starting(tmp_path: Path) -> None:
     )
 
 
-def test_workers_fit_200_held_calls_but_stay_capped(tmp_path: Path) -> None:
-    # Issue 16: 200 held calls at 2 per worker need 100 workers and some to spare.
-    assert load_settings(write(tmp_path / "ok.yaml", "workers: 128\n")).workers == 128
-    with pytest.raises(SettingsError, match=r"workers: Input should be less than or equal to 128"):
-        load_settings(write(tmp_path / "big.yaml", "workers: 129\n"))
+def test_workers_fit_500_held_calls_but_stay_capped(tmp_path: Path) -> None:
+    # Issue 16: 500 held calls at 2 per worker need 250 workers and some to spare.
+    assert load_settings(write(tmp_path / "ok.yaml", "workers: 256\n")).workers == 256
+    with pytest.raises(SettingsError, match=r"workers: Input should be less than or equal to 256"):
+        load_settings(write(tmp_path / "big.yaml", "workers: 257\n"))
 
 
 def test_the_relays_ports_must_hold_the_workers_calls(tmp_path: Path) -> None:
