@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from switch.addresses import parse_host_port
 from switch.errors import EdgeRpcError
 
 
@@ -28,9 +29,18 @@ async def call(
     if params:
         request["params"] = list(params)
     url = f"http://{listen}/RPC"
+    # From the edge's own address: the template answers only ``src_ip == myself``, and a
+    # connection to 127.0.0.2 (or another loopback alias) comes from 127.0.0.1 unless bound.
+    try:
+        host = parse_host_port(listen)[0]
+    except ValueError as exc:
+        raise EdgeRpcError(f"edge RPC {method!r}: {exc}") from None
+    connector = aiohttp.TCPConnector(local_addr=(host, 0))
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as s,
+            aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=within)
+            ) as s,
             s.post(url, json=request) as response,
         ):
             text = await response.text()

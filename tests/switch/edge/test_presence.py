@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from switch.edge import rpc
+from switch.errors import EdgeRpcError
 from tests.helpers.edge import PASSWORD, SCENARIOS, EdgeFactory, Starter, needs_kamailio
 from tests.helpers.ports import free_port
 from tests.helpers.processes import Process
@@ -91,3 +94,28 @@ async def test_published_pidf_reaches_a_subscribed_phone(
     )
     # rc 0 only if the NOTIFY body held the published note (ereg check_it in the scenario).
     assert await watcher.wait(10) == 0, watcher.output() + edge.log_tail(40)
+
+
+async def test_the_switch_reaches_the_rpc_of_an_edge_on_another_loopback_address(
+    start_edge: EdgeFactory,
+) -> None:
+    """The template answers JSON-RPC only from the edge's own address (``src_ip ==
+    myself``); a connection to 127.0.0.2 came from 127.0.0.1, so every presence PUBLISH of
+    a switch whose edge listened there got 403 (seen with docker/settings.yaml)."""
+    edge = await start_edge(listen=f"127.0.0.2:{free_port(tcp=True)}")
+    listen = f"{edge.settings.listen_host}:{edge.settings.listen_port}"
+    version = await rpc.call(listen, "core.version")
+    assert "kamailio" in str(version).lower()
+    with pytest.raises(EdgeRpcError, match="HTTP 403"):
+        await _from_elsewhere(listen)
+
+
+async def _from_elsewhere(listen: str) -> None:
+    """The same request from another local address: still refused."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": "core.version"}
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.9", 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(f"http://{listen}/RPC", json=request) as response,
+    ):
+        raise EdgeRpcError(f"HTTP {response.status}")
