@@ -3,6 +3,7 @@ name only metrics that the switch's registry exposes."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from switch.metrics import Metrics
+from switch.supervisor.settings import load_settings
 from tests.helpers.processes import run_ok
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,18 +68,72 @@ def test_dockerfile_installs_the_package_and_runs_unprivileged() -> None:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"COPY source {source!r} missing"
     entry = json.loads(next(line for line in lines if line.startswith("ENTRYPOINT"))[10:])
-    cmd = json.loads(next(line for line in lines if line.startswith("CMD"))[3:])
-    assert entry == ["rufweiche"]
-    assert cmd[0] == "run"
-    # Every option the image passes is one that `rufweiche run` knows.
+    cmd = json.loads(next(line for line in lines if line.startswith("CMD ["))[3:])
+    assert entry == ["rufweiche-container"]
+    assert "COPY docker/entrypoint.sh /usr/local/bin/rufweiche-container" in lines
+    assert cmd == ["run"]
+    # The edge and the media relay run in the container: the packages `make run` installs.
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    apt_run = re.search(r"^APT_RUN := (.*)$", makefile, re.MULTILINE)
+    assert apt_run is not None
+    install = next(line for line in lines if "apt-get install" in line).split()
+    assert set(apt_run.group(1).split()) <= set(install)
+
+
+def _entrypoint(tmp_path: Path, *args: str, **env: str) -> list[str]:
+    """Run docker/entrypoint.sh with a stand-in ``rufweiche`` that prints its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "rufweiche"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RUFWEICHE_IP": "172.18.0.5"}
+    environment |= {"RUFWEICHE_SETTINGS": str(DOCKER / "settings.yaml")}
+    environment |= {"RUFWEICHE_DATA": str(tmp_path), **env}
+    out = run_ok([str(DOCKER / "entrypoint.sh"), *args], env=environment, timeout=10)
+    return out.splitlines()
+
+
+def test_the_entrypoint_runs_the_switch_on_the_containers_address(tmp_path: Path) -> None:
     from switch.cli import main
 
+    argv = _entrypoint(tmp_path, "run", "--log-level", "debug")
+    settings = str(DOCKER / "settings.yaml")
+    assert argv == [
+        "run",
+        "--settings",
+        settings,
+        "--sip",
+        "172.18.0.5:5060",
+        "--log-level",
+        "debug",
+    ]
+    other = _entrypoint(tmp_path, "report", "--month", "2026-11")
+    assert other == ["report", "--month", "2026-11"]  # any other command: rufweiche itself
     run = main.commands["run"]
     known = {opt for param in run.params for opt in getattr(param, "opts", [])}
-    passed = {arg for arg in cmd[1:] if arg.startswith("--")}
-    assert passed <= known, passed - known
-    http = cmd[cmd.index("--http") + 1]
-    assert http.endswith(":8080")
+    assert {arg for arg in argv if arg.startswith("--")} <= known
+
+
+def test_the_entrypoint_advertises_the_host(tmp_path: Path) -> None:
+    argv = _entrypoint(tmp_path, "run", RUFWEICHE_ADVERTISE="203.0.113.7:5060")
+    assert argv[:3] == ["run", "--settings", str(tmp_path / "settings.yaml")]
+    settings = load_settings(tmp_path / "settings.yaml")
+    assert settings.edge.advertise == "203.0.113.7:5060"
+    assert settings.edge.media_relay == load_settings(DOCKER / "settings.yaml").edge.media_relay
+
+
+def test_the_containers_settings_fit_the_published_ports() -> None:
+    settings = load_settings(DOCKER / "settings.yaml")
+    relay = settings.edge.media_relay
+    compose = load_yaml(DOCKER / "compose.yaml")
+    published = f"{relay.port_min}-{relay.port_max}:{relay.port_min}-{relay.port_max}/udp"
+    assert published in compose["services"]["switch"]["ports"]
+    assert f"{relay.port_min}-{relay.port_max}/udp" in (DOCKER / "Dockerfile").read_text()
+    assert relay.mode == "on"
+    assert relay.calls() >= 2 * settings.workers
+    assert settings.http.endswith(":8080")
+    assert compose["services"]["switch"]["ulimits"]["rtprio"] == relay.realtime_priority
 
 
 def test_prometheus_scrapes_the_switch_and_loads_the_rules() -> None:
@@ -145,3 +201,12 @@ def test_promtool_accepts_rules_and_config(tmp_path: Path) -> None:
         config.replace("/etc/prometheus/alerts.yml", str(tmp_path / "alerts.yml"))
     )
     run_ok([PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")], timeout=30)
+
+
+def test_without_an_address_given_the_entrypoint_takes_the_containers_own(
+    tmp_path: Path,
+) -> None:
+    argv = _entrypoint(tmp_path, "run", RUFWEICHE_IP="")
+    host, port = argv[argv.index("--sip") + 1].rsplit(":", 1)
+    assert ipaddress.ip_address(host).version == 4
+    assert port == "5060"
