@@ -37,6 +37,7 @@ wheel is built with SWIG ``-threads`` and releases the GIL in the call, so a pla
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -57,14 +58,23 @@ CLOCK_PRIORITY = 5
 media threads: 10, switch/edge/rtpengine.py)."""
 
 
-def _schedule(realtime: bool) -> bool:
-    """The calling thread to SCHED_RR :data:`CLOCK_PRIORITY` or back to normal."""
-    policy, priority = (os.SCHED_RR, CLOCK_PRIORITY) if realtime else (os.SCHED_OTHER, 0)
+Policy = tuple[int, os.sched_param]
+
+
+def _boost() -> Policy | None:
+    """The calling thread to SCHED_RR :data:`CLOCK_PRIORITY`; what it had before, or None
+    when the host refuses."""
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
     try:
-        os.sched_setscheduler(0, policy, os.sched_param(priority))
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(CLOCK_PRIORITY))
     except OSError:
-        return False
-    return True
+        return None
+    return before
+
+
+def _restore(before: Policy) -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, *before)
 
 
 def _clamp_clock_threads() -> None:
@@ -87,6 +97,7 @@ class BridgeClock:
     def __init__(self, devices: Any, *, realtime: bool = True) -> None:
         self._devices = devices  # pj.AudDevManager
         self._realtime = realtime
+        self._before: Policy | None = None  # the pump's policy while boosted
         self._warned = False
         self.running = False
         self._idle_since: int | None = None
@@ -99,18 +110,18 @@ class BridgeClock:
         self._idle_since = None
         if self.running:
             return
-        boosted = self._realtime and _schedule(realtime=True)
-        if self._realtime and not boosted and not self._warned:
-            self._warned = True
-            log.info("bridge clock at normal priority: this host allows no real-time threads")
+        if self._realtime:
+            self._before = _boost()
+            if self._before is None and not self._warned:
+                self._warned = True
+                log.info("bridge clock at normal priority: this host allows no real-time threads")
         try:
             self._devices.setNullDev()
         except pj.Error as exc:  # the connection is made anyway; it stays silent
             log.warning("bridge clock did not start: %s", exc.info())
-            if boosted:
-                _schedule(realtime=False)
+            self._unboost()
             return
-        if boosted:
+        if self._before is not None:
             _clamp_clock_threads()
         self.running = True
         self.openings += 1
@@ -142,10 +153,14 @@ class BridgeClock:
         except pj.Error as exc:
             log.warning("bridge clock did not stop: %s", exc.info())
             return
-        if self._realtime:
-            _schedule(realtime=False)
+        self._unboost()
         self.running = False
         self._idle_since = None
+
+    def _unboost(self) -> None:
+        if self._before is not None:
+            _restore(self._before)
+            self._before = None
 
 
 __all__ = ["CLOCK_PRIORITY", "BridgeClock"]
