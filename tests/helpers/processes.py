@@ -222,3 +222,16 @@ def poll_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} expected within {timeout} s, last seen: {value!r}")
         time.sleep(every)
+
+
+def thread_policies(pid: int) -> dict[str, set[tuple[int, int]]]:
+    """Scheduling policy and priority of a process's threads, by thread name (``comm``);
+    the main thread (tid == pid) is ``main``. Threads gone meanwhile are left out."""
+    out: dict[str, set[tuple[int, int]]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            tid = int(task.name)
+            name = "main" if tid == pid else (task / "comm").read_text().strip()
+            policy = (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
+            out.setdefault(name, set()).add(policy)
+    return out

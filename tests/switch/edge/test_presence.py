@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 
 from switch.edge import rpc
-from switch.errors import EdgeRpcError
 from tests.helpers.edge import PASSWORD, SCENARIOS, EdgeFactory, Starter, needs_kamailio
 from tests.helpers.ports import free_port
 from tests.helpers.processes import Process
@@ -106,16 +105,15 @@ async def test_the_switch_reaches_the_rpc_of_an_edge_on_another_loopback_address
     listen = f"{edge.settings.listen_host}:{edge.settings.listen_port}"
     version = await rpc.call(listen, "core.version")
     assert "kamailio" in str(version).lower()
-    with pytest.raises(EdgeRpcError, match="HTTP 403"):
-        await _from_elsewhere(listen)
+    assert await _status_from_elsewhere(listen) == 403
 
 
-async def _from_elsewhere(listen: str) -> None:
-    """The same request from another local address: still refused."""
+async def _status_from_elsewhere(listen: str) -> int:
+    """The HTTP status of the same request from another local address (still refused)."""
     request = {"jsonrpc": "2.0", "id": 1, "method": "core.version"}
     connector = aiohttp.TCPConnector(local_addr=("127.0.0.9", 0))
     async with (
         aiohttp.ClientSession(connector=connector) as session,
         session.post(f"http://{listen}/RPC", json=request) as response,
     ):
-        raise EdgeRpcError(f"HTTP {response.status}")
+        return response.status

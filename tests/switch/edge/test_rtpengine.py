@@ -24,6 +24,7 @@ from switch.edge.rtpengine import (
     wants_realtime,
 )
 from tests.helpers.ports import free_port
+from tests.helpers.processes import thread_policies
 
 
 def test_the_command_line_asks_for_rr_only_when_told() -> None:
@@ -70,17 +71,6 @@ def test_the_kernel_answers_the_probe() -> None:
     assert "rtpengine runs at normal priority" in unable.stdout
 
 
-def _policies(pid: int) -> dict[str, set[tuple[int, int]]]:
-    out: dict[str, set[tuple[int, int]]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        tid = int(task.name)
-        name = (task / "comm").read_text().strip()
-        out.setdefault(name, set()).add(
-            (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
-        )
-    return out
-
-
 @pytest.mark.peer
 @pytest.mark.timeout(30)
 @pytest.mark.skipif(not shutil.which("rtpengine"), reason="needs rtpengine-daemon")
@@ -95,9 +85,9 @@ def test_rtpengines_media_threads_run_at_rr_and_the_rest_normal(tmp_path: Path) 
         relay = MediaRelay(settings, public="127.0.0.1", log=tmp_path / "rtpengine.log")
         async with relay:
             assert relay.pid is not None
-            return _policies(relay.pid)
+            return thread_policies(relay.pid)
 
     seen = asyncio.run(threads())
     assert seen["poller"] == {(os.SCHED_RR, 10)}, seen
-    assert seen["rtpengine"] == {(os.SCHED_OTHER, 0)}, seen
+    assert seen["main"] == {(os.SCHED_OTHER, 0)}, seen
     assert "Failed to set thread scheduling" not in (tmp_path / "rtpengine.log").read_text()

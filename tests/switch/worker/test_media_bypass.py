@@ -24,6 +24,7 @@ from bench import media
 from bench.media_path import open_row
 from switch.edge.rtpengine import realtime_allowed
 from switch.pjsua.clock import CLOCK_PRIORITY
+from tests.helpers.processes import thread_policies
 
 pytestmark = [
     pytest.mark.peer,
@@ -97,7 +98,7 @@ def test_the_bridge_clock_runs_only_while_the_bridge_carries_audio(
             for _ in range(10):
                 during.append(_thread_names(worker_pid))
                 time.sleep(0.1)
-            priorities = _priorities(worker_pid)
+            priorities = thread_policies(worker_pid)
             out = call.result(timeout=30)
         assert out["bursts_heard"] == out["bursts_sent"] != 0, out
         clocked = sum("clock" in names for names in during)
@@ -113,17 +114,4 @@ def test_the_bridge_clock_runs_only_while_the_bridge_carries_audio(
         while "clock" in _thread_names(worker_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "clock" not in _thread_names(worker_pid), "the clock ran on after the call"
-        assert _priorities(worker_pid)["main"] == {(os.SCHED_OTHER, 0)}, "back to normal"
-
-
-def _priorities(pid: int) -> dict[str, set[tuple[int, int]]]:
-    """Scheduling policy and priority of the worker's threads: its main thread (the
-    endpoint's, which pumps RTP) as ``main``, the others by name."""
-    out: dict[str, set[tuple[int, int]]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            tid = int(task.name)
-            name = "main" if tid == pid else (task / "comm").read_text().strip()
-            policy = (os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
-            out.setdefault(name, set()).add(policy)
-    return out
+        assert thread_policies(worker_pid)["main"] == {(os.SCHED_OTHER, 0)}, "back to normal"
