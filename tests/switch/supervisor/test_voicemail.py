@@ -150,6 +150,11 @@ async def test_a_notice_during_a_broker_outage_arrives_when_it_is_back(tmp_path:
                 delay = time.monotonic() - back
             assert isinstance(message.payload, bytes)
             assert json.loads(message.payload)["call_id"] == "during-outage"
+            # The listener may hear the notice before the box has its PUBACK (or, on a
+            # loaded machine, before a retry after a PUBACK later than publish_timeout).
+            async with asyncio.timeout(5):
+                while box.sent == 0:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
             assert box.sent == 1
             assert not box.outbox.items
             assert not (tmp_path / OUTBOX_FILE).exists()
