@@ -46,10 +46,12 @@ from typing import Any
 
 import yaml
 
+from bench import rtpblast
 from bench.procfs import TICK, cpu_ticks, descendants, pss_kb
 from bench.rtpload import SHORT_DEVICE, Generator
 from bench.sipp import BenchError
 from bench.targets import BENCH_NUMBER, REPO, kamailio_rtpengine
+from switch.edge.rtpengine import PORTS_PER_CALL
 from tests.helpers.ports import free_port
 from tests.helpers.switch import Switch
 
@@ -125,7 +127,10 @@ def switch_row(
     ):
         text = PLAN.format(tenant=tenant, number=number, user=user, uas_port=uas_port)
         (plans / f"{tenant}.yaml").write_text(text)
-    base = max(1024, min(free_port(span=2, even=True), 61000))
+    # Enough relay ports for what the workers carry (2 calls each, 8 ports a call: the
+    # settings refuse less).
+    span = max(4000, 2 * PORTS_PER_CALL * workers + 2 * PORTS_PER_CALL)
+    base = max(1024, min(free_port(span=2, even=True), 65534 - span))
     settings = {
         "workers": workers,
         "media_bypass": True,
@@ -138,7 +143,7 @@ def switch_row(
                 "ng_listen": f"127.0.0.1:{free_port()}",
                 "delete_delay": 0,
                 "port_min": base,
-                "port_max": base + 3998,
+                "port_max": base + span - 2,
             },
         },
     }
@@ -163,6 +168,15 @@ def switch_row(
         sw.stop()
 
 
+def own_cpu(gen: Generator) -> float:
+    """CPU seconds of the generator: this process, and its C engine where it has one."""
+    t = os.times()
+    seconds = t.user + t.system
+    if gen.blaster is not None:
+        seconds += cpu_ticks(gen.blaster.proc.pid) / TICK
+    return seconds
+
+
 def measure_row(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = os.getloadavg()
     result: dict[str, Any] = asyncio.run(_measure_row(name, args, workdir))
@@ -173,7 +187,8 @@ def measure_row(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
 async def _measure_row(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     workers = math.ceil(args.calls / 2) + args.spare_workers
     caller = "127.0.0.1" if name == "rtpengine" else TRUNK_IP
-    async with Generator(("127.0.0.1", 0), BENCH_NUMBER, SHORT_NUMBER, caller) as gen:
+    gen = Generator(("127.0.0.1", 0), BENCH_NUMBER, SHORT_NUMBER, caller, engine=args.engine)
+    async with gen:
         row: contextlib.AbstractContextManager[tuple[int, dict[str, list[int]]]]
         if name == "rtpengine":
             row = rtpengine_row(workdir, gen.uas_port)
@@ -190,19 +205,20 @@ async def _measure_row(name: str, args: argparse.Namespace, workdir: Path) -> di
             setup_s = time.monotonic() - t0
             _log(f"{name}: {len(held)}/{args.calls} calls held after {setup_s:.1f} s")
             await asyncio.sleep(2.0)  # bypass re-INVITEs answered, relays latched
-            ticks0, self0, w0 = snapshot(groups), os.times(), time.monotonic()
+            ticks0, self0, w0 = snapshot(groups), own_cpu(gen), time.monotonic()
             gen.start_window()
             short = await gen.short_calls(args.short_rate, loop.time() + args.seconds)
             gen.stop_window()
-            w1, self1, ticks1 = time.monotonic(), os.times(), snapshot(groups)
+            w1, self1, ticks1 = time.monotonic(), own_cpu(gen), snapshot(groups)
             pss = {g: sum(pss_kb(p) for p in pids) for g, pids in groups.items()}
             await asyncio.sleep(1.0)  # packets still on their way count
+            gen.collect()
             byes = await asyncio.gather(*(gen.bye(d) for d in held))
         finally:
             await loop.run_in_executor(None, stack.close)
     window = w1 - w0
     cpu = {g: 100 * (ticks1[g] - ticks0[g]) / TICK / window for g in groups}
-    gen_cpu = 100 * (self1.user + self1.system - self0.user - self0.system) / window
+    gen_cpu = 100 * (self1 - self0) / window
     return {
         "calls": args.calls,
         "held": len(held),
@@ -230,7 +246,8 @@ def switch_cpu(r: dict[str, Any]) -> float:
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"{report['calls']} calls held {report['seconds']} s with RTP both ways (PCMU, 20 ms), "
-        f"new short calls at {report['short_rate']}/s meanwhile; {len(report['runs'])} round(s).",
+        f"new short calls at {report['short_rate']}/s meanwhile; {len(report['runs'])} round(s); "
+        f"the generator's RTP: {report.get('engine', 'python')} engine.",
         "",
         "| round | row | held | loss → / ← % | → p50/p99 ms | ← p50/p99 ms | added p99 → / ← |"
         " new calls ok/placed | set-up p99 ms | CPU % of a core (per 100 calls) | "
@@ -298,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--setup-rate", type=float, default=20.0)
     ap.add_argument("--short-rate", type=float, default=10.0)
     ap.add_argument("--spare-workers", type=int, default=8, help="beyond ⌈calls/2⌉")
+    ap.add_argument(
+        "--engine",
+        choices=("python", "c"),
+        default="python",
+        help="the generator's RTP: one asyncio loop, or bench/rtpblast.c",
+    )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="keep the rows' files (logs) here")
     ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
@@ -307,9 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.rows.split(",") if n]
     if any(n not in ROWS for n in names):
         ap.error(f"rows: {', '.join(ROWS)}")
+    if args.engine == "c" and (why := rtpblast.available()) is not None:
+        ap.error(f"--engine c: {why}")
     set_up_netns()
     report: dict[str, Any] = {"calls": args.calls, "seconds": args.seconds,
-                              "short_rate": args.short_rate, "runs": []}  # fmt: skip
+                              "short_rate": args.short_rate, "engine": args.engine,
+                              "runs": []}  # fmt: skip
     with contextlib.ExitStack() as stack:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)

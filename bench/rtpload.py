@@ -18,6 +18,11 @@ timestamp, ``SO_TIMESTAMPNS``, minus send time) and loss (per sender: sent − r
 without pairing the two legs' dialogs. A transcoding bridge destroys the payload: this
 generator measures relays, not the pjsua2 bridge (bench/media.py does that).
 
+With ``engine="c"`` the packets go through ``bench/rtpblast.c`` instead (the same wire
+format and figures; one C loop, one process beside this one): near 300 calls the Python
+loop took more than half a core and ran its ticks late, which the switch under test
+needed (issue 16, 500 held calls on 2 cores).
+
 Figures count only packets sent inside the measuring window. The generator reports its
 own pace: how late the ticks ran (p50/p99/max), so that a saturated generator is seen.
 """
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from bench.media import SO_TIMESTAMPNS, _get, _headers
+from bench.rtpblast import Blaster
 from bench.wire import summarize_ms
 
 MAGIC = b"RWB1"
@@ -182,6 +188,7 @@ class Generator:
         user: str,
         short_user: str | None = None,
         caller_host: str = "127.0.0.1",
+        engine: str = "python",
     ) -> None:
         self.target, self.user, self.short_user = target, user, short_user or user
         self.caller_host = caller_host  # the callee is always on 127.0.0.1
@@ -196,6 +203,9 @@ class Generator:
         self._ids = 0
         self._ticker: asyncio.Task[None] | None = None
         self.uac_port = self.uas_port = 0
+        # "c": the packets go through bench/rtpblast.c (one C loop), the dialogs stay here.
+        self.engine = engine
+        self.blaster: Blaster | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -211,7 +221,10 @@ class Generator:
         assert self.uas.transport is not None
         self.uac_port = self.uac.transport.get_extra_info("sockname")[1]
         self.uas_port = self.uas.transport.get_extra_info("sockname")[1]
-        self._ticker = asyncio.create_task(self._tick())
+        if self.engine == "c":
+            self.blaster = Blaster.start()
+        else:
+            self._ticker = asyncio.create_task(self._tick())
         self._resender = asyncio.create_task(self._resend())
         return self
 
@@ -221,10 +234,10 @@ class Generator:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        loop = asyncio.get_running_loop()
         for leg in self._legs():
-            loop.remove_reader(leg.sock.fileno())
-            leg.sock.close()
+            self._close_leg(leg)
+        if self.blaster is not None:
+            self.blaster.close()
         for proto in (self.uac, self.uas):
             if proto.transport is not None:
                 proto.transport.close()
@@ -239,8 +252,25 @@ class Generator:
         sock.bind((self.caller_host if direction == FORWARD else "127.0.0.1", 0))
         self._ids += 1
         leg = Leg(self._ids, direction, sock, rtp=rtp)
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._receive, sock)
+        if self.blaster is not None:
+            self.blaster.leg(leg.ident, direction, sock, rtp)
+        else:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._receive, sock)
         return leg
+
+    def _aim(self, leg: Leg, dest: tuple[str, int] | None) -> None:
+        """Where ``leg`` sends from now on (None: nowhere)."""
+        leg.dest = dest
+        if self.blaster is not None and leg.sock.fileno() != -1:
+            self.blaster.aim(leg.ident, dest)
+
+    def _close_leg(self, leg: Leg) -> None:
+        if self.blaster is not None:
+            self.blaster.drop(leg.ident)
+        else:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(leg.sock.fileno())
+        leg.sock.close()
 
     # --- RTP ----------------------------------------------------------------------
 
@@ -294,9 +324,28 @@ class Generator:
     def start_window(self) -> None:
         self.window = (time.time(), float("inf"))
         self.lateness.clear()
+        if self.blaster is not None:
+            self.blaster.start_window()
 
     def stop_window(self) -> None:
         self.window = (self.window[0], time.time())
+        if self.blaster is not None:
+            self.blaster.stop_window()
+
+    def collect(self) -> None:
+        """With the C engine: its figures into :attr:`ways` and :attr:`lateness` (call it
+        once the packets still on their way have arrived)."""
+        if self.blaster is None:
+            return
+        figures = self.blaster.report()
+        self.lateness = list(figures["lateness"])
+        for way, got in zip(self.ways, figures["ways"], strict=True):
+            way.sent, way.received, way.late = got["sent"], got["received"], got["late"]
+            way.maximum = got["maximum"]
+            way.hist = [0] * BINS
+            for i, n in got["hist"]:
+                way.hist[i] = n
+            way.senders = {int(k): list(v) for k, v in got["senders"].items()}
 
     def pace(self) -> dict[str, Any]:
         return {"ticks": len(self.lateness), "late_ms": summarize_ms(self.lateness)}
@@ -378,7 +427,7 @@ class Generator:
             d.target = m.group(1) if m else contact.split(";")[0]
             rr = [x.strip() for v in _get(hdrs, "record-route") for x in v.split(",")]
             d.route = list(reversed(rr))
-            d.leg.dest = _media(body) or d.leg.dest
+            self._aim(d.leg, _media(body) or d.leg.dest)
             ack = self._request("ACK", d, 1)
             self.uac.send(ack, _hop(d.route[0] if d.route else d.target, addr))
         if d.done is not None and not d.done.done():
@@ -386,7 +435,7 @@ class Generator:
 
     async def bye(self, d: CallerDialog, wait_s: float = 8.0) -> int:
         """Hang up an answered call; 0 when no final answer came."""
-        d.leg.dest = None
+        self._aim(d.leg, None)
         d.cseq += 1
         msg = self._request("BYE", d, d.cseq)
         hop = _hop(d.route[0] if d.route else d.target, self.target)
@@ -403,9 +452,7 @@ class Generator:
 
     def _drop(self, d: CallerDialog) -> None:
         self.callers.pop(d.call_id, None)
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(d.leg.sock.fileno())
-        d.leg.sock.close()
+        self._close_leg(d.leg)
 
     async def _resend(self) -> None:
         """Timers A/E (requests) and G (a 200 until its ACK), at a flat 0.5 s."""
@@ -442,7 +489,7 @@ class Generator:
             return method
         contact = [f"Contact: <sip:bench@{leg.host}:{port}>"]
         if method in ("INVITE", "UPDATE"):
-            leg.dest = _media(body) or leg.dest  # the new offer: where this side now sends
+            self._aim(leg, _media(body) or leg.dest)  # the new offer: where it now sends
             sip.send(self._reply(hdrs, "200 OK", contact, _sdp(leg.host, leg.port, 2)), addr)
         else:  # BYE, OPTIONS, INFO ...
             sip.send(self._reply(hdrs, "200 OK", contact), addr)
@@ -465,7 +512,7 @@ class Generator:
             ruri_user = first.split(" ", 2)[1].removeprefix("sip:").split("@")[0]
             short = ruri_user in (self.short_user, SHORT_DEVICE) and self.short_user != self.user
             leg = self._new_leg(BACK, rtp=not short)
-            leg.dest = _media(body)
+            self._aim(leg, _media(body))
             tag = "c" + os.urandom(4).hex()
             contact = [f"Contact: <sip:uas@127.0.0.1:{self.uas_port}>"]
             self.uas.send(self._reply(hdrs, "180 Ringing", contact, to_tag=tag), addr)
@@ -485,9 +532,7 @@ class Generator:
         if done == "BYE":
             self.unacked.pop("200:" + call_id, None)
             self.callees.pop(call_id, None)
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(leg.sock.fileno())
-            leg.sock.close()
+            self._close_leg(leg)
 
     # --- many calls -------------------------------------------------------------
 
