@@ -4,8 +4,12 @@ rtpengine alone, in the same run (issue 16, "Concurrency").
     python -m bench concurrency -- [--calls 20] [--seconds 10] [--rounds 1] [--json F]
     python -m bench concurrency -- --calls 200 --seconds 60        # the goal of issue 16
 
-Rows, each driven by the same generator (:mod:`bench.rtpload`, one asyncio loop in this
-process: every caller and every callee, one RTP socket per call side):
+    python -m bench concurrency -- --calls 500 --seconds 60 --spare-workers 6  # 256 workers
+
+Rows, each driven by the same generator (:mod:`bench.rtpload`: every caller and every
+callee, one RTP socket per call side; the dialogs on one asyncio loop in this process, the
+packets in :mod:`bench.rtpblast`'s C loop where a C compiler is found, ``--engine python``
+for the asyncio loop alone, which saturates near 300 calls on 2 cores):
 
 - ``rtpengine``: "rtpengine alone": Kamailio (stateful, record-routing) + rtpengine
   (userspace, as the edge starts it) relaying the calls to the generator's callee;
@@ -318,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--engine",
         choices=("python", "c"),
-        default="python",
+        default="c" if rtpblast.available() is None else "python",
         help="the generator's RTP: one asyncio loop, or bench/rtpblast.c",
     )
     ap.add_argument("--json", type=Path, default=None)
