@@ -141,9 +141,9 @@ static void receive(int fd) {
         int dir = buf[16] & 1;
         uint32_t sender = get_be32(buf + 17);
         int64_t sent = ((int64_t)get_be32(buf + 25) << 32) | get_be32(buf + 29);
-        if (!(w0 <= sent && sent < w1)) continue;
+        if (sender >= nlegs || !(w0 <= sent && sent < w1)) continue; /* not one of ours */
         struct way *w = &ways[dir];
-        leg_at(sender)->received++;
+        legs[sender].received++;
         w->received++;
         double d = (double)(t - sent) / 1e9;
         if (d > w->maximum_s) w->maximum_s = d;

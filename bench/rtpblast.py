@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -39,7 +40,7 @@ def build() -> Path:
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
     binary = Path(tempfile.gettempdir()) / f"rufweiche-rtpblast-{digest}"
     if not binary.exists():
-        part = binary.with_suffix(".part")
+        part = binary.with_suffix(f".{os.getpid()}.part")  # two benches building at once
         subprocess.run(["cc", "-O2", "-Wall", "-o", str(part), str(SOURCE)], check=True)
         part.replace(binary)
     return binary

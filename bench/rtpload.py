@@ -37,7 +37,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from bench.media import SO_TIMESTAMPNS, _get, _headers
 from bench.rtpblast import Blaster
@@ -188,7 +188,7 @@ class Generator:
         user: str,
         short_user: str | None = None,
         caller_host: str = "127.0.0.1",
-        engine: str = "python",
+        engine: Literal["python", "c"] = "python",
     ) -> None:
         self.target, self.user, self.short_user = target, user, short_user or user
         self.caller_host = caller_host  # the callee is always on 127.0.0.1
@@ -261,7 +261,7 @@ class Generator:
     def _aim(self, leg: Leg, dest: tuple[str, int] | None) -> None:
         """Where ``leg`` sends from now on (None: nowhere)."""
         leg.dest = dest
-        if self.blaster is not None and leg.sock.fileno() != -1:
+        if self.blaster is not None:
             self.blaster.aim(leg.ident, dest)
 
     def _close_leg(self, leg: Leg) -> None:
